@@ -1,0 +1,88 @@
+/**
+ * Contract between the state runtime (lib/state, engineer R1) and the app runtime (lib/app, R2).
+ *
+ * Commit protocol (one path for at-least-once and exactly-once):
+ *   1. `prepareCommit(collector)`: every store's dirty entries since the last commit become
+ *      changelog records handed to the task's collector (nothing is written to LevelDB yet).
+ *   2. the app produces the collected sink + changelog records and commits the consumed offsets
+ *      (under EOS: all inside one transaction, then commitTransaction).
+ *   3. `commitLocal(changelogEndOffsets)`: only after step 2 succeeded, the dirty entries are
+ *      written to LevelDB in one batch per store together with the checkpoint (the next changelog
+ *      offset each store reflects). Under EOS local state therefore never holds effects of an
+ *      aborted transaction; after a crash, restore resumes from the checkpoint (read_committed).
+ *   On abort / task migrated: `abortUncommitted()` drops the dirty entries.
+ */
+import type { RawRecord, RecordCollector } from '../../topology/engine/types.js'
+import type { StoreDef, StoreProvider } from '../../topology/state/types.js'
+
+/** A changelog topic-partition the task's stores are backed by. */
+export interface ChangelogPartition {
+  readonly store: string
+  readonly topic: string
+  readonly partition: number
+}
+
+export interface TaskStateManagerOptions {
+  readonly applicationId: string
+  /** `<subtopology>_<partition>` */
+  readonly taskId: string
+  /** Root state directory; the task's stores live under `<stateDir>/<applicationId>/<taskId>/`. */
+  readonly stateDir: string
+  readonly stores: ReadonlyArray<StoreDef>
+  /** Changelog topic of a store, or undefined when logging is disabled. */
+  readonly changelogTopicFor: (store: StoreDef) => string | undefined
+  /** Partition of the changelog topics (= the task's partition). */
+  readonly changelogPartition: number
+  /** Upper bound of cached bytes across the task's stores; exceeding it requests a commit. */
+  readonly cacheMaxBytes: number
+  readonly exactlyOnce: boolean
+  /** Called when the cache is over its bound and a commit should happen soon. */
+  readonly onCommitNeeded?: () => void
+}
+
+export interface TaskStateManager {
+  /** Bytes stores for the TaskEngine (caching → change-logging → LevelDB, or in-memory). */
+  readonly provider: StoreProvider
+  /** Changelog partitions of this task's logged stores. */
+  changelogPartitions(): ReadonlyArray<ChangelogPartition>
+  /** Takes the directory lock, reads the checkpoint, opens LevelDB. Corrupt checkpoint → wipe + full restore. */
+  open(): Promise<void>
+  /** Next changelog offset to restore from per changelog topic (undefined = from the beginning). */
+  checkpointedOffsets(): ReadonlyMap<string, string | undefined>
+  /** Applies committed changelog records (restore, standby). Writes straight to LevelDB in one batch. */
+  restoreBatch(topic: string, records: ReadonlyArray<RawRecord>): Promise<void>
+  /** Records that restoration of `topic` reached `nextOffset` (persisted in the checkpoint). */
+  markRestored(topic: string, nextOffset: string): Promise<void>
+  /** Step 1 of a commit. Returns the number of changelog records handed to the collector. */
+  prepareCommit(collector: RecordCollector): Promise<number>
+  /** Step 3 of a commit: `changelogEndOffsets` maps changelog topic → next offset after what was produced. */
+  commitLocal(changelogEndOffsets: ReadonlyMap<string, string>): Promise<void>
+  /** Drops dirty (uncommitted) entries. */
+  abortUncommitted(): Promise<void>
+  /** Closes the stores and releases the lock. `clean: false` leaves no checkpoint under EOS. */
+  close(options: { clean: boolean }): Promise<void>
+  /** Deletes the task directory (state must be closed). */
+  wipe(): Promise<void>
+}
+
+/**
+ * Reads given topic-partitions from given offsets with read_committed, outside the consumer group
+ * (kafkajs has no manual assignment). Used for restoration, standby replicas and global stores.
+ */
+export interface ChangelogReader {
+  /** Last stable end offset (next offset to be written) of each partition. */
+  endOffsets(partitions: ReadonlyArray<{ topic: string; partition: number }>): Promise<Map<string, string>>
+  /**
+   * Reads from `fromOffset` (undefined = beginning) until `untilOffset` (exclusive; undefined =
+   * keep reading), calling `onBatch` per fetched batch. Resolves when the end is reached or `signal` aborts.
+   */
+  read(
+    topic: string,
+    partition: number,
+    fromOffset: string | undefined,
+    untilOffset: string | undefined,
+    onBatch: (records: ReadonlyArray<RawRecord>, nextOffset: string) => Promise<void>,
+    signal?: AbortSignal,
+  ): Promise<void>
+  close(): Promise<void>
+}
