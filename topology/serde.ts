@@ -128,3 +128,36 @@ export const Serdes = {
   /** A serde from two functions. */
   from: serdeFrom,
 } as const
+
+/**
+ * A serde composed of other serdes, some of which may be left unset so that the application's
+ * default serdes apply (Kafka Streams: `WrappingNullableSerde#setIfUnset`). Example: the
+ * stream-stream outer-join store's key serde wraps the join key's serde, which the user may not
+ * have given. Whoever resolves default serdes (the task engine, for store serdes) must call
+ * {@link resolveSerde}, which replaces such a serde by `withDefaults(...)`; using it unresolved
+ * throws a `SerializationError` when a wrapped serde is missing.
+ */
+export interface DefaultingSerde<T> extends Serde<T> {
+  readonly needsDefaults: true
+  /** A copy whose unset inner serdes are taken from the defaults (key serde for keys, value serde for values). */
+  withDefaults(defaults: { readonly keySerde?: Serde<any>; readonly valueSerde?: Serde<any> }): Serde<T>
+}
+
+/** True if `serde` is a {@link DefaultingSerde}. */
+export function isDefaultingSerde<T>(serde: Serde<T> | undefined): serde is DefaultingSerde<T> {
+  return serde !== undefined && (serde as Partial<DefaultingSerde<T>>).needsDefaults === true && typeof (serde as Partial<DefaultingSerde<T>>).withDefaults === 'function'
+}
+
+/**
+ * Resolves a declared serde against the application's defaults: a {@link DefaultingSerde} is
+ * completed with the defaults, a missing serde becomes `fallback` (the default serde for its role),
+ * any other serde is returned as is.
+ */
+export function resolveSerde<T>(
+  serde: Serde<T> | undefined,
+  fallback: Serde<any> | undefined,
+  defaults: { readonly keySerde?: Serde<any>; readonly valueSerde?: Serde<any> },
+): Serde<T> | undefined {
+  if (serde === undefined) return fallback
+  return isDefaultingSerde(serde) ? serde.withDefaults(defaults) : serde
+}
