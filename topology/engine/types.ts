@@ -85,6 +85,11 @@ export interface TopologyDef {
   readonly repartitionTopics: ReadonlyArray<InternalTopicDef>
   /** `<applicationId>-<store>-changelog` for every logged store (not for source-topic changelogs). */
   readonly changelogTopics: ReadonlyArray<InternalTopicDef>
+  /**
+   * Groups of fully qualified source topics that must have equal partition counts (join inputs).
+   * Topics of one sub-topology are co-partitioned anyway; this lists the explicit groups.
+   */
+  readonly copartitionGroups?: ReadonlyArray<ReadonlyArray<string>>
 }
 
 /** A consumed record before deserialization. Offsets are decimal strings (kafkajs). */
@@ -145,6 +150,12 @@ export interface TaskEngineOptions {
   readonly onDropped?: (reason: string, place: { taskId: string; processor?: string; topic?: string; partition?: number; offset?: string }) => void
   /** Called when a processor requests a commit. */
   readonly onCommitRequested?: () => void
+  /**
+   * Typed global stores by name (GlobalKTable, `addGlobalStore`), readable by every processor of
+   * the task through `context.getStateStore`. The global stores are maintained by whoever runs
+   * the global store processors (e.g. a TaskEngine built with `globalSubtopologyDef`).
+   */
+  readonly globalStores?: (name: string) => import('../state/types.js').StateStore | undefined
 }
 
 /**

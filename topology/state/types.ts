@@ -168,6 +168,13 @@ export interface StoreDef {
    * KTable materialized from its own input topic, Kafka Streams' source-topic optimization).
    */
   readonly sourceChangelogTopic?: string
+  /**
+   * Values are stored with the timestamp of the record that wrote them (Kafka Streams:
+   * `TimestampedKeyValueStore` / `TimestampedWindowStore`): the bytes value is an 8-byte
+   * big-endian timestamp followed by the value serde's bytes. DSL tables and aggregates use this.
+   * @defaultValue false
+   */
+  readonly timestamped?: boolean
 }
 
 /** Creates the bytes stores of a task (runtime: LevelDB layers; driver: in-memory). */
