@@ -1,0 +1,153 @@
+/**
+ * Session window aggregation (Kafka Streams: `KStreamSessionWindowAggregate`).
+ *
+ * A record at `t` looks up the key's sessions that end at or after `t - gap` and start at or
+ * before `t + gap`. It joins them: the sessions found are merged (aggregates combined with the
+ * `Merger`) into one session `[min start, max end]` (both ends inclusive) together with the new
+ * record. For every session replaced by a merge a tombstone is forwarded first
+ * (`Change { newValue: null, oldValue: <its aggregate> }`, timestamp = its end), then the merged
+ * session (`Change { newValue: <aggregate>, oldValue: null }`, timestamp = its end).
+ *
+ * A session is closed once `sessionEnd + gap + grace < observedStreamTime`; a record whose
+ * (merged) session would be closed is dropped and counted with `context.recordDropped('late')`.
+ * With `onWindowClose` nothing is forwarded until sessions close, then each closed session is
+ * forwarded once.
+ */
+import type { Processor, ProcessorContext, ProcessorSupplier, Record } from '../../processor/types.js'
+import type { KeyValue, SessionStore, Windowed } from '../../state/types.js'
+import type { EmitStrategy } from '../../dsl/suppressed.js'
+import type { SessionWindows } from '../../dsl/windows.js'
+import { window as makeWindow } from '../../dsl/windows.js'
+import { EmitCloseTimeTracker, NO_TIMESTAMP } from './emit-tracker.js'
+import {
+  LATE_RECORD_DROP_REASON,
+  NULL_KEY_DROP_REASON,
+  NULL_VALUE_DROP_REASON,
+  type Aggregator,
+  type Change,
+  type Initializer,
+  type Merger,
+} from './types.js'
+
+export interface SessionWindowAggregateOptions<K, V, VA> {
+  readonly windows: SessionWindows
+  /** Name of the `SessionStore<K, VA>`. */
+  readonly storeName: string
+  readonly emitStrategy: EmitStrategy
+  readonly initializer: Initializer<VA>
+  readonly aggregator: Aggregator<K, V, VA>
+  readonly merger: Merger<K, VA>
+  /** `onWindowClose` only: `KeyValueStore<string, number>` remembering the last emit's close time. */
+  readonly emitTimeStoreName?: string
+}
+
+/**
+ * Optional capability of a session store: all keys' sessions whose end is in
+ * `[earliestSessionEndTime, latestSessionEndTime]`, ascending by end (Kafka Streams:
+ * `SessionStore#findSessions(earliestSessionEndTime, latestSessionEndTime)`). Used by
+ * emit-on-window-close; without it the processor scans `all()`.
+ */
+export interface SessionStoreWithEndTimeIndex<K, AGG> extends SessionStore<K, AGG> {
+  findSessionsByEndTime(earliestSessionEndTime: number, latestSessionEndTime: number): AsyncIterable<KeyValue<Windowed<K>, AGG>>
+}
+
+/** Supplier of the session window aggregation processor. */
+export function sessionWindowAggregateSupplier<K, V, VA>(
+  options: SessionWindowAggregateOptions<K, V, VA>,
+): ProcessorSupplier<K, V, Windowed<K>, Change<VA>> {
+  return () => new SessionWindowAggregateProcessor(options)
+}
+
+class SessionWindowAggregateProcessor<K, V, VA> implements Processor<K, V, Windowed<K>, Change<VA>> {
+  private context!: ProcessorContext<Windowed<K>, Change<VA>>
+  private store!: SessionStore<K, VA>
+  private observedStreamTime = NO_TIMESTAMP
+  private readonly emitFinal: boolean
+  private readonly tracker: EmitCloseTimeTracker
+
+  constructor(private readonly options: SessionWindowAggregateOptions<K, V, VA>) {
+    this.emitFinal = options.emitStrategy.type === 'ON_WINDOW_CLOSE'
+    this.tracker = new EmitCloseTimeTracker(options.emitTimeStoreName, options.storeName)
+  }
+
+  async init(context: ProcessorContext<Windowed<K>, Change<VA>>): Promise<void> {
+    this.context = context
+    this.store = context.getStateStore<SessionStore<K, VA>>(this.options.storeName)
+    if (this.emitFinal) await this.tracker.init(context)
+  }
+
+  async process(record: Record<K, V>): Promise<void> {
+    if (record.key === null || record.key === undefined) {
+      this.context.recordDropped(NULL_KEY_DROP_REASON)
+      return
+    }
+    if (record.value === null || record.value === undefined) {
+      this.context.recordDropped(NULL_VALUE_DROP_REASON)
+      return
+    }
+    const { windows, initializer, aggregator, merger } = this.options
+    const gap = windows.inactivityGap()
+    const t = record.timestamp
+    this.observedStreamTime = Math.max(this.observedStreamTime, t)
+    const closeTime = this.observedStreamTime - windows.gracePeriodMs() - gap
+
+    const merged: Array<KeyValue<Windowed<K>, VA>> = []
+    let start = t
+    let end = t
+    let agg = initializer()
+    for await (const session of this.store.findSessions(record.key, t - gap, t + gap)) {
+      merged.push(session)
+      agg = merger(record.key, agg, session.value)
+      start = Math.min(start, session.key.window.startMs)
+      end = Math.max(end, session.key.window.endMs)
+    }
+
+    if (end < closeTime) {
+      this.context.recordDropped(LATE_RECORD_DROP_REASON)
+    } else {
+      const newSession = start !== t || end !== t
+      if (newSession) {
+        for (const session of merged) {
+          await this.store.remove(session.key)
+          await this.forwardUpdate(session.key, null, session.value, record)
+        }
+      }
+      agg = aggregator(record.key, record.value, agg)
+      const sessionKey: Windowed<K> = { key: record.key, window: makeWindow(start, end) }
+      await this.store.put(sessionKey, agg)
+      await this.forwardUpdate(sessionKey, agg, null, record)
+    }
+    if (this.emitFinal) await this.maybeEmitFinal(record, closeTime)
+  }
+
+  private async forwardUpdate(key: Windowed<K>, newValue: VA | null, oldValue: VA | null, record: Record<K, V>): Promise<void> {
+    if (this.emitFinal) return
+    await this.context.forward({ key, value: { newValue, oldValue }, timestamp: key.window.endMs, headers: record.headers })
+  }
+
+  private async maybeEmitFinal(record: Record<K, V>, closeTime: number): Promise<void> {
+    if (!this.tracker.progressed(closeTime)) return
+    // Inclusive ends: sessions with end < closeTime are closed.
+    const upper = closeTime - 1
+    if (upper < 0) return
+    const lower = Math.max(0, this.tracker.lastEmitCloseTime)
+    if (upper < lower) return
+    const closed: Array<KeyValue<Windowed<K>, VA>> = []
+    const indexed = this.store as Partial<SessionStoreWithEndTimeIndex<K, VA>>
+    const source = typeof indexed.findSessionsByEndTime === 'function' ? indexed.findSessionsByEndTime(lower, upper) : this.store.all()
+    for await (const kv of source) {
+      const endMs = kv.key.window.endMs
+      if (endMs >= lower && endMs <= upper) closed.push(kv)
+    }
+    closed.sort((a, b) => a.key.window.endMs - b.key.window.endMs || a.key.window.startMs - b.key.window.startMs)
+    for (const kv of closed) {
+      await this.context.forward({
+        key: kv.key,
+        value: { newValue: kv.value, oldValue: null },
+        timestamp: kv.key.window.endMs,
+        headers: record.headers,
+      })
+    }
+    await this.tracker.update(closeTime)
+  }
+}

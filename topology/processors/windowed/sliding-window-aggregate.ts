@@ -1,0 +1,277 @@
+/**
+ * Sliding window aggregation (Kafka Streams: `KStreamSlidingWindowAggregate`, KIP-450).
+ *
+ * Windows `[start, start + d]` are inclusive of both ends and exist only where records are:
+ * - every record at `t` has a LEFT window `[t - d, t]` (records earlier than `d` share the
+ *   window `[0, d]`, since window starts are never negative);
+ * - a record gets a RIGHT window `[t + 1, t + 1 + d]` only once a later record falls inside it.
+ * A new record is added to every existing window containing it, creates its left window (seeded
+ * with the aggregate of the records already in `[t - d, t)`), the right window of the previous
+ * record when it falls inside it, and its own right window when later records exist within `d`.
+ *
+ * A window is closed once `windowEnd + grace < observedStreamTime`; a record whose right window
+ * `[t, t + d]` would already be closed is dropped entirely. Every dropped window update is counted
+ * with `context.recordDropped('late')`. Emit strategies as for time windows.
+ */
+import type { Processor, ProcessorContext, ProcessorSupplier, Record } from '../../processor/types.js'
+import type { ValueAndTimestamp, Window, WindowStore, Windowed } from '../../state/types.js'
+import type { EmitStrategy } from '../../dsl/suppressed.js'
+import type { SlidingWindows } from '../../dsl/windows.js'
+import { window as makeWindow } from '../../dsl/windows.js'
+import { IllegalStateError } from '../../errors.js'
+import { EmitCloseTimeTracker, NO_TIMESTAMP } from './emit-tracker.js'
+import {
+  LATE_RECORD_DROP_REASON,
+  NULL_KEY_DROP_REASON,
+  NULL_VALUE_DROP_REASON,
+  type Aggregator,
+  type Change,
+  type Initializer,
+} from './types.js'
+
+export interface SlidingWindowAggregateOptions<K, V, VA> {
+  readonly windows: SlidingWindows
+  /** Name of the `WindowStore<K, ValueAndTimestamp<VA>>` (window size = time difference). */
+  readonly storeName: string
+  readonly emitStrategy: EmitStrategy
+  readonly initializer: Initializer<VA>
+  readonly aggregator: Aggregator<K, V, VA>
+  /** `onWindowClose` only: `KeyValueStore<string, number>` remembering the last emit's close time. */
+  readonly emitTimeStoreName?: string
+}
+
+/** Supplier of the sliding window aggregation processor. */
+export function slidingWindowAggregateSupplier<K, V, VA>(
+  options: SlidingWindowAggregateOptions<K, V, VA>,
+): ProcessorSupplier<K, V, Windowed<K>, Change<VA>> {
+  return () => new SlidingWindowAggregateProcessor(options)
+}
+
+interface StoredWindow<VA> {
+  readonly startMs: number
+  readonly value: ValueAndTimestamp<VA>
+}
+
+class SlidingWindowAggregateProcessor<K, V, VA> implements Processor<K, V, Windowed<K>, Change<VA>> {
+  private context!: ProcessorContext<Windowed<K>, Change<VA>>
+  private store!: WindowStore<K, ValueAndTimestamp<VA>>
+  private observedStreamTime = NO_TIMESTAMP
+  private readonly emitFinal: boolean
+  private readonly tracker: EmitCloseTimeTracker
+  private readonly d: number
+
+  constructor(private readonly options: SlidingWindowAggregateOptions<K, V, VA>) {
+    this.emitFinal = options.emitStrategy.type === 'ON_WINDOW_CLOSE'
+    this.tracker = new EmitCloseTimeTracker(options.emitTimeStoreName, options.storeName)
+    this.d = options.windows.timeDifferenceMs
+  }
+
+  async init(context: ProcessorContext<Windowed<K>, Change<VA>>): Promise<void> {
+    this.context = context
+    this.store = context.getStateStore<WindowStore<K, ValueAndTimestamp<VA>>>(this.options.storeName)
+    if (this.emitFinal) await this.tracker.init(context)
+  }
+
+  async process(record: Record<K, V>): Promise<void> {
+    if (record.key === null || record.key === undefined) {
+      this.context.recordDropped(NULL_KEY_DROP_REASON)
+      return
+    }
+    if (record.value === null || record.value === undefined) {
+      this.context.recordDropped(NULL_VALUE_DROP_REASON)
+      return
+    }
+    const t = record.timestamp
+    this.observedStreamTime = Math.max(this.observedStreamTime, t)
+    const closeTime = this.observedStreamTime - this.options.windows.gracePeriodMs()
+
+    // The latest window this record can touch is its right window [t, t + d] (end t + d):
+    // if even that is closed, the whole record is late.
+    if (t + this.d < closeTime) {
+      this.context.recordDropped(LATE_RECORD_DROP_REASON)
+      return
+    }
+    if (t < this.d) await this.processEarly(record, closeTime)
+    else await this.processInOrder(record, closeTime)
+
+    if (this.emitFinal) await this.maybeEmitFinal(record, closeTime)
+  }
+
+  private async fetch(key: K, from: number, to: number): Promise<StoredWindow<VA>[]> {
+    const out: StoredWindow<VA>[] = []
+    for await (const kv of this.store.fetchRange(key, from, to)) out.push({ startMs: kv.key, value: kv.value })
+    return out
+  }
+
+  private async processInOrder(record: Record<K, V>, closeTime: number): Promise<void> {
+    const t = record.timestamp
+    const d = this.d
+    const startTimes = new Set<number>()
+    let leftWinAgg: ValueAndTimestamp<VA> | undefined
+    let rightWinAgg: ValueAndTimestamp<VA> | undefined
+    let leftWinExists = false
+    let rightWinExists = false
+    let previousRecordTimestamp: number | undefined
+
+    // Windows starting in [t - 2d, t + 1]: the previous record's windows, the windows containing
+    // t, and t's own right window (start t + 1) if it already exists. Ascending by start (= by end).
+    const found = await this.fetch(record.key, Math.max(0, t - 2 * d), t + 1)
+    for (const w of found) {
+      startTimes.add(w.startMs)
+      const endMs = w.startMs + d
+      const maxRecordTs = w.value.timestamp
+      if (endMs < t) {
+        // Ends before t: the latest such window holds exactly the records that precede t within d.
+        leftWinAgg = w.value
+        previousRecordTimestamp = maxRecordTs
+      } else if (endMs === t) {
+        leftWinExists = true
+        if (maxRecordTs < t) previousRecordTimestamp = maxRecordTs
+        await this.updateWindowAndForward(makeWindow(w.startMs, endMs), w.value, record, closeTime)
+      } else if (w.startMs <= t) {
+        // Contains t and ends after it; the last one (largest start) holds exactly the records in (t, t + d].
+        rightWinAgg = w.value
+        await this.updateWindowAndForward(makeWindow(w.startMs, endMs), w.value, record, closeTime)
+      } else if (w.startMs === t + 1) {
+        rightWinExists = true
+      } else {
+        throw new IllegalStateError(`unexpected sliding window starting at ${w.startMs} for a record at ${t}`)
+      }
+    }
+
+    // Right window of the previous record, if t falls inside it and it does not exist yet.
+    if (previousRecordTimestamp !== undefined) {
+      const prevRightStart = previousRecordTimestamp + 1
+      if (!startTimes.has(prevRightStart) && prevRightStart + d >= t) {
+        await this.updateWindowAndForward(makeWindow(prevRightStart, prevRightStart + d), undefined, record, closeTime)
+      }
+    }
+
+    // Left window of this record, seeded with the records within d before it.
+    if (!leftWinExists) {
+      const seed =
+        previousRecordTimestamp !== undefined && t - d <= previousRecordTimestamp && leftWinAgg !== undefined
+          ? { value: leftWinAgg.value, timestamp: t }
+          : undefined
+      await this.updateWindowAndForward(makeWindow(t - d, t), seed, record, closeTime, true)
+    }
+
+    // Right window of this record, if later records exist within d.
+    if (!rightWinExists && rightWinAgg !== undefined && rightWinAgg.timestamp > t) {
+      await this.putWindow(record, makeWindow(t + 1, t + 1 + d), rightWinAgg)
+    }
+  }
+
+  /**
+   * Records with `0 <= t < d` would get a left window with a negative start; they all share the
+   * window `[0, d]` instead, and right windows are created as later records arrive.
+   */
+  private async processEarly(record: Record<K, V>, closeTime: number): Promise<void> {
+    const t = record.timestamp
+    const d = this.d
+    if (t < 0 || t >= d) throw new IllegalStateError(`early sliding-window record must have 0 <= timestamp < ${d}, got ${t}`)
+    let combined: StoredWindow<VA> | undefined
+    let rightWinAgg: ValueAndTimestamp<VA> | undefined
+    let rightWinExists = false
+    let previousRecordTimestamp: number | undefined
+    const startTimes = new Set<number>()
+
+    for (const w of await this.fetch(record.key, 0, t + 1)) {
+      startTimes.add(w.startMs)
+      if (w.startMs === 0) {
+        combined = w
+        if (w.value.timestamp < t) previousRecordTimestamp = w.value.timestamp
+      } else if (w.startMs <= t) {
+        rightWinAgg = w.value
+        await this.updateWindowAndForward(makeWindow(w.startMs, w.startMs + d), w.value, record, closeTime)
+      } else if (w.startMs === t + 1) {
+        rightWinExists = true
+      } else {
+        throw new IllegalStateError(`unexpected sliding window starting at ${w.startMs} for an early record at ${t}`)
+      }
+    }
+
+    // Without a right-window candidate, the combined window holds only records after t (if its
+    // max timestamp is later than t): they form t's right window.
+    if (rightWinAgg === undefined && combined !== undefined && combined.value.timestamp > t) {
+      rightWinAgg = combined.value
+    }
+    if (!rightWinExists && rightWinAgg !== undefined && rightWinAgg.timestamp > t) {
+      await this.putWindow(record, makeWindow(t + 1, t + 1 + d), rightWinAgg)
+    }
+    if (previousRecordTimestamp !== undefined && !startTimes.has(previousRecordTimestamp + 1)) {
+      const start = previousRecordTimestamp + 1
+      await this.updateWindowAndForward(makeWindow(start, start + d), undefined, record, closeTime)
+    }
+    await this.updateWindowAndForward(makeWindow(0, d), combined?.value, record, closeTime)
+  }
+
+  /** Copies an aggregate into a new window (a right window: does not contain the current record). */
+  private async putWindow(record: Record<K, V>, win: Window, value: ValueAndTimestamp<VA>): Promise<void> {
+    await this.store.put(record.key, value, win.startMs)
+    if (!this.emitFinal) {
+      await this.context.forward({
+        key: { key: record.key, window: win },
+        value: { newValue: value.value, oldValue: null },
+        timestamp: value.timestamp,
+        headers: record.headers,
+      })
+    }
+  }
+
+  /**
+   * Adds the record to `win`, starting from `existing` (or the initializer when undefined).
+   * `created`: the window is new even though `existing` seeds it (forwarded with `oldValue: null`).
+   */
+  private async updateWindowAndForward(
+    win: Window,
+    existing: ValueAndTimestamp<VA> | undefined,
+    record: Record<K, V>,
+    closeTime: number,
+    created = existing === undefined,
+  ): Promise<void> {
+    if (win.endMs < closeTime) {
+      this.context.recordDropped(LATE_RECORD_DROP_REASON)
+      return
+    }
+    const { initializer, aggregator } = this.options
+    const oldAgg = existing === undefined ? initializer() : existing.value
+    const newAgg = aggregator(record.key, record.value, oldAgg)
+    const newTimestamp = existing === undefined ? record.timestamp : Math.max(record.timestamp, existing.timestamp)
+    await this.store.put(record.key, { value: newAgg, timestamp: newTimestamp }, win.startMs)
+    if (!this.emitFinal) {
+      await this.context.forward({
+        key: { key: record.key, window: win },
+        value: { newValue: newAgg, oldValue: created ? null : oldAgg },
+        timestamp: newTimestamp,
+        headers: record.headers,
+      })
+    }
+  }
+
+  private async maybeEmitFinal(record: Record<K, V>, closeTime: number): Promise<void> {
+    if (!this.tracker.progressed(closeTime)) return
+    const d = this.d
+    // Inclusive ends: a window is closed when start + d < closeTime.
+    const upper = closeTime - d - 1
+    if (upper < 0) return
+    const last = this.tracker.lastEmitCloseTime
+    const lower = last === NO_TIMESTAMP ? 0 : Math.max(0, last - d)
+    if (lower <= upper) {
+      const closed: Array<{ key: K; startMs: number; value: ValueAndTimestamp<VA> }> = []
+      for await (const kv of this.store.fetchAll(lower, upper)) {
+        closed.push({ key: kv.key.key, startMs: kv.key.window.startMs, value: kv.value })
+      }
+      closed.sort((a, b) => a.startMs - b.startMs)
+      for (const c of closed) {
+        await this.context.forward({
+          key: { key: c.key, window: makeWindow(c.startMs, c.startMs + d) },
+          value: { newValue: c.value.value, oldValue: null },
+          timestamp: c.value.timestamp,
+          headers: record.headers,
+        })
+      }
+    }
+    await this.tracker.update(closeTime)
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * Tumbling/hopping window aggregation (Kafka Streams: `KStreamWindowAggregate`).
+ *
+ * For each record, every window `[start, start + size)` containing its timestamp is updated in a
+ * `WindowStore<K, ValueAndTimestamp<VA>>`, unless the window is closed: a window is closed once
+ * `windowEnd + grace <= observedStreamTime` (the largest timestamp this processor has seen).
+ * Updates to closed windows are dropped and counted with `context.recordDropped('late')`, once per
+ * closed window (as Kafka Streams' `dropped-records` sensor does).
+ *
+ * Each window's aggregate carries the largest timestamp of the records in it. With
+ * `onWindowUpdate` every update is forwarded as `Change { newValue, oldValue }` keyed by
+ * `Windowed<K>`; with `onWindowClose` nothing is forwarded until stream-time closes the window,
+ * then its final aggregate is forwarded once (`oldValue: null`), in window-start order.
+ */
+import type { Processor, ProcessorContext, ProcessorSupplier, Record } from '../../processor/types.js'
+import type { ValueAndTimestamp, WindowStore, Windowed } from '../../state/types.js'
+import type { EmitStrategy } from '../../dsl/suppressed.js'
+import type { TimeWindows } from '../../dsl/windows.js'
+import { window as makeWindow } from '../../dsl/windows.js'
+import { EmitCloseTimeTracker, NO_TIMESTAMP } from './emit-tracker.js'
+import {
+  LATE_RECORD_DROP_REASON,
+  NULL_KEY_DROP_REASON,
+  NULL_VALUE_DROP_REASON,
+  type Aggregator,
+  type Change,
+  type Initializer,
+} from './types.js'
+
+export interface TimeWindowAggregateOptions<K, V, VA> {
+  readonly windows: TimeWindows
+  /** Name of the `WindowStore<K, ValueAndTimestamp<VA>>` (window size = `windows.size()`). */
+  readonly storeName: string
+  readonly emitStrategy: EmitStrategy
+  readonly initializer: Initializer<VA>
+  readonly aggregator: Aggregator<K, V, VA>
+  /**
+   * `onWindowClose` only: name of a `KeyValueStore<string, number>` remembering the close time of
+   * the last emit (so final results are not emitted twice after a restart).
+   */
+  readonly emitTimeStoreName?: string
+}
+
+/** Supplier of the tumbling/hopping window aggregation processor. */
+export function timeWindowAggregateSupplier<K, V, VA>(
+  options: TimeWindowAggregateOptions<K, V, VA>,
+): ProcessorSupplier<K, V, Windowed<K>, Change<VA>> {
+  return () => new TimeWindowAggregateProcessor(options)
+}
+
+class TimeWindowAggregateProcessor<K, V, VA> implements Processor<K, V, Windowed<K>, Change<VA>> {
+  private context!: ProcessorContext<Windowed<K>, Change<VA>>
+  private store!: WindowStore<K, ValueAndTimestamp<VA>>
+  private observedStreamTime = NO_TIMESTAMP
+  private readonly emitFinal: boolean
+  private readonly tracker: EmitCloseTimeTracker
+
+  constructor(private readonly options: TimeWindowAggregateOptions<K, V, VA>) {
+    this.emitFinal = options.emitStrategy.type === 'ON_WINDOW_CLOSE'
+    this.tracker = new EmitCloseTimeTracker(options.emitTimeStoreName, options.storeName)
+  }
+
+  async init(context: ProcessorContext<Windowed<K>, Change<VA>>): Promise<void> {
+    this.context = context
+    this.store = context.getStateStore<WindowStore<K, ValueAndTimestamp<VA>>>(this.options.storeName)
+    if (this.emitFinal) await this.tracker.init(context)
+  }
+
+  async process(record: Record<K, V>): Promise<void> {
+    if (record.key === null || record.key === undefined) {
+      this.context.recordDropped(NULL_KEY_DROP_REASON)
+      return
+    }
+    if (record.value === null || record.value === undefined) {
+      this.context.recordDropped(NULL_VALUE_DROP_REASON)
+      return
+    }
+    const { windows, initializer, aggregator } = this.options
+    const timestamp = record.timestamp
+    this.observedStreamTime = Math.max(this.observedStreamTime, timestamp)
+    const closeTime = this.observedStreamTime - windows.gracePeriodMs()
+
+    const matched = windows.windowsFor(timestamp)
+    if (matched.size > 0) {
+      // One range read for all windows of this record instead of one read per window.
+      const starts = [...matched.keys()]
+      const existing = new Map<number, ValueAndTimestamp<VA>>()
+      for await (const kv of this.store.fetchRange(record.key, starts[0]!, starts[starts.length - 1]!)) {
+        existing.set(kv.key, kv.value)
+      }
+      for (const [start, win] of matched) {
+        if (win.endMs <= closeTime) {
+          this.context.recordDropped(LATE_RECORD_DROP_REASON)
+          continue
+        }
+        const old = existing.get(start)
+        const oldAgg = old === undefined ? null : old.value
+        const newTimestamp = old === undefined ? timestamp : Math.max(timestamp, old.timestamp)
+        const newAgg = aggregator(record.key, record.value, old === undefined ? initializer() : old.value)
+        await this.store.put(record.key, { value: newAgg, timestamp: newTimestamp }, start)
+        if (!this.emitFinal) {
+          await this.context.forward({
+            key: { key: record.key, window: win },
+            value: { newValue: newAgg, oldValue: oldAgg },
+            timestamp: newTimestamp,
+            headers: record.headers,
+          })
+        }
+      }
+    }
+    if (this.emitFinal) await this.maybeEmitFinal(record, closeTime)
+  }
+
+  /** Forwards the final result of every window closed since the last emit. */
+  private async maybeEmitFinal(record: Record<K, V>, closeTime: number): Promise<void> {
+    if (!this.tracker.progressed(closeTime)) return
+    const { windows } = this.options
+    const size = windows.size()
+    // Windows with start <= upper have `start + size <= closeTime`: closed.
+    const upper = closeTime - size
+    if (upper < 0) return
+    const last = this.tracker.lastEmitCloseTime
+    const lower = last === NO_TIMESTAMP ? 0 : Math.max(0, last - size + 1)
+    // Only read the store when a window start (a multiple of advance) lies in [lower, upper].
+    const firstStart = Math.ceil(lower / windows.advanceMs) * windows.advanceMs
+    if (firstStart > upper) return
+    const closed: Array<{ key: K; startMs: number; value: ValueAndTimestamp<VA> }> = []
+    for await (const kv of this.store.fetchAll(lower, upper)) {
+      closed.push({ key: kv.key.key, startMs: kv.key.window.startMs, value: kv.value })
+    }
+    closed.sort((a, b) => a.startMs - b.startMs)
+    for (const c of closed) {
+      await this.context.forward({
+        key: { key: c.key, window: makeWindow(c.startMs, c.startMs + size) },
+        value: { newValue: c.value.value, oldValue: null },
+        timestamp: c.value.timestamp,
+        headers: record.headers,
+      })
+    }
+    await this.tracker.update(closeTime)
+  }
+}
