@@ -1,0 +1,343 @@
+/**
+ * `StreamsConfig`: the configuration of a {@link KafkaStreams} instance (Kafka Streams:
+ * `StreamsConfig`), with keys in camelCase of Kafka Streams' config names. Resolved once, by
+ * {@link resolveStreamsConfig}, into a frozen {@link ResolvedStreamsConfig}; an invalid value
+ * throws {@link StreamsConfigError} naming the key.
+ */
+import os from 'node:os'
+import path from 'node:path'
+import type { KafkaConfig } from 'kafkajs'
+import { StreamsConfigError } from '../../topology/errors.js'
+import type { Serde } from '../../topology/serde.js'
+import type { TimestampExtractor } from '../../topology/processor/types.js'
+import type { OutputRecord, RawRecord } from '../../topology/engine/types.js'
+import { createDefaultLogger, filterLogger, type LogLevel, type Logger } from './logger.js'
+
+/** Processing guarantee (Kafka Streams: `processing.guarantee`). `'exactly_once'` is EOS-alpha (a transactional producer per task). */
+export type ProcessingGuarantee = 'at_least_once' | 'exactly_once'
+
+/**
+ * What to do with a record whose key or value cannot be deserialized
+ * (Kafka Streams: `default.deserialization.exception.handler`):
+ * - `'fail'`: stop processing; the bad record's offset is never committed; the client goes to ERROR
+ *   (or whatever the uncaught exception handler says).
+ * - `'logAndContinue'`: log it (with task, topic, partition, offset) and skip it.
+ * - `{ deadLetterTopic }`: produce the original key/value bytes and headers to `deadLetterTopic`,
+ *   adding the headers `__kstreams.error.message`, `__kstreams.error.class`,
+ *   `__kstreams.error.topic`, `__kstreams.error.partition`, `__kstreams.error.offset`,
+ *   `__kstreams.error.task`, then skip it. The dead-letter record is produced in the same commit
+ *   (the same transaction under exactly-once) as the task's other output.
+ * - a function deciding per record.
+ */
+export type DeserializationHandlerConfig =
+  | 'fail'
+  | 'logAndContinue'
+  | { readonly deadLetterTopic: string }
+  | ((error: Error, record: RawRecord, taskId: string) => 'continue' | 'fail')
+
+/**
+ * What to do when a processor throws (Kafka Streams KIP-1033: `processing.exception.handler`):
+ * `'fail'` (default), `'logAndContinue'` (skip the record), or a function deciding per error.
+ */
+export type ProcessingHandlerConfig =
+  | 'fail'
+  | 'logAndContinue'
+  | ((error: Error, place: { taskId: string; processor: string; record?: RawRecord }) => 'continue' | 'fail')
+
+/**
+ * What to do when producing an output record fails with a non-retriable error (Kafka Streams:
+ * `default.production.exception.handler`): `'fail'` (default), `'logAndContinue'` (drop the record
+ * and go on; at-least-once only — under exactly-once a failed send aborts the transaction and
+ * always fails), or a function deciding per record.
+ */
+export type ProductionHandlerConfig = 'fail' | 'logAndContinue' | ((error: Error, record: OutputRecord, taskId: string) => 'continue' | 'fail')
+
+/** The user-facing configuration. Only `applicationId` and one of `bootstrapServers`/`kafka` are required. */
+export interface StreamsConfig {
+  /**
+   * Identifies the application: the consumer group id, the prefix of internal topics
+   * (`<applicationId>-<name>-changelog` / `-repartition`), the state directory name, and the
+   * prefix of transactional ids. Letters, digits, `.`, `_`, `-`.
+   */
+  applicationId: string
+  /**
+   * Kafka brokers, `host:port` or a list of them. Ignored when `kafka.brokers` is given.
+   * @defaultValue none (either this or `kafka` is required)
+   */
+  bootstrapServers?: string | ReadonlyArray<string>
+  /**
+   * A kafkajs client configuration, for SSL, SASL, retries, socket factories. Its `clientId`
+   * defaults to `applicationId`; `logLevel`/`logCreator` default to ours.
+   * @defaultValue built from `bootstrapServers`
+   */
+  kafka?: KafkaConfig
+  /**
+   * Client id prefix for the consumer and producers.
+   * @defaultValue `applicationId`
+   */
+  clientId?: string
+  /** @defaultValue `'at_least_once'` */
+  processingGuarantee?: ProcessingGuarantee
+  /**
+   * How often tasks commit (produce collected output, commit offsets, write local state and the
+   * checkpoint), in milliseconds.
+   * @defaultValue 30000 at-least-once, 100 under exactly-once (as Kafka Streams)
+   */
+  commitIntervalMs?: number
+  /**
+   * Root of local state; task stores live in `<stateDir>/<applicationId>/<taskId>/`.
+   * @defaultValue `os.tmpdir()/kstreams`
+   */
+  stateDir?: string
+  /** Warm copies of each stateful task kept on other instances. @defaultValue 0 */
+  numStandbyReplicas?: number
+  /** Serde for keys when a source/sink/store has none. @defaultValue none (a missing serde is an error) */
+  defaultKeySerde?: Serde<any>
+  /** Serde for values when a source/sink/store has none. @defaultValue none */
+  defaultValueSerde?: Serde<any>
+  /** Timestamp extractor for sources without one. @defaultValue the record timestamp */
+  defaultTimestampExtractor?: TimestampExtractor<any, any>
+  /**
+   * How long a task with several input partitions waits for data on an empty partition before
+   * processing the others (keeps cross-partition timestamp order; Kafka Streams `max.task.idle.ms`),
+   * in milliseconds. 0 = never wait.
+   * @defaultValue 0
+   */
+  maxTaskIdleMs?: number
+  /**
+   * Upper bound of bytes held by the record caches of all of an instance's stores; over it a
+   * commit is requested (Kafka Streams `statestore.cache.max.bytes`).
+   * @defaultValue 10485760 (10 MiB)
+   */
+  statestoreCacheMaxBytes?: number
+  /**
+   * Records buffered per input partition before fetching from it is paused (resumed when the
+   * queue drains below half). Bounds memory whatever the input rate.
+   * @defaultValue 1000
+   */
+  bufferedRecordsPerPartition?: number
+  /**
+   * Topic configs applied to every internal topic the app creates (changelog and repartition), on
+   * top of the topology's (e.g. `{ 'min.insync.replicas': '2' }`). Keys prefixed `changelog.` or
+   * `repartition.` apply to that kind only, with the prefix removed.
+   * @defaultValue `{}`
+   */
+  topicConfig?: Readonly<Record<string, string>>
+  /**
+   * Replication factor of internal topics; -1 = the broker's `default.replication.factor`.
+   * @defaultValue -1
+   */
+  replicationFactor?: number
+  /** @defaultValue `'fail'` */
+  deserializationExceptionHandler?: DeserializationHandlerConfig
+  /** @defaultValue `'fail'` */
+  processingExceptionHandler?: ProcessingHandlerConfig
+  /** @defaultValue `'fail'` */
+  productionExceptionHandler?: ProductionHandlerConfig
+  /**
+   * `host:port` where this instance serves interactive queries; shared with the group through the
+   * assignment metadata and returned by `metadataForAllStreamsClients()`.
+   * @defaultValue none
+   */
+  applicationServer?: string
+  /** Consumer group session timeout, milliseconds. @defaultValue 45000 */
+  sessionTimeoutMs?: number
+  /** Consumer group heartbeat interval, milliseconds. @defaultValue 3000 */
+  heartbeatIntervalMs?: number
+  /** How long the group waits for members to rejoin during a rebalance, milliseconds. @defaultValue 60000 */
+  rebalanceTimeoutMs?: number
+  /** @defaultValue `'warn'` */
+  logLevel?: LogLevel
+  /** Where log entries go. @defaultValue JSON lines on stderr */
+  logger?: Logger
+}
+
+/** The configuration after defaults and validation. Frozen. */
+export interface ResolvedStreamsConfig {
+  readonly applicationId: string
+  readonly clientId: string
+  readonly kafka: KafkaConfig
+  readonly processingGuarantee: ProcessingGuarantee
+  readonly exactlyOnce: boolean
+  readonly commitIntervalMs: number
+  readonly stateDir: string
+  readonly numStandbyReplicas: number
+  readonly defaultKeySerde: Serde<any> | undefined
+  readonly defaultValueSerde: Serde<any> | undefined
+  readonly defaultTimestampExtractor: TimestampExtractor<any, any> | undefined
+  readonly maxTaskIdleMs: number
+  readonly statestoreCacheMaxBytes: number
+  readonly bufferedRecordsPerPartition: number
+  readonly topicConfig: Readonly<Record<string, string>>
+  readonly replicationFactor: number
+  readonly deserializationExceptionHandler: DeserializationHandlerConfig
+  readonly processingExceptionHandler: ProcessingHandlerConfig
+  readonly productionExceptionHandler: ProductionHandlerConfig
+  readonly applicationServer: { readonly host: string; readonly port: number } | undefined
+  readonly sessionTimeoutMs: number
+  readonly heartbeatIntervalMs: number
+  readonly rebalanceTimeoutMs: number
+  readonly logLevel: LogLevel
+  readonly logger: Logger
+}
+
+const KNOWN_KEYS = new Set<string>([
+  'applicationId', 'bootstrapServers', 'kafka', 'clientId', 'processingGuarantee', 'commitIntervalMs', 'stateDir',
+  'numStandbyReplicas', 'defaultKeySerde', 'defaultValueSerde', 'defaultTimestampExtractor', 'maxTaskIdleMs',
+  'statestoreCacheMaxBytes', 'bufferedRecordsPerPartition', 'topicConfig', 'replicationFactor',
+  'deserializationExceptionHandler', 'processingExceptionHandler', 'productionExceptionHandler', 'applicationServer',
+  'sessionTimeoutMs', 'heartbeatIntervalMs', 'rebalanceTimeoutMs', 'logLevel', 'logger',
+])
+
+function fail(key: string, message: string): never {
+  throw new StreamsConfigError(`invalid config '${key}': ${message}`)
+}
+
+function int(config: StreamsConfig, key: keyof StreamsConfig, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const v = config[key]
+  if (v === undefined) return def
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    fail(key, `expected an integer in [${min}, ${max === Number.MAX_SAFE_INTEGER ? '∞' : max}], got ${JSON.stringify(v)}`)
+  }
+  return v
+}
+
+function isSerde(v: unknown): v is Serde<unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as Serde<unknown>).serialize === 'function' && typeof (v as Serde<unknown>).deserialize === 'function'
+}
+
+function handler(key: string, v: unknown, allowed: ReadonlyArray<string>, allowDlq: boolean): void {
+  if (v === undefined || typeof v === 'function') return
+  if (typeof v === 'string' && allowed.includes(v)) return
+  if (allowDlq && typeof v === 'object' && v !== null && typeof (v as { deadLetterTopic?: unknown }).deadLetterTopic === 'string' && (v as { deadLetterTopic: string }).deadLetterTopic.length > 0) return
+  fail(key, `expected ${allowed.map((a) => `'${a}'`).join(' | ')}${allowDlq ? ' | { deadLetterTopic: string }' : ''} | a function, got ${JSON.stringify(v)}`)
+}
+
+/**
+ * Applies defaults and validates. Unknown keys are rejected (a typo should not silently fall back
+ * to a default).
+ * @throws StreamsConfigError naming the offending key.
+ */
+export function resolveStreamsConfig(config: StreamsConfig): ResolvedStreamsConfig {
+  if (typeof config !== 'object' || config === null) throw new StreamsConfigError('invalid config: expected an object')
+  for (const key of Object.keys(config)) {
+    if (!KNOWN_KEYS.has(key)) fail(key, 'unknown config key')
+  }
+  const applicationId = config.applicationId
+  if (typeof applicationId !== 'string' || !/^[a-zA-Z0-9._-]+$/.test(applicationId)) {
+    fail('applicationId', `required; letters, digits, '.', '_', '-' only, got ${JSON.stringify(applicationId)}`)
+  }
+  const processingGuarantee = config.processingGuarantee ?? 'at_least_once'
+  if (processingGuarantee !== 'at_least_once' && processingGuarantee !== 'exactly_once') {
+    fail('processingGuarantee', `expected 'at_least_once' | 'exactly_once', got ${JSON.stringify(processingGuarantee)}`)
+  }
+  const exactlyOnce = processingGuarantee === 'exactly_once'
+
+  const logLevel = config.logLevel ?? 'warn'
+  if (!['nothing', 'error', 'warn', 'info', 'debug'].includes(logLevel)) {
+    fail('logLevel', `expected 'nothing' | 'error' | 'warn' | 'info' | 'debug', got ${JSON.stringify(logLevel)}`)
+  }
+  if (config.logger !== undefined && (typeof config.logger !== 'object' || typeof config.logger.error !== 'function')) {
+    fail('logger', 'expected an object with error/warn/info/debug methods')
+  }
+  const logger = config.logger ? filterLogger(config.logger, logLevel) : createDefaultLogger(logLevel, `kstreams:${applicationId}`)
+
+  const clientId = config.clientId ?? applicationId
+  if (typeof clientId !== 'string' || clientId.length === 0) fail('clientId', 'expected a non-empty string')
+
+  let kafka: KafkaConfig
+  if (config.kafka !== undefined) {
+    if (typeof config.kafka !== 'object' || config.kafka === null) fail('kafka', 'expected a kafkajs KafkaConfig object')
+    const brokers = config.kafka.brokers ?? (config.bootstrapServers !== undefined ? brokersOf(config.bootstrapServers) : undefined)
+    if (brokers === undefined || (Array.isArray(brokers) && brokers.length === 0)) fail('kafka', 'kafka.brokers (or bootstrapServers) is required')
+    kafka = { ...config.kafka, brokers, clientId: config.kafka.clientId ?? clientId }
+  } else {
+    if (config.bootstrapServers === undefined) fail('bootstrapServers', 'required (or give a kafkajs config as `kafka`)')
+    kafka = { brokers: brokersOf(config.bootstrapServers), clientId }
+  }
+
+  const commitIntervalMs = int(config, 'commitIntervalMs', exactlyOnce ? 100 : 30_000, 1)
+  const stateDir = config.stateDir ?? path.join(os.tmpdir(), 'kstreams')
+  if (typeof stateDir !== 'string' || stateDir.length === 0) fail('stateDir', 'expected a non-empty path')
+
+  if (config.defaultKeySerde !== undefined && !isSerde(config.defaultKeySerde)) fail('defaultKeySerde', 'expected a Serde (serialize/deserialize)')
+  if (config.defaultValueSerde !== undefined && !isSerde(config.defaultValueSerde)) fail('defaultValueSerde', 'expected a Serde (serialize/deserialize)')
+  if (config.defaultTimestampExtractor !== undefined && typeof config.defaultTimestampExtractor?.extract !== 'function') {
+    fail('defaultTimestampExtractor', 'expected a TimestampExtractor (extract)')
+  }
+
+  const topicConfig = config.topicConfig ?? {}
+  if (typeof topicConfig !== 'object' || topicConfig === null) fail('topicConfig', 'expected a record of string values')
+  for (const [k, v] of Object.entries(topicConfig)) {
+    if (typeof v !== 'string') fail('topicConfig', `value of '${k}' must be a string, got ${JSON.stringify(v)}`)
+  }
+  const replicationFactor = config.replicationFactor ?? -1
+  if (!Number.isInteger(replicationFactor) || (replicationFactor < 1 && replicationFactor !== -1)) {
+    fail('replicationFactor', `expected -1 or a positive integer, got ${JSON.stringify(replicationFactor)}`)
+  }
+
+  handler('deserializationExceptionHandler', config.deserializationExceptionHandler, ['fail', 'logAndContinue'], true)
+  handler('processingExceptionHandler', config.processingExceptionHandler, ['fail', 'logAndContinue'], false)
+  handler('productionExceptionHandler', config.productionExceptionHandler, ['fail', 'logAndContinue'], false)
+
+  let applicationServer: ResolvedStreamsConfig['applicationServer']
+  if (config.applicationServer !== undefined) {
+    const m = typeof config.applicationServer === 'string' ? /^(.+):(\d{1,5})$/.exec(config.applicationServer) : null
+    const port = m ? Number(m[2]) : NaN
+    if (!m || port < 1 || port > 65535) fail('applicationServer', `expected 'host:port', got ${JSON.stringify(config.applicationServer)}`)
+    applicationServer = Object.freeze({ host: m[1]!, port })
+  }
+
+  const sessionTimeoutMs = int(config, 'sessionTimeoutMs', 45_000, 1_000)
+  const heartbeatIntervalMs = int(config, 'heartbeatIntervalMs', 3_000, 100)
+  if (heartbeatIntervalMs >= sessionTimeoutMs) fail('heartbeatIntervalMs', `must be lower than sessionTimeoutMs (${sessionTimeoutMs}), got ${heartbeatIntervalMs}`)
+
+  return Object.freeze({
+    applicationId,
+    clientId,
+    kafka: Object.freeze(kafka),
+    processingGuarantee,
+    exactlyOnce,
+    commitIntervalMs,
+    stateDir: path.resolve(stateDir),
+    numStandbyReplicas: int(config, 'numStandbyReplicas', 0, 0, 100),
+    defaultKeySerde: config.defaultKeySerde,
+    defaultValueSerde: config.defaultValueSerde,
+    defaultTimestampExtractor: config.defaultTimestampExtractor,
+    maxTaskIdleMs: int(config, 'maxTaskIdleMs', 0, 0),
+    statestoreCacheMaxBytes: int(config, 'statestoreCacheMaxBytes', 10 * 1024 * 1024, 0),
+    bufferedRecordsPerPartition: int(config, 'bufferedRecordsPerPartition', 1000, 1),
+    topicConfig: Object.freeze({ ...topicConfig }),
+    replicationFactor,
+    deserializationExceptionHandler: config.deserializationExceptionHandler ?? 'fail',
+    processingExceptionHandler: config.processingExceptionHandler ?? 'fail',
+    productionExceptionHandler: config.productionExceptionHandler ?? 'fail',
+    applicationServer,
+    sessionTimeoutMs,
+    heartbeatIntervalMs,
+    rebalanceTimeoutMs: int(config, 'rebalanceTimeoutMs', 60_000, 1_000),
+    logLevel,
+    logger,
+  })
+}
+
+function brokersOf(v: string | ReadonlyArray<string>): string[] {
+  const list = typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : [...v]
+  if (list.length === 0 || list.some((b) => typeof b !== 'string' || !/^.+:\d+$/.test(b))) {
+    fail('bootstrapServers', `expected 'host:port' or a list of them, got ${JSON.stringify(v)}`)
+  }
+  return list
+}
+
+/** Topic configs from `topicConfig` that apply to internal topics of `kind`. */
+export function internalTopicOverrides(config: ResolvedStreamsConfig, kind: 'changelog' | 'repartition'): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [k, v] of Object.entries(config.topicConfig)) {
+    if (k.startsWith('changelog.')) {
+      if (kind === 'changelog') out[k.slice('changelog.'.length)] = v
+    } else if (k.startsWith('repartition.')) {
+      if (kind === 'repartition') out[k.slice('repartition.'.length)] = v
+    } else out[k] = v
+  }
+  return out
+}
