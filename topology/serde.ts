@@ -131,21 +131,21 @@ export const Serdes = {
 
 /**
  * A serde composed of other serdes, some of which may be left unset so that the application's
- * default serdes apply (Kafka Streams: `WrappingNullableSerde#setIfUnset`). Example: the
- * stream-stream outer-join store's key serde wraps the join key's serde, which the user may not
- * have given. Whoever resolves default serdes (the task engine, for store serdes) must call
- * {@link resolveSerde}, which replaces such a serde by `withDefaults(...)`; using it unresolved
- * throws a `SerializationError` when a wrapped serde is missing.
+ * default serdes apply (Kafka Streams: `WrappingNullableSerde#setIfUnset`). Examples: the
+ * stream-stream outer-join store's key serde wraps the join key's serde; a table repartition
+ * topic's `Change` serde wraps the value serde. Whoever resolves default serdes (the task engine,
+ * for store, source and sink serdes) must call {@link resolveSerde}, which replaces such a serde by
+ * `withDefaults(defaultKeySerde, defaultValueSerde)`; used unresolved, it throws a
+ * `SerializationError` when a wrapped serde is missing.
  */
 export interface DefaultingSerde<T> extends Serde<T> {
-  readonly needsDefaults: true
   /** A copy whose unset inner serdes are taken from the defaults (key serde for keys, value serde for values). */
-  withDefaults(defaults: { readonly keySerde?: Serde<any>; readonly valueSerde?: Serde<any> }): Serde<T>
+  withDefaults(defaultKeySerde: Serde<any> | undefined, defaultValueSerde: Serde<any> | undefined): Serde<T>
 }
 
-/** True if `serde` is a {@link DefaultingSerde}. */
+/** True if `serde` is a {@link DefaultingSerde} (has a `withDefaults` method). */
 export function isDefaultingSerde<T>(serde: Serde<T> | undefined): serde is DefaultingSerde<T> {
-  return serde !== undefined && (serde as Partial<DefaultingSerde<T>>).needsDefaults === true && typeof (serde as Partial<DefaultingSerde<T>>).withDefaults === 'function'
+  return serde !== undefined && serde !== null && typeof (serde as Partial<DefaultingSerde<T>>).withDefaults === 'function'
 }
 
 /**
@@ -159,5 +159,5 @@ export function resolveSerde<T>(
   defaults: { readonly keySerde?: Serde<any>; readonly valueSerde?: Serde<any> },
 ): Serde<T> | undefined {
   if (serde === undefined) return fallback
-  return isDefaultingSerde(serde) ? serde.withDefaults(defaults) : serde
+  return isDefaultingSerde(serde) ? serde.withDefaults(defaults.keySerde, defaults.valueSerde) : serde
 }
