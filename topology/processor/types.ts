@@ -89,6 +89,13 @@ export interface ProcessorContext<KForward = unknown, VForward = unknown> {
   commit(): void
   /** Counts a record dropped on purpose (late, null key, ...): metric `dropped-records`, with a reason. */
   recordDropped(reason: string): void
+  /**
+   * Optional: the application's default key serde (Kafka Streams: `ProcessorContext#keySerde`), for
+   * processors that serialize by themselves (e.g. the suppression buffer). Engines should provide it.
+   */
+  keySerde?(): import('../serde.js').Serde<any> | undefined
+  /** Optional: the application's default value serde (Kafka Streams: `ProcessorContext#valueSerde`). */
+  valueSerde?(): import('../serde.js').Serde<any> | undefined
 }
 
 /**
