@@ -1,0 +1,171 @@
+import { describe, expect, it } from 'vitest'
+import { TopologyError } from '../../topology/errors.js'
+import { JoinWindows, SessionWindows, SlidingWindows, TimeWindows } from '../../topology/dsl/windows.js'
+import { EmitStrategy } from '../../topology/dsl/suppressed.js'
+import { timeWindowAggregateSupplier } from '../../topology/processors/windowed/time-window-aggregate.js'
+import type { Change } from '../../topology/processors/windowed/types.js'
+import type { StateStore, ValueAndTimestamp, Windowed } from '../../topology/state/types.js'
+import { MemoryKeyValueStore, MemoryWindowStore, ProcessorHarness } from './helpers/processor-harness.js'
+
+const count = (_k: string, _v: string, agg: number): number => agg + 1
+
+async function countHarness(windows: TimeWindows, emit = EmitStrategy.onWindowUpdate(), stores?: Map<string, StateStore>) {
+  const s = stores ?? new Map<string, StateStore>([
+    ['agg', new MemoryWindowStore<string, ValueAndTimestamp<number>>('agg', windows.size())],
+    ['agg-emit', new MemoryKeyValueStore<string, number>('agg-emit')],
+  ])
+  const h = new ProcessorHarness<string, string, Windowed<string>, Change<number>>(
+    timeWindowAggregateSupplier({
+      windows,
+      storeName: 'agg',
+      emitStrategy: emit,
+      initializer: () => 0,
+      aggregator: count,
+      emitTimeStoreName: emit.type === 'ON_WINDOW_CLOSE' ? 'agg-emit' : undefined,
+    }),
+    s,
+  )
+  return { h: await h.init(), stores: s }
+}
+
+const fmt = (r: { key: Windowed<string>; value: Change<number>; timestamp: number }) =>
+  `${r.key.key}@[${r.key.window.startMs},${r.key.window.endMs}) ${r.value.newValue} t=${r.timestamp}`
+
+describe('TimeWindows (tumbling)', () => {
+  it('ofSizeWithNoGrace has no grace and advance == size', () => {
+    const w = TimeWindows.ofSizeWithNoGrace(60_000)
+    expect(w.size()).toBe(60_000)
+    expect(w.gracePeriodMs()).toBe(0)
+    expect(w.advanceMs).toBe(60_000)
+    expect(w.isTumbling()).toBe(true)
+  })
+
+  it('ofSizeAndGrace keeps the explicit grace (no 24h default)', () => {
+    expect(TimeWindows.ofSizeAndGrace(1000, 250).gracePeriodMs()).toBe(250)
+  })
+
+  it('puts a record in exactly one epoch-aligned window [start, start + size)', () => {
+    const w = TimeWindows.ofSizeWithNoGrace(10)
+    expect([...w.windowsFor(0).values()]).toEqual([{ startMs: 0, endMs: 10 }])
+    expect([...w.windowsFor(9).values()]).toEqual([{ startMs: 0, endMs: 10 }])
+    expect([...w.windowsFor(10).values()]).toEqual([{ startMs: 10, endMs: 20 }])
+    expect([...w.windowsFor(1234).keys()]).toEqual([1230])
+  })
+
+  it('validates its parameters with TopologyError naming the parameter', () => {
+    expect(() => TimeWindows.ofSizeWithNoGrace(0)).toThrow(TopologyError)
+    expect(() => TimeWindows.ofSizeWithNoGrace(-5)).toThrow(/sizeMs must not be negative, got -5/)
+    expect(() => TimeWindows.ofSizeAndGrace(10, -1)).toThrow(/graceMs must not be negative/)
+    expect(() => TimeWindows.ofSizeWithNoGrace(1.5)).toThrow(/sizeMs must be a finite integer/)
+    expect(() => TimeWindows.ofSizeWithNoGrace(Number.NaN)).toThrow(/sizeMs/)
+    expect(() => SlidingWindows.ofTimeDifferenceAndGrace(-1, 0)).toThrow(/timeDifferenceMs must not be negative/)
+    expect(() => SlidingWindows.ofTimeDifferenceAndGrace(10, -1)).toThrow(/graceMs/)
+    expect(() => SessionWindows.ofInactivityGapWithNoGrace(0)).toThrow(/inactivityGapMs must be larger than zero/)
+    expect(() => SessionWindows.ofInactivityGapAndGrace(5, -2)).toThrow(/graceMs/)
+    expect(() => JoinWindows.ofTimeDifferenceWithNoGrace(-1)).toThrow(/timeDifferenceMs must not be negative/)
+    expect(() => JoinWindows.ofTimeDifferenceWithNoGrace(10).before(-11)).toThrow(/beforeMs \+ afterMs\) must not be negative/)
+  })
+})
+
+describe('JoinWindows', () => {
+  it('is inclusive [t - before, t + after] and supports asymmetric windows', () => {
+    const w = JoinWindows.ofTimeDifferenceAndGrace(100, 7)
+    expect(w.joinRangeFor(1000)).toEqual({ fromMs: 900, toMs: 1100 })
+    const asym = w.before(10).after(50)
+    expect(asym.beforeMs).toBe(10)
+    expect(asym.afterMs).toBe(50)
+    expect(asym.size()).toBe(60)
+    expect(asym.gracePeriodMs()).toBe(7)
+    expect(asym.joinRangeFor(1000)).toEqual({ fromMs: 990, toMs: 1050 })
+    // the other side sees the mirrored range
+    expect(asym.joinRangeFor(1000, 'right')).toEqual({ fromMs: 950, toMs: 1010 })
+    // negative before is allowed while before + after >= 0
+    expect(w.before(-20).joinRangeFor(1000)).toEqual({ fromMs: 1020, toMs: 1100 })
+    // the original is unchanged
+    expect(w.beforeMs).toBe(100)
+  })
+})
+
+describe('tumbling window aggregation', () => {
+  it('counts per key and window; the result carries the largest timestamp in the window', async () => {
+    const { h } = await countHarness(TimeWindows.ofSizeAndGrace(10, 100))
+    await h.process('A', 'x', 7)
+    await h.process('A', 'x', 3) // out of order: timestamp stays 7
+    await h.process('B', 'x', 5)
+    await h.process('A', 'x', 10) // end is exclusive: next window
+    await h.process('A', 'x', 9)
+    expect(h.drain().map(fmt)).toEqual([
+      'A@[0,10) 1 t=7',
+      'A@[0,10) 2 t=7',
+      'B@[0,10) 1 t=5',
+      'A@[10,20) 1 t=10',
+      'A@[0,10) 3 t=9',
+    ])
+  })
+
+  it('forwards Change with the old aggregate', async () => {
+    const { h } = await countHarness(TimeWindows.ofSizeWithNoGrace(10))
+    await h.process('A', 'x', 1)
+    await h.process('A', 'x', 2)
+    expect(h.drain().map((r) => r.value)).toEqual([
+      { newValue: 1, oldValue: null },
+      { newValue: 2, oldValue: 1 },
+    ])
+  })
+
+  it('drops (and counts) records with a null key or value', async () => {
+    const { h } = await countHarness(TimeWindows.ofSizeWithNoGrace(10))
+    await h.process(null as unknown as string, 'x', 1)
+    await h.process('A', null as unknown as string, 1)
+    expect(h.drain()).toEqual([])
+    expect(h.dropped).toEqual(['null-key', 'null-value'])
+  })
+})
+
+describe('EmitStrategy.onWindowClose (KIP-825)', () => {
+  it('emits nothing while windows are open, then each final result exactly once', async () => {
+    const { h } = await countHarness(TimeWindows.ofSizeAndGrace(10, 5), EmitStrategy.onWindowClose())
+    await h.process('A', 'x', 1)
+    await h.process('A', 'x', 3)
+    await h.process('B', 'x', 8)
+    await h.process('A', 'x', 12) // stream-time 12: [0,10) closes at 10 + 5 = 15
+    await h.process('A', 'x', 14)
+    expect(h.drain()).toEqual([])
+    await h.process('C', 'x', 15) // 10 + 5 <= 15: [0,10) is closed
+    expect(h.drain().map(fmt)).toEqual(['A@[0,10) 2 t=3', 'B@[0,10) 1 t=8'])
+    expect(h.forwarded).toEqual([])
+    await h.process('C', 'x', 16)
+    await h.process('A', 'x', 24) // [10,20) closes at 25
+    expect(h.drain()).toEqual([])
+    await h.process('A', 'x', 25)
+    expect(h.drain().map(fmt)).toEqual(['A@[10,20) 2 t=14', 'C@[10,20) 2 t=16'])
+  })
+
+  it('final results have oldValue null', async () => {
+    const { h } = await countHarness(TimeWindows.ofSizeWithNoGrace(10), EmitStrategy.onWindowClose())
+    await h.process('A', 'x', 1)
+    await h.process('A', 'x', 2)
+    await h.process('A', 'x', 10)
+    expect(h.drain().map((r) => r.value)).toEqual([{ newValue: 2, oldValue: null }])
+  })
+
+  it('emits hopping windows in window-start order when stream-time jumps', async () => {
+    const { h } = await countHarness(TimeWindows.ofSizeWithNoGrace(10).advanceBy(5), EmitStrategy.onWindowClose())
+    await h.process('A', 'x', 7) // [0,10) [5,15)
+    await h.process('A', 'x', 12) // [5,15) [10,20)
+    await h.process('A', 'x', 40)
+    expect(h.drain().map(fmt)).toEqual(['A@[0,10) 1 t=7', 'A@[5,15) 2 t=12', 'A@[10,20) 1 t=12'])
+  })
+
+  it('does not emit a final result twice after a restart', async () => {
+    const { h, stores } = await countHarness(TimeWindows.ofSizeWithNoGrace(10), EmitStrategy.onWindowClose())
+    await h.process('A', 'x', 1)
+    await h.process('A', 'x', 11)
+    expect(h.drain().map(fmt)).toEqual(['A@[0,10) 1 t=1'])
+    const restarted = (await countHarness(TimeWindows.ofSizeWithNoGrace(10), EmitStrategy.onWindowClose(), stores)).h
+    await restarted.process('A', 'x', 12)
+    expect(restarted.drain()).toEqual([])
+    await restarted.process('A', 'x', 20)
+    expect(restarted.drain().map(fmt)).toEqual(['A@[10,20) 2 t=12'])
+  })
+})
