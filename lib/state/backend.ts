@@ -1,0 +1,272 @@
+/**
+ * Ordered bytes backends: the bottom layer of every runtime store. A backend is a sorted map of
+ * Buffer keys to Buffer values (unsigned byte order) with batched writes and range deletes.
+ * Two implementations: {@link LevelDbBackend} (classic-level, one database per store per task)
+ * and {@link MemoryBackend} (over an in-memory `KeyValueBytesStore`, for `persistent: false`
+ * stores). Key-value, window and session stores are all laid out on a backend (see keys.ts).
+ *
+ * @internal
+ */
+import { ClassicLevel } from 'classic-level'
+import { ProcessorStateError } from '../../topology/errors.js'
+import type { KeyValueBytesStore } from '../../topology/state/types.js'
+
+/** Range bounds: `gte`/`lt` as in LevelDB; omitted bounds are open. */
+export interface BackendRange {
+  readonly gte?: Buffer
+  readonly lt?: Buffer
+  readonly lte?: Buffer
+}
+
+/** One write: `null` value deletes. */
+export type BackendOp = readonly [key: Buffer, value: Buffer | null]
+
+export interface OrderedBytesBackend {
+  readonly persistent: boolean
+  /** Point read; LevelDB answers synchronously (no event-loop hop), memory may return a promise. */
+  get(key: Buffer): Buffer | undefined | Promise<Buffer | undefined>
+  /** Batched point reads (one LevelDB call). */
+  getMany(keys: ReadonlyArray<Buffer>): Promise<Array<Buffer | undefined>>
+  /** Ascending scan of a range, in chunks of at most `chunk` entries. */
+  iterate(range: BackendRange, chunk?: number): AsyncGenerator<ReadonlyArray<readonly [Buffer, Buffer]>>
+  /** Writes all ops atomically (LevelDB: one batch). `sync` = fsync before resolving. */
+  write(ops: ReadonlyArray<BackendOp>, sync?: boolean): Promise<void>
+  /** Deletes every key in `[gte, lt)`. */
+  clearRange(gte: Buffer | undefined, lt: Buffer | undefined): Promise<void>
+  count(): Promise<number>
+  close(): Promise<void>
+}
+
+/** True when `err` is classic-level's "LOCK held" open failure. */
+export function isLockError(err: unknown): boolean {
+  const e = err as { code?: string; cause?: { code?: string } } | undefined
+  return e?.code === 'LEVEL_LOCKED' || e?.cause?.code === 'LEVEL_LOCKED'
+}
+
+/** classic-level database with Buffer keys and values. */
+export class LevelDbBackend implements OrderedBytesBackend {
+  readonly persistent = true
+  private closed = false
+
+  private constructor(
+    readonly location: string,
+    private readonly db: ClassicLevel<Buffer, Buffer>,
+  ) {}
+
+  /**
+   * Opens (creating if missing) the database at `location`.
+   * @throws ProcessorStateError, retriable, when another process or instance holds its LOCK;
+   *   not retriable for other LevelDB failures (corruption, I/O).
+   */
+  static async open(location: string, place: { taskId?: string; store?: string } = {}): Promise<LevelDbBackend> {
+    const db = new ClassicLevel<Buffer, Buffer>(location, { keyEncoding: 'buffer', valueEncoding: 'buffer' })
+    try {
+      await db.open({ createIfMissing: true })
+    } catch (err) {
+      if (isLockError(err)) {
+        throw new ProcessorStateError(
+          `State directory ${location} is locked: another instance (or another task manager in this process) still has this store open; retry once it has closed`,
+          { cause: err, retriable: true, place },
+        )
+      }
+      throw new ProcessorStateError(`Failed to open LevelDB store at ${location}`, { cause: err, place })
+    }
+    return new LevelDbBackend(location, db)
+  }
+
+  get(key: Buffer): Buffer | undefined {
+    return this.db.getSync(key)
+  }
+
+  getMany(keys: ReadonlyArray<Buffer>): Promise<Array<Buffer | undefined>> {
+    return this.db.getMany(keys as Buffer[])
+  }
+
+  async *iterate(range: BackendRange, chunk = 1000): AsyncGenerator<ReadonlyArray<readonly [Buffer, Buffer]>> {
+    const opts: { gte?: Buffer; lt?: Buffer; lte?: Buffer } = {}
+    if (range.gte) opts.gte = range.gte
+    if (range.lt) opts.lt = range.lt
+    if (range.lte) opts.lte = range.lte
+    const it = this.db.iterator(opts)
+    try {
+      let size = Math.min(chunk, 64) // small first chunk: most range reads are short
+      for (;;) {
+        const entries = await it.nextv(size)
+        if (entries.length === 0) return
+        yield entries
+        if (entries.length < size) return
+        size = chunk
+      }
+    } finally {
+      await it.close()
+    }
+  }
+
+  async write(ops: ReadonlyArray<BackendOp>, sync = false): Promise<void> {
+    if (ops.length === 0) return
+    const batch = this.db.batch()
+    for (const [k, v] of ops) {
+      if (v === null) batch.del(k)
+      else batch.put(k, v)
+    }
+    await batch.write(sync ? ({ sync: true } as object) : {})
+  }
+
+  async clearRange(gte: Buffer | undefined, lt: Buffer | undefined): Promise<void> {
+    const opts: { gte?: Buffer; lt?: Buffer } = {}
+    if (gte) opts.gte = gte
+    if (lt) opts.lt = lt
+    await this.db.clear(opts)
+  }
+
+  async count(): Promise<number> {
+    const it = this.db.keys()
+    let n = 0
+    try {
+      for (;;) {
+        const ks = await it.nextv(5000)
+        if (ks.length === 0) return n
+        n += ks.length
+      }
+    } finally {
+      await it.close()
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await this.db.close()
+  }
+}
+
+/** A backend over an in-memory `KeyValueBytesStore` (topology's, or {@link SortedMemoryKeyValueStore}). */
+export class MemoryBackend implements OrderedBytesBackend {
+  readonly persistent = false
+  constructor(private readonly store: KeyValueBytesStore) {}
+
+  get(key: Buffer): Promise<Buffer | undefined> {
+    return this.store.get(key)
+  }
+
+  getMany(keys: ReadonlyArray<Buffer>): Promise<Array<Buffer | undefined>> {
+    return this.store.getMany(keys)
+  }
+
+  async *iterate(range: BackendRange, chunk = 1000): AsyncGenerator<ReadonlyArray<readonly [Buffer, Buffer]>> {
+    let out: Array<readonly [Buffer, Buffer]> = []
+    for await (const e of this.store.range(range.gte, range.lte)) {
+      if (range.lt && Buffer.compare(e[0], range.lt) >= 0) break
+      out.push(e)
+      if (out.length >= chunk) {
+        yield out
+        out = []
+      }
+    }
+    if (out.length) yield out
+  }
+
+  write(ops: ReadonlyArray<BackendOp>): Promise<void> {
+    return ops.length ? this.store.putAll(ops) : Promise.resolve()
+  }
+
+  async clearRange(gte: Buffer | undefined, lt: Buffer | undefined): Promise<void> {
+    const dels: BackendOp[] = []
+    for await (const chunk of this.iterate({ gte, lt })) for (const [k] of chunk) dels.push([k, null])
+    await this.write(dels)
+  }
+
+  count(): Promise<number> {
+    return this.store.approximateNumEntries()
+  }
+
+  close(): Promise<void> {
+    return this.store.close()
+  }
+}
+
+/**
+ * Minimal sorted in-memory `KeyValueBytesStore` (a Map plus a lazily sorted key index). Used as
+ * the in-memory backend when no other in-memory store is supplied.
+ */
+export class SortedMemoryKeyValueStore implements KeyValueBytesStore {
+  readonly persistent = false
+  private readonly map = new Map<string, readonly [Buffer, Buffer]>()
+  private sorted: string[] | null = []
+
+  constructor(readonly name: string) {}
+
+  async get(key: Buffer): Promise<Buffer | undefined> {
+    return this.map.get(key.toString('latin1'))?.[1]
+  }
+
+  async getMany(keys: ReadonlyArray<Buffer>): Promise<Array<Buffer | undefined>> {
+    return keys.map((k) => this.map.get(k.toString('latin1'))?.[1])
+  }
+
+  async put(key: Buffer, value: Buffer | null): Promise<void> {
+    this.putOne(key, value)
+  }
+
+  async putAll(entries: ReadonlyArray<readonly [Buffer, Buffer | null]>): Promise<void> {
+    for (const [k, v] of entries) this.putOne(k, v)
+  }
+
+  private putOne(key: Buffer, value: Buffer | null): void {
+    const s = key.toString('latin1')
+    if (value === null) {
+      if (this.map.delete(s)) this.sorted = null
+    } else {
+      if (!this.map.has(s)) this.sorted = null
+      this.map.set(s, [key, value])
+    }
+  }
+
+  async *range(from?: Buffer, to?: Buffer): AsyncIterable<readonly [Buffer, Buffer]> {
+    if (!this.sorted) this.sorted = [...this.map.keys()].sort()
+    const keys = this.sorted
+    const lo = from ? lowerBound(keys, from.toString('latin1')) : 0
+    const hi = to ? to.toString('latin1') : undefined
+    for (let i = lo; i < keys.length; i++) {
+      const k = keys[i]!
+      if (hi !== undefined && k > hi) return
+      const e = this.map.get(k)
+      if (e) yield e
+    }
+  }
+
+  async approximateNumEntries(): Promise<number> {
+    return this.map.size
+  }
+
+  async flush(): Promise<void> {}
+
+  async close(): Promise<void> {
+    this.map.clear()
+    this.sorted = []
+  }
+}
+
+/** First index `i` with `arr[i] >= x` in a sorted string array. */
+export function lowerBound(arr: ReadonlyArray<string>, x: string): number {
+  let lo = 0
+  let hi = arr.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (arr[mid]! < x) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/** First index `i` with `arr[i] > x` in a sorted string array. */
+export function upperBound(arr: ReadonlyArray<string>, x: string): number {
+  let lo = 0
+  let hi = arr.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (arr[mid]! <= x) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}

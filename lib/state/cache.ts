@@ -1,0 +1,338 @@
+/**
+ * The in-memory half of a runtime store (Kafka Streams: `ThreadCache` + `CachingKeyValueStore`,
+ * with the write-buffering role that `ChangeLoggingKeyValueBytesStore` and the EOS
+ * transaction buffer play there):
+ *
+ * - {@link WriteBuffer}: the dirty entries written since the last commit (and, between
+ *   `prepareCommit` and `commitLocal`, the snapshot being committed). Dirty entries reach LevelDB
+ *   only at `commitLocal`, so under exactly-once local state never holds the effects of an
+ *   aborted transaction. Reads see them first.
+ * - {@link CleanCache}: an LRU of entries known to match the backend (including "absent"), so
+ *   hot keys never touch LevelDB.
+ * - {@link CacheBudget}: the byte budget shared by all stores of a task (`cacheMaxBytes`). Clean
+ *   entries are evicted when over it; when dirty entries alone exceed it a commit is requested.
+ *
+ * @internal
+ */
+import { lowerBound, upperBound, type BackendRange, type OrderedBytesBackend } from './backend.js'
+
+/** Bytes of bookkeeping charged per cached entry on top of key and value bytes. */
+export const ENTRY_OVERHEAD = 64
+
+/** A buffered write: backend key, value (`null` = delete) and an optional grouping key. */
+export interface OverlayEntry {
+  readonly key: Buffer
+  readonly value: Buffer | null
+  /** Grouping (the record key of a window/session entry, latin1) for per-key lookups. */
+  readonly group?: string
+}
+
+function entrySize(e: OverlayEntry): number {
+  return e.key.length + (e.value ? e.value.length : 0) + ENTRY_OVERHEAD
+}
+
+/** Byte budget shared by the caches of one task. */
+export class CacheBudget {
+  private usedBytes = 0
+  private requested = false
+  private readonly members = new Set<CleanCache>()
+
+  constructor(
+    readonly maxBytes: number,
+    private readonly onCommitNeeded?: () => void,
+  ) {}
+
+  get used(): number {
+    return this.usedBytes
+  }
+
+  register(cache: CleanCache): void {
+    this.members.add(cache)
+  }
+
+  unregister(cache: CleanCache): void {
+    this.members.delete(cache)
+  }
+
+  /** Adds (or with a negative delta, releases) bytes, then enforces the bound. */
+  charge(delta: number, preferEvictFrom?: CleanCache): void {
+    this.usedBytes += delta
+    if (delta > 0 && this.usedBytes > this.maxBytes) this.enforce(preferEvictFrom)
+  }
+
+  private enforce(prefer?: CleanCache): void {
+    if (prefer) prefer.evictUntil(() => this.usedBytes <= this.maxBytes)
+    for (const c of this.members) {
+      if (this.usedBytes <= this.maxBytes) return
+      if (c !== prefer) c.evictUntil(() => this.usedBytes <= this.maxBytes)
+    }
+    if (this.usedBytes > this.maxBytes && !this.requested) {
+      this.requested = true
+      this.onCommitNeeded?.()
+    }
+  }
+
+  /** Called after a commit: a new over-budget condition requests a commit again. */
+  resetRequest(): void {
+    this.requested = false
+  }
+}
+
+/** LRU of entries that match the backend; `null` = known absent. */
+export class CleanCache {
+  private readonly map = new Map<string, Buffer | null>()
+  private bytes = 0
+
+  constructor(
+    private readonly budget: CacheBudget,
+    readonly enabled: boolean,
+  ) {
+    budget.register(this)
+  }
+
+  get size(): number {
+    return this.map.size
+  }
+
+  /** `undefined` = not cached; `null` = cached as absent. Refreshes recency. */
+  get(k: string): Buffer | null | undefined {
+    const v = this.map.get(k)
+    if (v === undefined) return undefined
+    this.map.delete(k)
+    this.map.set(k, v)
+    return v
+  }
+
+  set(k: string, value: Buffer | null): void {
+    if (!this.enabled) return
+    const old = this.map.get(k)
+    let delta = value ? value.length : 0
+    if (old !== undefined) {
+      delta -= old ? old.length : 0
+      this.map.delete(k)
+    } else {
+      delta += k.length + ENTRY_OVERHEAD
+    }
+    this.map.set(k, value)
+    this.bytes += delta
+    this.budget.charge(delta, this)
+  }
+
+  delete(k: string): void {
+    const old = this.map.get(k)
+    if (old === undefined) return
+    this.map.delete(k)
+    const size = k.length + ENTRY_OVERHEAD + (old ? old.length : 0)
+    this.bytes -= size
+    this.budget.charge(-size)
+  }
+
+  /** Evicts least recently used entries until `done()` or empty. */
+  evictUntil(done: () => boolean): void {
+    for (const [k, v] of this.map) {
+      if (done()) return
+      this.map.delete(k)
+      const size = k.length + ENTRY_OVERHEAD + (v ? v.length : 0)
+      this.bytes -= size
+      this.budget.charge(-size)
+    }
+  }
+
+  clear(): void {
+    this.budget.charge(-this.bytes)
+    this.bytes = 0
+    this.map.clear()
+  }
+
+  close(): void {
+    this.clear()
+    this.budget.unregister(this)
+  }
+}
+
+/** A map of overlay entries with a lazily sorted key index and a per-group index. */
+class EntryMap {
+  readonly map = new Map<string, OverlayEntry>()
+  readonly groups = new Map<string, Set<string>>()
+  private sorted: string[] | null = []
+  bytes = 0
+
+  get(k: string): OverlayEntry | undefined {
+    return this.map.get(k)
+  }
+
+  /** Sets an entry; returns the byte delta. */
+  set(k: string, e: OverlayEntry): number {
+    const old = this.map.get(k)
+    let delta = entrySize(e)
+    if (old) delta -= entrySize(old)
+    else {
+      this.sorted = null
+      if (e.group !== undefined) {
+        let g = this.groups.get(e.group)
+        if (!g) this.groups.set(e.group, (g = new Set()))
+        g.add(k)
+      }
+    }
+    this.map.set(k, e)
+    this.bytes += delta
+    return delta
+  }
+
+  sortedKeys(): string[] {
+    if (!this.sorted) this.sorted = [...this.map.keys()].sort()
+    return this.sorted
+  }
+
+  /** Sorted keys within the range (latin1 bounds). */
+  keysIn(gte?: string, lt?: string, lte?: string): string[] {
+    const keys = this.sortedKeys()
+    const lo = gte !== undefined ? lowerBound(keys, gte) : 0
+    let hi = keys.length
+    if (lt !== undefined) hi = Math.min(hi, lowerBound(keys, lt))
+    if (lte !== undefined) hi = Math.min(hi, upperBound(keys, lte))
+    return lo >= hi ? [] : keys.slice(lo, hi)
+  }
+}
+
+/**
+ * Dirty entries since the last commit, plus the snapshot being committed. Reads consult `dirty`
+ * first, then `committing`.
+ */
+export class WriteBuffer {
+  private dirty = new EntryMap()
+  private committing: EntryMap | null = null
+
+  constructor(private readonly budget: CacheBudget) {}
+
+  /** Number of buffered entries (dirty + committing). */
+  get size(): number {
+    return this.dirty.map.size + (this.committing ? this.committing.map.size : 0)
+  }
+
+  get isEmpty(): boolean {
+    return this.dirty.map.size === 0 && (!this.committing || this.committing.map.size === 0)
+  }
+
+  get(k: string): OverlayEntry | undefined {
+    return this.dirty.get(k) ?? this.committing?.get(k)
+  }
+
+  put(k: string, e: OverlayEntry, evictFrom?: CleanCache): void {
+    this.budget.charge(this.dirty.set(k, e), evictFrom)
+  }
+
+  /** Entries of `group` (dirty over committing), in key order. */
+  groupEntries(group: string): OverlayEntry[] {
+    const d = this.dirty.groups.get(group)
+    const c = this.committing?.groups.get(group)
+    if (!d && !c) return []
+    const keys = new Set<string>()
+    if (d) for (const k of d) keys.add(k)
+    if (c) for (const k of c) keys.add(k)
+    const sorted = [...keys].sort()
+    return sorted.map((k) => this.get(k)!)
+  }
+
+  /** Entries within a range (dirty over committing), sorted by key. */
+  rangeEntries(range: BackendRange): OverlayEntry[] {
+    const gte = range.gte?.toString('latin1')
+    const lt = range.lt?.toString('latin1')
+    const lte = range.lte?.toString('latin1')
+    const d = this.dirty.keysIn(gte, lt, lte)
+    const c = this.committing ? this.committing.keysIn(gte, lt, lte) : []
+    if (c.length === 0) return d.map((k) => this.dirty.get(k)!)
+    const out: OverlayEntry[] = []
+    let i = 0
+    let j = 0
+    while (i < d.length || j < c.length) {
+      if (j >= c.length || (i < d.length && d[i]! < c[j]!)) out.push(this.dirty.get(d[i++]!)!)
+      else if (i >= d.length || c[j]! < d[i]!) out.push(this.committing!.get(c[j++]!)!)
+      else {
+        out.push(this.dirty.get(d[i++]!)!)
+        j++
+      }
+    }
+    return out
+  }
+
+  /**
+   * Moves the dirty entries into the committing snapshot (merging into an existing one when a
+   * previous commit did not complete) and returns the snapshot's entries.
+   */
+  snapshot(): ReadonlyArray<OverlayEntry> {
+    if (!this.committing) {
+      this.committing = this.dirty
+    } else {
+      for (const [k, e] of this.dirty.map) this.budget.charge(this.committing.set(k, e))
+      this.budget.charge(-this.dirty.bytes)
+    }
+    this.dirty = new EntryMap()
+    return [...this.committing.map.values()]
+  }
+
+  /** The committing snapshot's entries (still visible to reads until {@link takeCommitting}). */
+  committingEntries(): Array<[string, OverlayEntry]> {
+    return this.committing ? [...this.committing.map] : []
+  }
+
+  /** Takes the committing snapshot (after it was written to the backend). */
+  takeCommitting(): Array<[string, OverlayEntry]> {
+    const c = this.committing
+    this.committing = null
+    if (!c) return []
+    this.budget.charge(-c.bytes)
+    return [...c.map]
+  }
+
+  /** Drops everything buffered. */
+  clear(): void {
+    this.budget.charge(-this.dirty.bytes - (this.committing ? this.committing.bytes : 0))
+    this.dirty = new EntryMap()
+    this.committing = null
+  }
+}
+
+/**
+ * Merges `overlay` (sorted by key; `null` values hide backend entries) over the backend's
+ * entries in `ranges` (ascending, disjoint). Yields live entries in key order.
+ */
+export async function* mergeScan(
+  backend: OrderedBytesBackend,
+  ranges: ReadonlyArray<BackendRange>,
+  overlay: ReadonlyArray<OverlayEntry>,
+  chunk = 1000,
+): AsyncGenerator<readonly [Buffer, Buffer]> {
+  let i = 0
+  for (const r of ranges) {
+    while (i < overlay.length && r.gte && Buffer.compare(overlay[i]!.key, r.gte) < 0) i++
+    for await (const entries of backend.iterate(r, chunk)) {
+      for (const be of entries) {
+        while (i < overlay.length) {
+          const c = Buffer.compare(overlay[i]!.key, be[0])
+          if (c > 0) break
+          const o = overlay[i++]!
+          if (c < 0) {
+            if (o.value) yield [o.key, o.value]
+          } else {
+            if (o.value) yield [o.key, o.value]
+            // backend entry superseded
+            continue
+          }
+        }
+        if (i > 0 && Buffer.compare(overlay[i - 1]!.key, be[0]) === 0) continue
+        yield be
+      }
+    }
+    while (i < overlay.length && inUpper(overlay[i]!.key, r)) {
+      const o = overlay[i++]!
+      if (o.value) yield [o.key, o.value]
+    }
+  }
+}
+
+function inUpper(k: Buffer, r: BackendRange): boolean {
+  if (r.lt && Buffer.compare(k, r.lt) >= 0) return false
+  if (r.lte && Buffer.compare(k, r.lte) > 0) return false
+  return true
+}
