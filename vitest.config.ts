@@ -12,7 +12,8 @@ import { defineConfig } from 'vitest/config';
  */
 export default defineConfig({
   test: {
-    reporters: ['default'],
+    // The default summary, then one plain `vitest: N passed, N failed, N skipped` line.
+    reporters: ['default', './test/summary-reporter.ts'],
     projects: [
       {
         test: {
