@@ -1,0 +1,76 @@
+/**
+ * Settings shared by the impression/click app, generator, verifier and demo: topic names, the
+ * join and CTR windows, and how environment variables map onto them.
+ *
+ * All durations are milliseconds of EVENT time (the Avro `impressionTime` / `clickTime`).
+ */
+
+/** The join bound: a click matches an impression when `impressionTime <= clickTime <= impressionTime + JOIN_WINDOW_MS`. */
+export const JOIN_WINDOW_MS = 15 * 60_000
+
+/** Size of the tumbling CTR windows. */
+export const CTR_WINDOW_MS = 60_000
+
+/** Topic names of one deployment of the example. */
+export interface ImpressionClickTopics {
+  /** Input: Impression values keyed by impressionId. */
+  impressions: string
+  /** Input: Click values keyed by impressionId. */
+  clicks: string
+  /** Output: AdEvent values keyed by impressionId (one per impression, or one per matching click). */
+  adEvents: string
+  /** Output: CampaignCtr values keyed by campaignId (one final result per campaign and window). */
+  campaignCtr: string
+}
+
+/** Topic names with a common prefix: `impressions`, `clicks`, `ad-events`, `campaign-ctr`. */
+export function topicNames(prefix = ''): ImpressionClickTopics {
+  return {
+    impressions: `${prefix}impressions`,
+    clicks: `${prefix}clicks`,
+    adEvents: `${prefix}ad-events`,
+    campaignCtr: `${prefix}campaign-ctr`,
+  }
+}
+
+/** Timing of the topology (event time, ms). */
+export interface ImpressionClickTiming {
+  /**
+   * Join grace: how long after `impressionTime + JOIN_WINDOW_MS` out-of-order clicks are still
+   * joined; also delays the `clicked = false` AdEvent by as much.
+   * @defaultValue 60000
+   */
+  joinGraceMs: number
+  /**
+   * Grace of the CTR windows. A window's impressions only all have their AdEvent once the join
+   * window and grace of its last impression have passed, and AdEvents from different join tasks
+   * reach a CTR task at different speeds (e.g. while a killed instance's tasks move), so this must
+   * exceed `JOIN_WINDOW_MS + joinGraceMs` by the largest such skew.
+   * @defaultValue 60 minutes
+   */
+  ctrGraceMs: number
+}
+
+/** The default {@link ImpressionClickTiming}. */
+export const DEFAULT_TIMING: ImpressionClickTiming = Object.freeze({ joinGraceMs: 60_000, ctrGraceMs: 60 * 60_000 })
+
+/**
+ * Ids starting with this prefix are heartbeat records of the generator: they only move
+ * stream-time forward so the last windows close (stream-time advances only with records) and are
+ * ignored by the verifier and the live view.
+ */
+export const HEARTBEAT_PREFIX = '__heartbeat'
+
+/** True for generator heartbeat ids (impression, click or campaign). */
+export function isHeartbeat(id: string): boolean {
+  return id.startsWith(HEARTBEAT_PREFIX)
+}
+
+/** Reads a positive integer from the environment. */
+export function envInt(name: string, fallback: number): number {
+  const raw = process.env[name]
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!Number.isFinite(n)) throw new Error(`${name} must be a number, got ${raw}`)
+  return n
+}

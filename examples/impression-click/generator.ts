@@ -1,0 +1,435 @@
+/**
+ * Load generator of the impression/click example: writes Impression and Click records (Schema
+ * Registry Avro, keyed by impressionId) to the two input topics at a given rate, and the ground
+ * truth of what the app must output to a JSON file.
+ *
+ * Event time is simulated: it runs `speedup` times faster than the wall clock, so the 15-minute
+ * join window closes in 15 min / speedup of wall time. Records are sent in the order of their
+ * "send time" (event time, plus a delay for out-of-order records), paced to the wall clock.
+ *
+ *   npx tsx examples/impression-click/generator.ts --count 20000 --rate 1000 --truth truth.json
+ *
+ * Environment: KAFKA_BROKERS (default 127.0.0.1:9092), SCHEMA_REGISTRY_URL
+ * (default http://127.0.0.1:8081/apis/ccompat/v7), TOPIC_PREFIX.
+ */
+import { writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { fileURLToPath } from 'node:url'
+import kafkajs from 'kafkajs'
+import type { Message, Producer, TopicMessages } from 'kafkajs'
+import {
+  CTR_WINDOW_MS,
+  DEFAULT_TIMING,
+  HEARTBEAT_PREFIX,
+  JOIN_WINDOW_MS,
+  topicNames,
+  type ImpressionClickTiming,
+  type ImpressionClickTopics,
+} from './config.js'
+import { registrySerdes, type ImpressionClickSerdes } from './serdes.js'
+import type { Click, Impression } from './schemas/types.js'
+
+const { Kafka, logLevel, Partitioners } = kafkajs
+
+/** Options of the generator. Event-time durations in ms of event time. */
+export interface GeneratorOptions {
+  /** Number of impressions. @defaultValue 20000 */
+  count: number
+  /** Impressions per second of wall time. @defaultValue 1000 */
+  rate: number
+  /** Number of campaigns (`campaign-01` ...). @defaultValue 8 */
+  campaigns: number
+  /** Share of impressions that get a click (inside or outside the join window). @defaultValue 0.2 */
+  clickRatio: number
+  /** Mean of the exponential delay from impression to click, event ms (capped at the window). @defaultValue 180000 */
+  clickDelayMeanMs: number
+  /** Share of clicks placed after the join window (window + 1 ms .. window + 5 min): no match. @defaultValue 0.05 */
+  outsideWindowShare: number
+  /** Share of clicks placed before their impression (1 ms .. 60 s earlier): no match. @defaultValue 0.02 */
+  earlyClickShare: number
+  /** Extra clicks whose impression does not exist, as a share of `count`. @defaultValue 0.01 */
+  orphanClickShare: number
+  /** Share of records sent out of order, up to `maxOutOfOrderMs` after their event time. @defaultValue 0.05 */
+  outOfOrderShare: number
+  /** Largest out-of-order delay, event ms; keep it below the join grace. @defaultValue 20000 */
+  maxOutOfOrderMs: number
+  /**
+   * Share of impressions sent later than the join window and grace allow: the join drops them
+   * (Kafka Streams' late-record drop), so they have no AdEvent and count in no CTR window.
+   * @defaultValue 0.002
+   */
+  tooLateShare: number
+  /** Event time per wall time. @defaultValue 20 */
+  speedup: number
+  /** Event time of the first impression, ms. @defaultValue now, rounded down to the minute */
+  startTime: number
+  /** PRNG seed. @defaultValue 42 */
+  seed: number
+  /** The app's timing (join grace, CTR grace): decides the heartbeats and what is "too late". */
+  timing: ImpressionClickTiming
+}
+
+/** The default {@link GeneratorOptions} (startTime computed at call time). */
+export function defaultGeneratorOptions(): GeneratorOptions {
+  return {
+    count: 20_000,
+    rate: 1_000,
+    campaigns: 8,
+    clickRatio: 0.2,
+    clickDelayMeanMs: 180_000,
+    outsideWindowShare: 0.05,
+    earlyClickShare: 0.02,
+    orphanClickShare: 0.01,
+    outOfOrderShare: 0.05,
+    maxOutOfOrderMs: 20_000,
+    tooLateShare: 0.002,
+    speedup: 20,
+    startTime: Math.floor(Date.now() / 60_000) * 60_000,
+    seed: 42,
+    timing: DEFAULT_TIMING,
+  }
+}
+
+/** One planned input record. */
+export type PlannedRecord =
+  | { kind: 'impression'; key: string; value: Impression; sendAt: number }
+  | { kind: 'click'; key: string; value: Click; sendAt: number }
+
+/** What the app must output for one campaign and CTR window. */
+export interface TruthWindow {
+  campaignId: string
+  windowStart: number
+  windowEnd: number
+  impressions: number
+  clicks: number
+}
+
+/** The ground truth of one generator run. */
+export interface Truth {
+  options: GeneratorOptions
+  /** Impressions generated (including the dropped too-late ones; no heartbeats). */
+  impressions: number
+  /** Clicks generated (including orphans and clicks outside the window). */
+  clicks: number
+  /** Impressions the join drops as too late (no AdEvent). */
+  tooLate: number
+  /** Expected AdEvents with clicked = true, and their clickId by impressionId. */
+  expectedClicked: Record<string, string>
+  /** Expected AdEvents with clicked = false (count). */
+  expectedNotClicked: number
+  /** Impression ids dropped as too late (must not appear in the output). */
+  tooLateIds: string[]
+  /** Final CTR results, sorted by campaign then window. */
+  windows: TruthWindow[]
+  /**
+   * Wall-clock time (ms) at which the later of the two inputs of each clicked AdEvent was sent:
+   * the start of its end-to-end latency. Filled by {@link runGenerator}.
+   */
+  sentAt: Record<string, number>
+  /** Wall-clock time the generator started and finished sending, ms. */
+  wallStart?: number
+  wallEnd?: number
+  /** Event time of the heartbeat waves. */
+  heartbeatTimes?: number[]
+}
+
+/** mulberry32: a small, fast, seedable PRNG returning floats in [0, 1). */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+const pad = (n: number, width: number): string => String(n).padStart(width, '0')
+
+/**
+ * Plans every record and computes the truth, without any I/O (deterministic for a seed).
+ * Records are returned sorted by send time.
+ */
+export function plan(options: GeneratorOptions): { records: PlannedRecord[]; truth: Truth } {
+  const o = options
+  const rnd = prng(o.seed)
+  const spacing = (1000 * o.speedup) / o.rate
+  const records: PlannedRecord[] = []
+  const expectedClicked: Record<string, string> = {}
+  const tooLateIds: string[] = []
+  const windows = new Map<string, TruthWindow>()
+  let expectedNotClicked = 0
+  let clicks = 0
+  const lateDelay = JOIN_WINDOW_MS + o.timing.joinGraceMs + 5 * 60_000
+  const sendDelay = (): number => (rnd() < o.outOfOrderShare ? Math.floor(rnd() * o.maxOutOfOrderMs) : 0)
+
+  for (let i = 0; i < o.count; i++) {
+    const impressionId = `imp-${pad(i, 8)}`
+    const campaignId = `campaign-${pad(1 + Math.floor(rnd() * o.campaigns), 2)}`
+    const impressionTime = Math.floor(o.startTime + i * spacing)
+    const impression: Impression = {
+      impressionId,
+      userId: `user-${Math.floor(rnd() * 100_000)}`,
+      adId: `${campaignId}-ad-${Math.floor(rnd() * 5)}`,
+      campaignId,
+      impressionTime,
+    }
+    const tooLate = rnd() < o.tooLateShare
+    records.push({ kind: 'impression', key: impressionId, value: impression, sendAt: impressionTime + (tooLate ? lateDelay : sendDelay()) })
+
+    let clickId: string | undefined
+    if (rnd() < o.clickRatio) {
+      const r = rnd()
+      let delay: number
+      if (r < o.outsideWindowShare) delay = JOIN_WINDOW_MS + 1 + Math.floor(rnd() * 5 * 60_000)
+      else if (r < o.outsideWindowShare + o.earlyClickShare) delay = -1 - Math.floor(rnd() * 60_000)
+      else delay = Math.min(JOIN_WINDOW_MS, Math.floor(-Math.log(1 - rnd()) * o.clickDelayMeanMs))
+      const clickTime = impressionTime + delay
+      const id = `click-${pad(i, 8)}`
+      records.push({ kind: 'click', key: impressionId, value: { clickId: id, impressionId, clickTime }, sendAt: clickTime + sendDelay() })
+      clicks++
+      if (delay >= 0 && delay <= JOIN_WINDOW_MS) clickId = id
+    }
+
+    if (tooLate) {
+      tooLateIds.push(impressionId)
+      continue
+    }
+    const windowStart = Math.floor(impressionTime / CTR_WINDOW_MS) * CTR_WINDOW_MS
+    const wkey = `${campaignId}@${windowStart}`
+    let w = windows.get(wkey)
+    if (!w) {
+      w = { campaignId, windowStart, windowEnd: windowStart + CTR_WINDOW_MS, impressions: 0, clicks: 0 }
+      windows.set(wkey, w)
+    }
+    w.impressions++
+    if (clickId !== undefined) {
+      w.clicks++
+      expectedClicked[impressionId] = clickId
+    } else {
+      expectedNotClicked++
+    }
+  }
+
+  const orphans = Math.floor(o.count * o.orphanClickShare)
+  const lastTime = o.startTime + o.count * spacing
+  for (let j = 0; j < orphans; j++) {
+    const impressionId = `orphan-${pad(j, 8)}`
+    const clickTime = Math.floor(o.startTime + rnd() * (lastTime - o.startTime))
+    records.push({ kind: 'click', key: impressionId, value: { clickId: `orphan-click-${pad(j, 8)}`, impressionId, clickTime }, sendAt: clickTime })
+    clicks++
+  }
+
+  records.sort((a, b) => a.sendAt - b.sendAt)
+  const truth: Truth = {
+    options: o,
+    impressions: o.count,
+    clicks,
+    tooLate: tooLateIds.length,
+    expectedClicked,
+    expectedNotClicked,
+    tooLateIds,
+    windows: [...windows.values()].sort((a, b) => a.campaignId.localeCompare(b.campaignId) || a.windowStart - b.windowStart),
+    sentAt: {},
+  }
+  return { records, truth }
+}
+
+/**
+ * Campaign ids of heartbeat records, one per partition of the CTR repartition topic (chosen with
+ * the Java-compatible murmur2 partitioner the runtime uses), so every CTR task sees one.
+ */
+export function heartbeatCampaigns(partitions: number): string[] {
+  const partitioner = Partitioners.DefaultPartitioner()
+  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0, offlineReplicas: [] as number[] }))
+  const found = new Map<number, string>()
+  for (let n = 0; found.size < partitions && n < 10_000; n++) {
+    const name = `${HEARTBEAT_PREFIX}-campaign-${n}`
+    const p = partitioner({ topic: 'x', partitionMetadata, message: { key: name, value: null } })
+    if (!found.has(p)) found.set(p, name)
+  }
+  return [...found.entries()].sort((a, b) => a[0] - b[0]).map(([, name]) => name)
+}
+
+/**
+ * The two waves of heartbeat impressions that close every window after the last real record
+ * (Kafka Streams' stream-time only advances with records, so without them the final join
+ * results and CTR windows would wait forever):
+ * wave 1 (one per input partition and CTR partition) moves every join task past the last join
+ * window; wave 2 makes the join emit wave 1 as `clicked = false` AdEvents whose time moves every
+ * CTR task past the last CTR window.
+ */
+export function heartbeats(lastEventTime: number, inputPartitions: number, ctrPartitions: number, timing: ImpressionClickTiming) {
+  const t1 = lastEventTime + JOIN_WINDOW_MS + timing.joinGraceMs + timing.ctrGraceMs + 2 * CTR_WINDOW_MS
+  const t2 = t1 + JOIN_WINDOW_MS + timing.joinGraceMs + CTR_WINDOW_MS
+  const campaigns = heartbeatCampaigns(ctrPartitions)
+  const wave = (n: number, t: number, ctrs: string[]) =>
+    Array.from({ length: inputPartitions }, (_, partition) =>
+      ctrs.map((campaignId, q) => {
+        const impressionId = `${HEARTBEAT_PREFIX}-${n}-${partition}-${q}`
+        const value: Impression = { impressionId, userId: HEARTBEAT_PREFIX, adId: HEARTBEAT_PREFIX, campaignId, impressionTime: t }
+        return { partition, key: impressionId, value }
+      }),
+    ).flat()
+  return { times: [t1, t2], waves: [wave(1, t1, campaigns), wave(2, t2, [`${HEARTBEAT_PREFIX}-campaign`])] }
+}
+
+/** Connection and topic settings of {@link runGenerator}. */
+export interface GeneratorIo {
+  brokers: string[]
+  registryUrl: string
+  topics: ImpressionClickTopics
+  /** Where to write the truth JSON (also written when the run ends early). */
+  truthFile?: string
+  /** Called about every second with the number of records sent so far. */
+  onProgress?: (sent: number, total: number) => void
+  /** Send the heartbeats at the end (see {@link heartbeats}). @defaultValue true */
+  sendHeartbeats?: boolean
+  /** Awaited before the heartbeats are sent, e.g. until the app has consumed every record. */
+  beforeHeartbeats?: () => Promise<void>
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+async function sendHeartbeats(producer: Producer, serdes: ImpressionClickSerdes, topics: ImpressionClickTopics, truth: Truth, lastEventTime: number, inputPartitions: number): Promise<void> {
+  const hb = heartbeats(lastEventTime, inputPartitions, inputPartitions, truth.options.timing)
+  truth.heartbeatTimes = hb.times
+  for (const wave of hb.waves) {
+    await producer.send({
+      topic: topics.impressions,
+      messages: wave.map((h) => ({ partition: h.partition, key: h.key, value: serdes.impression.serialize(topics.impressions, h.value), timestamp: String(h.value.impressionTime) })),
+    })
+  }
+}
+
+/**
+ * Plans, sends and records the truth. Resolves with the truth once every record (and the
+ * heartbeats) is acknowledged by the broker.
+ */
+export async function runGenerator(options: GeneratorOptions, io: GeneratorIo): Promise<Truth> {
+  const { records, truth } = plan(options)
+  const kafka = new Kafka({ clientId: 'impression-click-generator', brokers: io.brokers, logLevel: logLevel.ERROR })
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner })
+  const serdes = registrySerdes({ host: io.registryUrl })
+  await Promise.all([serdes.impression.prepareSerialize!(io.topics.impressions), serdes.click.prepareSerialize!(io.topics.clicks)])
+  const admin = kafka.admin()
+  await admin.connect()
+  const meta = await admin.fetchTopicMetadata({ topics: [io.topics.impressions] })
+  await admin.disconnect()
+  const inputPartitions = meta.topics[0]!.partitions.length
+  await producer.connect()
+
+  const clickSentAt = new Map<string, number>()
+  const impressionSentAt = new Map<string, number>()
+  const wallStart = Date.now()
+  truth.wallStart = wallStart
+  const eventStart = options.startTime
+  let i = 0
+  let lastProgress = 0
+  try {
+    while (i < records.length) {
+      const now = Date.now()
+      const dueEventTime = eventStart + (now - wallStart) * options.speedup
+      const batch: PlannedRecord[] = []
+      while (i < records.length && records[i]!.sendAt <= dueEventTime && batch.length < 5_000) batch.push(records[i++]!)
+      if (batch.length === 0) {
+        const next = records[i]!.sendAt
+        await sleep(Math.max(1, Math.min(50, (next - dueEventTime) / options.speedup)))
+        continue
+      }
+      const impressions: Message[] = []
+      const clicks: Message[] = []
+      for (const r of batch) {
+        if (r.kind === 'impression') {
+          impressions.push({ key: r.key, value: serdes.impression.serialize(io.topics.impressions, r.value), timestamp: String(r.value.impressionTime) })
+          impressionSentAt.set(r.key, now)
+        } else {
+          clicks.push({ key: r.key, value: serdes.click.serialize(io.topics.clicks, r.value), timestamp: String(r.value.clickTime) })
+          clickSentAt.set(r.key, now)
+        }
+      }
+      const topicMessages: TopicMessages[] = []
+      if (impressions.length) topicMessages.push({ topic: io.topics.impressions, messages: impressions })
+      if (clicks.length) topicMessages.push({ topic: io.topics.clicks, messages: clicks })
+      await producer.sendBatch({ topicMessages })
+      if (io.onProgress && now - lastProgress >= 1_000) {
+        lastProgress = now
+        io.onProgress(i, records.length)
+      }
+    }
+    io.onProgress?.(i, records.length)
+    for (const id of Object.keys(truth.expectedClicked)) {
+      truth.sentAt[id] = Math.max(impressionSentAt.get(id) ?? 0, clickSentAt.get(id) ?? 0)
+    }
+    if (io.sendHeartbeats ?? true) {
+      await io.beforeHeartbeats?.()
+      const lastEventTime = records.reduce((m, r) => Math.max(m, r.kind === 'impression' ? r.value.impressionTime : r.value.clickTime), 0)
+      await sendHeartbeats(producer, serdes, io.topics, truth, lastEventTime, inputPartitions)
+    }
+    truth.wallEnd = Date.now()
+    return truth
+  } finally {
+    await producer.disconnect()
+    if (io.truthFile) writeFileSync(io.truthFile, JSON.stringify(truth))
+  }
+}
+
+/** Parses the CLI flags into options (flags named as the options, e.g. `--click-ratio 0.3`). */
+export function parseGeneratorArgs(argv: string[]): { options: GeneratorOptions; truthFile: string; heartbeats: boolean } {
+  const defaults = defaultGeneratorOptions()
+  const numeric = ['count', 'rate', 'campaigns', 'click-ratio', 'click-delay-mean-ms', 'outside-window-share', 'early-click-share', 'orphan-click-share', 'out-of-order-share', 'max-out-of-order-ms', 'too-late-share', 'speedup', 'start-time', 'seed', 'duration-ms', 'join-grace-ms', 'ctr-grace-ms'] as const
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      ...Object.fromEntries(numeric.map((n) => [n, { type: 'string' as const }])),
+      truth: { type: 'string' },
+      'no-heartbeats': { type: 'boolean' },
+    },
+  })
+  const num = (name: (typeof numeric)[number]): number | undefined => {
+    const v = (values as Record<string, unknown>)[name] as string | undefined
+    if (v === undefined) return undefined
+    const n = Number(v)
+    if (!Number.isFinite(n)) throw new Error(`--${name} must be a number, got ${v}`)
+    return n
+  }
+  const camel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
+  const options: GeneratorOptions = { ...defaults, timing: { ...defaults.timing } }
+  for (const name of numeric) {
+    const v = num(name)
+    if (v === undefined) continue
+    if (name === 'duration-ms') continue
+    if (name === 'join-grace-ms') options.timing.joinGraceMs = v
+    else if (name === 'ctr-grace-ms') options.timing.ctrGraceMs = v
+    else (options as unknown as Record<string, number>)[camel(name)] = v
+  }
+  const duration = num('duration-ms')
+  if (duration !== undefined) options.count = Math.max(1, Math.round((options.rate * duration) / 1000))
+  return { options, truthFile: (values.truth as string | undefined) ?? 'impression-click-truth.json', heartbeats: !values['no-heartbeats'] }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { options, truthFile, heartbeats: withHeartbeats } = parseGeneratorArgs(process.argv.slice(2))
+  const topics = topicNames(process.env.TOPIC_PREFIX ?? '')
+  runGenerator(options, {
+    brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
+    registryUrl: process.env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7',
+    topics,
+    truthFile,
+    sendHeartbeats: withHeartbeats,
+    onProgress: (sent, total) => process.stderr.write(`[generator] ${sent}/${total} records sent\n`),
+  }).then(
+    (truth) => {
+      process.stderr.write(
+        `[generator] done: ${truth.impressions} impressions, ${truth.clicks} clicks, ` +
+          `${Object.keys(truth.expectedClicked).length} expected clicked, ${truth.expectedNotClicked} not clicked, ${truth.tooLate} too late; truth in ${truthFile}\n`,
+      )
+    },
+    (err: unknown) => {
+      process.stderr.write(`[generator] failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+      process.exit(1)
+    },
+  )
+}
