@@ -59,10 +59,20 @@ export interface TaskStateManager {
   commitLocal(changelogEndOffsets: ReadonlyMap<string, string>): Promise<void>
   /** Drops dirty (uncommitted) entries. */
   abortUncommitted(): Promise<void>
-  /** Closes the stores and releases the lock. `clean: false` leaves no checkpoint under EOS. */
+  /**
+   * Closes the stores and releases the lock; uncommitted entries are dropped. The checkpoint is
+   * kept in both cases: LevelDB only ever receives committed writes and the checkpoint is written
+   * after them, so it is never ahead of the data and restoring from it (read_committed) is safe
+   * even after an unclean EOS stop.
+   */
   close(options: { clean: boolean }): Promise<void>
   /** Deletes the task directory (state must be closed). */
   wipe(): Promise<void>
+  /**
+   * Optional: deletes one store's local data and checkpoint entry so it is restored from the
+   * beginning (used when the checkpoint is beyond the changelog's end, e.g. a recreated topic).
+   */
+  reinitializeStore?(topic: string): Promise<void>
 }
 
 /**
@@ -84,5 +94,7 @@ export interface ChangelogReader {
     onBatch: (records: ReadonlyArray<RawRecord>, nextOffset: string) => Promise<void>,
     signal?: AbortSignal,
   ): Promise<void>
+  /** Optional: partition numbers of `topic` (global stores read every partition). */
+  partitionsFor?(topic: string): Promise<number[]>
   close(): Promise<void>
 }
