@@ -1,0 +1,207 @@
+import { describe, expect, expectTypeOf, it } from 'vitest'
+import { Serdes } from '../../topology/serde.js'
+import { StreamsError, TopologyError } from '../../topology/errors.js'
+import { BufferConfig, EmitStrategy, Suppressed } from '../../topology/dsl/suppressed.js'
+import { decodeBufferEntry, encodeBufferEntry, suppressProcessorSupplier } from '../../topology/processors/suppress.js'
+import { sessionWindowedSerde, timeWindowedSerde } from '../../topology/processors/windowed/windowed-serdes.js'
+import type { Change } from '../../topology/processors/windowed/types.js'
+import type { StateStore, Windowed } from '../../topology/state/types.js'
+import { MemoryKeyValueStore, ProcessorHarness } from './helpers/processor-harness.js'
+
+type WK = Windowed<string>
+const wk = (key: string, start: number, end: number): WK => ({ key, window: { startMs: start, endMs: end } })
+
+async function windowedSuppress(graceMs: number, stores?: Map<string, StateStore>, bufferConfig = BufferConfig.unbounded()) {
+  const s = stores ?? new Map<string, StateStore>([['buf', new MemoryKeyValueStore<Buffer, Buffer>('buf')]])
+  const h = new ProcessorHarness<WK, Change<number>, WK, Change<number>>(
+    suppressProcessorSupplier<WK, number>({
+      processorName: 'KTABLE-SUPPRESS-0000000003',
+      storeName: 'buf',
+      suppressed: Suppressed.untilWindowCloses<string>(bufferConfig),
+      windowGraceMs: graceMs,
+      keySerde: timeWindowedSerde(Serdes.String(), 10),
+      valueSerde: Serdes.Long(),
+    }),
+    s,
+  )
+  return { h: await h.init(), stores: s }
+}
+
+const ch = (newValue: number | null, oldValue: number | null): Change<number> => ({ newValue, oldValue })
+const fmt = (r: { key: WK; value: Change<number>; timestamp: number }) =>
+  `${r.key.key}@[${r.key.window.startMs},${r.key.window.endMs}) ${r.value.newValue}/${r.value.oldValue} t=${r.timestamp}`
+
+describe('Suppressed / BufferConfig', () => {
+  it('builds immutable configs', () => {
+    const b = BufferConfig.maxRecords(10)
+    expect(b.maxRecords).toBe(10)
+    expect(b.maxBytes).toBe(Infinity)
+    expect(b.bufferFullStrategy).toBe('EMIT')
+    const strict = b.withMaxBytes(1000).shutDownWhenFull()
+    expect(strict.maxBytes).toBe(1000)
+    expect(strict.bufferFullStrategy).toBe('SHUT_DOWN')
+    expect(b.bufferFullStrategy).toBe('EMIT')
+    expect(BufferConfig.unbounded().isStrict()).toBe(true)
+    expect(BufferConfig.maxBytes(5).emitEarlyWhenFull().isStrict()).toBe(false)
+    const s = Suppressed.untilTimeLimit<string>(100, BufferConfig.unbounded()).withName('rate-limit')
+    expect(s.name).toBe('rate-limit')
+    expect(s.timeToWaitMs).toBe(100)
+    expect(EmitStrategy.onWindowClose().type).toBe('ON_WINDOW_CLOSE')
+    expect(EmitStrategy.onWindowUpdate().type).toBe('ON_WINDOW_UPDATE')
+  })
+
+  it('rejects invalid arguments with TopologyError naming the parameter', () => {
+    expect(() => BufferConfig.maxRecords(-1)).toThrow(TopologyError)
+    expect(() => BufferConfig.maxRecords(-1)).toThrow(/maxRecords must be a non-negative integer/)
+    expect(() => BufferConfig.maxBytes(1.5)).toThrow(/maxBytes/)
+    expect(() => Suppressed.untilTimeLimit(-5, BufferConfig.unbounded())).toThrow(/timeToWaitMs must be a non-negative integer/)
+    expect(() => Suppressed.untilWindowCloses(BufferConfig.maxRecords(3) as unknown as BufferConfig<true>)).toThrow(/must be strict/)
+  })
+
+  it('only accepts strict buffers for untilWindowCloses (type level)', () => {
+    // @ts-expect-error an eager (emit-early) buffer cannot give final results
+    expect(() => Suppressed.untilWindowCloses(BufferConfig.maxRecords(3))).toThrow(TopologyError)
+    expectTypeOf(Suppressed.untilWindowCloses<string>(BufferConfig.maxRecords(3).shutDownWhenFull())).toEqualTypeOf<Suppressed<Windowed<string>>>()
+    // @ts-expect-error untilWindowCloses is for windowed keys only
+    const notWindowed: Suppressed<string> = Suppressed.untilWindowCloses<string>(BufferConfig.unbounded())
+    expect(notWindowed.kind).toBe('untilWindowCloses')
+  })
+})
+
+describe('suppress(untilWindowCloses)', () => {
+  it('emits exactly one final result per window, only when stream-time passes window end + grace', async () => {
+    const { h } = await windowedSuppress(5)
+    await h.process(wk('A', 0, 10), ch(1, null), 1)
+    await h.process(wk('A', 0, 10), ch(2, 1), 3)
+    await h.process(wk('B', 0, 10), ch(1, null), 8)
+    await h.process(wk('A', 10, 20), ch(1, null), 14) // stream-time 14 < 10 + 5
+    expect(h.drain()).toEqual([])
+    await h.process(wk('A', 10, 20), ch(2, 1), 15) // 10 + 5 <= 15: [0,10) is final
+    expect(h.drain().map(fmt)).toEqual(['A@[0,10) 2/null t=3', 'B@[0,10) 1/null t=8'])
+    await h.process(wk('B', 10, 20), ch(1, null), 24)
+    expect(h.drain()).toEqual([])
+    await h.process(wk('B', 10, 20), ch(2, 1), 25)
+    expect(h.drain().map(fmt)).toEqual(['A@[10,20) 2/null t=15', 'B@[10,20) 2/null t=25'])
+  })
+
+  it('never emits on wall-clock time', async () => {
+    const { h } = await windowedSuppress(0)
+    await h.process(wk('A', 0, 10), ch(1, null), 1)
+    h.wallClockMs += 24 * 3600_000
+    await h.process(wk('A', 0, 10), ch(2, 1), 2)
+    expect(h.drain()).toEqual([])
+  })
+
+  it('drops tombstones of windows that never emitted (session merges)', async () => {
+    // session windows: the DSL passes gap + grace (10 + 0) as the grace of the suppression
+    const h = await new ProcessorHarness<WK, Change<number>, WK, Change<number>>(
+      suppressProcessorSupplier<WK, number>({
+        processorName: 'KTABLE-SUPPRESS-0000000003',
+        storeName: 'buf',
+        suppressed: Suppressed.untilWindowCloses<string>(BufferConfig.unbounded()),
+        windowGraceMs: 10,
+        keySerde: sessionWindowedSerde(Serdes.String()),
+        valueSerde: Serdes.Long(),
+      }),
+      new Map([['buf', new MemoryKeyValueStore<Buffer, Buffer>('buf')]]),
+    ).init()
+    await h.process(wk('A', 0, 0), ch(1, null), 0)
+    await h.process(wk('A', 0, 0), ch(null, 1), 0)
+    await h.process(wk('A', 0, 5), ch(2, null), 5)
+    await h.process(wk('Z', 50, 50), ch(1, null), 50)
+    // stream-time 50 - 10: sessions ending at or before 40 are final; [0,0] was merged away
+    expect(h.drain().map(fmt)).toEqual(['A@[0,5) 2/null t=5'])
+  })
+
+  it('survives a restart: the buffer is rebuilt from its store', async () => {
+    const { h, stores } = await windowedSuppress(0)
+    await h.process(wk('A', 0, 10), ch(1, null), 1)
+    await h.process(wk('B', 0, 10), ch(7, null), 2)
+    await h.process(wk('A', 0, 10), ch(2, 1), 3, { trace: 'x' })
+    expect((stores.get('buf') as MemoryKeyValueStore<Buffer, Buffer>).map.size).toBe(2)
+    const restarted = (await windowedSuppress(0, stores)).h
+    await restarted.process(wk('C', 10, 20), ch(1, null), 12)
+    const out = restarted.drain()
+    expect(out.map(fmt)).toEqual(['A@[0,10) 2/null t=3', 'B@[0,10) 7/null t=2'])
+    expect(out[0]!.headers).toEqual({ trace: 'x' })
+    // emitted entries are deleted from the store; C is still buffered
+    expect((stores.get('buf') as MemoryKeyValueStore<Buffer, Buffer>).map.size).toBe(1)
+  })
+
+  it('shuts down (throws) when a strict buffer is full', async () => {
+    const { h } = await windowedSuppress(100, undefined, BufferConfig.maxRecords(2).shutDownWhenFull())
+    await h.process(wk('A', 0, 10), ch(1, null), 1)
+    await h.process(wk('B', 0, 10), ch(1, null), 1)
+    await h.process(wk('A', 0, 10), ch(2, 1), 1) // same key: still 2 records
+    await expect(h.process(wk('C', 0, 10), ch(1, null), 1)).rejects.toThrow(StreamsError)
+    await expect(h.process(wk('D', 0, 10), ch(1, null), 1)).rejects.toThrow(/KTABLE-SUPPRESS-0000000003 buffer exceeded its max capacity\. Currently \[4\/2\] records/)
+  })
+})
+
+describe('suppress(untilTimeLimit)', () => {
+  async function rateLimited(timeToWaitMs: number, bufferConfig: BufferConfig = BufferConfig.unbounded()) {
+    const h = new ProcessorHarness<string, Change<number>, string, Change<number>>(
+      suppressProcessorSupplier<string, number>({
+        processorName: 'KTABLE-SUPPRESS-0000000001',
+        storeName: 'buf',
+        suppressed: Suppressed.untilTimeLimit<string>(timeToWaitMs, bufferConfig),
+      }),
+      new Map([['buf', new MemoryKeyValueStore<Buffer, Buffer>('buf')]]),
+      { keySerde: Serdes.String(), valueSerde: Serdes.Long() }, // the application's default serdes
+    )
+    return h.init()
+  }
+  const f = (r: { key: string; value: Change<number>; timestamp: number }) => `${r.key} ${r.value.newValue}/${r.value.oldValue} t=${r.timestamp}`
+
+  it('emits the latest value per key once the time limit (stream-time) since its first update passed', async () => {
+    const h = await rateLimited(10)
+    await h.process('a', ch(1, null), 0)
+    await h.process('a', ch(2, 1), 4)
+    await h.process('b', ch(5, null), 6)
+    await h.process('a', ch(3, 2), 9) // a's timer started at 0 and does not reset
+    expect(h.drain()).toEqual([])
+    await h.process('c', ch(1, null), 10) // 0 + 10 <= 10: a is due
+    // oldValue is the value downstream saw last (before the first suppressed update)
+    expect(h.drain().map(f)).toEqual(['a 3/null t=9'])
+    await h.process('a', ch(4, 3), 12) // a starts a new period at 12
+    await h.process('c', ch(2, 1), 16) // b (6) is due
+    expect(h.drain().map(f)).toEqual(['b 5/null t=6'])
+    await h.process('x', ch(1, null), 22) // a (12) and c (10) due, in buffer-time order
+    expect(h.drain().map(f)).toEqual(['c 2/null t=16', 'a 4/3 t=12'])
+  })
+
+  it('with a zero time limit forwards every update immediately', async () => {
+    const h = await rateLimited(0)
+    await h.process('a', ch(1, null), 5)
+    await h.process('a', ch(2, 1), 5)
+    expect(h.drain().map(f)).toEqual(['a 1/null t=5', 'a 2/1 t=5'])
+  })
+
+  it('emits the oldest keys early when an eager buffer is full', async () => {
+    const h = await rateLimited(1000, BufferConfig.maxRecords(2))
+    await h.process('a', ch(1, null), 1)
+    await h.process('b', ch(1, null), 2)
+    expect(h.drain()).toEqual([])
+    await h.process('c', ch(1, null), 3)
+    expect(h.drain().map(f)).toEqual(['a 1/null t=1'])
+  })
+
+  it('enforces maxBytes', async () => {
+    const h = await rateLimited(1000, BufferConfig.maxBytes(120))
+    await h.process('a', ch(1, null), 1)
+    await h.process('b', ch(1, null), 2)
+    expect(h.drain()).toEqual([])
+    await h.process('c', ch(1, null), 3)
+    // each entry is 8 + 1 (key) + 1 + 8 + 8 + 4 + 4 + 8 + 4 = 46 bytes: 3 entries exceed 120
+    expect(h.drain().map(f)).toEqual(['a 1/null t=1'])
+  })
+})
+
+describe('suppression buffer entry format', () => {
+  it('round-trips values, tombstones and headers', () => {
+    const e = { bufferTime: 10, recordTimestamp: 12, headers: { a: 'x', b: Buffer.from([1, 2]), c: ['y', 'z'] }, priorValue: null, newValue: Buffer.from('v') }
+    const decoded = decodeBufferEntry(Buffer.from('k'), encodeBufferEntry(e))
+    expect(decoded).toMatchObject({ bufferTime: 10, recordTimestamp: 12, priorValue: null, newValue: Buffer.from('v') })
+    expect(decoded.headers).toEqual({ a: 'x', b: Buffer.from([1, 2]), c: ['y', 'z'] })
+  })
+})
