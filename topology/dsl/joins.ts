@@ -10,6 +10,29 @@
  */
 import { TopologyError } from '../errors.js'
 import type { Serde } from '../serde.js'
+import type { StoreDef } from '../state/types.js'
+import type { InternalTopologyBuilder } from '../internals/internal-topology-builder.js'
+import { passThroughSupplier } from '../internals/internal-topology-builder.js'
+import type { JoinWindows } from './windows.js'
+import type { MaterializedConfig, NamedConfig } from './options.js'
+import { nameOrGenerate, resolveMaterialized, storeDefFrom } from './materialize.js'
+import type { KStream } from './kstream.js'
+import { KTable, type TableOrigin } from './ktable.js'
+import { storeValueGetterSupplier, type KTableValueGetterSupplier, type TableNodeFlags } from '../processors/table.js'
+import { outerJoinKeySerde, outerJoinValuesSerde } from '../processors/joins/outer-join-store.js'
+import {
+  JoinTimeTrackers,
+  joinWindowProcessorSupplier,
+  streamStreamJoinProcessorSupplier,
+  type JoinWindowSpec,
+} from '../processors/joins/stream-stream.js'
+import { streamTableJoinProcessorSupplier } from '../processors/joins/stream-table.js'
+import {
+  tableJoinMergeSupplier,
+  tableTableJoinProcessorSupplier,
+  tableTableJoinValueGetterSupplier,
+  type TableJoinMergeFlags,
+} from '../processors/joins/table-table.js'
 
 // ---------------------------------------------------------------------------------------------
 // Joiner types
@@ -296,4 +319,287 @@ function checkName(where: string, parameter: string, name: string): string {
     throw new TopologyError(`${where}: ${parameter} '${name}' may contain only ASCII letters, digits, '.', '_' and '-'`)
   }
   return name
+}
+
+// ---------------------------------------------------------------------------------------------
+// Builders: what KStream/KTable join methods delegate to (Kafka Streams: `KStreamImpl#doJoin`,
+// `KStreamImplJoin#join`, `KStreamImpl#doStreamTableJoin`, `KStreamImpl#globalTableJoin`,
+// `KTableImpl#doJoin`).
+// ---------------------------------------------------------------------------------------------
+
+/** The three join kinds. */
+export type JoinKind = 'inner' | 'left' | 'outer'
+
+function requireObject(value: unknown, parameter: string, method: string): void {
+  if (value === null || value === undefined || typeof value !== 'object') {
+    throw new TopologyError(`${method}: parameter '${parameter}' must be an object`)
+  }
+}
+
+function checkSameBuilder(a: { builder: InternalTopologyBuilder }, b: { builder?: InternalTopologyBuilder }, parameter: string, method: string): void {
+  if (b.builder !== a.builder) throw new TopologyError(`${method}: parameter '${parameter}' comes from a different StreamsBuilder`)
+}
+
+/**
+ * Builds a windowed stream-stream join (`KStream#join/leftJoin/outerJoin(KStream, ...)`).
+ *
+ * Adds, named as Kafka Streams names them: a repartition per side whose key changed upstream
+ * (`<left.name>-repartition` / `<name>-left-repartition`), `KSTREAM-WINDOWED-` ×2,
+ * `KSTREAM-JOINTHIS-`/`KSTREAM-OUTERTHIS-`, `KSTREAM-JOINOTHER-`/`KSTREAM-OUTEROTHER-`,
+ * `KSTREAM-MERGE-`; window stores `<JOINTHIS name>-store` and `<JOINOTHER name>-store` (or
+ * `<storeName>-this-join-store`, `<storeName>-other-join-store`; `outer-` prefixed for outer
+ * sides) with retention `before + after + grace`, and for left/outer joins the shared store
+ * `KSTREAM-OUTERSHARED-<n>-store` (or `<storeName>-left-shared-join-store` /
+ * `<storeName>-outer-shared-join-store`). Both inputs are co-partitioned.
+ *
+ * @param joiner normalized to `(key, left, right)`; `null` marks a missing side
+ * @throws TopologyError naming the parameter when `other`, `joiner` or `windows` is invalid
+ */
+export function buildStreamStreamJoin<K, V, VO, VR>(
+  kind: JoinKind,
+  self: KStream<K, V>,
+  other: KStream<K, VO>,
+  joiner: (key: K, left: V | null, right: VO | null) => VR,
+  windows: JoinWindows,
+  streamJoined: StreamJoinedConfig<K, V, VO> | undefined,
+  method: string,
+): KStream<K, VR> {
+  requireObject(other, 'otherStream', method)
+  checkSameBuilder(self, other, 'otherStream', method)
+  if (typeof joiner !== 'function') throw new TopologyError(`${method}: parameter 'joiner' must be a function`)
+  if (windows === null || windows === undefined || typeof windows !== 'object' || typeof (windows as JoinWindows).beforeMs !== 'number') {
+    throw new TopologyError(`${method}: parameter 'windows' must be a JoinWindows (a stream-stream join needs a join window)`)
+  }
+  if (streamJoined !== undefined) requireObject(streamJoined, 'streamJoined', method)
+  const sj: StreamJoinedConfig<K, V, VO> = streamJoined ?? {}
+  const name = sj.name === undefined ? undefined : checkName(method, 'streamJoined.name', sj.name)
+  const storeName = sj.storeName === undefined ? undefined : checkName(method, 'streamJoined.storeName', sj.storeName)
+  const builder = self.builder
+  const leftOuter = kind !== 'inner'
+  const rightOuter = kind === 'outer'
+
+  let left = self
+  let right = other
+  if (left.repartitionRequired) left = left.repartitionIfRequired(name !== undefined ? `${name}-left` : left.name, sj.keySerde, sj.valueSerde)
+  if (right.repartitionRequired) right = right.repartitionIfRequired(name !== undefined ? `${name}-right` : right.name, sj.keySerde, sj.otherValueSerde)
+  builder.copartition([...left.sourceNodes, ...right.sourceNodes])
+
+  const keySerde = sj.keySerde ?? left.keySerde ?? right.keySerde
+  const valueSerde = sj.valueSerde ?? left.valueSerde
+  const otherValueSerde = sj.otherValueSerde ?? right.valueSerde
+
+  const thisSuffix = rightOuter ? '-outer-this-join' : '-this-join'
+  const otherSuffix = leftOuter ? '-outer-other-join' : '-other-join'
+  const thisWindowedName = name !== undefined ? `${name}-this-windowed` : builder.newProcessorName('KSTREAM-WINDOWED-')
+  const otherWindowedName = name !== undefined ? `${name}-other-windowed` : builder.newProcessorName('KSTREAM-WINDOWED-')
+  const thisPrefix = rightOuter ? 'KSTREAM-OUTERTHIS-' : 'KSTREAM-JOINTHIS-'
+  const otherPrefix = leftOuter ? 'KSTREAM-OUTEROTHER-' : 'KSTREAM-JOINOTHER-'
+  const joinThisGenerated = builder.newProcessorName(thisPrefix)
+  const joinOtherGenerated = builder.newProcessorName(otherPrefix)
+  const joinThisName = name !== undefined ? name + thisSuffix : joinThisGenerated
+  const joinOtherName = name !== undefined ? name + otherSuffix : joinOtherGenerated
+  const mergeName = name !== undefined ? `${name}-merge` : builder.newProcessorName('KSTREAM-MERGE-')
+
+  const thisStoreName = (storeName !== undefined ? storeName + thisSuffix : joinThisGenerated) + '-store'
+  const otherStoreName = (storeName !== undefined ? storeName + otherSuffix : joinOtherGenerated) + '-store'
+  const outerStoreName = !leftOuter
+    ? undefined
+    : (storeName !== undefined
+        ? storeName + (rightOuter ? '-outer-shared-join' : '-left-shared-join')
+        : 'KSTREAM-OUTERSHARED-' + joinThisGenerated.substring(thisPrefix.length)) + '-store'
+  if (thisStoreName === otherStoreName) throw new TopologyError(`${method}: both join stores would be named '${thisStoreName}'`)
+
+  const w: JoinWindowSpec = { beforeMs: windows.beforeMs, afterMs: windows.afterMs, graceMs: windows.graceMs }
+  const sizeMs = windows.beforeMs + windows.afterMs
+  const logging = { loggingEnabled: sj.loggingEnabled ?? true, logConfig: { ...(sj.logConfig ?? {}) } }
+  const windowStore = (storeName: string, valueSerdeOf: Serde<any> | undefined): StoreDef => ({
+    name: storeName,
+    type: 'window',
+    ...(keySerde !== undefined ? { keySerde } : {}),
+    ...(valueSerdeOf !== undefined ? { valueSerde: valueSerdeOf } : {}),
+    ...logging,
+    cachingEnabled: false,
+    persistent: true,
+    // +1: a record exactly `before + after + grace` older than stream-time can still be joined.
+    retentionMs: sizeMs + windows.graceMs + 1,
+    windowSizeMs: sizeMs,
+    retainDuplicates: true,
+  })
+
+  const trackers = new JoinTimeTrackers()
+  builder.addProcessor(thisWindowedName, joinWindowProcessorSupplier<K, V>({ side: 'left', storeName: thisStoreName, windows: w, trackers }), [left.name])
+  builder.addProcessor(otherWindowedName, joinWindowProcessorSupplier<K, VO>({ side: 'right', storeName: otherStoreName, windows: w, trackers }), [right.name])
+  builder.addStateStore(windowStore(thisStoreName, valueSerde), { processorNames: [thisWindowedName] })
+  builder.addStateStore(windowStore(otherStoreName, otherValueSerde), { processorNames: [otherWindowedName] })
+  if (outerStoreName !== undefined) {
+    builder.addStateStore({
+      name: outerStoreName,
+      type: 'keyValue',
+      keySerde: outerJoinKeySerde<K>(keySerde),
+      valueSerde: outerJoinValuesSerde<V, VO>(valueSerde, otherValueSerde),
+      ...logging,
+      cachingEnabled: true,
+      persistent: true,
+    })
+  }
+  const common = { leftOuter, rightOuter, windows: w, joiner, trackers, ...(outerStoreName !== undefined ? { outerStoreName } : {}) }
+  builder.addProcessor(joinThisName, streamStreamJoinProcessorSupplier<K, V, VO, VR>({ ...common, side: 'left', otherStoreName }), [thisWindowedName], [otherStoreName, ...(outerStoreName !== undefined ? [outerStoreName] : [])])
+  builder.addProcessor(joinOtherName, streamStreamJoinProcessorSupplier<K, V, VO, VR>({ ...common, side: 'right', otherStoreName: thisStoreName }), [otherWindowedName], [thisStoreName, ...(outerStoreName !== undefined ? [outerStoreName] : [])])
+  builder.addProcessor(mergeName, passThroughSupplier, [joinThisName, joinOtherName])
+
+  return left.derive<K, VR>(mergeName, {
+    keySerde: sj.keySerde ?? left.keySerde,
+    valueSerde: undefined,
+    sourceNodes: new Set([...left.sourceNodes, ...right.sourceNodes]),
+    repartitionRequired: false,
+  })
+}
+
+/**
+ * Builds a stream-table join (`KStream#join/leftJoin(KTable, ...)`): `KSTREAM-JOIN-` /
+ * `KSTREAM-LEFTJOIN-` (or `joined.name`), connected to the table's store(s); the table is
+ * materialized if it was not. Repartitions the stream first when its key changed upstream
+ * (`<stream name>-repartition` or `<joined.name>-repartition`). Stream and table are co-partitioned.
+ */
+export function buildStreamTableJoin<K, V, VT, VR>(
+  leftJoin: boolean,
+  self: KStream<K, V>,
+  table: KTable<K, VT>,
+  joiner: (key: K, value: V, tableValue: VT | null) => VR,
+  joined: JoinedConfig<K, V, VT> | undefined,
+  method: string,
+): KStream<K, VR> {
+  requireObject(table, 'table', method)
+  checkSameBuilder(self, table, 'table', method)
+  if (typeof joiner !== 'function') throw new TopologyError(`${method}: parameter 'joiner' must be a function`)
+  if (joined !== undefined) requireObject(joined, 'joined', method)
+  const j: JoinedConfig<K, V, VT> = joined ?? {}
+  const name = j.name === undefined ? undefined : checkName(method, 'joined.name', j.name)
+  const builder = self.builder
+
+  const stream = self.repartitionRequired ? self.repartitionIfRequired(name ?? self.name, j.keySerde, j.valueSerde) : self
+  const sourceNodes = new Set([...stream.sourceNodes, ...table.sourceNodes])
+  builder.copartition(sourceNodes)
+  const processorName = name ?? builder.newProcessorName(leftJoin ? 'KSTREAM-LEFTJOIN-' : 'KSTREAM-JOIN-')
+  const getter = table.valueGetterSupplier()
+  builder.addProcessor(
+    processorName,
+    streamTableJoinProcessorSupplier<K, V, K, VT, VR>({ valueGetter: getter, keyMapper: (k) => k, joiner, leftJoin, kind: 'stream-table' }),
+    [stream.name],
+    getter.storeNames(),
+  )
+  return stream.derive<K, VR>(processorName, { keySerde: j.keySerde ?? stream.keySerde, valueSerde: undefined, sourceNodes, repartitionRequired: false })
+}
+
+/** What a stream-GlobalKTable join needs of a GlobalKTable. */
+export interface GlobalTableJoinSide<GK, GV> {
+  readonly builder?: InternalTopologyBuilder
+  /** Lookups in the global store (no store connection is needed: global stores are readable everywhere). */
+  valueGetterSupplier(): KTableValueGetterSupplier<GK, GV>
+}
+
+/**
+ * Builds a stream-GlobalKTable join (`KStream#join/leftJoin(GlobalKTable, keySelector, joiner)`):
+ * one processor (`KSTREAM-LEFTJOIN-` for both kinds, as Kafka Streams names it, or `named.name`).
+ * No repartition and no co-partitioning: the global table has every partition of its topic.
+ */
+export function buildStreamGlobalTableJoin<K, V, GK, GV, VR>(
+  leftJoin: boolean,
+  self: KStream<K, V>,
+  globalTable: GlobalTableJoinSide<GK, GV>,
+  keySelector: KeyValueMapper<K, V, GK | null | undefined>,
+  joiner: (key: K, value: V, globalValue: GV | null) => VR,
+  named: { readonly name?: string } | undefined,
+  method: string,
+): KStream<K, VR> {
+  requireObject(globalTable, 'globalTable', method)
+  if (globalTable.builder !== undefined) checkSameBuilder(self, globalTable, 'globalTable', method)
+  if (typeof keySelector !== 'function') throw new TopologyError(`${method}: parameter 'keySelector' must be a function`)
+  if (typeof joiner !== 'function') throw new TopologyError(`${method}: parameter 'joiner' must be a function`)
+  if (named !== undefined) requireObject(named, 'named', method)
+  const builder = self.builder
+  const name = named?.name === undefined ? builder.newProcessorName('KSTREAM-LEFTJOIN-') : checkName(method, 'named.name', named.name)
+  builder.addProcessor(
+    name,
+    streamTableJoinProcessorSupplier<K, V, GK, GV, VR>({ valueGetter: globalTable.valueGetterSupplier(), keyMapper: keySelector, joiner, leftJoin, kind: 'stream-globalTable' }),
+    [self.name],
+  )
+  return self.derive<K, VR>(name, { valueSerde: undefined })
+}
+
+/**
+ * Builds a table-table join (`KTable#join/leftJoin/outerJoin(KTable, ...)`): `KTABLE-MERGE-`
+ * (named first, as Kafka Streams does), `KTABLE-JOINTHIS-`, `KTABLE-JOINOTHER-` (or
+ * `<name>`, `<name>-join-this`, `<name>-join-other`). Both tables are materialized (value
+ * getters); the result is materialized when `materialized` is given. Left joins make the left
+ * table send old values, outer joins both (Kafka Streams does the same).
+ */
+export function buildTableTableJoin<K, V, VO, VR>(
+  kind: JoinKind,
+  self: KTable<K, V>,
+  other: KTable<K, VO>,
+  joiner: (left: V | null, right: VO | null) => VR,
+  materialized: MaterializedConfig<K, VR> | undefined,
+  named: NamedConfig | undefined,
+  method: string,
+): KTable<K, VR> {
+  requireObject(other, 'other', method)
+  checkSameBuilder(self, other, 'other', method)
+  if (typeof joiner !== 'function') throw new TopologyError(`${method}: parameter 'joiner' must be a function`)
+  const builder = self.builder
+  const m = materialized !== undefined ? resolveMaterialized<K, VR>(builder, materialized, 'KTABLE-MERGE-', method) : undefined
+  const mergeName = nameOrGenerate(builder, named, 'KTABLE-MERGE-', method)
+  const sourceNodes = new Set([...self.sourceNodes, ...other.sourceNodes])
+  builder.copartition(sourceNodes)
+  if (kind !== 'inner') self.enableSendingOldValues(true)
+  if (kind === 'outer') other.enableSendingOldValues(true)
+
+  const givenName = named?.name
+  const joinThisName = givenName !== undefined ? `${givenName}-join-this` : builder.newProcessorName('KTABLE-JOINTHIS-')
+  const joinOtherName = givenName !== undefined ? `${givenName}-join-other` : builder.newProcessorName('KTABLE-JOINOTHER-')
+  const leftGetter = self.valueGetterSupplier()
+  const rightGetter = other.valueGetterSupplier()
+  const joinFlags = { sendOldValues: false }
+  builder.addProcessor(
+    joinThisName,
+    tableTableJoinProcessorSupplier<K, V, VO, VR>({ kind, side: 'left', otherValueGetter: rightGetter, joiner, flags: joinFlags }),
+    [self.name],
+    rightGetter.storeNames(),
+  )
+  builder.addProcessor(
+    joinOtherName,
+    tableTableJoinProcessorSupplier<K, V, VO, VR>({ kind, side: 'right', otherValueGetter: leftGetter, joiner, flags: joinFlags }),
+    [other.name],
+    leftGetter.storeNames(),
+  )
+  const keySerde = m?.keySerde ?? self.keySerde
+  const valueSerde = m?.valueSerde
+  const mergeFlags: TableJoinMergeFlags = { sendOldValues: false, storeName: m?.storeName }
+  builder.addProcessor(mergeName, tableJoinMergeSupplier<K, VR>(mergeFlags), [joinThisName, joinOtherName])
+  if (m !== undefined) builder.addStateStore(storeDefFrom(m, 'keyValue', { keySerde, valueSerde }), { processorNames: [mergeName] })
+
+  const flags: TableNodeFlags = { sendOldValues: false, storeName: m?.storeName }
+  const joinGetter = tableTableJoinValueGetterSupplier<K, V, VO, VR>(kind, leftGetter, rightGetter, joiner)
+  const origin: TableOrigin<K, VR> = {
+    enableSendingOldValues() {
+      // Old join results need old values from both inputs (Kafka Streams: KTableKTableJoinMerger#enableSendingOldValues).
+      self.enableSendingOldValues(true)
+      other.enableSendingOldValues(true)
+      joinFlags.sendOldValues = true
+      mergeFlags.sendOldValues = true
+      flags.sendOldValues = true
+      return true
+    },
+    valueGetterSupplier: () => (m !== undefined ? storeValueGetterSupplier<K, VR>(m.storeName) : joinGetter),
+  }
+  return new KTable<K, VR>({
+    builder,
+    name: mergeName,
+    keySerde,
+    valueSerde,
+    sourceNodes,
+    queryableStoreName: m?.queryable ? m.storeName : undefined,
+    flags,
+    origin,
+  })
 }

@@ -16,27 +16,12 @@
  *   selector still runs and may find a row).
  */
 import type { Processor, ProcessorContext, ProcessorSupplier, Record } from '../../processor/types.js'
-import type { ValueAndTimestamp } from '../../state/types.js'
-
-/**
- * Reads a table's current value for a key (Kafka Streams: `KTableValueGetter`): from the table's
- * store when it is materialized, else computed through its parent's getter.
- */
-export interface JoinValueGetter<K, V> {
-  /** Called from the owning processor's `init` (connects to stores). */
-  init(context: ProcessorContext<any, any>): void | Promise<void>
-  /** The current value and its timestamp, or `undefined`/`null` when the key is absent. */
-  get(key: K): Promise<ValueAndTimestamp<V> | null | undefined> | ValueAndTimestamp<V> | null | undefined
-  close?(): void | Promise<void>
-}
-
-/** Creates a getter per task (Kafka Streams: `KTableValueGetterSupplier#get`). */
-export type JoinValueGetterSupplier<K, V> = () => JoinValueGetter<K, V>
+import type { KTableValueGetter, KTableValueGetterSupplier } from '../table.js'
 
 /** Options of {@link streamTableJoinProcessorSupplier}. */
 export interface StreamTableJoinProcessorSpec<K, V, KT, VT, VOut> {
   /** The table's value getter (for a GlobalKTable: reads the global store). */
-  readonly valueGetter: JoinValueGetterSupplier<KT, VT>
+  readonly valueGetter: KTableValueGetterSupplier<KT, VT>
   /** Maps a stream record to the table key; identity for KTable joins. */
   readonly keyMapper: (key: K, value: V) => KT | null | undefined
   /** Called as `(streamKey, streamValue, tableValue)`; `tableValue` is `null` only in left joins. */
@@ -53,10 +38,10 @@ export function streamTableJoinProcessorSupplier<K, V, KT, VT, VOut>(spec: Strea
 
 class StreamTableJoinProcessor<K, V, KT, VT, VOut> implements Processor<K, V, K, VOut> {
   private ctx!: ProcessorContext<K, VOut>
-  private readonly getter: JoinValueGetter<KT, VT>
+  private readonly getter: KTableValueGetter<KT, VT>
 
   constructor(private readonly spec: StreamTableJoinProcessorSpec<K, V, KT, VT, VOut>) {
-    this.getter = spec.valueGetter()
+    this.getter = spec.valueGetter.get()
   }
 
   async init(context: ProcessorContext<K, VOut>): Promise<void> {
@@ -86,7 +71,4 @@ class StreamTableJoinProcessor<K, V, KT, VT, VOut> implements Processor<K, V, K,
     await this.ctx.forward({ ...record, value: this.spec.joiner(key, value, tableValue) })
   }
 
-  async close(): Promise<void> {
-    await this.getter.close?.()
-  }
 }

@@ -18,8 +18,9 @@
  */
 import type { Processor, ProcessorContext, ProcessorSupplier, Record } from '../../processor/types.js'
 import type { Change } from '../change.js'
+import type { TimestampedKeyValueStore } from '../../state/typed.js'
 import type { JoinSide } from './outer-join-store.js'
-import type { JoinValueGetter, JoinValueGetterSupplier } from './stream-table.js'
+import type { KTableValueGetter, KTableValueGetterSupplier } from '../table.js'
 
 /** The three table-table join kinds. */
 export type TableJoinKind = 'inner' | 'left' | 'outer'
@@ -54,14 +55,15 @@ export interface TableTableJoinProcessorSpec<K, VL, VR, VOut> {
   /** The input this processor handles. */
   readonly side: JoinSide
   /** Value getter of the other table. */
-  readonly otherValueGetter: JoinValueGetterSupplier<K, unknown>
+  readonly otherValueGetter: KTableValueGetterSupplier<K, unknown>
   /** Called as `(leftValue, rightValue)`; `null` marks a missing side (left/outer joins). */
   readonly joiner: (left: VL | null, right: VR | null) => VOut
   /**
-   * Whether downstream needs old values (Kafka Streams: `enableSendingOldValues`); read per record so
-   * it can be switched on after the node was added. When false, `oldValue` is always `null`.
+   * Build-time flags: `sendOldValues` tells whether downstream needs old values (Kafka Streams:
+   * `enableSendingOldValues`); it is read per record, so it can be switched on after the node was
+   * added. When false, `oldValue` is always `null`.
    */
-  readonly sendOldValues: () => boolean
+  readonly flags: { readonly sendOldValues: boolean }
 }
 
 /**
@@ -76,10 +78,10 @@ export function tableTableJoinProcessorSupplier<K, VL, VR, VOut>(
 
 class TableTableJoinProcessor<K, VL, VR, VOut> implements Processor<K, Change<unknown>, K, Change<VOut>> {
   private ctx!: ProcessorContext<K, Change<VOut>>
-  private readonly getter: JoinValueGetter<K, unknown>
+  private readonly getter: KTableValueGetter<K, unknown>
 
   constructor(private readonly spec: TableTableJoinProcessorSpec<K, VL, VR, VOut>) {
-    this.getter = spec.otherValueGetter()
+    this.getter = spec.otherValueGetter.get()
   }
 
   async init(context: ProcessorContext<K, Change<VOut>>): Promise<void> {
@@ -112,47 +114,76 @@ class TableTableJoinProcessor<K, VL, VR, VOut> implements Processor<K, Change<un
 
     const timestamp = otherValue !== null && other ? Math.max(record.timestamp, other.timestamp) : record.timestamp
     const newValue = this.result(newThis, otherValue)
-    const oldValue = this.spec.sendOldValues() ? this.result(oldThis, otherValue) : null
+    const oldValue = this.spec.flags.sendOldValues ? this.result(oldThis, otherValue) : null
     // Forwarded even when both are null (a delete of a key the other side has): a tombstone.
     await this.ctx.forward({ key, value: { newValue, oldValue }, timestamp, headers: record.headers })
   }
 
-  async close(): Promise<void> {
-    await this.getter.close?.()
-  }
 }
 
 /**
  * Value getter of the join result (Kafka Streams: `KTableKTableAbstractJoinValueGetterSupplier`):
- * looks up both sides and joins them; the timestamp is the later of the two.
+ * looks up both sides and joins them; the timestamp is the later of the two present sides.
  */
 export function tableTableJoinValueGetterSupplier<K, VL, VR, VOut>(
   kind: TableJoinKind,
-  leftGetter: JoinValueGetterSupplier<K, VL>,
-  rightGetter: JoinValueGetterSupplier<K, VR>,
+  leftGetter: KTableValueGetterSupplier<K, VL>,
+  rightGetter: KTableValueGetterSupplier<K, VR>,
   joiner: (left: VL | null, right: VR | null) => VOut,
-): JoinValueGetterSupplier<K, VOut> {
+): KTableValueGetterSupplier<K, VOut> {
+  return {
+    storeNames: () => [...new Set([...leftGetter.storeNames(), ...rightGetter.storeNames()])],
+    get: () => {
+      const left = leftGetter.get()
+      const right = rightGetter.get()
+      return {
+        init(context) {
+          left.init(context)
+          right.init(context)
+        },
+        async get(key) {
+          const l = await left.get(key)
+          const r = await right.get(key)
+          const lv = l === null || l === undefined ? null : orNull(l.value)
+          const rv = r === null || r === undefined ? null : orNull(r.value)
+          const value = tableJoinResult(kind, joiner, lv, rv)
+          if (value === null) return null
+          const timestamp = Math.max(lv !== null && l ? l.timestamp : -1, rv !== null && r ? r.timestamp : -1)
+          return { value, timestamp }
+        },
+      }
+    },
+  }
+}
+
+/** Build-time flags of the join's merge node (the result table). */
+export interface TableJoinMergeFlags {
+  /** Forward old values (downstream needs them). */
+  sendOldValues: boolean
+  /** The result's store when the join was given `Materialized`. */
+  storeName: string | undefined
+}
+
+/**
+ * `KTABLE-MERGE-…` (Kafka Streams: `KTableKTableJoinMerger`): merges both sides' results, writes
+ * them to the result store when materialized, and strips old values unless downstream needs them.
+ */
+export function tableJoinMergeSupplier<K, V>(flags: TableJoinMergeFlags): ProcessorSupplier<K, Change<V>, K, Change<V>> {
   return () => {
-    const left = leftGetter()
-    const right = rightGetter()
+    let ctx: ProcessorContext<K, Change<V>>
+    let store: TimestampedKeyValueStore<K, V> | undefined
     return {
-      async init(context) {
-        await left.init(context)
-        await right.init(context)
+      init(context) {
+        ctx = context
+        store = flags.storeName === undefined ? undefined : context.getStateStore<TimestampedKeyValueStore<K, V>>(flags.storeName)
       },
-      async get(key) {
-        const l = await left.get(key)
-        const r = await right.get(key)
-        const lv = l === null || l === undefined ? null : orNull(l.value)
-        const rv = r === null || r === undefined ? null : orNull(r.value)
-        const value = tableJoinResult(kind, joiner, lv, rv)
-        if (value === null) return null
-        const timestamp = Math.max(lv !== null && l ? l.timestamp : -1, rv !== null && r ? r.timestamp : -1)
-        return { value, timestamp }
-      },
-      async close() {
-        await left.close?.()
-        await right.close?.()
+      async process(record) {
+        const newValue = record.value.newValue
+        if (store !== undefined) {
+          await store.put(record.key, newValue === null ? null : { value: newValue, timestamp: record.timestamp })
+        }
+        const oldValue = flags.sendOldValues ? record.value.oldValue : null
+        await ctx.forward({ ...record, value: { newValue, oldValue } })
       },
     }
   }
