@@ -17,7 +17,7 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import kafkajs from 'kafkajs'
-import type { Message, Producer, TopicMessages } from 'kafkajs'
+import type { Admin, Message, Producer, TopicMessages } from 'kafkajs'
 import {
   CTR_WINDOW_MS,
   DEFAULT_TIMING,
@@ -289,6 +289,32 @@ export interface GeneratorIo {
   sendHeartbeats?: boolean
   /** Awaited before the heartbeats are sent, e.g. until the app has consumed every record. */
   beforeHeartbeats?: () => Promise<void>
+  /**
+   * The app's consumer group (its applicationId): before the heartbeats, wait until it has
+   * committed every input record, so a heartbeat never overtakes a record still in flight.
+   */
+  waitForGroup?: string
+}
+
+/**
+ * Resolves once consumer group `groupId` has committed offsets at the end of every partition of
+ * `topics` (the inputs are written without transactions, so the end is the high watermark).
+ */
+export async function waitForGroupCaughtUp(admin: Admin, groupId: string, topics: string[], timeoutMs = 600_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const ends = new Map<string, string>()
+    for (const topic of topics) {
+      for (const p of await admin.fetchTopicOffsets(topic)) ends.set(`${topic}/${p.partition}`, p.high)
+    }
+    const committed = await admin.fetchOffsets({ groupId, topics })
+    const behind = committed.flatMap((t) =>
+      t.partitions.filter((p) => BigInt(p.offset === '-1' ? '0' : p.offset) < BigInt(ends.get(`${t.topic}/${p.partition}`) ?? '0')),
+    )
+    if (behind.length === 0) return
+    if (Date.now() > deadline) throw new Error(`group ${groupId} did not catch up with ${topics.join(', ')} in ${timeoutMs} ms`)
+    await sleep(500)
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -317,7 +343,6 @@ export async function runGenerator(options: GeneratorOptions, io: GeneratorIo): 
   const admin = kafka.admin()
   await admin.connect()
   const meta = await admin.fetchTopicMetadata({ topics: [io.topics.impressions] })
-  await admin.disconnect()
   const inputPartitions = meta.topics[0]!.partitions.length
   await producer.connect()
 
@@ -365,6 +390,7 @@ export async function runGenerator(options: GeneratorOptions, io: GeneratorIo): 
     }
     if (io.sendHeartbeats ?? true) {
       await io.beforeHeartbeats?.()
+      if (io.waitForGroup) await waitForGroupCaughtUp(admin, io.waitForGroup, [io.topics.impressions, io.topics.clicks])
       const lastEventTime = records.reduce((m, r) => Math.max(m, r.kind === 'impression' ? r.value.impressionTime : r.value.clickTime), 0)
       await sendHeartbeats(producer, serdes, io.topics, truth, lastEventTime, inputPartitions)
     }
@@ -372,12 +398,13 @@ export async function runGenerator(options: GeneratorOptions, io: GeneratorIo): 
     return truth
   } finally {
     await producer.disconnect()
+    await admin.disconnect()
     if (io.truthFile) writeFileSync(io.truthFile, JSON.stringify(truth))
   }
 }
 
 /** Parses the CLI flags into options (flags named as the options, e.g. `--click-ratio 0.3`). */
-export function parseGeneratorArgs(argv: string[]): { options: GeneratorOptions; truthFile: string; heartbeats: boolean } {
+export function parseGeneratorArgs(argv: string[]): { options: GeneratorOptions; truthFile: string; heartbeats: boolean; waitForGroup?: string } {
   const defaults = defaultGeneratorOptions()
   const numeric = ['count', 'rate', 'campaigns', 'click-ratio', 'click-delay-mean-ms', 'outside-window-share', 'early-click-share', 'orphan-click-share', 'out-of-order-share', 'max-out-of-order-ms', 'too-late-share', 'speedup', 'start-time', 'seed', 'duration-ms', 'join-grace-ms', 'ctr-grace-ms'] as const
   const { values } = parseArgs({
@@ -386,6 +413,7 @@ export function parseGeneratorArgs(argv: string[]): { options: GeneratorOptions;
       ...Object.fromEntries(numeric.map((n) => [n, { type: 'string' as const }])),
       truth: { type: 'string' },
       'no-heartbeats': { type: 'boolean' },
+      'wait-for-group': { type: 'string' },
     },
   })
   const num = (name: (typeof numeric)[number]): number | undefined => {
@@ -407,11 +435,17 @@ export function parseGeneratorArgs(argv: string[]): { options: GeneratorOptions;
   }
   const duration = num('duration-ms')
   if (duration !== undefined) options.count = Math.max(1, Math.round((options.rate * duration) / 1000))
-  return { options, truthFile: (values.truth as string | undefined) ?? 'impression-click-truth.json', heartbeats: !values['no-heartbeats'] }
+  const waitForGroup = values['wait-for-group'] as string | undefined
+  return {
+    options,
+    truthFile: (values.truth as string | undefined) ?? 'impression-click-truth.json',
+    heartbeats: !values['no-heartbeats'],
+    ...(waitForGroup ? { waitForGroup } : {}),
+  }
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const { options, truthFile, heartbeats: withHeartbeats } = parseGeneratorArgs(process.argv.slice(2))
+  const { options, truthFile, heartbeats: withHeartbeats, waitForGroup } = parseGeneratorArgs(process.argv.slice(2))
   const topics = topicNames(process.env.TOPIC_PREFIX ?? '')
   runGenerator(options, {
     brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
@@ -419,6 +453,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     topics,
     truthFile,
     sendHeartbeats: withHeartbeats,
+    ...(waitForGroup ? { waitForGroup } : {}),
     onProgress: (sent, total) => process.stderr.write(`[generator] ${sent}/${total} records sent\n`),
   }).then(
     (truth) => {

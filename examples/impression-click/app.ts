@@ -1,0 +1,103 @@
+/**
+ * The impression/click service: one instance of the Kafka Streams application. Start several
+ * (with different INSTANCE_ID / STATE_DIR) to scale out; tasks move between them on rebalance.
+ *
+ *   KAFKA_BROKERS=127.0.0.1:9092 SCHEMA_REGISTRY_URL=http://127.0.0.1:8081/apis/ccompat/v7 \
+ *     INSTANCE_ID=1 npx tsx examples/impression-click/app.ts
+ *
+ * Environment (all optional):
+ * - KAFKA_BROKERS (default 127.0.0.1:9092), SCHEMA_REGISTRY_URL (default http://127.0.0.1:8081/apis/ccompat/v7)
+ * - APPLICATION_ID (default `impression-click`), INSTANCE_ID (default the pid), STATE_DIR
+ *   (default `<tmp>/kstreams-impression-click/<INSTANCE_ID>`), TOPIC_PREFIX (default none)
+ * - PROCESSING_GUARANTEE: `exactly_once` (default) or `at_least_once`
+ * - JOIN_GRACE_MS, CTR_GRACE_MS (event-time ms; defaults in config.ts), COMMIT_INTERVAL_MS,
+ *   MAX_TASK_IDLE_MS, DEAD_LETTER_TOPIC (default `<prefix>impression-click-dlq`)
+ */
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { KafkaStreams, type StreamsConfig } from '../../lib/index.js'
+import { DEFAULT_TIMING, envInt, topicNames, type ImpressionClickTiming, type ImpressionClickTopics } from './config.js'
+import { registrySerdes } from './serdes.js'
+import { buildTopology } from './topology.js'
+
+/** Everything an instance needs, resolved from the environment. */
+export interface AppSettings {
+  streams: StreamsConfig
+  registryUrl: string
+  topics: ImpressionClickTopics
+  timing: ImpressionClickTiming
+  deadLetterTopic: string
+}
+
+/** Reads {@link AppSettings} from `env`. */
+export function appSettings(env: NodeJS.ProcessEnv = process.env): AppSettings {
+  const prefix = env.TOPIC_PREFIX ?? ''
+  const instanceId = env.INSTANCE_ID ?? String(process.pid)
+  const applicationId = env.APPLICATION_ID ?? `${prefix}impression-click`
+  const deadLetterTopic = env.DEAD_LETTER_TOPIC ?? `${prefix}impression-click-dlq`
+  const guarantee = env.PROCESSING_GUARANTEE ?? 'exactly_once'
+  if (guarantee !== 'exactly_once' && guarantee !== 'at_least_once') {
+    throw new Error(`PROCESSING_GUARANTEE must be exactly_once or at_least_once, got ${guarantee}`)
+  }
+  return {
+    registryUrl: env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7',
+    topics: topicNames(prefix),
+    timing: {
+      joinGraceMs: envInt('JOIN_GRACE_MS', DEFAULT_TIMING.joinGraceMs),
+      ctrGraceMs: envInt('CTR_GRACE_MS', DEFAULT_TIMING.ctrGraceMs),
+    },
+    deadLetterTopic,
+    streams: {
+      applicationId,
+      bootstrapServers: (env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
+      clientId: `${applicationId}-${instanceId}`,
+      processingGuarantee: guarantee,
+      stateDir: env.STATE_DIR ?? path.join(os.tmpdir(), 'kstreams-impression-click', instanceId),
+      commitIntervalMs: envInt('COMMIT_INTERVAL_MS', 100),
+      maxTaskIdleMs: envInt('MAX_TASK_IDLE_MS', 200),
+      deserializationExceptionHandler: { deadLetterTopic },
+    },
+  }
+}
+
+/** Builds the topology and starts one instance. Resolves once it is started (RUNNING or REBALANCING). */
+export async function startApp(settings: AppSettings = appSettings()): Promise<KafkaStreams> {
+  const topology = buildTopology({
+    topics: settings.topics,
+    serdes: registrySerdes({ host: settings.registryUrl }),
+    timing: settings.timing,
+  })
+  const streams = new KafkaStreams(topology, settings.streams)
+  await streams.start()
+  return streams
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const settings = appSettings()
+  const log = (msg: string) => process.stderr.write(`[app ${settings.streams.clientId}] ${msg}\n`)
+  startApp(settings).then(
+    (streams) => {
+      log(`started (${settings.streams.processingGuarantee}, state in ${settings.streams.stateDir})`)
+      let closing = false
+      const stop = (signal: string) => {
+        if (closing) return
+        closing = true
+        log(`${signal}: closing`)
+        streams.close().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            log(`close failed: ${String(err)}`)
+            process.exit(1)
+          },
+        )
+      }
+      process.on('SIGTERM', () => stop('SIGTERM'))
+      process.on('SIGINT', () => stop('SIGINT'))
+    },
+    (err: unknown) => {
+      log(`failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
+      process.exit(1)
+    },
+  )
+}
