@@ -1,0 +1,5 @@
+/**
+ * kstreams: Kafka Streams for TypeScript. Public entry point (`import { ... } from 'kstreams'`).
+ * Each module adds its exports as one `export * from` line.
+ */
+export * from '../topology/index.js'

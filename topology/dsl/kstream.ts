@@ -1,0 +1,337 @@
+/**
+ * `KStream<K, V>`: an unbounded stream of records (Kafka Streams: `KStream`, `KStreamImpl`).
+ *
+ * Every method checks its arguments (`TopologyError` naming the parameter), adds a node to the
+ * builder's graph named `KSTREAM-<OP>-<counter>` (or the user's `Named`), and returns a NEW
+ * handle; nothing mutates `this`. Operations that may change the key (`map`, `flatMap`,
+ * `selectKey`, `process`) drop the key serde on purpose and mark the stream as needing a
+ * repartition before the next grouping or join.
+ */
+import { TopologyError } from '../errors.js'
+import type { Serde } from '../serde.js'
+import type { FixedKeyProcessorSupplier, ProcessorSupplier, TopicNameExtractor } from '../processor/types.js'
+import type { InternalTopologyBuilder } from '../internals/internal-topology-builder.js'
+import type { ConsumedConfig, GroupedConfig, MaterializedConfig, NamedConfig, PrintedConfig, ProducedConfig, RepartitionedConfig } from './options.js'
+import { checkOptionalName } from './options.js'
+import { givenOrGenerate, nameOrGenerate, requireFunction, requireValue, resolveMaterialized, storeDefFrom } from './materialize.js'
+import {
+  filterSupplier,
+  flatMapSupplier,
+  flatMapValuesSupplier,
+  mapSupplier,
+  mapValuesSupplier,
+  passThroughSupplier,
+  peekSupplier,
+  printSupplier,
+  selectKeySupplier,
+  type KeyValueLike,
+} from '../processors/stateless.js'
+import { tableSourceSupplier, type TableNodeFlags } from '../processors/table.js'
+import { BranchedKStream } from './branched.js'
+import { KGroupedStream } from './kgrouped-stream.js'
+import { KTable, sourceTableOrigin } from './ktable.js'
+
+/** Internal state of a KStream handle. @internal */
+export interface KStreamInit<K, V> {
+  readonly builder: InternalTopologyBuilder
+  readonly name: string
+  readonly keySerde?: Serde<K> | undefined
+  readonly valueSerde?: Serde<V> | undefined
+  readonly sourceNodes: ReadonlySet<string>
+  readonly repartitionRequired: boolean
+}
+
+/** Options of {@link KStream.process} / {@link KStream.processValues}. */
+export interface ProcessOptions extends NamedConfig {
+  /** Stores (added with `addStateStore`) the processor may use. */
+  readonly stores?: ReadonlyArray<string>
+}
+
+/** A stream of key-value records. Create with `StreamsBuilder.stream`. */
+export class KStream<K, V> {
+  /** @internal */ readonly builder: InternalTopologyBuilder
+  /** Name of the node producing this stream. */
+  readonly name: string
+  /** @internal key serde known for this stream (undefined after a key change). */
+  readonly keySerde: Serde<K> | undefined
+  /** @internal value serde known for this stream. */
+  readonly valueSerde: Serde<V> | undefined
+  /** @internal source nodes feeding this stream (co-partitioning). */
+  readonly sourceNodes: ReadonlySet<string>
+  /** @internal the key may have changed since the last (re)partitioning. */
+  readonly repartitionRequired: boolean
+
+  /** @internal use `StreamsBuilder.stream`. */
+  constructor(init: KStreamInit<K, V>) {
+    this.builder = init.builder
+    this.name = init.name
+    this.keySerde = init.keySerde
+    this.valueSerde = init.valueSerde
+    this.sourceNodes = init.sourceNodes
+    this.repartitionRequired = init.repartitionRequired
+    Object.freeze(this)
+  }
+
+  /** @internal a handle on `name` with these properties (others inherited). */
+  derive<K2 = K, V2 = V>(name: string, changes: Partial<Omit<KStreamInit<K2, V2>, 'builder' | 'name'>> = {}): KStream<K2, V2> {
+    return new KStream<K2, V2>({
+      builder: this.builder,
+      name,
+      keySerde: ('keySerde' in changes ? changes.keySerde : this.keySerde) as Serde<K2> | undefined,
+      valueSerde: ('valueSerde' in changes ? changes.valueSerde : this.valueSerde) as Serde<V2> | undefined,
+      sourceNodes: changes.sourceNodes ?? this.sourceNodes,
+      repartitionRequired: changes.repartitionRequired ?? this.repartitionRequired,
+    })
+  }
+
+  private addStateless<K2, V2>(method: string, fn: unknown, parameter: string, prefix: string, named: NamedConfig | undefined, supplier: () => ProcessorSupplier<any, any, any, any>, changes: Partial<Omit<KStreamInit<K2, V2>, 'builder' | 'name'>>): KStream<K2, V2> {
+    requireFunction(fn, parameter, method)
+    const name = nameOrGenerate(this.builder, named, prefix, method)
+    this.builder.addProcessor(name, supplier(), [this.name])
+    return this.derive<K2, V2>(name, changes)
+  }
+
+  /** Keeps records for which `predicate(key, value)` is true (`KSTREAM-FILTER-`). */
+  filter(predicate: (key: K, value: V) => boolean, named?: NamedConfig): KStream<K, V> {
+    return this.addStateless('filter', predicate, 'predicate', 'KSTREAM-FILTER-', named, () => filterSupplier(predicate, false), {})
+  }
+
+  /** Drops records for which `predicate(key, value)` is true (`KSTREAM-FILTER-`). */
+  filterNot(predicate: (key: K, value: V) => boolean, named?: NamedConfig): KStream<K, V> {
+    return this.addStateless('filterNot', predicate, 'predicate', 'KSTREAM-FILTER-', named, () => filterSupplier(predicate, true), {})
+  }
+
+  /**
+   * Maps each record to a new key and value (`KSTREAM-MAP-`): return `{ key, value }` or `[key, value]`.
+   * The key serde is dropped and a repartition is required before grouping/joining.
+   */
+  map<KR, VR>(mapper: (key: K, value: V) => KeyValueLike<KR, VR>, named?: NamedConfig): KStream<KR, VR> {
+    return this.addStateless<KR, VR>('map', mapper, 'mapper', 'KSTREAM-MAP-', named, () => mapSupplier(mapper), { keySerde: undefined, valueSerde: undefined, repartitionRequired: true })
+  }
+
+  /**
+   * Maps each value (`KSTREAM-MAPVALUES-`); the mapper gets `(value, key)` and must not change the key.
+   * The value serde is dropped.
+   */
+  mapValues<VR>(mapper: (value: V, key: K) => VR, named?: NamedConfig): KStream<K, VR> {
+    return this.addStateless<K, VR>('mapValues', mapper, 'mapper', 'KSTREAM-MAPVALUES-', named, () => mapValuesSupplier(mapper), { valueSerde: undefined })
+  }
+
+  /** Maps each record to zero or more records (`KSTREAM-FLATMAP-`). Drops both serdes; requires a repartition. */
+  flatMap<KR, VR>(mapper: (key: K, value: V) => Iterable<KeyValueLike<KR, VR>>, named?: NamedConfig): KStream<KR, VR> {
+    return this.addStateless<KR, VR>('flatMap', mapper, 'mapper', 'KSTREAM-FLATMAP-', named, () => flatMapSupplier(mapper), { keySerde: undefined, valueSerde: undefined, repartitionRequired: true })
+  }
+
+  /** Maps each value to zero or more values with the same key (`KSTREAM-FLATMAPVALUES-`); mapper gets `(value, key)`. */
+  flatMapValues<VR>(mapper: (value: V, key: K) => Iterable<VR>, named?: NamedConfig): KStream<K, VR> {
+    return this.addStateless<K, VR>('flatMapValues', mapper, 'mapper', 'KSTREAM-FLATMAPVALUES-', named, () => flatMapValuesSupplier(mapper), { valueSerde: undefined })
+  }
+
+  /** Sets a new key (`KSTREAM-KEY-SELECT-`). Drops the key serde; requires a repartition. */
+  selectKey<KR>(mapper: (key: K, value: V) => KR, named?: NamedConfig): KStream<KR, V> {
+    return this.addStateless<KR, V>('selectKey', mapper, 'mapper', 'KSTREAM-KEY-SELECT-', named, () => selectKeySupplier(mapper), { keySerde: undefined, repartitionRequired: true })
+  }
+
+  /** Calls `action` for each record and passes it on unchanged (`KSTREAM-PEEK-`). */
+  peek(action: (key: K, value: V) => void, named?: NamedConfig): KStream<K, V> {
+    return this.addStateless('peek', action, 'action', 'KSTREAM-PEEK-', named, () => peekSupplier(action, true), {})
+  }
+
+  /** Calls `action` for each record; terminal (`KSTREAM-FOREACH-`). */
+  foreach(action: (key: K, value: V) => void, named?: NamedConfig): void {
+    this.addStateless('foreach', action, 'action', 'KSTREAM-FOREACH-', named, () => peekSupplier(action, false), {})
+  }
+
+  /** Prints each record (`KSTREAM-PRINTER-`), for debugging. */
+  print(printed: PrintedConfig<K, V> = {}): void {
+    requireValue(printed, 'printed', 'print')
+    const name = nameOrGenerate(this.builder, printed, 'KSTREAM-PRINTER-', 'print')
+    const writer = printed.writer ?? ((line: string) => console.log(line))
+    const mapper = printed.mapper ?? ((k: K, v: V) => `${String(k)}, ${String(v)}`)
+    this.builder.addProcessor(name, printSupplier(printed.label ?? name, writer, mapper), [this.name])
+  }
+
+  /**
+   * Splits the stream into branches (Kafka Streams KIP-418 `split()`): each record goes to the
+   * first branch whose predicate matches.
+   *
+   * @example
+   * ```ts
+   * const branches = stream.split(Named.as('split-'))
+   *   .branch((k, v) => v > 0, Branched.as('positive'))
+   *   .defaultBranch(Branched.as('other'))
+   * branches.get('split-positive')!.to('positives')
+   * ```
+   */
+  split(named?: NamedConfig): BranchedKStream<K, V> {
+    const splitterName = nameOrGenerate(this.builder, named, 'KSTREAM-BRANCH-', 'split')
+    return BranchedKStream.create(this, splitterName)
+  }
+
+  /** Merges `other` into this stream (`KSTREAM-MERGE-`); serdes are dropped. */
+  merge(other: KStream<K, V>, named?: NamedConfig): KStream<K, V> {
+    if (!(other instanceof KStream)) throw new TopologyError(`merge: parameter 'stream' must be a KStream`)
+    if (other.builder !== this.builder) throw new TopologyError(`merge: parameter 'stream' comes from a different StreamsBuilder`)
+    const name = nameOrGenerate(this.builder, named, 'KSTREAM-MERGE-', 'merge')
+    this.builder.addProcessor(name, passThroughSupplier(), [this.name, other.name])
+    return this.derive<K, V>(name, {
+      keySerde: undefined,
+      valueSerde: undefined,
+      sourceNodes: new Set([...this.sourceNodes, ...other.sourceNodes]),
+      repartitionRequired: this.repartitionRequired || other.repartitionRequired,
+    })
+  }
+
+  /**
+   * Writes the stream to `topic`, or to the topic `extractor(key, value, context)` returns
+   * (`KSTREAM-SINK-`). Serdes default to `produced`, then this stream's, then the app defaults.
+   */
+  to(topic: string | TopicNameExtractor<K, V>, produced: ProducedConfig<K, V> = {}): void {
+    if (typeof topic === 'string') {
+      if (topic.length === 0) throw new TopologyError(`to: parameter 'topic' must be a non-empty string or a TopicNameExtractor`)
+    } else if (typeof topic !== 'function') {
+      throw new TopologyError(`to: parameter 'topic' must be a non-empty string or a TopicNameExtractor`)
+    }
+    requireValue(produced, 'produced', 'to')
+    const name = nameOrGenerate(this.builder, produced, 'KSTREAM-SINK-', 'to')
+    const keySerde = produced.keySerde ?? this.keySerde
+    const valueSerde = produced.valueSerde ?? this.valueSerde
+    this.builder.addSink({
+      name,
+      topic,
+      parents: [this.name],
+      ...(keySerde !== undefined ? { keySerde } : {}),
+      ...(valueSerde !== undefined ? { valueSerde } : {}),
+      ...(produced.partitioner !== undefined ? { partitioner: produced.partitioner } : {}),
+    })
+  }
+
+  /**
+   * Repartitions through an internal topic `<applicationId>-<name>-repartition` (KIP-221), by
+   * default named `KSTREAM-REPARTITION-<n>-repartition`.
+   */
+  repartition(repartitioned: RepartitionedConfig<K, V> = {}): KStream<K, V> {
+    requireValue(repartitioned, 'repartitioned', 'repartition')
+    const name = checkOptionalName('repartition', repartitioned.name) ?? this.builder.newProcessorName('KSTREAM-REPARTITION-')
+    const keySerde = repartitioned.keySerde ?? this.keySerde
+    const valueSerde = repartitioned.valueSerde ?? this.valueSerde
+    const nodes = this.builder.addRepartition({
+      parent: this.name,
+      topicPrefix: name,
+      ...(keySerde !== undefined ? { keySerde } : {}),
+      ...(valueSerde !== undefined ? { valueSerde } : {}),
+      ...(repartitioned.partitioner !== undefined ? { partitioner: repartitioned.partitioner } : {}),
+      ...(repartitioned.numberOfPartitions !== undefined ? { numPartitions: repartitioned.numberOfPartitions } : {}),
+    })
+    return this.derive<K, V>(nodes.sourceName, { keySerde, valueSerde, sourceNodes: new Set([nodes.sourceName]), repartitionRequired: false })
+  }
+
+  /**
+   * @internal Repartitions through `<prefix>-repartition` if the key changed upstream (joins,
+   * grouping); returns this stream otherwise.
+   */
+  repartitionIfRequired(prefix: string, keySerde?: Serde<K>, valueSerde?: Serde<V>): KStream<K, V> {
+    if (!this.repartitionRequired) return this
+    const k = keySerde ?? this.keySerde
+    const v = valueSerde ?? this.valueSerde
+    const nodes = this.builder.addRepartition({ parent: this.name, topicPrefix: prefix, ...(k !== undefined ? { keySerde: k } : {}), ...(v !== undefined ? { valueSerde: v } : {}) })
+    return this.derive<K, V>(nodes.sourceName, { keySerde: k, valueSerde: v, sourceNodes: new Set([nodes.sourceName]), repartitionRequired: false })
+  }
+
+  /**
+   * Turns the stream into a table (`KSTREAM-TOTABLE-`): each record upserts its key; `null`
+   * values delete. Repartitions first when the key changed upstream.
+   */
+  toTable(materialized?: MaterializedConfig<K, V>, named?: NamedConfig): KTable<K, V> {
+    const name = nameOrGenerate(this.builder, named, 'KSTREAM-TOTABLE-', 'toTable')
+    const m = resolveMaterialized(this.builder, materialized, 'KSTREAM-TOTABLE-', 'toTable')
+    const keySerde = m.keySerde ?? this.keySerde
+    const valueSerde = m.valueSerde ?? this.valueSerde
+    let parent = this.name
+    let sourceNodes = this.sourceNodes
+    if (this.repartitionRequired) {
+      const nodes = this.builder.addRepartition({ parent: this.name, topicPrefix: name, ...(keySerde !== undefined ? { keySerde } : {}), ...(valueSerde !== undefined ? { valueSerde } : {}) })
+      parent = nodes.sourceName
+      sourceNodes = new Set([nodes.sourceName])
+    }
+    const flags: TableNodeFlags = { sendOldValues: false, storeName: m.queryable ? m.storeName : undefined }
+    this.builder.addProcessor(name, tableSourceSupplier<K, V>(flags), [parent])
+    this.builder.addStateStore(storeDefFrom(m, 'keyValue', { keySerde, valueSerde }), { lazy: !m.queryable, processorNames: [name] })
+    return new KTable<K, V>({
+      builder: this.builder,
+      name,
+      keySerde,
+      valueSerde,
+      sourceNodes,
+      queryableStoreName: m.queryable ? m.storeName : undefined,
+      flags,
+      origin: sourceTableOrigin(this.builder, flags, m.storeName),
+    })
+  }
+
+  /**
+   * Runs a Processor API processor on each record (`KSTREAM-PROCESSOR-`). `options.stores` (or
+   * trailing store names) connects stores added with `addStateStore`. The output key may differ,
+   * so serdes are dropped and a repartition is required before grouping/joining.
+   */
+  process<KOut, VOut>(supplier: ProcessorSupplier<K, V, KOut, VOut>, options?: ProcessOptions | string, ...stateStoreNames: string[]): KStream<KOut, VOut> {
+    return this.doProcess<KOut, VOut>('process', 'KSTREAM-PROCESSOR-', supplier, options, stateStoreNames, { keySerde: undefined, valueSerde: undefined, repartitionRequired: true })
+  }
+
+  /** Runs a processor that may change values but not keys (`KSTREAM-PROCESSVALUES-`); keeps the key serde. */
+  processValues<VOut>(supplier: FixedKeyProcessorSupplier<K, V, VOut>, options?: ProcessOptions | string, ...stateStoreNames: string[]): KStream<K, VOut> {
+    return this.doProcess<K, VOut>('processValues', 'KSTREAM-PROCESSVALUES-', supplier, options, stateStoreNames, { valueSerde: undefined })
+  }
+
+  private doProcess<K2, V2>(method: string, prefix: string, supplier: unknown, options: ProcessOptions | string | undefined, more: string[], changes: Partial<Omit<KStreamInit<K2, V2>, 'builder' | 'name'>>): KStream<K2, V2> {
+    requireFunction(supplier, 'supplier', method)
+    const opts: ProcessOptions = typeof options === 'string' ? { stores: [options] } : (options ?? {})
+    const stores = [...(opts.stores ?? []), ...more]
+    const name = nameOrGenerate(this.builder, opts, prefix, method)
+    for (const s of stores) {
+      if (typeof s !== 'string' || s.length === 0) throw new TopologyError(`${method}: parameter 'stateStoreNames' must contain non-empty store names`)
+      if (this.builder.storeDef(s) === undefined) throw new TopologyError(`${method}: state store '${s}' is not added yet; add it with StreamsBuilder.addStateStore first`)
+    }
+    this.builder.addProcessor(name, supplier as ProcessorSupplier<any, any, any, any>, [this.name], stores.filter((s) => !this.builder.isGlobalStore(s)))
+    return this.derive<K2, V2>(name, changes)
+  }
+
+  /** Groups by the current key (no repartition unless the key changed upstream). */
+  groupByKey(grouped: GroupedConfig<K, V> = {}): KGroupedStream<K, V> {
+    requireValue(grouped, 'grouped', 'groupByKey')
+    return new KGroupedStream<K, V>({
+      builder: this.builder,
+      name: this.name,
+      keySerde: grouped.keySerde ?? this.keySerde,
+      valueSerde: grouped.valueSerde ?? this.valueSerde,
+      sourceNodes: this.sourceNodes,
+      repartitionRequired: this.repartitionRequired,
+      groupedName: checkOptionalName('groupByKey', grouped.name),
+    })
+  }
+
+  /**
+   * Groups by a new key (`KSTREAM-KEY-SELECT-`, named after `grouped.name` when given); the
+   * following aggregation repartitions through `<name or store>-repartition`. Pass the new key
+   * serde in `grouped` (the old one is dropped) or the default key serde is used.
+   */
+  groupBy<KR>(selector: (key: K, value: V) => KR, grouped: GroupedConfig<KR, V> = {}): KGroupedStream<KR, V> {
+    requireFunction(selector, 'keySelector', 'groupBy')
+    requireValue(grouped, 'grouped', 'groupBy')
+    const groupedName = checkOptionalName('groupBy', grouped.name)
+    const name = givenOrGenerate(this.builder, groupedName, 'KSTREAM-KEY-SELECT-')
+    this.builder.addProcessor(name, selectKeySupplier(selector), [this.name])
+    return new KGroupedStream<KR, V>({
+      builder: this.builder,
+      name,
+      keySerde: grouped.keySerde,
+      valueSerde: grouped.valueSerde ?? this.valueSerde,
+      sourceNodes: this.sourceNodes,
+      repartitionRequired: true,
+      groupedName,
+    })
+  }
+}
+
+/** Type of `Consumed` options accepted by `StreamsBuilder.stream`. */
+export type StreamConsumed<K, V> = ConsumedConfig<K, V>

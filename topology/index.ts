@@ -1,0 +1,26 @@
+/**
+ * kstreams topology: the DSL, the Processor API, store interfaces, serdes and errors
+ * (everything that is pure: no I/O).
+ */
+export * from './errors.js'
+export * from './serde.js'
+export * from './processor/types.js'
+export * from './state/types.js'
+export * from './state/typed.js'
+export * from './state/stores.js'
+export * from './engine/types.js'
+export * from './internals/topology.js'
+export * from './internals/describe.js'
+export { InternalTopologyBuilder, REPARTITION_TOPIC_SUFFIX, CHANGELOG_TOPIC_SUFFIX } from './internals/internal-topology-builder.js'
+export * from './processors/change.js'
+export type { KTableValueGetter, KTableValueGetterSupplier } from './processors/table.js'
+export type { KeyValueLike } from './processors/stateless.js'
+export * from './dsl/options.js'
+export * from './dsl/branched.js'
+export * from './dsl/streams-builder.js'
+export * from './dsl/kstream.js'
+export * from './dsl/ktable.js'
+export * from './dsl/kgrouped-stream.js'
+export * from './dsl/kgrouped-table.js'
+export * from './dsl/global-ktable.js'
+export * from './dsl/windows.js'

@@ -1,0 +1,250 @@
+/**
+ * `Topology.describe()`: Kafka Streams' `TopologyDescription` and its exact `toString()` text,
+ * plus a Mermaid flowchart rendering.
+ *
+ * Kafka Streams prints nodes of a sub-topology ordered by the size of the sub-graph they root
+ * (number of paths starting at the node, descending), ties by name; successors/predecessors in
+ * the same order. Topic and store lists are Java `HashSet`s, so their order is Java's hash order,
+ * which {@link javaHashSetOrder} reproduces so descriptions match Kafka Streams byte for byte.
+ */
+import type { InternalTopologyBuilder } from './internal-topology-builder.js'
+
+/** A node of a topology description. */
+export interface DescribedNode {
+  readonly kind: 'source' | 'processor' | 'sink'
+  readonly name: string
+  /** Names of successor nodes, in description order. */
+  readonly successors: ReadonlyArray<string>
+  /** Names of predecessor nodes, in description order. */
+  readonly predecessors: ReadonlyArray<string>
+  /** Source: topic names (Java hash order); undefined for pattern sources. */
+  readonly topics?: ReadonlyArray<string>
+  /** Source: the subscription pattern. */
+  readonly pattern?: RegExp
+  /** Processor: connected store names (Java hash order). */
+  readonly stores?: ReadonlyArray<string>
+  /** Sink: the fixed topic, undefined when chosen per record. */
+  readonly topic?: string
+  /** Sink: description of the topic name extractor. */
+  readonly extractor?: string
+}
+
+export interface DescribedSubtopology {
+  readonly id: number
+  /** Nodes in Kafka Streams' description order. */
+  readonly nodes: ReadonlyArray<DescribedNode>
+}
+
+export interface DescribedGlobalStore {
+  readonly id: number
+  readonly source: DescribedNode
+  readonly processor: DescribedNode
+}
+
+/** Kafka Streams' `TopologyDescription`. `toString()` prints Kafka Streams' exact format. */
+export interface TopologyDescription {
+  readonly subtopologies: ReadonlyArray<DescribedSubtopology>
+  readonly globalStores: ReadonlyArray<DescribedGlobalStore>
+  /** Kafka Streams' text format ("Topologies:\n   Sub-topology: 0\n    Source: ..."). */
+  toString(): string
+  /** A Mermaid `flowchart TD` of the same graph (sub-topologies as subgraphs, topics and stores as shapes). */
+  toMermaid(): string
+}
+
+/** Java's `String.hashCode()` (UTF-16 code units, 32-bit overflow). */
+export function javaStringHash(s: string): number {
+  let h = 0
+  for (let i = 0; i < s.length; i++) h = (Math.imul(31, h) + s.charCodeAt(i)) | 0
+  return h
+}
+
+/**
+ * Iteration order of a `java.util.HashSet<String>` holding `items` (inserted in array order):
+ * by bucket index `(h ^ (h >>> 16)) & (capacity - 1)`, ties in insertion order.
+ */
+export function javaHashSetOrder(items: Iterable<string>): string[] {
+  const unique = [...new Set(items)]
+  let capacity = 16
+  while (unique.length > capacity * 0.75) capacity *= 2
+  const bucket = (s: string): number => {
+    const h = javaStringHash(s)
+    return (h ^ (h >>> 16)) & (capacity - 1)
+  }
+  return unique
+    .map((s, i) => ({ s, i, b: bucket(s) }))
+    .sort((a, b) => a.b - b.b || a.i - b.i)
+    .map((x) => x.s)
+}
+
+function extractorName(fn: unknown): string {
+  const name = typeof fn === 'function' ? fn.name : ''
+  return name && name.length > 0 ? name : 'anonymous topic name extractor'
+}
+
+/** Builds the description of a builder's graph. */
+export function describeTopology(builder: InternalTopologyBuilder): TopologyDescription {
+  const children = builder.childrenMap()
+  const subtopologies: DescribedSubtopology[] = []
+  const globalStores: DescribedGlobalStore[] = []
+
+  for (const group of builder.nodeGroups()) {
+    const inGroup = new Set(group.nodes)
+    // size = number of paths starting at the node (Kafka Streams' updateSize arithmetic)
+    const size = new Map<string, number>()
+    const sizeOf = (n: string): number => {
+      let s = size.get(n)
+      if (s !== undefined) return s
+      s = 1
+      for (const c of children.get(n) ?? []) if (inGroup.has(c)) s += sizeOf(c)
+      size.set(n, s)
+      return s
+    }
+    const cmp = (a: string, b: string): number => {
+      const d = sizeOf(b) - sizeOf(a)
+      if (d !== 0) return d
+      return a < b ? -1 : a > b ? 1 : 0
+    }
+    const describeNode = (name: string): DescribedNode => {
+      const node = builder.nodes.get(name)!
+      const successors = (children.get(name) ?? []).filter((c) => inGroup.has(c)).sort(cmp)
+      const predecessors = node.type === 'source' ? [] : [...node.parents].filter((p) => inGroup.has(p)).sort(cmp)
+      if (node.type === 'source') {
+        return node.pattern !== undefined && node.topics.length === 0
+          ? { kind: 'source', name, successors, predecessors, pattern: node.pattern }
+          : { kind: 'source', name, successors, predecessors, topics: javaHashSetOrder(node.topics) }
+      }
+      if (node.type === 'processor') {
+        return { kind: 'processor', name, successors, predecessors, stores: javaHashSetOrder(builder.effectiveStores(node)) }
+      }
+      return typeof node.topic === 'string'
+        ? { kind: 'sink', name, successors, predecessors, topic: node.topic }
+        : { kind: 'sink', name, successors, predecessors, extractor: extractorName(node.topic) }
+    }
+    if (group.global) {
+      const sourceName = group.nodes.find((n) => builder.nodes.get(n)?.type === 'source')!
+      const processorName = group.nodes.find((n) => n !== sourceName)!
+      globalStores.push({ id: group.id, source: describeNode(sourceName), processor: describeNode(processorName) })
+    } else {
+      subtopologies.push({ id: group.id, nodes: [...group.nodes].sort(cmp).map(describeNode) })
+    }
+  }
+
+  return {
+    subtopologies,
+    globalStores,
+    toString: () => descriptionToString(subtopologies, globalStores),
+    toMermaid: () => descriptionToMermaid(subtopologies, globalStores),
+  }
+}
+
+function names(list: ReadonlyArray<string>): string {
+  return list.length === 0 ? 'none' : list.join(', ')
+}
+
+function nodeToString(n: DescribedNode): string {
+  switch (n.kind) {
+    case 'source': {
+      const topics = n.topics !== undefined ? `[${n.topics.join(', ')}]` : n.pattern!.source
+      return `Source: ${n.name} (topics: ${topics})\n      --> ${names(n.successors)}`
+    }
+    case 'processor':
+      return `Processor: ${n.name} (stores: [${(n.stores ?? []).join(', ')}])\n      --> ${names(n.successors)}\n      <-- ${names(n.predecessors)}`
+    case 'sink':
+      return n.topic !== undefined
+        ? `Sink: ${n.name} (topic: ${n.topic})\n      <-- ${names(n.predecessors)}`
+        : `Sink: ${n.name} (extractor class: ${n.extractor})\n      <-- ${names(n.predecessors)}`
+  }
+}
+
+function subtopologyToString(s: DescribedSubtopology): string {
+  let out = `Sub-topology: ${s.id}\n`
+  for (const n of s.nodes) out += `    ${nodeToString(n)}\n`
+  return out + '\n'
+}
+
+function globalStoreToString(g: DescribedGlobalStore): string {
+  return `Sub-topology: ${g.id} for global store (will not generate tasks)\n    ${nodeToString(g.source)}\n    ${nodeToString(g.processor)}\n`
+}
+
+function descriptionToString(subtopologies: ReadonlyArray<DescribedSubtopology>, globalStores: ReadonlyArray<DescribedGlobalStore>): string {
+  // Kafka Streams interleaves sub-topologies and global stores by id.
+  let out = 'Topologies:\n '
+  const subs = [...subtopologies].sort((a, b) => a.id - b.id)
+  const globals = [...globalStores].sort((a, b) => a.id - b.id)
+  let si = 0
+  let gi = 0
+  let expectedId = 0
+  while (si < subs.length && gi < globals.length) {
+    out += '  '
+    if (subs[si]!.id === expectedId) out += subtopologyToString(subs[si++]!)
+    else out += globalStoreToString(globals[gi++]!)
+    expectedId++
+  }
+  while (si < subs.length) out += '  ' + subtopologyToString(subs[si++]!)
+  while (gi < globals.length) out += '  ' + globalStoreToString(globals[gi++]!)
+  return out
+}
+
+function mermaidId(name: string): string {
+  return name.replace(/[^A-Za-z0-9_]/g, '_')
+}
+
+function mermaidLabel(text: string): string {
+  return text.replace(/"/g, '#quot;')
+}
+
+function descriptionToMermaid(subtopologies: ReadonlyArray<DescribedSubtopology>, globalStores: ReadonlyArray<DescribedGlobalStore>): string {
+  const lines: string[] = ['flowchart TD']
+  const topics = new Set<string>()
+  const stores = new Set<string>()
+  const edges: string[] = []
+  const emitNodes = (nodes: ReadonlyArray<DescribedNode>, indent: string): void => {
+    for (const n of nodes) {
+      const id = mermaidId(n.name)
+      if (n.kind === 'source') {
+        lines.push(`${indent}${id}[/"${mermaidLabel(n.name)}"/]`)
+        if (n.topics) {
+          for (const t of n.topics) {
+            topics.add(t)
+            edges.push(`  topic_${mermaidId(t)} --> ${id}`)
+          }
+        } else if (n.pattern) {
+          const t = `/${n.pattern.source}/`
+          topics.add(t)
+          edges.push(`  topic_${mermaidId(t)} --> ${id}`)
+        }
+      } else if (n.kind === 'processor') {
+        lines.push(`${indent}${id}["${mermaidLabel(n.name)}"]`)
+        for (const s of n.stores ?? []) {
+          stores.add(s)
+          edges.push(`  ${id} <-.-> store_${mermaidId(s)}`)
+        }
+      } else {
+        lines.push(`${indent}${id}[\\"${mermaidLabel(n.name)}"\\]`)
+        if (n.topic !== undefined) {
+          topics.add(n.topic)
+          edges.push(`  ${id} --> topic_${mermaidId(n.topic)}`)
+        } else {
+          const t = `(${n.extractor})`
+          topics.add(t)
+          edges.push(`  ${id} --> topic_${mermaidId(t)}`)
+        }
+      }
+      for (const s of n.successors) edges.push(`  ${id} --> ${mermaidId(s)}`)
+    }
+  }
+  for (const s of [...subtopologies].sort((a, b) => a.id - b.id)) {
+    lines.push(`  subgraph sub_${s.id}["Sub-topology: ${s.id}"]`)
+    emitNodes(s.nodes, '    ')
+    lines.push('  end')
+  }
+  for (const g of [...globalStores].sort((a, b) => a.id - b.id)) {
+    lines.push(`  subgraph sub_${g.id}["Sub-topology: ${g.id} (global store)"]`)
+    emitNodes([g.source, g.processor], '    ')
+    lines.push('  end')
+  }
+  for (const t of topics) lines.push(`  topic_${mermaidId(t)}{{"${mermaidLabel(t)}"}}`)
+  for (const s of stores) lines.push(`  store_${mermaidId(s)}[("${mermaidLabel(s)}")]`)
+  lines.push(...edges)
+  return lines.join('\n') + '\n'
+}

@@ -1,0 +1,128 @@
+/**
+ * Key-value aggregations (Kafka Streams: `KStreamAggregate`, `KStreamReduce`, `KTableAggregate`,
+ * `KTableReduce`). Results live in a timestamped store and are forwarded as `Change<VAgg>`
+ * (old value only when a downstream asked for it). The result timestamp is the largest input
+ * timestamp folded into the aggregate.
+ */
+import type { Processor, ProcessorContext, ProcessorSupplier, Record } from '../processor/types.js'
+import type { TimestampedKeyValueStore } from '../state/typed.js'
+import { valueAndTimestamp } from '../state/typed.js'
+import { change, type Change } from './change.js'
+import type { TableNodeFlags } from './table.js'
+
+abstract class AggProcessor<K, VIn, VAgg> implements Processor<K, VIn, K, Change<VAgg>> {
+  protected ctx!: ProcessorContext<K, Change<VAgg>>
+  protected store!: TimestampedKeyValueStore<K, VAgg>
+  protected sendOldValues = false
+  constructor(protected readonly flags: TableNodeFlags) {}
+  init(context: ProcessorContext<K, Change<VAgg>>): void {
+    this.ctx = context
+    this.sendOldValues = this.flags.sendOldValues
+    this.store = context.getStateStore<TimestampedKeyValueStore<K, VAgg>>(this.flags.storeName!)
+  }
+  abstract process(record: Record<K, VIn>): void | Promise<void>
+  protected async emit(r: Record<K, unknown>, newAgg: VAgg | null, oldAgg: VAgg | null, ts: number): Promise<void> {
+    await this.store.put(r.key, valueAndTimestamp(newAgg, ts))
+    return this.ctx.forward({ key: r.key, value: change(newAgg, this.sendOldValues ? oldAgg : null), timestamp: ts, headers: r.headers })
+  }
+}
+
+function isNullish(v: unknown): v is null | undefined {
+  return v === null || v === undefined
+}
+
+/** `KGroupedStream.aggregate` / `count`: records with a null key or value are dropped and counted. */
+export function streamAggregateSupplier<K, V, VAgg>(flags: TableNodeFlags, initializer: () => VAgg, aggregator: (key: K, value: V, aggregate: VAgg) => VAgg): ProcessorSupplier<K, V, K, Change<VAgg>> {
+  return () =>
+    new (class extends AggProcessor<K, V, VAgg> {
+      async process(r: Record<K, V>) {
+        if (isNullish(r.key) || isNullish(r.value)) {
+          this.ctx.recordDropped(isNullish(r.key) ? 'null-key' : 'null-value')
+          return
+        }
+        const old = await this.store.get(r.key)
+        const oldAgg = old === undefined ? null : old.value
+        const base = oldAgg === null ? initializer() : oldAgg
+        const ts = old === undefined ? r.timestamp : Math.max(r.timestamp, old.timestamp)
+        return this.emit(r, aggregator(r.key, r.value, base), oldAgg, ts)
+      }
+    })(flags)
+}
+
+/** `KGroupedStream.reduce`: the first value starts the aggregate. */
+export function streamReduceSupplier<K, V>(flags: TableNodeFlags, reducer: (aggregate: V, value: V) => V): ProcessorSupplier<K, V, K, Change<V>> {
+  return () =>
+    new (class extends AggProcessor<K, V, V> {
+      async process(r: Record<K, V>) {
+        if (isNullish(r.key) || isNullish(r.value)) {
+          this.ctx.recordDropped(isNullish(r.key) ? 'null-key' : 'null-value')
+          return
+        }
+        const old = await this.store.get(r.key)
+        if (old === undefined) return this.emit(r, r.value, null, r.timestamp)
+        return this.emit(r, reducer(old.value, r.value), old.value, Math.max(r.timestamp, old.timestamp))
+      }
+    })(flags)
+}
+
+/** `KGroupedTable.aggregate` / `count`: subtract the old value, then add the new one. */
+export function tableAggregateSupplier<K, V, VAgg>(
+  flags: TableNodeFlags,
+  initializer: () => VAgg,
+  adder: (key: K, value: V, aggregate: VAgg) => VAgg,
+  subtractor: (key: K, value: V, aggregate: VAgg) => VAgg,
+): ProcessorSupplier<K, Change<V>, K, Change<VAgg>> {
+  return () =>
+    new (class extends AggProcessor<K, Change<V>, VAgg> {
+      async process(r: Record<K, Change<V>>) {
+        if (isNullish(r.key)) {
+          this.ctx.recordDropped('null-key')
+          return
+        }
+        const old = await this.store.get(r.key)
+        const oldAgg = old === undefined ? null : old.value
+        let ts = r.timestamp
+        let intermediate: VAgg | null = oldAgg
+        if (r.value.oldValue !== null && oldAgg !== null) {
+          intermediate = subtractor(r.key, r.value.oldValue, oldAgg)
+          ts = Math.max(r.timestamp, old!.timestamp)
+        }
+        let newAgg: VAgg | null = intermediate
+        if (r.value.newValue !== null) {
+          newAgg = adder(r.key, r.value.newValue, intermediate === null ? initializer() : intermediate)
+          if (old !== undefined) ts = Math.max(r.timestamp, old.timestamp)
+        }
+        return this.emit(r, newAgg, oldAgg, ts)
+      }
+    })(flags)
+}
+
+/** `KGroupedTable.reduce`: subtract the old value, then add the new one (first value starts the aggregate). */
+export function tableReduceSupplier<K, V>(flags: TableNodeFlags, adder: (aggregate: V, value: V) => V, subtractor: (aggregate: V, value: V) => V): ProcessorSupplier<K, Change<V>, K, Change<V>> {
+  return () =>
+    new (class extends AggProcessor<K, Change<V>, V> {
+      async process(r: Record<K, Change<V>>) {
+        if (isNullish(r.key)) {
+          this.ctx.recordDropped('null-key')
+          return
+        }
+        const old = await this.store.get(r.key)
+        const oldAgg = old === undefined ? null : old.value
+        let ts = r.timestamp
+        let intermediate: V | null = oldAgg
+        if (r.value.oldValue !== null && oldAgg !== null) {
+          intermediate = subtractor(oldAgg, r.value.oldValue)
+          ts = Math.max(r.timestamp, old!.timestamp)
+        }
+        let newAgg: V | null = intermediate
+        if (r.value.newValue !== null) {
+          if (intermediate === null) newAgg = r.value.newValue
+          else {
+            newAgg = adder(intermediate, r.value.newValue)
+            ts = Math.max(r.timestamp, old!.timestamp)
+          }
+        }
+        return this.emit(r, newAgg, oldAgg, ts)
+      }
+    })(flags)
+}

@@ -1,0 +1,203 @@
+/**
+ * KTable processors and value getters (Kafka Streams: `KTableSource`, `KTableFilter`,
+ * `KTableMapValues`, `KTableRepartitionMap`, `KTableValueGetter`).
+ *
+ * Table processors exchange `Record<K, Change<V>>`. Whether a processor sends old values and
+ * whether its store exists is decided while the topology is built (downstream operations call
+ * `enableSendingOldValues`), so each processor reads its {@link TableNodeFlags} at `init`.
+ */
+import type { Processor, ProcessorContext, ProcessorSupplier, Record } from '../processor/types.js'
+import type { ValueAndTimestamp } from '../state/types.js'
+import type { TimestampedKeyValueStore } from '../state/typed.js'
+import { valueAndTimestamp } from '../state/typed.js'
+import { change, type Change } from './change.js'
+import { toKeyValue, type KeyValueLike } from './stateless.js'
+
+/** Build-time decisions of a table node, read by its processor at init. */
+export interface TableNodeFlags {
+  /** Forward `oldValue` in each Change (downstream needs it: aggregations, joins). */
+  sendOldValues: boolean
+  /** The node's own store when materialized (undefined = not materialized). */
+  storeName: string | undefined
+}
+
+/** Reads the current value of a table by key (Kafka Streams: `KTableValueGetter`). */
+export interface KTableValueGetter<K, V> {
+  /** Called from the owning processor's `init`. */
+  init(context: ProcessorContext<any, any>): void
+  /** The current value and its timestamp, or `null` when absent. */
+  get(key: K): Promise<ValueAndTimestamp<V> | null>
+}
+
+/** Creates value getters and names the stores they read (connect those to the reading processor). */
+export interface KTableValueGetterSupplier<K, V> {
+  get(): KTableValueGetter<K, V>
+  storeNames(): string[]
+}
+
+/** Value getter over a (timestamped) table store. */
+export function storeValueGetterSupplier<K, V>(storeName: string): KTableValueGetterSupplier<K, V> {
+  return {
+    storeNames: () => [storeName],
+    get: () => {
+      let store: TimestampedKeyValueStore<K, V>
+      return {
+        init(context) {
+          store = context.getStateStore<TimestampedKeyValueStore<K, V>>(storeName)
+        },
+        async get(key) {
+          return (await store.get(key)) ?? null
+        },
+      }
+    },
+  }
+}
+
+/** Value getter of a filtered table computed from the parent's getter. */
+export function filterValueGetterSupplier<K, V>(parent: KTableValueGetterSupplier<K, V>, predicate: (key: K, value: V) => boolean, not: boolean): KTableValueGetterSupplier<K, V> {
+  return {
+    storeNames: () => parent.storeNames(),
+    get: () => {
+      const p = parent.get()
+      return {
+        init: (c) => p.init(c),
+        async get(key) {
+          const vt = await p.get(key)
+          return vt !== null && predicate(key, vt.value) !== not ? vt : null
+        },
+      }
+    },
+  }
+}
+
+/** Value getter of a mapped table computed from the parent's getter. */
+export function mapValuesValueGetterSupplier<K, V, VR>(parent: KTableValueGetterSupplier<K, V>, mapper: (value: V, key: K) => VR): KTableValueGetterSupplier<K, VR> {
+  return {
+    storeNames: () => parent.storeNames(),
+    get: () => {
+      const p = parent.get()
+      return {
+        init: (c) => p.init(c),
+        async get(key) {
+          const vt = await p.get(key)
+          return vt === null ? null : valueAndTimestamp(mapper(vt.value, key), vt.timestamp)
+        },
+      }
+    },
+  }
+}
+
+abstract class TableProcessor<K, VIn, KOut, VOut> implements Processor<K, VIn, KOut, VOut> {
+  protected ctx!: ProcessorContext<KOut, VOut>
+  protected store: TimestampedKeyValueStore<K, any> | undefined
+  protected sendOldValues = false
+  constructor(protected readonly flags: TableNodeFlags) {}
+  init(context: ProcessorContext<KOut, VOut>): void {
+    this.ctx = context
+    this.sendOldValues = this.flags.sendOldValues
+    this.store = this.flags.storeName === undefined ? undefined : context.getStateStore<TimestampedKeyValueStore<K, any>>(this.flags.storeName)
+  }
+  abstract process(record: Record<K, VIn>): void | Promise<void>
+}
+
+/**
+ * Turns a stream of upserts into a table (`builder.table`, `KStream.toTable`): null keys are
+ * dropped; null values are tombstones. With a store, the old value comes from the store.
+ */
+export function tableSourceSupplier<K, V>(flags: TableNodeFlags): ProcessorSupplier<K, V, K, Change<V>> {
+  return () =>
+    new (class extends TableProcessor<K, V, K, Change<V>> {
+      async process(r: Record<K, V>) {
+        if (r.key === null || r.key === undefined) {
+          this.ctx.recordDropped('null-key')
+          return
+        }
+        const value = r.value === undefined ? null : r.value
+        if (this.store) {
+          const old = await this.store.get(r.key)
+          await this.store.put(r.key, valueAndTimestamp(value, r.timestamp))
+          return this.ctx.forward({ key: r.key, value: change(value, this.sendOldValues ? (old?.value ?? null) : null), timestamp: r.timestamp, headers: r.headers })
+        }
+        return this.ctx.forward({ key: r.key, value: change(value, null), timestamp: r.timestamp, headers: r.headers })
+      }
+    })(flags)
+}
+
+/**
+ * `KTable.filter` / `filterNot`: a value failing the predicate becomes a tombstone (forwarded, so
+ * downstream deletes it); when old values are sent and both sides are null nothing is forwarded.
+ */
+export function tableFilterSupplier<K, V>(flags: TableNodeFlags, predicate: (key: K, value: V) => boolean, not: boolean): ProcessorSupplier<K, Change<V>, K, Change<V>> {
+  const compute = (key: K, v: V | null): V | null => (v !== null && predicate(key, v) !== not ? v : null)
+  return () =>
+    new (class extends TableProcessor<K, Change<V>, K, Change<V>> {
+      async process(r: Record<K, Change<V>>) {
+        const newValue = compute(r.key, r.value.newValue)
+        const oldValue = this.sendOldValues ? compute(r.key, r.value.oldValue) : null
+        if (this.sendOldValues && oldValue === null && newValue === null) return
+        if (this.store) await this.store.put(r.key, valueAndTimestamp(newValue, r.timestamp))
+        return this.ctx.forward({ key: r.key, value: change(newValue, oldValue), timestamp: r.timestamp, headers: r.headers })
+      }
+    })(flags)
+}
+
+/** `KTable.mapValues`: maps new (and, if sent, old) values; tombstones stay tombstones. */
+export function tableMapValuesSupplier<K, V, VR>(flags: TableNodeFlags, mapper: (value: V, key: K) => VR): ProcessorSupplier<K, Change<V>, K, Change<VR>> {
+  return () =>
+    new (class extends TableProcessor<K, Change<V>, K, Change<VR>> {
+      async process(r: Record<K, Change<V>>) {
+        const newValue = r.value.newValue === null ? null : mapper(r.value.newValue, r.key)
+        const oldValue = this.sendOldValues && r.value.oldValue !== null ? mapper(r.value.oldValue, r.key) : null
+        if (this.store) await this.store.put(r.key, valueAndTimestamp(newValue, r.timestamp))
+        return this.ctx.forward({ key: r.key, value: change(newValue, oldValue), timestamp: r.timestamp, headers: r.headers })
+      }
+    })(flags)
+}
+
+/** `KTable.toStream`: forwards the new value of each change (tombstones as `null`). */
+export function tableToStreamSupplier<K, V>(): ProcessorSupplier<K, Change<V>, K, V | null> {
+  return () =>
+    new (class extends TableProcessor<K, Change<V>, K, V | null> {
+      process(r: Record<K, Change<V>>) {
+        return this.ctx.forward({ key: r.key, value: r.value.newValue, timestamp: r.timestamp, headers: r.headers })
+      }
+    })({ sendOldValues: false, storeName: undefined })
+}
+
+/**
+ * `KTable.groupBy` (Kafka Streams: `KTableRepartitionMap`): selects a new key/value for the old
+ * and the new value; sends `Change(null, old)` to the old group and `Change(new, null)` to the new
+ * group (one `Change(new, old)` when the group did not change). Null selections are skipped.
+ */
+export function tableRepartitionMapSupplier<K, V, KR, VR>(selector: (key: K, value: V) => KeyValueLike<KR, VR>): ProcessorSupplier<K, Change<V>, KR, Change<VR>> {
+  return () =>
+    new (class extends TableProcessor<K, Change<V>, KR, Change<VR>> {
+      async process(r: Record<K, Change<V>>) {
+        if (r.key === null || r.key === undefined) {
+          this.ctx.recordDropped('null-key')
+          return
+        }
+        const newPair = r.value.newValue === null ? null : toKeyValue(selector(r.key, r.value.newValue))
+        const oldPair = r.value.oldValue === null ? null : toKeyValue(selector(r.key, r.value.oldValue))
+        const oldOk = oldPair !== null && oldPair.key !== null && oldPair.key !== undefined && oldPair.value !== null && oldPair.value !== undefined
+        const newOk = newPair !== null && newPair.key !== null && newPair.key !== undefined && newPair.value !== null && newPair.value !== undefined
+        if (oldOk && newOk && sameKey(oldPair!.key, newPair!.key)) {
+          return this.ctx.forward({ key: newPair!.key, value: change(newPair!.value, oldPair!.value), timestamp: r.timestamp, headers: r.headers })
+        }
+        if (oldOk) await this.ctx.forward({ key: oldPair!.key, value: change<VR>(null, oldPair!.value), timestamp: r.timestamp, headers: r.headers })
+        if (newOk) await this.ctx.forward({ key: newPair!.key, value: change<VR>(newPair!.value, null), timestamp: r.timestamp, headers: r.headers })
+      }
+    })({ sendOldValues: true, storeName: undefined })
+}
+
+/** Key equality for re-grouping: primitives by value, objects structurally via JSON. */
+function sameKey(a: unknown, b: unknown): boolean {
+  if (a === b) return true
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
+  if (Buffer.isBuffer(a) && Buffer.isBuffer(b)) return a.equals(b)
+  try {
+    return JSON.stringify(a) === JSON.stringify(b)
+  } catch {
+    return false
+  }
+}

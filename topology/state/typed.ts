@@ -1,0 +1,288 @@
+/**
+ * Typed store facades over bytes stores (Kafka Streams: the `Metered*Store` layer that applies
+ * serdes): what processors get from `context.getStateStore(name)`.
+ *
+ * Keys and values are (de)serialized with the StoreDef's serdes (or the application defaults),
+ * using the changelog topic name `<applicationId>-<store>-changelog` as the serde's topic, as
+ * Kafka Streams does. Timestamped stores (`StoreDef.timestamped`) keep
+ * `ValueAndTimestamp<V>` as `[int64 BE timestamp][value bytes]`.
+ */
+import { SerializationError } from '../errors.js'
+import type { Serde } from '../serde.js'
+import type {
+  KeyValue,
+  KeyValueBytesStore,
+  KeyValueStore,
+  SessionBytesStore,
+  SessionStore,
+  StateStore,
+  StoreDef,
+  ValueAndTimestamp,
+  WindowBytesStore,
+  WindowStore,
+  Windowed,
+  BytesStoreBase,
+} from './types.js'
+
+/** A key-value store of values with timestamps (Kafka Streams: `TimestampedKeyValueStore`). DSL tables and aggregates use it. */
+export interface TimestampedKeyValueStore<K, V> extends KeyValueStore<K, ValueAndTimestamp<V>> {}
+
+/** A window store of values with timestamps (Kafka Streams: `TimestampedWindowStore`). */
+export interface TimestampedWindowStore<K, V> extends WindowStore<K, ValueAndTimestamp<V>> {}
+
+/** Builds a {@link ValueAndTimestamp}; `null`/`undefined` value → `null` (Kafka Streams: `ValueAndTimestamp.make`). */
+export function valueAndTimestamp<V>(value: V | null | undefined, timestamp: number): ValueAndTimestamp<V> | null {
+  return value === null || value === undefined ? null : { value, timestamp }
+}
+
+/** Smallest/largest times used for open time ranges. */
+const MIN_TIME = Number.MIN_SAFE_INTEGER
+const MAX_TIME = Number.MAX_SAFE_INTEGER
+
+/** Serde environment of a typed store. */
+export interface TypedStoreContext {
+  readonly applicationId: string
+  readonly defaultKeySerde?: Serde<any>
+  readonly defaultValueSerde?: Serde<any>
+}
+
+/** Changelog topic name of a store (used as the serde topic). */
+export function changelogTopicFor(applicationId: string, storeName: string): string {
+  return `${applicationId}-${storeName}-changelog`
+}
+
+interface Codec<T> {
+  encode(v: T): Buffer
+  decode(b: Buffer): T
+}
+
+function serdeCodec<T>(serde: Serde<T> | undefined, topic: string, what: string, store: string): Codec<T> {
+  const get = (): Serde<T> => {
+    if (!serde) throw new SerializationError(`no ${what} serde for store '${store}': set it on the store (Materialized/Stores) or configure a default ${what} serde`, { place: { store } })
+    return serde
+  }
+  return {
+    encode(v) {
+      let b: Buffer | null
+      try {
+        b = get().serialize(topic, v)
+      } catch (e) {
+        if (e instanceof SerializationError) throw e
+        throw new SerializationError(`failed to serialize ${what} for store '${store}'`, { cause: e, place: { store } })
+      }
+      if (b === null) throw new SerializationError(`${what} serde of store '${store}' returned null for a non-null ${what}`, { place: { store } })
+      return b
+    },
+    decode(b) {
+      let v: T | null
+      try {
+        v = get().deserialize(topic, b)
+      } catch (e) {
+        if (e instanceof SerializationError) throw e
+        throw new SerializationError(`failed to deserialize ${what} of store '${store}'`, { cause: e, place: { store } })
+      }
+      return v as T
+    },
+  }
+}
+
+function timestampedCodec<V>(inner: Codec<V>): Codec<ValueAndTimestamp<V>> {
+  return {
+    encode(vt) {
+      const v = inner.encode(vt.value)
+      const out = Buffer.allocUnsafe(8 + v.length)
+      out.writeBigInt64BE(BigInt(Math.trunc(vt.timestamp)), 0)
+      v.copy(out, 8)
+      return out
+    },
+    decode(b) {
+      return { timestamp: Number(b.readBigInt64BE(0)), value: inner.decode(b.subarray(8)) }
+    },
+  }
+}
+
+function codecsFor(def: StoreDef, ctx: TypedStoreContext): { key: Codec<any>; value: Codec<any> } {
+  const topic = changelogTopicFor(ctx.applicationId, def.name)
+  const key = serdeCodec(def.keySerde ?? ctx.defaultKeySerde, topic, 'key', def.name)
+  const plain = serdeCodec(def.valueSerde ?? ctx.defaultValueSerde, topic, 'value', def.name)
+  return { key, value: def.timestamped ? timestampedCodec(plain) : plain }
+}
+
+/** Typed key-value facade over a {@link KeyValueBytesStore}. */
+export class KeyValueStoreFacade<K, V> implements KeyValueStore<K, V> {
+  readonly name: string
+  readonly persistent: boolean
+  constructor(
+    readonly bytes: KeyValueBytesStore,
+    private readonly keyCodec: Codec<K>,
+    private readonly valueCodec: Codec<V>,
+  ) {
+    this.name = bytes.name
+    this.persistent = bytes.persistent
+  }
+  async get(key: K): Promise<V | undefined> {
+    const b = await this.bytes.get(this.keyCodec.encode(key))
+    return b === undefined ? undefined : this.valueCodec.decode(b)
+  }
+  async *range(from?: K, to?: K): AsyncIterable<KeyValue<K, V>> {
+    const f = from === undefined ? undefined : this.keyCodec.encode(from)
+    const t = to === undefined ? undefined : this.keyCodec.encode(to)
+    for await (const [k, v] of this.bytes.range(f, t)) yield { key: this.keyCodec.decode(k), value: this.valueCodec.decode(v) }
+  }
+  all(): AsyncIterable<KeyValue<K, V>> {
+    return this.range()
+  }
+  approximateNumEntries(): Promise<number> {
+    return this.bytes.approximateNumEntries()
+  }
+  put(key: K, value: V | null): Promise<void> {
+    return this.bytes.put(this.keyCodec.encode(key), value === null || value === undefined ? null : this.valueCodec.encode(value))
+  }
+  async putIfAbsent(key: K, value: V): Promise<V | undefined> {
+    const k = this.keyCodec.encode(key)
+    const old = await this.bytes.get(k)
+    if (old !== undefined) return this.valueCodec.decode(old)
+    await this.bytes.put(k, this.valueCodec.encode(value))
+    return undefined
+  }
+  putAll(entries: ReadonlyArray<KeyValue<K, V | null>>): Promise<void> {
+    return this.bytes.putAll(entries.map((e) => [this.keyCodec.encode(e.key), e.value === null || e.value === undefined ? null : this.valueCodec.encode(e.value)] as const))
+  }
+  async delete(key: K): Promise<V | undefined> {
+    const k = this.keyCodec.encode(key)
+    const old = await this.bytes.get(k)
+    if (old !== undefined) await this.bytes.put(k, null)
+    return old === undefined ? undefined : this.valueCodec.decode(old)
+  }
+}
+
+/** Typed window facade over a {@link WindowBytesStore}. */
+export class WindowStoreFacade<K, V> implements WindowStore<K, V> {
+  readonly name: string
+  readonly persistent: boolean
+  readonly windowSizeMs: number
+  constructor(
+    readonly bytes: WindowBytesStore,
+    private readonly keyCodec: Codec<K>,
+    private readonly valueCodec: Codec<V>,
+  ) {
+    this.name = bytes.name
+    this.persistent = bytes.persistent
+    this.windowSizeMs = bytes.windowSizeMs
+  }
+  async fetch(key: K, windowStartMs: number): Promise<V | undefined> {
+    const b = await this.bytes.fetch(this.keyCodec.encode(key), windowStartMs)
+    return b === undefined ? undefined : this.valueCodec.decode(b)
+  }
+  async *fetchRange(key: K, timeFrom: number, timeTo: number): AsyncIterable<KeyValue<number, V>> {
+    for await (const e of this.bytes.fetchRange(this.keyCodec.encode(key), timeFrom, timeTo)) yield { key: e.windowStartMs, value: this.valueCodec.decode(e.value) }
+  }
+  async *fetchAll(timeFrom: number, timeTo: number): AsyncIterable<KeyValue<Windowed<K>, V>> {
+    for await (const e of this.bytes.fetchAll(timeFrom, timeTo)) {
+      yield { key: { key: this.keyCodec.decode(e.key), window: { startMs: e.windowStartMs, endMs: e.windowStartMs + this.windowSizeMs } }, value: this.valueCodec.decode(e.value) }
+    }
+  }
+  all(): AsyncIterable<KeyValue<Windowed<K>, V>> {
+    return this.fetchAll(MIN_TIME, MAX_TIME)
+  }
+  put(key: K, value: V | null, windowStartMs: number): Promise<void> {
+    return this.bytes.put(this.keyCodec.encode(key), windowStartMs, value === null || value === undefined ? null : this.valueCodec.encode(value))
+  }
+}
+
+/** Typed session facade over a {@link SessionBytesStore}. */
+export class SessionStoreFacade<K, AGG> implements SessionStore<K, AGG> {
+  readonly name: string
+  readonly persistent: boolean
+  constructor(
+    readonly bytes: SessionBytesStore,
+    private readonly keyCodec: Codec<K>,
+    private readonly valueCodec: Codec<AGG>,
+  ) {
+    this.name = bytes.name
+    this.persistent = bytes.persistent
+  }
+  private async *iterate(key: Buffer | undefined, earliestEnd: number, latestStart: number): AsyncIterable<KeyValue<Windowed<K>, AGG>> {
+    for await (const e of this.bytes.findSessions(key, earliestEnd, latestStart)) {
+      yield { key: { key: this.keyCodec.decode(e.key), window: { startMs: e.startMs, endMs: e.endMs } }, value: this.valueCodec.decode(e.value) }
+    }
+  }
+  findSessions(key: K, earliestSessionEndTime: number, latestSessionStartTime: number): AsyncIterable<KeyValue<Windowed<K>, AGG>> {
+    return this.iterate(this.keyCodec.encode(key), earliestSessionEndTime, latestSessionStartTime)
+  }
+  async fetchSession(key: K, sessionStartTime: number, sessionEndTime: number): Promise<AGG | undefined> {
+    const b = await this.bytes.fetchSession(this.keyCodec.encode(key), sessionStartTime, sessionEndTime)
+    return b === undefined ? undefined : this.valueCodec.decode(b)
+  }
+  fetch(key: K): AsyncIterable<KeyValue<Windowed<K>, AGG>> {
+    return this.iterate(this.keyCodec.encode(key), MIN_TIME, MAX_TIME)
+  }
+  all(): AsyncIterable<KeyValue<Windowed<K>, AGG>> {
+    return this.iterate(undefined, MIN_TIME, MAX_TIME)
+  }
+  put(sessionKey: Windowed<K>, aggregate: AGG | null): Promise<void> {
+    return this.bytes.put(this.keyCodec.encode(sessionKey.key), sessionKey.window.startMs, sessionKey.window.endMs, aggregate === null || aggregate === undefined ? null : this.valueCodec.encode(aggregate))
+  }
+  remove(sessionKey: Windowed<K>): Promise<void> {
+    return this.bytes.put(this.keyCodec.encode(sessionKey.key), sessionKey.window.startMs, sessionKey.window.endMs, null)
+  }
+}
+
+/**
+ * Wraps a bytes store in the typed facade matching its StoreDef (`keyValue` → {@link KeyValueStoreFacade},
+ * `window` → {@link WindowStoreFacade}, `session` → {@link SessionStoreFacade}; timestamped defs
+ * hold `ValueAndTimestamp` values).
+ */
+export function createTypedStore(def: StoreDef, bytes: BytesStoreBase, ctx: TypedStoreContext): StateStore {
+  const { key, value } = codecsFor(def, ctx)
+  switch (def.type) {
+    case 'keyValue':
+      return new KeyValueStoreFacade(bytes as KeyValueBytesStore, key, value)
+    case 'window':
+      return new WindowStoreFacade(bytes as WindowBytesStore, key, value)
+    case 'session':
+      return new SessionStoreFacade(bytes as SessionBytesStore, key, value)
+  }
+}
+
+/**
+ * A plain-value view of a timestamped key-value store (Kafka Streams' test driver `KeyValueStoreFacade`):
+ * reads return `V`, writes use timestamp `timestampForWrites` (default: now).
+ */
+export function plainKeyValueView<K, V>(store: TimestampedKeyValueStore<K, V>, timestampForWrites: () => number = () => Date.now()): KeyValueStore<K, V> {
+  const strip = async function* (it: AsyncIterable<KeyValue<K, ValueAndTimestamp<V>>>): AsyncIterable<KeyValue<K, V>> {
+    for await (const e of it) yield { key: e.key, value: e.value.value }
+  }
+  return {
+    name: store.name,
+    persistent: store.persistent,
+    get: async (key) => (await store.get(key))?.value,
+    range: (from, to) => strip(store.range(from, to)),
+    all: () => strip(store.all()),
+    approximateNumEntries: () => store.approximateNumEntries(),
+    put: (key, value) => store.put(key, valueAndTimestamp(value, timestampForWrites())),
+    putIfAbsent: async (key, value) => (await store.putIfAbsent(key, { value, timestamp: timestampForWrites() }))?.value,
+    putAll: (entries) => store.putAll(entries.map((e) => ({ key: e.key, value: valueAndTimestamp(e.value, timestampForWrites()) }))),
+    delete: async (key) => (await store.delete(key))?.value,
+  }
+}
+
+/** A plain-value view of a timestamped window store. */
+export function plainWindowView<K, V>(store: TimestampedWindowStore<K, V>, timestampForWrites: () => number = () => Date.now()): WindowStore<K, V> {
+  return {
+    name: store.name,
+    persistent: store.persistent,
+    windowSizeMs: store.windowSizeMs,
+    fetch: async (key, start) => (await store.fetch(key, start))?.value,
+    fetchRange: async function* (key, from, to) {
+      for await (const e of store.fetchRange(key, from, to)) yield { key: e.key, value: e.value.value }
+    },
+    fetchAll: async function* (from, to) {
+      for await (const e of store.fetchAll(from, to)) yield { key: e.key, value: e.value.value }
+    },
+    all: async function* () {
+      for await (const e of store.all()) yield { key: e.key, value: e.value.value }
+    },
+    put: (key, value, start) => store.put(key, valueAndTimestamp(value, timestampForWrites()), start),
+  }
+}
