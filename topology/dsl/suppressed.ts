@@ -5,7 +5,12 @@
  * All durations are milliseconds; all objects are immutable (modifiers return new objects).
  */
 import { TopologyError } from '../errors.js'
+import { Serdes } from '../serde.js'
 import type { Windowed } from '../state/types.js'
+import { KTable as KTableClass, type KTable } from './ktable.js'
+import type { TableNodeFlags } from '../processors/table.js'
+import { suppressProcessorSupplier } from '../processors/suppress.js'
+import { findWindowGrace, registerWindowedNode } from '../processors/windowed/graph.js'
 
 // ---------------------------------------------------------------------------------------------
 // EmitStrategy (KIP-825)
@@ -225,4 +230,75 @@ export class Suppressed<K> {
     if (typeof name !== 'string' || name.length === 0) throw new TopologyError('name must be a non-empty string')
     return new Suppressed<K>(this.kind, this.timeToWaitMs, this.bufferConfig, name)
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// KTable.suppress wiring
+// ---------------------------------------------------------------------------------------------
+
+/** Prefix of suppression processor names (Kafka Streams: `KTableImpl.SUPPRESS_NAME`). */
+export const SUPPRESS_NAME = 'KTABLE-SUPPRESS-'
+
+/**
+ * Adds a suppression after `table` (Kafka Streams: `KTableImpl#suppress`) and returns the
+ * suppressed table. Used by `KTable.suppress`.
+ *
+ * Names: the processor is `suppressed.name` or `KTABLE-SUPPRESS-<n>`; its buffer store is
+ * `<name>-store` when named, else `KTABLE-SUPPRESS-STATE-STORE-<n>`. The buffer store is a
+ * key-value store of bytes, logged unless `bufferConfig.withLoggingDisabled()`.
+ *
+ * @throws TopologyError for `untilWindowCloses` on a table that does not come from a windowed
+ *   aggregation (its grace period is needed), or for a non-`Suppressed` argument
+ */
+export function buildSuppress<K, V>(table: KTable<K, V>, suppressed: Suppressed<K>): KTable<K, V> {
+  if (!(suppressed instanceof Suppressed)) {
+    throw new TopologyError(`suppress: parameter 'suppressed' must be created with Suppressed.untilWindowCloses or Suppressed.untilTimeLimit`)
+  }
+  const builder = table.builder
+  const name = suppressed.name ?? builder.newProcessorName(SUPPRESS_NAME)
+  const windowGraceMs = suppressed.kind === 'untilWindowCloses' ? findWindowGrace(builder, table.name, 'suppress') : undefined
+  const storeName = suppressed.name !== undefined ? `${suppressed.name}-store` : builder.newStoreName(SUPPRESS_NAME)
+  // The buffer remembers what downstream saw last: the parent must send old values.
+  table.enableSendingOldValues(true)
+  const supplier = suppressProcessorSupplier<K, V>({
+    processorName: name,
+    storeName,
+    suppressed,
+    ...(windowGraceMs !== undefined ? { windowGraceMs } : {}),
+    ...(table.keySerde !== undefined ? { keySerde: table.keySerde } : {}),
+    ...(table.valueSerde !== undefined ? { valueSerde: table.valueSerde } : {}),
+  })
+  builder.addProcessor(name, supplier, [table.name])
+  const bytes = Serdes.Bytes()
+  builder.addStateStore(
+    {
+      name: storeName,
+      type: 'keyValue',
+      keySerde: bytes,
+      valueSerde: bytes,
+      loggingEnabled: suppressed.bufferConfig.loggingEnabled,
+      logConfig: suppressed.bufferConfig.logConfig,
+      cachingEnabled: true,
+      persistent: true,
+      timestamped: false,
+    },
+    { processorNames: [name] },
+  )
+  if (windowGraceMs !== undefined) registerWindowedNode(builder, name, windowGraceMs)
+  const flags: TableNodeFlags = { sendOldValues: true, storeName: undefined }
+  const parent = table
+  return new KTableClass<K, V>({
+    builder,
+    name,
+    keySerde: table.keySerde,
+    valueSerde: table.valueSerde,
+    sourceNodes: table.sourceNodes,
+    queryableStoreName: undefined,
+    flags,
+    origin: {
+      enableSendingOldValues: () => true,
+      // Lookups see the parent's current values (Kafka Streams shows the pre-buffer value instead).
+      valueGetterSupplier: () => parent.valueGetterSupplier(),
+    },
+  })
 }

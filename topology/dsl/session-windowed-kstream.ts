@@ -1,0 +1,107 @@
+/**
+ * `SessionWindowedKStream<K, V>`: a grouped stream windowed by {@link SessionWindows} (Kafka
+ * Streams: `SessionWindowedKStream`, `SessionWindowedKStreamImpl`).
+ *
+ * Sessions `[first, last]` (both ends included) grow while records of a key arrive within the
+ * inactivity gap; a record bridging two sessions merges them (the `Merger` combines their
+ * aggregates). The result table gets a tombstone for every session a merge replaces, then the
+ * merged session; result timestamps are session ends. A session closes once stream-time passes
+ * `end + gap + grace`; later records for it are dropped and counted.
+ */
+import { Serdes, type Serde } from '../serde.js'
+import type { Windowed } from '../state/types.js'
+import type { KGroupedStream } from './kgrouped-stream.js'
+import type { KTable } from './ktable.js'
+import type { MaterializedConfig, NamedConfig } from './options.js'
+import { requireFunction } from './materialize.js'
+import { EmitStrategy } from './suppressed.js'
+import type { SessionWindows } from './windows.js'
+import { checkEmitStrategy } from './time-windowed-kstream.js'
+import { buildWindowedAggregate, reduceAsAggregate } from '../processors/windowed/build.js'
+import { sessionStoreValueGetterSupplier } from '../processors/windowed/graph.js'
+import { sessionWindowAggregateSupplier } from '../processors/windowed/session-window-aggregate.js'
+import { sessionWindowedSerde } from '../processors/windowed/windowed-serdes.js'
+import type { Merger } from '../processors/windowed/types.js'
+
+/**
+ * Aggregations over session windows. `Materialized` names the session store
+ * (`KSTREAM-AGGREGATE-STATE-STORE-<n>` otherwise); its retention must be at least gap + grace.
+ */
+export class SessionWindowedKStream<K, V> {
+  /** @internal */
+  constructor(
+    /** @internal */ readonly grouped: KGroupedStream<K, V>,
+    readonly windows: SessionWindows,
+    readonly strategy: EmitStrategy = EmitStrategy.onWindowUpdate(),
+  ) {
+    Object.freeze(this)
+  }
+
+  /** When results are forwarded (KIP-825). @defaultValue `EmitStrategy.onWindowUpdate()` */
+  emitStrategy(strategy: EmitStrategy): SessionWindowedKStream<K, V> {
+    checkEmitStrategy(strategy)
+    return new SessionWindowedKStream<K, V>(this.grouped, this.windows, strategy)
+  }
+
+  /** Counts records per session (`KSTREAM-AGGREGATE-`). Value serde defaults to Long. */
+  count(materialized?: MaterializedConfig<K, number>, named?: NamedConfig): KTable<Windowed<K>, number> {
+    return this.build<number>('count', 'KSTREAM-AGGREGATE-', materialized, named, Serdes.Long(), () => 0, (_k, _v, n) => n + 1, (_k, a, b) => a + b)
+  }
+
+  /** Combines values per session with `reducer(aggregate, value)` (`KSTREAM-REDUCE-`); merged sessions are reduced too. */
+  reduce(reducer: (aggregate: V, value: V) => V, materialized?: MaterializedConfig<K, V>, named?: NamedConfig): KTable<Windowed<K>, V> {
+    requireFunction(reducer, 'reducer', 'reduce')
+    const { initializer, aggregator } = reduceAsAggregate<K, V>(reducer)
+    return this.build<V>('reduce', 'KSTREAM-REDUCE-', materialized, named, this.grouped.valueSerde, initializer, aggregator, (k, a, b) => aggregator(k, b, a))
+  }
+
+  /**
+   * Folds values per session (`KSTREAM-AGGREGATE-`): `initializer()` starts a session,
+   * `aggregator(key, value, aggregate)` adds a record, `merger(key, agg1, agg2)` combines two
+   * sessions being merged.
+   */
+  aggregate<VAgg>(
+    initializer: () => VAgg,
+    aggregator: (key: K, value: V, aggregate: VAgg) => VAgg,
+    merger: Merger<K, VAgg>,
+    materialized?: MaterializedConfig<K, VAgg>,
+    named?: NamedConfig,
+  ): KTable<Windowed<K>, VAgg> {
+    requireFunction(initializer, 'initializer', 'aggregate')
+    requireFunction(aggregator, 'aggregator', 'aggregate')
+    requireFunction(merger, 'sessionMerger', 'aggregate')
+    return this.build<VAgg>('aggregate', 'KSTREAM-AGGREGATE-', materialized, named, undefined, initializer, aggregator, merger)
+  }
+
+  private build<VAgg>(
+    method: string,
+    prefix: string,
+    materialized: MaterializedConfig<K, VAgg> | undefined,
+    named: NamedConfig | undefined,
+    defaultValueSerde: Serde<VAgg> | undefined,
+    initializer: () => VAgg,
+    aggregator: (key: K, value: V, aggregate: VAgg) => VAgg,
+    merger: Merger<K, VAgg>,
+  ): KTable<Windowed<K>, VAgg> {
+    const windows = this.windows
+    const emitStrategy = this.strategy
+    return buildWindowedAggregate<K, VAgg>({
+      grouped: this.grouped,
+      method,
+      prefix,
+      materialized,
+      named,
+      defaultValueSerde,
+      storeType: 'session',
+      minRetentionMs: windows.inactivityGap() + windows.gracePeriodMs(),
+      retentionRule: 'its inactivity gap plus the grace period',
+      windowedKeySerde: (keySerde) => sessionWindowedSerde(keySerde),
+      emitStrategy,
+      // Inclusive ends: a session closes when end + gap + grace < stream-time.
+      closeAfterEndMs: windows.inactivityGap() + windows.gracePeriodMs() + 1,
+      supplier: (storeName, emitTimeStoreName) =>
+        sessionWindowAggregateSupplier<K, V, VAgg>({ windows, storeName, emitStrategy, initializer, aggregator, merger, ...(emitTimeStoreName ? { emitTimeStoreName } : {}) }),
+      valueGetter: (storeName) => sessionStoreValueGetterSupplier<K, VAgg>(storeName),
+    })
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * A grouped stream windowed by {@link SlidingWindows} (Kafka Streams: `SlidingWindowedKStreamImpl`,
+ * KIP-450). It has the {@link TimeWindowedKStream} interface; windows are `[start, start + d]`
+ * with both ends included, and only windows containing records exist. The window store keeps
+ * at least `2 × timeDifference + grace` (records need the windows of the previous ones).
+ */
+import { Serdes, type Serde } from '../serde.js'
+import type { Windowed } from '../state/types.js'
+import type { KGroupedStream } from './kgrouped-stream.js'
+import type { KTable } from './ktable.js'
+import type { MaterializedConfig, NamedConfig } from './options.js'
+import { requireFunction } from './materialize.js'
+import { EmitStrategy } from './suppressed.js'
+import type { SlidingWindows } from './windows.js'
+import type { TimeWindowedKStream } from './time-windowed-kstream.js'
+import { checkEmitStrategy } from './time-windowed-kstream.js'
+import { buildWindowedAggregate, reduceAsAggregate } from '../processors/windowed/build.js'
+import { windowStoreValueGetterSupplier } from '../processors/windowed/graph.js'
+import { slidingWindowAggregateSupplier } from '../processors/windowed/sliding-window-aggregate.js'
+import { timeWindowedSerde } from '../processors/windowed/windowed-serdes.js'
+
+/** Sliding-windowed stream; see {@link TimeWindowedKStream} for the methods. */
+export class SlidingWindowedKStream<K, V> implements TimeWindowedKStream<K, V> {
+  /** @internal */
+  constructor(
+    /** @internal */ readonly grouped: KGroupedStream<K, V>,
+    readonly windows: SlidingWindows,
+    readonly strategy: EmitStrategy = EmitStrategy.onWindowUpdate(),
+  ) {
+    Object.freeze(this)
+  }
+
+  emitStrategy(strategy: EmitStrategy): TimeWindowedKStream<K, V> {
+    checkEmitStrategy(strategy)
+    return new SlidingWindowedKStream<K, V>(this.grouped, this.windows, strategy)
+  }
+
+  count(materialized?: MaterializedConfig<K, number>, named?: NamedConfig): KTable<Windowed<K>, number> {
+    return this.build<number>('count', 'KSTREAM-AGGREGATE-', materialized, named, Serdes.Long(), () => 0, (_k, _v, n) => n + 1)
+  }
+
+  reduce(reducer: (aggregate: V, value: V) => V, materialized?: MaterializedConfig<K, V>, named?: NamedConfig): KTable<Windowed<K>, V> {
+    requireFunction(reducer, 'reducer', 'reduce')
+    const { initializer, aggregator } = reduceAsAggregate<K, V>(reducer)
+    return this.build<V>('reduce', 'KSTREAM-REDUCE-', materialized, named, this.grouped.valueSerde, initializer, aggregator)
+  }
+
+  aggregate<VAgg>(initializer: () => VAgg, aggregator: (key: K, value: V, aggregate: VAgg) => VAgg, materialized?: MaterializedConfig<K, VAgg>, named?: NamedConfig): KTable<Windowed<K>, VAgg> {
+    requireFunction(initializer, 'initializer', 'aggregate')
+    requireFunction(aggregator, 'aggregator', 'aggregate')
+    return this.build<VAgg>('aggregate', 'KSTREAM-AGGREGATE-', materialized, named, undefined, initializer, aggregator)
+  }
+
+  private build<VAgg>(
+    method: string,
+    prefix: string,
+    materialized: MaterializedConfig<K, VAgg> | undefined,
+    named: NamedConfig | undefined,
+    defaultValueSerde: Serde<VAgg> | undefined,
+    initializer: () => VAgg,
+    aggregator: (key: K, value: V, aggregate: VAgg) => VAgg,
+  ): KTable<Windowed<K>, VAgg> {
+    const windows = this.windows
+    const emitStrategy = this.strategy
+    const d = windows.timeDifference()
+    return buildWindowedAggregate<K, VAgg>({
+      grouped: this.grouped,
+      method,
+      prefix,
+      materialized,
+      named,
+      defaultValueSerde,
+      storeType: 'window',
+      minRetentionMs: 2 * d + windows.gracePeriodMs(),
+      retentionRule: '2 * time difference plus the grace period',
+      windowSizeMs: d,
+      windowedKeySerde: (keySerde) => timeWindowedSerde(keySerde, d),
+      emitStrategy,
+      // Inclusive ends: a window closes when end + grace < stream-time, i.e. one ms later than a time window.
+      closeAfterEndMs: windows.gracePeriodMs() + 1,
+      supplier: (storeName, emitTimeStoreName) =>
+        slidingWindowAggregateSupplier<K, V, VAgg>({ windows, storeName, emitStrategy, initializer, aggregator, ...(emitTimeStoreName ? { emitTimeStoreName } : {}) }),
+      valueGetter: (storeName) => windowStoreValueGetterSupplier<K, VAgg>(storeName),
+    })
+  }
+}
