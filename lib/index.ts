@@ -3,3 +3,4 @@
  * Each module adds its exports as one `export * from` line.
  */
 export * from '../topology/index.js'
+export * from './serdes/index.js'
