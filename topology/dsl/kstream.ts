@@ -30,6 +30,18 @@ import { tableSourceSupplier, type TableNodeFlags } from '../processors/table.js
 import { BranchedKStream } from './branched.js'
 import { KGroupedStream } from './kgrouped-stream.js'
 import { KTable, sourceTableOrigin } from './ktable.js'
+import { GlobalKTable } from './global-ktable.js'
+import type { JoinWindows } from './windows.js'
+import {
+  buildStreamGlobalTableJoin,
+  buildStreamStreamJoin,
+  buildStreamTableJoin,
+  toJoinerWithKey,
+  type AnyValueJoiner,
+  type JoinedConfig,
+  type KeyValueMapper,
+  type StreamJoinedConfig,
+} from './joins.js'
 
 /** Internal state of a KStream handle. @internal */
 export interface KStreamInit<K, V> {
@@ -294,6 +306,63 @@ export class KStream<K, V> {
     }
     this.builder.addProcessor(name, supplier as ProcessorSupplier<any, any, any, any>, [this.name], stores.filter((s) => !this.builder.isGlobalStore(s)))
     return this.derive<K2, V2>(name, changes)
+  }
+
+  /**
+   * Windowed inner join with another stream (Kafka Streams: `KStream#join(KStream, ValueJoiner, JoinWindows, StreamJoined)`):
+   * records match when their keys are equal and `other.timestamp` is within
+   * `[this.timestamp - before, this.timestamp + after]`; the result carries the later timestamp.
+   * Both streams are repartitioned if their keys changed upstream and must be co-partitioned.
+   * @throws TopologyError naming the parameter (e.g. a missing `windows`)
+   */
+  join<VO, VR>(other: KStream<K, VO>, joiner: AnyValueJoiner<K, V, VO, VR>, windows: JoinWindows, streamJoined?: StreamJoinedConfig<K, V, VO>): KStream<K, VR>
+  /**
+   * Inner join with a table (Kafka Streams: `KStream#join(KTable, ValueJoiner, Joined)`): each
+   * stream record is joined with the table's current value for its key; no match = no output.
+   */
+  join<VT, VR>(table: KTable<K, VT>, joiner: AnyValueJoiner<K, V, VT, VR>, joined?: JoinedConfig<K, V, VT>): KStream<K, VR>
+  /**
+   * Inner join with a global table (Kafka Streams: `KStream#join(GlobalKTable, KeyValueMapper, ValueJoiner)`):
+   * `keySelector(key, value)` picks the table key to look up; no co-partitioning needed.
+   */
+  join<GK, GV, VR>(globalTable: GlobalKTable<GK, GV>, keySelector: KeyValueMapper<K, V, GK | null | undefined>, joiner: AnyValueJoiner<K, V, GV, VR>, named?: NamedConfig): KStream<K, VR>
+  join(other: unknown, a: unknown, b?: unknown, c?: unknown): KStream<K, unknown> {
+    return this.dispatchJoin('inner', 'join', other, a, b, c)
+  }
+
+  /**
+   * Windowed left join with another stream: like {@link KStream.join}, and a record of this
+   * stream that found no match is emitted once with `null` after its window (plus grace) closed.
+   */
+  leftJoin<VO, VR>(other: KStream<K, VO>, joiner: AnyValueJoiner<K, V, VO | null, VR>, windows: JoinWindows, streamJoined?: StreamJoinedConfig<K, V, VO>): KStream<K, VR>
+  /** Left join with a table: a stream record without a table value is joined with `null`. */
+  leftJoin<VT, VR>(table: KTable<K, VT>, joiner: AnyValueJoiner<K, V, VT | null, VR>, joined?: JoinedConfig<K, V, VT>): KStream<K, VR>
+  /** Left join with a global table: no table value (or a null lookup key) joins with `null`. */
+  leftJoin<GK, GV, VR>(globalTable: GlobalKTable<GK, GV>, keySelector: KeyValueMapper<K, V, GK | null | undefined>, joiner: AnyValueJoiner<K, V, GV | null, VR>, named?: NamedConfig): KStream<K, VR>
+  leftJoin(other: unknown, a: unknown, b?: unknown, c?: unknown): KStream<K, unknown> {
+    return this.dispatchJoin('left', 'leftJoin', other, a, b, c)
+  }
+
+  /**
+   * Windowed outer join with another stream: unmatched records of either side are emitted once,
+   * with `null` for the missing side, after their window (plus grace) closed.
+   */
+  outerJoin<VO, VR>(other: KStream<K, VO>, joiner: AnyValueJoiner<K, V | null, VO | null, VR>, windows: JoinWindows, streamJoined?: StreamJoinedConfig<K, V, VO>): KStream<K, VR> {
+    if (!(other instanceof KStream)) throw new TopologyError(`outerJoin: parameter 'otherStream' must be a KStream (outer joins of a stream with a table do not exist)`)
+    return buildStreamStreamJoin<K, V, VO, VR>('outer', this, other, toJoinerWithKey(joiner as AnyValueJoiner<K, V | null, VO | null, VR>) as (k: K, l: V | null, r: VO | null) => VR, windows, streamJoined, 'outerJoin')
+  }
+
+  private dispatchJoin(kind: 'inner' | 'left', method: string, other: unknown, a: unknown, b: unknown, c: unknown): KStream<K, unknown> {
+    if (other instanceof KStream) {
+      return buildStreamStreamJoin<K, V, unknown, unknown>(kind, this, other as KStream<K, unknown>, toJoinerWithKey(a as AnyValueJoiner<K, any, any, unknown>) as (k: K, l: V | null, r: unknown) => unknown, b as JoinWindows, c as StreamJoinedConfig<K, V, unknown> | undefined, method)
+    }
+    if (other instanceof KTable) {
+      return buildStreamTableJoin<K, V, unknown, unknown>(kind === 'left', this, other as KTable<K, unknown>, toJoinerWithKey(a as AnyValueJoiner<K, any, any, unknown>) as (k: K, v: V, t: unknown) => unknown, b as JoinedConfig<K, V, unknown> | undefined, method)
+    }
+    if (other instanceof GlobalKTable) {
+      return buildStreamGlobalTableJoin<K, V, unknown, unknown, unknown>(kind === 'left', this, other as GlobalKTable<unknown, unknown>, a as KeyValueMapper<K, V, unknown>, toJoinerWithKey(b as AnyValueJoiner<K, any, any, unknown>, 'joiner') as (k: K, v: V, g: unknown) => unknown, c as NamedConfig | undefined, method)
+    }
+    throw new TopologyError(`${method}: parameter 'other' must be a KStream, a KTable or a GlobalKTable`)
   }
 
   /** Groups by the current key (no repartition unless the key changed upstream). */

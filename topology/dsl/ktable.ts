@@ -26,6 +26,8 @@ import {
 import type { KeyValueLike } from '../processors/stateless.js'
 import { KStream } from './kstream.js'
 import { KGroupedTable } from './kgrouped-table.js'
+import { buildSuppress, type Suppressed } from './suppressed.js'
+import { buildTableTableJoin, type ValueJoiner } from './joins.js'
 
 /**
  * How a table node provides old values and lookups; one per table node. @internal
@@ -222,6 +224,37 @@ export class KTable<K, V> {
       sourceNodes: this.sourceNodes,
       groupedName,
     })
+  }
+
+  /**
+   * Inner join with another table (Kafka Streams: `KTable#join(KTable, ValueJoiner)`): the result
+   * table has a row for every key present in both; updates on either side recompute it, and a
+   * delete on either side deletes it. Both tables must be co-partitioned.
+   */
+  join<VO, VR>(other: KTable<K, VO>, joiner: ValueJoiner<V, VO, VR>, materialized?: MaterializedConfig<K, VR>, named?: NamedConfig): KTable<K, VR> {
+    return buildTableTableJoin<K, V, VO, VR>('inner', this, other, joiner as (l: V | null, r: VO | null) => VR, materialized, named, 'join')
+  }
+
+  /** Left join with another table: every row of this table, joined with the other's value or `null`. */
+  leftJoin<VO, VR>(other: KTable<K, VO>, joiner: ValueJoiner<V, VO | null, VR>, materialized?: MaterializedConfig<K, VR>, named?: NamedConfig): KTable<K, VR> {
+    return buildTableTableJoin<K, V, VO, VR>('left', this, other, joiner as (l: V | null, r: VO | null) => VR, materialized, named, 'leftJoin')
+  }
+
+  /** Outer join with another table: every key of either table, `null` for the missing side. */
+  outerJoin<VO, VR>(other: KTable<K, VO>, joiner: ValueJoiner<V | null, VO | null, VR>, materialized?: MaterializedConfig<K, VR>, named?: NamedConfig): KTable<K, VR> {
+    return buildTableTableJoin<K, V, VO, VR>('outer', this, other, joiner, materialized, named, 'outerJoin')
+  }
+
+  /**
+   * Holds back updates (Kafka Streams: `suppress`, KIP-328): `Suppressed.untilWindowCloses(...)`
+   * forwards one final result per window once stream-time passes window end + grace (windowed
+   * tables only); `Suppressed.untilTimeLimit(ms, ...)` forwards at most one update per key per
+   * `ms` of stream-time. Never emits on wall-clock time. Processor `KTABLE-SUPPRESS-<n>` (or the
+   * Suppressed's name), buffer store `KTABLE-SUPPRESS-STATE-STORE-<n>` (or `<name>-store`).
+   * @throws TopologyError for untilWindowCloses on a table not produced by a windowed aggregation
+   */
+  suppress(suppressed: Suppressed<K>): KTable<K, V> {
+    return buildSuppress<K, V>(this, suppressed)
   }
 
   /** @internal guards against tables from another builder. */

@@ -4,7 +4,7 @@
  * replaces. `null` is a tombstone (delete) on either side.
  */
 import { SerializationError } from '../errors.js'
-import type { Serde } from '../serde.js'
+import type { DefaultingSerde, Serde } from '../serde.js'
 
 /** A table update: new value and the previous value (`null` = absent / tombstone / not sent). */
 export interface Change<V> {
@@ -18,24 +18,11 @@ export function change<V>(newValue: V | null, oldValue: V | null): Change<V> {
 }
 
 /**
- * A serde wrapping another one that may be left to the application's defaults: the engine calls
- * `withDefaults` once at task init with the default serdes and uses the returned serde.
- */
-export interface DefaultsAwareSerde<T> extends Serde<T> {
-  withDefaults(defaultKeySerde: Serde<any> | undefined, defaultValueSerde: Serde<any> | undefined): Serde<T>
-}
-
-/** True if `serde` is a {@link DefaultsAwareSerde}. */
-export function isDefaultsAware<T>(serde: Serde<T>): serde is DefaultsAwareSerde<T> {
-  return typeof (serde as Partial<DefaultsAwareSerde<T>>).withDefaults === 'function'
-}
-
-/**
  * Serde of `Change<V>` for KGroupedTable repartition topics (Kafka Streams: `ChangedSerializer`):
  * `[int32 length of new value or -1][new value bytes][int32 length of old value or -1][old value bytes]`.
- * With `inner` undefined, the default value serde is used (see {@link DefaultsAwareSerde}).
+ * With `inner` undefined, the default value serde is used (see `DefaultingSerde`).
  */
-export function changeSerde<V>(inner: Serde<V> | undefined): DefaultsAwareSerde<Change<V>> {
+export function changeSerde<V>(inner: Serde<V> | undefined): DefaultingSerde<Change<V>> {
   const base = changeSerdeOf<V>(() => {
     if (!inner) throw new SerializationError('no value serde for a table repartition topic: set Grouped.valueSerde or a default value serde')
     return inner
