@@ -17,6 +17,9 @@ import { streamAggregateSupplier, streamReduceSupplier } from '../processors/agg
 import type { TableNodeFlags } from '../processors/table.js'
 import type { Change } from '../processors/change.js'
 import { KTable, storeTableOrigin } from './ktable.js'
+import type { SessionWindows, SlidingWindows, TimeWindows } from './windows.js'
+import { windowedBy, type TimeWindowedKStream } from './time-windowed-kstream.js'
+import type { SessionWindowedKStream } from './session-windowed-kstream.js'
 
 /** Internal state of a KGroupedStream handle. @internal */
 export interface KGroupedStreamInit<K, V> {
@@ -114,6 +117,18 @@ export class KGroupedStream<K, V> {
       keySerde,
       valueSerde,
     })
+  }
+
+  /**
+   * Windows the grouped stream for windowed aggregations (Kafka Streams: `windowedBy`):
+   * `TimeWindows` (tumbling/hopping) and `SlidingWindows` give a {@link TimeWindowedKStream},
+   * `SessionWindows` a {@link SessionWindowedKStream}. Results are `KTable<Windowed<K>, VOut>`.
+   * @throws TopologyError when `windows` is not one of these
+   */
+  windowedBy(windows: TimeWindows | SlidingWindows): TimeWindowedKStream<K, V>
+  windowedBy(windows: SessionWindows): SessionWindowedKStream<K, V>
+  windowedBy(windows: TimeWindows | SlidingWindows | SessionWindows): TimeWindowedKStream<K, V> | SessionWindowedKStream<K, V> {
+    return windowedBy<K, V>(this, windows)
   }
 
   /**

@@ -3,14 +3,8 @@
  * `Aggregator`, `Reducer`, `Merger`, `Change`).
  */
 
-/**
- * A table update: the new value and the value it replaces (Kafka Streams: `Change<V>`).
- * `newValue === null` is a tombstone (the key/window was deleted).
- */
-export interface Change<V> {
-  readonly newValue: V | null
-  readonly oldValue: V | null
-}
+/** A table update `{ newValue, oldValue }` (Kafka Streams: `Change<V>`); `newValue === null` is a tombstone. */
+export type { Change } from '../change.js'
 
 /** Creates the initial aggregate of a new window or session (Kafka Streams: `Initializer`). */
 export type Initializer<VA> = () => VA
