@@ -233,7 +233,7 @@ export abstract class RuntimeStore {
     const ops = this.restoreOps(records)
     for (const op of this.restoreExtraOps()) ops.push(op)
     try {
-      await this.backend.write(ops)
+      await this.backend.write(ops, this.syncWrites)
     } catch (err) {
       throw this.wrap(err, 'restore write')
     }
