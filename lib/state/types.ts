@@ -80,7 +80,10 @@ export interface TaskStateManager {
  * (kafkajs has no manual assignment). Used for restoration, standby replicas and global stores.
  */
 export interface ChangelogReader {
-  /** Last stable end offset (next offset to be written) of each partition. */
+  /**
+   * Last stable end offset (read_committed: the LSO, not the high watermark) of each partition,
+   * keyed by `"<topic>:<partition>"` (see `topicPartitionKey` in changelog-reader.ts).
+   */
   endOffsets(partitions: ReadonlyArray<{ topic: string; partition: number }>): Promise<Map<string, string>>
   /**
    * Reads from `fromOffset` (undefined = beginning) until `untilOffset` (exclusive; undefined =
