@@ -1,5 +1,6 @@
 import { describe, expect, expectTypeOf, it } from 'vitest'
 import { Serdes } from '../../topology/serde.js'
+import { Consumed, Grouped, Materialized, Produced, SessionWindows, StreamsBuilder, TimeWindows } from '../../topology/index.js'
 import { StreamsError, TopologyError } from '../../topology/errors.js'
 import { BufferConfig, EmitStrategy, Suppressed } from '../../topology/dsl/suppressed.js'
 import { decodeBufferEntry, encodeBufferEntry, suppressProcessorSupplier } from '../../topology/processors/suppress.js'
@@ -203,5 +204,114 @@ describe('suppression buffer entry format', () => {
     const decoded = decodeBufferEntry(Buffer.from('k'), encodeBufferEntry(e))
     expect(decoded).toMatchObject({ bufferTime: 10, recordTimestamp: 12, priorValue: null, newValue: Buffer.from('v') })
     expect(decoded.headers).toEqual({ a: 'x', b: Buffer.from([1, 2]), c: ['y', 'z'] })
+  })
+})
+
+describe('KTable.suppress topology (SuppressTopologyTest)', () => {
+  const ANONYMOUS_FINAL_TOPOLOGY =
+    'Topologies:\n' +
+    '   Sub-topology: 0\n' +
+    '    Source: KSTREAM-SOURCE-0000000000 (topics: [input])\n' +
+    '      --> KSTREAM-KEY-SELECT-0000000001\n' +
+    '    Processor: KSTREAM-KEY-SELECT-0000000001 (stores: [])\n' +
+    '      --> counts-repartition-filter\n' +
+    '      <-- KSTREAM-SOURCE-0000000000\n' +
+    '    Processor: counts-repartition-filter (stores: [])\n' +
+    '      --> counts-repartition-sink\n' +
+    '      <-- KSTREAM-KEY-SELECT-0000000001\n' +
+    '    Sink: counts-repartition-sink (topic: counts-repartition)\n' +
+    '      <-- counts-repartition-filter\n' +
+    '\n' +
+    '  Sub-topology: 1\n' +
+    '    Source: counts-repartition-source (topics: [counts-repartition])\n' +
+    '      --> KSTREAM-AGGREGATE-0000000002\n' +
+    '    Processor: KSTREAM-AGGREGATE-0000000002 (stores: [counts])\n' +
+    '      --> KTABLE-SUPPRESS-0000000006\n' +
+    '      <-- counts-repartition-source\n' +
+    '    Processor: KTABLE-SUPPRESS-0000000006 (stores: [KTABLE-SUPPRESS-STATE-STORE-0000000007])\n' +
+    '      --> KTABLE-TOSTREAM-0000000008\n' +
+    '      <-- KSTREAM-AGGREGATE-0000000002\n' +
+    '    Processor: KTABLE-TOSTREAM-0000000008 (stores: [])\n' +
+    '      --> KSTREAM-MAP-0000000009\n' +
+    '      <-- KTABLE-SUPPRESS-0000000006\n' +
+    '    Processor: KSTREAM-MAP-0000000009 (stores: [])\n' +
+    '      --> KSTREAM-SINK-0000000010\n' +
+    '      <-- KTABLE-TOSTREAM-0000000008\n' +
+    '    Sink: KSTREAM-SINK-0000000010 (topic: output-suppressed)\n' +
+    '      <-- KSTREAM-MAP-0000000009\n' +
+    '\n'
+
+  const finalResults = (name?: string) => {
+    const b = new StreamsBuilder()
+    const s = Suppressed.untilWindowCloses<string>(BufferConfig.unbounded())
+    b.stream('input', Consumed.with(Serdes.String(), Serdes.String()))
+      .groupBy((k: string) => k, Grouped.with(Serdes.String(), Serdes.String()))
+      .windowedBy(SessionWindows.ofInactivityGapAndGrace(5, 5))
+      .count(Materialized.as<string, number>('counts').withCachingDisabled())
+      .suppress(name === undefined ? s : s.withName(name))
+      .toStream()
+      .map((k, v) => ({ key: `${k.key}@${k.window.startMs}`, value: v }))
+      .to('output-suppressed', Produced.with(Serdes.String(), Serdes.Long()))
+    return b.build()
+  }
+
+  it('numbers an anonymous final-results suppression like Kafka Streams', () => {
+    expect(String(finalResults().describe())).toBe(ANONYMOUS_FINAL_TOPOLOGY)
+  })
+
+  it('names the processor and its store <name>-store', () => {
+    const expected = ANONYMOUS_FINAL_TOPOLOGY.replaceAll('KTABLE-SUPPRESS-STATE-STORE-0000000007', 'myname-store')
+      .replaceAll('KTABLE-SUPPRESS-0000000006', 'myname')
+      .replaceAll('KTABLE-TOSTREAM-0000000008', 'KTABLE-TOSTREAM-0000000006')
+      .replaceAll('KSTREAM-MAP-0000000009', 'KSTREAM-MAP-0000000007')
+      .replaceAll('KSTREAM-SINK-0000000010', 'KSTREAM-SINK-0000000008')
+    expect(String(finalResults('myname').describe())).toBe(expected)
+  })
+
+  it('numbers an anonymous untilTimeLimit suppression like Kafka Streams', () => {
+    const b = new StreamsBuilder()
+    b.stream('input', Consumed.with(Serdes.String(), Serdes.String()))
+      .groupByKey()
+      .count()
+      .suppress(Suppressed.untilTimeLimit(1000, BufferConfig.unbounded()))
+      .toStream()
+      .to('output', Produced.with(Serdes.String(), Serdes.Long()))
+    expect(String(b.build().describe())).toBe(
+      'Topologies:\n' +
+        '   Sub-topology: 0\n' +
+        '    Source: KSTREAM-SOURCE-0000000000 (topics: [input])\n' +
+        '      --> KSTREAM-AGGREGATE-0000000002\n' +
+        '    Processor: KSTREAM-AGGREGATE-0000000002 (stores: [KSTREAM-AGGREGATE-STATE-STORE-0000000001])\n' +
+        '      --> KTABLE-SUPPRESS-0000000003\n' +
+        '      <-- KSTREAM-SOURCE-0000000000\n' +
+        '    Processor: KTABLE-SUPPRESS-0000000003 (stores: [KTABLE-SUPPRESS-STATE-STORE-0000000004])\n' +
+        '      --> KTABLE-TOSTREAM-0000000005\n' +
+        '      <-- KSTREAM-AGGREGATE-0000000002\n' +
+        '    Processor: KTABLE-TOSTREAM-0000000005 (stores: [])\n' +
+        '      --> KSTREAM-SINK-0000000006\n' +
+        '      <-- KTABLE-SUPPRESS-0000000003\n' +
+        '    Sink: KSTREAM-SINK-0000000006 (topic: output)\n' +
+        '      <-- KTABLE-TOSTREAM-0000000005\n' +
+        '\n',
+    )
+  })
+
+  it('rejects untilWindowCloses on a table that is not windowed', () => {
+    const b = new StreamsBuilder()
+    const counts = b.stream('input', Consumed.with(Serdes.String(), Serdes.String())).groupByKey().count()
+    expect(() => counts.suppress(Suppressed.untilWindowCloses(BufferConfig.unbounded()) as unknown as Suppressed<string>)).toThrow(TopologyError)
+    expect(() => counts.suppress(Suppressed.untilWindowCloses(BufferConfig.unbounded()) as unknown as Suppressed<string>)).toThrow(/untilWindowCloses is only defined for windowed computations/)
+  })
+
+  it('finds the window grace through stateless table operations', () => {
+    const b = new StreamsBuilder()
+    const t = b
+      .stream('input', Consumed.with(Serdes.String(), Serdes.String()))
+      .groupByKey()
+      .windowedBy(TimeWindows.ofSizeAndGrace(10, 3))
+      .count()
+      .filter((_k, v) => v > 1)
+      .mapValues((v) => v * 2)
+    expect(() => t.suppress(Suppressed.untilWindowCloses(BufferConfig.unbounded()))).not.toThrow()
   })
 })
