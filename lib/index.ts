@@ -4,3 +4,4 @@
  */
 export * from '../topology/index.js'
 export * from './serdes/index.js'
+export * from './app/index.js'

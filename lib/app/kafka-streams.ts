@@ -1,0 +1,373 @@
+/**
+ * `KafkaStreams`: runs a topology inside this process, as one member of the application's group
+ * (Kafka Streams: `KafkaStreams`).
+ *
+ * @example Graceful shutdown on SIGTERM (commits, closes stores with a checkpoint, leaves the group):
+ * ```ts
+ * const streams = new KafkaStreams(builder.build(), { applicationId: 'word-count', bootstrapServers: 'localhost:9092' })
+ * streams.onStateChange((now, before) => console.log(`${before} -> ${now}`))
+ * await streams.start()
+ * for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+ *   process.once(signal, () => void streams.close({ timeoutMs: 30_000 }).then(() => process.exit(0)))
+ * }
+ * ```
+ */
+import { EventEmitter } from 'node:events'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import kafkajs from 'kafkajs'
+import type { Admin, Kafka } from 'kafkajs'
+import { IllegalStateError, StreamsError } from '../../topology/errors.js'
+import type { TopologyDef } from '../../topology/engine/types.js'
+import type { StateStore } from '../../topology/state/types.js'
+import { emitEvent, StreamsEvents } from './events.js'
+import { GlobalStreamThread } from './global-thread.js'
+import { compositeStore, type QueryableStore } from './interactive-queries.js'
+import { fetchPartitionCounts, prepareInternalTopics } from './internal-topics.js'
+import { kafkajsLogCreator, kafkajsLogLevel } from './logger.js'
+import { internalTopicOverrides, resolveStreamsConfig, type ResolvedStreamsConfig, type StreamsConfig } from './options.js'
+import { defaultEngineRuntime, defaultStateRuntime } from './runtime-wiring.js'
+import { StateMachine, type KafkaStreamsState, type StateListener } from './state.js'
+import type { EngineRuntime, StateRuntime } from './state-runtime.js'
+import { StreamThread } from './stream-thread.js'
+
+const { Kafka: KafkaClient } = kafkajs
+
+/** What the uncaught exception handler answers (Kafka Streams: `StreamThreadExceptionResponse`). */
+export type StreamThreadExceptionResponse = 'REPLACE_THREAD' | 'SHUTDOWN_CLIENT' | 'SHUTDOWN_APPLICATION'
+
+/** Decides what happens after a fatal processing error (Kafka Streams: `StreamsUncaughtExceptionHandler`). */
+export type StreamsUncaughtExceptionHandler = (error: Error) => StreamThreadExceptionResponse
+
+/** Anything that resolves to a {@link TopologyDef} (the DSL's `Topology`). */
+export interface TopologyLike {
+  resolve(applicationId: string): TopologyDef
+}
+
+/** Where a client runs and what it holds (Kafka Streams: `StreamsMetadata`). */
+export interface StreamsMetadata {
+  /** `host:port` from the member's `applicationServer`, or undefined if it has none. */
+  readonly hostInfo: string | undefined
+  readonly host: string | undefined
+  readonly port: number | undefined
+  readonly memberId: string
+  /** Stores of the sub-topologies of its active tasks. */
+  readonly stateStoreNames: ReadonlyArray<string>
+  readonly activeTasks: ReadonlyArray<string>
+  readonly standbyTasks: ReadonlyArray<string>
+  readonly topicPartitions: ReadonlyArray<{ topic: string; partition: number }>
+}
+
+/** Test seams and advanced wiring (not needed by applications). */
+export interface KafkaStreamsInternals {
+  readonly engine?: EngineRuntime
+  readonly state?: StateRuntime
+}
+
+export class KafkaStreams extends EventEmitter {
+  readonly config: ResolvedStreamsConfig
+  readonly #topology: TopologyLike
+  readonly #internals: KafkaStreamsInternals
+  readonly #sm: StateMachine
+  #def: TopologyDef | undefined
+  #kafka: Kafka | undefined
+  #admin: Admin | undefined
+  #thread: StreamThread | undefined
+  #global: GlobalStreamThread | undefined
+  #handler: StreamsUncaughtExceptionHandler | undefined
+  #closing: Promise<void> | undefined
+  #partitionCounts = new Map<string, number>()
+  #engine: EngineRuntime | undefined
+  #state: StateRuntime | undefined
+
+  /**
+   * @param topology the built topology (`builder.build()`)
+   * @param config see {@link StreamsConfig}
+   * @throws StreamsConfigError for an invalid config (naming the key)
+   */
+  constructor(topology: TopologyLike, config: StreamsConfig, internals: KafkaStreamsInternals = {}) {
+    super()
+    this.config = resolveStreamsConfig(config)
+    this.#topology = topology
+    this.#internals = internals
+    this.#sm = new StateMachine((n, o) => {
+      this.config.logger.info(`state ${o} -> ${n}`)
+      emitEvent(this, StreamsEvents.STATE_CHANGE, { newState: n, oldState: o })
+    })
+    // resolve early: topology errors surface in the constructor, as in Kafka Streams
+    this.#def = topology.resolve(this.config.applicationId)
+  }
+
+  /** The current lifecycle state. */
+  get state(): KafkaStreamsState {
+    return this.#sm.state
+  }
+
+  /** The resolved topology this client runs. */
+  get topologyDef(): TopologyDef {
+    return this.#def!
+  }
+
+  /** Registers a state listener; returns a function that removes it. */
+  onStateChange(listener: StateListener): () => void {
+    return this.#sm.addListener(listener)
+  }
+
+  /** Kafka Streams' name for {@link onStateChange} (replaces nothing; listeners accumulate). */
+  setStateListener(listener: StateListener): void {
+    this.#sm.addListener(listener)
+  }
+
+  /**
+   * Sets what happens after a fatal error (a record failing with the `'fail'` handlers, a consumer
+   * that cannot recover): `'REPLACE_THREAD'` restarts processing from the committed offsets,
+   * `'SHUTDOWN_CLIENT'` (default) closes this client into ERROR, `'SHUTDOWN_APPLICATION'` asks
+   * every instance of the application (through the group assignment) to shut down into ERROR.
+   * @throws IllegalStateError unless the client is CREATED.
+   */
+  setUncaughtExceptionHandler(handler: StreamsUncaughtExceptionHandler): void {
+    if (this.state !== 'CREATED') throw new IllegalStateError(`setUncaughtExceptionHandler is only allowed in CREATED, not ${this.state}`)
+    this.#handler = handler
+  }
+
+  /** Resolves when the client reaches `state` (or rejects after `timeoutMs`, or when it reaches ERROR / NOT_RUNNING instead). */
+  waitForState(state: KafkaStreamsState, timeoutMs = 60_000): Promise<void> {
+    if (this.state === state) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off()
+        reject(new StreamsError(`timed out after ${timeoutMs} ms waiting for state ${state} (now ${this.state})`))
+      }, timeoutMs)
+      const off = this.onStateChange((n) => {
+        if (n === state) {
+          clearTimeout(timer)
+          off()
+          resolve()
+        } else if ((n === 'ERROR' || n === 'NOT_RUNNING') && state !== 'ERROR' && state !== 'NOT_RUNNING') {
+          clearTimeout(timer)
+          off()
+          reject(new StreamsError(`client went to ${n} while waiting for ${state}`))
+        }
+      })
+    })
+  }
+
+  /**
+   * Starts: creates internal topics (checking co-partitioning and existing partition counts),
+   * bootstraps global stores, joins the group. Resolves once the consumer has joined; the client
+   * is RUNNING when every assigned task has restored (see {@link waitForState}).
+   * @throws IllegalStateError unless CREATED; StreamsConfigError / TopologyError for topic problems
+   *   (the client then goes to ERROR).
+   */
+  async start(): Promise<void> {
+    if (this.state !== 'CREATED') throw new IllegalStateError(`start() is only allowed in CREATED, not ${this.state}`)
+    this.#sm.transition('REBALANCING')
+    try {
+      this.#engine = this.#internals.engine ?? (await defaultEngineRuntime())
+      this.#state = this.#internals.state ?? defaultStateRuntime(this.config)
+      const c = this.config
+      this.#kafka = new KafkaClient({ logLevel: kafkajsLogLevel(c.logLevel), logCreator: kafkajsLogCreator(c.logger), ...c.kafka })
+      this.#admin = this.#kafka.admin()
+      await this.#admin.connect()
+      const def = this.#def!
+      const layout = await prepareInternalTopics({
+        admin: this.#admin,
+        topology: def,
+        replicationFactor: c.replicationFactor,
+        overrides: (kind) => internalTopicOverrides(c, kind),
+        logger: c.logger,
+      })
+      for (const [t, n] of layout.partitions) this.#partitionCounts.set(t, n)
+      const sinks = [...new Set(def.subtopologies.flatMap((s) => s.sinkTopics))].filter((t) => !this.#partitionCounts.has(t))
+      for (const [t, n] of await fetchPartitionCounts(this.#admin, sinks)) if (n !== undefined) this.#partitionCounts.set(t, n)
+      if (def.globalStores.length) {
+        this.#global = new GlobalStreamThread({ config: c, topology: def, kafka: this.#kafka, engine: this.#engine, state: this.#state, emitter: this, onFatal: (e) => this.#onFatal(e) })
+        await this.#global.start()
+      }
+      await this.#startThread(undefined)
+    } catch (e) {
+      this.config.logger.error(`start failed: ${(e as Error).message}`, { error: e })
+      if (this.#sm.tryTransition('PENDING_ERROR')) {
+        await this.#shutdown(false)
+        this.#sm.tryTransition('ERROR')
+      }
+      throw e
+    }
+  }
+
+  async #startThread(shutdownRequest: string | undefined): Promise<void> {
+    const thread = new StreamThread({
+      config: this.config,
+      topology: this.#def!,
+      layout: { partitions: this.#partitionCounts, subtopologyPartitions: new Map() },
+      kafka: this.#kafka!,
+      admin: this.#admin!,
+      engine: this.#engine!,
+      state: this.#state!,
+      emitter: this,
+      globalStores: this.#global ? (name) => this.#global!.store(name) : undefined,
+      partitionsFor: (topic) => this.#partitionCounts.get(topic),
+      onFatal: (e) => this.#onFatal(e),
+      onStateHint: (s) => {
+        if (this.state === 'RUNNING' || this.state === 'REBALANCING') this.#sm.tryTransition(s)
+      },
+      onShutdownRequested: (reason) => {
+        this.config.logger.error(`application shutdown requested: ${reason}`)
+        void this.#errorShutdown()
+      },
+      shutdownRequest,
+    })
+    this.#thread = thread
+    await thread.start()
+  }
+
+  #onFatal(error: Error): void {
+    if (this.state !== 'RUNNING' && this.state !== 'REBALANCING') return
+    let response: StreamThreadExceptionResponse = 'SHUTDOWN_CLIENT'
+    try {
+      if (this.#handler) response = this.#handler(error)
+    } catch (e) {
+      this.config.logger.error(`uncaught exception handler threw: ${(e as Error).message}`)
+    }
+    this.config.logger.error(`fatal error, ${response}: ${error.message}`, { error })
+    if (response === 'REPLACE_THREAD') {
+      void (async () => {
+        const old = this.#thread
+        await old?.stop({ clean: false })
+        if (this.state !== 'RUNNING' && this.state !== 'REBALANCING') return
+        this.#sm.tryTransition('REBALANCING')
+        await this.#startThread(undefined)
+      })().catch((e) => {
+        this.config.logger.error(`replacing the thread failed: ${(e as Error).message}`)
+        void this.#errorShutdown()
+      })
+    } else if (response === 'SHUTDOWN_APPLICATION') {
+      void (async () => {
+        await this.#thread?.stop({ clean: false })
+        // rejoin with a shutdown request: the leader relays it to every member
+        await this.#startThread(`${this.config.clientId}: ${error.message}`)
+      })().catch(() => void this.#errorShutdown())
+    } else {
+      void this.#errorShutdown()
+    }
+  }
+
+  async #errorShutdown(): Promise<void> {
+    if (!this.#sm.tryTransition('PENDING_ERROR')) return
+    await this.#shutdown(false)
+    this.#sm.tryTransition('ERROR')
+  }
+
+  async #shutdown(clean: boolean): Promise<void> {
+    try {
+      await this.#thread?.stop({ clean })
+    } catch (e) {
+      this.config.logger.warn(`stopping the stream thread failed: ${(e as Error).message}`)
+    }
+    this.#thread = undefined
+    await this.#global?.stop().catch(() => undefined)
+    this.#global = undefined
+    await this.#admin?.disconnect().catch(() => undefined)
+    this.#admin = undefined
+  }
+
+  /**
+   * Closes the client: commits, closes stores (with a checkpoint), leaves the group. Idempotent.
+   * @param options.timeoutMs how long to wait for a graceful close; past it the method resolves
+   *   `false` while the shutdown goes on in the background. @defaultValue no limit
+   * @returns whether the client reached NOT_RUNNING within the timeout.
+   */
+  async close(options: { timeoutMs?: number } = {}): Promise<boolean> {
+    if (!this.#closing) {
+      const from = this.state
+      if (from === 'NOT_RUNNING') return true
+      this.#closing = (async () => {
+        if (this.state === 'PENDING_ERROR') await this.waitForState('ERROR').catch(() => undefined)
+        this.#sm.transition('PENDING_SHUTDOWN')
+        await this.#shutdown(from !== 'ERROR')
+        this.#sm.transition('NOT_RUNNING')
+      })()
+    }
+    if (options.timeoutMs === undefined) {
+      await this.#closing
+      return true
+    }
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), options.timeoutMs)))
+    const done = await Promise.race([this.#closing.then(() => true), timedOut])
+    clearTimeout(timer)
+    return done
+  }
+
+  /**
+   * Deletes this application's local state directory (`<stateDir>/<applicationId>`), as Kafka
+   * Streams' `cleanUp()`: the next start restores everything from the changelogs.
+   * @throws IllegalStateError while the client is running (only CREATED, NOT_RUNNING or ERROR).
+   */
+  async cleanUp(): Promise<void> {
+    if (this.state !== 'CREATED' && this.state !== 'NOT_RUNNING' && this.state !== 'ERROR') {
+      throw new IllegalStateError(`cleanUp() is only allowed while not running, not in ${this.state}`)
+    }
+    await fs.rm(path.join(this.config.stateDir, this.config.applicationId), { recursive: true, force: true })
+  }
+
+  /**
+   * A read-only view of a local state store for interactive queries (all of this instance's tasks
+   * holding it, or the global store of that name). Cast it to the store kind you expect.
+   * @throws InvalidStateStoreError (when queried) if no local task holds the store.
+   */
+  store<S extends QueryableStore = QueryableStore>(name: string): S {
+    return compositeStore(name, () => this.#localStores(name)) as S
+  }
+
+  #localStores(name: string): StateStore[] {
+    const out: StateStore[] = []
+    const g = this.#global?.store(name)
+    if (g) return [g]
+    if (!this.#thread || (this.state !== 'RUNNING' && this.state !== 'REBALANCING')) return out
+    for (const t of this.#thread.tasks.values()) {
+      if (t.state !== 'RUNNING') continue
+      const s = t.engine?.getStateStore(name)
+      if (s) out.push(s)
+    }
+    return out
+  }
+
+  /**
+   * Every client of the application with its `applicationServer` host:port and the tasks, stores
+   * and partitions it holds, from the last assignment (Kafka Streams: `metadataForAllStreamsClients`).
+   */
+  metadataForAllStreamsClients(): StreamsMetadata[] {
+    const view = this.#thread?.groupView
+    const def = this.#def
+    if (!view || !def) return []
+    return view.members.map((m) => {
+      const [host, port] = m.host ? [m.host.slice(0, m.host.lastIndexOf(':')), Number(m.host.slice(m.host.lastIndexOf(':') + 1))] : [undefined, undefined]
+      const stores = new Set<string>()
+      const tps: Array<{ topic: string; partition: number }> = []
+      for (const t of m.active) {
+        const [sid, p] = t.split('_').map(Number)
+        const s = def.subtopologies.find((x) => x.id === sid)
+        if (!s) continue
+        for (const n of s.stores) stores.add(n)
+        for (const topic of s.sourceTopics) tps.push({ topic, partition: p! })
+      }
+      return { hostInfo: m.host, host, port, memberId: m.memberId, stateStoreNames: [...stores], activeTasks: m.active, standbyTasks: m.standby, topicPartitions: tps }
+    })
+  }
+
+  /** Same as {@link metadataForAllStreamsClients}. */
+  get allMetadata(): StreamsMetadata[] {
+    return this.metadataForAllStreamsClients()
+  }
+
+  /** Active task ids on this instance (RUNNING or restoring). */
+  activeTaskIds(): string[] {
+    return [...(this.#thread?.tasks.keys() ?? [])].sort()
+  }
+
+  /** Standby task ids on this instance. */
+  standbyTaskIds(): string[] {
+    return [...(this.#thread?.standbys.keys() ?? [])].sort()
+  }
+}

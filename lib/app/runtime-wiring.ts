@@ -1,0 +1,37 @@
+/**
+ * Default wiring of the app runtime to the state runtime (lib/state) and the task engine
+ * (topology/engine).
+ */
+import { createChangelogReader } from '../state/changelog-reader.js'
+import { createTaskStateManager } from '../state/task-state-manager.js'
+import { StreamsError } from '../../topology/errors.js'
+import type { ResolvedStreamsConfig } from './options.js'
+import type { EngineRuntime, StateRuntime } from './state-runtime.js'
+
+/** R1's LevelDB task state and broker-fetch changelog reader, logging through the app's logger. */
+export function defaultStateRuntime(config: ResolvedStreamsConfig): StateRuntime {
+  const log = config.logger
+  return {
+    createTaskStateManager: (options) =>
+      createTaskStateManager({
+        ...options,
+        lockWaitMs: 2_000,
+        logger: (level, message, extra) => log[level](message, extra),
+      }),
+    createChangelogReader: (kafka, logger) => createChangelogReader({ kafka, logger }),
+  }
+}
+
+/** D1's task engine. */
+export async function defaultEngineRuntime(): Promise<EngineRuntime> {
+  const spec = '../../topology/engine/index.js'
+  let mod: Record<string, unknown>
+  try {
+    mod = (await import(spec)) as Record<string, unknown>
+  } catch (e) {
+    throw new StreamsError(`the task engine (topology/engine/index.js) is not available: ${(e as Error).message}`, { cause: e })
+  }
+  const createTaskEngine = mod.createTaskEngine as EngineRuntime['createTaskEngine'] | undefined
+  if (typeof createTaskEngine !== 'function') throw new StreamsError('topology/engine/index.js does not export createTaskEngine')
+  return { createTaskEngine, globalSubtopology: mod.globalSubtopologyDef as EngineRuntime['globalSubtopology'] }
+}

@@ -1,0 +1,155 @@
+/**
+ * An active task (Kafka Streams: `StreamTask`): one sub-topology for one partition. It owns
+ * - a {@link PartitionGroup} with one record queue per source topic-partition (filled by the
+ *   consumer's `eachBatch`, drained by the client's processing loop),
+ * - a {@link TaskEngine} (D1) that deserializes and pushes records through the processors,
+ * - a {@link TaskStateManager} (R1) with the task's stores, changelogs and checkpoint,
+ * - a {@link TaskRecordCollector} for its output, and under exactly-once its own transactional
+ *   producer (owned by the TaskManager's commit path).
+ *
+ * Lifecycle: `CREATED → RESTORING → RUNNING → CLOSED` (`CLOSED` also from any state on revocation
+ * or when the task migrated). Only RUNNING tasks process. Processing is batched: {@link process}
+ * takes up to N records in timestamp order, awaits `engine.prepareBatch` once, then processes them
+ * one by one; the consumed offset of each partition advances only after its record (and everything
+ * it caused) finished, so a failing record's offset is never committed.
+ */
+import type { RawRecord, SubtopologyDef, TaskEngine } from '../../topology/engine/types.js'
+import { ProcessingError, StreamsError } from '../../topology/errors.js'
+import type { TaskId } from '../../topology/processor/types.js'
+import type { TaskStateManager } from '../state/types.js'
+import { PartitionGroup } from './partition-group.js'
+import type { TaskRecordCollector } from './record-collector.js'
+
+export type StreamTaskState = 'CREATED' | 'RESTORING' | 'RUNNING' | 'CLOSED'
+
+export interface TopicPartition {
+  readonly topic: string
+  readonly partition: number
+}
+
+export interface StreamTaskInit {
+  readonly id: string
+  readonly taskId: TaskId
+  readonly subtopology: SubtopologyDef
+  readonly partitions: ReadonlyArray<TopicPartition>
+  readonly maxTaskIdleMs: number
+  readonly now: number
+}
+
+export class StreamTask {
+  readonly id: string
+  readonly taskId: TaskId
+  readonly subtopology: SubtopologyDef
+  readonly partitions: ReadonlyArray<TopicPartition>
+  readonly group: PartitionGroup
+  state: StreamTaskState = 'CREATED'
+  engine: TaskEngine | undefined
+  stateManager: TaskStateManager | undefined
+  collector: TaskRecordCollector | undefined
+  /** Resolves when initialization (state open, restore, engine init) finished or failed. */
+  initPromise: Promise<void> | undefined
+  /** Aborts a running restoration (on revocation or close). */
+  readonly abort = new AbortController()
+  /** Next offset to commit per partition key (last processed + 1). */
+  readonly consumed = new Map<string, bigint>()
+  /** Last committed offset per partition key. */
+  readonly committed = new Map<string, bigint>()
+  /** Records below this offset are dropped on enqueue (already processed / before the committed position). */
+  readonly floor = new Map<string, bigint>()
+  processedSinceCommit = 0
+  commitRequested = false
+  lastWallClockPunctuation = 0
+  /** Partitions paused because their queue is full. */
+  readonly paused = new Set<string>()
+
+  constructor(init: StreamTaskInit) {
+    this.id = init.id
+    this.taskId = init.taskId
+    this.subtopology = init.subtopology
+    this.partitions = init.partitions
+    this.group = new PartitionGroup(init.partitions, init.now, init.maxTaskIdleMs)
+  }
+
+  static key(topic: string, partition: number): string {
+    return `${topic}:${partition}`
+  }
+
+  /**
+   * Appends fetched records to a partition's queue, dropping those below the floor.
+   * @returns the queue size after appending, or -1 if the partition is not this task's.
+   */
+  enqueue(topic: string, partition: number, records: ReadonlyArray<RawRecord>): number {
+    const q = this.group.queue(topic, partition)
+    if (!q) return -1
+    const floor = this.floor.get(StreamTask.key(topic, partition))
+    if (floor !== undefined && records.length > 0 && BigInt(records[0]!.offset) < floor) {
+      q.push(records.filter((r) => BigInt(r.offset) >= floor))
+    } else {
+      q.push(records)
+    }
+    const last = records[records.length - 1]
+    if (last) this.floor.set(StreamTask.key(topic, partition), BigInt(last.offset) + 1n)
+    return q.size
+  }
+
+  /** Whether there is something to process now. */
+  processable(now: number): boolean {
+    return this.state === 'RUNNING' && this.group.processable(now)
+  }
+
+  /**
+   * Processes up to `max` records in timestamp order. Returns the number processed.
+   * @throws StreamsError (with task/processor/topic/partition/offset) when a record fails and the
+   *   handler says 'fail'; offsets of records processed before it stay consumed.
+   */
+  async process(max: number, now: number): Promise<number> {
+    const engine = this.engine!
+    const records = this.group.take(max, now)
+    if (records.length === 0) return 0
+    await engine.prepareBatch(records)
+    let i = 0
+    try {
+      for (; i < records.length; i++) {
+        const r = records[i]!
+        await engine.process(r)
+        this.consumed.set(StreamTask.key(r.topic, r.partition), BigInt(r.offset) + 1n)
+      }
+    } catch (e) {
+      const r = records[i]!
+      // put the unprocessed tail back in front of the queues? No: a failing task is closed; the
+      // records are re-fetched from the committed offsets by whoever processes the task next.
+      this.processedSinceCommit += i
+      if (e instanceof StreamsError) throw e
+      throw new ProcessingError(`processing failed: ${(e as Error)?.message ?? String(e)}`, {
+        cause: e,
+        place: { taskId: this.id, topic: r.topic, partition: r.partition, offset: r.offset },
+      })
+    }
+    this.processedSinceCommit += records.length
+    return records.length
+  }
+
+  /** Offsets to commit (only partitions that advanced since the last commit). */
+  offsetsToCommit(): Array<{ topic: string; partition: number; offset: string }> {
+    const out: Array<{ topic: string; partition: number; offset: string }> = []
+    for (const p of this.partitions) {
+      const k = StreamTask.key(p.topic, p.partition)
+      const c = this.consumed.get(k)
+      if (c !== undefined && c !== this.committed.get(k)) out.push({ topic: p.topic, partition: p.partition, offset: c.toString() })
+    }
+    return out
+  }
+
+  /** Marks offsets as committed after a successful commit. */
+  markCommitted(offsets: ReadonlyArray<{ topic: string; partition: number; offset: string }>): void {
+    for (const o of offsets) this.committed.set(StreamTask.key(o.topic, o.partition), BigInt(o.offset))
+    this.processedSinceCommit = 0
+    this.commitRequested = false
+  }
+
+  /** Whether a commit has anything to do for this task. */
+  needsCommit(): boolean {
+    if (this.state !== 'RUNNING') return false
+    return this.processedSinceCommit > 0 || this.commitRequested || (this.collector?.sentSinceCommit ?? 0) > 0 || this.offsetsToCommit().length > 0
+  }
+}

@@ -1,0 +1,1004 @@
+/**
+ * The processing unit of a client (Kafka Streams: `StreamThread` + `TaskManager`): ONE kafkajs
+ * consumer (group = applicationId, our task assignor, auto-commit off, read_committed), the active
+ * and standby tasks, the processing loop and THE commit path.
+ *
+ * ## How records flow (design)
+ * kafkajs' run loop calls `eachBatch` once per fetched partition batch, and fetches again only when
+ * every batch of the previous fetch was handled. Processing inside `eachBatch` would serialize
+ * fetching and processing and could not order records ACROSS partitions of a task (each call sees
+ * one partition). So:
+ * - `eachBatch` only converts the batch and appends it to the owning task's partition queue, then
+ *   resolves the batch's last offset (= advances the fetch position; nothing is committed) and
+ *   returns. A queue over `bufferedRecordsPerPartition` pauses its partition (kafkajs drops paused
+ *   partitions' fetched data at once), so memory stays bounded whatever the input rate; it resumes
+ *   when the queue drains below half.
+ * - a processing loop (this class) repeatedly takes, per RUNNING task, up to {@link BATCH} records
+ *   in timestamp order across the task's queues (`maxTaskIdleMs` semantics), awaits the engine's
+ *   `prepareBatch` once, processes them, runs wall-clock punctuators, and commits every
+ *   `commitIntervalMs` (or when a store or processor asks). It yields to the event loop after every
+ *   task batch so kafkajs keeps fetching and heartbeating while we process.
+ *
+ * ## Commit path (one for both guarantees)
+ * per task: `stateManager.prepareCommit(collector)` (cache → changelog records) → produce the task's
+ * collected sink + changelog + dead-letter records (batched `sendBatch`, acks=-1, idempotent) →
+ * commit the consumed offsets (last processed + 1) → `stateManager.commitLocal(changelog end
+ * offsets)` (LevelDB batch + checkpoint). At-least-once: one shared idempotent producer and one
+ * `commitOffsets` for all tasks. Exactly-once (EOS-alpha): each task has a transactional producer
+ * (`<applicationId>-<taskId>`); produce + `sendOffsets` + `commit` form one transaction, and local
+ * state is written only after the commit, so it never reflects an aborted transaction.
+ *
+ * ## Rebalances
+ * kafkajs has no revocation callback. On `consumer.rebalancing` the loop commits everything at once
+ * (the group still accepts commits of the old generation while it prepares the rebalance); on
+ * `consumer.group_join` the loop closes revoked tasks (committing what is left, releasing LevelDB
+ * locks) BEFORE it creates new ones. A new task, before it processes: (EOS) initialises its
+ * transactional producer — fencing a zombie owner and waiting for its open transaction to finish —
+ * then reads the group's committed offsets, restores its stores from the checkpoint to the end of
+ * the changelogs (in the background: the consumer keeps heartbeating), and drops buffered records
+ * below the committed offsets.
+ */
+import { EventEmitter } from 'node:events'
+import fs from 'node:fs'
+import path from 'node:path'
+import { setImmediate as yieldImmediate } from 'node:timers/promises'
+import type { Admin, Consumer, EachBatchPayload, Kafka, Producer, Transaction } from 'kafkajs'
+import type { RawRecord, SubtopologyDef, TopologyDef } from '../../topology/engine/types.js'
+import { ProductionError, StreamsError, TaskMigratedError } from '../../topology/errors.js'
+import { parseTaskId } from '../../topology/processor/types.js'
+import type { StateStore } from '../../topology/state/types.js'
+import type { ChangelogReader, TaskStateManager } from '../state/types.js'
+import { decodeMemberAssignment, decodeMemberMetadata, type AssignmentInfo, type AssignorSubtopology, type SubscriptionInfo, createTaskAssignor } from './assignor.js'
+import { crashArmed, maybeCrash } from './crash.js'
+import { deserializationHandler, isFencingError, isGroupMovedError, isUnknownOutcomeError, processingHandler, productionDecision } from './error-handlers.js'
+import { emitEvent, StreamsEvents } from './events.js'
+import { changelogTopicName, type TopicLayout } from './internal-topics.js'
+import type { ResolvedStreamsConfig } from './options.js'
+import { TaskRecordCollector, type BatchSender } from './record-collector.js'
+import type { EngineRuntime, StateRuntime } from './state-runtime.js'
+import { StreamTask, type TopicPartition } from './stream-task.js'
+
+/** Records taken from one task per loop iteration. */
+const BATCH = 500
+/** Collector batches in flight per task before the loop waits for the producer. */
+const MAX_PENDING_BATCHES = 4
+
+export interface StreamThreadOptions {
+  readonly config: ResolvedStreamsConfig
+  readonly topology: TopologyDef
+  readonly layout: TopicLayout
+  readonly kafka: Kafka
+  readonly admin: Admin
+  readonly engine: EngineRuntime
+  readonly state: StateRuntime
+  readonly emitter: EventEmitter
+  readonly globalStores?: (name: string) => StateStore | undefined
+  readonly partitionsFor: (topic: string) => number | undefined
+  /** A fatal error: the client's uncaught-exception handler decides. */
+  readonly onFatal: (error: Error) => void
+  /** The thread's view: 'REBALANCING' (joining/restoring) or 'RUNNING' (all tasks running). */
+  readonly onStateHint: (state: 'REBALANCING' | 'RUNNING') => void
+  /** The leader relayed an application shutdown request or a fatal assignment error. */
+  readonly onShutdownRequested: (reason: string) => void
+  /** Set when this thread should ask the whole application to shut down (SHUTDOWN_APPLICATION). */
+  readonly shutdownRequest?: string
+}
+
+interface StandbyTask {
+  readonly id: string
+  readonly stateManager: TaskStateManager
+  readonly abort: AbortController
+  running: Promise<void>
+}
+
+interface EosProducer {
+  producer: Producer
+  txn: Promise<Transaction> | undefined
+}
+
+/** Group membership view of the last assignment (for interactive-query metadata). */
+export interface GroupView {
+  readonly memberId: string
+  readonly members: ReadonlyArray<{ memberId: string; host?: string; active: string[]; standby: string[] }>
+}
+
+export class StreamThread {
+  readonly tasks = new Map<string, StreamTask>()
+  readonly standbys = new Map<string, StandbyTask>()
+  readonly #byPartition = new Map<string, StreamTask>()
+  readonly #eos = new Map<string, EosProducer>()
+  readonly #subByTopic = new Map<string, SubtopologyDef>()
+  readonly #o: StreamThreadOptions
+  readonly #c: ResolvedStreamsConfig
+  #consumer: Consumer | undefined
+  #producer: Producer | undefined
+  #reader: ChangelogReader | undefined
+  #loop: Promise<void> | undefined
+  #stopping = false
+  #stopped = false
+  #wake: (() => void) | undefined
+  #pendingAssignment: { memberId: string; active: Set<string>; isLeader: boolean } | undefined
+  #pendingStandby: Set<string> | undefined
+  #commitSoon = false
+  #lastCommit = Date.now()
+  #migrated = new Map<string, number>()
+  #memberId = ''
+  #groupView: GroupView | undefined
+  #lastStateHint: 'REBALANCING' | 'RUNNING' | undefined
+  #fatal = false
+
+  constructor(options: StreamThreadOptions) {
+    this.#o = options
+    this.#c = options.config
+    for (const s of options.topology.subtopologies) for (const t of s.sourceTopics) this.#subByTopic.set(t, s)
+  }
+
+  get memberId(): string {
+    return this.#memberId
+  }
+
+  get groupView(): GroupView | undefined {
+    return this.#groupView
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // start / stop
+  // ---------------------------------------------------------------------------------------------
+
+  /** Connects producer and consumer, subscribes and joins. Resolves after the first join. */
+  async start(): Promise<void> {
+    const { kafka, topology } = this.#o
+    this.#reader = this.#o.state.createChangelogReader(kafka, this.#c.logger)
+    if (!this.#c.exactlyOnce) {
+      this.#producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+      await this.#producer.connect()
+    }
+    const subs: AssignorSubtopology[] = topology.subtopologies
+      .filter((s) => s.sourceTopics.length > 0)
+      .map((s) => ({ id: s.id, sourceTopics: s.sourceTopics, stateful: s.stores.some((n) => topology.stores.get(n)?.loggingEnabled) }))
+    const consumer = kafka.consumer({
+      groupId: this.#c.applicationId,
+      partitionAssigners: [
+        createTaskAssignor({
+          subtopologies: () => subs,
+          numStandbyReplicas: () => this.#c.numStandbyReplicas,
+          subscriptionInfo: () => this.#subscriptionInfo(),
+        }),
+      ],
+      sessionTimeout: this.#c.sessionTimeoutMs,
+      heartbeatInterval: this.#c.heartbeatIntervalMs,
+      rebalanceTimeout: this.#c.rebalanceTimeoutMs,
+      readUncommitted: false,
+      allowAutoTopicCreation: false,
+      maxWaitTimeInMs: 250,
+    })
+    this.#consumer = consumer
+    consumer.on(consumer.events.GROUP_JOIN, (e) => this.#onGroupJoin(e.payload))
+    consumer.on(consumer.events.REBALANCING, () => {
+      emitEvent(this.#o.emitter, StreamsEvents.REBALANCE_START, { memberId: this.#memberId })
+      this.#commitSoon = true
+      this.#hint('REBALANCING')
+      this.#wakeUp()
+    })
+    consumer.on(consumer.events.CRASH, (e) => {
+      const { error, restart } = e.payload as unknown as { error: Error; restart: boolean }
+      this.#c.logger.error(`consumer crashed${restart ? ', kafkajs restarts it' : ''}: ${error?.message}`, { error })
+      if (!restart && !this.#stopping) this.#fail(error instanceof Error ? error : new Error(String(error)))
+    })
+    await consumer.connect()
+    const earliest: string[] = []
+    const latest: string[] = []
+    for (const s of topology.subtopologies) {
+      for (const n of s.nodes) {
+        if (n.type !== 'source') continue
+        for (const t of n.topics) (n.offsetReset === 'latest' ? latest : earliest).push(t)
+      }
+    }
+    if (earliest.length) await consumer.subscribe({ topics: [...new Set(earliest)], fromBeginning: true })
+    if (latest.length) await consumer.subscribe({ topics: [...new Set(latest)], fromBeginning: false })
+    this.#loop = this.#runLoop()
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (payload) => this.#eachBatch(payload),
+    })
+  }
+
+  /** Stops processing, commits, closes tasks (releasing state locks), leaves the group. */
+  async stop(options: { clean: boolean }): Promise<void> {
+    if (this.#stopped) return
+    this.#stopping = true
+    this.#wakeUp()
+    await this.#loop?.catch(() => undefined)
+    if (options.clean && !this.#fatal) {
+      try {
+        await this.#commitAll('close')
+      } catch (e) {
+        this.#c.logger.warn(`final commit failed: ${(e as Error).message}`, { error: e })
+      }
+    }
+    for (const t of [...this.tasks.values()]) await this.#closeTask(t, { clean: options.clean && !this.#fatal, commit: false })
+    for (const s of [...this.standbys.values()]) await this.#closeStandby(s)
+    try {
+      await this.#consumer?.disconnect()
+    } catch (e) {
+      this.#c.logger.warn(`consumer disconnect failed: ${(e as Error).message}`)
+    }
+    await this.#producer?.disconnect().catch(() => undefined)
+    await this.#reader?.close().catch(() => undefined)
+    this.#stopped = true
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // consumer callbacks
+  // ---------------------------------------------------------------------------------------------
+
+  async #eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    if (!isRunning() || isStale() || batch.messages.length === 0) return
+    const { topic, partition } = batch
+    const task = this.#byPartition.get(StreamTask.key(topic, partition))
+    if (!task || task.state === 'CLOSED') return // not ours (any more): leave unresolved
+    const headers = (h: unknown) => (h ?? {}) as RawRecord['headers']
+    const records: RawRecord[] = new Array(batch.messages.length)
+    for (let i = 0; i < batch.messages.length; i++) {
+      const m = batch.messages[i]!
+      records[i] = { topic, partition, offset: m.offset, key: m.key ?? null, value: m.value ?? null, timestamp: Number(m.timestamp), headers: headers(m.headers) }
+    }
+    const size = task.enqueue(topic, partition, records)
+    resolveOffset(batch.messages[batch.messages.length - 1]!.offset)
+    const k = StreamTask.key(topic, partition)
+    if (size >= this.#c.bufferedRecordsPerPartition && !task.paused.has(k)) {
+      task.paused.add(k)
+      this.#consumer!.pause([{ topic, partitions: [partition] }])
+      emitEvent(this.#o.emitter, StreamsEvents.PAUSE, { topic, partition, buffered: size })
+    }
+    this.#wakeUp()
+    await heartbeat()
+  }
+
+  #onGroupJoin(payload: { memberId: string; isLeader: boolean; memberAssignment: Record<string, number[]> }): void {
+    this.#memberId = payload.memberId
+    const active = new Set<string>()
+    for (const [topic, partitions] of Object.entries(payload.memberAssignment ?? {})) {
+      const s = this.#subByTopic.get(topic)
+      if (!s) continue
+      for (const p of partitions) active.add(`${s.id}_${p}`)
+    }
+    this.#pendingAssignment = { memberId: payload.memberId, active, isLeader: payload.isLeader }
+    this.#hint('REBALANCING')
+    this.#wakeUp()
+    void this.#refreshGroupInfo(payload.memberAssignment ?? {})
+  }
+
+  /** Reads our assignment userData (standby tasks, errors, shutdown) and everyone's host through DescribeGroups. */
+  async #refreshGroupInfo(expected: Record<string, number[]>): Promise<void> {
+    try {
+      const d = await this.#consumer!.describeGroup()
+      if (d.state !== 'Stable') return
+      const members = d.members.map((m) => {
+        const a = decodeMemberAssignment(m.memberAssignment)
+        let host: string | undefined
+        try {
+          host = decodeMemberMetadata(m.memberMetadata)?.info.host
+        } catch {
+          host = undefined
+        }
+        return { memberId: m.memberId, host, active: [...(a?.info?.active ?? [])], standby: [...(a?.info?.standby ?? [])], partitions: a?.partitions, info: a?.info }
+      })
+      const me = members.find((m) => m.memberId === this.#memberId)
+      if (!me || !samePartitions(me.partitions ?? {}, expected)) return
+      this.#groupView = { memberId: this.#memberId, members: members.map(({ memberId, host, active, standby }) => ({ memberId, host, active, standby })) }
+      const info: AssignmentInfo | undefined = me.info
+      if (info?.error) {
+        this.#fail(new StreamsError(`assignment failed: ${info.error}`))
+        return
+      }
+      if (info?.shutdown) {
+        this.#o.onShutdownRequested(info.shutdown)
+        return
+      }
+      this.#pendingStandby = new Set(info?.standby ?? [])
+      this.#wakeUp()
+    } catch (e) {
+      this.#c.logger.debug(`describeGroup failed: ${(e as Error).message}`)
+    }
+  }
+
+  #subscriptionInfo(): SubscriptionInfo {
+    const taskOffsets: Record<string, number> = {}
+    try {
+      const dir = path.join(this.#c.stateDir, this.#c.applicationId)
+      for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+        if (e.isDirectory() && /^\d+_\d+$/.test(e.name)) taskOffsets[e.name] = 0
+      }
+    } catch {
+      // no state directory yet
+    }
+    return {
+      version: 1,
+      host: this.#c.applicationServer ? `${this.#c.applicationServer.host}:${this.#c.applicationServer.port}` : undefined,
+      prevActive: [...this.tasks.keys()],
+      prevStandby: [...this.standbys.keys()],
+      taskOffsets,
+      shutdownRequested: this.#o.shutdownRequest,
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // the processing loop
+  // ---------------------------------------------------------------------------------------------
+
+  #wakeUp(): void {
+    const w = this.#wake
+    this.#wake = undefined
+    w?.()
+  }
+
+  #hint(state: 'REBALANCING' | 'RUNNING'): void {
+    if (this.#lastStateHint === state && state === 'RUNNING') return
+    this.#lastStateHint = state
+    this.#o.onStateHint(state)
+  }
+
+  async #runLoop(): Promise<void> {
+    let current: StreamTask | undefined
+    while (!this.#stopping) {
+      try {
+        if (this.#commitSoon) {
+          this.#commitSoon = false
+          await this.#commitAll('rebalance')
+        }
+        if (this.#pendingAssignment) await this.#applyAssignment()
+        if (this.#pendingStandby) await this.#applyStandby()
+        this.#reviveMigrated()
+        const now = Date.now()
+        let processed = 0
+        for (const task of this.tasks.values()) {
+          if (this.#stopping) break
+          if (!task.processable(now)) continue
+          current = task
+          const collector = task.collector!
+          if (collector.error !== undefined) await collector.flush()
+          if (collector.pendingBatches >= MAX_PENDING_BATCHES) await collector.flush()
+          processed += await task.process(BATCH, now)
+          this.#maybeResume(task)
+          current = undefined
+          await yieldImmediate()
+        }
+        const after = Date.now()
+        for (const task of this.tasks.values()) {
+          if (task.state !== 'RUNNING' || after - task.lastWallClockPunctuation < 10) continue
+          task.lastWallClockPunctuation = after
+          current = task
+          await task.engine!.punctuateWallClock(after)
+          current = undefined
+        }
+        let requested = false
+        for (const t of this.tasks.values()) if (t.commitRequested) requested = true
+        if (requested || after - this.#lastCommit >= this.#c.commitIntervalMs) await this.#commitAll(requested ? 'requested' : 'interval')
+        if (this.#allRunning()) this.#hint('RUNNING')
+        if (processed === 0) await this.#waitForWork()
+      } catch (e) {
+        await this.#handleLoopError(e, current)
+        current = undefined
+      }
+    }
+  }
+
+  #allRunning(): boolean {
+    if (this.#pendingAssignment) return false
+    for (const t of this.tasks.values()) if (t.state !== 'RUNNING') return false
+    return true
+  }
+
+  async #waitForWork(): Promise<void> {
+    const now = Date.now()
+    let timeout = Math.min(100, Math.max(1, this.#lastCommit + this.#c.commitIntervalMs - now))
+    for (const t of this.tasks.values()) {
+      const d = t.group.idleDeadline()
+      if (d !== undefined) timeout = Math.max(1, Math.min(timeout, d - now))
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#wake = undefined
+        resolve()
+      }, timeout)
+      this.#wake = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  }
+
+  #maybeResume(task: StreamTask): void {
+    if (task.paused.size === 0) return
+    for (const k of [...task.paused]) {
+      const [topic, p] = splitKey(k)
+      const q = task.group.queue(topic, p)
+      if (!q || q.size <= this.#c.bufferedRecordsPerPartition / 2) {
+        task.paused.delete(k)
+        this.#consumer!.resume([{ topic, partitions: [p] }])
+        emitEvent(this.#o.emitter, StreamsEvents.RESUME, { topic, partition: p, buffered: q?.size ?? 0 })
+      }
+    }
+  }
+
+  async #handleLoopError(e: unknown, task: StreamTask | undefined): Promise<void> {
+    const err = e instanceof Error ? e : new Error(String(e))
+    const taskId = (err as StreamsError).place?.taskId ?? task?.id
+    const t = taskId ? this.tasks.get(taskId) : undefined
+    if (err instanceof TaskMigratedError && t) {
+      this.#c.logger.warn(`task ${t.id} migrated: ${err.message}; closing it dirty`, { taskId: t.id })
+      emitEvent(this.#o.emitter, StreamsEvents.TASK_MIGRATED, { taskId: t.id, reason: err.message })
+      await this.#closeTask(t, { clean: false, commit: false })
+      this.#pausePartitions(t.partitions)
+      this.#migrated.set(t.id, Date.now())
+      return
+    }
+    // fatal: commit what was processed successfully (the failing record's offset is not consumed),
+    // except, under exactly-once, the failing task whose state may hold part of the failed record.
+    this.#c.logger.error(`fatal error${taskId ? ` in task ${taskId}` : ''}: ${err.message}`, { error: err })
+    emitEvent(this.#o.emitter, StreamsEvents.ERROR, { error: err, taskId })
+    try {
+      const others = [...this.tasks.values()].filter((x) => !(this.#c.exactlyOnce && x === t))
+      await this.#commitTasks(others)
+    } catch (ce) {
+      this.#c.logger.warn(`commit after fatal error failed: ${(ce as Error).message}`)
+    }
+    if (t && this.#c.exactlyOnce) await this.#closeTask(t, { clean: false, commit: false })
+    this.#fail(err)
+  }
+
+  #fail(err: Error): void {
+    if (this.#fatal) return
+    this.#fatal = true
+    this.#stopping = true
+    this.#wakeUp()
+    queueMicrotask(() => this.#o.onFatal(err))
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // assignment: create / close tasks
+  // ---------------------------------------------------------------------------------------------
+
+  async #applyAssignment(): Promise<void> {
+    const a = this.#pendingAssignment!
+    this.#pendingAssignment = undefined
+    const revoked = [...this.tasks.values()].filter((t) => !a.active.has(t.id))
+    for (const t of revoked) await this.#closeTask(t, { clean: true, commit: true })
+    for (const id of a.active) this.#migrated.delete(id)
+    const created: string[] = []
+    for (const id of a.active) {
+      if (this.tasks.has(id)) continue
+      const sb = this.standbys.get(id)
+      if (sb) await this.#closeStandby(sb) // release its state for the active task
+      this.#createTask(id)
+      created.push(id)
+    }
+    emitEvent(this.#o.emitter, StreamsEvents.ASSIGNMENT, { memberId: a.memberId, active: [...a.active], standby: [...this.standbys.keys()], isLeader: a.isLeader })
+    this.#c.logger.info('assignment', { memberId: a.memberId, active: [...a.active], created, revoked: revoked.map((t) => t.id) })
+  }
+
+  #createTask(id: string, revived = false): StreamTask {
+    const taskId = parseTaskId(id)
+    const sub = this.#o.topology.subtopologies.find((s) => s.id === taskId.subtopology)
+    if (!sub) throw new StreamsError(`assigned unknown task ${id}`)
+    const partitions: TopicPartition[] = sub.sourceTopics.map((topic) => ({ topic, partition: taskId.partition }))
+    const task = new StreamTask({ id, taskId, subtopology: sub, partitions, maxTaskIdleMs: this.#c.maxTaskIdleMs, now: Date.now() })
+    this.tasks.set(id, task)
+    for (const p of partitions) this.#byPartition.set(StreamTask.key(p.topic, p.partition), task)
+    try {
+      this.#consumer?.resume(partitions.map((p) => ({ topic: p.topic, partitions: [p.partition] })))
+    } catch {
+      // not assigned (yet)
+    }
+    emitEvent(this.#o.emitter, StreamsEvents.TASK_CREATED, { taskId: id, standby: false })
+    task.initPromise = this.#initTask(task, revived).then(
+      () => this.#wakeUp(),
+      async (e) => {
+        if (task.state === 'CLOSED') return
+        this.#c.logger.error(`task ${id} failed to initialize: ${(e as Error).message}`, { error: e, taskId: id })
+        if (e instanceof TaskMigratedError || isFencingError(e)) {
+          await this.#closeTask(task, { clean: false, commit: false })
+          this.#pausePartitions(task.partitions)
+          this.#migrated.set(id, Date.now())
+        } else {
+          this.#fail(e instanceof Error ? e : new Error(String(e)))
+        }
+      },
+    )
+    return task
+  }
+
+  async #initTask(task: StreamTask, revived: boolean): Promise<void> {
+    const c = this.#c
+    const { topology, admin, kafka } = this.#o
+    task.state = 'RESTORING'
+    // 1. EOS: a transactional producer per task; InitProducerId fences the previous owner and
+    //    waits for its open transaction to complete, so the offsets we read next are final.
+    if (c.exactlyOnce) {
+      const producer = kafka.producer({
+        transactionalId: `${c.applicationId}-${task.id}`,
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+      })
+      await producer.connect()
+      this.#eos.set(task.id, { producer, txn: undefined })
+      const txn = await producer.transaction() // InitProducerId (fencing) + begin
+      await txn.abort() // nothing registered: no request
+      if (task.abort.signal.aborted) return
+    }
+    // 2. committed offsets of the task's input partitions
+    const committed = await fetchCommitted(admin, c.applicationId, task.partitions)
+    // 3. state: open (retrying while another local owner still holds the lock), restore
+    const sm = this.#o.state.createTaskStateManager({
+      applicationId: c.applicationId,
+      taskId: task.id,
+      stateDir: c.stateDir,
+      stores: task.subtopology.stores.map((n) => topology.stores.get(n)!).filter(Boolean),
+      changelogTopicFor: (store) => (store.loggingEnabled ? (store.sourceChangelogTopic ?? changelogTopicName(c.applicationId, store.name)) : undefined),
+      changelogPartition: task.taskId.partition,
+      cacheMaxBytes: Math.floor(c.statestoreCacheMaxBytes / Math.max(1, this.tasks.size)),
+      exactlyOnce: c.exactlyOnce,
+      onCommitNeeded: () => {
+        task.commitRequested = true
+        this.#wakeUp()
+      },
+    })
+    task.stateManager = sm
+    await openWithRetry(sm, task.abort.signal, c.sessionTimeoutMs)
+    await this.#restore(task.id, sm, task.abort.signal, (topic) => {
+      const s = task.partitions.find((p) => p.topic === topic)
+      return s ? committed.get(StreamTask.key(s.topic, s.partition)) : undefined
+    })
+    if (task.abort.signal.aborted) return
+    // 4. engine
+    const collector = new TaskRecordCollector({
+      taskId: task.id,
+      sender: () => this.#senderFor(task),
+      onSendError: (e, records) => this.#onSendError(task, e, records),
+    })
+    task.collector = collector
+    task.engine = this.#o.engine.createTaskEngine({
+      topology,
+      subtopology: task.subtopology,
+      taskId: task.taskId,
+      stores: sm.provider,
+      collector,
+      clock: Date.now,
+      defaultKeySerde: c.defaultKeySerde,
+      defaultValueSerde: c.defaultValueSerde,
+      defaultTimestampExtractor: c.defaultTimestampExtractor,
+      partitionsFor: this.#o.partitionsFor,
+      deserializationExceptionHandler: deserializationHandler(c.deserializationExceptionHandler, () => collector, c.logger, (r, e) =>
+        emitEvent(this.#o.emitter, StreamsEvents.RECORD_DROPPED, { reason: `deserialization: ${e.message}`, taskId: task.id, topic: r.topic, partition: r.partition, offset: r.offset }),
+      ),
+      processingExceptionHandler: processingHandler(c.processingExceptionHandler, c.logger),
+      onDropped: (reason, place) => emitEvent(this.#o.emitter, StreamsEvents.RECORD_DROPPED, { reason, ...place }),
+      onCommitRequested: () => {
+        task.commitRequested = true
+        this.#wakeUp()
+      },
+      globalStores: this.#o.globalStores,
+    })
+    await task.engine.init()
+    if (task.abort.signal.aborted) return
+    // 5. position: seek to the committed offsets, dropping whatever was buffered meanwhile (it
+    //    may predate a zombie's last commit, or be ahead of it after a revival)
+    for (const p of task.partitions) {
+      const k = StreamTask.key(p.topic, p.partition)
+      const off = committed.get(k)
+      const q = task.group.queue(p.topic, p.partition)!
+      if (off === undefined) {
+        if (!revived) continue
+        q.clear(Date.now())
+        task.floor.delete(k)
+        this.#consumer!.seek({ topic: p.topic, partition: p.partition, offset: this.#resetOf(p.topic) === 'latest' ? '-1' : '-2' })
+        continue
+      }
+      task.committed.set(k, off)
+      task.consumed.set(k, off)
+      q.clear(Date.now())
+      task.floor.set(k, off)
+      this.#consumer!.seek({ topic: p.topic, partition: p.partition, offset: off.toString() })
+    }
+    task.state = 'RUNNING'
+    this.#c.logger.info(`task ${task.id} running`, { taskId: task.id })
+  }
+
+  /** Restores every changelog partition of a state manager from its checkpoint to the end. */
+  async #restore(taskId: string, sm: TaskStateManager, signal: AbortSignal, sourceLimit: (topic: string) => bigint | undefined): Promise<void> {
+    const parts = sm.changelogPartitions()
+    if (parts.length === 0) return
+    const reader = this.#reader!
+    const ends = await reader.endOffsets(parts.map((p) => ({ topic: p.topic, partition: p.partition })))
+    const checkpoints = sm.checkpointedOffsets()
+    for (const p of parts) {
+      if (signal.aborted) return
+      let end = lookupOffset(ends, p.topic, p.partition)
+      const limit = sourceLimit(p.topic)
+      if (limit !== undefined && end !== undefined && limit < BigInt(end)) end = limit.toString()
+      if (end === undefined) continue
+      const from = checkpoints.get(p.topic)
+      const fromN = from === undefined ? 0n : BigInt(from)
+      if (fromN >= BigInt(end)) continue
+      const total = Number(BigInt(end) - fromN)
+      const started = Date.now()
+      let restored = 0
+      emitEvent(this.#o.emitter, StreamsEvents.RESTORE_START, { taskId, store: p.store, topic: p.topic, partition: p.partition, fromOffset: from, endOffset: end, total })
+      this.#c.logger.info(`restoring ${p.topic}[${p.partition}] from ${from ?? 'beginning'} to ${end}`, { taskId })
+      await reader.read(
+        p.topic,
+        p.partition,
+        from,
+        end,
+        async (records, nextOffset) => {
+          if (records.length) await sm.restoreBatch(p.topic, records)
+          await sm.markRestored(p.topic, nextOffset)
+          restored += records.length
+          emitEvent(this.#o.emitter, StreamsEvents.RESTORE_PROGRESS, { taskId, topic: p.topic, partition: p.partition, restored, total })
+        },
+        signal,
+      )
+      emitEvent(this.#o.emitter, StreamsEvents.RESTORE_END, { taskId, topic: p.topic, partition: p.partition, restored, durationMs: Date.now() - started })
+    }
+  }
+
+  /**
+   * Closes a task. `commit`: commit what it processed first (revocation, clean close). `clean`:
+   * close state with a checkpoint; otherwise drop uncommitted state.
+   */
+  async #closeTask(task: StreamTask, options: { clean: boolean; commit: boolean }): Promise<void> {
+    if (task.state === 'CLOSED' && !this.tasks.has(task.id)) return
+    let clean = options.clean
+    const wasRunning = task.state === 'RUNNING'
+    task.abort.abort()
+    if (options.commit && wasRunning) {
+      try {
+        await this.#commitTasks([task])
+      } catch (e) {
+        this.#c.logger.warn(`commit of task ${task.id} on close failed: ${(e as Error).message}`, { taskId: task.id })
+        clean = false
+      }
+    }
+    task.state = 'CLOSED'
+    await task.initPromise?.catch(() => undefined)
+    this.tasks.delete(task.id)
+    for (const p of task.partitions) {
+      const k = StreamTask.key(p.topic, p.partition)
+      if (this.#byPartition.get(k) === task) this.#byPartition.delete(k)
+      if (task.paused.has(k)) this.#consumer?.resume([{ topic: p.topic, partitions: [p.partition] }])
+    }
+    const eos = this.#eos.get(task.id)
+    if (!clean) {
+      task.collector?.discard()
+      if (eos?.txn) {
+        try {
+          await (await eos.txn).abort()
+        } catch {
+          // fenced or already ended
+        }
+        eos.txn = undefined
+      }
+      await task.stateManager?.abortUncommitted().catch(() => undefined)
+    }
+    try {
+      await task.engine?.close()
+    } catch (e) {
+      this.#c.logger.warn(`closing processors of task ${task.id} failed: ${(e as Error).message}`)
+    }
+    try {
+      await task.stateManager?.close({ clean })
+    } catch (e) {
+      this.#c.logger.warn(`closing state of task ${task.id} failed: ${(e as Error).message}`)
+    }
+    if (eos) {
+      this.#eos.delete(task.id)
+      await eos.producer.disconnect().catch(() => undefined)
+    }
+    emitEvent(this.#o.emitter, StreamsEvents.TASK_CLOSED, { taskId: task.id, standby: false, clean })
+  }
+
+  /** Tasks closed as migrated come back when the group still gives them to us (next join), or after a session timeout without rebalance. */
+  #reviveMigrated(): void {
+    if (this.#migrated.size === 0 || !this.#consumer) return
+    const now = Date.now()
+    for (const [id, at] of this.#migrated) {
+      if (now - at < this.#c.sessionTimeoutMs) continue
+      this.#migrated.delete(id)
+      if (this.tasks.has(id)) continue
+      this.#c.logger.info(`re-creating task ${id} (no rebalance moved it)`, { taskId: id })
+      this.#createTask(id, true)
+    }
+  }
+
+  #pausePartitions(partitions: ReadonlyArray<TopicPartition>): void {
+    try {
+      this.#consumer?.pause(partitions.map((p) => ({ topic: p.topic, partitions: [p.partition] })))
+    } catch {
+      // not assigned any more
+    }
+  }
+
+  #resetOf(topic: string): 'earliest' | 'latest' {
+    for (const s of this.#o.topology.subtopologies) for (const n of s.nodes) if (n.type === 'source' && n.topics.includes(topic)) return n.offsetReset ?? 'earliest'
+    return 'earliest'
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // standby tasks
+  // ---------------------------------------------------------------------------------------------
+
+  async #applyStandby(): Promise<void> {
+    const want = this.#pendingStandby!
+    this.#pendingStandby = undefined
+    for (const s of [...this.standbys.values()]) if (!want.has(s.id) || this.tasks.has(s.id)) await this.#closeStandby(s)
+    for (const id of want) {
+      if (this.standbys.has(id) || this.tasks.has(id)) continue
+      this.#createStandby(id)
+    }
+  }
+
+  #createStandby(id: string): void {
+    const c = this.#c
+    const { topology } = this.#o
+    const taskId = parseTaskId(id)
+    const sub = topology.subtopologies.find((s) => s.id === taskId.subtopology)
+    if (!sub) return
+    const sm = this.#o.state.createTaskStateManager({
+      applicationId: c.applicationId,
+      taskId: id,
+      stateDir: c.stateDir,
+      stores: sub.stores.map((n) => topology.stores.get(n)!).filter((d) => d && d.loggingEnabled),
+      changelogTopicFor: (store) => (store.loggingEnabled ? (store.sourceChangelogTopic ?? changelogTopicName(c.applicationId, store.name)) : undefined),
+      changelogPartition: taskId.partition,
+      cacheMaxBytes: 1024 * 1024,
+      exactlyOnce: c.exactlyOnce,
+    })
+    const abort = new AbortController()
+    const sb: StandbyTask = { id, stateManager: sm, abort, running: Promise.resolve() }
+    this.standbys.set(id, sb)
+    emitEvent(this.#o.emitter, StreamsEvents.TASK_CREATED, { taskId: id, standby: true })
+    sb.running = (async () => {
+      await openWithRetry(sm, abort.signal, c.sessionTimeoutMs)
+      const reader = this.#reader!
+      const checkpoints = sm.checkpointedOffsets()
+      await Promise.all(
+        sm.changelogPartitions().map((p) =>
+          reader.read(
+            p.topic,
+            p.partition,
+            checkpoints.get(p.topic),
+            undefined,
+            async (records, next) => {
+              if (records.length) await sm.restoreBatch(p.topic, records)
+              await sm.markRestored(p.topic, next)
+            },
+            abort.signal,
+          ),
+        ),
+      )
+    })().catch((e) => {
+      if (!abort.signal.aborted) c.logger.warn(`standby task ${id} failed: ${(e as Error).message}`, { taskId: id })
+    })
+  }
+
+  async #closeStandby(sb: StandbyTask): Promise<void> {
+    sb.abort.abort()
+    await sb.running
+    this.standbys.delete(sb.id)
+    await sb.stateManager.close({ clean: true }).catch(() => undefined)
+    emitEvent(this.#o.emitter, StreamsEvents.TASK_CLOSED, { taskId: sb.id, standby: true, clean: true })
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // THE commit path
+  // ---------------------------------------------------------------------------------------------
+
+  #senderFor(task: StreamTask): BatchSender {
+    if (!this.#c.exactlyOnce) {
+      const producer = this.#producer!
+      return (topicMessages) => producer.sendBatch({ topicMessages, acks: -1 })
+    }
+    return async (topicMessages) => {
+      const txn = await this.#transaction(task)
+      return txn.sendBatch({ topicMessages, acks: -1 })
+    }
+  }
+
+  #transaction(task: StreamTask): Promise<Transaction> {
+    const eos = this.#eos.get(task.id)
+    if (!eos) return Promise.reject(new TaskMigratedError('no transactional producer (task closed)', { place: { taskId: task.id } }))
+    eos.txn ??= eos.producer.transaction()
+    return eos.txn
+  }
+
+  async #onSendError(task: StreamTask, e: unknown, records: ReadonlyArray<import('../../topology/engine/types.js').OutputRecord>): Promise<void> {
+    if (this.#c.exactlyOnce || isFencingError(e)) throw e
+    const err = e instanceof Error ? e : new Error(String(e))
+    if (this.#c.productionExceptionHandler === 'fail') {
+      throw new ProductionError(`producing ${records.length} record(s) failed: ${err.message}`, { cause: e, place: { taskId: task.id, topic: records[0]?.topic } })
+    }
+    // per-record retry so the handler can skip only the bad ones
+    const producer = this.#producer!
+    for (const r of records) {
+      try {
+        await producer.send({ topic: r.topic, acks: -1, messages: [{ key: r.key, value: r.value, timestamp: String(r.timestamp), headers: r.headers as never, partition: r.partition }] })
+      } catch (re) {
+        const rerr = re instanceof Error ? re : new Error(String(re))
+        if (productionDecision(this.#c.productionExceptionHandler, rerr, r, task.id) === 'fail') {
+          throw new ProductionError(`producing a record failed: ${rerr.message}`, { cause: re, place: { taskId: task.id, topic: r.topic, partition: r.partition } })
+        }
+        this.#c.logger.warn(`dropping output record that failed to produce: ${rerr.message}`, { taskId: task.id, topic: r.topic })
+      }
+    }
+  }
+
+  /** Commits every running task. */
+  async #commitAll(reason: string): Promise<void> {
+    this.#lastCommit = Date.now()
+    const tasks = [...this.tasks.values()].filter((t) => t.state === 'RUNNING')
+    if (tasks.length === 0) return
+    this.#c.logger.debug(`commit (${reason})`, { tasks: tasks.map((t) => t.id) })
+    await this.#commitTasks(tasks)
+  }
+
+  /** Commits the given tasks: one batch of offsets under at-least-once, one transaction per task under EOS. */
+  async #commitTasks(all: ReadonlyArray<StreamTask>): Promise<void> {
+    const tasks = all.filter((t) => t.state === 'RUNNING' && t.needsCommit())
+    if (tasks.length === 0) return
+    const started = Date.now()
+    if (this.#c.exactlyOnce) {
+      const results = await Promise.allSettled(tasks.map((t) => this.#commitTaskEos(t)))
+      const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined
+      const records = 0
+      emitEvent(this.#o.emitter, StreamsEvents.COMMIT, { taskIds: tasks.map((t) => t.id), records, offsets: 0, durationMs: Date.now() - started, transactional: true })
+      if (failed) throw failed.reason
+      return
+    }
+    // at-least-once
+    for (const t of tasks) await t.stateManager!.prepareCommit(t.collector!)
+    let records = 0
+    for (const t of tasks) records += t.collector!.sentSinceCommit
+    await Promise.all(tasks.map((t) => t.collector!.flush()))
+    maybeCrash('after-send')
+    const perTask = tasks.map((t) => ({ t, offsets: t.offsetsToCommit() }))
+    const offsets = perTask.flatMap((x) => x.offsets)
+    if (offsets.length) {
+      try {
+        await this.#consumer!.commitOffsets(offsets)
+      } catch (e) {
+        if (isGroupMovedError(e)) {
+          // the group is rebalancing: keep the state dirty, commit again after the join
+          this.#c.logger.info(`offset commit deferred: ${(e as Error).message}`)
+          this.#commitSoon = false
+          return
+        }
+        throw new StreamsError(`offset commit failed: ${(e as Error).message}`, { cause: e })
+      }
+    }
+    maybeCrash('after-send-offsets')
+    maybeCrash('after-commit')
+    for (const { t, offsets: o } of perTask) {
+      t.markCommitted(o)
+      await this.#commitLocal(t)
+    }
+    emitEvent(this.#o.emitter, StreamsEvents.COMMIT, { taskIds: tasks.map((t) => t.id), records, offsets: offsets.length, durationMs: Date.now() - started, transactional: false })
+  }
+
+  async #commitTaskEos(t: StreamTask): Promise<void> {
+    const place = { taskId: t.id }
+    await t.stateManager!.prepareCommit(t.collector!)
+    const offsets = t.offsetsToCommit()
+    const eos = this.#eos.get(t.id)
+    if (!eos) throw new TaskMigratedError('task has no producer', { place })
+    if (t.collector!.sentSinceCommit === 0 && offsets.length === 0 && eos.txn === undefined) {
+      // empty commit: no transaction
+      t.markCommitted([])
+      return
+    }
+    try {
+      const txn = await this.#transaction(t)
+      await t.collector!.flush()
+      maybeCrash('after-send')
+      if (offsets.length) {
+        const byTopic = new Map<string, Array<{ partition: number; offset: string }>>()
+        for (const o of offsets) {
+          let l = byTopic.get(o.topic)
+          if (!l) byTopic.set(o.topic, (l = []))
+          l.push({ partition: o.partition, offset: o.offset })
+        }
+        await txn.sendOffsets({ consumerGroupId: this.#c.applicationId, topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) })
+      }
+      maybeCrash('after-send-offsets')
+      await txn.commit()
+      eos.txn = undefined
+      maybeCrash('after-commit')
+    } catch (e) {
+      if (isFencingError(e)) throw new TaskMigratedError(`producer fenced: ${(e as Error).message}`, { cause: e, place })
+      // unknown outcome or a failed send: abort if we can, then treat the task as migrated
+      // (closed dirty and re-created from the committed offsets: no effect of this attempt stays local)
+      try {
+        if (eos.txn) await (await eos.txn).abort()
+      } catch {
+        // the producer is unusable: it is discarded with the task
+      }
+      eos.txn = undefined
+      if (isUnknownOutcomeError(e)) throw new TaskMigratedError(`commit outcome unknown: ${(e as Error).message}`, { cause: e, place })
+      throw e instanceof StreamsError ? e : new ProductionError(`transactional commit failed: ${(e as Error).message}`, { cause: e, place })
+    }
+    t.markCommitted(offsets)
+    await this.#commitLocal(t)
+  }
+
+  async #commitLocal(t: StreamTask): Promise<void> {
+    const sm = t.stateManager!
+    const ends = t.collector!.endOffsets(sm.changelogPartitions())
+    // source-topic changelogs: the store reflects the input up to the consumed offset
+    for (const p of sm.changelogPartitions()) {
+      const consumed = t.consumed.get(StreamTask.key(p.topic, p.partition))
+      if (consumed !== undefined && t.subtopology.sourceTopics.includes(p.topic)) ends.set(p.topic, consumed.toString())
+    }
+    if (crashArmed('during-local-write')) {
+      const p = sm.commitLocal(ends)
+      setImmediate(() => maybeCrash('during-local-write'))
+      await p
+      maybeCrash('during-local-write')
+    } else {
+      await sm.commitLocal(ends)
+    }
+    t.collector!.resetCommitState()
+  }
+}
+
+function splitKey(k: string): [string, number] {
+  const i = k.lastIndexOf(':')
+  return [k.slice(0, i), Number(k.slice(i + 1))]
+}
+
+function samePartitions(a: Record<string, number[]>, b: Record<string, number[]>): boolean {
+  const norm = (x: Record<string, number[]>) =>
+    Object.keys(x)
+      .filter((k) => x[k]!.length > 0)
+      .sort()
+      .map((k) => `${k}:${[...x[k]!].sort((m, n) => m - n).join(',')}`)
+      .join('|')
+  return norm(a) === norm(b)
+}
+
+
+/** The ChangelogReader's endOffsets map may be keyed `topic:partition` or by topic. */
+function lookupOffset(map: ReadonlyMap<string, string>, topic: string, partition: number): string | undefined {
+  return map.get(`${topic}:${partition}`) ?? map.get(`${topic}-${partition}`) ?? map.get(topic)
+}
+
+/** Committed offsets of the group for the given partitions (`topic:partition → offset`). */
+export async function fetchCommitted(admin: Admin, groupId: string, partitions: ReadonlyArray<TopicPartition>): Promise<Map<string, bigint>> {
+  const out = new Map<string, bigint>()
+  const topics = [...new Set(partitions.map((p) => p.topic))]
+  if (topics.length === 0) return out
+  const res = await admin.fetchOffsets({ groupId, topics })
+  for (const t of res) {
+    for (const p of t.partitions) {
+      if (!partitions.some((x) => x.topic === t.topic && x.partition === p.partition)) continue
+      if (p.offset !== '-1' && p.offset !== '') out.set(StreamTask.key(t.topic, p.partition), BigInt(p.offset))
+    }
+  }
+  return out
+}
+
+async function openWithRetry(sm: TaskStateManager, signal: AbortSignal, maxWaitMs: number): Promise<void> {
+  const deadline = Date.now() + maxWaitMs
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await sm.open()
+      return
+    } catch (e) {
+      const locked = /lock/i.test((e as Error)?.message ?? '') || /lock/i.test(String((e as { cause?: Error })?.cause?.message ?? ''))
+      if (!locked || Date.now() > deadline || signal.aborted) throw e
+      await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)))
+    }
+  }
+}
