@@ -18,7 +18,6 @@ import {
   BufferConfig,
   JoinWindows,
   Serdes,
-  StreamJoined,
   StreamsBuilder,
   Suppressed,
   TimeWindows,
@@ -119,7 +118,7 @@ function stampWithImpressionTime(): FixedKeyProcessor<string, AdEvent, AdEvent> 
  * Builds the topology (see the module comment).
  *
  * Processor and store names are fixed (`impression-click-join`, `ctr-by-campaign`, `ctr-counts`,
- * `ctr-final`), so internal topics keep their names when the code changes.
+ * `ctr-final`, ...), so internal topics and stores keep their names when the code changes.
  */
 export function buildTopology(options: ImpressionClickTopologyOptions): Topology {
   const { topics, serdes } = options
@@ -147,9 +146,13 @@ export function buildTopology(options: ImpressionClickTopologyOptions): Topology
     clicks,
     (impression: Impression, click: Click | null) => toAdEvent(impression, click),
     joinWindows,
-    StreamJoined.with<string, Impression, Click>(key, serdes.impression, serdes.click)
-      .withName('impression-click-join')
-      .withStoreName('impression-click-join'),
+    {
+      keySerde: key,
+      valueSerde: serdes.impression,
+      otherValueSerde: serdes.click,
+      name: 'impression-click-join',
+      storeName: 'impression-click-join',
+    },
   )
 
   adEvents
@@ -165,11 +168,12 @@ export function buildTopology(options: ImpressionClickTopologyOptions): Topology
       (): CtrCounts => ({ impressions: 0, clicks: 0 }),
       addToCounts,
       { storeName: 'ctr-counts', keySerde: key, valueSerde: avroSerde<CtrCounts>(CtrCountsSchema) },
+      { name: 'ctr-aggregate' },
     )
     .suppress(Suppressed.untilWindowCloses<string>(BufferConfig.unbounded()).withName('ctr-final'))
     .toStream({ name: 'ctr-final-stream' })
-    .filterNot((w) => w.key.startsWith(HEARTBEAT_PREFIX), { name: 'drop-heartbeat-campaigns' })
-    .map((w, counts) => ({ key: w.key, value: toCampaignCtr(w, counts) }), { name: 'to-campaign-ctr' })
+    .filter((w, counts) => counts !== null && !w.key.startsWith(HEARTBEAT_PREFIX), { name: 'drop-heartbeat-campaigns' })
+    .map((w, counts) => ({ key: w.key, value: toCampaignCtr(w, counts as CtrCounts) }), { name: 'to-campaign-ctr' })
     .to(topics.campaignCtr, { keySerde: key, valueSerde: serdes.campaignCtr, name: 'campaign-ctr-sink' })
 
   return builder.build()

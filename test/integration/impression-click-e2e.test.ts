@@ -1,0 +1,100 @@
+/**
+ * The impression/click example end to end at small scale against the real broker and registry:
+ * two app instances (exactly-once), the generator, and the verifier's exact check; bad payloads
+ * on both input topics go to the dead-letter topic and nothing else is lost.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { encodeWireFormat } from '../../lib/serdes/index.js'
+import { appSettings, startApp } from '../../examples/impression-click/app.js'
+import { topicNames } from '../../examples/impression-click/config.js'
+import { defaultGeneratorOptions, runGenerator } from '../../examples/impression-click/generator.js'
+import { registrySerdes } from '../../examples/impression-click/serdes.js'
+import { readOutputs, verify } from '../../examples/impression-click/verify.js'
+import { brokers, connectedProducer, consumeUntil, createTopics, onCleanup, randomTopic, registryUrl } from './helpers.js'
+
+describe('impression-click example (real broker + registry)', () => {
+  it('produces the exact AdEvents and final CTR windows, and dead-letters every bad payload', async () => {
+    const prefix = `${randomTopic('ic')}-`
+    const topics = topicNames(prefix)
+    const dlq = `${prefix}dlq`
+    await createTopics(
+      ...[topics.impressions, topics.clicks, topics.adEvents, topics.campaignCtr].map((topic) => ({ topic, numPartitions: 4 })),
+      dlq,
+    )
+    const stateRoot = mkdtempSync(path.join(os.tmpdir(), 'ic-e2e-'))
+    onCleanup(async () => rmSync(stateRoot, { recursive: true, force: true }))
+
+    // Bad payloads, written before any good record (they must not move stream-time either).
+    const serdes = registrySerdes({ host: registryUrl() })
+    await serdes.impression.prepareSerialize!(topics.impressions)
+    const good = serdes.impression.serialize(topics.impressions, {
+      impressionId: 'bad-base', userId: 'u', adId: 'a', campaignId: 'campaign-01', impressionTime: Date.now(),
+    })!
+    const wrongMagic = Buffer.from(good)
+    wrongMagic[0] = 1
+    const bad: Array<{ topic: string; key: string; value: Buffer }> = [
+      { topic: topics.impressions, key: 'bad-magic', value: wrongMagic },
+      { topic: topics.impressions, key: 'bad-unknown-id', value: encodeWireFormat(1_999_999_999, good.subarray(5)) },
+      { topic: topics.impressions, key: 'bad-truncated', value: good.subarray(0, good.length - 4) },
+      { topic: topics.clicks, key: 'bad-json', value: Buffer.from('{"clickId":"c","impressionId":"i"}') },
+      { topic: topics.clicks, key: 'bad-short', value: Buffer.from([0, 0]) },
+    ]
+    const producer = await connectedProducer()
+    await producer.send({ topic: topics.impressions, messages: bad.filter((b) => b.topic === topics.impressions) })
+    await producer.send({ topic: topics.clicks, messages: bad.filter((b) => b.topic === topics.clicks) })
+
+    const env = {
+      ...process.env,
+      KAFKA_BROKERS: brokers().join(','),
+      SCHEMA_REGISTRY_URL: registryUrl(),
+      TOPIC_PREFIX: prefix,
+      DEAD_LETTER_TOPIC: dlq,
+      COMMIT_INTERVAL_MS: '100',
+    }
+    const settings = [1, 2].map((i) => appSettings({ ...env, INSTANCE_ID: String(i), STATE_DIR: path.join(stateRoot, String(i)) }))
+    const apps = await Promise.all(settings.map((s) => startApp(s)))
+    onCleanup(async () => {
+      await Promise.all(apps.map((a) => a.close()))
+    })
+
+    const options = { ...defaultGeneratorOptions(), count: 3_000, rate: 3_000, speedup: 300, campaigns: 4, seed: 7 }
+    const truth = await runGenerator(options, {
+      brokers: brokers(),
+      registryUrl: registryUrl(),
+      topics,
+      waitForGroup: settings[0]!.streams.applicationId,
+    })
+    // Every kind of input is exercised.
+    expect(truth.tooLate).toBeGreaterThan(0)
+    expect(Object.keys(truth.expectedClicked).length).toBeGreaterThan(100)
+    expect(truth.expectedNotClicked).toBeGreaterThan(100)
+
+    const outputs = await readOutputs({
+      brokers: brokers(),
+      registryUrl: registryUrl(),
+      topics,
+      expectedAdEvents: truth.impressions - truth.tooLate,
+      expectedCtr: truth.windows.length,
+      settleMs: 1_000,
+      timeoutMs: 90_000,
+    })
+    const report = verify(truth, outputs)
+    expect(report.problems).toEqual([])
+    expect(report.exact).toBe(true)
+    expect(report.actual.clicked).toBe(Object.keys(truth.expectedClicked).length)
+
+    // Each bad payload is on the dead-letter topic once, bytes unchanged, with where it came from.
+    const dead = await consumeUntil({ topics: [dlq], until: (rs) => rs.length >= bad.length, timeoutMs: 30_000 })
+    expect(dead).toHaveLength(bad.length)
+    for (const b of bad) {
+      const d = dead.find((r) => r.key === b.key)
+      expect(d, b.key).toBeDefined()
+      expect(d!.rawValue!.equals(b.value)).toBe(true)
+      expect(String(d!.headers?.['__kstreams.error.topic'])).toBe(b.topic)
+      expect(String(d!.headers?.['__kstreams.error.message'])).toMatch(/wire format|schema id|decode/)
+    }
+  })
+})
