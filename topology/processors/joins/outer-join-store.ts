@@ -7,7 +7,8 @@
  * still open. A key holds every record with the same timestamp, side and join key (the value is a
  * list, in arrival order).
  *
- * Serialized key: `[timestamp: int64 BE][side: 0 = left, 1 = right][join key bytes]`.
+ * Serialized key: `[timestamp: int64 BE][side: 0 = right, 1 = left][join key bytes]`, so records
+ * of equal timestamp come right side first, as in Kafka Streams.
  * Serialized value: `[side: 0 | 1][count: uint32 BE]` then per entry `[length: int32 BE][value bytes]`.
  */
 import { SerializationError } from '../../errors.js'
@@ -38,7 +39,7 @@ export function outerJoinKeySerde<K>(keySerde: Serde<K> | undefined): Defaulting
       if (keyBytes === null) throw new SerializationError('outer-join store: join key serialized to null', { place: { topic } })
       const out = Buffer.allocUnsafe(9 + keyBytes.length)
       out.writeBigInt64BE(BigInt(data.timestamp), 0)
-      out.writeUInt8(data.side === 'left' ? 0 : 1, 8)
+      out.writeUInt8(data.side === 'left' ? 1 : 0, 8)
       keyBytes.copy(out, 9)
       return out
     },
@@ -47,7 +48,7 @@ export function outerJoinKeySerde<K>(keySerde: Serde<K> | undefined): Defaulting
       if (data.length < 9) throw new SerializationError(`outer-join store: key of ${data.length} bytes is too short`, { place: { topic } })
       const inner = keySerde ?? missing('key', topic)
       const key = inner.deserialize(topic, data.subarray(9)) as K
-      return { timestamp: Number(data.readBigInt64BE(0)), side: data.readUInt8(8) === 0 ? 'left' : 'right', key }
+      return { timestamp: Number(data.readBigInt64BE(0)), side: data.readUInt8(8) === 1 ? 'left' : 'right', key }
     },
   }
 }
