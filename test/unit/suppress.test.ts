@@ -1,6 +1,6 @@
 import { describe, expect, expectTypeOf, it } from 'vitest'
 import { Serdes } from '../../topology/serde.js'
-import { Consumed, Grouped, Materialized, Produced, SessionWindows, StreamsBuilder, TimeWindows } from '../../topology/index.js'
+import { Consumed, Grouped, Materialized, SessionWindows, StreamsBuilder, TimeWindows } from '../../topology/index.js'
 import { StreamsError, TopologyError } from '../../topology/errors.js'
 import { BufferConfig, EmitStrategy, Suppressed } from '../../topology/dsl/suppressed.js'
 import { decodeBufferEntry, encodeBufferEntry, suppressProcessorSupplier } from '../../topology/processors/suppress.js'
@@ -251,7 +251,7 @@ describe('KTable.suppress topology (SuppressTopologyTest)', () => {
       .suppress(name === undefined ? s : s.withName(name))
       .toStream()
       .map((k, v) => ({ key: `${k.key}@${k.window.startMs}`, value: v }))
-      .to('output-suppressed', Produced.with(Serdes.String(), Serdes.Long()))
+      .to('output-suppressed', { keySerde: Serdes.String(), valueSerde: Serdes.Long() })
     return b.build()
   }
 
@@ -275,7 +275,7 @@ describe('KTable.suppress topology (SuppressTopologyTest)', () => {
       .count()
       .suppress(Suppressed.untilTimeLimit(1000, BufferConfig.unbounded()))
       .toStream()
-      .to('output', Produced.with(Serdes.String(), Serdes.Long()))
+      .to('output', { keySerde: Serdes.String(), valueSerde: Serdes.Long() })
     expect(String(b.build().describe())).toBe(
       'Topologies:\n' +
         '   Sub-topology: 0\n' +

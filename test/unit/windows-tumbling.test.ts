@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, expectTypeOf, it } from 'vitest'
+import { Consumed, Materialized, Serdes, StreamsBuilder, type KTable } from '../../topology/index.js'
 import { TopologyError } from '../../topology/errors.js'
 import { JoinWindows, SessionWindows, SlidingWindows, TimeWindows } from '../../topology/dsl/windows.js'
 import { EmitStrategy } from '../../topology/dsl/suppressed.js'
@@ -167,5 +168,95 @@ describe('EmitStrategy.onWindowClose (KIP-825)', () => {
     expect(restarted.drain()).toEqual([])
     await restarted.process('A', 'x', 20)
     expect(restarted.drain().map(fmt)).toEqual(['A@[10,20) 2 t=12'])
+  })
+})
+
+describe('windowedBy DSL', () => {
+  const input = () => new StreamsBuilder().stream('input', Consumed.with(Serdes.String(), Serdes.String())).groupByKey()
+
+  it('builds KSTREAM-AGGREGATE with a window store named like Kafka Streams', () => {
+    const b = new StreamsBuilder()
+    b.stream('input', Consumed.with(Serdes.String(), Serdes.String()))
+      .groupByKey()
+      .windowedBy(TimeWindows.ofSizeWithNoGrace(10))
+      .count()
+      .toStream()
+      .to('output')
+    const topology = b.build()
+    expect(String(topology.describe())).toBe(
+      'Topologies:\n' +
+        '   Sub-topology: 0\n' +
+        '    Source: KSTREAM-SOURCE-0000000000 (topics: [input])\n' +
+        '      --> KSTREAM-AGGREGATE-0000000002\n' +
+        '    Processor: KSTREAM-AGGREGATE-0000000002 (stores: [KSTREAM-AGGREGATE-STATE-STORE-0000000001])\n' +
+        '      --> KTABLE-TOSTREAM-0000000003\n' +
+        '      <-- KSTREAM-SOURCE-0000000000\n' +
+        '    Processor: KTABLE-TOSTREAM-0000000003 (stores: [])\n' +
+        '      --> KSTREAM-SINK-0000000004\n' +
+        '      <-- KSTREAM-AGGREGATE-0000000002\n' +
+        '    Sink: KSTREAM-SINK-0000000004 (topic: output)\n' +
+        '      <-- KTABLE-TOSTREAM-0000000003\n' +
+        '\n',
+    )
+    const store = topology.resolve('app').stores.get('KSTREAM-AGGREGATE-STATE-STORE-0000000001')!
+    expect(store).toMatchObject({ type: 'window', windowSizeMs: 10, retentionMs: 10, retainDuplicates: false, timestamped: true, loggingEnabled: true })
+  })
+
+  it('reduce uses KSTREAM-REDUCE; onWindowClose adds the emit-time store', () => {
+    const b = new StreamsBuilder()
+    b.stream('input', Consumed.with(Serdes.String(), Serdes.String()))
+      .groupByKey()
+      .windowedBy(TimeWindows.ofSizeAndGrace(10, 5))
+      .emitStrategy(EmitStrategy.onWindowClose())
+      .reduce((a, v) => a + v, Materialized.as('concat'))
+    const def = b.build().resolve('app')
+    expect([...def.stores.keys()].sort()).toEqual(['concat', 'concat-emit-time'])
+    expect(def.stores.get('concat')).toMatchObject({ retentionMs: 15, windowSizeMs: 10 })
+    expect(def.subtopologies[0]!.nodes.map((n) => n.name)).toEqual(['KSTREAM-SOURCE-0000000000', 'KSTREAM-REDUCE-0000000001'])
+  })
+
+  it('sizes window, sliding and session stores, and rejects a retention below size + grace', () => {
+    const b = new StreamsBuilder()
+    const g = b.stream('input', Consumed.with(Serdes.String(), Serdes.String())).groupByKey()
+    g.windowedBy(SlidingWindows.ofTimeDifferenceAndGrace(10, 3)).count(Materialized.as('sliding'))
+    g.windowedBy(SessionWindows.ofInactivityGapAndGrace(7, 2)).count(Materialized.as('sessions'))
+    const stores = b.build().resolve('app').stores
+    expect(stores.get('sliding')).toMatchObject({ type: 'window', windowSizeMs: 10, retentionMs: 23 })
+    expect(stores.get('sessions')).toMatchObject({ type: 'session', retentionMs: 9, timestamped: false })
+
+    expect(() => input().windowedBy(TimeWindows.ofSizeAndGrace(10, 5)).count(Materialized.as<string, number>('w').withRetention(14))).toThrow(
+      /retention period of the window store w must be no smaller than its window size plus the grace period \(15 ms\); got retentionMs=14/,
+    )
+    expect(() => input().windowedBy(SlidingWindows.ofTimeDifferenceAndGrace(10, 5)).count(Materialized.as<string, number>('s').withRetention(24))).toThrow(TopologyError)
+    expect(() => input().windowedBy(SessionWindows.ofInactivityGapAndGrace(10, 5)).count(Materialized.as<string, number>('x').withRetention(14))).toThrow(/inactivity gap plus the grace period/)
+    expect(() => input().windowedBy(TimeWindows.ofSizeAndGrace(10, 5)).count(Materialized.as<string, number>('ok').withRetention(15))).not.toThrow()
+  })
+
+  it('rejects invalid arguments', () => {
+    expect(() => input().windowedBy({} as TimeWindows)).toThrow(/windowedBy: parameter 'windows' must be TimeWindows, SlidingWindows or SessionWindows/)
+    expect(() => input().windowedBy(TimeWindows.ofSizeWithNoGrace(5)).aggregate(null as unknown as () => number, (_k, _v, a: number) => a)).toThrow(/parameter 'initializer' must be a function/)
+    expect(() => input().windowedBy(SessionWindows.ofInactivityGapWithNoGrace(5)).aggregate(() => 0, (_k, _v, a: number) => a, undefined as never)).toThrow(/parameter 'sessionMerger' must be a function/)
+    expect(() => input().windowedBy(TimeWindows.ofSizeWithNoGrace(5)).emitStrategy({ type: 'SOMETIMES' } as unknown as EmitStrategy)).toThrow(TopologyError)
+  })
+
+  it('carries key and value types (type level)', () => {
+    const g = input()
+    expectTypeOf(g.windowedBy(TimeWindows.ofSizeWithNoGrace(5)).count()).toEqualTypeOf<KTable<Windowed<string>, number>>()
+    expectTypeOf(g.windowedBy(SlidingWindows.ofTimeDifferenceWithNoGrace(5)).reduce((a, b) => a + b)).toEqualTypeOf<KTable<Windowed<string>, string>>()
+    expectTypeOf(
+      g.windowedBy(SessionWindows.ofInactivityGapWithNoGrace(5)).aggregate(
+        () => [] as string[],
+        (_k, v, agg) => [...agg, v],
+        (_k, a, b) => [...a, ...b],
+      ),
+    ).toEqualTypeOf<KTable<Windowed<string>, string[]>>()
+    // @ts-expect-error the aggregator must accept the stream's value type (string), not number
+    g.windowedBy(TimeWindows.ofSizeWithNoGrace(5)).aggregate(() => 0, (_k: string, v: number, agg: number) => agg + v)
+    // @ts-expect-error the aggregator must return the aggregate type
+    g.windowedBy(TimeWindows.ofSizeWithNoGrace(5)).aggregate(() => 0, (_k, v, _agg) => v)
+    // @ts-expect-error session aggregate needs a merger of the aggregate type
+    g.windowedBy(SessionWindows.ofInactivityGapWithNoGrace(5)).aggregate(() => 0, (_k, _v, a) => a + 1, (_k, a: string, b: string) => a + b)
+    // @ts-expect-error a reducer combines values of the stream's type
+    g.windowedBy(TimeWindows.ofSizeWithNoGrace(5)).reduce((a: number, b: number) => a + b)
   })
 })
