@@ -95,14 +95,14 @@ export class ProcSampler {
   }
 }
 
-/** Finds the pid of a local process whose command line contains `marker` (e.g. the broker). */
-export function findPid(marker: string): number | undefined {
+/** Finds the pid of a local process with `arg` as one of its arguments (e.g. `kafka.Kafka`, the broker's main class). */
+export function findPid(arg: string): number | undefined {
   try {
     for (const entry of readdirSync('/proc')) {
       if (!/^\d+$/.test(entry)) continue;
       try {
-        const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-        if (cmd.includes(marker)) return Number(entry);
+        const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+        if (cmd.includes(arg)) return Number(entry);
       } catch {
         /* gone */
       }
