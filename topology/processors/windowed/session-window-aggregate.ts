@@ -91,6 +91,9 @@ class SessionWindowAggregateProcessor<K, V, VA> implements Processor<K, V, Windo
     this.observedStreamTime = Math.max(this.observedStreamTime, t)
     const closeTime = this.observedStreamTime - windows.gracePeriodMs() - gap
 
+    // Final results first: sessions closed by this record's stream-time cannot change any more.
+    if (this.emitFinal) await this.maybeEmitFinal(record, closeTime)
+
     const merged: Array<KeyValue<Windowed<K>, VA>> = []
     let start = t
     let end = t
@@ -117,7 +120,6 @@ class SessionWindowAggregateProcessor<K, V, VA> implements Processor<K, V, Windo
       await this.store.put(sessionKey, agg)
       await this.forwardUpdate(sessionKey, agg, null, record)
     }
-    if (this.emitFinal) await this.maybeEmitFinal(record, closeTime)
   }
 
   private async forwardUpdate(key: Windowed<K>, newValue: VA | null, oldValue: VA | null, record: Record<K, V>): Promise<void> {

@@ -89,12 +89,13 @@ class SlidingWindowAggregateProcessor<K, V, VA> implements Processor<K, V, Windo
     // if even that is closed, the whole record is late.
     if (t + this.d < closeTime) {
       this.context.recordDropped(LATE_RECORD_DROP_REASON)
+      if (this.emitFinal) await this.maybeEmitFinal(record, closeTime)
       return
     }
+    // Final results first (see the time-window aggregation): closed windows cannot change any more.
+    if (this.emitFinal) await this.maybeEmitFinal(record, closeTime)
     if (t < this.d) await this.processEarly(record, closeTime)
     else await this.processInOrder(record, closeTime)
-
-    if (this.emitFinal) await this.maybeEmitFinal(record, closeTime)
   }
 
   private async fetch(key: K, from: number, to: number): Promise<StoredWindow<VA>[]> {

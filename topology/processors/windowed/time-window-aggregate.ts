@@ -80,6 +80,10 @@ class TimeWindowAggregateProcessor<K, V, VA> implements Processor<K, V, Windowed
     this.observedStreamTime = Math.max(this.observedStreamTime, timestamp)
     const closeTime = this.observedStreamTime - windows.gracePeriodMs()
 
+    // Final results first: the windows closed by this record's stream-time cannot change any more,
+    // and reading them before this record's writes keeps them clear of the store's retention.
+    if (this.emitFinal) await this.maybeEmitFinal(record, closeTime)
+
     const matched = windows.windowsFor(timestamp)
     if (matched.size > 0) {
       // One range read for all windows of this record instead of one read per window.
@@ -108,7 +112,6 @@ class TimeWindowAggregateProcessor<K, V, VA> implements Processor<K, V, Windowed
         }
       }
     }
-    if (this.emitFinal) await this.maybeEmitFinal(record, closeTime)
   }
 
   /** Forwards the final result of every window closed since the last emit. */
