@@ -38,14 +38,22 @@ export interface InternalTopicManagerOptions {
 export async function fetchPartitionCounts(admin: Admin, topics: ReadonlyArray<string>): Promise<Map<string, number | undefined>> {
   const out = new Map<string, number | undefined>()
   if (topics.length === 0) return out
-  const existing = new Set(await admin.listTopics())
-  const present = topics.filter((t) => existing.has(t))
-  for (const t of topics) out.set(t, undefined)
-  if (present.length) {
-    const md = await admin.fetchTopicMetadata({ topics: [...new Set(present)] })
-    for (const t of md.topics) out.set(t.name, t.partitions.length)
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const existing = new Set(await admin.listTopics())
+      const present = topics.filter((t) => existing.has(t))
+      for (const t of topics) out.set(t, undefined)
+      if (present.length) {
+        const md = await admin.fetchTopicMetadata({ topics: [...new Set(present)] })
+        for (const t of md.topics) out.set(t.name, t.partitions.length)
+      }
+      return out
+    } catch (e) {
+      // a topic another instance is creating right now may be listed before its metadata is ready
+      if (attempt >= 20) throw e
+      await new Promise((r) => setTimeout(r, 250))
+    }
   }
-  return out
 }
 
 /**
@@ -154,16 +162,21 @@ export async function prepareInternalTopics(options: InternalTopicManagerOptions
     throw new StreamsConfigError(`existing internal topic(s) with the wrong partition count: ${wrong.join('; ')}. Delete them (application reset) or fix the source topics`)
   }
   if (toCreate.length) {
+    let createError: unknown
     logger.info('creating internal topics', { topics: toCreate.map((t) => `${t.topic}(${t.numPartitions})`) })
     try {
       await admin.createTopics({ topics: toCreate, waitForLeaders: true })
     } catch (e) {
-      // another instance may have created them concurrently; validated below
-      const err = e as Error & { type?: string; errors?: Array<{ type?: string }> }
-      const onlyExists = err.type === 'TOPIC_ALREADY_EXISTS' || (Array.isArray(err.errors) && err.errors.every((x) => x.type === 'TOPIC_ALREADY_EXISTS'))
-      if (!onlyExists) throw new StreamsConfigError(`could not create internal topics ${toCreate.map((t) => `'${t.topic}'`).join(', ')}: ${err.message}`, { cause: e })
+      // another instance may have created them concurrently (TOPIC_ALREADY_EXISTS, or metadata
+      // not ready yet): what counts is that they show up below with the right partition counts
+      logger.debug(`createTopics: ${(e as Error).message}; checking metadata`)
+      createError = e
     }
-    await waitForTopics(admin, toCreate.map((t) => ({ topic: t.topic, partitions: t.numPartitions! })), options.metadataTimeoutMs ?? 30_000)
+    try {
+      await waitForTopics(admin, toCreate.map((t) => ({ topic: t.topic, partitions: t.numPartitions! })), options.metadataTimeoutMs ?? 30_000)
+    } catch (e) {
+      throw new StreamsConfigError(`could not create internal topics ${toCreate.map((t) => `'${t.topic}'`).join(', ')}: ${((createError ?? e) as Error).message}`, { cause: createError ?? e })
+    }
   }
   return layout
 }

@@ -166,7 +166,7 @@ export class KafkaStreams extends EventEmitter {
       this.#engine = this.#internals.engine ?? (await defaultEngineRuntime())
       this.#state = this.#internals.state ?? defaultStateRuntime(this.config)
       const c = this.config
-      this.#kafka = new KafkaClient({ logLevel: kafkajsLogLevel(c.logLevel), logCreator: kafkajsLogCreator(c.logger), ...c.kafka })
+      this.#kafka = new KafkaClient({ logLevel: kafkajsLogLevel(c.logLevel), logCreator: kafkajsLogCreator(c.logger, c.logLevel), ...c.kafka })
       this.#admin = this.#kafka.admin()
       await this.#admin.connect()
       const def = this.#def!

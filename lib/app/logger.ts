@@ -75,8 +75,12 @@ export function kafkajsLogLevel(level: LogLevel): number {
 }
 
 /** A kafkajs `logCreator` that forwards kafkajs log entries to `logger`. */
-export function kafkajsLogCreator(logger: Logger): KafkaLogCreator {
+export function kafkajsLogCreator(logger: Logger, appLevel: LogLevel = 'warn'): KafkaLogCreator {
+  const verbose = appLevel === 'info' || appLevel === 'debug'
   return () => ({ namespace, level, log }) => {
+    // kafkajs logs every protocol error response (e.g. "the group is rebalancing") at ERROR even
+    // when it handles it; keep those for verbose levels only
+    if (!verbose && namespace === 'Connection') return
     const { message, ...extra } = log as { message: string } & Record<string, unknown>
     const msg = `[kafkajs ${namespace}] ${message}`
     if (level <= KafkaLogLevel.ERROR) logger.error(msg, extra)
