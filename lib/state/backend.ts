@@ -89,13 +89,12 @@ export class LevelDbBackend implements OrderedBytesBackend {
     if (range.lte) opts.lte = range.lte
     const it = this.db.iterator(opts)
     try {
-      let size = Math.min(chunk, 64) // small first chunk: most range reads are short
+      // nextv may return fewer entries than asked (classic-level caps a read by bytes): only an
+      // empty result means the end.
       for (;;) {
-        const entries = await it.nextv(size)
+        const entries = await it.nextv(chunk)
         if (entries.length === 0) return
         yield entries
-        if (entries.length < size) return
-        size = chunk
       }
     } finally {
       await it.close()

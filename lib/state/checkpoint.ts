@@ -14,6 +14,7 @@ export type CheckpointRead =
   | { readonly status: 'corrupt'; readonly reason: string }
 
 const OFFSET_RE = /^\d+$/
+let tmpCounter = 0
 
 /** Reads and validates a checkpoint file. Never throws for a bad file: reports `corrupt`. */
 export async function readCheckpoint(file: string): Promise<CheckpointRead> {
@@ -47,7 +48,7 @@ export async function readCheckpoint(file: string): Promise<CheckpointRead> {
  * @throws ProcessorStateError when the file system fails.
  */
 export async function writeCheckpoint(file: string, offsets: ReadonlyMap<string, string>, place?: { taskId?: string }): Promise<void> {
-  const tmp = `${file}.tmp`
+  const tmp = `${file}.${process.pid}.${++tmpCounter}.tmp`
   const body = JSON.stringify({ version: 1, offsets: Object.fromEntries([...offsets].sort(([a], [b]) => (a < b ? -1 : 1))) })
   try {
     const fh = await open(tmp, 'w')

@@ -12,7 +12,7 @@
  * So an unclean shutdown keeps the checkpoint and recovers from it instead of wiping.
  */
 import { existsSync } from 'node:fs'
-import { mkdir, rm } from 'node:fs/promises'
+import { mkdir, readdir, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { IllegalStateError, InvalidStateStoreError, ProcessorStateError } from '../../topology/errors.js'
@@ -101,6 +101,8 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
   private holdsDir = false
   private readonly log: StateLogger
   private readonly clock: () => number
+  /** Serializes checkpoint writes (restoration of several partitions checkpoints concurrently). */
+  private checkpointWrite: Promise<void> = Promise.resolve()
 
   constructor(private readonly options: CreateTaskStateManagerOptions) {
     this.taskDir = path.join(options.stateDir, options.applicationId, options.taskId)
@@ -158,6 +160,9 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
       if (persistentDefs.length > 0) {
         await this.acquireDir()
         await mkdir(this.taskDir, { recursive: true })
+        for (const f of await readdir(this.taskDir)) {
+          if (f.startsWith(`${CHECKPOINT_FILE}.`) && f.endsWith('.tmp')) await rm(path.join(this.taskDir, f), { force: true })
+        }
         const cp = await readCheckpoint(this.checkpointFile)
         if (cp.status === 'ok') for (const [t, o] of cp.offsets) this.checkpoint.set(t, o)
         else if (cp.status === 'corrupt') {
@@ -279,7 +284,17 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
     }
     if (this.checkpoint.get(topic) === nextOffset) return
     this.checkpoint.set(topic, nextOffset)
-    await writeCheckpoint(this.checkpointFile, this.checkpoint, { taskId: this.options.taskId })
+    await this.persistCheckpoint()
+  }
+
+  /** Writes the current checkpoint map; writes are chained so the newest map always lands last. */
+  private persistCheckpoint(): Promise<void> {
+    const run = this.checkpointWrite.then(
+      () => writeCheckpoint(this.checkpointFile, this.checkpoint, { taskId: this.options.taskId }),
+      () => writeCheckpoint(this.checkpointFile, this.checkpoint, { taskId: this.options.taskId }),
+    )
+    this.checkpointWrite = run.catch(() => {})
+    return run
   }
 
   async prepareCommit(collector: RecordCollector): Promise<number> {
@@ -313,7 +328,7 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
         changed = true
       }
     }
-    if (changed) await writeCheckpoint(this.checkpointFile, this.checkpoint, { taskId: this.options.taskId })
+    if (changed) await this.persistCheckpoint()
     this.budget.resetRequest()
   }
 
@@ -334,7 +349,7 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
     if (!slot) throw new IllegalStateError(`No store of task ${this.options.taskId} is backed by changelog ${topic}`, { place: this.place({ topic }) })
     await slot.store.reset()
     this.memoryPositions.delete(topic)
-    if (this.checkpoint.delete(topic) && slot.store.persistent) await writeCheckpoint(this.checkpointFile, this.checkpoint, { taskId: this.options.taskId })
+    if (this.checkpoint.delete(topic) && slot.store.persistent) await this.persistCheckpoint()
   }
 
   /**

@@ -81,6 +81,19 @@ describe.each(backends)('key-value store on %s', (_name, mk) => {
     expect((await collect(kv.range())).map(([k, v]) => `${k}=${v}`)).toEqual(['a=1', 'c=3', 'e=5'])
   })
 
+  it('long ranges return every entry (backend reads come in byte-capped chunks)', async () => {
+    const kv = new RuntimeKeyValueStore({ name: 'kv', backend: await mk(), mode: 'managed' })
+    const n = 5000
+    await kv.putAll(Array.from({ length: n }, (_, i) => [B(`key-${String(i).padStart(5, '0')}`), Buffer.alloc(200, 7)] as const))
+    kv.prepareCommit()
+    await kv.commitLocal()
+    await kv.put(B('key-02500x'), B('v'))
+    const keys = (await collect(kv.range())).map(([k]) => k.toString())
+    expect(keys.length).toBe(n + 1)
+    expect(keys[2501]).toBe('key-02500x')
+    expect([...keys].sort()).toEqual(keys)
+  })
+
   it('keys that are prefixes of each other keep unsigned byte order', async () => {
     const kv = new RuntimeKeyValueStore({ name: 'kv', backend: await mk(), mode: 'managed' })
     await kv.put(Buffer.from([0x61, 0xff]), B('x'))
