@@ -27,7 +27,7 @@ function checkDuration(name: string, value: number, opts: { allowZero: boolean; 
 }
 
 /** Creates a window `[startMs, endMs)` (or inclusive, for sliding/session windows) as a frozen object. */
-export function window(startMs: number, endMs: number): Window {
+export function windowOf(startMs: number, endMs: number): Window {
   return Object.freeze({ startMs, endMs })
 }
 
@@ -138,7 +138,7 @@ export class TimeWindows implements FixedSizeWindows {
     const out = new Map<number, Window>()
     const first = Math.floor(Math.max(0, timestamp - this.sizeMs + this.advanceMs) / this.advanceMs) * this.advanceMs
     for (let start = first; start <= timestamp; start += this.advanceMs) {
-      out.set(start, window(start, start + this.sizeMs))
+      out.set(start, windowOf(start, start + this.sizeMs))
     }
     return out
   }

@@ -17,7 +17,7 @@ import type { Processor, ProcessorContext, ProcessorSupplier, Record } from '../
 import type { KeyValue, SessionStore, Windowed } from '../../state/types.js'
 import type { EmitStrategy } from '../../dsl/suppressed.js'
 import type { SessionWindows } from '../../dsl/windows.js'
-import { window as makeWindow } from '../../dsl/windows.js'
+import { windowOf as makeWindow } from '../../dsl/windows.js'
 import { EmitCloseTimeTracker, NO_TIMESTAMP } from './emit-tracker.js'
 import {
   LATE_RECORD_DROP_REASON,

@@ -17,7 +17,7 @@ import type { Processor, ProcessorContext, ProcessorSupplier, Record } from '../
 import type { ValueAndTimestamp, Window, WindowStore, Windowed } from '../../state/types.js'
 import type { EmitStrategy } from '../../dsl/suppressed.js'
 import type { SlidingWindows } from '../../dsl/windows.js'
-import { window as makeWindow } from '../../dsl/windows.js'
+import { windowOf as makeWindow } from '../../dsl/windows.js'
 import { IllegalStateError } from '../../errors.js'
 import { EmitCloseTimeTracker, NO_TIMESTAMP } from './emit-tracker.js'
 import {
