@@ -132,7 +132,8 @@ export async function createTopics(...topics: Array<string | ITopicConfig>): Pro
   const admin = kafkaClient().admin();
   await admin.connect();
   try {
-    await admin.createTopics({ topics: configs, waitForLeaders: true, timeout: 30_000 });
+    await admin.createTopics({ topics: configs, waitForLeaders: false, timeout: 30_000 });
+    await waitForLeaders(admin, names, 30_000);
   } finally {
     await admin.disconnect();
   }
@@ -149,6 +150,25 @@ export async function createTopics(...topics: Array<string | ITopicConfig>): Pro
     }
   });
   return names;
+}
+
+/**
+ * Waits until every partition of `topics` has a leader in the broker's metadata.
+ * kafkajs' own `waitForLeaders` gives up on UNKNOWN_TOPIC_OR_PARTITION, which a KRaft broker
+ * answers for a moment after CreateTopics returned (its metadata lags the controller).
+ */
+async function waitForLeaders(admin: Admin, topics: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const { topics: metadata } = await admin.fetchTopicMetadata({ topics });
+      if (metadata.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+    } catch (err) {
+      if (Date.now() >= deadline) throw err;
+    }
+    if (Date.now() >= deadline) throw new Error(`createTopics: no leader for ${topics.join(', ')} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 /** One consumed record, with key and value decoded as UTF-8 strings. */
