@@ -8,7 +8,7 @@
  * `ValueAndTimestamp<V>` as `[int64 BE timestamp][value bytes]`.
  */
 import { SerializationError } from '../errors.js'
-import type { Serde } from '../serde.js'
+import { resolveSerde, type Serde } from '../serde.js'
 import type {
   KeyValue,
   KeyValueBytesStore,
@@ -103,8 +103,9 @@ function timestampedCodec<V>(inner: Codec<V>): Codec<ValueAndTimestamp<V>> {
 
 function codecsFor(def: StoreDef, ctx: TypedStoreContext): { key: Codec<any>; value: Codec<any> } {
   const topic = changelogTopicFor(ctx.applicationId, def.name)
-  const key = serdeCodec(def.keySerde ?? ctx.defaultKeySerde, topic, 'key', def.name)
-  const plain = serdeCodec(def.valueSerde ?? ctx.defaultValueSerde, topic, 'value', def.name)
+  const defaults = { ...(ctx.defaultKeySerde !== undefined ? { keySerde: ctx.defaultKeySerde } : {}), ...(ctx.defaultValueSerde !== undefined ? { valueSerde: ctx.defaultValueSerde } : {}) }
+  const key = serdeCodec(resolveSerde(def.keySerde, ctx.defaultKeySerde, defaults), topic, 'key', def.name)
+  const plain = serdeCodec(resolveSerde(def.valueSerde, ctx.defaultValueSerde, defaults), topic, 'value', def.name)
   return { key, value: def.timestamped ? timestampedCodec(plain) : plain }
 }
 

@@ -1,0 +1,534 @@
+/**
+ * `TopologyTestDriver` (Kafka Streams: `org.apache.kafka.streams.TopologyTestDriver`): runs a
+ * topology's real processors and stores without a broker, on one partition per topic, with a
+ * virtual wall clock.
+ *
+ * - one {@link TaskEngine} per sub-topology (task `<id>_0`) and one per global store;
+ * - in-memory stores;
+ * - everything a sink writes is captured per topic; records written to a topic the topology
+ *   reads (repartition topics, or a user topic that is also a source) are fed back in, in order,
+ *   after the record that produced them, as Kafka Streams' driver does;
+ * - stream-time punctuators run as records advance stream-time; wall-clock punctuators run on
+ *   {@link TopologyTestDriver.advanceWallClockTime}.
+ *
+ * @example
+ * ```ts
+ * const driver = new TopologyTestDriver(builder.build(), { defaultKeySerde: Serdes.String() })
+ * const input = driver.createInputTopic('words', Serdes.String(), Serdes.String())
+ * const output = driver.createOutputTopic('counts', Serdes.String(), Serdes.Long())
+ * await input.pipeInput('k', 'hello world', 1000)
+ * expect(output.readKeyValuesToList()).toEqual([{ key: 'hello', value: 1 }, { key: 'world', value: 1 }])
+ * await driver.close()
+ * ```
+ */
+import {
+  IllegalStateError,
+  InvalidStateStoreError,
+  createTaskEngine,
+  globalSubtopologyDef,
+  InMemoryStoreProvider,
+  plainKeyValueView,
+  plainWindowView,
+  type DeserializationExceptionHandler,
+  type Headers,
+  type InvalidTimestampPolicy,
+  type KeyValue,
+  type KeyValueStore,
+  type OutputRecord,
+  type ProcessingExceptionHandler,
+  type RawRecord,
+  type Serde,
+  type SessionStore,
+  type StateStore,
+  type StoreDef,
+  type TaskEngine,
+  type TimestampExtractor,
+  type TimestampedKeyValueStore,
+  type TimestampedWindowStore,
+  type Topology,
+  type TopologyDef,
+  type WindowStore,
+} from '../../topology/index.js'
+
+/** Driver configuration (the subset of StreamsConfig the driver uses). */
+export interface TopologyTestDriverConfig {
+  /** Prefix of internal topics (`<applicationId>-<name>-repartition`). @defaultValue 'topology-test-driver' */
+  readonly applicationId?: string
+  readonly defaultKeySerde?: Serde<any>
+  readonly defaultValueSerde?: Serde<any>
+  readonly defaultTimestampExtractor?: TimestampExtractor<any, any>
+  /** @defaultValue 'fail' (throw) */
+  readonly deserializationExceptionHandler?: DeserializationExceptionHandler
+  /** @defaultValue 'fail' (throw) */
+  readonly processingExceptionHandler?: ProcessingExceptionHandler
+  /** @defaultValue 'fail' */
+  readonly invalidTimestampPolicy?: InvalidTimestampPolicy
+}
+
+/** A record read from an output topic. */
+export interface TestRecord<K, V> {
+  readonly key: K | null
+  readonly value: V | null
+  readonly timestamp: number
+  readonly headers: Headers
+  readonly topic: string
+}
+
+/** Options of {@link TopologyTestDriver.createInputTopic}. */
+export interface InputTopicOptions {
+  /** Timestamp of the first record piped without one. @defaultValue the driver's initial wall-clock time */
+  readonly startTimestampMs?: number
+  /** Added to the timestamp after each record piped without one. @defaultValue 0 */
+  readonly autoAdvanceMs?: number
+}
+
+interface Route {
+  readonly engines: TaskEngine[]
+}
+
+/** Pipes records into one input topic (Kafka Streams: `TestInputTopic`). */
+export class TestInputTopic<K, V> {
+  private currentTime: number
+  private readonly autoAdvance: number
+
+  /** @internal use `driver.createInputTopic`. */
+  constructor(
+    private readonly driver: TopologyTestDriver,
+    readonly topic: string,
+    private readonly keySerde: Serde<K>,
+    private readonly valueSerde: Serde<V>,
+    options: InputTopicOptions,
+    defaultStart: number,
+  ) {
+    this.currentTime = options.startTimestampMs ?? defaultStart
+    this.autoAdvance = options.autoAdvanceMs ?? 0
+    if (!Number.isFinite(this.autoAdvance) || this.autoAdvance < 0) throw new IllegalStateError(`createInputTopic: 'autoAdvanceMs' must be >= 0`)
+  }
+
+  private nextTimestamp(given: number | undefined): number {
+    if (given !== undefined) return given
+    const t = this.currentTime
+    this.currentTime += this.autoAdvance
+    return t
+  }
+
+  /** Advances the auto timestamp by `ms`. */
+  advanceTime(ms: number): void {
+    if (ms < 0) throw new IllegalStateError('advanceTime: ms must be >= 0')
+    this.currentTime += ms
+  }
+
+  /**
+   * Pipes one record and processes it (and everything it causes) to completion. Without a
+   * timestamp, uses the topic's current time and advances it by `autoAdvanceMs`.
+   */
+  pipeInput(key: K | null, value: V | null, timestamp?: number, headers: Headers = {}): Promise<void> {
+    const ts = this.nextTimestamp(timestamp)
+    return this.driver.pipeRaw(this.topic, this.keySerde.serialize(this.topic, key, headers), this.valueSerde.serialize(this.topic, value, headers), ts, headers)
+  }
+
+  /** Pipes `{ key, value, timestamp?, headers? }`. */
+  pipeRecord(record: { key: K | null; value: V | null; timestamp?: number; headers?: Headers }): Promise<void> {
+    return this.pipeInput(record.key, record.value, record.timestamp, record.headers ?? {})
+  }
+
+  /** Pipes values with null keys, in order. */
+  async pipeValueList(values: Iterable<V | null>): Promise<void> {
+    for (const v of values) await this.pipeInput(null, v)
+  }
+
+  /** Pipes `{ key, value }` objects or `[key, value]` tuples, in order. */
+  async pipeKeyValueList(list: Iterable<KeyValue<K | null, V | null> | readonly [K | null, V | null]>): Promise<void> {
+    for (const kv of list) {
+      if (Array.isArray(kv)) await this.pipeInput(kv[0] as K | null, kv[1] as V | null)
+      else await this.pipeInput((kv as KeyValue<K | null, V | null>).key, (kv as KeyValue<K | null, V | null>).value)
+    }
+  }
+}
+
+/** Reads what the topology wrote to one topic (Kafka Streams: `TestOutputTopic`). Reading consumes. */
+export class TestOutputTopic<K, V> {
+  /** @internal use `driver.createOutputTopic`. */
+  constructor(
+    private readonly driver: TopologyTestDriver,
+    readonly topic: string,
+    private readonly keySerde: Serde<K>,
+    private readonly valueSerde: Serde<V>,
+  ) {}
+
+  private next(): TestRecord<K, V> {
+    const raw = this.driver.takeOutput(this.topic)
+    if (!raw) throw new IllegalStateError(`output topic '${this.topic}' is empty`)
+    return {
+      topic: raw.topic,
+      key: raw.key === null ? null : this.keySerde.deserialize(raw.topic, raw.key, raw.headers),
+      value: raw.value === null ? null : this.valueSerde.deserialize(raw.topic, raw.value, raw.headers),
+      timestamp: raw.timestamp,
+      headers: raw.headers,
+    }
+  }
+
+  /** The next record. Throws `IllegalStateError` when empty. */
+  readRecord(): TestRecord<K, V> {
+    return this.next()
+  }
+  /** The next value. */
+  readValue(): V | null {
+    return this.next().value
+  }
+  /** The next key and value. */
+  readKeyValue(): KeyValue<K | null, V | null> {
+    const r = this.next()
+    return { key: r.key, value: r.value }
+  }
+  /** All remaining values. */
+  readValuesToList(): Array<V | null> {
+    const out: Array<V | null> = []
+    while (!this.isEmpty()) out.push(this.readValue())
+    return out
+  }
+  /** All remaining key-values. */
+  readKeyValuesToList(): Array<KeyValue<K | null, V | null>> {
+    const out: Array<KeyValue<K | null, V | null>> = []
+    while (!this.isEmpty()) out.push(this.readKeyValue())
+    return out
+  }
+  /** All remaining records with timestamps and headers. */
+  readRecordsToList(): Array<TestRecord<K, V>> {
+    const out: Array<TestRecord<K, V>> = []
+    while (!this.isEmpty()) out.push(this.readRecord())
+    return out
+  }
+  /** The last value per key of all remaining records (null values are kept). Null keys throw. */
+  readKeyValuesToMap(): Map<K, V | null> {
+    const out = new Map<K, V | null>()
+    while (!this.isEmpty()) {
+      const r = this.readRecord()
+      if (r.key === null) throw new IllegalStateError(`readKeyValuesToMap: null keys are not allowed (topic '${this.topic}')`)
+      out.set(r.key, r.value)
+    }
+    return out
+  }
+  /** No unread records. */
+  isEmpty(): boolean {
+    return this.driver.outputSize(this.topic) === 0
+  }
+  /** Number of unread records. */
+  getQueueSize(): number {
+    return this.driver.outputSize(this.topic)
+  }
+}
+
+/** Counts of records dropped on purpose, by reason (metric `dropped-records`). */
+export interface DriverMetrics {
+  readonly droppedRecords: number
+  readonly droppedRecordsByReason: Readonly<Record<string, number>>
+}
+
+/** Runs a topology without a broker. See the module comment. */
+export class TopologyTestDriver {
+  /** The resolved topology (internal topics prefixed with the application id). */
+  readonly topologyDef: TopologyDef
+  private readonly config: TopologyTestDriverConfig
+  private wallClockMs: number
+  private readonly engines: TaskEngine[] = []
+  private readonly globalEngines: TaskEngine[] = []
+  private readonly routes = new Map<string, Route>()
+  private readonly patternRoutes: Array<{ pattern: RegExp; engine: TaskEngine }> = []
+  private readonly offsets = new Map<string, number>()
+  private readonly outputs = new Map<string, OutputRecord[]>()
+  private readonly produced = new Set<string>()
+  private readonly collected: OutputRecord[] = []
+  private readonly dropped = new Map<string, number>()
+  private readonly storeDefs: ReadonlyMap<string, StoreDef>
+  private readonly readyPromise: Promise<void>
+  private initialized = false
+  private closed = false
+  private busy: Promise<void> = Promise.resolve()
+
+  constructor(topology: Topology, config: TopologyTestDriverConfig = {}, initialWallClockTimeMs: number = Date.now()) {
+    this.config = config
+    this.wallClockMs = initialWallClockTimeMs
+    this.topologyDef = topology.resolve(config.applicationId ?? 'topology-test-driver')
+    this.storeDefs = this.topologyDef.stores
+    this.readyPromise = this.init()
+    this.readyPromise.catch(() => undefined)
+  }
+
+  private async init(): Promise<void> {
+    const def = this.topologyDef
+    const provider = new InMemoryStoreProvider()
+    const collector = { send: (r: OutputRecord) => void this.collected.push(r) }
+    const base = {
+      topology: def,
+      stores: provider,
+      collector,
+      clock: () => this.wallClockMs,
+      partitionsFor: () => 1,
+      onDropped: (reason: string) => void this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + 1),
+      ...(this.config.defaultKeySerde !== undefined ? { defaultKeySerde: this.config.defaultKeySerde } : {}),
+      ...(this.config.defaultValueSerde !== undefined ? { defaultValueSerde: this.config.defaultValueSerde } : {}),
+      ...(this.config.defaultTimestampExtractor !== undefined ? { defaultTimestampExtractor: this.config.defaultTimestampExtractor } : {}),
+      ...(this.config.deserializationExceptionHandler !== undefined ? { deserializationExceptionHandler: this.config.deserializationExceptionHandler } : {}),
+      ...(this.config.processingExceptionHandler !== undefined ? { processingExceptionHandler: this.config.processingExceptionHandler } : {}),
+      ...(this.config.invalidTimestampPolicy !== undefined ? { invalidTimestampPolicy: this.config.invalidTimestampPolicy } : {}),
+    }
+    const globalByStore = new Map<string, TaskEngine>()
+    for (const g of def.globalStores) {
+      const sub = globalSubtopologyDef(g)
+      const engine = createTaskEngine({ ...base, subtopology: sub, taskId: { subtopology: sub.id, partition: 0 } })
+      await engine.init()
+      this.globalEngines.push(engine)
+      globalByStore.set(g.store.name, engine)
+      for (const t of g.source.topics) this.route(t).engines.push(engine)
+    }
+    const globalStores = (name: string): StateStore | undefined => globalByStore.get(name)?.getStateStore(name)
+    for (const sub of def.subtopologies) {
+      const engine = createTaskEngine({ ...base, subtopology: sub, taskId: { subtopology: sub.id, partition: 0 }, globalStores })
+      await engine.init()
+      this.engines.push(engine)
+      for (const n of sub.nodes) {
+        if (n.type !== 'source') continue
+        for (const t of n.topics) this.route(t).engines.push(engine)
+        if (n.pattern !== undefined) this.patternRoutes.push({ pattern: n.pattern, engine })
+      }
+    }
+    this.initialized = true
+  }
+
+  private route(topic: string): Route {
+    let r = this.routes.get(topic)
+    if (!r) this.routes.set(topic, (r = { engines: [] }))
+    return r
+  }
+
+  private routeFor(topic: string): Route | undefined {
+    const r = this.routes.get(topic)
+    if (r) return r
+    const engines = this.patternRoutes
+      .filter((p) => {
+        p.pattern.lastIndex = 0
+        const m = p.pattern.exec(topic)
+        return m !== null && m.index === 0 && m[0].length === topic.length
+      })
+      .map((p) => p.engine)
+    if (engines.length === 0) return undefined
+    const route = { engines }
+    this.routes.set(topic, route)
+    return route
+  }
+
+  /** Resolves once stores and processors are initialized (every async driver method awaits it). */
+  ready(): Promise<void> {
+    return this.readyPromise
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new IllegalStateError('the TopologyTestDriver is closed')
+  }
+
+  private checkReady(method: string): void {
+    this.checkOpen()
+    if (!this.initialized) throw new IllegalStateError(`${method}: the driver is still initializing; await driver.ready() (or pipe a record) first`)
+  }
+
+  /** Serializes calls so concurrent pipes process one at a time, in call order. */
+  private exclusive(fn: () => Promise<void>): Promise<void> {
+    const run = this.busy.then(async () => {
+      await this.readyPromise
+      this.checkOpen()
+      await fn()
+    })
+    this.busy = run.catch(() => undefined)
+    return run
+  }
+
+  /**
+   * @internal Pipes raw bytes into `topic` and processes everything it causes.
+   * Throws `IllegalStateError` when the topology does not read `topic`.
+   */
+  pipeRaw(topic: string, key: Buffer | null, value: Buffer | null, timestamp: number, headers: Headers): Promise<void> {
+    return this.exclusive(async () => {
+      if (!this.routeFor(topic)) throw new IllegalStateError(`unknown input topic '${topic}': the topology does not read it`)
+      await this.drain([this.rawRecord(topic, key, value, timestamp, headers)])
+    })
+  }
+
+  private rawRecord(topic: string, key: Buffer | null, value: Buffer | null, timestamp: number, headers: Headers): RawRecord {
+    const offset = this.offsets.get(topic) ?? 0
+    this.offsets.set(topic, offset + 1)
+    return { topic, partition: 0, offset: String(offset), key, value, timestamp, headers }
+  }
+
+  private async drain(queue: RawRecord[]): Promise<void> {
+    while (queue.length > 0) {
+      const raw = queue.shift()!
+      const route = this.routeFor(raw.topic)
+      if (route) {
+        for (const engine of route.engines) {
+          await engine.prepareBatch([raw])
+          await engine.process(raw)
+          this.capture(queue)
+        }
+      }
+    }
+  }
+
+  private capture(queue: RawRecord[]): void {
+    if (this.collected.length === 0) return
+    const out = this.collected.splice(0)
+    for (const r of out) {
+      this.produced.add(r.topic)
+      let list = this.outputs.get(r.topic)
+      if (!list) this.outputs.set(r.topic, (list = []))
+      list.push(r)
+      if (this.routeFor(r.topic)) queue.push(this.rawRecord(r.topic, r.key, r.value, r.timestamp, r.headers))
+    }
+  }
+
+  /** Creates an input topic handle. Records are serialized with these serdes. */
+  createInputTopic<K, V>(topic: string, keySerde: Serde<K>, valueSerde: Serde<V>, options: InputTopicOptions = {}): TestInputTopic<K, V> {
+    this.checkOpen()
+    if (typeof topic !== 'string' || topic.length === 0) throw new IllegalStateError(`createInputTopic: parameter 'topic' must be a non-empty string`)
+    if (!keySerde || !valueSerde) throw new IllegalStateError(`createInputTopic: parameters 'keySerde' and 'valueSerde' are required`)
+    return new TestInputTopic<K, V>(this, topic, keySerde, valueSerde, options, this.wallClockMs)
+  }
+
+  /** Creates an output topic handle. Records are deserialized with these serdes. */
+  createOutputTopic<K, V>(topic: string, keySerde: Serde<K>, valueSerde: Serde<V>): TestOutputTopic<K, V> {
+    this.checkOpen()
+    if (typeof topic !== 'string' || topic.length === 0) throw new IllegalStateError(`createOutputTopic: parameter 'topic' must be a non-empty string`)
+    if (!keySerde || !valueSerde) throw new IllegalStateError(`createOutputTopic: parameters 'keySerde' and 'valueSerde' are required`)
+    return new TestOutputTopic<K, V>(this, topic, keySerde, valueSerde)
+  }
+
+  /** @internal */
+  takeOutput(topic: string): OutputRecord | undefined {
+    return this.outputs.get(topic)?.shift()
+  }
+
+  /** @internal */
+  outputSize(topic: string): number {
+    return this.outputs.get(topic)?.length ?? 0
+  }
+
+  /** Every topic the topology wrote to so far (internal ones with the application id prefix). */
+  producedTopicNames(): Set<string> {
+    return new Set(this.produced)
+  }
+
+  /** Advances the virtual wall clock by `ms` and runs due wall-clock punctuators. */
+  advanceWallClockTime(ms: number): Promise<void> {
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new IllegalStateError(`advanceWallClockTime: parameter 'ms' must be >= 0`)
+    return this.exclusive(async () => {
+      this.wallClockMs += ms
+      const queue: RawRecord[] = []
+      for (const engine of [...this.globalEngines, ...this.engines]) {
+        await engine.punctuateWallClock(this.wallClockMs)
+        this.capture(queue)
+      }
+      await this.drain(queue)
+    })
+  }
+
+  /** The virtual wall-clock time, milliseconds. */
+  wallClockTimeMs(): number {
+    return this.wallClockMs
+  }
+
+  /** Dropped-record counts (late records, null keys, invalid timestamps, handler 'continue', ...). */
+  metrics(): DriverMetrics {
+    let total = 0
+    const byReason: Record<string, number> = {}
+    for (const [reason, n] of this.dropped) {
+      byReason[reason] = n
+      total += n
+    }
+    return { droppedRecords: total, droppedRecordsByReason: byReason }
+  }
+
+  /** Number of records dropped for `reason`, or in total. */
+  droppedRecords(reason?: string): number {
+    if (reason !== undefined) return this.dropped.get(reason) ?? 0
+    let n = 0
+    for (const v of this.dropped.values()) n += v
+    return n
+  }
+
+  private findStore(name: string): StateStore | undefined {
+    for (const e of [...this.engines, ...this.globalEngines]) {
+      const s = e.getStateStore(name)
+      if (s) return s
+    }
+    return undefined
+  }
+
+  private defOf(name: string, method: string): StoreDef {
+    this.checkReady(method)
+    const def = this.storeDefs.get(name)
+    if (!def) throw new InvalidStateStoreError(`${method}: no state store named '${name}' in the topology`)
+    return def
+  }
+
+  /** Any store by name (typed facade as processors see it), or undefined. */
+  getStateStore(name: string): StateStore | undefined {
+    this.checkReady('getStateStore')
+    return this.findStore(name)
+  }
+
+  /**
+   * A key-value store with plain values (timestamped DSL stores are unwrapped, as in Kafka
+   * Streams' driver). Throws `InvalidStateStoreError` for unknown names or other store types.
+   */
+  getKeyValueStore<K, V>(name: string): KeyValueStore<K, V> {
+    const def = this.defOf(name, 'getKeyValueStore')
+    if (def.type !== 'keyValue') throw new InvalidStateStoreError(`getKeyValueStore: store '${name}' is a ${def.type} store`)
+    const s = this.findStore(name)!
+    return def.timestamped ? plainKeyValueView(s as TimestampedKeyValueStore<K, V>, () => this.wallClockMs) : (s as KeyValueStore<K, V>)
+  }
+
+  /** A timestamped key-value store (DSL tables and aggregates). */
+  getTimestampedKeyValueStore<K, V>(name: string): TimestampedKeyValueStore<K, V> {
+    const def = this.defOf(name, 'getTimestampedKeyValueStore')
+    if (def.type !== 'keyValue' || !def.timestamped) throw new InvalidStateStoreError(`getTimestampedKeyValueStore: store '${name}' is not a timestamped key-value store`)
+    return this.findStore(name) as TimestampedKeyValueStore<K, V>
+  }
+
+  /** A window store with plain values (timestamped stores unwrapped). */
+  getWindowStore<K, V>(name: string): WindowStore<K, V> {
+    const def = this.defOf(name, 'getWindowStore')
+    if (def.type !== 'window') throw new InvalidStateStoreError(`getWindowStore: store '${name}' is a ${def.type} store`)
+    const s = this.findStore(name)!
+    return def.timestamped ? plainWindowView(s as TimestampedWindowStore<K, V>, () => this.wallClockMs) : (s as WindowStore<K, V>)
+  }
+
+  /** A timestamped window store. */
+  getTimestampedWindowStore<K, V>(name: string): TimestampedWindowStore<K, V> {
+    const def = this.defOf(name, 'getTimestampedWindowStore')
+    if (def.type !== 'window' || !def.timestamped) throw new InvalidStateStoreError(`getTimestampedWindowStore: store '${name}' is not a timestamped window store`)
+    return this.findStore(name) as TimestampedWindowStore<K, V>
+  }
+
+  /** A session store. */
+  getSessionStore<K, V>(name: string): SessionStore<K, V> {
+    const def = this.defOf(name, 'getSessionStore')
+    if (def.type !== 'session') throw new InvalidStateStoreError(`getSessionStore: store '${name}' is a ${def.type} store`)
+    return this.findStore(name) as SessionStore<K, V>
+  }
+
+  /** Closes processors and stores. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    await this.busy
+    this.closed = true
+    try {
+      await this.readyPromise
+    } catch {
+      return
+    }
+    for (const e of [...this.engines, ...this.globalEngines]) {
+      await e.close()
+      for (const s of e.bytesStores().values()) await s.close()
+    }
+  }
+}

@@ -1,0 +1,4 @@
+/**
+ * `kstreams/testing`: unit-test topologies without a broker.
+ */
+export * from './driver.js'
