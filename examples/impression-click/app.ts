@@ -63,11 +63,18 @@ export function appSettings(env: NodeJS.ProcessEnv = process.env): AppSettings {
 
 /** Builds the topology and starts one instance. Resolves once it is started (RUNNING or REBALANCING). */
 export async function startApp(settings: AppSettings = appSettings()): Promise<KafkaStreams> {
-  const topology = buildTopology({
-    topics: settings.topics,
-    serdes: registrySerdes({ host: settings.registryUrl }),
-    timing: settings.timing,
-  })
+  const serdes = registrySerdes({ host: settings.registryUrl })
+  // Resolve every schema's id before the first record: state stores write these values to their
+  // changelogs (with the same ids) and read them back, possibly before a record of that type
+  // arrived in this process (after a restart).
+  const { topics } = settings
+  await Promise.all([
+    serdes.impression.prepareSerialize!(topics.impressions),
+    serdes.click.prepareSerialize!(topics.clicks),
+    serdes.adEvent.prepareSerialize!(topics.adEvents),
+    serdes.campaignCtr.prepareSerialize!(topics.campaignCtr),
+  ])
+  const topology = buildTopology({ topics, serdes, timing: settings.timing })
   const streams = new KafkaStreams(topology, settings.streams)
   await streams.start()
   return streams

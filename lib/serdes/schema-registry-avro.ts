@@ -98,6 +98,9 @@ const NEVER = Number.POSITIVE_INFINITY
  * - **Writing**: `prepareSerialize(topic)` looks the reader schema up under the topic's subject
  *   and registers it if missing (`autoRegister`); `serialize` then writes magic byte `0`, the
  *   4-byte big-endian schema id and the avsc binary.
+ *   A topic nobody prepared (e.g. the changelog of a state store holding these values) is
+ *   written with an id already known for this exact schema, while its subject is registered in
+ *   the background.
  * - **Reading**: `prepareDeserialize(topic, payloads)` fetches the writer schema of every id in
  *   the batch not seen before and builds an avsc resolver into the reader schema (schema evolution:
  *   fields added by the writer are skipped, fields missing from the writer take the reader's
@@ -137,6 +140,10 @@ export function schemaRegistryAvroSerde<T>(options: SchemaRegistryAvroSerdeOptio
   const readerPending = new Map<number, Promise<void>>()
 
   const subjectFor = (topic: string): string => strategy(topic, isKey, recordName)
+  // An id the registry gave to exactly this schema (registered, looked up, or fetched as a writer
+  // schema equal to ours). Ids are global, so any of them decodes our bytes.
+  let ownId: number | undefined
+  const background = new Set<string>()
 
   async function lookupOrRegister(subject: string): Promise<number> {
     const confluentSchema = { type: SchemaType.AVRO as const, schema: rawSchema }
@@ -181,8 +188,21 @@ export function schemaRegistryAvroSerde<T>(options: SchemaRegistryAvroSerdeOptio
       subjectIds.set(subject, id)
     }
     topicIds.set(topic, id)
+    ownId ??= id
     // Records we wrote are read without asking the registry: the id stands for our own schema.
     if (!readers.get(id)?.ok) readers.set(id, { ok: true, resolver: undefined })
+  }
+
+  /** The id to write to a topic nobody prepared (e.g. a state store's changelog), or undefined. */
+  function unpreparedTopicId(topic: string): number | undefined {
+    if (ownId === undefined) return undefined
+    if (autoRegister && !background.has(topic)) {
+      // Register the topic's subject in the background, as Confluent's serializer would; until
+      // then (and if it fails) the schema's existing global id is used.
+      background.add(topic)
+      prepareSerialize(topic).catch(() => undefined)
+    }
+    return ownId
   }
 
   async function fetchWriter(id: number): Promise<void> {
@@ -211,6 +231,7 @@ export function schemaRegistryAvroSerde<T>(options: SchemaRegistryAvroSerdeOptio
     const writerType = writer as Type
     if (writerType.equals(readerType)) {
       readers.set(id, { ok: true, resolver: undefined })
+      ownId ??= id
       return
     }
     try {
@@ -256,7 +277,7 @@ export function schemaRegistryAvroSerde<T>(options: SchemaRegistryAvroSerdeOptio
     prepareDeserialize,
     serialize(topic, data) {
       if (data === null || data === undefined) return null
-      const id = topicIds.get(topic)
+      const id = topicIds.get(topic) ?? unpreparedTopicId(topic)
       if (id === undefined) {
         throw new SerializationError(
           `no schema id for subject ${subjectFor(topic)} yet: await prepareSerialize(topic) before serialize`,

@@ -144,6 +144,28 @@ describe('schemaRegistryAvroSerde', () => {
     )
   })
 
+  it('writes an unprepared topic (a store changelog) with the known id and registers its subject in the background', async () => {
+    const registry = new FakeRegistry()
+    const serde = schemaRegistryAvroSerde<Impression>({ registry, schema: impressionV1 })
+    await serde.prepareSerialize('impressions')
+    const id = serde.schemaIdFor('impressions')!
+    const bytes = serde.serialize('app-store-changelog', imp)!
+    expect(bytes.readInt32BE(1)).toBe(id)
+    expect(serde.deserialize('app-store-changelog', bytes)).toEqual(imp)
+    await new Promise((r) => setTimeout(r, 10))
+    expect([...registry.subjects.keys()].sort()).toEqual(['app-store-changelog-value', 'impressions-value'])
+  })
+
+  it('learns its own id from an equal writer schema fetched while reading', async () => {
+    const registry = new FakeRegistry()
+    const id = registry.add('impressions-value', impressionV1)
+    const serde = schemaRegistryAvroSerde<Impression>({ registry, schema: impressionV1, autoRegister: false })
+    const input = encodeWireFormat(id, avsc.Type.forSchema(impressionV1 as avsc.Schema).toBuffer(imp))
+    await serde.prepareDeserialize('impressions', [input])
+    expect(serde.serialize('store-changelog', imp)!.equals(input)).toBe(true)
+    expect(registry.calls.register).toBe(0)
+  })
+
   it('refuses to serialize before prepareSerialize', () => {
     const serde = schemaRegistryAvroSerde<Impression>({ registry: new FakeRegistry(), schema: impressionV1 })
     expect(() => serde.serialize('impressions', imp)).toThrow(/await prepareSerialize\(topic\) before serialize/)
