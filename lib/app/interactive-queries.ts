@@ -23,8 +23,19 @@ async function* chain<T>(sources: ReadonlyArray<() => AsyncIterable<T>>): AsyncI
   for (const s of sources) yield* s()
 }
 
-/** Builds the composite read-only view; `stores()` is evaluated at each call (tasks move). */
-export function compositeStore(name: string, stores: () => StateStore[]): QueryableStore {
+/**
+ * Builds the composite read-only view; `stores()` is evaluated at each call (tasks move).
+ * `unwrap`: values of timestamped stores (`{ value, timestamp }`) are returned as plain values,
+ * as Kafka Streams' `QueryableStoreTypes.keyValueStore()` does over a timestamped store.
+ */
+export function compositeStore(name: string, stores: () => StateStore[], unwrap = false): QueryableStore {
+  const u = (v: any): any => (unwrap && v !== undefined && v !== null && typeof v === 'object' && 'value' in v && 'timestamp' in v ? v.value : v)
+  const uKv = <T extends { key: unknown; value: unknown }>(it: AsyncIterable<T>): AsyncIterable<T> =>
+    unwrap
+      ? (async function* () {
+          for await (const kv of it) yield { ...kv, value: u(kv.value) }
+        })()
+      : it
   const current = (): StateStore[] => {
     const list = stores()
     if (list.length === 0) {
@@ -42,13 +53,13 @@ export function compositeStore(name: string, stores: () => StateStore[]): Querya
       async fetch(key, windowStartMs) {
         for (const s of win()) {
           const v = await s.fetch(key, windowStartMs)
-          if (v !== undefined) return v
+          if (v !== undefined) return u(v)
         }
         return undefined
       },
-      fetchRange: (key, from, to) => chain(win().map((s) => () => s.fetchRange(key, from, to) as AsyncIterable<KeyValue<number, any>>)),
-      fetchAll: (from, to) => chain(win().map((s) => () => s.fetchAll(from, to) as AsyncIterable<KeyValue<Windowed<any>, any>>)),
-      all: () => chain(win().map((s) => () => s.all() as AsyncIterable<KeyValue<Windowed<any>, any>>)),
+      fetchRange: (key, from, to) => uKv(chain(win().map((s) => () => s.fetchRange(key, from, to) as AsyncIterable<KeyValue<number, any>>))),
+      fetchAll: (from, to) => uKv(chain(win().map((s) => () => s.fetchAll(from, to) as AsyncIterable<KeyValue<Windowed<any>, any>>))),
+      all: () => uKv(chain(win().map((s) => () => s.all() as AsyncIterable<KeyValue<Windowed<any>, any>>))),
     }
     return view
   }
@@ -75,12 +86,12 @@ export function compositeStore(name: string, stores: () => StateStore[]): Querya
     async get(key) {
       for (const s of kv()) {
         const v = await s.get(key)
-        if (v !== undefined && v !== null) return v
+        if (v !== undefined && v !== null) return u(v)
       }
       return undefined
     },
-    range: (from, to) => chain(kv().map((s) => () => s.range(from, to))),
-    all: () => chain(kv().map((s) => () => s.all())),
+    range: (from, to) => uKv(chain(kv().map((s) => () => s.range(from, to)))),
+    all: () => uKv(chain(kv().map((s) => () => s.all()))),
     async approximateNumEntries() {
       let n = 0
       for (const s of kv()) n += await s.approximateNumEntries()

@@ -313,11 +313,14 @@ export class KafkaStreams extends EventEmitter {
 
   /**
    * A read-only view of a local state store for interactive queries (all of this instance's tasks
-   * holding it, or the global store of that name). Cast it to the store kind you expect.
+   * holding it, or the global store of that name). Cast it to the store kind you expect. Values of
+   * timestamped stores (DSL tables and aggregates) come back plain unless `withTimestamps` is set
+   * (then as `{ value, timestamp }`).
    * @throws InvalidStateStoreError (when queried) if no local task holds the store.
    */
-  store<S extends QueryableStore = QueryableStore>(name: string): S {
-    return compositeStore(name, () => this.#localStores(name)) as S
+  store<S extends QueryableStore = QueryableStore>(name: string, options: { withTimestamps?: boolean } = {}): S {
+    const def = this.#def?.stores.get(name) ?? this.#def?.globalStores.find((g) => g.store.name === name)?.store
+    return compositeStore(name, () => this.#localStores(name), def?.timestamped === true && !options.withTimestamps) as S
   }
 
   #localStores(name: string): StateStore[] {

@@ -33,5 +33,6 @@ export async function defaultEngineRuntime(): Promise<EngineRuntime> {
   }
   const createTaskEngine = mod.createTaskEngine as EngineRuntime['createTaskEngine'] | undefined
   if (typeof createTaskEngine !== 'function') throw new StreamsError('topology/engine/index.js does not export createTaskEngine')
-  return { createTaskEngine, globalSubtopology: mod.globalSubtopologyDef as EngineRuntime['globalSubtopology'] }
+  const globalSubtopologyDef = mod.globalSubtopologyDef as ((def: import('../../topology/engine/types.js').GlobalStoreDef) => import('../../topology/engine/types.js').SubtopologyDef) | undefined
+  return { createTaskEngine, globalSubtopology: globalSubtopologyDef ? (_topology, def) => globalSubtopologyDef(def) : undefined }
 }
