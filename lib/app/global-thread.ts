@@ -8,20 +8,20 @@
  * at start, applying records through the store's processor (a TaskEngine over the global
  * sub-topology: deserialize, then the materializer writes the store), and returns only then, so
  * stream tasks never see a half-loaded table. Afterwards the same readers keep following the topic
- * in the background. After each applied batch the store is written to LevelDB and THEN the
- * per-partition checkpoint (`<stateDir>/<applicationId>/global/<store>.offsets.json`) — a crash
- * leaves the checkpoint at or behind the data, and replaying the tail is idempotent.
+ * in the background (R1's `GlobalStoreUpdater`). Commits write the store to LevelDB and THEN the
+ * per-partition checkpoint — a crash leaves the checkpoint at or behind the data, and replaying
+ * the tail is idempotent.
  */
 import { EventEmitter } from 'node:events'
-import fs from 'node:fs/promises'
-import path from 'node:path'
 import type { Kafka } from 'kafkajs'
-import type { GlobalStoreDef, RawRecord, SubtopologyDef, TaskEngine, TopologyDef } from '../../topology/engine/types.js'
-import type { StateStore, StoreDef } from '../../topology/state/types.js'
-import type { ChangelogReader, TaskStateManager } from '../state/types.js'
+import type { RawRecord, SubtopologyDef, TaskEngine, TopologyDef } from '../../topology/engine/types.js'
+import { StreamsError } from '../../topology/errors.js'
+import type { StateStore } from '../../topology/state/types.js'
+import { GlobalStoreUpdater } from '../state/global-state.js'
+import type { ChangelogReader } from '../state/types.js'
 import { emitEvent, StreamsEvents } from './events.js'
 import type { ResolvedStreamsConfig } from './options.js'
-import type { EngineRuntime, StateRuntime } from './state-runtime.js'
+import type { EngineRuntime, GlobalStateManager, StateRuntime } from './state-runtime.js'
 
 export interface GlobalStreamThreadOptions {
   readonly config: ResolvedStreamsConfig
@@ -34,13 +34,10 @@ export interface GlobalStreamThreadOptions {
 }
 
 interface GlobalStoreState {
-  readonly def: GlobalStoreDef
-  readonly topic: string
-  sm: TaskStateManager
-  engine: TaskEngine
-  offsets: Map<number, string>
-  chain: Promise<void>
-  readonly checkpointFile: string
+  readonly name: string
+  readonly manager: GlobalStateManager
+  readonly engine: TaskEngine
+  readonly updater: GlobalStoreUpdater
 }
 
 const NOOP_COLLECTOR = { send: () => undefined }
@@ -48,9 +45,7 @@ const NOOP_COLLECTOR = { send: () => undefined }
 export class GlobalStreamThread {
   readonly #o: GlobalStreamThreadOptions
   readonly #stores = new Map<string, GlobalStoreState>()
-  readonly #abort = new AbortController()
   #reader: ChangelogReader | undefined
-  #running: Promise<unknown> | undefined
 
   constructor(options: GlobalStreamThreadOptions) {
     this.#o = options
@@ -61,37 +56,27 @@ export class GlobalStreamThread {
     return this.#stores.get(name)?.engine.getStateStore(name)
   }
 
-  /** Opens the global stores and bootstraps them to the end of their topics. */
+  /** Opens the global stores, bootstraps them to the end of their topics, then keeps them current. */
   async start(): Promise<void> {
     const { config: c, topology, kafka } = this.#o
+    const create = this.#o.state.createGlobalStateManager
+    if (!create) throw new StreamsError('this state runtime does not support global stores')
     const reader = (this.#reader = this.#o.state.createChangelogReader(kafka, c.logger))
-    const dir = path.join(c.stateDir, c.applicationId, 'global')
-    await fs.mkdir(dir, { recursive: true })
     for (const g of topology.globalStores) {
       const topic = g.source.topics[0]
       if (!topic) continue
-      const storeDef: StoreDef = { ...g.store, loggingEnabled: false }
-      const sm = this.#o.state.createTaskStateManager({
-        applicationId: c.applicationId,
-        taskId: `global-${g.store.name}`,
-        stateDir: c.stateDir,
-        stores: [storeDef],
-        changelogTopicFor: () => undefined,
-        changelogPartition: 0,
-        cacheMaxBytes: Math.max(1024 * 1024, Math.floor(c.statestoreCacheMaxBytes / 4)),
-        exactlyOnce: c.exactlyOnce,
-      })
-      await sm.open()
+      const manager = create({ applicationId: c.applicationId, stateDir: c.stateDir, def: g, cacheMaxBytes: Math.max(1024 * 1024, Math.floor(c.statestoreCacheMaxBytes / 4)) })
+      await manager.open()
       const sub: SubtopologyDef = this.#o.engine.globalSubtopology
         ? this.#o.engine.globalSubtopology(topology, g)
-        : { id: -1 - this.#stores.size, nodes: [g.source, g.processor], sourceTopics: g.source.topics, sinkTopics: [], stores: [g.store.name] }
+        : { id: -1, nodes: [{ ...g.source, children: [g.processor.name] }, { ...g.processor, children: [] }], sourceTopics: [...g.source.topics], sinkTopics: [], stores: [g.store.name] }
       const stores = new Map(topology.stores)
-      stores.set(g.store.name, storeDef)
+      stores.set(g.store.name, g.store)
       const engine = this.#o.engine.createTaskEngine({
         topology: { ...topology, stores },
         subtopology: sub,
         taskId: { subtopology: sub.id, partition: 0 },
-        stores: sm.provider,
+        stores: manager.provider,
         collector: NOOP_COLLECTOR,
         clock: Date.now,
         defaultKeySerde: c.defaultKeySerde,
@@ -99,89 +84,40 @@ export class GlobalStreamThread {
         defaultTimestampExtractor: c.defaultTimestampExtractor,
       })
       await engine.init()
-      const checkpointFile = path.join(dir, `${g.store.name}.offsets.json`)
-      const offsets = await readOffsets(checkpointFile)
-      this.#stores.set(g.store.name, { def: g, topic, sm, engine, offsets, chain: Promise.resolve(), checkpointFile })
-    }
-    // bootstrap: every partition to its end offset
-    for (const st of this.#stores.values()) {
-      const partitions = reader.partitionsFor ? await reader.partitionsFor(st.topic) : await this.#partitionsViaAdmin(st.topic)
-      const ends = await reader.endOffsets(partitions.map((partition) => ({ topic: st.topic, partition })))
-      await Promise.all(
-        partitions.map(async (p) => {
-          const end = ends.get(`${st.topic}:${p}`) ?? ends.get(st.topic)
-          const from = st.offsets.get(p)
-          if (end === undefined || (from !== undefined && BigInt(from) >= BigInt(end))) return
-          const started = Date.now()
-          let restored = 0
-          emitEvent(this.#o.emitter, StreamsEvents.RESTORE_START, { taskId: 'global', store: st.def.store.name, topic: st.topic, partition: p, fromOffset: from, endOffset: end, total: Number(BigInt(end) - BigInt(from ?? '0')) })
-          await reader.read(st.topic, p, from, end, async (records, next) => {
-            restored += records.length
-            await this.#apply(st, p, records, next)
-          }, this.#abort.signal)
-          emitEvent(this.#o.emitter, StreamsEvents.RESTORE_END, { taskId: 'global', topic: st.topic, partition: p, restored, durationMs: Date.now() - started })
-        }),
-      )
-      // keep following
-      const follow = partitions.map((p) =>
-        reader.read(st.topic, p, st.offsets.get(p), undefined, (records, next) => this.#apply(st, p, records, next), this.#abort.signal).catch((e) => {
-          if (!this.#abort.signal.aborted) this.#o.onFatal(e instanceof Error ? e : new Error(String(e)))
-        }),
-      )
-      this.#running = Promise.all([this.#running, ...follow])
-    }
-  }
-
-  async #partitionsViaAdmin(topic: string): Promise<number[]> {
-    const admin = this.#o.kafka.admin()
-    await admin.connect()
-    try {
-      const md = await admin.fetchTopicMetadata({ topics: [topic] })
-      return md.topics[0]!.partitions.map((p) => p.partitionId).sort((a, b) => a - b)
-    } finally {
-      await admin.disconnect()
-    }
-  }
-
-  /** Applies a batch (serialized per store), then makes it durable with the next offset. */
-  #apply(st: GlobalStoreState, partition: number, records: ReadonlyArray<RawRecord>, next: string): Promise<void> {
-    st.chain = st.chain.then(async () => {
-      if (records.length) {
-        await st.engine.prepareBatch(records)
-        for (const r of records) await st.engine.process(r)
+      // one engine, several partitions read concurrently: apply batches one at a time
+      let chain: Promise<void> = Promise.resolve()
+      const apply = (records: ReadonlyArray<RawRecord>): Promise<void> => {
+        const run = chain.then(async () => {
+          await engine.prepareBatch(records)
+          for (const r of records) await engine.process(r)
+        })
+        chain = run.catch(() => undefined)
+        return run
       }
-      await st.sm.prepareCommit(NOOP_COLLECTOR)
-      await st.sm.commitLocal(new Map())
-      st.offsets.set(partition, next)
-      await writeOffsets(st.checkpointFile, st.offsets)
-    })
-    return st.chain
+      const updater = new GlobalStoreUpdater({
+        manager,
+        reader,
+        topic,
+        apply,
+        commitIntervalMs: Math.min(c.commitIntervalMs, 1000),
+        onError: (e) => this.#o.onFatal(e instanceof Error ? e : new Error(String(e))),
+      })
+      this.#stores.set(g.store.name, { name: g.store.name, manager, engine, updater })
+      const started = Date.now()
+      const restored = await updater.bootstrap()
+      emitEvent(this.#o.emitter, StreamsEvents.RESTORE_END, { taskId: 'global', topic, partition: -1, restored, durationMs: Date.now() - started })
+      c.logger.info(`global store ${g.store.name} bootstrapped from ${topic}: ${restored} record(s) in ${Date.now() - started} ms`)
+      await updater.start()
+    }
   }
 
   async stop(): Promise<void> {
-    this.#abort.abort()
-    await this.#running?.catch(() => undefined)
     for (const st of this.#stores.values()) {
-      await st.chain.catch(() => undefined)
+      await st.updater.stop().catch((e: unknown) => this.#o.config.logger.warn(`global store ${st.name}: ${(e as Error).message}`))
       await st.engine.close().catch(() => undefined)
-      await st.sm.close({ clean: true }).catch(() => undefined)
+      await st.manager.close().catch(() => undefined)
     }
     this.#stores.clear()
     await this.#reader?.close().catch(() => undefined)
   }
-}
-
-async function readOffsets(file: string): Promise<Map<number, string>> {
-  try {
-    const obj = JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, string>
-    return new Map(Object.entries(obj).map(([p, o]) => [Number(p), String(o)]))
-  } catch {
-    return new Map()
-  }
-}
-
-async function writeOffsets(file: string, offsets: ReadonlyMap<number, string>): Promise<void> {
-  const tmp = `${file}.tmp`
-  await fs.writeFile(tmp, JSON.stringify(Object.fromEntries(offsets)))
-  await fs.rename(tmp, file)
 }

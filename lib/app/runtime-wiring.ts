@@ -4,6 +4,7 @@
  */
 import { createChangelogReader } from '../state/changelog-reader.js'
 import { createTaskStateManager } from '../state/task-state-manager.js'
+import { createGlobalStateManager } from '../state/global-state.js'
 import { StreamsError } from '../../topology/errors.js'
 import type { ResolvedStreamsConfig } from './options.js'
 import type { EngineRuntime, StateRuntime } from './state-runtime.js'
@@ -19,6 +20,7 @@ export function defaultStateRuntime(config: ResolvedStreamsConfig): StateRuntime
         logger: (level, message, extra) => log[level](message, extra),
       }),
     createChangelogReader: (kafka, logger) => createChangelogReader({ kafka, logger }),
+    createGlobalStateManager: (options) => createGlobalStateManager(options),
   }
 }
 
