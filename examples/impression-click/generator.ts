@@ -66,6 +66,8 @@ export interface GeneratorOptions {
   startTime: number
   /** PRNG seed. @defaultValue 42 */
   seed: number
+  /** Partitions of the input topics (decides which impressions are certainly too late). @defaultValue 4 */
+  partitions: number
   /** The app's timing (join grace, CTR grace): decides the heartbeats and what is "too late". */
   timing: ImpressionClickTiming
 }
@@ -87,6 +89,7 @@ export function defaultGeneratorOptions(): GeneratorOptions {
     speedup: 20,
     startTime: Math.floor(Date.now() / 60_000) * 60_000,
     seed: 42,
+    partitions: 4,
     timing: DEFAULT_TIMING,
   }
 }
@@ -159,10 +162,14 @@ export function plan(options: GeneratorOptions): { records: PlannedRecord[]; tru
   const records: PlannedRecord[] = []
   const expectedClicked: Record<string, string> = {}
   const tooLateIds: string[] = []
+  const tooLateSet = new Set<string>()
   const windows = new Map<string, TruthWindow>()
   let expectedNotClicked = 0
   let clicks = 0
   const lateDelay = JOIN_WINDOW_MS + o.timing.joinGraceMs + 5 * 60_000
+  // Too-late impressions only where enough in-order traffic follows them on their partition.
+  const lastImpressionTime = o.startTime + (o.count - 1) * spacing
+  const lateCandidate = (t: number) => t + lateDelay + 2 * 60_000 <= lastImpressionTime
   const sendDelay = (): number => (rnd() < o.outOfOrderShare ? Math.floor(rnd() * o.maxOutOfOrderMs) : 0)
 
   for (let i = 0; i < o.count; i++) {
@@ -176,7 +183,7 @@ export function plan(options: GeneratorOptions): { records: PlannedRecord[]; tru
       campaignId,
       impressionTime,
     }
-    const tooLate = rnd() < o.tooLateShare
+    const tooLate = rnd() < o.tooLateShare && lateCandidate(impressionTime)
     records.push({ kind: 'impression', key: impressionId, value: impression, sendAt: impressionTime + (tooLate ? lateDelay : sendDelay()) })
 
     let clickId: string | undefined
@@ -195,6 +202,7 @@ export function plan(options: GeneratorOptions): { records: PlannedRecord[]; tru
 
     if (tooLate) {
       tooLateIds.push(impressionId)
+      tooLateSet.add(impressionId)
       continue
     }
     const windowStart = Math.floor(impressionTime / CTR_WINDOW_MS) * CTR_WINDOW_MS
@@ -223,6 +231,19 @@ export function plan(options: GeneratorOptions): { records: PlannedRecord[]; tru
   }
 
   records.sort((a, b) => a.sendAt - b.sendAt)
+  // A too-late impression is dropped by the join for sure when an impression with a time past its
+  // join window and grace was sent before it on the same partition (so processed before it).
+  const partitionOf = keyPartitioner(o.partitions)
+  const newest = new Map<number, number>()
+  for (const r of records) {
+    if (r.kind !== 'impression') continue
+    const p = partitionOf(r.key)
+    const t = r.value.impressionTime
+    if (tooLateSet.has(r.key) && !((newest.get(p) ?? -Infinity) > t + JOIN_WINDOW_MS + o.timing.joinGraceMs)) {
+      throw new Error(`generator: too-late impression ${r.key} is not certainly late on partition ${p}; lower tooLateShare or raise count`)
+    }
+    newest.set(p, Math.max(newest.get(p) ?? -Infinity, t))
+  }
   const truth: Truth = {
     options: o,
     impressions: o.count,
@@ -237,17 +258,23 @@ export function plan(options: GeneratorOptions): { records: PlannedRecord[]; tru
   return { records, truth }
 }
 
+/** The partition of a string key under the Java-compatible murmur2 partitioner (kafkajs' DefaultPartitioner). */
+export function keyPartitioner(partitions: number): (key: string) => number {
+  const partitioner = Partitioners.DefaultPartitioner()
+  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0, offlineReplicas: [] as number[] }))
+  return (key) => partitioner({ topic: 'x', partitionMetadata, message: { key, value: null } })
+}
+
 /**
  * Campaign ids of heartbeat records, one per partition of the CTR repartition topic (chosen with
  * the Java-compatible murmur2 partitioner the runtime uses), so every CTR task sees one.
  */
 export function heartbeatCampaigns(partitions: number): string[] {
-  const partitioner = Partitioners.DefaultPartitioner()
-  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0, offlineReplicas: [] as number[] }))
+  const partitionOf = keyPartitioner(partitions)
   const found = new Map<number, string>()
   for (let n = 0; found.size < partitions && n < 10_000; n++) {
     const name = `${HEARTBEAT_PREFIX}-campaign-${n}`
-    const p = partitioner({ topic: 'x', partitionMetadata, message: { key: name, value: null } })
+    const p = partitionOf(name)
     if (!found.has(p)) found.set(p, name)
   }
   return [...found.entries()].sort((a, b) => a[0] - b[0]).map(([, name]) => name)
@@ -290,8 +317,9 @@ export interface GeneratorIo {
   /** Awaited before the heartbeats are sent, e.g. until the app has consumed every record. */
   beforeHeartbeats?: () => Promise<void>
   /**
-   * The app's consumer group (its applicationId): before the heartbeats, wait until it has
-   * committed every input record, so a heartbeat never overtakes a record still in flight.
+   * The app's consumer group (its applicationId): before each wave of heartbeats, wait until it
+   * has committed every input record, so a heartbeat never overtakes a record still in flight.
+   * Without it, exact results need the app to have caught up by the time the run ends.
    */
   waitForGroup?: string
 }
@@ -319,10 +347,13 @@ export async function waitForGroupCaughtUp(admin: Admin, groupId: string, topics
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-async function sendHeartbeats(producer: Producer, serdes: ImpressionClickSerdes, topics: ImpressionClickTopics, truth: Truth, lastEventTime: number, inputPartitions: number): Promise<void> {
+async function sendHeartbeats(producer: Producer, serdes: ImpressionClickSerdes, topics: ImpressionClickTopics, truth: Truth, lastEventTime: number, inputPartitions: number, betweenWaves: () => Promise<void>): Promise<void> {
   const hb = heartbeats(lastEventTime, inputPartitions, inputPartitions, truth.options.timing)
   truth.heartbeatTimes = hb.times
-  for (const wave of hb.waves) {
+  for (const [n, wave] of hb.waves.entries()) {
+    // Wave 2 closes the CTR windows: every join task must have emitted its last AdEvents (on
+    // wave 1) before any CTR task sees a heartbeat, or those AdEvents would arrive too late.
+    if (n > 0) await betweenWaves()
     await producer.send({
       topic: topics.impressions,
       messages: wave.map((h) => ({ partition: h.partition, key: h.key, value: serdes.impression.serialize(topics.impressions, h.value), timestamp: String(h.value.impressionTime) })),
@@ -335,7 +366,6 @@ async function sendHeartbeats(producer: Producer, serdes: ImpressionClickSerdes,
  * heartbeats) is acknowledged by the broker.
  */
 export async function runGenerator(options: GeneratorOptions, io: GeneratorIo): Promise<Truth> {
-  const { records, truth } = plan(options)
   const kafka = new Kafka({ clientId: 'impression-click-generator', brokers: io.brokers, logLevel: logLevel.ERROR })
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner })
   const serdes = registrySerdes({ host: io.registryUrl })
@@ -344,6 +374,7 @@ export async function runGenerator(options: GeneratorOptions, io: GeneratorIo): 
   await admin.connect()
   const meta = await admin.fetchTopicMetadata({ topics: [io.topics.impressions] })
   const inputPartitions = meta.topics[0]!.partitions.length
+  const { records, truth } = plan({ ...options, partitions: inputPartitions })
   await producer.connect()
 
   const clickSentAt = new Map<string, number>()
@@ -392,7 +423,10 @@ export async function runGenerator(options: GeneratorOptions, io: GeneratorIo): 
       await io.beforeHeartbeats?.()
       if (io.waitForGroup) await waitForGroupCaughtUp(admin, io.waitForGroup, [io.topics.impressions, io.topics.clicks])
       const lastEventTime = records.reduce((m, r) => Math.max(m, r.kind === 'impression' ? r.value.impressionTime : r.value.clickTime), 0)
-      await sendHeartbeats(producer, serdes, io.topics, truth, lastEventTime, inputPartitions)
+      const caughtUp = async () => {
+        if (io.waitForGroup) await waitForGroupCaughtUp(admin, io.waitForGroup, [io.topics.impressions, io.topics.clicks])
+      }
+      await sendHeartbeats(producer, serdes, io.topics, truth, lastEventTime, inputPartitions, caughtUp)
     }
     truth.wallEnd = Date.now()
     return truth

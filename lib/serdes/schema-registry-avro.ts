@@ -167,6 +167,10 @@ export function schemaRegistryAvroSerde<T>(options: SchemaRegistryAvroSerdeOptio
       const { id } = await registry.register(confluentSchema, { subject, compatibility })
       return id
     } catch (err) {
+      // Another instance may have registered the subject at the same moment (the client then
+      // fails setting the subject's compatibility, e.g. HTTP 409 from Apicurio): look it up again.
+      const id = await registry.getRegistryIdBySchema(subject, confluentSchema).catch(() => undefined)
+      if (id !== undefined) return id
       throw new SerializationError(`registering schema ${recordName} under subject ${subject} failed: ${errorMessage(err)}`, {
         cause: err,
         retriable: statusOf(err) === undefined || (statusOf(err) as number) >= 500,

@@ -12,7 +12,7 @@ import { appSettings, startApp } from '../../examples/impression-click/app.js'
 import { topicNames } from '../../examples/impression-click/config.js'
 import { defaultGeneratorOptions, runGenerator } from '../../examples/impression-click/generator.js'
 import { registrySerdes } from '../../examples/impression-click/serdes.js'
-import { readOutputs, verify } from '../../examples/impression-click/verify.js'
+import { formatReport, readOutputs, verify } from '../../examples/impression-click/verify.js'
 import { brokers, connectedProducer, consumeUntil, createTopics, onCleanup, randomTopic, registryUrl } from './helpers.js'
 
 describe('impression-click example (real broker + registry)', () => {
@@ -60,7 +60,7 @@ describe('impression-click example (real broker + registry)', () => {
       await Promise.all(apps.map((a) => a.close()))
     })
 
-    const options = { ...defaultGeneratorOptions(), count: 3_000, rate: 3_000, speedup: 300, campaigns: 4, seed: 7 }
+    const options = { ...defaultGeneratorOptions(), count: 3_000, rate: 1_000, speedup: 600, campaigns: 4, seed: 7, tooLateShare: 0.02 }
     const truth = await runGenerator(options, {
       brokers: brokers(),
       registryUrl: registryUrl(),
@@ -82,6 +82,7 @@ describe('impression-click example (real broker + registry)', () => {
       timeoutMs: 90_000,
     })
     const report = verify(truth, outputs)
+    expect(report.exact, formatReport(report)).toBe(true)
     expect(report.problems).toEqual([])
     expect(report.exact).toBe(true)
     expect(report.actual.clicked).toBe(Object.keys(truth.expectedClicked).length)

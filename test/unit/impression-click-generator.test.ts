@@ -13,7 +13,8 @@ const options = (over: Partial<GeneratorOptions> = {}): GeneratorOptions => ({
   ...defaultGeneratorOptions(),
   count: 3_000,
   startTime: Date.UTC(2025, 0, 1),
-  tooLateShare: 0.01,
+  speedup: 600, // 3000 impressions span 30 minutes of event time
+  tooLateShare: 0.03,
   ...over,
 })
 
