@@ -390,15 +390,19 @@ export function buildStreamStreamJoin<K, V, VO, VR>(
 
   const thisSuffix = rightOuter ? '-outer-this-join' : '-this-join'
   const otherSuffix = leftOuter ? '-outer-other-join' : '-other-join'
-  const thisWindowedName = name !== undefined ? `${name}-this-windowed` : builder.newProcessorName('KSTREAM-WINDOWED-')
-  const otherWindowedName = name !== undefined ? `${name}-other-windowed` : builder.newProcessorName('KSTREAM-WINDOWED-')
+  // Named or not, Kafka Streams burns a counter value for each of these (NamedInternal.suffixWithOrElseGet).
+  const thisWindowedGenerated = builder.newProcessorName('KSTREAM-WINDOWED-')
+  const otherWindowedGenerated = builder.newProcessorName('KSTREAM-WINDOWED-')
+  const thisWindowedName = name !== undefined ? `${name}-this-windowed` : thisWindowedGenerated
+  const otherWindowedName = name !== undefined ? `${name}-other-windowed` : otherWindowedGenerated
   const thisPrefix = rightOuter ? 'KSTREAM-OUTERTHIS-' : 'KSTREAM-JOINTHIS-'
   const otherPrefix = leftOuter ? 'KSTREAM-OUTEROTHER-' : 'KSTREAM-JOINOTHER-'
   const joinThisGenerated = builder.newProcessorName(thisPrefix)
   const joinOtherGenerated = builder.newProcessorName(otherPrefix)
   const joinThisName = name !== undefined ? name + thisSuffix : joinThisGenerated
   const joinOtherName = name !== undefined ? name + otherSuffix : joinOtherGenerated
-  const mergeName = name !== undefined ? `${name}-merge` : builder.newProcessorName('KSTREAM-MERGE-')
+  const mergeGenerated = builder.newProcessorName('KSTREAM-MERGE-')
+  const mergeName = name !== undefined ? `${name}-merge` : mergeGenerated
 
   const thisStoreName = (storeName !== undefined ? storeName + thisSuffix : joinThisGenerated) + '-store'
   const otherStoreName = (storeName !== undefined ? storeName + otherSuffix : joinOtherGenerated) + '-store'

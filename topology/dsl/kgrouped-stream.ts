@@ -136,6 +136,8 @@ export class KGroupedStream<K, V> {
    * unless named). Records with a null key or value are dropped and counted. Value serde: Long.
    */
   count(materialized?: MaterializedConfig<K, number>, named?: NamedConfig): KTable<K, number> {
+    // Kafka Streams burns one extra store name for count(Materialized) without a store name (compatibility).
+    if (materialized !== undefined && materialized !== null && typeof materialized === 'object' && materialized.storeName === undefined) this.builder.newStoreName('KSTREAM-AGGREGATE-')
     return this.doAggregate<number>('count', 'KSTREAM-AGGREGATE-', materialized, named, Serdes.Long(), (f) => streamAggregateSupplier<K, V, number>(f, () => 0, (_k, _v, agg) => agg + 1))
   }
 

@@ -89,25 +89,16 @@ export function describeTopology(builder: InternalTopologyBuilder): TopologyDesc
 
   for (const group of builder.nodeGroups()) {
     const inGroup = new Set(group.nodes)
-    // size = number of paths starting at the node (Kafka Streams' updateSize arithmetic)
-    const size = new Map<string, number>()
-    const sizeOf = (n: string): number => {
-      let s = size.get(n)
-      if (s !== undefined) return s
-      s = 1
-      for (const c of children.get(n) ?? []) if (inGroup.has(c)) s += sizeOf(c)
-      size.set(n, s)
-      return s
-    }
+    const { size, successorsOf, predecessorsOf } = simulateKafkaDescription(builder, group.nodes, inGroup)
     const cmp = (a: string, b: string): number => {
-      const d = sizeOf(b) - sizeOf(a)
+      const d = size.get(b)! - size.get(a)!
       if (d !== 0) return d
       return a < b ? -1 : a > b ? 1 : 0
     }
     const describeNode = (name: string): DescribedNode => {
       const node = builder.nodes.get(name)!
-      const successors = (children.get(name) ?? []).filter((c) => inGroup.has(c)).sort(cmp)
-      const predecessors = node.type === 'source' ? [] : [...node.parents].filter((p) => inGroup.has(p)).sort(cmp)
+      const successors = successorsOf(name)
+      const predecessors = predecessorsOf(name)
       if (node.type === 'source') {
         return node.pattern !== undefined && node.topics.length === 0
           ? { kind: 'source', name, successors, predecessors, pattern: node.pattern }
@@ -134,6 +125,179 @@ export function describeTopology(builder: InternalTopologyBuilder): TopologyDesc
     globalStores,
     toString: () => descriptionToString(subtopologies, globalStores),
     toMermaid: () => descriptionToMermaid(subtopologies, globalStores),
+  }
+}
+
+/**
+ * Replays Kafka Streams' `describeSubtopology`: nodes are visited in Java `HashMap` order; for
+ * each node and each of its predecessors (in declaration order) the edge is inserted into the
+ * predecessor's successor `TreeSet` and the node's predecessor `TreeSet`, then sizes are
+ * propagated upwards. The TreeSets compare by the sizes AT INSERTION TIME, so their final order
+ * depends on this replay; {@link JavaTreeSet} reproduces `java.util.TreeMap`'s red-black tree.
+ */
+function simulateKafkaDescription(builder: InternalTopologyBuilder, groupNodes: ReadonlyArray<string>, inGroup: ReadonlySet<string>) {
+  const size = new Map<string, number>()
+  for (const n of groupNodes) size.set(n, 1)
+  const cmp = (a: string, b: string): number => {
+    if (a === b) return 0
+    const d = size.get(b)! - size.get(a)!
+    if (d !== 0) return d
+    return a < b ? -1 : a > b ? 1 : 0
+  }
+  const succ = new Map<string, JavaTreeSet>()
+  const pred = new Map<string, JavaTreeSet>()
+  for (const n of groupNodes) {
+    succ.set(n, new JavaTreeSet(cmp))
+    pred.set(n, new JavaTreeSet(cmp))
+  }
+  const parentsOf = (n: string): ReadonlyArray<string> => {
+    const node = builder.nodes.get(n)!
+    return node.type === 'source' ? [] : node.parents.filter((p) => inGroup.has(p))
+  }
+  const updateSize = (n: string, delta: number, seen: Set<string>): void => {
+    size.set(n, size.get(n)! + delta)
+    for (const p of pred.get(n)!.values()) updateSize(p, delta, seen)
+  }
+  for (const n of javaHashSetOrder(groupNodes)) {
+    for (const p of parentsOf(n)) {
+      pred.get(n)!.add(p)
+      succ.get(p)!.add(n)
+      updateSize(p, size.get(n)!, new Set())
+    }
+  }
+  return {
+    size,
+    successorsOf: (n: string): string[] => succ.get(n)!.values(),
+    predecessorsOf: (n: string): string[] => pred.get(n)!.values(),
+  }
+}
+
+interface TreeNode {
+  key: string
+  left: TreeNode | null
+  right: TreeNode | null
+  parent: TreeNode | null
+  black: boolean
+}
+
+/**
+ * `java.util.TreeSet<String>` with a comparator: the same descent and red-black rebalancing as
+ * `TreeMap.put`/`fixAfterInsertion`, so that a comparator whose results change between
+ * insertions yields the same iteration order as in Java.
+ */
+export class JavaTreeSet {
+  private root: TreeNode | null = null
+  constructor(private readonly compare: (a: string, b: string) => number) {}
+
+  add(key: string): boolean {
+    let t = this.root
+    if (t === null) {
+      this.root = { key, left: null, right: null, parent: null, black: true }
+      return true
+    }
+    let parent: TreeNode
+    let c: number
+    do {
+      parent = t
+      c = this.compare(key, t.key)
+      if (c < 0) t = t.left
+      else if (c > 0) t = t.right
+      else return false
+    } while (t !== null)
+    const e: TreeNode = { key, left: null, right: null, parent, black: false }
+    if (c < 0) parent.left = e
+    else parent.right = e
+    this.fixAfterInsertion(e)
+    return true
+  }
+
+  values(): string[] {
+    const out: string[] = []
+    const walk = (n: TreeNode | null): void => {
+      if (n === null) return
+      walk(n.left)
+      out.push(n.key)
+      walk(n.right)
+    }
+    walk(this.root)
+    return out
+  }
+
+  private static isBlack(n: TreeNode | null): boolean {
+    return n === null ? true : n.black
+  }
+
+  private rotateLeft(p: TreeNode | null): void {
+    if (p === null) return
+    const r = p.right!
+    p.right = r.left
+    if (r.left !== null) r.left.parent = p
+    r.parent = p.parent
+    if (p.parent === null) this.root = r
+    else if (p.parent.left === p) p.parent.left = r
+    else p.parent.right = r
+    r.left = p
+    p.parent = r
+  }
+
+  private rotateRight(p: TreeNode | null): void {
+    if (p === null) return
+    const l = p.left!
+    p.left = l.right
+    if (l.right !== null) l.right.parent = p
+    l.parent = p.parent
+    if (p.parent === null) this.root = l
+    else if (p.parent.right === p) p.parent.right = l
+    else p.parent.left = l
+    l.right = p
+    p.parent = l
+  }
+
+  private fixAfterInsertion(x: TreeNode): void {
+    const parentOf = (n: TreeNode | null): TreeNode | null => (n === null ? null : n.parent)
+    const leftOf = (n: TreeNode | null): TreeNode | null => (n === null ? null : n.left)
+    const rightOf = (n: TreeNode | null): TreeNode | null => (n === null ? null : n.right)
+    const setBlack = (n: TreeNode | null, black: boolean): void => {
+      if (n !== null) n.black = black
+    }
+    let cur: TreeNode | null = x
+    cur.black = false
+    while (cur !== null && cur !== this.root && !cur.parent!.black) {
+      if (parentOf(cur) === leftOf(parentOf(parentOf(cur)))) {
+        const y = rightOf(parentOf(parentOf(cur)))
+        if (!JavaTreeSet.isBlack(y)) {
+          setBlack(parentOf(cur), true)
+          setBlack(y, true)
+          setBlack(parentOf(parentOf(cur)), false)
+          cur = parentOf(parentOf(cur))
+        } else {
+          if (cur === rightOf(parentOf(cur))) {
+            cur = parentOf(cur)
+            this.rotateLeft(cur)
+          }
+          setBlack(parentOf(cur), true)
+          setBlack(parentOf(parentOf(cur)), false)
+          this.rotateRight(parentOf(parentOf(cur)))
+        }
+      } else {
+        const y = leftOf(parentOf(parentOf(cur)))
+        if (!JavaTreeSet.isBlack(y)) {
+          setBlack(parentOf(cur), true)
+          setBlack(y, true)
+          setBlack(parentOf(parentOf(cur)), false)
+          cur = parentOf(parentOf(cur))
+        } else {
+          if (cur === leftOf(parentOf(cur))) {
+            cur = parentOf(cur)
+            this.rotateRight(cur)
+          }
+          setBlack(parentOf(cur), true)
+          setBlack(parentOf(parentOf(cur)), false)
+          this.rotateLeft(parentOf(parentOf(cur)))
+        }
+      }
+    }
+    this.root!.black = true
   }
 }
 
