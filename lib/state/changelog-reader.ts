@@ -279,31 +279,39 @@ class KafkaChangelogReader implements ChangelogReader {
     const until = untilOffset !== undefined ? BigInt(untilOffset) : undefined
     let partMaxBytes = this.maxBytes
     let emptyRounds = 0
+    const fetchAt = (offset: bigint, maxBytes: number, bounded: boolean): Promise<KafkajsPartitionData> =>
+      this.withRetry('Fetching changelog records', { ...place }, async () => {
+        await this.ready([topic])
+        const leaders = this.cluster.findLeaderForPartitions(topic, [partition])
+        const nodeId = Object.keys(leaders)[0]
+        if (nodeId === undefined) throw Object.assign(new Error(`No leader for ${topic}-${partition}`), { retriable: true })
+        const broker = await this.cluster.findBroker({ nodeId })
+        this.stats.fetches++
+        const resp = await broker.fetch({
+          replicaId: -1,
+          isolationLevel: READ_COMMITTED,
+          maxWaitTime: bounded ? 100 : this.maxWaitMs,
+          minBytes: 1,
+          maxBytes,
+          topics: [{ topic, partitions: [{ partition, fetchOffset: offset.toString(), maxBytes }] }],
+        })
+        const found = resp.responses.find((r) => r.topicName === topic)?.partitions.find((p) => p.partition === partition)
+        if (!found) throw Object.assign(new Error(`Fetch response lacks ${topic}-${partition}`), { retriable: true })
+        return found
+      })
+    // The next fetch is issued before the current batch is applied (network and decoding overlap
+    // the LevelDB write); it is used only if it was for the position the batch ends at.
+    let prefetch: { offset: bigint; promise: Promise<KafkajsPartitionData> } | undefined
     while (!signal?.aborted && !this.closed) {
       if (until !== undefined && position >= until) return
       const bounded = until !== undefined
       let pd: KafkajsPartitionData
       try {
-        pd = await this.withRetry('Fetching changelog records', { ...place }, async () => {
-          await this.ready([topic])
-          const leaders = this.cluster.findLeaderForPartitions(topic, [partition])
-          const nodeId = Object.keys(leaders)[0]
-          if (nodeId === undefined) throw Object.assign(new Error(`No leader for ${topic}-${partition}`), { retriable: true })
-          const broker = await this.cluster.findBroker({ nodeId })
-          this.stats.fetches++
-          const resp = await broker.fetch({
-            replicaId: -1,
-            isolationLevel: READ_COMMITTED,
-            maxWaitTime: bounded ? 100 : this.maxWaitMs,
-            minBytes: 1,
-            maxBytes: partMaxBytes,
-            topics: [{ topic, partitions: [{ partition, fetchOffset: position.toString(), maxBytes: partMaxBytes }] }],
-          })
-          const found = resp.responses.find((r) => r.topicName === topic)?.partitions.find((p) => p.partition === partition)
-          if (!found) throw Object.assign(new Error(`Fetch response lacks ${topic}-${partition}`), { retriable: true })
-          return found
-        })
+        if (prefetch && prefetch.offset === position) pd = await prefetch.promise
+        else pd = await fetchAt(position, partMaxBytes, bounded)
+        prefetch = undefined
       } catch (err) {
+        prefetch = undefined
         const cause = (err as { cause?: { type?: string } }).cause
         if (cause?.type === 'OFFSET_OUT_OF_RANGE') {
           const start = BigInt((await this.startOffsets([place])).get(topicPartitionKey(topic, partition))!)
@@ -362,6 +370,11 @@ class KafkaChangelogReader implements ChangelogReader {
       }
       position = next
       this.stats.records += records.length
+      if (until === undefined || position < until) {
+        const promise = fetchAt(position, partMaxBytes, bounded)
+        promise.catch(() => {}) // awaited (and rethrown) by the next iteration
+        prefetch = { offset: position, promise }
+      }
       await onBatch(records, position.toString())
       await yieldLoop()
     }
