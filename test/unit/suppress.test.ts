@@ -1,6 +1,8 @@
 import { describe, expect, expectTypeOf, it } from 'vitest'
 import { Serdes } from '../../topology/serde.js'
-import { Consumed, Grouped, Materialized, SessionWindows, StreamsBuilder, TimeWindows } from '../../topology/index.js'
+import { Consumed, Grouped, Materialized, SessionWindows, SlidingWindows, StreamsBuilder, TimeWindows } from '../../topology/index.js'
+import { TopologyTestDriver } from '../../lib/testing/index.js'
+import { windowedString } from './helpers/windowed.js'
 import { StreamsError, TopologyError } from '../../topology/errors.js'
 import { BufferConfig, EmitStrategy, Suppressed } from '../../topology/dsl/suppressed.js'
 import { decodeBufferEntry, encodeBufferEntry, suppressProcessorSupplier } from '../../topology/processors/suppress.js'
@@ -313,5 +315,213 @@ describe('KTable.suppress topology (SuppressTopologyTest)', () => {
       .filter((_k, v) => v > 1)
       .mapValues((v) => v * 2)
     expect(() => t.suppress(Suppressed.untilWindowCloses(BufferConfig.unbounded()))).not.toThrow()
+  })
+})
+
+describe('suppress through the TopologyTestDriver (SuppressScenarioTest)', () => {
+  const S = Serdes.String()
+  const L = Serdes.Long()
+  const drain = (d: TopologyTestDriver, topic: string) => d.createOutputTopic(topic, S, L).readRecordsToList().map((r) => [r.key, r.value, r.timestamp])
+
+  it('shouldSupportFinalResultsForTimeWindows: one final result per window, late records dropped and counted', async () => {
+    const b = new StreamsBuilder()
+    const counts = b
+      .stream('input', Consumed.with(S, S))
+      .groupBy((k: string) => k, Grouped.with(S, S))
+      .windowedBy(TimeWindows.ofSizeAndGrace(2, 1))
+      .count(Materialized.as<string, number>('counts').withCachingDisabled())
+    counts
+      .suppress(Suppressed.untilWindowCloses(BufferConfig.unbounded()))
+      .toStream()
+      .map((k, v) => ({ key: windowedString(k), value: v }))
+      .to('output-suppressed', { keySerde: S, valueSerde: L })
+    counts
+      .toStream()
+      .map((k, v) => ({ key: windowedString(k), value: v }))
+      .to('output-raw', { keySerde: S, valueSerde: L })
+    const d = new TopologyTestDriver(b.build(), {}, 0)
+    const input = d.createInputTopic('input', S, S)
+    for (const t of [0, 1, 2, 1, 0, 5]) await input.pipeInput('k1', 'v1', t)
+    // stream-time 5 closed [0,2) (2 + 1 <= 5) and [2,4) (4 + 1 <= 5): this one is dropped
+    await input.pipeInput('k1', 'v1', 0)
+    expect(drain(d, 'output-raw')).toEqual([
+      ['[k1@0/2]', 1, 0],
+      ['[k1@0/2]', 2, 1],
+      ['[k1@2/4]', 1, 2],
+      ['[k1@0/2]', 3, 1],
+      ['[k1@0/2]', 4, 1],
+      ['[k1@4/6]', 1, 5],
+    ])
+    expect(drain(d, 'output-suppressed')).toEqual([
+      ['[k1@0/2]', 4, 1],
+      ['[k1@2/4]', 1, 2],
+    ])
+    expect(d.droppedRecords('late')).toBe(1)
+    await d.close()
+  })
+
+  it('emits nothing on wall-clock time, only when stream-time advances', async () => {
+    const b = new StreamsBuilder()
+    b.stream('input', Consumed.with(S, S))
+      .groupByKey()
+      .windowedBy(TimeWindows.ofSizeWithNoGrace(10))
+      .count()
+      .suppress(Suppressed.untilWindowCloses(BufferConfig.unbounded()))
+      .toStream()
+      .map((k, v) => ({ key: windowedString(k), value: v }))
+      .to('out', { keySerde: S, valueSerde: L })
+    const d = new TopologyTestDriver(b.build(), {}, 0)
+    const input = d.createInputTopic('input', S, S)
+    await input.pipeInput('a', 'x', 1)
+    await input.pipeInput('a', 'x', 9)
+    await d.advanceWallClockTime(7 * 24 * 3600_000)
+    expect(drain(d, 'out')).toEqual([])
+    await input.pipeInput('b', 'x', 10) // stream-time reaches the end of [0,10)
+    expect(drain(d, 'out')).toEqual([['[a@0/10]', 2, 9]])
+    await input.pipeInput('b', 'x', 19)
+    await input.pipeInput('a', 'x', 25)
+    expect(drain(d, 'out')).toEqual([['[b@10/20]', 2, 19]])
+    await d.close()
+  })
+
+  it('shouldSupportFinalResultsForSlidingWindows', async () => {
+    const b = new StreamsBuilder()
+    const counts = b
+      .stream('input', Consumed.with(S, S))
+      .groupBy((k: string) => k, Grouped.with(S, S))
+      .windowedBy(SlidingWindows.ofTimeDifferenceAndGrace(5, 15))
+      .count(Materialized.as<string, number>('counts').withCachingDisabled().withKeySerde(S))
+    counts
+      .suppress(Suppressed.untilWindowCloses(BufferConfig.unbounded()))
+      .toStream()
+      .map((k, v) => ({ key: windowedString(k), value: v }))
+      .to('output-suppressed', { keySerde: S, valueSerde: L })
+    counts
+      .toStream()
+      .map((k, v) => ({ key: windowedString(k), value: v }))
+      .to('output-raw', { keySerde: S, valueSerde: L })
+    const d = new TopologyTestDriver(b.build(), {}, 0)
+    const input = d.createInputTopic('input', S, S)
+    for (const t of [10, 11, 10, 13, 10, 24]) await input.pipeInput('k1', 'v1', t)
+    // [k1@0/5] would need 5 + 15 >= 24: closed, so these are dropped
+    await input.pipeInput('k1', 'v1', 5)
+    await input.pipeInput('k1', 'v1', 7)
+    await input.pipeInput('k1', 'v1', 90)
+    const raw = drain(d, 'output-raw') as Array<[string, number, number]>
+    raw.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[2] - b[2]))
+    expect(raw).toEqual([
+      ['[k1@11/16]', 1, 11], // right window of 10, created by 11
+      ['[k1@11/16]', 2, 13],
+      ['[k1@12/17]', 1, 13], // right window of 11, created by 13
+      ['[k1@19/24]', 1, 24],
+      ['[k1@5/10]', 1, 10],
+      ['[k1@5/10]', 2, 10],
+      ['[k1@5/10]', 3, 10],
+      ['[k1@5/10]', 4, 10], // 5 and 7 are still inside [5,10], which is open (10 + 15 >= 24)
+      ['[k1@5/10]', 5, 10],
+      ['[k1@6/11]', 2, 11],
+      ['[k1@6/11]', 3, 11],
+      ['[k1@6/11]', 4, 11],
+      ['[k1@6/11]', 5, 11],
+      ['[k1@8/13]', 4, 13],
+      ['[k1@8/13]', 5, 13],
+      ['[k1@85/90]', 1, 90],
+    ])
+    expect(drain(d, 'output-suppressed')).toEqual([
+      ['[k1@5/10]', 5, 10],
+      ['[k1@6/11]', 5, 11],
+      ['[k1@8/13]', 5, 13],
+      ['[k1@11/16]', 2, 13],
+      ['[k1@12/17]', 1, 13],
+      ['[k1@19/24]', 1, 24],
+    ])
+    await d.close()
+  })
+
+  it('shouldSupportFinalResultsForSessionWindows: merged-away sessions never reach the output', async () => {
+    const b = new StreamsBuilder()
+    const counts = b
+      .stream('input', Consumed.with(S, S))
+      .groupBy((k: string) => k, Grouped.with(S, S))
+      .windowedBy(SessionWindows.ofInactivityGapWithNoGrace(5))
+      .count(Materialized.as<string, number>('counts').withCachingDisabled())
+    counts
+      .suppress(Suppressed.untilWindowCloses(BufferConfig.unbounded()))
+      .toStream()
+      .map((k, v) => ({ key: windowedString(k), value: v }))
+      .to('output-suppressed', { keySerde: S, valueSerde: L })
+    counts
+      .toStream()
+      .map((k, v) => ({ key: windowedString(k), value: v }))
+      .to('output-raw', { keySerde: S, valueSerde: L })
+    const d = new TopologyTestDriver(b.build(), {}, 0)
+    const input = d.createInputTopic('input', S, S)
+    await input.pipeInput('k1', 'v1', 0)
+    await input.pipeInput('k1', 'v1', 5)
+    await input.pipeInput('k1', 'v1', 1)
+    await input.pipeInput('k2', 'v1', 11)
+    await input.pipeInput('k1', 'v1', 5) // session [0,5] closed: 5 + 5 < 11
+    await input.pipeInput('k1', 'v1', 30)
+    expect(drain(d, 'output-raw')).toEqual([
+      ['[k1@0/0]', 1, 0],
+      ['[k1@0/0]', null, 0],
+      ['[k1@0/5]', 2, 5],
+      ['[k1@0/5]', null, 5],
+      ['[k1@0/5]', 3, 5],
+      ['[k2@11/11]', 1, 11],
+      ['[k1@30/30]', 1, 30],
+    ])
+    expect(drain(d, 'output-suppressed')).toEqual([
+      ['[k1@0/5]', 3, 5],
+      ['[k2@11/11]', 1, 11],
+    ])
+    expect(d.droppedRecords('late')).toBe(1)
+    await d.close()
+  })
+
+  it('shouldSuppressIntermediateEventsWithTimeLimit', async () => {
+    const b = new StreamsBuilder()
+    const valueCounts = b
+      .table('input', Consumed.with(S, S), Materialized.with<string, string>(S, S).withCachingDisabled().withLoggingDisabled())
+      .groupBy((k, v) => ({ key: v, value: k }), Grouped.with(S, S))
+      .count()
+    valueCounts.suppress(Suppressed.untilTimeLimit(2, BufferConfig.unbounded())).toStream().to('output-suppressed', { keySerde: S, valueSerde: L })
+    valueCounts.toStream().to('output-raw', { keySerde: S, valueSerde: L })
+    const d = new TopologyTestDriver(b.build(), {}, 0)
+    const input = d.createInputTopic('input', S, S)
+    await input.pipeInput('k1', 'v1', 0)
+    await input.pipeInput('k1', 'v2', 1)
+    await input.pipeInput('k2', 'v1', 2)
+    expect(drain(d, 'output-raw')).toEqual([
+      ['v1', 1, 0],
+      ['v1', 0, 1],
+      ['v2', 1, 1],
+      ['v1', 1, 2],
+    ])
+    // v1 was first buffered at 0: 0 + 2 <= 2
+    expect(drain(d, 'output-suppressed')).toEqual([['v1', 1, 2]])
+    await input.pipeInput('tick', 'tick', 3)
+    expect(drain(d, 'output-raw')).toEqual([['tick', 1, 3]])
+    expect(drain(d, 'output-suppressed')).toEqual([['v2', 1, 1]])
+    await input.pipeInput('tick', 'tock', 4)
+    expect(drain(d, 'output-raw')).toEqual([
+      ['tick', 0, 4],
+      ['tock', 1, 4],
+    ])
+    // tick was first buffered at 3; stream-time 4 < 3 + 2
+    expect(drain(d, 'output-suppressed')).toEqual([])
+    await d.close()
+  })
+
+  it('keeps the buffer in a logged key-value store registered with the topology', () => {
+    const b = new StreamsBuilder()
+    b.stream('input', Consumed.with(S, S))
+      .groupByKey()
+      .windowedBy(TimeWindows.ofSizeWithNoGrace(10))
+      .count()
+      .suppress(Suppressed.untilWindowCloses(BufferConfig.unbounded()).withName('final'))
+    const def = b.build().resolve('app')
+    expect(def.stores.get('final-store')).toMatchObject({ type: 'keyValue', loggingEnabled: true, persistent: true })
+    expect(def.changelogTopics.map((t) => t.name)).toContain('app-final-store-changelog')
   })
 })

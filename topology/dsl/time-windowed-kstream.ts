@@ -77,6 +77,10 @@ export class TimeWindowedKStreamImpl<K, V> implements TimeWindowedKStream<K, V> 
   }
 
   count(materialized?: MaterializedConfig<K, number>, named?: NamedConfig): KTable<Windowed<K>, number> {
+    // Kafka Streams burns one store name for count(Materialized) without a store name (topology compatibility).
+    if (materialized !== undefined && materialized !== null && typeof materialized === 'object' && materialized.storeName === undefined) {
+      this.grouped.builder.newStoreName('KSTREAM-AGGREGATE-')
+    }
     return this.build<number>('count', 'KSTREAM-AGGREGATE-', materialized, named, Serdes.Long(), () => 0, (_k, _v, n) => n + 1)
   }
 
