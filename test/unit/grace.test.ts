@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest'
+import { Consumed, Grouped, Materialized, Serdes, StreamsBuilder } from '../../topology/index.js'
+import { TopologyTestDriver } from '../../lib/testing/index.js'
 import { TimeWindows } from '../../topology/dsl/windows.js'
 import { EmitStrategy } from '../../topology/dsl/suppressed.js'
 import { timeWindowAggregateSupplier } from '../../topology/processors/windowed/time-window-aggregate.js'
@@ -76,5 +78,58 @@ describe('grace period', () => {
       },
     ])
     expect(h.dropped).toEqual(['late'])
+  })
+})
+
+describe('grace through the TopologyTestDriver', () => {
+  const S = Serdes.String()
+  const L = Serdes.Long()
+
+  it("Spark's watermark example: a record at 10:48 closes 10:00-10:15, so a later 10:14 is dropped (and counted) while 10:16 counts", async () => {
+    const b = new StreamsBuilder()
+    b.stream('words', Consumed.with(S, S))
+      .groupBy((_k: string, word: string) => word, Grouped.with(S, S))
+      .windowedBy(TimeWindows.ofSizeAndGrace(15 * MIN, 30 * MIN))
+      .count(Materialized.as('word-counts'))
+      .toStream()
+      .map((w, n) => ({ key: `${w.key} ${new Date(w.window.startMs).toISOString().slice(11, 16)}-${new Date(w.window.endMs).toISOString().slice(11, 16)}`, value: n }))
+      .to('counts', { keySerde: S, valueSerde: L })
+    const d = new TopologyTestDriver(b.build(), {}, 0)
+    const input = d.createInputTopic('words', S, S)
+    const out = d.createOutputTopic('counts', S, L)
+    await input.pipeInput(null, 'dog', at(10, 7))
+    await input.pipeInput(null, 'owl', at(10, 13))
+    await input.pipeInput(null, 'dog', at(10, 48)) // stream-time 10:48 = 10:15 + 30 min + 3 min
+    await input.pipeInput(null, 'dog', at(10, 14)) // late for 10:00-10:15: dropped
+    await input.pipeInput(null, 'dog', at(10, 16)) // 10:15-10:30 closes at 11:00: counted
+    expect(out.readRecordsToList().map((r) => [r.key, r.value, r.timestamp])).toEqual([
+      ['dog 10:00-10:15', 1, at(10, 7)],
+      ['owl 10:00-10:15', 1, at(10, 13)],
+      ['dog 10:45-11:00', 1, at(10, 48)],
+      ['dog 10:15-10:30', 1, at(10, 16)],
+    ])
+    expect(d.droppedRecords('late')).toBe(1)
+    const store = d.getTimestampedWindowStore<string, number>('word-counts')
+    expect(await store.fetch('dog', at(10, 15))).toEqual({ value: 1, timestamp: at(10, 16) })
+    expect(await store.fetch('dog', at(10, 45))).toEqual({ value: 1, timestamp: at(10, 48) })
+    await d.close()
+  })
+
+  it('an out-of-order record inside grace updates its window; the same record beyond grace is dropped and counted', async () => {
+    const b = new StreamsBuilder()
+    b.stream('in', Consumed.with(S, S)).groupByKey().windowedBy(TimeWindows.ofSizeAndGrace(10, 5)).count(Materialized.as('c'))
+    const d = new TopologyTestDriver(b.build(), {}, 0)
+    const input = d.createInputTopic('in', S, S)
+    await input.pipeInput('k', 'v', 3)
+    await input.pipeInput('k', 'v', 14) // [0,10) closes at 15
+    await input.pipeInput('k', 'v', 8)
+    const store = d.getTimestampedWindowStore<string, number>('c')
+    expect(await store.fetch('k', 0)).toEqual({ value: 2, timestamp: 8 })
+    await input.pipeInput('k', 'v', 15)
+    await input.pipeInput('k', 'v', 9)
+    expect(await store.fetch('k', 0)).toEqual({ value: 2, timestamp: 8 })
+    expect(d.droppedRecords('late')).toBe(1)
+    expect(d.metrics().droppedRecordsByReason).toEqual({ late: 1 })
+    await d.close()
   })
 })
