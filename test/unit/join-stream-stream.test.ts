@@ -342,12 +342,17 @@ describe('stream-stream join types', () => {
     const inner: KStream<string, string> = l.join(r, (n: number, f: boolean) => `${n}${f}`, w)
     const left: KStream<string, string> = l.leftJoin(r, (n: number, f: boolean | null) => `${n}${f}`, w)
     const outer: KStream<string, string> = l.outerJoin(r, (n: number | null, f: boolean | null) => `${n}${f}`, w)
+    // inferred: parameters get the stream types (with null where a side may be missing), the result the joiner's
+    const inferred: KStream<string, { n: number; f: boolean | null }> = l.leftJoin(r, (n, f) => ({ n, f }), w)
+    const keyed: KStream<string, string> = l.join(r, withKey((k: string, n: number, f: boolean) => `${k}${n}${f}`), w)
+    // @ts-expect-error inferred left value is a number
+    l.join(r, (n, f) => n.toUpperCase() + f, w)
     // @ts-expect-error the right value is a boolean, not a string
     l.join(r, (n: number, s: string) => `${n}${s}`, w)
     // @ts-expect-error a left join's joiner must accept null for the right value
     l.leftJoin(r, (n: number, f: boolean) => `${n}${f}`, w)
     // @ts-expect-error an outer join's joiner must accept null for the left value
     l.outerJoin(r, (n: number, f: boolean | null) => `${n}${f}`, w)
-    expect([inner, left, outer].every((s) => typeof s.name === 'string')).toBe(true)
+    expect([inner, left, outer, inferred, keyed].every((s) => typeof s.name === 'string')).toBe(true)
   })
 })

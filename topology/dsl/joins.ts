@@ -47,32 +47,30 @@ import {
  */
 export type ValueJoiner<V1, V2, VR> = (value1: V1, value2: V2) => VR
 
-const WITH_KEY: unique symbol = Symbol.for('kstreams.ValueJoinerWithKey')
-
 /**
  * A joiner that also sees the (read-only) join key (Kafka Streams: `ValueJoinerWithKey<K, V1, V2, VR>`,
  * KIP-149). Create one with {@link withKey}; a plain function is always treated as a
- * {@link ValueJoiner}. For a left/outer join of a record with a `null` key (KIP-962), `readOnlyKey`
- * is `null`.
+ * {@link ValueJoiner}. (It is an object, not a function, so that a plain joiner's parameters are
+ * still inferred from the join's types.) For a left/outer join of a record with a `null` key
+ * (KIP-962), `readOnlyKey` is `null`.
  */
 export interface ValueJoinerWithKey<K, V1, V2, VR> {
-  (readOnlyKey: K, value1: V1, value2: V2): VR
-  readonly [WITH_KEY]: true
+  readonly kind: 'ValueJoinerWithKey'
+  readonly apply: (readOnlyKey: K, value1: V1, value2: V2) => VR
 }
 
 /**
- * Marks a three-argument function as a {@link ValueJoinerWithKey}.
+ * Wraps a three-argument function as a {@link ValueJoinerWithKey}.
  *
  * @example
  * ```ts
  * clicks.join(impressions, withKey((adId, click, imp) => ({ adId, click, imp })), JoinWindows.ofTimeDifferenceWithNoGrace(60_000))
  * ```
+ * @throws TopologyError when `joiner` is not a function
  */
 export function withKey<K, V1, V2, VR>(joiner: (readOnlyKey: K, value1: V1, value2: V2) => VR): ValueJoinerWithKey<K, V1, V2, VR> {
-  if (typeof joiner !== 'function') throw new TopologyError('withKey: joiner must be a function')
-  const fn = ((k: K, v1: V1, v2: V2) => joiner(k, v1, v2)) as ValueJoinerWithKey<K, V1, V2, VR>
-  Object.defineProperty(fn, WITH_KEY, { value: true })
-  return fn
+  if (typeof joiner !== 'function') throw new TopologyError('withKey: parameter \'joiner\' must be a function')
+  return Object.freeze({ kind: 'ValueJoinerWithKey' as const, apply: joiner })
 }
 
 /** Either kind of joiner. */
@@ -80,17 +78,17 @@ export type AnyValueJoiner<K, V1, V2, VR> = ValueJoiner<V1, V2, VR> | ValueJoine
 
 /** True if `joiner` was made by {@link withKey}. */
 export function isValueJoinerWithKey<K, V1, V2, VR>(joiner: AnyValueJoiner<K, V1, V2, VR>): joiner is ValueJoinerWithKey<K, V1, V2, VR> {
-  return typeof joiner === 'function' && (joiner as { [WITH_KEY]?: unknown })[WITH_KEY] === true
+  return typeof joiner === 'object' && joiner !== null && (joiner as ValueJoinerWithKey<K, V1, V2, VR>).kind === 'ValueJoinerWithKey' && typeof (joiner as ValueJoinerWithKey<K, V1, V2, VR>).apply === 'function'
 }
 
 /**
  * Normalizes either joiner kind to `(key, v1, v2) => VR` (Kafka Streams: `toValueJoinerWithKey`).
- * @throws TopologyError naming `parameter` when `joiner` is not a function
+ * @throws TopologyError naming `parameter` when `joiner` is neither a function nor made by {@link withKey}
  */
 export function toJoinerWithKey<K, V1, V2, VR>(joiner: AnyValueJoiner<K, V1, V2, VR>, parameter = 'joiner'): (key: K, v1: V1, v2: V2) => VR {
-  if (typeof joiner !== 'function') throw new TopologyError(`${parameter} must be a function (ValueJoiner or withKey(...))`)
-  if (isValueJoinerWithKey(joiner)) return joiner
-  const plain = joiner as ValueJoiner<V1, V2, VR>
+  if (isValueJoinerWithKey(joiner)) return joiner.apply
+  if (typeof joiner !== 'function') throw new TopologyError(`parameter '${parameter}' must be a function (ValueJoiner) or withKey(...)`)
+  const plain = joiner
   return (_key, v1, v2) => plain(v1, v2)
 }
 

@@ -38,6 +38,8 @@ import {
   buildStreamTableJoin,
   toJoinerWithKey,
   type AnyValueJoiner,
+  type ValueJoiner,
+  type ValueJoinerWithKey,
   type JoinedConfig,
   type KeyValueMapper,
   type StreamJoinedConfig,
@@ -315,17 +317,20 @@ export class KStream<K, V> {
    * Both streams are repartitioned if their keys changed upstream and must be co-partitioned.
    * @throws TopologyError naming the parameter (e.g. a missing `windows`)
    */
-  join<VO, VR>(other: KStream<K, VO>, joiner: AnyValueJoiner<K, V, VO, VR>, windows: JoinWindows, streamJoined?: StreamJoinedConfig<K, V, VO>): KStream<K, VR>
+  join<VO, VR>(other: KStream<K, VO>, joiner: ValueJoiner<V, VO, VR>, windows: JoinWindows, streamJoined?: StreamJoinedConfig<K, V, VO>): KStream<K, VR>
+  join<VO, VR>(other: KStream<K, VO>, joiner: ValueJoinerWithKey<K, V, VO, VR>, windows: JoinWindows, streamJoined?: StreamJoinedConfig<K, V, VO>): KStream<K, VR>
   /**
    * Inner join with a table (Kafka Streams: `KStream#join(KTable, ValueJoiner, Joined)`): each
    * stream record is joined with the table's current value for its key; no match = no output.
    */
-  join<VT, VR>(table: KTable<K, VT>, joiner: AnyValueJoiner<K, V, VT, VR>, joined?: JoinedConfig<K, V, VT>): KStream<K, VR>
+  join<VT, VR>(table: KTable<K, VT>, joiner: ValueJoiner<V, VT, VR>, joined?: JoinedConfig<K, V, VT>): KStream<K, VR>
+  join<VT, VR>(table: KTable<K, VT>, joiner: ValueJoinerWithKey<K, V, VT, VR>, joined?: JoinedConfig<K, V, VT>): KStream<K, VR>
   /**
    * Inner join with a global table (Kafka Streams: `KStream#join(GlobalKTable, KeyValueMapper, ValueJoiner)`):
    * `keySelector(key, value)` picks the table key to look up; no co-partitioning needed.
    */
-  join<GK, GV, VR>(globalTable: GlobalKTable<GK, GV>, keySelector: KeyValueMapper<K, V, GK | null | undefined>, joiner: AnyValueJoiner<K, V, GV, VR>, named?: NamedConfig): KStream<K, VR>
+  join<GK, GV, VR>(globalTable: GlobalKTable<GK, GV>, keySelector: KeyValueMapper<K, V, GK | null | undefined>, joiner: ValueJoiner<V, GV, VR>, named?: NamedConfig): KStream<K, VR>
+  join<GK, GV, VR>(globalTable: GlobalKTable<GK, GV>, keySelector: KeyValueMapper<K, V, GK | null | undefined>, joiner: ValueJoinerWithKey<K, V, GV, VR>, named?: NamedConfig): KStream<K, VR>
   join(other: unknown, a: unknown, b?: unknown, c?: unknown): KStream<K, unknown> {
     return this.dispatchJoin('inner', 'join', other, a, b, c)
   }
@@ -334,11 +339,14 @@ export class KStream<K, V> {
    * Windowed left join with another stream: like {@link KStream.join}, and a record of this
    * stream that found no match is emitted once with `null` after its window (plus grace) closed.
    */
-  leftJoin<VO, VR>(other: KStream<K, VO>, joiner: AnyValueJoiner<K, V, VO | null, VR>, windows: JoinWindows, streamJoined?: StreamJoinedConfig<K, V, VO>): KStream<K, VR>
+  leftJoin<VO, VR>(other: KStream<K, VO>, joiner: ValueJoiner<V, VO | null, VR>, windows: JoinWindows, streamJoined?: StreamJoinedConfig<K, V, VO>): KStream<K, VR>
+  leftJoin<VO, VR>(other: KStream<K, VO>, joiner: ValueJoinerWithKey<K, V, VO | null, VR>, windows: JoinWindows, streamJoined?: StreamJoinedConfig<K, V, VO>): KStream<K, VR>
   /** Left join with a table: a stream record without a table value is joined with `null`. */
-  leftJoin<VT, VR>(table: KTable<K, VT>, joiner: AnyValueJoiner<K, V, VT | null, VR>, joined?: JoinedConfig<K, V, VT>): KStream<K, VR>
+  leftJoin<VT, VR>(table: KTable<K, VT>, joiner: ValueJoiner<V, VT | null, VR>, joined?: JoinedConfig<K, V, VT>): KStream<K, VR>
+  leftJoin<VT, VR>(table: KTable<K, VT>, joiner: ValueJoinerWithKey<K, V, VT | null, VR>, joined?: JoinedConfig<K, V, VT>): KStream<K, VR>
   /** Left join with a global table: no table value (or a null lookup key) joins with `null`. */
-  leftJoin<GK, GV, VR>(globalTable: GlobalKTable<GK, GV>, keySelector: KeyValueMapper<K, V, GK | null | undefined>, joiner: AnyValueJoiner<K, V, GV | null, VR>, named?: NamedConfig): KStream<K, VR>
+  leftJoin<GK, GV, VR>(globalTable: GlobalKTable<GK, GV>, keySelector: KeyValueMapper<K, V, GK | null | undefined>, joiner: ValueJoiner<V, GV | null, VR>, named?: NamedConfig): KStream<K, VR>
+  leftJoin<GK, GV, VR>(globalTable: GlobalKTable<GK, GV>, keySelector: KeyValueMapper<K, V, GK | null | undefined>, joiner: ValueJoinerWithKey<K, V, GV | null, VR>, named?: NamedConfig): KStream<K, VR>
   leftJoin(other: unknown, a: unknown, b?: unknown, c?: unknown): KStream<K, unknown> {
     return this.dispatchJoin('left', 'leftJoin', other, a, b, c)
   }
@@ -347,6 +355,8 @@ export class KStream<K, V> {
    * Windowed outer join with another stream: unmatched records of either side are emitted once,
    * with `null` for the missing side, after their window (plus grace) closed.
    */
+  outerJoin<VO, VR>(other: KStream<K, VO>, joiner: ValueJoiner<V | null, VO | null, VR>, windows: JoinWindows, streamJoined?: StreamJoinedConfig<K, V, VO>): KStream<K, VR>
+  outerJoin<VO, VR>(other: KStream<K, VO>, joiner: ValueJoinerWithKey<K, V | null, VO | null, VR>, windows: JoinWindows, streamJoined?: StreamJoinedConfig<K, V, VO>): KStream<K, VR>
   outerJoin<VO, VR>(other: KStream<K, VO>, joiner: AnyValueJoiner<K, V | null, VO | null, VR>, windows: JoinWindows, streamJoined?: StreamJoinedConfig<K, V, VO>): KStream<K, VR> {
     if (!(other instanceof KStream)) throw new TopologyError(`outerJoin: parameter 'otherStream' must be a KStream (outer joins of a stream with a table do not exist)`)
     return buildStreamStreamJoin<K, V, VO, VR>('outer', this, other, toJoinerWithKey(joiner as AnyValueJoiner<K, V | null, VO | null, VR>) as (k: K, l: V | null, r: VO | null) => VR, windows, streamJoined, 'outerJoin')
