@@ -111,9 +111,9 @@ export interface LocalKafka {
  * - Otherwise a broker already answering on 127.0.0.1:`port` is reused, whoever started it.
  * - Otherwise Kafka {@link KAFKA_VERSION} is resolved with Maven into `.cache/` (first time only:
  *   46 MB of broker jars, 80 MB with Maven's own plugins), KRaft storage is formatted afresh (a
- *   new broker starts EMPTY), and one combined broker+controller JVM is launched with single-node settings that make transactions work
- *   (replication factor 1 for the offsets and transaction logs, min ISR 1, no initial rebalance
- *   delay, no topic auto-creation, 1 partition by default). It waits until the broker answers:
+ *   new broker starts EMPTY), and one combined broker+controller JVM is launched with single-node
+ *   settings that make transactions work (replication factor 1 for the offsets and transaction
+ *   logs, min ISR 1, no initial rebalance delay, no topic auto-creation, 1 partition by default). It waits until the broker answers:
  *   about 4 s with the jars cached, 13 s on the first run (idle 2-core machine).
  *
  * Note for callers creating topics right after: a KRaft broker's metadata lags its controller
