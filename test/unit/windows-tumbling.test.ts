@@ -1,5 +1,6 @@
 import { describe, expect, expectTypeOf, it } from 'vitest'
-import { Consumed, Materialized, Serdes, StreamsBuilder, type KTable } from '../../topology/index.js'
+import { Consumed, Materialized, Serdes, StreamsBuilder, timeWindowedSerde, type KTable } from '../../topology/index.js'
+import { TopologyTestDriver } from '../../lib/testing/index.js'
 import { TopologyError } from '../../topology/errors.js'
 import { JoinWindows, SessionWindows, SlidingWindows, TimeWindows } from '../../topology/dsl/windows.js'
 import { EmitStrategy } from '../../topology/dsl/suppressed.js'
@@ -258,5 +259,80 @@ describe('windowedBy DSL', () => {
     g.windowedBy(SessionWindows.ofInactivityGapWithNoGrace(5)).aggregate(() => 0, (_k, _v, a) => a + 1, (_k, a: string, b: string) => a + b)
     // @ts-expect-error a reducer combines values of the stream's type
     g.windowedBy(TimeWindows.ofSizeWithNoGrace(5)).reduce((a: number, b: number) => a + b)
+  })
+})
+
+describe('tumbling windows through the TopologyTestDriver', () => {
+  const S = Serdes.String()
+  const L = Serdes.Long()
+
+  it('counts per key and window; Windowed keys round-trip through a topic in Kafka Streams format', async () => {
+    const b = new StreamsBuilder()
+    b.stream('in', Consumed.with(S, S))
+      .groupByKey()
+      .windowedBy(TimeWindows.ofSizeWithNoGrace(100))
+      // keep closed windows queryable for a while (the minimum retention is size + grace)
+      .count(Materialized.as<string, number>('counts').withRetention(1000))
+      .toStream()
+      .to('out', { keySerde: timeWindowedSerde(S, 100), valueSerde: L })
+    const d = new TopologyTestDriver(b.build(), {}, 0)
+    const input = d.createInputTopic('in', S, S)
+    await input.pipeInput('a', 'x', 10)
+    await input.pipeInput('b', 'x', 20)
+    await input.pipeInput('a', 'x', 99)
+    await input.pipeInput('a', 'x', 100) // end is exclusive
+    // Kafka Streams' TimeWindowedSerializer layout: key bytes + 8-byte big-endian window start
+    const raw = d.takeOutput('out')!
+    expect(raw.key).toEqual(Buffer.concat([Buffer.from('a'), Buffer.from([0, 0, 0, 0, 0, 0, 0, 0])]))
+    const out = d.createOutputTopic('out', timeWindowedSerde(S, 100), L).readRecordsToList()
+    expect(out.map((r) => [r.key, r.value, r.timestamp])).toEqual([
+      [{ key: 'b', window: { startMs: 0, endMs: 100 } }, 1, 20],
+      [{ key: 'a', window: { startMs: 0, endMs: 100 } }, 2, 99],
+      [{ key: 'a', window: { startMs: 100, endMs: 200 } }, 1, 100],
+    ])
+    const store = d.getWindowStore<string, number>('counts')
+    expect(await store.fetch('a', 0)).toBe(2)
+    expect(await store.fetch('a', 100)).toBe(1)
+    await d.close()
+  })
+
+  it('emitStrategy(onWindowClose) writes one final result per window, on stream-time only', async () => {
+    const b = new StreamsBuilder()
+    b.stream('in', Consumed.with(S, S))
+      .groupByKey()
+      .windowedBy(TimeWindows.ofSizeAndGrace(10, 5))
+      .emitStrategy(EmitStrategy.onWindowClose())
+      .aggregate(
+        () => '',
+        (_k, v, agg) => agg + v,
+        Materialized.with<string, string>(S, S),
+      )
+      .toStream()
+      .map((k, v) => ({ key: `${k.key}@${k.window.startMs}`, value: v }))
+      .to('out', { keySerde: S, valueSerde: S })
+    const d = new TopologyTestDriver(b.build(), {}, 0)
+    const input = d.createInputTopic('in', S, S)
+    const out = d.createOutputTopic('out', S, S)
+    await input.pipeInput('a', '1', 1)
+    await input.pipeInput('b', '2', 4)
+    await input.pipeInput('a', '3', 12)
+    await input.pipeInput('a', '4', 8) // inside grace: [0,10) is open until 15
+    await d.advanceWallClockTime(3600_000)
+    expect(out.readKeyValuesToList()).toEqual([])
+    await input.pipeInput('c', '5', 15)
+    expect(out.readRecordsToList().map((r) => [r.key, r.value, r.timestamp])).toEqual([
+      ['a@0', '14', 8],
+      ['b@0', '2', 4],
+    ])
+    await input.pipeInput('a', '6', 9) // late: dropped, and no second result for a@0
+    await input.pipeInput('c', '7', 24) // [20,30)
+    expect(out.readKeyValuesToList()).toEqual([])
+    await input.pipeInput('c', '8', 25) // 10 + 10 + 5 <= 25: [10,20) is final
+    expect(out.readKeyValuesToList()).toEqual([
+      { key: 'a@10', value: '3' },
+      { key: 'c@10', value: '5' },
+    ])
+    expect(d.droppedRecords('late')).toBe(1)
+    await d.close()
   })
 })
