@@ -139,7 +139,7 @@ export class LevelDbBackend implements OrderedBytesBackend {
   }
 }
 
-/** A backend over an in-memory `KeyValueBytesStore` (topology's, or {@link SortedMemoryKeyValueStore}). */
+/** A backend over an in-memory `KeyValueBytesStore` (topology's `InMemoryKeyValueBytesStore`). */
 export class MemoryBackend implements OrderedBytesBackend {
   readonly persistent = false
   constructor(private readonly store: KeyValueBytesStore) {}
@@ -181,68 +181,6 @@ export class MemoryBackend implements OrderedBytesBackend {
 
   close(): Promise<void> {
     return this.store.close()
-  }
-}
-
-/**
- * Minimal sorted in-memory `KeyValueBytesStore` (a Map plus a lazily sorted key index). Used as
- * the in-memory backend when no other in-memory store is supplied.
- */
-export class SortedMemoryKeyValueStore implements KeyValueBytesStore {
-  readonly persistent = false
-  private readonly map = new Map<string, readonly [Buffer, Buffer]>()
-  private sorted: string[] | null = []
-
-  constructor(readonly name: string) {}
-
-  async get(key: Buffer): Promise<Buffer | undefined> {
-    return this.map.get(key.toString('latin1'))?.[1]
-  }
-
-  async getMany(keys: ReadonlyArray<Buffer>): Promise<Array<Buffer | undefined>> {
-    return keys.map((k) => this.map.get(k.toString('latin1'))?.[1])
-  }
-
-  async put(key: Buffer, value: Buffer | null): Promise<void> {
-    this.putOne(key, value)
-  }
-
-  async putAll(entries: ReadonlyArray<readonly [Buffer, Buffer | null]>): Promise<void> {
-    for (const [k, v] of entries) this.putOne(k, v)
-  }
-
-  private putOne(key: Buffer, value: Buffer | null): void {
-    const s = key.toString('latin1')
-    if (value === null) {
-      if (this.map.delete(s)) this.sorted = null
-    } else {
-      if (!this.map.has(s)) this.sorted = null
-      this.map.set(s, [key, value])
-    }
-  }
-
-  async *range(from?: Buffer, to?: Buffer): AsyncIterable<readonly [Buffer, Buffer]> {
-    if (!this.sorted) this.sorted = [...this.map.keys()].sort()
-    const keys = this.sorted
-    const lo = from ? lowerBound(keys, from.toString('latin1')) : 0
-    const hi = to ? to.toString('latin1') : undefined
-    for (let i = lo; i < keys.length; i++) {
-      const k = keys[i]!
-      if (hi !== undefined && k > hi) return
-      const e = this.map.get(k)
-      if (e) yield e
-    }
-  }
-
-  async approximateNumEntries(): Promise<number> {
-    return this.map.size
-  }
-
-  async flush(): Promise<void> {}
-
-  async close(): Promise<void> {
-    this.map.clear()
-    this.sorted = []
   }
 }
 

@@ -15,7 +15,8 @@ import path from 'node:path'
 import { IllegalStateError, InvalidStateStoreError, ProcessorStateError } from '../../topology/errors.js'
 import type { GlobalStoreDef, RawRecord } from '../../topology/engine/types.js'
 import type { KeyValueBytesStore, SessionBytesStore, StoreDef, StoreProvider, WindowBytesStore } from '../../topology/state/types.js'
-import { LevelDbBackend, MemoryBackend, SortedMemoryKeyValueStore } from './backend.js'
+import { InMemoryKeyValueBytesStore } from '../../topology/state/memory.js'
+import { LevelDbBackend, MemoryBackend } from './backend.js'
 import { CacheBudget } from './cache.js'
 import { readCheckpoint, writeCheckpoint } from './checkpoint.js'
 import { createRuntimeStore, type RuntimeStore } from './stores.js'
@@ -83,7 +84,7 @@ class GlobalStore implements GlobalStateManager {
     if (this.runtime) return
     const budget = new CacheBudget(this.options.cacheMaxBytes)
     if (!this.def.persistent) {
-      this.runtime = createRuntimeStore(this.def, new MemoryBackend(new SortedMemoryKeyValueStore(this.def.name)), { budget, mode: 'managed' })
+      this.runtime = createRuntimeStore(this.def, new MemoryBackend(new InMemoryKeyValueBytesStore(this.def.name)), { budget, mode: 'managed' })
       await this.runtime.init()
       return
     }

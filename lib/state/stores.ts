@@ -383,9 +383,12 @@ abstract class SegmentedStore extends RuntimeStore {
     return Math.floor(t / this.segmentIntervalMs)
   }
 
-  /** Smallest live time: entries older than `observedStreamTime - retentionMs` are expired. */
+  /**
+   * Smallest live time, `observedStreamTime - retentionMs + 1` (Kafka Streams' rule, and the
+   * in-memory stores' in topology/state/memory.ts): older entries are expired.
+   */
   protected minLiveTime(): number {
-    return this.observedStreamTime === MIN ? MIN : this.observedStreamTime - this.retentionMs
+    return this.observedStreamTime === MIN ? MIN : this.observedStreamTime - this.retentionMs + 1
   }
 
   protected observe(t: number): void {
@@ -425,7 +428,7 @@ abstract class SegmentedStore extends RuntimeStore {
   /** Drops whole segments older than the persisted stream-time's retention with one range delete. */
   private async dropExpiredSegments(): Promise<void> {
     if (this.persistedStreamTime === MIN) return
-    const minLiveSegment = this.segmentId(this.persistedStreamTime - this.retentionMs)
+    const minLiveSegment = this.segmentId(this.persistedStreamTime - this.retentionMs + 1)
     if (minLiveSegment <= this.clearedBelow) return
     try {
       await this.backend.clearRange(undefined, segmentPrefix(minLiveSegment))
@@ -454,7 +457,7 @@ export interface WindowStoreOptions extends SegmentedOptions {
 /**
  * Window bytes store (Kafka Streams: `RocksDBWindowStore` over `RocksDBSegmentedBytesStore`).
  * LevelDB key `segmentId | keyLen | key | windowStart | seq`; segment = `windowStart / segmentIntervalMs`.
- * Stream-time = the largest window start put; windows with start `< streamTime - retentionMs`
+ * Stream-time = the largest window start put; windows with start `<= streamTime - retentionMs`
  * are expired (puts ignored, reads skip them) and whole expired segments are range-deleted.
  */
 export class RuntimeWindowStore extends SegmentedStore implements WindowBytesStore {
@@ -562,7 +565,7 @@ export class RuntimeWindowStore extends SegmentedStore implements WindowBytesSto
  * Session bytes store (Kafka Streams: `RocksDBSessionStore`). LevelDB key
  * `segmentId | keyLen | key | end | start`; segment = `end / segmentIntervalMs`, so
  * `findSessions(key, earliestEnd, latestStart)` is one range scan per live segment. Stream-time =
- * largest session end put; sessions with end `< streamTime - retentionMs` are expired.
+ * largest session end put; sessions with end `<= streamTime - retentionMs` are expired.
  */
 export class RuntimeSessionStore extends SegmentedStore implements SessionBytesStore {
   async put(key: Buffer, startMs: number, endMs: number, value: Buffer | null): Promise<void> {

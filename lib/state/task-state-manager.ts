@@ -25,7 +25,8 @@ import type {
   StoreType,
   WindowBytesStore,
 } from '../../topology/state/types.js'
-import { isLockError, LevelDbBackend, MemoryBackend, SortedMemoryKeyValueStore, type OrderedBytesBackend } from './backend.js'
+import { InMemoryKeyValueBytesStore } from '../../topology/state/memory.js'
+import { isLockError, LevelDbBackend, MemoryBackend, type OrderedBytesBackend } from './backend.js'
 import { CacheBudget } from './cache.js'
 import { readCheckpoint, writeCheckpoint } from './checkpoint.js'
 import { createRuntimeStore, type RuntimeStore } from './stores.js'
@@ -48,7 +49,11 @@ export interface CreateTaskStateManagerOptions extends TaskStateManagerOptions {
   readonly syncWrites?: boolean
   /** Segment width of window/session stores, ms. @defaultValue max(retentionMs / 2, 60000) */
   readonly segmentIntervalMs?: (store: StoreDef) => number | undefined
-  /** In-memory bytes store used under `persistent: false` store defs. @defaultValue a sorted Map store */
+  /**
+   * In-memory ordered bytes store backing `persistent: false` store defs (window and session
+   * stores are laid out on it with the same composite keys as on LevelDB).
+   * @defaultValue topology's `InMemoryKeyValueBytesStore`
+   */
   readonly inMemoryStore?: (store: StoreDef) => KeyValueBytesStore
   /** Timestamp of changelog records, ms. @defaultValue Date.now */
   readonly clock?: () => number
@@ -196,7 +201,7 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
       existed = existsSync(path.join(dir, 'CURRENT'))
       backend = await this.openLevelDb(dir, def.name)
     } else {
-      backend = new MemoryBackend(this.options.inMemoryStore ? this.options.inMemoryStore(def) : new SortedMemoryKeyValueStore(def.name))
+      backend = new MemoryBackend(this.options.inMemoryStore ? this.options.inMemoryStore(def) : new InMemoryKeyValueBytesStore(def.name))
     }
     const seg = this.options.segmentIntervalMs?.(def)
     const store = createRuntimeStore(def, backend, {

@@ -2,7 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { LevelDbBackend, MemoryBackend, SortedMemoryKeyValueStore, type OrderedBytesBackend } from '../../lib/state/backend.js'
+import { LevelDbBackend, MemoryBackend, type OrderedBytesBackend } from '../../lib/state/backend.js'
+import { InMemoryKeyValueBytesStore } from '../../topology/state/memory.js'
 import { CacheBudget } from '../../lib/state/cache.js'
 import { RuntimeKeyValueStore, RuntimeSessionStore, RuntimeWindowStore } from '../../lib/state/stores.js'
 import { decodeWindowChangelogKey, readOrderedLong, writeOrderedLong } from '../../lib/state/keys.js'
@@ -38,7 +39,7 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
 
 const backends: Array<[string, () => Promise<OrderedBytesBackend>]> = [
   ['leveldb', () => level()],
-  ['memory', async () => new MemoryBackend(new SortedMemoryKeyValueStore('m'))],
+  ['memory', async () => new MemoryBackend(new InMemoryKeyValueBytesStore('m'))],
 ]
 
 describe('order-preserving longs', () => {
@@ -236,15 +237,16 @@ describe.each(backends)('window store on %s', (_name, mk) => {
     const backend = await mk()
     const w = windowStore(backend, { retentionMs: 300, seg: 100 })
     for (let t = 0; t <= 500; t += 50) await w.put(B('k'), t, B(String(t)))
-    // stream-time 500 → windows with start < 200 are expired
-    expect((await collect(w.fetchRange(B('k'), 0, 1000))).map((e) => e.windowStartMs)).toEqual([200, 250, 300, 350, 400, 450, 500])
-    expect(await w.fetch(B('k'), 150)).toBeUndefined()
+    // stream-time 500, retention 300 → windows with start <= 200 are expired (Kafka Streams' rule)
+    expect((await collect(w.fetchRange(B('k'), 0, 1000))).map((e) => e.windowStartMs)).toEqual([250, 300, 350, 400, 450, 500])
+    expect(await w.fetch(B('k'), 200)).toBeUndefined()
+    expect((await w.fetch(B('k'), 250))?.toString()).toBe('250')
     await w.put(B('k'), 100, B('late')) // ignored
     await commit(w)
-    // only segments >= 2 remain in the backend
+    // segments 0 and 1 were dropped by one range delete; segment 2 (200, 250) is still live
     let raw = 0
     for await (const chunk of backend.iterate({})) raw += chunk.length
-    expect(raw).toBe(7 + 1) // 7 live windows + the metadata entry
+    expect(raw).toBe(7 + 1) // windows 200..500 + the metadata entry
   })
 })
 
