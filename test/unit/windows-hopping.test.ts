@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest'
+import { Consumed, Materialized, Serdes, StreamsBuilder } from '../../topology/index.js'
+import { TopologyTestDriver } from '../../lib/testing/index.js'
 import { TimeWindows } from '../../topology/dsl/windows.js'
 import { EmitStrategy } from '../../topology/dsl/suppressed.js'
 import { timeWindowAggregateSupplier } from '../../topology/processors/windowed/time-window-aggregate.js'
@@ -127,5 +129,44 @@ describe('hopping window aggregation (KStreamWindowAggregateTest.testAggBasic)',
     await h.process('A', 'b', 12)
     expect(h.drain().map(fmt)).toEqual(['A@[10,20) 0+a+b t=15'])
     expect(h.dropped).toEqual(['late'])
+  })
+})
+
+describe('hopping windows through the TopologyTestDriver', () => {
+  const S = Serdes.String()
+  it('a record lands in size/advance windows; results and the store agree', async () => {
+    const b = new StreamsBuilder()
+    b.stream('in', Consumed.with(S, S))
+      .groupByKey()
+      .windowedBy(TimeWindows.ofSizeAndGrace(60, 100).advanceBy(20))
+      .reduce((a, v) => a + v, Materialized.as<string, string>('hops').withValueSerde(S))
+      .toStream()
+      .map((k, v) => ({ key: `${k.key}[${k.window.startMs},${k.window.endMs})`, value: v }))
+      .to('out', { keySerde: S, valueSerde: S })
+    const d = new TopologyTestDriver(b.build(), {}, 0)
+    const input = d.createInputTopic('in', S, S)
+    await input.pipeInput('k', 'a', 95) // windows starting 40, 60, 80
+    await input.pipeInput('k', 'b', 10) // windows starting 0 (only: no negative starts)
+    await input.pipeInput('k', 'c', 45) // windows starting 0, 20, 40
+    expect(d.createOutputTopic('out', S, S).readRecordsToList().map((r) => [r.key, r.value, r.timestamp])).toEqual([
+      ['k[40,100)', 'a', 95],
+      ['k[60,120)', 'a', 95],
+      ['k[80,140)', 'a', 95],
+      ['k[0,60)', 'b', 10],
+      ['k[0,60)', 'bc', 45],
+      ['k[20,80)', 'c', 45],
+      ['k[40,100)', 'ac', 95],
+    ])
+    const store = d.getWindowStore<string, string>('hops')
+    const all: Array<[number, string]> = []
+    for await (const kv of store.fetchRange('k', 0, 200)) all.push([kv.key, kv.value])
+    expect(all).toEqual([
+      [0, 'bc'],
+      [20, 'c'],
+      [40, 'ac'],
+      [60, 'a'],
+      [80, 'a'],
+    ])
+    await d.close()
   })
 })

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest'
+import { Consumed, Grouped, Materialized, Serdes, StreamsBuilder, timeWindowedSerde } from '../../topology/index.js'
+import { TopologyTestDriver } from '../../lib/testing/index.js'
 import { SlidingWindows } from '../../topology/dsl/windows.js'
 import { EmitStrategy } from '../../topology/dsl/suppressed.js'
 import { slidingWindowAggregateSupplier } from '../../topology/processors/windowed/sliding-window-aggregate.js'
@@ -141,5 +143,65 @@ describe('sliding window aggregation (KStreamSlidingWindowAggregateTest)', () =>
       for await (const kv of store.fetchRange('k', 0, 1000)) actual.push({ start: kv.key, values: kv.value.value, timestamp: kv.value.timestamp })
       expect(actual).toEqual(expected)
     }
+  })
+})
+
+describe('sliding windows through the TopologyTestDriver', () => {
+  const S = Serdes.String()
+  it('testAggregateSmallInput via the DSL (aggregate with Materialized serdes)', async () => {
+    const b = new StreamsBuilder()
+    b.stream('topic', Consumed.with(S, S))
+      .groupByKey(Grouped.with(S, S))
+      .windowedBy(SlidingWindows.ofTimeDifferenceAndGrace(10, 5))
+      .aggregate(() => '0', (_k, v, agg) => `${agg}+${v}`, Materialized.as<string, string>('store-name').withValueSerde(S))
+      .toStream()
+      .map((k, v) => ({ key: `${k.window.startMs}`, value: `${v}` }))
+      .to('out', { keySerde: S, valueSerde: S })
+    const d = new TopologyTestDriver(b.build(), {}, 0)
+    const input = d.createInputTopic('topic', S, S)
+    for (const [v, t] of [['1', 10], ['2', 10], ['3', 14], ['4', 15], ['5', 20], ['6', 22], ['7', 30]] as const) await input.pipeInput('A', v, t)
+    const got: Record<number, string[]> = {}
+    for (const r of d.createOutputTopic('out', S, S).readRecordsToList()) (got[Number(r.key)] ??= []).push(`${r.value}@${r.timestamp}`)
+    for (const k of Object.keys(got)) got[Number(k)]!.sort()
+    expect(got).toEqual({
+      0: sorted(['0+1@10', '0+1+2@10']),
+      4: ['0+1+2+3@14'],
+      5: ['0+1+2+3+4@15'],
+      10: ['0+1+2+3+4+5@20'],
+      11: sorted(['0+3@14', '0+3+4@15', '0+3+4+5@20']),
+      12: ['0+3+4+5+6@22'],
+      15: sorted(['0+4@15', '0+4+5@20', '0+4+5+6@22']),
+      16: sorted(['0+5@20', '0+5+6@22']),
+      20: ['0+5+6+7@30'],
+      21: sorted(['0+6@22', '0+6+7@30']),
+      23: ['0+7@30'],
+    })
+    await d.close()
+  })
+
+  it('shouldLogAndMeterWhenSkippingExpiredWindowByGrace: late windows are dropped and counted', async () => {
+    const b = new StreamsBuilder()
+    b.stream('topic', Consumed.with(S, S))
+      .groupByKey(Grouped.with(S, S))
+      .windowedBy(SlidingWindows.ofTimeDifferenceAndGrace(10, 90))
+      .aggregate(() => '0', (_k, v, agg) => `${agg}+${v}`, Materialized.with<string, string>(S, S))
+      .toStream()
+      .to('output', { keySerde: timeWindowedSerde(S, 10), valueSerde: S })
+    const d = new TopologyTestDriver(b.build(), {}, 0)
+    const input = d.createInputTopic('topic', S, S)
+    await input.pipeInput('k', '100', 200)
+    // close time is now 200 - 90 = 110: the left windows [t - 10, t] of 100..105 end before it,
+    // and no earlier windows exist to give them right windows
+    for (const t of [100, 101, 102, 103, 104, 105]) await input.pipeInput('k', String(t - 100), t)
+    await input.pipeInput('k', '6', 15) // even its right window [15, 25] is closed
+    await input.pipeInput('k', '101', 300)
+    await input.pipeInput('k', '102', 400)
+    expect(d.droppedRecords('late')).toBe(7)
+    expect(d.createOutputTopic('output', timeWindowedSerde(S, 10), S).readRecordsToList().map((r) => [r.key, r.value, r.timestamp])).toEqual([
+      [{ key: 'k', window: { startMs: 190, endMs: 200 } }, '0+100', 200],
+      [{ key: 'k', window: { startMs: 290, endMs: 300 } }, '0+101', 300],
+      [{ key: 'k', window: { startMs: 390, endMs: 400 } }, '0+102', 400],
+    ])
+    await d.close()
   })
 })
