@@ -32,10 +32,15 @@ import { readCheckpoint, writeCheckpoint } from './checkpoint.js'
 import { createRuntimeStore, type RuntimeStore } from './stores.js'
 import type { ChangelogPartition, TaskStateManager, TaskStateManagerOptions } from './types.js'
 
-/** Log levels used by the state runtime. */
-export type StateLogLevel = 'debug' | 'info' | 'warn' | 'error'
-/** A logger callback (the app runtime plugs its logger in). */
-export type StateLogger = (level: StateLogLevel, message: string, extra?: Record<string, unknown>) => void
+/** Structured logger (same shape as the app runtime's `Logger`). */
+export interface StateLogger {
+  error(message: string, extra?: Record<string, unknown>): void
+  warn(message: string, extra?: Record<string, unknown>): void
+  info(message: string, extra?: Record<string, unknown>): void
+  debug(message: string, extra?: Record<string, unknown>): void
+}
+
+const silent: StateLogger = { error() {}, warn() {}, info() {}, debug() {} }
 
 /** Options of {@link createTaskStateManager}: the contract's options plus runtime tuning. */
 export interface CreateTaskStateManagerOptions extends TaskStateManagerOptions {
@@ -112,7 +117,7 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
   constructor(private readonly options: CreateTaskStateManagerOptions) {
     this.taskDir = path.join(options.stateDir, options.applicationId, options.taskId)
     this.budget = new CacheBudget(options.cacheMaxBytes, options.onCommitNeeded)
-    this.log = options.logger ?? (() => {})
+    this.log = options.logger ?? silent
     this.clock = options.clock ?? Date.now
     const get = (def: StoreDef, type: StoreType) => this.storeFor(def, type)
     this.provider = {
@@ -171,7 +176,7 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
         const cp = await readCheckpoint(this.checkpointFile)
         if (cp.status === 'ok') for (const [t, o] of cp.offsets) this.checkpoint.set(t, o)
         else if (cp.status === 'corrupt') {
-          this.log('warn', `Corrupt checkpoint of task ${this.options.taskId} (${cp.reason}): wiping local state for a full restore`, { taskId: this.options.taskId })
+          this.log.warn(`Corrupt checkpoint of task ${this.options.taskId} (${cp.reason}): wiping local state for a full restore`, { taskId: this.options.taskId })
           for (const def of persistentDefs) await rm(path.join(this.taskDir, def.name), { recursive: true, force: true })
           await rm(this.checkpointFile, { force: true })
         }
@@ -222,7 +227,7 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
       if (!existed) this.checkpoint.delete(topic)
       else if (!this.checkpoint.has(topic)) {
         // Data without a checkpoint: unknown position, start over from the changelog.
-        this.log('info', `Store ${def.name} of task ${this.options.taskId} has no checkpoint: wiping it for a full restore`, { taskId: this.options.taskId, store: def.name })
+        this.log.info(`Store ${def.name} of task ${this.options.taskId} has no checkpoint: wiping it for a full restore`, { taskId: this.options.taskId, store: def.name })
         await store.reset()
       }
     }
