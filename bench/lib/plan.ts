@@ -6,6 +6,7 @@
  * npm run bench -- <workload|all>[,<workload>...] [options]
  *   workloads: W0a W0b W0c W0d W1 W2 W3 W4 W5 W6 W7, W0 (= all W0x), all
  *   --runs N             measured runs per case (default 3)
+ *   --large-runs N       measured runs per case on the 1M-key data set (default 2)
  *   --records N          records of the 10k-key data set (default 200000)
  *   --keys N             distinct keys of that data set (default 10000)
  *   --large-records N    records of the 1M-key data set (default 1000000; 0 = skip it)
@@ -47,6 +48,7 @@ export const DESCRIPTIONS: Record<WorkloadId, string> = {
 export interface Options {
   workloads: WorkloadId[];
   runs: number;
+  largeRuns: number;
   records: number;
   keys: number;
   largeRecords: number;
@@ -124,6 +126,7 @@ export function parseOptions(argv: string[]): Options {
     workloads: workloadList(positional.join(',')),
     smoke,
     runs: get('runs', smoke ? 1 : 3),
+    largeRuns: get('large-runs', smoke ? 1 : Math.min(2, flags.has('runs') ? positiveInt('runs', flags.get('runs')) : 3)),
     records: get('records', smoke ? 4_000 : 200_000),
     keys: get('keys', smoke ? 500 : 10_000),
     largeRecords: get('large-records', smoke ? 6_000 : 1_000_000, 0),
