@@ -32,3 +32,5 @@ export { WindowedSerdes, timeWindowedSerde, sessionWindowedSerde } from './proce
 export type { Initializer, Aggregator, Reducer, Merger } from './processors/windowed/types.js'
 export * from './state/memory.js'
 export * from './engine/index.js'
+export { Joined, StreamJoined, withKey, isValueJoinerWithKey } from './dsl/joins.js'
+export type { JoinedConfig, StreamJoinedConfig, ValueJoiner, ValueJoinerWithKey, AnyValueJoiner, KeyValueMapper, JoinKind } from './dsl/joins.js'

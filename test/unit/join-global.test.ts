@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { Serdes, StreamsBuilder, TopologyError, type KStream } from '../../topology/index.js'
-import { withKey } from '../../topology/dsl/joins.js'
+import { withKey } from '../../topology/index.js'
 import { TopologyTestDriver } from '../../lib/testing/index.js'
 
 const S = Serdes.String()

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { JoinWindows, Serdes, StreamsBuilder, TopologyError, type KStream } from '../../topology/index.js'
-import { StreamJoined, withKey } from '../../topology/dsl/joins.js'
+import { StreamJoined, withKey } from '../../topology/index.js'
 import { TopologyTestDriver, type TestInputTopic, type TestOutputTopic } from '../../lib/testing/index.js'
 
 const S = Serdes.String()
@@ -298,6 +298,26 @@ describe('stream-stream join topology', () => {
     expect(stores).toEqual(['st-outer-other-join-store', 'st-outer-shared-join-store', 'st-outer-this-join-store'])
     const w = topo.resolve('app').stores.get('st-outer-this-join-store')!
     expect(w).toMatchObject({ type: 'window', retainDuplicates: true, windowSizeMs: 20 })
+  })
+
+  it('join buffers and the outer-join store fall back to the default serdes', async () => {
+    const b = new StreamsBuilder()
+    const l = b.stream<string, string>('left')
+    const r = b.stream<string, string>('right')
+    l.outerJoin(r, (a, c) => `${a}+${c}`, JoinWindows.ofTimeDifferenceWithNoGrace(10)).to('out')
+    const d = new TopologyTestDriver(b.build(), { defaultKeySerde: S, defaultValueSerde: S })
+    drivers.push(d)
+    await d.createInputTopic('left', S, S).pipeInput('k', 'A', 0)
+    await d.createInputTopic('right', S, S).pipeInput('j', 'b', 5)
+    await d.createInputTopic('left', S, S).pipeInput('z', 'Z', 100)
+    expect(d.createOutputTopic('out', S, S).readKeyValuesToList()).toEqual([
+      { key: 'k', value: 'A+null' },
+      { key: 'j', value: 'null+b' },
+    ])
+    const outer = d.getKeyValueStore<{ timestamp: number; side: string; key: string }, { side: string; values: string[] }>('KSTREAM-OUTERSHARED-0000000004-store')
+    const left: unknown[] = []
+    for await (const e of outer.all()) left.push([e.key, e.value])
+    expect(left).toEqual([[{ timestamp: 100, side: 'left', key: 'z' }, { side: 'left', values: ['Z'] }]])
   })
 
   it('withLoggingDisabled: no changelog topics', () => {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { Serdes, StreamsBuilder, TopologyError, type KStream } from '../../topology/index.js'
-import { Joined } from '../../topology/dsl/joins.js'
+import { Joined } from '../../topology/index.js'
 import { TopologyTestDriver, type TestInputTopic, type TestOutputTopic } from '../../lib/testing/index.js'
 
 const S = Serdes.String()
