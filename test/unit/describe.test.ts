@@ -144,7 +144,7 @@ describe('Topology.describe() matches Kafka Streams', () => {
 
   it('KGroupedStream named and anonymous Materialized count', () => {
     const named = new StreamsBuilder()
-    named.stream('input-topic').groupByKey().count(Materialized.as('count-store').withStoreType('inMemory'))
+    named.stream('input-topic').groupByKey().count(Materialized.as<unknown, number>('count-store').withStoreType('inMemory'))
     expect(named.build().describe().toString()).toBe(
       'Topologies:\n' +
         '   Sub-topology: 0\n' +
@@ -196,7 +196,7 @@ describe('Topology.describe() matches Kafka Streams', () => {
 
   it('KTable groupBy count into a named store (TopologyTest.tableNamedMaterializedCount...)', () => {
     const b = new StreamsBuilder()
-    b.table('input-topic').groupBy(() => null as never).count(Materialized.as('count-store').withStoreType('inMemory'))
+    b.table('input-topic').groupBy(() => null as never).count(Materialized.as<unknown, number>('count-store').withStoreType('inMemory'))
     expect(b.build().describe().toString()).toBe(
       'Topologies:\n' +
         '   Sub-topology: 0\n' +
@@ -293,7 +293,7 @@ describe('Topology.describe() matches Kafka Streams', () => {
       .to('outputTopic_2', Produced.with(S, S))
     mapped
       .filter((k) => k === 'A')
-      .join(countStream, (v1: string, v2: number | null) => `${v1}:${v2}`, JoinWindows.ofTimeDifferenceWithNoGrace(5000), StreamJoined.with(S, S, Serdes.Long() as never).withStoreName('joined-stream').withName('joined-stream'))
+      .join(countStream, (v1: string, v2: number | null) => `${v1}:${v2}`, JoinWindows.ofTimeDifferenceWithNoGrace(5000), StreamJoined.with<string, string, number | null>(S, S, Serdes.Long()).withStoreName('joined-stream').withName('joined-stream'))
       .to('outputTopicForJoin')
     expect(b.build().describe().toString()).toBe(EXPECTED_UNOPTIMIZED_TOPOLOGY)
   })

@@ -226,6 +226,8 @@ export class KStream<K, V> {
    */
   repartition(repartitioned: RepartitionedConfig<K, V> = {}): KStream<K, V> {
     requireValue(repartitioned, 'repartitioned', 'repartition')
+    const n = repartitioned.numberOfPartitions
+    if (n !== undefined && (!Number.isInteger(n) || n < 1)) throw new TopologyError(`repartition: parameter 'repartitioned.numberOfPartitions' must be a positive integer, got ${String(n)}`)
     const name = checkOptionalName('repartition', repartitioned.name) ?? this.builder.newProcessorName('KSTREAM-REPARTITION-')
     const keySerde = repartitioned.keySerde ?? this.keySerde
     const valueSerde = repartitioned.valueSerde ?? this.valueSerde
@@ -301,11 +303,11 @@ export class KStream<K, V> {
     requireFunction(supplier, 'supplier', method)
     const opts: ProcessOptions = typeof options === 'string' ? { stores: [options] } : (options ?? {})
     const stores = [...(opts.stores ?? []), ...more]
-    const name = nameOrGenerate(this.builder, opts, prefix, method)
     for (const s of stores) {
       if (typeof s !== 'string' || s.length === 0) throw new TopologyError(`${method}: parameter 'stateStoreNames' must contain non-empty store names`)
       if (this.builder.storeDef(s) === undefined) throw new TopologyError(`${method}: state store '${s}' is not added yet; add it with StreamsBuilder.addStateStore first`)
     }
+    const name = nameOrGenerate(this.builder, opts, prefix, method)
     this.builder.addProcessor(name, supplier as ProcessorSupplier<any, any, any, any>, [this.name], stores.filter((s) => !this.builder.isGlobalStore(s)))
     return this.derive<K2, V2>(name, changes)
   }

@@ -12,6 +12,12 @@ import { TopologyError } from '../errors.js'
 import type { Serde } from '../serde.js'
 import type { StreamPartitioner, TimestampExtractor } from '../processor/types.js'
 
+/**
+ * A {@link StreamPartitioner} accepted bivariantly in its value type, so that `Produced<K, V>`
+ * fits a stream of `V | null` (e.g. `KTable.toStream()`, whose tombstones the serdes pass through).
+ */
+export type PartitionerOption<K, V> = { bivarianceHack(topic: string, key: K, value: V, numPartitions: number): number | undefined }['bivarianceHack']
+
 function checkName(method: string, name: unknown): string {
   if (typeof name !== 'string' || name.length === 0) throw new TopologyError(`${method}: parameter 'name' must be a non-empty string`)
   if (name.length > 249 || !/^[a-zA-Z0-9._-]+$/.test(name)) {
@@ -121,7 +127,7 @@ export interface ProducedConfig<K, V> {
   readonly keySerde?: Serde<K>
   readonly valueSerde?: Serde<V>
   /** Output partition per record. @defaultValue murmur2 of the serialized key */
-  readonly partitioner?: StreamPartitioner<K, V>
+  readonly partitioner?: PartitionerOption<K, V>
   /** Sink processor name. */
   readonly name?: string
 }
@@ -130,7 +136,7 @@ export interface ProducedConfig<K, V> {
 export class Produced<K, V> implements ProducedConfig<K, V> {
   readonly keySerde?: Serde<K>
   readonly valueSerde?: Serde<V>
-  readonly partitioner?: StreamPartitioner<K, V>
+  readonly partitioner?: PartitionerOption<K, V>
   readonly name?: string
   private constructor(c: ProducedConfig<K, V>) {
     Object.assign(this, strip(c))
@@ -222,7 +228,7 @@ export interface RepartitionedConfig<K, V> {
   readonly name?: string
   /** Partition count of the repartition topic. @defaultValue as the upstream source topics */
   readonly numberOfPartitions?: number
-  readonly partitioner?: StreamPartitioner<K, V>
+  readonly partitioner?: PartitionerOption<K, V>
 }
 
 /** An explicit repartition (Kafka Streams: `Repartitioned<K, V>`, KIP-221). */
@@ -231,7 +237,7 @@ export class Repartitioned<K, V> implements RepartitionedConfig<K, V> {
   readonly valueSerde?: Serde<V>
   readonly name?: string
   readonly numberOfPartitions?: number
-  readonly partitioner?: StreamPartitioner<K, V>
+  readonly partitioner?: PartitionerOption<K, V>
   private constructor(c: RepartitionedConfig<K, V>) {
     Object.assign(this, strip(c))
     Object.freeze(this)
