@@ -99,9 +99,9 @@ export function reverseJoiner<K, V1, V2, VR>(joiner: (key: K, v1: V1, v2: V2) =>
 
 /**
  * Maps a stream record to the key to look up in a `GlobalKTable` (Kafka Streams: `KeyValueMapper`
- * as used by `KStream#join(GlobalKTable, KeyValueMapper, ValueJoiner)`). Returning `null` or
- * `undefined` means "no lookup": the record is dropped by an inner join and joined with `null` by a
- * left join.
+ * as used by `KStream#join(GlobalKTable, KeyValueMapper, ValueJoiner)`). A record whose mapped key
+ * is `null`/`undefined` is dropped and counted, by inner and left joins alike (as in Kafka Streams);
+ * only a left join's record with a `null` stream key is still joined (KIP-962).
  */
 export type KeyValueMapper<K, V, R> = (key: K, value: V) => R
 
