@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest'
+import { Consumed, Materialized, Serdes, StreamsBuilder, sessionWindowedSerde } from '../../topology/index.js'
+import { TopologyTestDriver } from '../../lib/testing/index.js'
 import { SessionWindows } from '../../topology/dsl/windows.js'
 import { EmitStrategy } from '../../topology/dsl/suppressed.js'
 import { sessionWindowAggregateSupplier } from '../../topology/processors/windowed/session-window-aggregate.js'
@@ -76,7 +78,8 @@ describe('session window aggregation (KStreamSessionWindowAggregateProcessorTest
   })
 
   it('a record bridging two sessions merges them: a tombstone for each, then the merged session', async () => {
-    const { h, store } = await sessions(SessionWindows.ofInactivityGapWithNoGrace(10))
+    // grace 20 keeps [0,0] open (0 + 10 + 20 >= 21)
+    const { h, store } = await sessions(SessionWindows.ofInactivityGapAndGrace(10, 20))
     await h.process('k', 'a', 0)
     await h.process('k', 'b', 20)
     await h.process('k', 'c', 21)
@@ -159,5 +162,80 @@ describe('session window aggregation (KStreamSessionWindowAggregateProcessorTest
     await h.process('Late1', '1', 0)
     expect(h.drain()).toEqual([])
     expect(h.dropped).toEqual(['late'])
+  })
+})
+
+describe('session windows through the TopologyTestDriver', () => {
+  const S = Serdes.String()
+  const L = Serdes.Long()
+
+  it('a bridging record merges sessions: tombstones for the replaced sessions, then the merged one', async () => {
+    const b = new StreamsBuilder()
+    b.stream('clicks', Consumed.with(S, S))
+      .groupByKey()
+      .windowedBy(SessionWindows.ofInactivityGapAndGrace(10, 20))
+      .aggregate(
+        (): string[] => [],
+        (_k, page, pages) => [...pages, page],
+        (_k, a, b2) => [...a, ...b2].sort(),
+        Materialized.as<string, string[]>('sessions').withValueSerde(Serdes.Json<string[]>()),
+      )
+      .toStream()
+      .to('out', { keySerde: sessionWindowedSerde(S), valueSerde: Serdes.Json<string[] | null>() })
+    const d = new TopologyTestDriver(b.build(), {}, 0)
+    const input = d.createInputTopic('clicks', S, S)
+    await input.pipeInput('u', 'home', 0)
+    await input.pipeInput('u', 'cart', 18) // more than 10 after [0,0]: a new session
+    await input.pipeInput('u', 'help', 9) // within 10 of [0,0] and of [18,18]; [0,0] is open until 0 + 10 + 20
+    const out = d.createOutputTopic('out', sessionWindowedSerde(S), Serdes.Json<string[] | null>()).readRecordsToList()
+    expect(out.map((r) => [r.key, r.value, r.timestamp])).toEqual([
+      [{ key: 'u', window: { startMs: 0, endMs: 0 } }, ['home'], 0],
+      [{ key: 'u', window: { startMs: 18, endMs: 18 } }, ['cart'], 18],
+      [{ key: 'u', window: { startMs: 0, endMs: 0 } }, null, 0],
+      [{ key: 'u', window: { startMs: 18, endMs: 18 } }, null, 18],
+      [{ key: 'u', window: { startMs: 0, endMs: 18 } }, ['cart', 'home', 'help'], 18],
+    ])
+    const store = d.getSessionStore<string, string[]>('sessions')
+    const sessions = []
+    for await (const s of store.fetch('u')) sessions.push(s)
+    expect(sessions).toEqual([{ key: { key: 'u', window: { startMs: 0, endMs: 18 } }, value: ['cart', 'home', 'help'] }])
+    await d.close()
+  })
+
+  it('count with onWindowClose emits each session once it is closed', async () => {
+    const b = new StreamsBuilder()
+    b.stream('in', Consumed.with(S, S))
+      .groupByKey()
+      .windowedBy(SessionWindows.ofInactivityGapAndGrace(5, 2))
+      .emitStrategy(EmitStrategy.onWindowClose())
+      .count()
+      .toStream()
+      .map((k, v) => ({ key: `${k.key}@${k.window.startMs}/${k.window.endMs}`, value: v }))
+      .to('out', { keySerde: S, valueSerde: L })
+    const d = new TopologyTestDriver(b.build(), {}, 0)
+    const input = d.createInputTopic('in', S, S)
+    const out = d.createOutputTopic('out', S, L)
+    await input.pipeInput('a', 'x', 0)
+    await input.pipeInput('a', 'x', 4)
+    await input.pipeInput('b', 'x', 6)
+    await input.pipeInput('b', 'x', 11) // close time 11 - 2 - 5 = 4: [0,4] needs end < 4
+    expect(out.readKeyValuesToList()).toEqual([])
+    await input.pipeInput('b', 'x', 12) // close time 5: a@[0,4] is final
+    expect(out.readRecordsToList().map((r) => [r.key, r.value, r.timestamp])).toEqual([['a@0/4', 2, 4]])
+    await input.pipeInput('a', 'x', 40)
+    expect(out.readKeyValuesToList()).toEqual([{ key: 'b@6/12', value: 3 }])
+    await d.close()
+  })
+})
+
+describe('closed sessions are final', () => {
+  it('a record near a closed session starts a new session instead of merging into it', async () => {
+    const { h } = await sessions(SessionWindows.ofInactivityGapWithNoGrace(10))
+    await h.process('u', 'a', 0)
+    await h.process('u', 'b', 18) // closes [0,0]: 0 + 10 < 18
+    h.drain()
+    await h.process('u', 'c', 9) // within the gap of [0,0], but [0,0] is closed; [9,9] merges with [18,18]
+    expect(strip(h.drain())).toEqual([kvt('u', 18, 18, null, 1, 18), kvt('u', 9, 18, 2, null, 18)])
+    expect(h.dropped).toEqual([])
   })
 })

@@ -99,6 +99,7 @@ export class SessionWindowedKStream<K, V> {
       storeType: 'session',
       minRetentionMs: windows.inactivityGap() + windows.gracePeriodMs(),
       retentionRule: 'its inactivity gap plus the grace period',
+      effectiveMinRetentionMs: windows.inactivityGap() + windows.gracePeriodMs() + 1,
       windowedKeySerde: (keySerde) => sessionWindowedSerde(keySerde),
       emitStrategy,
       // Inclusive ends: a session closes when end + gap + grace < stream-time.

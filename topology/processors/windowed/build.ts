@@ -33,6 +33,12 @@ export interface WindowedAggregateSpec<K, VAgg> {
   /** Smallest allowed retention, and how it is computed (for the error message). */
   readonly minRetentionMs: number
   readonly retentionRule: string
+  /**
+   * Retention actually used when the given (or minimum) one is smaller: session stores expire a
+   * session once `end <= observed - retention`, one millisecond before the aggregation considers
+   * it closed (`end < observed - gap - grace`), so they keep one more millisecond.
+   */
+  readonly effectiveMinRetentionMs?: number
   /** Window stores: window size (sliding: the time difference). */
   readonly windowSizeMs?: number
   readonly windowedKeySerde: (keySerde: Serde<K> | undefined) => Serde<Windowed<K>>
@@ -51,12 +57,13 @@ export function buildWindowedAggregate<K, VAgg>(spec: WindowedAggregateSpec<K, V
   const functionName = nameOrGenerate(builder, spec.named, spec.prefix, method)
   const keySerde = m.keySerde ?? grouped.keySerde
   const valueSerde = m.valueSerde ?? spec.defaultValueSerde
-  const retentionMs = m.config.retentionMs ?? spec.minRetentionMs
-  if (retentionMs < spec.minRetentionMs) {
+  const givenRetentionMs = m.config.retentionMs ?? spec.minRetentionMs
+  if (givenRetentionMs < spec.minRetentionMs) {
     throw new TopologyError(
-      `${method}: the retention period of the ${spec.storeType} store ${m.storeName} must be no smaller than ${spec.retentionRule} (${spec.minRetentionMs} ms); got retentionMs=${retentionMs}`,
+      `${method}: the retention period of the ${spec.storeType} store ${m.storeName} must be no smaller than ${spec.retentionRule} (${spec.minRetentionMs} ms); got retentionMs=${givenRetentionMs}`,
     )
   }
+  const retentionMs = Math.max(givenRetentionMs, spec.effectiveMinRetentionMs ?? 0)
   const base = storeDefFrom(m, spec.storeType, { keySerde, valueSerde }, {
     retentionMs,
     ...(spec.windowSizeMs !== undefined ? { windowSizeMs: spec.windowSizeMs, retainDuplicates: false } : {}),

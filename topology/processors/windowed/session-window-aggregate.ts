@@ -8,8 +8,9 @@
  * (`Change { newValue: null, oldValue: <its aggregate> }`, timestamp = its end), then the merged
  * session (`Change { newValue: <aggregate>, oldValue: null }`, timestamp = its end).
  *
- * A session is closed once `sessionEnd + gap + grace < observedStreamTime`; a record whose
- * (merged) session would be closed is dropped and counted with `context.recordDropped('late')`.
+ * A session is closed once `sessionEnd + gap + grace < observedStreamTime`; a closed session is
+ * never merged into again, and a record whose (merged) session would be closed is dropped and
+ * counted with `context.recordDropped('late')`.
  * With `onWindowClose` nothing is forwarded until sessions close, then each closed session is
  * forwarded once.
  */
@@ -99,6 +100,9 @@ class SessionWindowAggregateProcessor<K, V, VA> implements Processor<K, V, Windo
     let end = t
     let agg = initializer()
     for await (const session of this.store.findSessions(record.key, t - gap, t + gap)) {
+      // A closed session is final (its result may be out): never merge into it, whether or not
+      // the store has expired it yet.
+      if (session.key.window.endMs < closeTime) continue
       merged.push(session)
       agg = merger(record.key, agg, session.value)
       start = Math.min(start, session.key.window.startMs)
