@@ -17,7 +17,7 @@ export function defaultStateRuntime(config: ResolvedStreamsConfig): StateRuntime
       createTaskStateManager({
         ...options,
         lockWaitMs: 2_000,
-        logger: (level, message, extra) => log[level](message, extra),
+        logger: log,
       }),
     createChangelogReader: (kafka, logger) => createChangelogReader({ kafka, logger }),
     createGlobalStateManager: (options) => createGlobalStateManager(options),
