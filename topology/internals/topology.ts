@@ -229,7 +229,8 @@ export class Topology {
       changelogTopics.push({ name: `${applicationId}-${s.name}${CHANGELOG_TOPIC_SUFFIX}`, kind: 'changelog', config: { ...base, ...s.logConfig } })
     }
 
-    return { applicationId, subtopologies, stores: storeMap, globalStores, repartitionTopics, changelogTopics }
+    const copartitionGroups = this.copartitionGroups(applicationId).map((g) => [...g])
+    return { applicationId, subtopologies, stores: storeMap, globalStores, repartitionTopics, changelogTopics, copartitionGroups }
   }
 
   /** Co-partition groups (fully qualified topic names for `applicationId`). */
