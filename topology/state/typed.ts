@@ -211,6 +211,17 @@ export class SessionStoreFacade<K, AGG> implements SessionStore<K, AGG> {
   findSessions(key: K, earliestSessionEndTime: number, latestSessionStartTime: number): AsyncIterable<KeyValue<Windowed<K>, AGG>> {
     return this.iterate(this.keyCodec.encode(key), earliestSessionEndTime, latestSessionStartTime)
   }
+  /**
+   * All keys' sessions whose end is in `[earliestSessionEndTime, latestSessionEndTime]`, ascending
+   * by end (Kafka Streams: `SessionStore#findSessions(earliestEnd, latestEnd)`; used by
+   * emit-on-window-close session aggregations).
+   */
+  async *findSessionsByEndTime(earliestSessionEndTime: number, latestSessionEndTime: number): AsyncIterable<KeyValue<Windowed<K>, AGG>> {
+    for await (const kv of this.iterate(undefined, earliestSessionEndTime, latestSessionEndTime)) {
+      if (kv.key.window.endMs > latestSessionEndTime) break
+      yield kv
+    }
+  }
   async fetchSession(key: K, sessionStartTime: number, sessionEndTime: number): Promise<AGG | undefined> {
     const b = await this.bytes.fetchSession(this.keyCodec.encode(key), sessionStartTime, sessionEndTime)
     return b === undefined ? undefined : this.valueCodec.decode(b)
