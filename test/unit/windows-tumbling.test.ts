@@ -297,6 +297,18 @@ describe('tumbling windows through the TopologyTestDriver', () => {
     await d.close()
   })
 
+  it('the result table carries a windowed key serde (inner serde from Consumed or the defaults) to its sink', async () => {
+    const b = new StreamsBuilder()
+    const counts = b.stream<string, string>('in').groupByKey().windowedBy(TimeWindows.ofSizeWithNoGrace(50))
+    counts.count().toStream().to('out-default') // key serde: windowed(default String), value serde: Long
+    counts.reduce((a, v) => a + v).toStream().to('out-reduce') // value serde: the default String
+    const d = new TopologyTestDriver(b.build(), { defaultKeySerde: S, defaultValueSerde: S }, 0)
+    await d.createInputTopic('in', S, S).pipeInput('k', 'v', 70)
+    expect(d.createOutputTopic('out-default', timeWindowedSerde(S, 50), L).readKeyValuesToList()).toEqual([{ key: { key: 'k', window: { startMs: 50, endMs: 100 } }, value: 1 }])
+    expect(d.createOutputTopic('out-reduce', timeWindowedSerde(S, 50), S).readKeyValuesToList()).toEqual([{ key: { key: 'k', window: { startMs: 50, endMs: 100 } }, value: 'v' }])
+    await d.close()
+  })
+
   it('emitStrategy(onWindowClose) writes one final result per window, on stream-time only', async () => {
     const b = new StreamsBuilder()
     b.stream('in', Consumed.with(S, S))
