@@ -10,7 +10,7 @@
  *
  * Options: see bench/lib/plan.ts. Speed is never asserted anywhere; this only measures.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -235,17 +235,14 @@ async function main(): Promise<void> {
 
 function machineInfo(): Record<string, string | number> {
   const cpus = os.cpus();
-  let java = 'n/a';
-  try {
-    java = execFileSync('java', ['-version'], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' }).trim();
-  } catch (err) {
-    const e = err as { stderr?: string };
-    if (e.stderr) java = e.stderr;
-  }
-  const javaLine = java.split('\n')[0] ?? 'n/a';
+  // `java -version` prints on stderr.
+  const javaRun = spawnSync('java', ['-version'], { encoding: 'utf8' });
+  const javaLine = javaRun.error ? 'n/a' : (javaRun.stderr || javaRun.stdout || 'n/a').split('\n')[0]!;
   let commit = 'unknown';
   try {
     commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', 'lib', 'topology'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
+    if (dirty) commit += ' + uncommitted changes in lib/ or topology/';
   } catch {
     /* not a checkout */
   }
@@ -398,7 +395,9 @@ function spawnWorker(ctx: Context, c: Case, appId: string, topics: Topics, state
           out: topics.out,
           ...extra,
         };
-  return Worker.spawn(process.execPath, ['--import', 'tsx', path.join(BENCH_DIR, 'workers', file), JSON.stringify(args)], logFile, label);
+  // One folder per process: tsx's loader thread writes a profile of its own (the main thread's is the largest).
+  const prof = ctx.o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ctx.logDir, 'profiles', appId)}`] : [];
+  return Worker.spawn(process.execPath, [...prof, '--import', 'tsx', path.join(BENCH_DIR, 'workers', file), JSON.stringify(args)], logFile, label);
 }
 
 /** Input topics of a case. */

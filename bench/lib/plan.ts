@@ -19,6 +19,7 @@
  *   --latency LIST       workloads measured for latency, or none (default W0b,W1,W2)
  *   --latency-seconds N  measured seconds per latency run (default 10)
  *   --timeout-seconds N  per run (default 600)
+ *   --cpu-prof           write V8 CPU profiles of the Node workers (node --cpu-prof) next to the logs
  *   --smoke              tiny sizes, 1 run, results in bench/results/tmp/ (harness check)
  *   --out DIR            results folder (default bench/results)
  * ```
@@ -62,6 +63,7 @@ export interface Options {
   latencySeconds: number;
   timeoutSeconds: number;
   smoke: boolean;
+  cpuProf: boolean;
   outDir: string;
 }
 
@@ -112,7 +114,7 @@ export function parseOptions(argv: string[]): Options {
   const flags = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--smoke' || a === '--help' || a === '-h') flags.set(a.replace(/^-+/, ''), 'true');
+    if (a === '--smoke' || a === '--cpu-prof' || a === '--help' || a === '-h') flags.set(a.replace(/^-+/, ''), 'true');
     else if (a.startsWith('--')) {
       const eq = a.indexOf('=');
       if (eq > 0) flags.set(a.slice(2, eq), a.slice(eq + 1));
@@ -125,6 +127,7 @@ export function parseOptions(argv: string[]): Options {
   const options: Options = {
     workloads: workloadList(positional.join(',')),
     smoke,
+    cpuProf: flags.has('cpu-prof'),
     runs: get('runs', smoke ? 1 : 3),
     largeRuns: get('large-runs', smoke ? 1 : Math.min(2, flags.has('runs') ? positiveInt('runs', flags.get('runs')) : 3)),
     records: get('records', smoke ? 4_000 : 200_000),

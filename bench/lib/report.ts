@@ -163,7 +163,7 @@ export function markdown(report: BenchReport): string {
   lines.push('|---|---|---|---|');
   for (const r of report.ratios) {
     const verdict = r.value === undefined || r.target === undefined ? '' : r.value >= r.target ? 'met' : '**missed**';
-    lines.push(`| ${r.name} | ${fmt2(r.value)} | ${r.target === undefined ? '' : `≥ ${r.target}`} | ${verdict}${r.note ? ` ${r.note}` : ''} |`);
+    lines.push(`| ${r.name} | ${r.value !== undefined && r.value >= 1000 ? fmtInt(r.value) : fmt2(r.value)} | ${r.target === undefined ? '' : `≥ ${r.target}`} | ${verdict}${r.note ? ` ${r.note}` : ''} |`);
   }
   if (report.preload.length > 0) {
     lines.push('', '## Preload (untimed phase)', '');
@@ -178,7 +178,8 @@ export function ratioLines(ratios: Ratio[]): string[] {
   const width = Math.max(...ratios.map((r) => r.name.length), 10);
   return ratios.map((r) => {
     const target = r.target === undefined ? '' : `  (target ≥ ${r.target}: ${r.value !== undefined && r.value >= r.target ? 'met' : 'MISSED'})`;
-    return `${r.name.padEnd(width)}  ${r.value === undefined ? '   –' : r.value.toFixed(2).padStart(6)}${target}${r.note ? `  ${r.note}` : ''}`;
+    const value = r.value === undefined ? '–' : r.value >= 1000 ? fmtInt(r.value) : r.value.toFixed(2);
+    return `${r.name.padEnd(width)}  ${value.padStart(8)}${target}${r.note ? `  ${r.note}` : ''}`;
   });
 }
 
