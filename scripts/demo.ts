@@ -111,12 +111,20 @@ async function main(): Promise<number> {
     return child
   }
 
+  let generatorChild: ChildProcess | undefined
   // App instances.
   const apps: Array<ChildProcess | undefined> = []
   const startInstance = (i: number) => {
     apps[i] = tsx('examples/impression-click/app.ts', [], { INSTANCE_ID: String(i + 1), STATE_DIR: path.join(runDir, `state-${i + 1}`) }, `app-${i + 1}.log`)
   }
   for (let i = 0; i < INSTANCES; i++) startInstance(i)
+  const onSignal = (signal: NodeJS.Signals) => {
+    out(`\n${signal}: stopping the app instances and the generator`)
+    generatorChild?.kill('SIGTERM')
+    void stopApps().then(() => process.exit(130))
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
   const stopApps = async () => {
     await Promise.all(
       apps.map(
@@ -190,12 +198,12 @@ async function main(): Promise<number> {
 
   // Generator.
   const started = Date.now()
-  const generator = tsx(
+  const generator = (generatorChild = tsx(
     'examples/impression-click/generator.ts',
     ['--count', String(COUNT), '--rate', String(RATE), '--speedup', String(SPEEDUP), '--truth', truthFile, '--wait-for-group', applicationId],
     {},
     'generator.log',
-  )
+  ))
   let generatorDone = false
   const generatorExit = new Promise<number>((resolve) =>
     generator.once('exit', (code) => {

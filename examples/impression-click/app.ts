@@ -10,13 +10,15 @@
  * - APPLICATION_ID (default `impression-click`), INSTANCE_ID (default the pid), STATE_DIR
  *   (default `<tmp>/kstreams-impression-click/<INSTANCE_ID>`), TOPIC_PREFIX (default none)
  * - PROCESSING_GUARANTEE: `exactly_once` (default) or `at_least_once`
- * - JOIN_GRACE_MS, CTR_GRACE_MS (event-time ms; defaults in config.ts), COMMIT_INTERVAL_MS,
- *   MAX_TASK_IDLE_MS, DEAD_LETTER_TOPIC (default `<prefix>impression-click-dlq`)
+ * - JOIN_GRACE_MS, CTR_GRACE_MS (event-time ms; defaults in config.ts), COMMIT_INTERVAL_MS
+ *   (default 100), MAX_TASK_IDLE_MS (default 200), DEAD_LETTER_TOPIC (default
+ *   `<prefix>impression-click-dlq`), SESSION_TIMEOUT_MS (default 10000: a killed instance's
+ *   tasks move after 10 s), HEARTBEAT_INTERVAL_MS (default 1000), LOG_LEVEL (default warn)
  */
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { KafkaStreams, type StreamsConfig } from '../../lib/index.js'
+import { KafkaStreams, type LogLevel, type StreamsConfig } from '../../lib/index.js'
 import { DEFAULT_TIMING, envInt, topicNames, type ImpressionClickTiming, type ImpressionClickTopics } from './config.js'
 import { registrySerdes } from './serdes.js'
 import { buildTopology } from './topology.js'
@@ -57,8 +59,17 @@ export function appSettings(env: NodeJS.ProcessEnv = process.env): AppSettings {
       commitIntervalMs: envInt('COMMIT_INTERVAL_MS', 100),
       maxTaskIdleMs: envInt('MAX_TASK_IDLE_MS', 200),
       deserializationExceptionHandler: { deadLetterTopic },
+      sessionTimeoutMs: envInt('SESSION_TIMEOUT_MS', 10_000),
+      heartbeatIntervalMs: envInt('HEARTBEAT_INTERVAL_MS', 1_000),
+      logLevel: logLevelFrom(env.LOG_LEVEL),
     },
   }
+}
+
+function logLevelFrom(raw: string | undefined): LogLevel {
+  const level = (raw ?? 'warn').toLowerCase()
+  if (!['nothing', 'error', 'warn', 'info', 'debug'].includes(level)) throw new Error(`LOG_LEVEL must be nothing|error|warn|info|debug, got ${raw}`)
+  return level as LogLevel
 }
 
 /** Builds the topology and starts one instance. Resolves once it is started (RUNNING or REBALANCING). */
@@ -85,6 +96,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const log = (msg: string) => process.stderr.write(`[app ${settings.streams.clientId}] ${msg}\n`)
   startApp(settings).then(
     (streams) => {
+      streams.onStateChange((next, prev) => log(`state ${prev} -> ${next}`))
       log(`started (${settings.streams.processingGuarantee}, state in ${settings.streams.stateDir})`)
       let closing = false
       const stop = (signal: string) => {
