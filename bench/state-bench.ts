@@ -2,7 +2,7 @@
  * State runtime micro-benchmark (not a test): numbers as ratios to raw classic-level batch writes
  * measured in the same run, on the same disk.
  *
- *   npx tsx bench/state-bench.ts [records=200000]
+ *   npx tsx bench/state-bench.ts [records=200000] [all|reads|writes]
  *
  * Measures:
  * 1. raw classic-level: `batch()` of 5,000 puts → records/s (the reference);
@@ -10,7 +10,11 @@
  * 3. cached reads: getMany over committed keys (clean LRU) and cold (LevelDB getMany);
  * 4. changelog restore: a 200k-record compacted changelog on the local broker restored into a
  *    fresh task (restoreTask → ChangelogReader → restoreBatch) → records/s.
- * Uses KAFKA_BROKERS or starts/reuses the local broker (scripts/local-kafka.ts).
+ * 5. (`reads`) window and session stores on the processors' hot paths, at 10k and 100k keys:
+ *    stream-stream join buffer fetchRange (hits and misses), window aggregate read + put
+ *    (fetchRange of one window, and point fetch), session findSessions + merge; each store variant
+ *    of {@link VARIANTS} in the same run, so "before/after" are ratios from one run.
+ * Uses KAFKA_BROKERS or starts/reuses the local broker (scripts/local-kafka.ts) for 4 only.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -20,13 +24,13 @@ import kafkajs from 'kafkajs'
 import { ensureKafka } from '../scripts/local-kafka.js'
 import { LevelDbBackend } from '../lib/state/backend.js'
 import { CacheBudget } from '../lib/state/cache.js'
-import { RuntimeKeyValueStore } from '../lib/state/stores.js'
+import { RuntimeKeyValueStore, RuntimeSessionStore, RuntimeWindowStore } from '../lib/state/stores.js'
 import { createChangelogReader } from '../lib/state/changelog-reader.js'
 import { restoreTask } from '../lib/state/restore.js'
 import { createTaskStateManager } from '../lib/state/task-state-manager.js'
 import type { StoreDef } from '../topology/state/types.js'
 
-const N = Number(process.argv[2] ?? 200_000)
+const N = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 200_000)
 const VALUE = Buffer.alloc(64, 0x61)
 const key = (i: number) => Buffer.from(`key-${String(i).padStart(9, '0')}`)
 
@@ -105,26 +109,211 @@ async function restoreRate(dir: string, brokers: string): Promise<{ rate: number
   return { rate: rate(res.restored, res.durationMs), restored: res.restored, fetches }
 }
 
+// ============================================================================ window/session reads
+
+/** A store of the read benchmarks, opened on its own LevelDB directory. */
+interface ReadCase {
+  readonly label: string
+  /** Operations per second. */
+  readonly rate: number
+  /** Operations done. */
+  readonly ops: number
+}
+
+const COMMIT_EVERY = 1000
+/** Task cache budget of the read benchmarks: Kafka Streams' default `statestore.cache.max.bytes`. */
+const BUDGET_BYTES = 10 * 1024 * 1024
+/** Deterministic pseudo-random sequence (xorshift32) so both variants see the same operations. */
+function rng(seed: number): () => number {
+  let x = seed >>> 0 || 1
+  return () => {
+    x ^= x << 13
+    x >>>= 0
+    x ^= x >>> 17
+    x ^= x << 5
+    x >>>= 0
+    return x / 4294967296
+  }
+}
+
+async function commitStore(s: { prepareCommit(): unknown; commitLocal(): Promise<unknown> }): Promise<void> {
+  s.prepareCommit()
+  await s.commitLocal()
+}
+
+type Variant = Record<string, unknown>
+
+async function openWindow(dir: string, name: string, variant: Variant, o: { sizeMs: number; retentionMs: number; duplicates: boolean }): Promise<RuntimeWindowStore> {
+  const s = new RuntimeWindowStore({
+    name,
+    backend: await LevelDbBackend.open(path.join(dir, name)),
+    mode: 'managed',
+    budget: new CacheBudget(BUDGET_BYTES),
+    windowSizeMs: o.sizeMs,
+    retentionMs: o.retentionMs,
+    retainDuplicates: o.duplicates,
+    ...variant,
+  })
+  await s.init()
+  return s
+}
+
+/**
+ * Stream-stream join buffer (retainDuplicates, window ±1 s, retention 2 s + 1 min grace): `keys`
+ * records written over 60 s of event time and committed; then `lookups` fetchRange(key, t - 1 s,
+ * t + 1 s) of the other side's records, half of them hits (a buffered key near its time) and half
+ * misses (a key never buffered).
+ */
+async function joinFetchRange(dir: string, keys: number, lookups: number, variant: Variant, tag: string): Promise<ReadCase[]> {
+  const s = await openWindow(dir, `join-${keys}-${tag}`, variant, { sizeMs: 2000, retentionMs: 62_000, duplicates: true })
+  const span = 60_000
+  const ts = (i: number) => Math.floor((i * span) / keys)
+  for (let i = 0; i < keys; i++) {
+    await s.put(key(i), ts(i), VALUE)
+    if ((i + 1) % 5000 === 0) await commitStore(s)
+  }
+  await commitStore(s)
+  const r = rng(42)
+  const out: ReadCase[] = []
+  for (const kind of ['hit', 'miss'] as const) {
+    let found = 0
+    const t = performance.now()
+    for (let n = 0; n < lookups; n++) {
+      const i = Math.floor(r() * keys)
+      const k = kind === 'hit' ? key(i) : key(keys + i)
+      for await (const _ of s.fetchRange(k, ts(i) - 1000, ts(i) + 1000)) found++
+    }
+    out.push({ label: `join fetchRange ${kind}`, rate: rate(lookups, performance.now() - t), ops: lookups })
+    if (kind === 'hit' ? found < lookups : found > 0) throw new Error(`join ${kind}: found ${found} of ${lookups}`)
+  }
+  await s.close()
+  return out
+}
+
+/**
+ * Window aggregate (tumbling 1 min windows, retention 1 day): `records` records over `keys` keys,
+ * event time advancing 10 ms per record; per record the processor's reads and write — read the
+ * record's window (`fetchRange(key, start, start)` as time-window-aggregate does, or the point
+ * `fetch(key, start)`), then `put` — committing every 1000 records.
+ */
+async function windowAggregate(dir: string, keys: number, records: number, variant: Variant, tag: string, read: 'fetchRange' | 'fetch'): Promise<ReadCase> {
+  const s = await openWindow(dir, `agg-${read}-${keys}-${tag}`, variant, { sizeMs: 60_000, retentionMs: 86_400_000, duplicates: false })
+  const r = rng(7)
+  const t = performance.now()
+  for (let n = 0; n < records; n++) {
+    const k = key(Math.floor(r() * keys))
+    const ts = n * 10
+    const start = ts - (ts % 60_000)
+    let old: Buffer | undefined
+    if (read === 'fetch') old = await s.fetch(k, start)
+    else for await (const e of s.fetchRange(k, start, start)) old = e.value
+    const count = old ? old.readUInt32BE(0) + 1 : 1
+    const v = Buffer.alloc(8)
+    v.writeUInt32BE(count, 0)
+    await s.put(k, start, v)
+    if ((n + 1) % COMMIT_EVERY === 0) await commitStore(s)
+  }
+  const result = { label: `window aggregate ${read} + put`, rate: rate(records, performance.now() - t), ops: records }
+  await s.close()
+  return result
+}
+
+/**
+ * Session aggregate (gap 5 min, retention 1 day): `records` records over `keys` keys, event time
+ * advancing 10 ms per record; per record findSessions(key, t - gap, t + gap), remove the merged
+ * sessions, put the merged one — committing every 1000 records.
+ */
+async function sessionAggregate(dir: string, keys: number, records: number, variant: Variant, tag: string): Promise<ReadCase> {
+  const s = new RuntimeSessionStore({
+    name: `session-${keys}-${tag}`,
+    backend: await LevelDbBackend.open(path.join(dir, `session-${keys}-${tag}`)),
+    mode: 'managed',
+    budget: new CacheBudget(BUDGET_BYTES),
+    retentionMs: 86_400_000,
+    ...variant,
+  })
+  await s.init()
+  const gap = 300_000
+  const r = rng(11)
+  const t = performance.now()
+  for (let n = 0; n < records; n++) {
+    const k = key(Math.floor(r() * keys))
+    const ts = n * 10
+    let start = ts
+    let end = ts
+    let count = 1
+    const merged: Array<{ startMs: number; endMs: number }> = []
+    for await (const e of s.findSessions(k, ts - gap, ts + gap)) {
+      merged.push(e)
+      start = Math.min(start, e.startMs)
+      end = Math.max(end, e.endMs)
+      count += e.value.readUInt32BE(0)
+    }
+    for (const m of merged) await s.put(k, m.startMs, m.endMs, null)
+    const v = Buffer.alloc(8)
+    v.writeUInt32BE(count, 0)
+    await s.put(k, start, end, v)
+    if ((n + 1) % COMMIT_EVERY === 0) await commitStore(s)
+  }
+  const result = { label: 'session findSessions + merge', rate: rate(records, performance.now() - t), ops: records }
+  await s.close()
+  return result
+}
+
+/** Read benchmarks at `keys` keys for one store variant. */
+async function readBenches(dir: string, keys: number, variant: Variant, tag: string): Promise<ReadCase[]> {
+  const lookups = Math.min(20_000, keys)
+  const records = 2 * keys
+  return [
+    ...(await joinFetchRange(dir, keys, lookups, variant, tag)),
+    await windowAggregate(dir, keys, records, variant, tag, 'fetchRange'),
+    await windowAggregate(dir, keys, records, variant, tag, 'fetch'),
+    await sessionAggregate(dir, keys, records, variant, tag),
+  ]
+}
+
+/** The store variants compared by the read benchmarks (label → extra store options). */
+const VARIANTS: ReadonlyArray<readonly [string, Variant]> = [['current', {}]]
+
 async function main(): Promise<void> {
+  const args = process.argv.slice(2)
+  const mode = args.find((a) => a === 'reads' || a === 'writes' || a === 'all') ?? 'all'
   const dir = await mkdtemp(path.join(tmpdir(), 'kstreams-state-bench-'))
   try {
     const raw = await rawBatchWrites(dir)
-    const store = await storeWrites(dir)
-    const broker = await ensureKafka()
-    let restore: { rate: number; restored: number; fetches: number } | undefined
-    try {
-      restore = await restoreRate(dir, broker.brokers)
-    } finally {
-      await broker.stop()
+    const lines = [`records: ${N}, value 64 B, key 13 B`, `raw classic-level batch writes (5000/batch): ${raw} rec/s (= 1.00x)`]
+    const ratio = (x: number) => `${(x / raw).toFixed(3)}x`
+    if (mode !== 'reads') {
+      const store = await storeWrites(dir)
+      lines.push(
+        `store put + commit (one batch per 5000):   ${store.write} rec/s (${ratio(store.write)})`,
+        `store getMany, warm (clean LRU):           ${store.warm} keys/s (${ratio(store.warm)})`,
+        `store getMany, cold (LevelDB getMany):     ${store.cold} keys/s (${ratio(store.cold)})`,
+      )
+      const broker = await ensureKafka()
+      try {
+        const restore = await restoreRate(dir, broker.brokers)
+        lines.push(`changelog restore (${restore.restored} records, ${restore.fetches} fetches): ${restore.rate} rec/s (${ratio(restore.rate)})`)
+      } finally {
+        await broker.stop()
+      }
     }
-    const lines = [
-      `records: ${N}, value 64 B, key 13 B`,
-      `raw classic-level batch writes (5000/batch): ${raw} rec/s (= 1.00x)`,
-      `store put + commit (one batch per 5000):   ${store.write} rec/s (${(store.write / raw).toFixed(2)}x)`,
-      `store getMany, warm (clean LRU):           ${store.warm} keys/s (${(store.warm / raw).toFixed(2)}x)`,
-      `store getMany, cold (LevelDB getMany):     ${store.cold} keys/s (${(store.cold / raw).toFixed(2)}x)`,
-      `changelog restore (${restore.restored} records, ${restore.fetches} fetches): ${restore.rate} rec/s (${(restore.rate / raw).toFixed(2)}x)`,
-    ]
+    if (mode !== 'writes') {
+      lines.push(`window/session stores (cache budget ${BUDGET_BYTES / 1024 / 1024} MiB, commit every ${COMMIT_EVERY} records); ops/s and ratio to raw batch writes:`)
+      for (const keys of [10_000, 100_000]) {
+        const byVariant = new Map<string, ReadCase[]>()
+        for (const [tag, variant] of VARIANTS) byVariant.set(tag, await readBenches(dir, keys, variant, tag))
+        const first = byVariant.get(VARIANTS[0]![0])!
+        for (let i = 0; i < first.length; i++) {
+          const cells = VARIANTS.map(([tag]) => {
+            const c = byVariant.get(tag)![i]!
+            return `${tag} ${c.rate} ops/s (${ratio(c.rate)})`
+          })
+          const speedup = VARIANTS.length > 1 ? `  speedup ${(byVariant.get(VARIANTS[VARIANTS.length - 1]![0])![i]!.rate / first[i]!.rate).toFixed(1)}x` : ''
+          lines.push(`  ${String(keys).padStart(6)} keys  ${first[i]!.label.padEnd(34)} ${cells.join('  |  ')}${speedup}`)
+        }
+      }
+    }
     process.stdout.write(lines.join('\n') + '\n')
   } finally {
     await rm(dir, { recursive: true, force: true })
