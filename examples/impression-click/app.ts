@@ -14,13 +14,18 @@
  *   (default 100), MAX_TASK_IDLE_MS (default 200), DEAD_LETTER_TOPIC (default
  *   `<prefix>impression-click-dlq`), SESSION_TIMEOUT_MS (default 10000: a killed instance's
  *   tasks move after 10 s), HEARTBEAT_INTERVAL_MS (default 1000), LOG_LEVEL (default warn)
+ * - CREATE_TOPICS (default true: create missing input/output/dead-letter topics with PARTITIONS
+ *   partitions, default 4)
  */
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import kafkajs from 'kafkajs'
 import { KafkaStreams, type LogLevel, type StreamsConfig } from '../../lib/index.js'
 import { DEFAULT_TIMING, envInt, topicNames, type ImpressionClickTiming, type ImpressionClickTopics } from './config.js'
 import { registrySerdes } from './serdes.js'
+
+const { Kafka, logLevel: kafkaLogLevel } = kafkajs
 import { buildTopology } from './topology.js'
 
 /** Everything an instance needs, resolved from the environment. */
@@ -72,6 +77,34 @@ function logLevelFrom(raw: string | undefined): LogLevel {
   return level as LogLevel
 }
 
+/**
+ * Creates the example's input, output and dead-letter topics when missing (`partitions` each;
+ * the dead-letter topic 1). Kafka Streams itself only creates its internal topics; the example
+ * does this so that `app.ts` runs against an empty cluster (e.g. the Docker compose stack).
+ */
+export async function ensureTopics(settings: AppSettings, partitions: number): Promise<void> {
+  const brokers = settings.streams.bootstrapServers
+  const kafka = new Kafka({ clientId: `${settings.streams.applicationId}-setup`, brokers: typeof brokers === 'string' ? brokers.split(',') : [...(brokers ?? [])], logLevel: kafkaLogLevel.NOTHING })
+  const admin = kafka.admin()
+  await admin.connect()
+  try {
+    const existing = new Set(await admin.listTopics())
+    const { impressions, clicks, adEvents, campaignCtr } = settings.topics
+    const wanted = [
+      ...[impressions, clicks, adEvents, campaignCtr].map((topic) => ({ topic, numPartitions: partitions })),
+      { topic: settings.deadLetterTopic, numPartitions: 1 },
+    ].filter((t) => !existing.has(t.topic))
+    if (wanted.length) {
+      // Several instances may race: an "already exists" answer is fine.
+      await admin.createTopics({ topics: wanted, waitForLeaders: true }).catch((err: unknown) => {
+        if (!/already exists/i.test(String((err as Error)?.message ?? err))) throw err
+      })
+    }
+  } finally {
+    await admin.disconnect()
+  }
+}
+
 /** Builds the topology and starts one instance. Resolves once it is started (RUNNING or REBALANCING). */
 export async function startApp(settings: AppSettings = appSettings()): Promise<KafkaStreams> {
   const serdes = registrySerdes({ host: settings.registryUrl })
@@ -94,9 +127,18 @@ export async function startApp(settings: AppSettings = appSettings()): Promise<K
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const settings = appSettings()
   const log = (msg: string) => process.stderr.write(`[app ${settings.streams.clientId}] ${msg}\n`)
-  startApp(settings).then(
+  const createTopics = (process.env.CREATE_TOPICS ?? 'true') !== 'false'
+  ;(createTopics ? ensureTopics(settings, envInt('PARTITIONS', 4)) : Promise.resolve())
+    .then(() => startApp(settings))
+    .then(
     (streams) => {
-      streams.onStateChange((next, prev) => log(`state ${prev} -> ${next}`))
+      streams.onStateChange((next, prev) => {
+        log(`state ${prev} -> ${next}`)
+        if (next === 'ERROR') {
+          log('the client failed (see the errors above): exiting with code 1')
+          setTimeout(() => process.exit(1), 100)
+        }
+      })
       log(`started (${settings.streams.processingGuarantee}, state in ${settings.streams.stateDir})`)
       let closing = false
       const stop = (signal: string) => {
