@@ -114,8 +114,15 @@ async function main(): Promise<number> {
   let generatorChild: ChildProcess | undefined
   // App instances.
   const apps: Array<ChildProcess | undefined> = []
+  const failures: string[] = []
+  let stopping = false
   const startInstance = (i: number) => {
-    apps[i] = tsx('examples/impression-click/app.ts', [], { INSTANCE_ID: String(i + 1), STATE_DIR: path.join(runDir, `state-${i + 1}`) }, `app-${i + 1}.log`)
+    const child = tsx('examples/impression-click/app.ts', [], { INSTANCE_ID: String(i + 1), STATE_DIR: path.join(runDir, `state-${i + 1}`) }, `app-${i + 1}.log`)
+    apps[i] = child
+    child.once('exit', (code, signal) => {
+      if (stopping || signal === 'SIGKILL') return
+      failures.push(`instance ${i + 1} exited (${signal ?? `code ${code}`}); see ${path.relative(REPO_ROOT, path.join(runDir, `app-${i + 1}.log`))}`)
+    })
   }
   for (let i = 0; i < INSTANCES; i++) startInstance(i)
   const onSignal = (signal: NodeJS.Signals) => {
@@ -126,6 +133,7 @@ async function main(): Promise<number> {
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
   const stopApps = async () => {
+    stopping = true
     await Promise.all(
       apps.map(
         (child) =>
@@ -277,6 +285,13 @@ async function main(): Promise<number> {
         restarted = true
         events.push(`${new Date().toISOString().slice(11, 19)} restarted instance 2 (same state dir)`)
       }, 3_000)
+    }
+    if (failures.length) {
+      render(produced, true)
+      for (const f of failures) out(`FAILED: ${f}`)
+      generatorChild?.kill('SIGTERM')
+      await shutdown()
+      return 1
     }
     if (generatorDone && !truth) {
       if ((await generatorExit) !== 0) {
