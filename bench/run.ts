@@ -167,6 +167,7 @@ async function main(): Promise<void> {
     if (cases.some((c) => c.impl === 'kstreams')) ctx.kstreamsSkip = await kstreamsAvailability();
     await preload(ctx, cases, report);
 
+    const results = new Map<string, CaseResult>();
     for (const c of cases) {
       const result: CaseResult = {
         id: c.id,
@@ -180,30 +181,37 @@ async function main(): Promise<void> {
         runs: [],
       };
       report.cases.push(result);
+      results.set(c.id, result);
       const skip = c.impl === 'java' ? ctx.javaSkip : c.impl === 'kstreams' ? ctx.kstreamsSkip : undefined;
       if (skip) {
         result.skipped = skip;
         log(`${c.label}: skipped (${skip})`);
-        continue;
       }
-      log(`${c.label} — ${DESCRIPTIONS[c.workload]}`);
-      const runs = c.dataset === 'large' ? o.largeRuns : o.runs;
-      for (let r = 1; r <= runs; r++) {
+    }
+    // Rounds: run r of every case, then run r+1 of every case, so that a change in the machine's
+    // background load during the session touches every case alike instead of a few.
+    const runsOf = (c: Case) => (c.dataset === 'large' ? o.largeRuns : o.runs);
+    const rounds = Math.max(...cases.map(runsOf));
+    for (let r = 1; r <= rounds; r++) {
+      log(`— round ${r}/${rounds} —`);
+      for (const c of cases) {
+        const result = results.get(c.id)!;
+        if (result.skipped || r > runsOf(c)) continue;
         const run = await runCase(ctx, c, r).catch(
           (err: unknown): RunResult => ({ run: r, ok: false, inputRecords: 0, error: (err as Error).message.split('\n')[0]! }),
         );
         result.runs.push(run);
         log(
-          `  run ${r}/${runs}: ${
+          `${c.label} (${DESCRIPTIONS[c.workload]}), run ${r}/${runsOf(c)}: ${
             run.ok
               ? `${fmt(run.recordsPerSec!)} records/s, ${run.mbPerSec!.toFixed(1)} MB/s, CPU ${fmt(run.cpuPct ?? 0)} %, RSS ${fmt(run.rssPeakMB ?? 0)} MB`
               : `NOT COUNTED: ${run.error}`
           }`,
         );
+        summarize(result);
+        if (r === runsOf(c)) await deleteTopicsWithPrefix(admin, `${prefix}-${c.id}-`).catch(() => 0);
+        await save();
       }
-      summarize(result);
-      await deleteTopicsWithPrefix(admin, `${prefix}-${c.id}-`).catch(() => 0);
-      await save();
     }
 
     for (const c of cases) {

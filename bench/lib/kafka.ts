@@ -42,6 +42,7 @@ export async function createTopics(admin: Admin, specs: TopicSpec[]): Promise<vo
       return stale.every((t) => !now.has(t));
     }, 30_000, `topics ${stale.join(', ')} to be deleted`);
   }
+  specs.forEach((s) => deleted.delete(s.topic));
   await admin.createTopics({
     waitForLeaders: true,
     timeout: 30_000,
@@ -59,17 +60,26 @@ export async function createTopics(admin: Admin, specs: TopicSpec[]): Promise<vo
   });
 }
 
+/**
+ * Topics this process already asked the broker to delete. A topic being deleted can still be
+ * listed for a moment, and deleting it again makes kafkajs retry UNKNOWN_TOPIC_OR_PARTITION
+ * with back-off for many seconds: never ask twice.
+ */
+const deleted = new Set<string>();
+
 /** Deletes topics, ignoring the ones already gone. */
 export async function deleteTopics(admin: Admin, topics: string[]): Promise<void> {
   const existing = new Set(await admin.listTopics());
-  const present = topics.filter((t) => existing.has(t));
-  if (present.length > 0) await admin.deleteTopics({ topics: present, timeout: 60_000 }).catch(() => {});
+  const present = topics.filter((t) => existing.has(t) && !deleted.has(t));
+  if (present.length === 0) return;
+  present.forEach((t) => deleted.add(t));
+  await admin.deleteTopics({ topics: present, timeout: 60_000 }).catch(() => {});
 }
 
 /** Deletes every topic whose name starts with `prefix` (internal topics of finished runs). */
 export async function deleteTopicsWithPrefix(admin: Admin, prefix: string): Promise<number> {
   const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
-  if (topics.length > 0) await admin.deleteTopics({ topics, timeout: 60_000 }).catch(() => {});
+  await deleteTopics(admin, topics);
   return topics.length;
 }
 

@@ -203,17 +203,20 @@ export async function chartSvg(report: BenchReport): Promise<string> {
       { case: l.label, percentile: 'p99.9', ms: Math.max(l.p999Ms!, 0.5) },
     ]);
   const views: vegaLite.TopLevelSpec[] = [];
+  // A dot plot on a log axis: the physical limits (W0a, W0d) are orders of magnitude above the
+  // topologies, and bars cannot start at 0 on a log scale.
   const throughputView = {
-    title: 'Throughput (records/s, median of verified runs)',
+    title: 'Throughput (records/s, median of verified runs, log scale)',
     data: { values: throughput },
-    mark: { type: 'bar', tooltip: true },
+    mark: { type: 'point', filled: true, size: 90, opacity: 0.9 },
     encoding: {
       y: { field: 'workload', type: 'nominal', title: null, sort: null },
-      yOffset: { field: 'series', type: 'nominal' },
-      x: { field: 'recordsPerSec', type: 'quantitative', title: 'records/s (log scale)', scale: { type: 'log' } },
+      x: { field: 'recordsPerSec', type: 'quantitative', title: 'records/s', scale: { type: 'log' } },
       color: { field: 'series', type: 'nominal', title: 'implementation' },
+      shape: { field: 'series', type: 'nominal', title: 'implementation' },
     },
     width: 640,
+    height: { step: 24 },
   };
   const latencyView = {
     title: 'End-to-end latency at 50 % of max load (ms, log scale)',
@@ -226,6 +229,7 @@ export async function chartSvg(report: BenchReport): Promise<string> {
       shape: { field: 'percentile', type: 'nominal', sort: ['p50', 'p99', 'p99.9'] },
     },
     width: 640,
+    height: { step: 20 },
   };
   const spec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
