@@ -272,8 +272,15 @@ async function readBenches(dir: string, keys: number, variant: Variant, tag: str
   ]
 }
 
-/** The store variants compared by the read benchmarks (label → extra store options). */
-const VARIANTS: ReadonlyArray<readonly [string, Variant]> = [['current', {}]]
+/**
+ * The store variants compared by the read benchmarks (label → extra store options): `scan` is
+ * the read path before the key index (one LevelDB iterator per live segment and read), `index`
+ * the default.
+ */
+const VARIANTS: ReadonlyArray<readonly [string, Variant]> = [
+  ['scan', { keyIndex: false }],
+  ['index', {}],
+]
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2)

@@ -29,6 +29,8 @@ export interface OrderedBytesBackend {
   getMany(keys: ReadonlyArray<Buffer>): Promise<Array<Buffer | undefined>>
   /** Ascending scan of a range, in chunks of at most `chunk` entries. */
   iterate(range: BackendRange, chunk?: number): AsyncGenerator<ReadonlyArray<readonly [Buffer, Buffer]>>
+  /** Ascending scan of the keys of a range (no values read), in chunks of at most `chunk` keys. */
+  iterateKeys(range: BackendRange, chunk?: number): AsyncGenerator<ReadonlyArray<Buffer>>
   /** Writes all ops atomically (LevelDB: one batch). `sync` = fsync before resolving. */
   write(ops: ReadonlyArray<BackendOp>, sync?: boolean): Promise<void>
   /** Deletes every key in `[gte, lt)`. */
@@ -101,6 +103,23 @@ export class LevelDbBackend implements OrderedBytesBackend {
     }
   }
 
+  async *iterateKeys(range: BackendRange, chunk = 5000): AsyncGenerator<ReadonlyArray<Buffer>> {
+    const opts: { gte?: Buffer; lt?: Buffer; lte?: Buffer } = {}
+    if (range.gte) opts.gte = range.gte
+    if (range.lt) opts.lt = range.lt
+    if (range.lte) opts.lte = range.lte
+    const it = this.db.keys(opts)
+    try {
+      for (;;) {
+        const keys = await it.nextv(chunk)
+        if (keys.length === 0) return
+        yield keys
+      }
+    } finally {
+      await it.close()
+    }
+  }
+
   async write(ops: ReadonlyArray<BackendOp>, sync = false): Promise<void> {
     if (ops.length === 0) return
     const batch = this.db.batch()
@@ -163,6 +182,10 @@ export class MemoryBackend implements OrderedBytesBackend {
       }
     }
     if (out.length) yield out
+  }
+
+  async *iterateKeys(range: BackendRange, chunk = 5000): AsyncGenerator<ReadonlyArray<Buffer>> {
+    for await (const entries of this.iterate(range, chunk)) yield entries.map((e) => e[0])
   }
 
   write(ops: ReadonlyArray<BackendOp>): Promise<void> {

@@ -31,19 +31,53 @@ function entrySize(e: OverlayEntry): number {
   return e.key.length + (e.value ? e.value.length : 0) + ENTRY_OVERHEAD
 }
 
-/** Byte budget shared by the caches of one task. */
+/** Default index share of a finite budget: half of it, at least this many bytes. */
+export const MIN_INDEX_BYTES = 2 * 1024 * 1024
+
+/** What the budget needs of a store's key index (see key-index.ts). */
+export interface IndexMember {
+  /** Gives up the oldest indexed segment other than `except`; returns the bytes freed (0: none). */
+  evictOldest(except?: number): number
+  /** Stops indexing `segment`; returns the bytes freed. */
+  giveUp(segment: number): number
+}
+
+/**
+ * Byte budget shared by the caches of one task: dirty (buffered) entries, clean LRU entries and
+ * the key indexes of window/session stores. The indexes may hold up to `indexMaxBytes`; dirty and
+ * clean entries get the rest (`maxBytes - index bytes`): clean entries are evicted beyond it, and
+ * when dirty entries alone exceed it a commit is requested.
+ */
 export class CacheBudget {
   private usedBytes = 0
+  private indexUsed = 0
   private requested = false
   private readonly members = new Set<CleanCache>()
+  private readonly indexes = new Set<IndexMember>()
+  /** Bytes the key indexes may hold. @defaultValue max(maxBytes / 2, 2 MiB), unbounded for an infinite budget */
+  readonly indexMaxBytes: number
 
   constructor(
     readonly maxBytes: number,
     private readonly onCommitNeeded?: () => void,
-  ) {}
+    indexMaxBytes?: number,
+  ) {
+    this.indexMaxBytes = indexMaxBytes ?? (Number.isFinite(maxBytes) ? Math.max(Math.floor(maxBytes / 2), MIN_INDEX_BYTES) : Number.POSITIVE_INFINITY)
+  }
 
+  /** Bytes of dirty and clean entries. */
   get used(): number {
     return this.usedBytes
+  }
+
+  /** Bytes of the key indexes. */
+  get indexBytes(): number {
+    return this.indexUsed
+  }
+
+  /** Bytes dirty and clean entries may use: `maxBytes` less what the indexes hold. */
+  private get entryLimit(): number {
+    return Math.max(0, this.maxBytes - this.indexUsed)
   }
 
   register(cache: CleanCache): void {
@@ -54,19 +88,52 @@ export class CacheBudget {
     this.members.delete(cache)
   }
 
+  registerIndex(index: IndexMember): void {
+    this.indexes.add(index)
+  }
+
+  unregisterIndex(index: IndexMember): void {
+    this.indexes.delete(index)
+  }
+
   /** Adds (or with a negative delta, releases) bytes, then enforces the bound. */
   charge(delta: number, preferEvictFrom?: CleanCache): void {
     this.usedBytes += delta
-    if (delta > 0 && this.usedBytes > this.maxBytes) this.enforce(preferEvictFrom)
+    if (delta > 0 && this.usedBytes > this.entryLimit) this.enforce(preferEvictFrom)
   }
 
-  private enforce(prefer?: CleanCache): void {
-    if (prefer) prefer.evictUntil(() => this.usedBytes <= this.maxBytes)
-    for (const c of this.members) {
-      if (this.usedBytes <= this.maxBytes) return
-      if (c !== prefer) c.evictUntil(() => this.usedBytes <= this.maxBytes)
+  /**
+   * Index bytes. Beyond `indexMaxBytes`, segments are given up: the requester's oldest other
+   * segments first, then other indexes' oldest, then the growing segment itself.
+   */
+  chargeIndex(delta: number, requester?: IndexMember, growing?: number): void {
+    this.indexUsed += delta
+    if (delta <= 0) return
+    if (this.indexUsed > this.indexMaxBytes && requester) {
+      while (this.indexUsed > this.indexMaxBytes && requester.evictOldest(growing) > 0) {}
+      for (const other of this.indexes) {
+        while (other !== requester && this.indexUsed > this.indexMaxBytes && other.evictOldest() > 0) {}
+      }
+      if (this.indexUsed > this.indexMaxBytes && growing !== undefined) requester.giveUp(growing)
     }
-    if (this.usedBytes > this.maxBytes && !this.requested) {
+    if (this.usedBytes > this.entryLimit) this.enforce()
+  }
+
+  /**
+   * Evicts clean entries down to 1/16 below the limit (in one pass: a Map-based LRU evicting one
+   * entry per insert would rescan the Map's deleted slots every time), then requests a commit when
+   * dirty entries alone are over the limit.
+   */
+  private enforce(prefer?: CleanCache): void {
+    const limit = this.entryLimit
+    const target = limit - Math.floor(limit / 16)
+    const enough = () => this.usedBytes <= target
+    if (prefer) prefer.evictUntil(enough)
+    for (const c of this.members) {
+      if (enough()) break
+      if (c !== prefer) c.evictUntil(enough)
+    }
+    if (this.usedBytes > limit && !this.requested) {
       this.requested = true
       this.onCommitNeeded?.()
     }

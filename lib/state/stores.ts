@@ -25,6 +25,7 @@ import type {
 import type { RawRecord } from '../../topology/engine/types.js'
 import type { BackendOp, BackendRange, OrderedBytesBackend } from './backend.js'
 import { CacheBudget, CleanCache, mergeScan, WriteBuffer, type OverlayEntry } from './cache.js'
+import { hashBytes, KeyIndex } from './key-index.js'
 import {
   bkey,
   decodeSessionChangelogKey,
@@ -32,6 +33,7 @@ import {
   decodeWindowChangelogKey,
   decodeWindowStoreKey,
   prefixUpperBound,
+  readOrderedLong,
   segmentKeyPrefix,
   segmentPrefix,
   sessionChangelogKey,
@@ -63,6 +65,9 @@ export interface ChangelogEntry {
 }
 
 const MIN = Number.MIN_SAFE_INTEGER
+/** Placeholders of {@link SegmentedStore.indexedRead} while asynchronous backend reads resolve. */
+const EMPTY_VALUE = Buffer.alloc(0)
+const DELETED: readonly [number, number, Buffer] = [0, 0, EMPTY_VALUE]
 /** Metadata key (sorts after every segment prefix in use): stream-time and sequence number. */
 const META_KEY = Buffer.from('ffffffffffffffffff', 'hex')
 
@@ -214,6 +219,7 @@ export abstract class RuntimeStore {
     } catch (err) {
       throw this.wrap(err, 'commit write')
     }
+    this.wroteToBackend(ops)
     this.epoch++
     this.buffer.takeCommitting()
     for (const [s, e] of entries) if (!this.buffer.get(s) && this.cacheOnCommit()) this.clean.set(s, e.value)
@@ -237,6 +243,7 @@ export abstract class RuntimeStore {
     } catch (err) {
       throw this.wrap(err, 'restore write')
     }
+    this.wroteToBackend(ops)
     this.epoch++
     for (const [k] of ops) this.clean.delete(bkey(k))
     await this.afterBackendWrite()
@@ -265,7 +272,36 @@ export abstract class RuntimeStore {
     this.closed = true
     this.buffer.clear()
     this.clean.close()
+    this.afterClose()
     await this.backend.close()
+  }
+
+  /**
+   * Reads one backend entry by exact key for a range read through the clean cache (and fills it):
+   * LevelDB answers synchronously; the caller has already consulted the write buffer.
+   */
+  protected readClean(k: Buffer): Buffer | undefined | Promise<Buffer | undefined> {
+    const s = bkey(k)
+    const c = this.clean.get(s)
+    if (c !== undefined) return c ?? undefined
+    const epoch = this.epoch
+    let r: Buffer | undefined | Promise<Buffer | undefined>
+    try {
+      r = this.backend.get(k)
+    } catch (err) {
+      throw this.wrap(err, 'get')
+    }
+    const fill = (v: Buffer | undefined): Buffer | undefined => {
+      if (epoch === this.epoch && !this.buffer.get(s)) this.clean.set(s, v ?? null)
+      return v
+    }
+    return r instanceof Promise ? r.then(fill, (err: unknown) => Promise.reject(this.wrap(err, 'get'))) : fill(r)
+  }
+
+  /** The buffered value of `k` (undefined: not buffered, or buffered as deleted). */
+  protected bufferedValue(k: Buffer): Buffer | undefined {
+    this.checkOpen()
+    return this.buffer.get(bkey(k))?.value ?? undefined
   }
 
   protected abstract toChangelog(e: OverlayEntry): ChangelogEntry
@@ -282,6 +318,9 @@ export abstract class RuntimeStore {
   protected async afterBackendWrite(): Promise<void> {}
   protected afterAbort(): void {}
   protected afterReset(): void {}
+  protected afterClose(): void {}
+  /** Called synchronously once `ops` are in the backend (commit, restore). */
+  protected wroteToBackend(_ops: ReadonlyArray<BackendOp>): void {}
 }
 
 // ============================================================================ key-value
@@ -336,6 +375,24 @@ interface SegmentedOptions extends RuntimeStoreOptions {
   readonly retentionMs: number
   /** Width of a time segment, ms. @defaultValue {@link defaultSegmentInterval} */
   readonly segmentIntervalMs?: number
+  /**
+   * Keep an in-memory index of the backend's entries per segment and record key (key-index.ts),
+   * so per-key reads skip keys and segments that hold nothing and read present entries by exact
+   * key instead of opening range iterators. Bounded by the budget's index share.
+   * @defaultValue true
+   */
+  readonly keyIndex?: boolean
+}
+
+/** A candidate entry of an indexed per-key read: `t1`, `t2` and its buffered entry, if any. */
+interface IndexedCandidate {
+  readonly a: number
+  readonly b: number
+  readonly o: OverlayEntry | undefined
+}
+
+function byTimes(x: IndexedCandidate, y: IndexedCandidate): number {
+  return x.a - y.a || x.b - y.b
 }
 
 /** Shared logic of the time-segmented window and session stores. */
@@ -349,14 +406,23 @@ abstract class SegmentedStore extends RuntimeStore {
   protected seq = 0
   /** Segments below this id are known to be cleared from the backend. */
   private clearedBelow = MIN
+  /** Index of the backend's entries (undefined: disabled). */
+  protected readonly index: KeyIndex | undefined
+  /** Bytes after the record key in a LevelDB key: 4 (window seq) or 8 (session start). */
+  private readonly tailBytes: 4 | 8
+  private indexBuild: Promise<void> | undefined
+  /** Backend writes made while the index is being built (replayed after the scan). */
+  private indexPending: BackendOp[][] | undefined
 
-  constructor(options: SegmentedOptions) {
+  constructor(options: SegmentedOptions, tailBytes: 4 | 8, uniqueTimes: boolean) {
     super(options)
     if (!(options.retentionMs >= 0)) {
       throw new ProcessorStateError(`Store ${options.name} needs retentionMs >= 0, got ${options.retentionMs}`)
     }
     this.retentionMs = options.retentionMs
     this.segmentIntervalMs = Math.max(1, options.segmentIntervalMs ?? defaultSegmentInterval(options.retentionMs))
+    this.tailBytes = tailBytes
+    this.index = options.keyIndex === false ? undefined : new KeyIndex(this.budget, uniqueTimes)
   }
 
   override async init(): Promise<void> {
@@ -372,6 +438,149 @@ abstract class SegmentedStore extends RuntimeStore {
       }
     }
     await this.dropExpiredSegments()
+    try {
+      await this.buildIndex()
+    } catch (err) {
+      throw this.wrap(err, 'key index build')
+    }
+  }
+
+  // ---------------------------------------------------------------- key index
+
+  /**
+   * Builds the key index by one scan of the backend's keys (no values). Writes made meanwhile are
+   * logged and replayed afterwards, so the index never misses an entry (it may list an entry
+   * that is gone: readers find it absent).
+   */
+  protected buildIndex(): Promise<void> {
+    const idx = this.index
+    if (!idx || idx.ready) return Promise.resolve()
+    if (this.indexBuild) return this.indexBuild
+    const pending: BackendOp[][] = []
+    this.indexPending = pending
+    idx.clear(false)
+    idx.dropBelow(this.clearedBelow)
+    const build = (async () => {
+      try {
+        for await (const keys of this.backend.iterateKeys({ lt: META_KEY }, 5000)) {
+          for (const k of keys) this.indexKey(idx, k, true)
+        }
+        for (const ops of pending) for (const [k, v] of ops) this.indexKey(idx, k, v !== null)
+        idx.ready = true
+      } finally {
+        if (this.indexPending === pending) this.indexPending = undefined
+        this.indexBuild = undefined
+      }
+    })()
+    this.indexBuild = build
+    return build
+  }
+
+  /** Adds or removes the backend entry `k` in the index (ignores non-entry keys such as metadata). */
+  private indexKey(idx: KeyIndex, k: Buffer, present: boolean): void {
+    if (k.length < 20 + this.tailBytes) return
+    const len = k.readUInt32BE(8)
+    if (k.length !== 20 + len + this.tailBytes) return
+    const seg = readOrderedLong(k, 0)
+    const h = hashBytes(k, 12, 12 + len)
+    const a = readOrderedLong(k, 12 + len)
+    const b = this.tailBytes === 4 ? k.readUInt32BE(20 + len) : readOrderedLong(k, 20 + len)
+    if (present) idx.add(seg, h, a, b)
+    else idx.remove(seg, h, a, b)
+  }
+
+  protected override wroteToBackend(ops: ReadonlyArray<BackendOp>): void {
+    const idx = this.index
+    if (!idx) return
+    if (this.indexPending) this.indexPending.push(ops as BackendOp[])
+    else if (idx.ready) for (const [k, v] of ops) this.indexKey(idx, k, v !== null)
+  }
+
+  /**
+   * Whether the index can answer a per-key read of segments `[first, last]`; builds it first when
+   * the store was used without `init()` (a failed build leaves reads on range scans).
+   */
+  protected async indexCovers(first: number, last: number): Promise<boolean> {
+    const idx = this.index
+    if (!idx) return false
+    if (!idx.ready) {
+      try {
+        await this.buildIndex()
+      } catch {
+        return false
+      }
+      if (!idx.ready) return false
+    }
+    return this.coversNow(first, last)
+  }
+
+  /** {@link indexCovers} for a ready index (synchronous). */
+  protected coversNow(first: number, last: number): boolean {
+    const idx = this.index!
+    for (let s = first; s <= last; s++) if (!idx.covers(s)) return false
+    return true
+  }
+
+  /**
+   * A per-key read through the index: the candidates of `key` in segments `[first, last]` with
+   * `lo <= t1 <= hi` (and `accept(t1, t2)`), merged with the key's buffered entries, ascending by
+   * `(t1, t2)` — the LevelDB key order within one record key. Present backend entries are read by
+   * exact key (clean cache, then the backend; synchronous on LevelDB).
+   */
+  protected indexedRead(
+    key: Buffer,
+    first: number,
+    last: number,
+    lo: number,
+    hi: number,
+    accept: ((a: number, b: number) => boolean) | undefined,
+    encode: (segment: number, a: number, b: number) => Buffer,
+  ): Array<readonly [number, number, Buffer]> | Promise<Array<readonly [number, number, Buffer]>> {
+    const idx = this.index!
+    const h = hashBytes(key)
+    const found: number[] = []
+    for (let s = first; s <= last; s++) idx.collect(s, h, lo, hi, found)
+    const overlay = this.buffer.groupEntries(bkey(key))
+    if (found.length === 0 && overlay.length === 0) return []
+    const cands: IndexedCandidate[] = []
+    for (let i = 0; i < found.length; i += 2) {
+      const a = found[i]!
+      const b = found[i + 1]!
+      if (!accept || accept(a, b)) cands.push({ a, b, o: undefined })
+    }
+    const klen = key.length
+    for (const o of overlay) {
+      const k = o.key
+      const seg = readOrderedLong(k, 0)
+      if (seg < first || seg > last) continue
+      const a = readOrderedLong(k, 12 + klen)
+      const b = this.tailBytes === 4 ? k.readUInt32BE(20 + klen) : readOrderedLong(k, 20 + klen)
+      if (a < lo || a > hi || (accept && !accept(a, b))) continue
+      cands.push({ a, b, o })
+    }
+    if (cands.length > 1) cands.sort(byTimes)
+    const out: Array<readonly [number, number, Buffer]> = []
+    let promised: Array<Promise<unknown>> | undefined
+    for (let i = 0; i < cands.length; i++) {
+      const c = cands[i]!
+      // equal times: one entry (the buffered one wins; foreign or replayed candidates repeat)
+      if (i + 1 < cands.length && cands[i + 1]!.a === c.a && cands[i + 1]!.b === c.b) {
+        if (c.o) cands[i + 1] = c
+        continue
+      }
+      if (c.o) {
+        if (c.o.value) out.push([c.a, c.b, c.o.value])
+        continue
+      }
+      const r = this.readClean(encode(this.segmentId(c.a), c.a, c.b))
+      if (r instanceof Promise) {
+        const slot = out.length
+        out.push([c.a, c.b, EMPTY_VALUE])
+        ;(promised ??= []).push(r.then((v) => void (out[slot] = v ? [c.a, c.b, v] : DELETED)))
+      } else if (r) out.push([c.a, c.b, r])
+    }
+    if (!promised) return out
+    return Promise.all(promised).then(() => out.filter((e) => e !== DELETED))
   }
 
   /** Observed stream-time of the store (largest window start / session end put), -∞ as MIN_SAFE_INTEGER. */
@@ -423,6 +632,12 @@ abstract class SegmentedStore extends RuntimeStore {
     this.observedStreamTime = this.persistedStreamTime = MIN
     this.seq = 0
     this.clearedBelow = MIN
+    // the backend is empty: an empty index reflects it (unless a build is still scanning)
+    if (this.index && !this.indexBuild) this.index.clear(true)
+  }
+
+  protected override afterClose(): void {
+    this.index?.close()
   }
 
   /** Drops whole segments older than the persisted stream-time's retention with one range delete. */
@@ -436,6 +651,7 @@ abstract class SegmentedStore extends RuntimeStore {
       throw this.wrap(err, 'segment cleanup')
     }
     this.clearedBelow = minLiveSegment
+    this.index?.dropBelow(minLiveSegment)
     this.dropCleanAfterClear()
   }
 
@@ -465,7 +681,7 @@ export class RuntimeWindowStore extends SegmentedStore implements WindowBytesSto
   readonly retainDuplicates: boolean
 
   constructor(options: WindowStoreOptions) {
-    super(options)
+    super(options, 4, !(options.retainDuplicates ?? false))
     this.windowSizeMs = options.windowSizeMs
     this.retainDuplicates = options.retainDuplicates ?? false
   }
@@ -484,7 +700,13 @@ export class RuntimeWindowStore extends SegmentedStore implements WindowBytesSto
 
   async fetch(key: Buffer, windowStartMs: number): Promise<Buffer | undefined> {
     if (windowStartMs < this.minLiveTime()) return undefined
-    if (!this.retainDuplicates) return this.getPoint(windowStoreKey(this.segmentId(windowStartMs), key, windowStartMs, 0))
+    if (!this.retainDuplicates) {
+      const seg = this.segmentId(windowStartMs)
+      const k = windowStoreKey(seg, key, windowStartMs, 0)
+      // known absent from the backend: only the write buffer can have it
+      if (this.index && !this.index.mayHave(seg, hashBytes(key), windowStartMs, 0)) return this.bufferedValue(k)
+      return this.getPoint(k)
+    }
     for await (const e of this.fetchRange(key, windowStartMs, windowStartMs)) return e.value
     return undefined
   }
@@ -494,8 +716,19 @@ export class RuntimeWindowStore extends SegmentedStore implements WindowBytesSto
     const lo = Math.max(timeFrom, this.minLiveTime())
     const hi = Math.min(timeTo, this.observedStreamTime)
     if (lo > hi) return
+    const first = this.segmentId(lo)
+    const last = this.segmentId(hi)
+    if (this.index && (this.index.ready ? this.coversNow(first, last) : await this.indexCovers(first, last))) {
+      const r = this.indexedRead(key, first, last, lo, hi, undefined, (seg, a, b) => windowStoreKey(seg, key, a, b))
+      const entries = r instanceof Promise ? await r : r
+      for (const [start, , value] of entries) {
+        if (start < this.minLiveTime()) continue
+        yield { windowStartMs: start, value }
+      }
+      return
+    }
     const ranges: BackendRange[] = []
-    for (let s = this.segmentId(lo); s <= this.segmentId(hi); s++) {
+    for (let s = first; s <= last; s++) {
       ranges.push({ gte: windowStoreKey(s, key, lo, 0), lte: windowStoreKey(s, key, hi, 0xffffffff) })
     }
     const overlay = this.buffer.groupEntries(bkey(key))
@@ -520,10 +753,6 @@ export class RuntimeWindowStore extends SegmentedStore implements WindowBytesSto
       if (p.windowStartMs < lo || p.windowStartMs > hi || p.windowStartMs < this.minLiveTime()) continue
       yield { key: Buffer.from(p.key), windowStartMs: p.windowStartMs, value: v }
     }
-  }
-
-  protected override cacheOnCommit(): boolean {
-    return !this.retainDuplicates
   }
 
   protected toChangelog(e: OverlayEntry): ChangelogEntry {
@@ -568,6 +797,10 @@ export class RuntimeWindowStore extends SegmentedStore implements WindowBytesSto
  * largest session end put; sessions with end `<= streamTime - retentionMs` are expired.
  */
 export class RuntimeSessionStore extends SegmentedStore implements SessionBytesStore {
+  constructor(options: SegmentedOptions) {
+    super(options, 8, true)
+  }
+
   async put(key: Buffer, startMs: number, endMs: number, value: Buffer | null): Promise<void> {
     this.checkOpen()
     if (endMs < this.minLiveTime()) return
@@ -577,7 +810,10 @@ export class RuntimeSessionStore extends SegmentedStore implements SessionBytesS
 
   fetchSession(key: Buffer, startMs: number, endMs: number): Promise<Buffer | undefined> {
     if (endMs < this.minLiveTime()) return Promise.resolve(undefined)
-    return this.getPoint(sessionStoreKey(this.segmentId(endMs), key, startMs, endMs))
+    const seg = this.segmentId(endMs)
+    const k = sessionStoreKey(seg, key, startMs, endMs)
+    if (this.index && !this.index.mayHave(seg, hashBytes(key), endMs, startMs)) return Promise.resolve(this.bufferedValue(k))
+    return this.getPoint(k)
   }
 
   async *findSessions(
@@ -589,11 +825,23 @@ export class RuntimeSessionStore extends SegmentedStore implements SessionBytesS
     const lo = Math.max(earliestSessionEndTime, this.minLiveTime())
     const hi = this.observedStreamTime
     if (lo > hi) return
+    const first = this.segmentId(lo)
+    const last = this.segmentId(hi)
+    if (key && this.index && (this.index.ready ? this.coversNow(first, last) : await this.indexCovers(first, last))) {
+      const accept = (_end: number, start: number) => start <= latestSessionStartTime
+      const r = this.indexedRead(key, first, last, lo, Number.POSITIVE_INFINITY, accept, (seg, end, start) => sessionStoreKey(seg, key, start, end))
+      const entries = r instanceof Promise ? await r : r
+      for (const [endMs, startMs, value] of entries) {
+        if (endMs < this.minLiveTime()) continue
+        yield { key: Buffer.from(key), startMs, endMs, value }
+      }
+      return
+    }
     let ranges: BackendRange[]
     let overlay: OverlayEntry[]
     if (key) {
       ranges = []
-      for (let s = this.segmentId(lo); s <= this.segmentId(hi); s++) {
+      for (let s = first; s <= last; s++) {
         const upper = prefixUpperBound(segmentKeyPrefix(s, key))
         ranges.push({ gte: sessionStoreKey(s, key, MIN, lo), ...(upper ? { lt: upper } : {}) })
       }
