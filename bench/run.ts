@@ -511,17 +511,22 @@ async function runSelfTimed(ctx: Context, c: Case, r: number, appId: string, sta
 async function runStreaming(ctx: Context, c: Case, r: number, appId: string, stateDir: string): Promise<RunResult> {
   const shape = ctx.datasets[c.dataset].shape;
   const out = `${appId}-out`;
+  const t0 = Date.now();
   await createTopics(ctx.admin, [{ topic: out, partitions: ctx.o.partitions, logAppendTime: true }]);
   const deadline = Date.now() + ctx.o.timeoutSeconds * 1000;
+  const t1 = Date.now();
   const worker = spawnWorker(ctx, c, appId, inputTopics(ctx, c, out), stateDir);
   const base: RunResult = { run: r, ok: false, inputRecords: inputRecords(ctx, c) };
   let first: WorkerMessage;
   let verifier;
   let verdict;
+  let settled = 0;
+  let verified = 0;
   try {
     first = await worker.waitFor('first', Math.min(STALL_MS, deadline - Date.now()));
     const settleMs = Math.max(1_000, 5 * (c.commitMs ?? ctx.o.commitMs));
     await waitOutputSettled(ctx, worker, out, settleMs, deadline);
+    settled = Date.now();
     for (;;) {
       verifier = verifierFor(c.workload as VerifiedWorkload, shape);
       await readTopic(ctx.kafka, out, (rec) => verifier!.add(rec), Math.max(10_000, deadline - Date.now()));
@@ -530,6 +535,7 @@ async function runStreaming(ctx: Context, c: Case, r: number, appId: string, sta
       await sleep(1_000);
       await waitOutputSettled(ctx, worker, out, settleMs, deadline);
     }
+    verified = Date.now();
   } finally {
     await worker.stop();
   }
@@ -541,6 +547,8 @@ async function runStreaming(ctx: Context, c: Case, r: number, appId: string, sta
     outputRecords: verdict.records,
     ...rates(base.inputRecords, end - first.t!),
     ...resources(ctx, worker, first.t!, end),
+    // Where the harness's time goes (untimed phases), to size the default matrix.
+    phasesMs: { topics: t1 - t0, startup: first.t! - t1, settle: settled - end, verify: verified - settled, stop: Date.now() - verified },
   };
 }
 

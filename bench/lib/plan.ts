@@ -6,8 +6,8 @@
  * npm run bench -- <workload|all>[,<workload>...] [options]
  *   workloads: W0a W0b W0c W0d W1 W2 W3 W4 W5 W6 W7, W0 (= all W0x), all
  *   --runs N             measured runs per case (default 3)
- *   --large-runs N       measured runs per case on the 1M-key data set (default 2)
- *   --records N          records of the 10k-key data set (default 200000)
+ *   --large-runs N       measured runs per case on the 1M-key data set (default 1)
+ *   --records N          records of the 10k-key data set (default 100000)
  *   --keys N             distinct keys of that data set (default 10000)
  *   --large-records N    records of the 1M-key data set (default 1000000; 0 = skip it)
  *   --large-keys N       distinct keys of the large data set (default 1000000)
@@ -129,8 +129,8 @@ export function parseOptions(argv: string[]): Options {
     smoke,
     cpuProf: flags.has('cpu-prof'),
     runs: get('runs', smoke ? 1 : 3),
-    largeRuns: get('large-runs', smoke ? 1 : Math.min(2, flags.has('runs') ? positiveInt('runs', flags.get('runs')) : 3)),
-    records: get('records', smoke ? 4_000 : 200_000),
+    largeRuns: get('large-runs', 1),
+    records: get('records', smoke ? 4_000 : 100_000),
     keys: get('keys', smoke ? 500 : 10_000),
     largeRecords: get('large-records', smoke ? 6_000 : 1_000_000, 0),
     largeKeys: get('large-keys', smoke ? 3_000 : 1_000_000),

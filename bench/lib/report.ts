@@ -25,6 +25,8 @@ export interface RunResult {
   rssPeakMB?: number;
   heapPeakMB?: number;
   eldP99Ms?: number;
+  /** Untimed phases of the run (topic setup, process start-up, settling, verification, stop), ms. */
+  phasesMs?: Record<string, number>;
 }
 
 /** One row of the matrix: a workload on one implementation, guarantee and data set. */
@@ -39,7 +41,7 @@ export interface CaseResult {
   label: string;
   runs: RunResult[];
   /** Medians over the runs that passed verification. */
-  median?: Omit<RunResult, 'run' | 'ok' | 'error' | 'inputRecords'>;
+  median?: Omit<RunResult, 'run' | 'ok' | 'error' | 'inputRecords' | 'phasesMs'>;
   skipped?: string;
 }
 
