@@ -428,7 +428,8 @@ export class StreamThread {
     const err = e instanceof Error ? e : new Error(String(e))
     const taskId = (err as StreamsError).place?.taskId ?? task?.id
     const t = taskId ? this.tasks.get(taskId) : undefined
-    if (err instanceof TaskMigratedError && t) {
+    // under EOS a fencing error surfacing outside the commit (e.g. a collector batch) also means "migrated"
+    if ((err instanceof TaskMigratedError || (this.#c.exactlyOnce && isFencingError(err))) && t) {
       this.#c.logger.warn(`task ${t.id} migrated: ${err.message}; closing it dirty`, { taskId: t.id })
       emitEvent(this.#o.emitter, StreamsEvents.TASK_MIGRATED, { taskId: t.id, reason: err.message })
       await this.#closeTask(t, { clean: false, commit: false })
@@ -852,11 +853,18 @@ export class StreamThread {
     const started = Date.now()
     if (this.#c.exactlyOnce) {
       const results = await Promise.allSettled(tasks.map((t) => this.#commitTaskEos(t)))
-      const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined
+      const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []))
       const records = 0
       emitEvent(this.#o.emitter, StreamsEvents.COMMIT, { taskIds: tasks.map((t) => t.id), records, offsets: 0, durationMs: Date.now() - started, transactional: true })
-      if (failed) throw failed.reason
-      return
+      if (failures.length === 0) return
+      // Every failed task must be handled, not only the first: a migrated task left running would
+      // later commit offsets past output its aborted transaction dropped (fix by E, issue 5 tests).
+      const first = failures.find((e) => !(e instanceof TaskMigratedError)) ?? failures[0]
+      for (const e of failures) {
+        const t = e !== first && e instanceof TaskMigratedError ? this.tasks.get(e.place?.taskId ?? '') : undefined
+        if (t) await this.#handleLoopError(e, t)
+      }
+      throw first
     }
     // at-least-once
     for (const t of tasks) await t.stateManager!.prepareCommit(t.collector!)
