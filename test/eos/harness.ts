@@ -456,6 +456,12 @@ export interface RunResult {
   /** Committed records per output topic. */
   readonly echoRead: number
   readonly aggRead: number
+  /**
+   * Records in echo + aggregates that only read_uncommitted sees (written by transactions that
+   * were aborted: a crash, a fenced zombie). Informative; 0 when no transaction was interrupted
+   * after it had sent output.
+   */
+  readonly abortedRecords: number
   readonly changelogs: string[]
   readonly repartitions: string[]
   readonly input: Partitioned
@@ -485,5 +491,12 @@ export async function finishAndVerify(s: Scenario, instances: ReadonlyArray<Inst
     ...(s.topology === 'echo-agg' ? checkRunningAggregates(input, agg) : checkRegroupedAggregates(input, agg, options.groups ?? 3)),
   ]
   const count = (p: Partitioned) => p.reduce((n, l) => n + l.length, 0)
-  return { exitCodes, openTransactions, problems, produced, inputRead: count(input), echoRead: count(echo), aggRead: count(agg), changelogs, repartitions, input }
+  const all = await readUntilMarkers(kafka, s.admin, [s.echo, s.agg], { readUncommitted: true })
+  const abortedRecords = count(all.get(s.echo)!) + count(all.get(s.agg)!) - count(echo) - count(agg)
+  return { exitCodes, openTransactions, problems, produced, inputRead: count(input), echoRead: count(echo), aggRead: count(agg), abortedRecords, changelogs, repartitions, input }
+}
+
+/** With `EOS_VERBOSE=1`, prints one summary line per scenario (for reports and the loop script). */
+export function report(name: string, facts: Record<string, unknown>): void {
+  if (process.env.EOS_VERBOSE) process.stderr.write(`[eos] ${name}: ${JSON.stringify(facts)}\n`)
 }

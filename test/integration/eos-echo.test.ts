@@ -4,7 +4,7 @@
  * checks are exercised first on hand-made data, so a verifier that passes everything would fail here.
  */
 import { describe, expect, it } from 'vitest'
-import { createScenario, finishAndVerify, InputProducer, Instance, waitForProgress } from '../eos/harness.js'
+import { createScenario, finishAndVerify, InputProducer, Instance, report, waitForProgress } from '../eos/harness.js'
 import { checkEcho, checkInput, checkRegroupedAggregates, checkRunningAggregates, checkStoreIsCommittedPrefix, checkStoreMatchesChangelog, type Partitioned, type Rec } from '../eos/verifier.js'
 
 const hex = (s: string) => Buffer.from(s, 'utf8').toString('hex')
@@ -103,5 +103,6 @@ describe('exactly-once, scenario 1: echo + running aggregates', () => {
     expect(r.echoRead).toBe(2400)
     expect(r.aggRead).toBe(2400)
     expect(r.changelogs).toEqual([`${s.appId}-agg-changelog`])
+    report('echo + aggregates', { produced: r.produced, abortedRecords: r.abortedRecords })
   })
 })
