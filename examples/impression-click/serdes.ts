@@ -3,7 +3,7 @@
  * TopologyTestDriver (no registry). Keys are plain UTF-8 strings (impressionId, campaignId).
  */
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry'
-import { avroSerde, schemaRegistryAvroSerde } from '../../lib/serdes/index.js'
+import { avroSerde, schemaRegistryAvroSerde, type SchemaRegistryAvroSerde } from '../../lib/serdes/index.js'
 import type { Serde } from '../../topology/serde.js'
 import {
   AdEventSchema,
@@ -24,8 +24,16 @@ export interface ImpressionClickSerdes {
   campaignCtr: Serde<CampaignCtr>
 }
 
+/** {@link ImpressionClickSerdes} backed by a schema registry (with the registry hooks). */
+export interface ImpressionClickRegistrySerdes extends ImpressionClickSerdes {
+  impression: SchemaRegistryAvroSerde<Impression>
+  click: SchemaRegistryAvroSerde<Click>
+  adEvent: SchemaRegistryAvroSerde<AdEvent>
+  campaignCtr: SchemaRegistryAvroSerde<CampaignCtr>
+}
+
 /** Schema Registry Avro serdes (Confluent wire format) sharing one registry client. */
-export function registrySerdes(registry: SchemaRegistry | { host: string }): ImpressionClickSerdes {
+export function registrySerdes(registry: SchemaRegistry | { host: string }): ImpressionClickRegistrySerdes {
   const client = registry instanceof SchemaRegistry ? registry : new SchemaRegistry(registry)
   return {
     impression: schemaRegistryAvroSerde<Impression>({ registry: client, schema: ImpressionSchema }),
