@@ -5,7 +5,8 @@
  *
  * Each instance has its own state directory (`<tmp>/kstreams-word-count/<instance-id>`) and, when a
  * port is given, answers `GET /count/<word>` from its local `counts` store (interactive queries),
- * redirecting to the instance that owns the word otherwise (`GET /instances` lists them).
+ * asking the other instances (found through `metadataForAllStreamsClients()`) when the word is not
+ * local; `GET /instances` lists them.
  * Environment: KAFKA_BROKERS (default 127.0.0.1:9092), INPUT_TOPIC (default `word-count-input`),
  * OUTPUT_TOPIC (default `word-count-output`), APPLICATION_ID (default `word-count`),
  * PROCESSING_GUARANTEE (`at_least_once` default, or `exactly_once`).
@@ -72,9 +73,25 @@ export async function startWordCount(o: WordCountOptions): Promise<{ streams: Ka
         return
       }
       const word = decodeURIComponent(m[1]!)
-      const count = await streams.store<ReadOnlyKeyValueStore<string, number>>('counts').get(word).catch(() => undefined)
+      let count = await streams.store<ReadOnlyKeyValueStore<string, number>>('counts').get(word).catch(() => undefined)
+      let instance = o.instanceId
+      if (count === undefined && url.searchParams.get('local') !== '1') {
+        // not here: ask the other instances (their host:port comes from the group metadata)
+        const self = `127.0.0.1:${o.port}`
+        for (const meta of streams.metadataForAllStreamsClients()) {
+          if (!meta.hostInfo || meta.hostInfo === self) continue
+          const answer = (await fetch(`http://${meta.hostInfo}/count/${encodeURIComponent(word)}?local=1`).then((r) => r.json()).catch(() => undefined)) as
+            | { count: number | null; instance: string }
+            | undefined
+          if (answer?.count != null) {
+            count = answer.count
+            instance = answer.instance
+            break
+          }
+        }
+      }
       res.setHeader('content-type', 'application/json')
-      res.end(JSON.stringify({ word, count: count ?? null, instance: o.instanceId }))
+      res.end(JSON.stringify({ word, count: count ?? null, instance }))
     })().catch((e: unknown) => {
       res.statusCode = 500
       res.end(String(e))

@@ -49,7 +49,7 @@ import { parseTaskId } from '../../topology/processor/types.js'
 import type { StateStore } from '../../topology/state/types.js'
 import type { ChangelogReader, TaskStateManager } from '../state/types.js'
 import { decodeMemberAssignment, decodeMemberMetadata, type AssignmentInfo, type AssignorSubtopology, type SubscriptionInfo, createTaskAssignor } from './assignor.js'
-import { crashArmed, maybeCrash } from './crash.js'
+import { maybeCrash } from './crash.js'
 import { deserializationHandler, isFencingError, isGroupMovedError, isUnknownOutcomeError, processingHandler, productionDecision } from './error-handlers.js'
 import { emitEvent, StreamsEvents } from './events.js'
 import { changelogTopicName, type TopicLayout } from './internal-topics.js'
@@ -949,11 +949,11 @@ export class StreamThread {
       const consumed = t.consumed.get(StreamTask.key(p.topic, p.partition))
       if (consumed !== undefined && t.subtopology.sourceTopics.includes(p.topic)) ends.set(p.topic, consumed.toString())
     }
-    if (crashArmed('during-local-write')) {
+    if (process.env.KSTREAMS_CRASH_AT === 'during-local-write') {
+      // crash injection (tests): exit while the LevelDB batch / checkpoint write is in flight
       const p = sm.commitLocal(ends)
       setImmediate(() => maybeCrash('during-local-write'))
       await p
-      maybeCrash('during-local-write')
     } else {
       await sm.commitLocal(ends)
     }
