@@ -194,6 +194,11 @@ export class CleanCache {
     this.budget.charge(-size)
   }
 
+  /** Deletes every entry whose key sorts before `bound` (latin1 order = unsigned byte order). */
+  deleteBelow(bound: string): void {
+    for (const k of [...this.map.keys()]) if (k < bound) this.delete(k)
+  }
+
   /** Evicts least recently used entries until `done()` or empty. */
   evictUntil(done: () => boolean): void {
     for (const [k, v] of this.map) {

@@ -9,10 +9,13 @@
  *
  * Per live segment, a {@link SegmentEntries} maps the 32-bit hash of a record key to the list of
  * `(t1, t2)` pairs present for it — window stores: `(windowStart, seq)`; session stores:
- * `(sessionEnd, sessionStart)`. Two record keys with the same hash share a list; a reader builds
- * exact LevelDB keys from its own record key and the candidates, so a foreign candidate is simply
- * absent (the index is a superset, never a subset, of the backend's entries). Everything lives in
- * typed arrays: about 20 bytes per entry plus 8 per distinct hash, invisible to the GC.
+ * `(sessionEnd, sessionStart)` — each tagged with a second, independent 32-bit hash of the key.
+ * Keys whose first hashes collide share a list but not their entries (the tags differ), so a
+ * delete of one never hides the other's entry; only a collision of both hashes (2^-64 per pair
+ * of keys) could. A reader builds exact LevelDB keys from its own record key and the candidates,
+ * so a candidate that is not its own, or is gone, is simply absent: the index may list more than
+ * the backend holds, never less. Everything lives in typed arrays — about 24 bytes per entry plus
+ * 8 per distinct hash — invisible to the GC.
  *
  * Memory is bounded: index bytes are charged to the task's {@link CacheBudget} (up to its index
  * share). When the share is full, the oldest indexed segment (of this store, then of the task's
@@ -32,7 +35,7 @@ const MIN_ENTRIES = 8
 /** Bookkeeping bytes of one segment's object and arrays beyond their elements. */
 const SEGMENT_OVERHEAD = 400
 
-/** 32-bit hash (FNV-1a, then murmur3's finalizer) of `b[start, end)`. */
+/** 32-bit hash (FNV-1a, then murmur3's finalizer) of `b[start, end)`: the index's slot hash. */
 export function hashBytes(b: Uint8Array, start = 0, end = b.length): number {
   let h = 0x811c9dc5
   for (let i = start; i < end; i++) {
@@ -48,6 +51,25 @@ export function hashBytes(b: Uint8Array, start = 0, end = b.length): number {
 }
 
 /**
+ * A second, differently built 32-bit hash of `b[start, end)` (multiply-rotate over the bytes and
+ * the length), stored with each entry: entries of keys whose {@link hashBytes} collide stay
+ * apart, so a delete of one key never removes another key's entry.
+ */
+export function hashBytes2(b: Uint8Array, start = 0, end = b.length): number {
+  let h = 0x9747b28c ^ (end - start)
+  for (let i = start; i < end; i++) {
+    h = Math.imul(h ^ b[i]!, 0x5bd1e995)
+    h = (h << 13) | (h >>> 19)
+  }
+  h ^= h >>> 15
+  h = Math.imul(h, 0x2c1b3c6d)
+  h ^= h >>> 12
+  h = Math.imul(h, 0x297a2d39)
+  h ^= h >>> 15
+  return h >>> 0
+}
+
+/**
  * One segment's entries: an open-addressing table of key hashes (linear probing) whose slots head
  * singly linked lists of `(t1, t2)` entries in parallel typed arrays, with a free list.
  */
@@ -58,6 +80,7 @@ export class SegmentEntries {
   private slotsUsed = 0
   private t1 = new Float64Array(MIN_ENTRIES)
   private t2 = new Float64Array(MIN_ENTRIES)
+  private k2 = new Uint32Array(MIN_ENTRIES)
   private next = new Int32Array(MIN_ENTRIES)
   /** High-water mark of entry indexes. */
   private top = 0
@@ -67,7 +90,7 @@ export class SegmentEntries {
 
   /** Bytes held (array capacities plus overhead). */
   get bytes(): number {
-    return this.slotHash.byteLength + this.slotHead.byteLength + this.t1.byteLength + this.t2.byteLength + this.next.byteLength + SEGMENT_OVERHEAD
+    return this.slotHash.byteLength + this.slotHead.byteLength + this.t1.byteLength + this.t2.byteLength + this.k2.byteLength + this.next.byteLength + SEGMENT_OVERHEAD
   }
 
   private findSlot(h: number): number {
@@ -81,14 +104,14 @@ export class SegmentEntries {
   }
 
   /**
-   * Adds `(a, b)` under hash `h`. With `unique`, an equal pair already present is not added again
-   * (returns false).
+   * Adds `(a, b)` of the key with hashes `h`, `h2`. With `unique`, an equal entry already present
+   * is not added again (returns false).
    */
-  add(h: number, a: number, b: number, unique: boolean): boolean {
+  add(h: number, h2: number, a: number, b: number, unique: boolean): boolean {
     let slot = this.findSlot(h)
     let head = this.slotHead[slot]!
     if (unique && head >= 0) {
-      for (let e = head; e !== EMPTY; e = this.next[e]!) if (this.t1[e] === a && this.t2[e] === b) return false
+      for (let e = head; e !== EMPTY; e = this.next[e]!) if (this.t1[e] === a && this.t2[e] === b && this.k2[e] === h2) return false
     }
     if (head === EMPTY) {
       if ((this.slotsUsed + 1) * 10 > this.slotHash.length * 7) {
@@ -104,21 +127,22 @@ export class SegmentEntries {
     const e = this.allocEntry()
     this.t1[e] = a
     this.t2[e] = b
+    this.k2[e] = h2
     this.next[e] = head >= 0 ? head : EMPTY
     this.slotHead[slot] = e
     this.size++
     return true
   }
 
-  /** Removes every `(a, b)` under hash `h`; returns how many. */
-  remove(h: number, a: number, b: number): number {
+  /** Removes every `(a, b)` of the key with hashes `h`, `h2`; returns how many. */
+  remove(h: number, h2: number, a: number, b: number): number {
     const slot = this.findSlot(h)
     let e = this.slotHead[slot]!
     let prev = EMPTY
     let removed = 0
     while (e >= 0) {
       const n = this.next[e]!
-      if (this.t1[e] === a && this.t2[e] === b) {
+      if (this.t1[e] === a && this.t2[e] === b && this.k2[e] === h2) {
         if (prev === EMPTY) this.slotHead[slot] = n === EMPTY ? VACANT : n
         else this.next[prev] = n
         this.next[e] = this.free
@@ -133,17 +157,17 @@ export class SegmentEntries {
     return removed
   }
 
-  /** True when `(a, b)` is listed under `h`. */
-  has(h: number, a: number, b: number): boolean {
-    for (let e = this.slotHead[this.findSlot(h)]!; e >= 0; e = this.next[e]!) if (this.t1[e] === a && this.t2[e] === b) return true
+  /** True when `(a, b)` of the key with hashes `h`, `h2` is listed. */
+  has(h: number, h2: number, a: number, b: number): boolean {
+    for (let e = this.slotHead[this.findSlot(h)]!; e >= 0; e = this.next[e]!) if (this.t1[e] === a && this.t2[e] === b && this.k2[e] === h2) return true
     return false
   }
 
-  /** Appends `a, b` to `out` for every pair under `h` with `lo <= a <= hi`. */
-  collect(h: number, lo: number, hi: number, out: number[]): void {
+  /** Appends `a, b` to `out` for every entry of the key with hashes `h`, `h2` with `lo <= a <= hi`. */
+  collect(h: number, h2: number, lo: number, hi: number, out: number[]): void {
     for (let e = this.slotHead[this.findSlot(h)]!; e >= 0; e = this.next[e]!) {
       const a = this.t1[e]!
-      if (a >= lo && a <= hi) out.push(a, this.t2[e]!)
+      if (a >= lo && a <= hi && this.k2[e] === h2) out.push(a, this.t2[e]!)
     }
   }
 
@@ -159,6 +183,9 @@ export class SegmentEntries {
       t1.set(this.t1)
       const t2 = new Float64Array(cap)
       t2.set(this.t2)
+      const k2 = new Uint32Array(cap)
+      k2.set(this.k2)
+      this.k2 = k2
       const next = new Int32Array(cap)
       next.set(this.next)
       this.t1 = t1
@@ -235,12 +262,17 @@ export class KeyIndex {
     return [...this.segments.keys()].sort((a, b) => a - b)
   }
 
+  /** Ids of the segments given up for memory (reads scan them), ascending. */
+  unindexedSegments(): number[] {
+    return [...this.unindexed].sort((a, b) => a - b)
+  }
+
   /** True when reads of `segment` can rely on the index. */
   covers(segment: number): boolean {
     return this.ready && !this.unindexed.has(segment)
   }
 
-  add(segment: number, h: number, a: number, b: number): void {
+  add(segment: number, h: number, h2: number, a: number, b: number): void {
     if (segment < this.floor || this.unindexed.has(segment)) return
     let s = this.segments.get(segment)
     if (!s) {
@@ -250,25 +282,25 @@ export class KeyIndex {
       if (this.segments.get(segment) !== s) return // given up at once
     }
     const before = s.bytes
-    s.add(h, a, b, this.unique)
+    s.add(h, h2, a, b, this.unique)
     const delta = s.bytes - before
     if (delta !== 0) this.charge(delta, segment)
   }
 
-  remove(segment: number, h: number, a: number, b: number): void {
-    this.segments.get(segment)?.remove(h, a, b)
+  remove(segment: number, h: number, h2: number, a: number, b: number): void {
+    this.segments.get(segment)?.remove(h, h2, a, b)
   }
 
   /** `(a, b)` may be present in the backend (`true` also when the segment is not indexed). */
-  mayHave(segment: number, h: number, a: number, b: number): boolean {
+  mayHave(segment: number, h: number, h2: number, a: number, b: number): boolean {
     if (!this.covers(segment)) return true
     const s = this.segments.get(segment)
-    return s !== undefined && s.has(h, a, b)
+    return s !== undefined && s.has(h, h2, a, b)
   }
 
-  /** Appends the candidate pairs of hash `h` in `segment` with `lo <= t1 <= hi`. */
-  collect(segment: number, h: number, lo: number, hi: number, out: number[]): void {
-    this.segments.get(segment)?.collect(h, lo, hi, out)
+  /** Appends the candidate pairs of the key with hashes `h`, `h2` in `segment` with `lo <= t1 <= hi`. */
+  collect(segment: number, h: number, h2: number, lo: number, hi: number, out: number[]): void {
+    this.segments.get(segment)?.collect(h, h2, lo, hi, out)
   }
 
   /** Forgets the segments below `segment` (expired and range-deleted). */

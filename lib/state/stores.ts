@@ -25,7 +25,7 @@ import type {
 import type { RawRecord } from '../../topology/engine/types.js'
 import type { BackendOp, BackendRange, OrderedBytesBackend } from './backend.js'
 import { CacheBudget, CleanCache, mergeScan, WriteBuffer, type OverlayEntry } from './cache.js'
-import { hashBytes, KeyIndex } from './key-index.js'
+import { hashBytes, hashBytes2, KeyIndex } from './key-index.js'
 import {
   bkey,
   decodeSessionChangelogKey,
@@ -252,10 +252,16 @@ export abstract class RuntimeStore {
 
   /** Deletes everything in the backend and the caches (before a full restore). */
   async reset(): Promise<void> {
+    this.beforeReset()
     this.buffer.clear()
     this.clean.clear()
     this.epoch++
-    await this.backend.clearRange(undefined, undefined)
+    try {
+      await this.backend.clearRange(undefined, undefined)
+    } catch (err) {
+      this.resetFailed()
+      throw err
+    }
     this.afterReset()
   }
 
@@ -317,7 +323,9 @@ export abstract class RuntimeStore {
   }
   protected async afterBackendWrite(): Promise<void> {}
   protected afterAbort(): void {}
+  protected beforeReset(): void {}
   protected afterReset(): void {}
+  protected resetFailed(): void {}
   protected afterClose(): void {}
   /** Called synchronously once `ops` are in the backend (commit, restore). */
   protected wroteToBackend(_ops: ReadonlyArray<BackendOp>): void {}
@@ -413,6 +421,8 @@ abstract class SegmentedStore extends RuntimeStore {
   private indexBuild: Promise<void> | undefined
   /** Backend writes made while the index is being built (replayed after the scan). */
   private indexPending: BackendOp[][] | undefined
+  /** Backend writes made while a reset clears the backend. */
+  private resetPending: BackendOp[][] | undefined
 
   constructor(options: SegmentedOptions, tailBytes: 4 | 8, uniqueTimes: boolean) {
     super(options)
@@ -483,16 +493,18 @@ abstract class SegmentedStore extends RuntimeStore {
     if (k.length !== 20 + len + this.tailBytes) return
     const seg = readOrderedLong(k, 0)
     const h = hashBytes(k, 12, 12 + len)
+    const h2 = hashBytes2(k, 12, 12 + len)
     const a = readOrderedLong(k, 12 + len)
     const b = this.tailBytes === 4 ? k.readUInt32BE(20 + len) : readOrderedLong(k, 20 + len)
-    if (present) idx.add(seg, h, a, b)
-    else idx.remove(seg, h, a, b)
+    if (present) idx.add(seg, h, h2, a, b)
+    else idx.remove(seg, h, h2, a, b)
   }
 
   protected override wroteToBackend(ops: ReadonlyArray<BackendOp>): void {
     const idx = this.index
     if (!idx) return
     if (this.indexPending) this.indexPending.push(ops as BackendOp[])
+    else if (this.resetPending) this.resetPending.push(ops as BackendOp[])
     else if (idx.ready) for (const [k, v] of ops) this.indexKey(idx, k, v !== null)
   }
 
@@ -538,8 +550,9 @@ abstract class SegmentedStore extends RuntimeStore {
   ): Array<readonly [number, number, Buffer]> | Promise<Array<readonly [number, number, Buffer]>> {
     const idx = this.index!
     const h = hashBytes(key)
+    const h2 = hashBytes2(key)
     const found: number[] = []
-    for (let s = first; s <= last; s++) idx.collect(s, h, lo, hi, found)
+    for (let s = first; s <= last; s++) idx.collect(s, h, h2, lo, hi, found)
     const overlay = this.buffer.groupEntries(bkey(key))
     if (found.length === 0 && overlay.length === 0) return []
     const cands: IndexedCandidate[] = []
@@ -632,8 +645,36 @@ abstract class SegmentedStore extends RuntimeStore {
     this.observedStreamTime = this.persistedStreamTime = MIN
     this.seq = 0
     this.clearedBelow = MIN
-    // the backend is empty: an empty index reflects it (unless a build is still scanning)
-    if (this.index && !this.indexBuild) this.index.clear(true)
+    const pending = this.resetPending
+    this.resetPending = undefined
+    // The backend is empty: an empty index reflects it, plus whatever was written during the
+    // clear. A build still scanning ends with a superset (its writes are logged as well).
+    if (this.index && pending && !this.indexBuild) {
+      this.index.clear(true)
+      for (const ops of pending) for (const [k, v] of ops) this.indexKey(this.index, k, v !== null)
+    }
+  }
+
+  protected override beforeReset(): void {
+    if (!this.index || this.indexBuild) return
+    // writes made while the backend is cleared are logged and replayed onto the emptied index
+    this.index.ready = false
+    this.resetPending = []
+  }
+
+  protected override resetFailed(): void {
+    // the index stays not ready: the next per-key read rebuilds it from the backend
+    this.resetPending = undefined
+  }
+
+  /**
+   * The key index's state (diagnostics, tests): whether reads use it, its bytes, live entries,
+   * indexed segments (ascending) and the segments given up for memory.
+   */
+  keyIndexStats(): { readonly enabled: boolean; readonly ready: boolean; readonly bytes: number; readonly entries: number; readonly segments: number[]; readonly unindexed: number[] } {
+    const idx = this.index
+    if (!idx) return { enabled: false, ready: false, bytes: 0, entries: 0, segments: [], unindexed: [] }
+    return { enabled: true, ready: idx.ready, bytes: idx.bytes, entries: idx.entries, segments: idx.indexedSegments(), unindexed: idx.unindexedSegments() }
   }
 
   protected override afterClose(): void {
@@ -652,13 +693,9 @@ abstract class SegmentedStore extends RuntimeStore {
     }
     this.clearedBelow = minLiveSegment
     this.index?.dropBelow(minLiveSegment)
-    this.dropCleanAfterClear()
-  }
-
-  private dropCleanAfterClear(): void {
-    // Cleared entries may sit in the clean cache; they are filtered by time on read, but drop
-    // the cache's stale bytes for memory's sake only when it is cheap: a full clear.
-    if (this.clean.size > 0 && this.clean.size < 10_000) this.clean.clear()
+    // Cleared entries may sit in the clean cache (reads never ask for them): free their bytes,
+    // keeping the live segments' entries. One pass over the cache per dropped segment range.
+    this.clean.deleteBelow(bkey(segmentPrefix(minLiveSegment)))
   }
 }
 
@@ -704,7 +741,7 @@ export class RuntimeWindowStore extends SegmentedStore implements WindowBytesSto
       const seg = this.segmentId(windowStartMs)
       const k = windowStoreKey(seg, key, windowStartMs, 0)
       // known absent from the backend: only the write buffer can have it
-      if (this.index && !this.index.mayHave(seg, hashBytes(key), windowStartMs, 0)) return this.bufferedValue(k)
+      if (this.index && !this.index.mayHave(seg, hashBytes(key), hashBytes2(key), windowStartMs, 0)) return this.bufferedValue(k)
       return this.getPoint(k)
     }
     for await (const e of this.fetchRange(key, windowStartMs, windowStartMs)) return e.value
@@ -812,7 +849,7 @@ export class RuntimeSessionStore extends SegmentedStore implements SessionBytesS
     if (endMs < this.minLiveTime()) return Promise.resolve(undefined)
     const seg = this.segmentId(endMs)
     const k = sessionStoreKey(seg, key, startMs, endMs)
-    if (this.index && !this.index.mayHave(seg, hashBytes(key), endMs, startMs)) return Promise.resolve(this.bufferedValue(k))
+    if (this.index && !this.index.mayHave(seg, hashBytes(key), hashBytes2(key), endMs, startMs)) return Promise.resolve(this.bufferedValue(k))
     return this.getPoint(k)
   }
 
