@@ -170,8 +170,14 @@ async function transactionalPipe(): Promise<void> {
   let txnStarted = 0;
   let pending = new Map<number, string>();
 
+  // Sends of the open transaction, awaited before its offsets and commit (kafkajs keeps one
+  // request in flight per connection for a transactional producer; not awaiting each send lets
+  // the consumer fetch meanwhile).
+  let sends: Array<Promise<unknown>> = [];
   const commit = async () => {
     if (!txn) return;
+    await Promise.all(sends);
+    sends = [];
     const offsets = [...pending].map(([partition, offset]) => ({ partition, offset }));
     if (offsets.length > 0) {
       await txn.sendOffsets({ consumerGroupId: args.groupId, topics: [{ topic: args.inTopic, partitions: offsets }] });
@@ -196,6 +202,7 @@ async function transactionalPipe(): Promise<void> {
   c.on(c.events.GROUP_JOIN, () => emit({ type: 'ready', t: Date.now() }));
   await c.run({
     autoCommit: false,
+    partitionsConsumedConcurrently: args.partitions,
     eachBatch: async ({ batch, resolveOffset }: EachBatchPayload) => {
       if (batch.messages.length === 0) return;
       metrics.first();
@@ -206,7 +213,13 @@ async function transactionalPipe(): Promise<void> {
         }
         const messages = batch.messages.map((m) => ({ key: m.key, value: m.value, timestamp: m.timestamp }));
         for (let i = 0; i < messages.length; i += SEND_SLICE) {
-          await txn!.send({ topic: args.outTopic, messages: messages.slice(i, i + SEND_SLICE) });
+          const sent = txn.send({ topic: args.outTopic, messages: messages.slice(i, i + SEND_SLICE) });
+          sent.catch(() => {}); // surfaced by the Promise.all below / in commit()
+          sends.push(sent);
+        }
+        if (sends.length >= PIPE_IN_FLIGHT) {
+          await Promise.all(sends);
+          sends = [];
         }
         const next = (BigInt(batch.lastOffset()) + 1n).toString();
         pending.set(batch.partition, next);
