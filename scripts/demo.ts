@@ -378,9 +378,26 @@ async function main(): Promise<number> {
   )
   out(`  dead-letter records: ${dlq}; instance 2 was ${flags['no-kill'] ? 'not killed' : 'killed (SIGKILL) and restarted midway'}`)
   out(`  timing: join window 15 min + grace ${DEFAULT_TIMING.joinGraceMs / 1000} s, CTR windows 1 min + grace ${DEFAULT_TIMING.ctrGraceMs / 60_000} min (event time, ${SPEEDUP}x wall clock)`)
+  if (!report.exact) await printLag(admin, applicationId, [topics.impressions, topics.clicks])
   out(report.exact ? '\nRESULT: EXACT' : '\nRESULT: NOT EXACT')
   await shutdown()
   return report.exact ? 0 : 1
+}
+
+/** Prints, per source partition (inputs and repartition topics), how far the app group lags: where a stuck task is. */
+async function printLag(admin: kafkajs.Admin, groupId: string, inputs: string[]): Promise<void> {
+  const repartition = (await admin.listTopics()).filter((t) => t.startsWith(`${groupId}-`) && t.endsWith('-repartition'))
+  const topicsToCheck = [...inputs, ...repartition]
+  const committed = await admin.fetchOffsets({ groupId, topics: topicsToCheck })
+  const lines: string[] = []
+  for (const t of committed) {
+    const ends = new Map((await admin.fetchTopicOffsets(t.topic)).map((p) => [p.partition, Number(p.high)]))
+    for (const p of [...t.partitions].sort((a, b) => a.partition - b.partition)) {
+      const lag = (ends.get(p.partition) ?? 0) - Math.max(0, Number(p.offset))
+      if (lag > 0) lines.push(`  ${t.topic}[${p.partition}]: committed ${p.offset}, end ${ends.get(p.partition)}, lag ${lag}`)
+    }
+  }
+  out(lines.length ? `\napp consumer group lag (a task that stopped consuming):\n${lines.join('\n')}` : '\napp consumer group: no lag on any source partition')
 }
 
 /** Waits until consumer group `groupId` is Stable with `members` members. */
