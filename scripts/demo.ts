@@ -13,7 +13,7 @@
  *
  * Exit code 0 only if the output is exact (no duplicate, missing, unexpected or wrong record).
  *
- * Flags: --count N (impressions, default 30000), --rate N (impressions/s, default 500),
+ * Flags: --count N (impressions, default 20000), --rate N (impressions/s, default 300),
  * --instances N (default 3), --speedup N (event time per wall time, default 60), --no-kill.
  * Logs of the app instances and the generator go to .cache/demo/<run>/.
  */
@@ -38,8 +38,8 @@ const { Kafka, logLevel } = kafkajs
 
 const { values: flags } = parseArgs({
   options: {
-    count: { type: 'string', default: '30000' },
-    rate: { type: 'string', default: '500' },
+    count: { type: 'string', default: '20000' },
+    rate: { type: 'string', default: '300' },
     instances: { type: 'string', default: '3' },
     speedup: { type: 'string', default: '60' },
     'no-kill': { type: 'boolean', default: false },
