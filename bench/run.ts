@@ -35,7 +35,7 @@ import {
 import { createTopics, deleteTopics, deleteTopicsWithPrefix, kafkaClient, produceAll, readTopic } from './lib/kafka.js';
 import { buildCases, parseOptions, DESCRIPTIONS, type Case, type DatasetName, type Options } from './lib/plan.js';
 import { findPid, ProcSampler, Worker, type WorkerMessage } from './lib/proc.js';
-import { ratioLines, summarize, writeReport, type BenchReport, type CaseResult, type LatencyResult, type Ratio, type RunResult } from './lib/report.js';
+import { median, ratioLines, summarize, writeReport, type BenchReport, type CaseResult, type LatencyResult, type Ratio, type RunResult } from './lib/report.js';
 import { verifierFor, type VerifiedWorkload } from './lib/verify.js';
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -645,6 +645,9 @@ async function runRestore(ctx: Context, c: Case, r: number, appId: string, state
     outputRecords: restored,
     ...rates(restored, ready.t! - started.t!),
     ...resources(ctx, restorer, started.t!, ready.t!),
+    ...(Number(ready.restoreMs) > 0
+      ? { extra: { restorePhaseMs: Number(ready.restoreMs), restorePhaseRecordsPerSec: (restored * 1000) / Number(ready.restoreMs) } }
+      : {}),
   };
 }
 
@@ -754,7 +757,11 @@ function computeRatios(cases: CaseResult[]): Ratio[] {
   for (const g of ['alos', 'eos']) {
     const restore = rps(`w7-kstreams-${g}-large`);
     if (restore !== undefined) {
-      out.push({ name: `W7 restore records/s (${g})`, value: restore, target: 100_000 });
+      out.push({ name: `W7 restore records/s (${g})`, value: restore, target: 100_000, note: 'start() to RUNNING' });
+      const phase = median(
+        (cases.find((c) => c.id === `w7-kstreams-${g}-large`)?.runs ?? []).filter((r) => r.ok).map((r) => r.extra?.restorePhaseRecordsPerSec),
+      );
+      if (phase !== undefined) out.push({ name: `W7 restore phase records/s (${g})`, value: phase, note: 'first restore start to last restore end' });
       out.push(ratio(`W7 restore rate / W0d LevelDB writes (${g})`, restore, rps('w0d-raw-large')));
     }
   }

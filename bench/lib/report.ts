@@ -25,6 +25,8 @@ export interface RunResult {
   rssPeakMB?: number;
   heapPeakMB?: number;
   eldP99Ms?: number;
+  /** Workload-specific numbers (W7: `restorePhaseMs`, `restorePhaseRecordsPerSec`). */
+  extra?: Record<string, number>;
   /** Untimed phases of the run (topic setup, process start-up, settling, verification, stop), ms. */
   phasesMs?: Record<string, number>;
 }
@@ -41,7 +43,7 @@ export interface CaseResult {
   label: string;
   runs: RunResult[];
   /** Medians over the runs that passed verification. */
-  median?: Omit<RunResult, 'run' | 'ok' | 'error' | 'inputRecords' | 'phasesMs'>;
+  median?: Omit<RunResult, 'run' | 'ok' | 'error' | 'inputRecords' | 'phasesMs' | 'extra'>;
   skipped?: string;
 }
 
