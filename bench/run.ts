@@ -405,9 +405,8 @@ function spawnWorker(ctx: Context, c: Case, appId: string, topics: Topics, state
           out: topics.out,
           ...extra,
         };
-  // One folder per process: tsx's loader thread writes a profile of its own (the main thread's is the largest).
-  const prof = ctx.o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ctx.logDir, 'profiles', appId)}`] : [];
-  return Worker.spawn(process.execPath, [...prof, '--import', 'tsx', path.join(BENCH_DIR, 'workers', file), JSON.stringify(args)], logFile, label);
+  const env = ctx.o.cpuProf ? { ...process.env, KBENCH_CPU_PROFILE: path.join(ctx.logDir, 'profiles', `${appId}.cpuprofile`) } : undefined;
+  return Worker.spawn(process.execPath, ['--import', 'tsx', path.join(BENCH_DIR, 'workers', file), JSON.stringify(args)], logFile, label, env);
 }
 
 /** Input topics of a case. */

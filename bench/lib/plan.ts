@@ -19,7 +19,7 @@
  *   --latency LIST       workloads measured for latency, or none (default W0b,W1,W2)
  *   --latency-seconds N  measured seconds per latency run (default 10)
  *   --timeout-seconds N  per run (default 600)
- *   --cpu-prof           write V8 CPU profiles of the Node workers (node --cpu-prof) next to the logs
+ *   --cpu-prof           V8 CPU profile of each Node worker's measured phase, next to the logs
  *   --smoke              tiny sizes, 1 run, results in bench/results/tmp/ (harness check)
  *   --out DIR            results folder (default bench/results)
  * ```

@@ -161,8 +161,10 @@ async function main(): Promise<void> {
     if (now === 'ERROR') emit({ type: 'error', message: 'KafkaStreams went to ERROR' });
   });
   onStopRequest(() => {
-    void streams
-      .close({ timeoutMs: 30_000 })
+    void metrics
+      .writeProfile()
+      .catch(() => {})
+      .then(() => streams.close({ timeoutMs: 30_000 }))
       .catch(() => false)
       .finally(() => {
         emit({ type: 'stats', ...metrics.stats() });

@@ -39,6 +39,7 @@ let stopping: (() => Promise<void>) | undefined;
 onStopRequest(() => {
   void (async () => {
     try {
+      await metrics.writeProfile().catch(() => {});
       await stopping?.();
     } finally {
       emit({ type: 'stats', ...metrics.stats() });
