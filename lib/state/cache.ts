@@ -36,10 +36,12 @@ export const MIN_INDEX_BYTES = 2 * 1024 * 1024
 
 /** What the budget needs of a store's key index (see key-index.ts). */
 export interface IndexMember {
-  /** Gives up the oldest indexed segment other than `except`; returns the bytes freed (0: none). */
-  evictOldest(except?: number): number
-  /** Stops indexing `segment`; returns the bytes freed. */
-  giveUp(segment: number): number
+  /** Bytes held. */
+  readonly bytes: number
+  /** Frees about a quarter of its bytes (oldest times first); returns the bytes freed (0: none). */
+  shrink(): number
+  /** Frees everything it holds; returns the bytes freed. */
+  giveUp(): number
 }
 
 /**
@@ -102,21 +104,25 @@ export class CacheBudget {
     if (delta > 0 && this.usedBytes > this.entryLimit) this.enforce(preferEvictFrom)
   }
 
-  /**
-   * Index bytes. Beyond `indexMaxBytes`, segments are given up: the requester's oldest other
-   * segments first, then other indexes' oldest, then the growing segment itself.
-   */
-  chargeIndex(delta: number, requester?: IndexMember, growing?: number): void {
+  /** Index bytes (allocated or, with a negative delta, released); clean entries make room. */
+  chargeIndex(delta: number): void {
     this.indexUsed += delta
-    if (delta <= 0) return
-    if (this.indexUsed > this.indexMaxBytes && requester) {
-      while (this.indexUsed > this.indexMaxBytes && requester.evictOldest(growing) > 0) {}
-      for (const other of this.indexes) {
-        while (other !== requester && this.indexUsed > this.indexMaxBytes && other.evictOldest() > 0) {}
-      }
-      if (this.indexUsed > this.indexMaxBytes && growing !== undefined) requester.giveUp(growing)
+    if (delta > 0 && this.usedBytes > this.entryLimit) this.enforce()
+  }
+
+  /**
+   * Makes room for `bytes` more index bytes within `indexMaxBytes`: the index holding the most
+   * bytes shrinks (its oldest quarter), repeatedly; when nothing can shrink, the requester gives
+   * up what it holds.
+   */
+  makeIndexRoom(bytes: number, requester: IndexMember): void {
+    let guard = 64
+    while (this.indexUsed + bytes > this.indexMaxBytes && guard-- > 0) {
+      let largest: IndexMember | undefined
+      for (const i of this.indexes) if (i.bytes > 0 && (!largest || i.bytes > largest.bytes)) largest = i
+      if (!largest || largest.shrink() <= 0) break
     }
-    if (this.usedBytes > this.entryLimit) this.enforce()
+    if (this.indexUsed + bytes > this.indexMaxBytes) requester.giveUp()
   }
 
   /**

@@ -18,9 +18,11 @@
  * 8 per distinct hash — invisible to the GC.
  *
  * Memory is bounded: index bytes are charged to the task's {@link CacheBudget} (up to its index
- * share). When the share is full, the oldest indexed segment (of this store, then of the task's
- * other stores) stops being indexed; reads of an unindexed segment fall back to a range scan
- * until the segment expires. The index is rebuilt on open by one scan of the backend's keys.
+ * share; dirty and clean entries get the rest). When the share is full, the task's largest index
+ * raises its time floor so that its oldest quarter is no longer indexed, and compacts: the index
+ * always covers the newest times — where per-record reads near stream-time go — and reads
+ * reaching below the floor fall back to range scans. Expired segments are dropped whole. The
+ * index is rebuilt on open by one scan of the backend's keys.
  *
  * @internal
  */
@@ -32,6 +34,10 @@ const EMPTY = -1
 const VACANT = -2
 const MIN_SLOTS = 16
 const MIN_ENTRIES = 8
+/** Bytes per entry: t1, t2 (Float64), second hash, next (32 bits). */
+const ENTRY_BYTES = 24
+/** Bytes per slot: hash, head (32 bits). */
+const SLOT_BYTES = 8
 /** Bookkeeping bytes of one segment's object and arrays beyond their elements. */
 const SEGMENT_OVERHEAD = 400
 
@@ -74,19 +80,72 @@ export function hashBytes2(b: Uint8Array, start = 0, end = b.length): number {
  * singly linked lists of `(t1, t2)` entries in parallel typed arrays, with a free list.
  */
 export class SegmentEntries {
-  private slotHash = new Uint32Array(MIN_SLOTS)
-  private slotHead = new Int32Array(MIN_SLOTS).fill(EMPTY)
+  private slotHash: Uint32Array
+  private slotHead: Int32Array
   /** Slots not EMPTY (live or VACANT). */
   private slotsUsed = 0
-  private t1 = new Float64Array(MIN_ENTRIES)
-  private t2 = new Float64Array(MIN_ENTRIES)
-  private k2 = new Uint32Array(MIN_ENTRIES)
-  private next = new Int32Array(MIN_ENTRIES)
+  private t1: Float64Array
+  private t2: Float64Array
+  private k2: Uint32Array
+  private next: Int32Array
   /** High-water mark of entry indexes. */
   private top = 0
   private free = EMPTY
   /** Live entries. */
   size = 0
+
+  /** @param entries initial entry capacity; @param keys expected distinct hashes */
+  constructor(entries = MIN_ENTRIES, keys = 0) {
+    let slots = MIN_SLOTS
+    while ((keys + 1) * 10 > slots * 7) slots *= 2
+    this.slotHash = new Uint32Array(slots)
+    this.slotHead = new Int32Array(slots).fill(EMPTY)
+    const cap = Math.max(MIN_ENTRIES, entries)
+    this.t1 = new Float64Array(cap)
+    this.t2 = new Float64Array(cap)
+    this.k2 = new Uint32Array(cap)
+    this.next = new Int32Array(cap)
+  }
+
+  /** Bytes one more add may allocate at most (0: it fits in the current arrays). */
+  growthBound(): number {
+    let g = 0
+    if (this.free === EMPTY && this.top === this.t1.length) g += this.t1.length * ENTRY_BYTES
+    if ((this.slotsUsed + 1) * 10 > this.slotHash.length * 7) g += this.slotHash.length * SLOT_BYTES
+    return g
+  }
+
+  /** Calls `f(t1)` for every live entry. */
+  forEachTime(f: (t1: number) => void): void {
+    for (let i = 0; i < this.slotHead.length; i++) {
+      for (let e = this.slotHead[i]!; e >= 0; e = this.next[e]!) f(this.t1[e]!)
+    }
+  }
+
+  /** A compact copy holding only the entries with `t1 >= floor` (undefined: none left). */
+  rebuildFrom(floor: number): SegmentEntries | undefined {
+    let keep = 0
+    let keys = 0
+    for (let i = 0; i < this.slotHead.length; i++) {
+      let any = false
+      for (let e = this.slotHead[i]!; e >= 0; e = this.next[e]!) {
+        if (this.t1[e]! >= floor) {
+          keep++
+          any = true
+        }
+      }
+      if (any) keys++
+    }
+    if (keep === 0) return undefined
+    const out = new SegmentEntries(keep, keys)
+    for (let i = 0; i < this.slotHead.length; i++) {
+      const h = this.slotHash[i]!
+      for (let e = this.slotHead[i]!; e >= 0; e = this.next[e]!) {
+        if (this.t1[e]! >= floor) out.add(h, this.k2[e]!, this.t1[e]!, this.t2[e]!, false)
+      }
+    }
+    return out
+  }
 
   /** Bytes held (array capacities plus overhead). */
   get bytes(): number {
@@ -178,7 +237,7 @@ export class SegmentEntries {
       return e
     }
     if (this.top === this.t1.length) {
-      const cap = this.t1.length * 2
+      const cap = Math.ceil(this.t1.length * 1.5)
       const t1 = new Float64Array(cap)
       t1.set(this.t1)
       const t2 = new Float64Array(cap)
@@ -202,7 +261,7 @@ export class SegmentEntries {
     let live = 0
     for (let i = 0; i < oldHead.length; i++) if (oldHead[i]! >= 0) live++
     let cap = MIN_SLOTS
-    while ((live + 1) * 10 > cap * 5) cap *= 2
+    while ((live + 1) * 10 > cap * 4) cap *= 2
     this.slotHash = new Uint32Array(cap)
     this.slotHead = new Int32Array(cap).fill(EMPTY)
     this.slotsUsed = live
@@ -220,17 +279,22 @@ export class SegmentEntries {
 }
 
 /**
- * The index of one store: {@link SegmentEntries} per indexed segment, the set of segments that are
- * not indexed (given up for memory), and the readiness flag (false until built from the backend).
+ * The index of one store: {@link SegmentEntries} per segment, the time floor below which it does
+ * not index (`coveredFrom`), and the readiness flag (false until built from the backend).
+ *
+ * Invariant: once `ready`, every backend entry with `t1 >= coveredFrom` is listed. When the
+ * budget's index share is full, the index with the most bytes raises its floor so that about a
+ * quarter of its entries fall below it (oldest times first — the ones per-record reads near
+ * stream-time need least) and compacts; reads reaching below the floor scan the backend.
  */
 export class KeyIndex {
   private readonly segments = new Map<number, SegmentEntries>()
-  /** Segments whose entries are not (all) indexed: reads must scan them. */
-  private readonly unindexed = new Set<number>()
+  /** Entries with `t1` below this are not indexed. */
+  private floor = Number.NEGATIVE_INFINITY
   /** Segments below this id are expired: never indexed again. */
-  private floor = Number.MIN_SAFE_INTEGER
+  private segmentFloor = Number.NEGATIVE_INFINITY
   private heldBytes = 0
-  /** The index reflects every backend entry (built and maintained since). */
+  /** The index reflects every backend entry with `t1 >= coveredFrom` (built and maintained since). */
   ready = false
 
   /**
@@ -250,6 +314,11 @@ export class KeyIndex {
     return this.heldBytes
   }
 
+  /** Smallest `t1` the index covers (-Infinity: all). */
+  get coveredFrom(): number {
+    return this.floor
+  }
+
   /** Live indexed entries (all segments). */
   get entries(): number {
     let n = 0
@@ -257,43 +326,42 @@ export class KeyIndex {
     return n
   }
 
-  /** Ids of the indexed segments, ascending. */
+  /** Ids of the segments holding indexed entries, ascending. */
   indexedSegments(): number[] {
     return [...this.segments.keys()].sort((a, b) => a - b)
   }
 
-  /** Ids of the segments given up for memory (reads scan them), ascending. */
-  unindexedSegments(): number[] {
-    return [...this.unindexed].sort((a, b) => a - b)
-  }
-
-  /** True when reads of `segment` can rely on the index. */
-  covers(segment: number): boolean {
-    return this.ready && !this.unindexed.has(segment)
+  /** True when reads of entries with `t1 >= lo` can rely on the index. */
+  covers(lo: number): boolean {
+    return this.ready && lo >= this.floor
   }
 
   add(segment: number, h: number, h2: number, a: number, b: number): void {
-    if (segment < this.floor || this.unindexed.has(segment)) return
+    if (segment < this.segmentFloor || a < this.floor) return
     let s = this.segments.get(segment)
+    const growth = s ? s.growthBound() : new SegmentEntries().bytes
+    if (growth > 0) {
+      this.budget.makeIndexRoom(growth, this)
+      if (a < this.floor) return // this index made the room by raising its floor above `a`
+      s = this.segments.get(segment)
+    }
     if (!s) {
       s = new SegmentEntries()
       this.segments.set(segment, s)
-      this.charge(s.bytes, segment)
-      if (this.segments.get(segment) !== s) return // given up at once
+      this.account(s.bytes)
     }
     const before = s.bytes
     s.add(h, h2, a, b, this.unique)
-    const delta = s.bytes - before
-    if (delta !== 0) this.charge(delta, segment)
+    if (s.bytes !== before) this.account(s.bytes - before)
   }
 
   remove(segment: number, h: number, h2: number, a: number, b: number): void {
     this.segments.get(segment)?.remove(h, h2, a, b)
   }
 
-  /** `(a, b)` may be present in the backend (`true` also when the segment is not indexed). */
+  /** `(a, b)` may be present in the backend (`true` also when the index does not cover `a`). */
   mayHave(segment: number, h: number, h2: number, a: number, b: number): boolean {
-    if (!this.covers(segment)) return true
+    if (!this.covers(a)) return true
     const s = this.segments.get(segment)
     return s !== undefined && s.has(h, h2, a, b)
   }
@@ -305,44 +373,55 @@ export class KeyIndex {
 
   /** Forgets the segments below `segment` (expired and range-deleted). */
   dropBelow(segment: number): void {
-    if (segment <= this.floor) return
-    this.floor = segment
+    if (segment <= this.segmentFloor) return
+    this.segmentFloor = segment
     for (const [id, s] of this.segments) {
       if (id < segment) {
         this.segments.delete(id)
-        this.release(s.bytes)
+        this.account(-s.bytes)
       }
     }
-    for (const id of this.unindexed) if (id < segment) this.unindexed.delete(id)
   }
 
   /** Empties the index (the backend was cleared); `ready` tells whether it reflects the backend. */
   clear(ready: boolean): void {
-    for (const s of this.segments.values()) this.release(s.bytes)
+    for (const s of this.segments.values()) this.account(-s.bytes)
     this.segments.clear()
-    this.unindexed.clear()
-    this.floor = Number.MIN_SAFE_INTEGER
+    this.floor = Number.NEGATIVE_INFINITY
+    this.segmentFloor = Number.NEGATIVE_INFINITY
     this.ready = ready
   }
 
   /**
-   * Gives up the oldest indexed segment other than `except` (it becomes unindexed); returns the
-   * bytes freed (0: nothing to give up).
+   * Raises the floor so that about a quarter of the entries (the oldest `t1`s) are no longer
+   * indexed, and compacts the segments; returns the bytes freed (0: nothing to free).
    */
-  evictOldest(except?: number): number {
-    let oldest: number | undefined
-    for (const id of this.segments.keys()) if (id !== except && (oldest === undefined || id < oldest)) oldest = id
-    return oldest === undefined ? 0 : this.giveUp(oldest)
+  shrink(): number {
+    const n = this.entries
+    if (n === 0) return this.dropEmpty()
+    const step = Math.max(1, Math.floor(n / 4096))
+    const sample: number[] = []
+    let i = 0
+    let max = Number.NEGATIVE_INFINITY
+    for (const s of this.segments.values()) {
+      s.forEachTime((t) => {
+        if (t > max) max = t
+        if (i++ % step === 0) sample.push(t)
+      })
+    }
+    sample.sort((x, y) => x - y)
+    const q = sample[Math.floor(sample.length / 4)]!
+    // strictly above q: at least the entries at q go, so the floor always moves
+    this.raiseFloor(Math.min(q + 1, max + 1))
+    return this.lastFreed
   }
 
-  /** Stops indexing `segment`; returns the bytes freed. */
-  giveUp(segment: number): number {
-    this.unindexed.add(segment)
-    const s = this.segments.get(segment)
-    if (!s) return 0
-    this.segments.delete(segment)
-    this.release(s.bytes)
-    return s.bytes
+  /** Stops indexing everything indexed so far (the share cannot hold even this index's newest part). */
+  giveUp(): number {
+    let max = this.floor
+    for (const s of this.segments.values()) s.forEachTime((t) => void (t > max && (max = t)))
+    this.raiseFloor(max === Number.NEGATIVE_INFINITY ? max : max + 1)
+    return this.lastFreed + this.dropEmpty()
   }
 
   close(): void {
@@ -350,13 +429,36 @@ export class KeyIndex {
     this.budget.unregisterIndex(this)
   }
 
-  private charge(delta: number, growing: number): void {
-    this.heldBytes += delta
-    this.budget.chargeIndex(delta, this, growing)
+  private lastFreed = 0
+
+  private raiseFloor(floor: number): void {
+    const before = this.heldBytes
+    if (floor > this.floor) {
+      this.floor = floor
+      for (const [id, s] of this.segments) {
+        const kept = s.rebuildFrom(floor)
+        if (kept) this.segments.set(id, kept)
+        else this.segments.delete(id)
+        this.account((kept ? kept.bytes : 0) - s.bytes)
+      }
+    }
+    this.lastFreed = before - this.heldBytes
   }
 
-  private release(bytes: number): void {
-    this.heldBytes -= bytes
-    this.budget.chargeIndex(-bytes)
+  private dropEmpty(): number {
+    let freed = 0
+    for (const [id, s] of this.segments) {
+      if (s.size === 0) {
+        this.segments.delete(id)
+        this.account(-s.bytes)
+        freed += s.bytes
+      }
+    }
+    return freed
+  }
+
+  private account(delta: number): void {
+    this.heldBytes += delta
+    this.budget.chargeIndex(delta)
   }
 }

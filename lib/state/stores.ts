@@ -509,10 +509,10 @@ abstract class SegmentedStore extends RuntimeStore {
   }
 
   /**
-   * Whether the index can answer a per-key read of segments `[first, last]`; builds it first when
+   * Whether the index can answer a per-key read of entries with `t1 >= lo`; builds it first when
    * the store was used without `init()` (a failed build leaves reads on range scans).
    */
-  protected async indexCovers(first: number, last: number): Promise<boolean> {
+  protected async indexCovers(lo: number): Promise<boolean> {
     const idx = this.index
     if (!idx) return false
     if (!idx.ready) {
@@ -521,16 +521,8 @@ abstract class SegmentedStore extends RuntimeStore {
       } catch {
         return false
       }
-      if (!idx.ready) return false
     }
-    return this.coversNow(first, last)
-  }
-
-  /** {@link indexCovers} for a ready index (synchronous). */
-  protected coversNow(first: number, last: number): boolean {
-    const idx = this.index!
-    for (let s = first; s <= last; s++) if (!idx.covers(s)) return false
-    return true
+    return idx.covers(lo)
   }
 
   /**
@@ -669,12 +661,13 @@ abstract class SegmentedStore extends RuntimeStore {
 
   /**
    * The key index's state (diagnostics, tests): whether reads use it, its bytes, live entries,
-   * indexed segments (ascending) and the segments given up for memory.
+   * segments holding entries (ascending) and the smallest time it covers (window start / session
+   * end; older entries were given up for memory and are read by range scans).
    */
-  keyIndexStats(): { readonly enabled: boolean; readonly ready: boolean; readonly bytes: number; readonly entries: number; readonly segments: number[]; readonly unindexed: number[] } {
+  keyIndexStats(): { readonly enabled: boolean; readonly ready: boolean; readonly bytes: number; readonly entries: number; readonly segments: number[]; readonly coveredFrom: number } {
     const idx = this.index
-    if (!idx) return { enabled: false, ready: false, bytes: 0, entries: 0, segments: [], unindexed: [] }
-    return { enabled: true, ready: idx.ready, bytes: idx.bytes, entries: idx.entries, segments: idx.indexedSegments(), unindexed: idx.unindexedSegments() }
+    if (!idx) return { enabled: false, ready: false, bytes: 0, entries: 0, segments: [], coveredFrom: Number.POSITIVE_INFINITY }
+    return { enabled: true, ready: idx.ready, bytes: idx.bytes, entries: idx.entries, segments: idx.indexedSegments(), coveredFrom: idx.coveredFrom }
   }
 
   protected override afterClose(): void {
@@ -755,7 +748,7 @@ export class RuntimeWindowStore extends SegmentedStore implements WindowBytesSto
     if (lo > hi) return
     const first = this.segmentId(lo)
     const last = this.segmentId(hi)
-    if (this.index && (this.index.ready ? this.coversNow(first, last) : await this.indexCovers(first, last))) {
+    if (this.index && (this.index.ready ? this.index.covers(lo) : await this.indexCovers(lo))) {
       const r = this.indexedRead(key, first, last, lo, hi, undefined, (seg, a, b) => windowStoreKey(seg, key, a, b))
       const entries = r instanceof Promise ? await r : r
       for (const [start, , value] of entries) {
@@ -864,7 +857,7 @@ export class RuntimeSessionStore extends SegmentedStore implements SessionBytesS
     if (lo > hi) return
     const first = this.segmentId(lo)
     const last = this.segmentId(hi)
-    if (key && this.index && (this.index.ready ? this.coversNow(first, last) : await this.indexCovers(first, last))) {
+    if (key && this.index && (this.index.ready ? this.index.covers(lo) : await this.indexCovers(lo))) {
       const accept = (_end: number, start: number) => start <= latestSessionStartTime
       const r = this.indexedRead(key, first, last, lo, Number.POSITIVE_INFINITY, accept, (seg, end, start) => sessionStoreKey(seg, key, start, end))
       const entries = r instanceof Promise ? await r : r

@@ -98,7 +98,7 @@ function collidingKeys(): [Buffer, Buffer] {
 }
 
 describe('SegmentEntries', () => {
-  it('matches a reference multimap under random adds and removes (colliding hashes, growth, rehash, free list)', () => {
+  it('matches a reference multimap under random adds and removes (colliding hashes, growth, rehash, free list)', { timeout: 30_000 }, () => {
     const r = rng(1)
     const seg = new SegmentEntries()
     // keys: 300 slot hashes, each shared by two keys told apart by their second hash
@@ -166,34 +166,49 @@ describe('SegmentEntries', () => {
 })
 
 describe('KeyIndex memory bound', () => {
-  it('gives up the oldest segments beyond the index share, and the growing one when alone', () => {
+  it('keeps the newest times within the index share (oldest quarter first), exactly', () => {
     const budget = new CacheBudget(1_000_000, undefined, 40_000)
     const idx = new KeyIndex(budget, true)
     idx.ready = true
-    for (let seg = 0; seg < 10; seg++) for (let i = 0; i < 300; i++) idx.add(seg, i, 0, seg * 1000 + i, 0)
+    const segOf = (t: number) => Math.floor(t / 300)
+    for (let t = 0; t < 3000; t++) idx.add(segOf(t), t, 0, t, 0)
     expect(budget.indexBytes).toBeLessThanOrEqual(40_000)
     expect(budget.indexBytes).toBe(idx.bytes)
-    const kept = idx.indexedSegments()
-    const given = idx.unindexedSegments()
-    expect(kept.length).toBeGreaterThan(0)
-    expect(given.length).toBeGreaterThan(0)
-    // the newest segments are the ones kept
-    expect(Math.min(...kept)).toBeGreaterThan(Math.max(...given))
-    for (const s of given) {
-      expect(idx.covers(s)).toBe(false)
-      expect(idx.mayHave(s, 1, 0, s * 1000 + 1, 0)).toBe(true)
+    const from = idx.coveredFrom
+    expect(from).toBeGreaterThan(0)
+    expect(from).toBeLessThan(2999)
+    let listed = 0
+    let wrong = 0
+    for (let t = 0; t < 3000; t++) {
+      if (t >= from) {
+        if (!idx.covers(t) || !idx.mayHave(segOf(t), t, 0, t, 0)) wrong++
+        if (idx.mayHave(segOf(t), t, 0, t, 1) || idx.mayHave(segOf(t), t, 1, t, 0)) wrong++
+        listed++
+      } else if (idx.covers(t) || !idx.mayHave(segOf(t), t, 0, t, 0)) wrong++
     }
-    // one segment bigger than the whole share is given up itself
-    idx.add(20, 1, 0, 1, 0)
-    for (let i = 0; i < 5000; i++) idx.add(20, i, 0, i, 0)
-    expect(idx.covers(20)).toBe(false)
+    expect(wrong).toBe(0)
+    expect(idx.entries).toBe(listed)
+    expect(Math.min(...idx.indexedSegments())).toBe(segOf(from))
+
+    // a second index on the same budget: the larger one shrinks to make room
+    const idx2 = new KeyIndex(budget, true)
+    idx2.ready = true
+    const bytesBefore = idx.bytes
+    for (let t = 0; t < 500; t++) idx2.add(0, t, 0, t, 0)
+    expect(idx.coveredFrom).toBeGreaterThan(from)
+    expect(idx.bytes).toBeLessThan(bytesBefore)
+    expect(idx2.entries).toBeGreaterThan(0)
+    expect(idx2.mayHave(0, 499, 0, 499, 0)).toBe(true)
     expect(budget.indexBytes).toBeLessThanOrEqual(40_000)
-    // expiry forgets unindexed segments too, and frees the bytes
+    expect(budget.indexBytes).toBe(idx.bytes + idx2.bytes)
+
+    // expiry frees the bytes of dropped segments
     idx.dropBelow(100)
+    idx2.dropBelow(100)
     expect(idx.indexedSegments()).toEqual([])
-    expect(idx.unindexedSegments()).toEqual([])
     expect(budget.indexBytes).toBe(0)
     idx.close()
+    idx2.close()
   })
 
   it('index bytes shrink the room of clean entries (evicted) within the same budget', async () => {
@@ -228,14 +243,22 @@ interface Pair<T> {
 }
 
 describe.each(backends)('window store reads through the index equal range scans on %s', (_name, mk, persistent) => {
-  for (const dup of [false, true]) {
-    it(`random puts, deletes, commits, aborts, expiry${persistent ? ', restarts' : ''} and restores (retainDuplicates: ${dup})`, async () => {
-      const r = rng(dup ? 11 : 12)
+  const variants: Array<[boolean, number | undefined]> = [
+    [false, undefined],
+    [true, undefined],
+    [false, 2500], // an index share this small keeps only the newest times: reads mix index and scans
+    [true, 2500],
+  ]
+  for (const [dup, share] of variants) {
+    const what = `(retainDuplicates: ${dup}${share ? `, index share ${share} B` : ''})`
+    it(`random puts, deletes, commits, aborts, expiry${persistent ? ', restarts' : ''} and restores ${what}`, { timeout: 60_000 }, async () => {
+      const r = rng((dup ? 11 : 12) + (share ?? 0))
+      const budget = () => new CacheBudget(share ? 100_000 : Number.POSITIVE_INFINITY, undefined, share)
       const opts = { mode: 'managed' as const, retentionMs: 300, windowSizeMs: 20, segmentIntervalMs: 50, retainDuplicates: dup }
       const dirsOf = { indexed: path.join(await tmpDir(), 'i'), scanned: path.join(await tmpDir(), 's') }
       const open = async (which: 'indexed' | 'scanned'): Promise<RuntimeWindowStore> => {
         const backend = persistent ? await LevelDbBackend.open(dirsOf[which]) : await mk()
-        const s = new RuntimeWindowStore({ ...opts, name: which, backend, keyIndex: which === 'indexed' })
+        const s = new RuntimeWindowStore({ ...opts, name: which, backend, budget: budget(), keyIndex: which === 'indexed' })
         await s.init()
         return s
       }
@@ -244,6 +267,7 @@ describe.each(backends)('window store reads through the index equal range scans 
       let time = 0
       let reads = 0
       let nonEmpty = 0
+      let partial = 0
       for (let step = 0; step < 1500; step++) {
         const op = r(100)
         const key = KEYS[r(KEYS.length)]!
@@ -261,6 +285,7 @@ describe.each(backends)('window store reads through the index equal range scans 
           expect(a).toEqual(b)
           reads++
           if (a.length) nonEmpty++
+          if (p.indexed.keyIndexStats().coveredFrom > Number.NEGATIVE_INFINITY) partial++
         } else if (op < 82) {
           const t = Math.max(0, time - 320 + r(420))
           expect(S(await p.indexed.fetch(key, t))).toBe(S(await p.scanned.fetch(key, t)))
@@ -283,6 +308,9 @@ describe.each(backends)('window store reads through the index equal range scans 
       }
       expect(reads).toBeGreaterThan(300)
       expect(nonEmpty).toBeGreaterThan(50)
+      // the small share really did leave older times to range scans
+      if (share) expect(partial).toBeGreaterThan(100)
+      else expect(partial).toBe(0)
 
       // restore: the committed changelog of the indexed store, replayed into fresh stores
       await commit(p.indexed)
@@ -325,13 +353,14 @@ async function changelogOf(s: RuntimeWindowStore, time: number): Promise<RawReco
 }
 
 describe.each(backends)('session store reads through the index equal range scans on %s', (_name, mk, persistent) => {
-  it(`random merges, removes, commits, aborts, expiry${persistent ? ' and restarts' : ''}`, async () => {
-    const r = rng(21)
+  it.each([undefined, 2500])(`random merges, removes, commits, aborts, expiry${persistent ? ' and restarts' : ''} (index share %s)`, { timeout: 60_000 }, async (share) => {
+    const r = rng(21 + (share ?? 0))
+    const budget = () => new CacheBudget(share ? 100_000 : Number.POSITIVE_INFINITY, undefined, share)
     const opts = { mode: 'managed' as const, retentionMs: 400, segmentIntervalMs: 60 }
     const dirsOf = { indexed: path.join(await tmpDir(), 'i'), scanned: path.join(await tmpDir(), 's') }
     const open = async (which: 'indexed' | 'scanned'): Promise<RuntimeSessionStore> => {
       const backend = persistent ? await LevelDbBackend.open(dirsOf[which]) : await mk()
-      const s = new RuntimeSessionStore({ ...opts, name: which, backend, keyIndex: which === 'indexed' })
+      const s = new RuntimeSessionStore({ ...opts, name: which, backend, budget: budget(), keyIndex: which === 'indexed' })
       await s.init()
       return s
     }
@@ -340,6 +369,7 @@ describe.each(backends)('session store reads through the index equal range scans
     const gap = 30
     let time = 0
     let merges = 0
+    let partial = 0
     for (let step = 0; step < 1500; step++) {
       const op = r(100)
       const key = KEYS[r(KEYS.length)]!
@@ -357,6 +387,7 @@ describe.each(backends)('session store reads through the index equal range scans
           end = Math.max(end, x.endMs)
         }
         if (a.length) merges++
+        if (p.indexed.keyIndexStats().coveredFrom > Number.NEGATIVE_INFINITY) partial++
         for (const s of [p.indexed, p.scanned]) {
           for (const x of a) await s.put(key, x.startMs, x.endMs, null)
           await s.put(key, start, end, B(`s${step}`))
@@ -387,6 +418,8 @@ describe.each(backends)('session store reads through the index equal range scans
       }
     }
     expect(merges).toBeGreaterThan(100)
+    if (share) expect(partial).toBeGreaterThan(100)
+    else expect(partial).toBe(0)
   })
 })
 
@@ -568,24 +601,28 @@ describe('per-key reads through the index', () => {
     expect(w2.keyIndexStats().entries).toBe(20_000)
   })
 
-  it('reads of segments given up for memory fall back to range scans and stay correct', async () => {
-    const budget = new CacheBudget(10_000_000, undefined, 6_000)
+  it('reads reaching below the covered time fall back to range scans and stay correct', async () => {
+    const budget = new CacheBudget(10_000_000, undefined, 8_000)
     const c = counting(await level())
     const w = new RuntimeWindowStore({ name: 'w', backend: c.backend, budget, mode: 'managed', retentionMs: 100_000, windowSizeMs: 10, segmentIntervalMs: 1000 })
     await w.init()
-    for (let seg = 0; seg < 6; seg++) for (let i = 0; i < 60; i++) await w.put(B(`k${i}`), seg * 1000 + i, B(`${seg}/${i}`))
-    await commit(w)
+    for (let seg = 0; seg < 6; seg++) {
+      for (let i = 0; i < 60; i++) await w.put(B(`k${i}`), seg * 1000 + i, B(`${seg}/${i}`))
+      await commit(w)
+    }
     const stats = w.keyIndexStats()
-    expect(stats.unindexed.length).toBeGreaterThan(0)
-    expect(stats.bytes).toBeLessThanOrEqual(6_000)
+    expect(stats.coveredFrom).toBeGreaterThan(0)
+    expect(stats.bytes).toBeLessThanOrEqual(8_000)
     const it0 = c.iterators()
     const got = (await collect(w.fetchRange(B('k5'), 0, 10_000))).map((e) => S(e.value))
     expect(got).toEqual(['0/5', '1/5', '2/5', '3/5', '4/5', '5/5'])
     expect(c.iterators()).toBeGreaterThan(it0)
-    // an indexed segment alone is still answered without an iterator
-    const last = stats.segments[stats.segments.length - 1]!
+    // reads within the covered times are answered without an iterator
     const it1 = c.iterators()
-    expect((await collect(w.fetchRange(B('k5'), last * 1000, last * 1000 + 999))).map((e) => S(e.value))).toEqual([`${last}/5`])
+    const expected = [0, 1, 2, 3, 4, 5].filter((seg) => seg * 1000 + 59 >= stats.coveredFrom).map((seg) => `${seg}/59`)
+    expect(expected.length).toBeGreaterThan(0)
+    expect((await collect(w.fetchRange(B('k59'), stats.coveredFrom, 10_000))).map((e) => S(e.value))).toEqual(expected)
+    expect(await collect(w.fetchRange(B('nope'), stats.coveredFrom, 10_000))).toEqual([])
     expect(c.iterators()).toBe(it1)
   })
 })
