@@ -377,7 +377,7 @@ async function main(): Promise<number> {
       `p50 ${histogram.getValueAtPercentile(50)} ms, p99 ${histogram.getValueAtPercentile(99)} ms, max ${histogram.maxValue} ms`,
   )
   out(`  dead-letter records: ${dlq}; instance 2 was ${flags['no-kill'] ? 'not killed' : 'killed (SIGKILL) and restarted midway'}`)
-  out(`  timing: join window 15 min + grace ${DEFAULT_TIMING.joinGraceMs / 1000} s, CTR windows 1 min + grace ${DEFAULT_TIMING.ctrGraceMs / 60_000} min (event time, ${SPEEDUP}x wall clock)`)
+  out(`  timing: join window 15 min + grace ${DEFAULT_TIMING.joinGraceMs / 60_000} min, CTR windows 1 min + grace ${DEFAULT_TIMING.ctrGraceMs / 60_000} min (event time, ${SPEEDUP}x wall clock)`)
   if (!report.exact) await printLag(admin, applicationId, [topics.impressions, topics.clicks])
   out(report.exact ? '\nRESULT: EXACT' : '\nRESULT: NOT EXACT')
   await shutdown()

@@ -11,7 +11,9 @@
  *   (default `<tmp>/kstreams-impression-click/<INSTANCE_ID>`), TOPIC_PREFIX (default none)
  * - PROCESSING_GUARANTEE: `exactly_once` (default) or `at_least_once`
  * - JOIN_GRACE_MS, CTR_GRACE_MS (event-time ms; defaults in config.ts), COMMIT_INTERVAL_MS
- *   (default 100), MAX_TASK_IDLE_MS (default 200), DEAD_LETTER_TOPIC (default
+ *   (default 100), MAX_TASK_IDLE_MS (default 2000: how long a task waits for an empty input
+ *   partition before processing the other, which keeps impressions and clicks in time order
+ *   while catching up), DEAD_LETTER_TOPIC (default
  *   `<prefix>impression-click-dlq`), SESSION_TIMEOUT_MS (default 10000: a killed instance's
  *   tasks move after 10 s), HEARTBEAT_INTERVAL_MS (default 1000), LOG_LEVEL (default warn)
  * - CREATE_TOPICS (default true: create missing input/output/dead-letter topics with PARTITIONS
@@ -62,7 +64,7 @@ export function appSettings(env: NodeJS.ProcessEnv = process.env): AppSettings {
       processingGuarantee: guarantee,
       stateDir: env.STATE_DIR ?? path.join(os.tmpdir(), 'kstreams-impression-click', instanceId),
       commitIntervalMs: envInt('COMMIT_INTERVAL_MS', 100),
-      maxTaskIdleMs: envInt('MAX_TASK_IDLE_MS', 200),
+      maxTaskIdleMs: envInt('MAX_TASK_IDLE_MS', 2_000),
       deserializationExceptionHandler: { deadLetterTopic },
       sessionTimeoutMs: envInt('SESSION_TIMEOUT_MS', 10_000),
       heartbeatIntervalMs: envInt('HEARTBEAT_INTERVAL_MS', 1_000),

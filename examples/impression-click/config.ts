@@ -36,9 +36,11 @@ export function topicNames(prefix = ''): ImpressionClickTopics {
 /** Timing of the topology (event time, ms). */
 export interface ImpressionClickTiming {
   /**
-   * Join grace: how long after `impressionTime + JOIN_WINDOW_MS` out-of-order clicks are still
-   * joined; also delays the `clicked = false` AdEvent by as much.
-   * @defaultValue 60000
+   * Join grace: how far behind stream-time a click (or impression) may arrive and still be
+   * joined (Kafka Streams drops a click once `clickTime + grace < stream-time`); also delays the
+   * `clicked = false` AdEvent by as much. Besides real out-of-order data it must absorb how far a
+   * task's two input partitions drift apart while it catches up on a backlog.
+   * @defaultValue 300000 (5 minutes)
    */
   joinGraceMs: number
   /**
@@ -52,7 +54,7 @@ export interface ImpressionClickTiming {
 }
 
 /** The default {@link ImpressionClickTiming}. */
-export const DEFAULT_TIMING: ImpressionClickTiming = Object.freeze({ joinGraceMs: 60_000, ctrGraceMs: 60 * 60_000 })
+export const DEFAULT_TIMING: ImpressionClickTiming = Object.freeze({ joinGraceMs: 5 * 60_000, ctrGraceMs: 60 * 60_000 })
 
 /**
  * Ids starting with this prefix are heartbeat records of the generator: they only move
