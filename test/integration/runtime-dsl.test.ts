@@ -205,3 +205,56 @@ describe('poison pills (random bytes, truncated JSON) under each deserialization
     expect(offsets[0]!.partitions[0]!.offset).toBe('1')
   })
 })
+
+describe('uncaught exception handler', () => {
+  async function failingOnce(appId: string, input: string, output: string, state: { failed: boolean }) {
+    const b = new StreamsBuilder()
+    b.stream<string, string>(input, { keySerde: S, valueSerde: S })
+      .mapValues((v) => {
+        if (v === 'boom' && !state.failed) {
+          state.failed = true
+          throw new Error('transient failure')
+        }
+        return v.toUpperCase()
+      })
+      .to(output, { keySerde: S, valueSerde: S })
+    return app(b.build(), appId)
+  }
+
+  it('REPLACE_THREAD restarts processing from the committed offsets', async () => {
+    const input = randomTopic('ue-in')
+    const output = randomTopic('ue-out')
+    await createTopics(input, output)
+    const state = { failed: false }
+    const s = await failingOnce(randomTopic('ue'), input, output, state)
+    const errors: string[] = []
+    s.setUncaughtExceptionHandler((e) => {
+      errors.push(e.message)
+      return 'REPLACE_THREAD'
+    })
+    await s.start()
+    await (await connectedProducer()).send({ topic: input, messages: ['a', 'boom', 'c'].map((value) => ({ key: 'k', value })) })
+    const out = await consumeUntil({ topics: [output], timeoutMs: 60_000, until: (rs) => rs.some((r) => r.value === 'C') })
+    expect(out.map((r) => r.value).filter((v) => v !== 'A')).toEqual(['BOOM', 'C'])
+    expect(out.map((r) => r.value)).toContain('A')
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toContain('transient failure')
+    await s.waitForState('RUNNING')
+  })
+
+  it('SHUTDOWN_APPLICATION stops every instance of the application into ERROR', async () => {
+    const input = randomTopic('ue-in')
+    const output = randomTopic('ue-out')
+    await createTopics({ topic: input, numPartitions: 2 }, output)
+    const appId = randomTopic('ue')
+    const state = { failed: false }
+    const a = await failingOnce(appId, input, output, state)
+    const b = await failingOnce(appId, input, output, state)
+    for (const s of [a, b]) s.setUncaughtExceptionHandler(() => 'SHUTDOWN_APPLICATION')
+    await Promise.all([a.start(), b.start()])
+    await Promise.all([a.waitForState('RUNNING'), b.waitForState('RUNNING')])
+    await (await connectedProducer()).send({ topic: input, messages: [{ key: 'k', value: 'boom' }] })
+    await Promise.all([a.waitForState('ERROR', 60_000), b.waitForState('ERROR', 60_000)])
+    expect([a.state, b.state]).toEqual(['ERROR', 'ERROR'])
+  })
+})
