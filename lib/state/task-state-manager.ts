@@ -60,6 +60,12 @@ export interface CreateTaskStateManagerOptions extends TaskStateManagerOptions {
    * @defaultValue topology's `InMemoryKeyValueBytesStore`
    */
   readonly inMemoryStore?: (store: StoreDef) => KeyValueBytesStore
+  /**
+   * Bytes the key indexes of the task's window and session stores may hold (lib/state/key-index.ts),
+   * counted within `cacheMaxBytes`: dirty and clean entries get the rest. Beyond it, indexes give
+   * up their oldest times (reads there scan LevelDB). @defaultValue max(cacheMaxBytes / 2, 2 MiB)
+   */
+  readonly keyIndexMaxBytes?: number
   /** Timestamp of changelog records, ms. @defaultValue Date.now */
   readonly clock?: () => number
   readonly logger?: StateLogger
@@ -116,7 +122,7 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
 
   constructor(private readonly options: CreateTaskStateManagerOptions) {
     this.taskDir = path.join(options.stateDir, options.applicationId, options.taskId)
-    this.budget = new CacheBudget(options.cacheMaxBytes, options.onCommitNeeded)
+    this.budget = new CacheBudget(options.cacheMaxBytes, options.onCommitNeeded, options.keyIndexMaxBytes)
     this.log = options.logger ?? silent
     this.clock = options.clock ?? Date.now
     const get = (def: StoreDef, type: StoreType) => this.storeFor(def, type)

@@ -13,7 +13,9 @@ import { CacheBudget } from '../../lib/state/cache.js'
 import { hashBytes, hashBytes2, KeyIndex, SegmentEntries } from '../../lib/state/key-index.js'
 import { RuntimeSessionStore, RuntimeWindowStore } from '../../lib/state/stores.js'
 import { InMemoryKeyValueBytesStore } from '../../topology/state/memory.js'
-import type { RawRecord } from '../../topology/engine/types.js'
+import type { OutputRecord, RawRecord } from '../../topology/engine/types.js'
+import type { StoreDef } from '../../topology/state/types.js'
+import { createTaskStateManager } from '../../lib/state/task-state-manager.js'
 
 const dirs: string[] = []
 const closers: Array<() => Promise<void>> = []
@@ -624,5 +626,64 @@ describe('per-key reads through the index', () => {
     expect((await collect(w.fetchRange(B('k59'), stats.coveredFrom, 10_000))).map((e) => S(e.value))).toEqual(expected)
     expect(await collect(w.fetchRange(B('nope'), stats.coveredFrom, 10_000))).toEqual([])
     expect(c.iterators()).toBe(it1)
+  })
+})
+
+describe('through the TaskStateManager', () => {
+  it('window and session stores restored from their changelogs, then reopened, read through the index', async () => {
+    const stateDir = await tmpDir()
+    const win: StoreDef = { name: 'win', type: 'window', loggingEnabled: true, logConfig: {}, cachingEnabled: true, persistent: true, retentionMs: 60_000, windowSizeMs: 1000, retainDuplicates: true }
+    const ses: StoreDef = { name: 'ses', type: 'session', loggingEnabled: true, logConfig: {}, cachingEnabled: true, persistent: true, retentionMs: 60_000 }
+    const manager = (taskId: string) =>
+      createTaskStateManager({
+        applicationId: 'app',
+        taskId,
+        stateDir,
+        stores: [win, ses],
+        changelogTopicFor: (s) => `app-${s.name}-changelog`,
+        changelogPartition: 0,
+        cacheMaxBytes: 1 << 20,
+        exactlyOnce: false,
+        lockWaitMs: 0,
+        keyIndexMaxBytes: 1 << 20,
+      })
+    // the source task writes and logs
+    const src = manager('0_0')
+    await src.open()
+    const w = await src.provider.window(win)
+    const s = await src.provider.session(ses)
+    for (let i = 0; i < 300; i++) await w.put(B(`k${i % 30}`), 1000 + i * 10, B(`w${i}`))
+    for (let i = 0; i < 30; i++) await s.put(B(`k${i}`), 100 * i, 100 * i + 50, B(`s${i}`))
+    const log: OutputRecord[] = []
+    await src.prepareCommit({ send: (r: OutputRecord) => void log.push(r) })
+    await src.commitLocal(new Map([['app-win-changelog', '300'], ['app-ses-changelog', '30']]))
+    await src.close({ clean: true })
+    const consumed = (topic: string): RawRecord[] =>
+      log.filter((r) => r.topic === topic).map((r, i) => ({ topic, partition: 0, offset: String(i), key: r.key, value: r.value, timestamp: r.timestamp, headers: {} }))
+
+    // another task restores them from the changelog records
+    const dst = manager('0_1')
+    await dst.open()
+    await dst.restoreBatch('app-win-changelog', consumed('app-win-changelog'))
+    await dst.restoreBatch('app-ses-changelog', consumed('app-ses-changelog'))
+    await dst.markRestored('app-win-changelog', String(consumed('app-win-changelog').length))
+    await dst.markRestored('app-ses-changelog', String(consumed('app-ses-changelog').length))
+    const check = async (m: typeof dst) => {
+      const rw = m.store('win') as RuntimeWindowStore
+      const rs = m.store('ses') as RuntimeSessionStore
+      expect(rw.keyIndexStats()).toMatchObject({ ready: true, entries: 300 })
+      expect(rs.keyIndexStats()).toMatchObject({ ready: true, entries: 30 })
+      const k7 = (await collect(rw.fetchRange(B('k7'), 0, 10_000))).map((e) => S(e.value))
+      expect(k7).toEqual(Array.from({ length: 10 }, (_, j) => `w${7 + 30 * j}`))
+      expect((await collect(rs.findSessions(B('k7'), 0, 10_000))).map((x) => `${x.startMs}-${x.endMs}=${x.value}`)).toEqual(['700-750=s7'])
+      expect(await collect(rw.fetchRange(B('none'), 0, 10_000))).toEqual([])
+    }
+    await check(dst)
+    await dst.close({ clean: true })
+    // and after a restart the index is rebuilt from LevelDB
+    const again = manager('0_1')
+    await again.open()
+    await check(again)
+    await again.close({ clean: true })
   })
 })
