@@ -60,7 +60,7 @@ describe('impression-click example (real broker + registry)', () => {
       await Promise.all(apps.map((a) => a.close()))
     })
 
-    const options = { ...defaultGeneratorOptions(), count: 3_000, rate: 1_000, speedup: 600, campaigns: 4, seed: 7, tooLateShare: 0.02 }
+    const options = { ...defaultGeneratorOptions(), count: 3_000, rate: 1_000, speedup: 600, campaigns: 4, seed: 7, tooLateShare: 0.05 }
     const truth = await runGenerator(options, {
       brokers: brokers(),
       registryUrl: registryUrl(),
