@@ -126,6 +126,8 @@ export class StreamThread {
   #groupView: GroupView | undefined
   #lastStateHint: 'REBALANCING' | 'RUNNING' | undefined
   #fatal = false
+  /** Active tasks in the current assignment (the store cache budget is split among them). */
+  #assignedTasks = 1
 
   constructor(options: StreamThreadOptions) {
     this.#o = options
@@ -466,6 +468,7 @@ export class StreamThread {
   async #applyAssignment(): Promise<void> {
     const a = this.#pendingAssignment!
     this.#pendingAssignment = undefined
+    this.#assignedTasks = Math.max(1, a.active.size)
     const revoked = [...this.tasks.values()].filter((t) => !a.active.has(t.id))
     for (const t of revoked) await this.#closeTask(t, { clean: true, commit: true })
     for (const id of a.active) this.#migrated.delete(id)
@@ -541,7 +544,7 @@ export class StreamThread {
       stores: task.subtopology.stores.map((n) => topology.stores.get(n)!).filter(Boolean),
       changelogTopicFor: (store) => (store.loggingEnabled ? (store.sourceChangelogTopic ?? changelogTopicName(c.applicationId, store.name)) : undefined),
       changelogPartition: task.taskId.partition,
-      cacheMaxBytes: Math.floor(c.statestoreCacheMaxBytes / Math.max(1, this.tasks.size)),
+      cacheMaxBytes: Math.floor(c.statestoreCacheMaxBytes / this.#assignedTasks),
       exactlyOnce: c.exactlyOnce,
       onCommitNeeded: () => {
         task.commitRequested = true
