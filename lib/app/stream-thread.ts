@@ -471,7 +471,9 @@ export class StreamThread {
     this.#assignedTasks = Math.max(1, a.active.size)
     const revoked = [...this.tasks.values()].filter((t) => !a.active.has(t.id))
     for (const t of revoked) await this.#closeTask(t, { clean: true, commit: true })
-    for (const id of a.active) this.#migrated.delete(id)
+    // a new assignment supersedes every migrated task: ours are created below, the others are not ours
+    // (reviving one later would fence its real owner's producer)
+    this.#migrated.clear()
     const created: string[] = []
     for (const id of a.active) {
       if (this.tasks.has(id)) continue
