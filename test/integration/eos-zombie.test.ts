@@ -40,6 +40,9 @@ describe('exactly-once, scenario 4: a zombie instance', () => {
     // z rejoins as a fresh owner and the group goes on
     await z.waitForEvent('rejoined with tasks', (e) => e.ev === 'assignment' && e.t > resumed.t && (e.active as string[]).length > 0, 90_000)
     await waitForProgress(s, await committedOffsets(s, s.input), 90_000, 'progress after the zombie rejoined')
+    // keep the stream going past another session timeout after the fencing (a wrongly revived task would show up)
+    await waitFor('9 s of processing after the fencing', () => Date.now() - fenced.t > 9000, 30_000)
+    await waitForProgress(s, await committedOffsets(s, s.input), 90_000, 'progress 9 s after the fencing')
 
     const r = await finishAndVerify(s, [z, b], input)
     expect(r.exitCodes).toEqual([0, 0])
@@ -48,6 +51,20 @@ describe('exactly-once, scenario 4: a zombie instance', () => {
     expect(r.inputRead).toBe(r.produced)
     expect(r.echoRead).toBe(r.produced)
     expect(r.aggRead).toBe(r.produced)
-    report('zombie', { produced: r.produced, abortedRecords: r.abortedRecords, zombieTasks: zTasks, fenced: z.events.filter((e) => e.ev === 'migrated').map((e) => `${e.taskId}: ${e.reason}`) })
+    // after SIGCONT the zombie creates only tasks of its current assignment: no "revived" task the
+    // group gave to b (re-creating one would fence b's producer). `created` events of an assignment
+    // come right before its `assignment` event; a revival has none.
+    const after = z.currentRun.filter((x) => x.t >= resumed.t)
+    const phantom: string[] = []
+    after.forEach((e, i) => {
+      if (e.ev !== 'created' || e.standby) return
+      const prev = after.slice(0, i).filter((x) => x.ev === 'assignment').at(-1)
+      const next = after.slice(i).find((x) => x.ev === 'assignment')
+      const owned = (prev?.active as string[] | undefined)?.includes(e.taskId as string) || (next !== undefined && next.t - e.t < 1000 && (next.active as string[]).includes(e.taskId as string))
+      if (!owned) phantom.push(`${e.taskId} at +${e.t - resumed.t} ms`)
+    })
+    expect(phantom).toEqual([])
+    report('zombie', {
+      bMigrated: b.events.filter((e) => e.ev === 'migrated').map((e) => e.taskId), produced: r.produced, abortedRecords: r.abortedRecords, zombieTasks: zTasks, fenced: z.events.filter((e) => e.ev === 'migrated').map((e) => `${e.taskId}: ${e.reason}`) })
   })
 })
