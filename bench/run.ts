@@ -12,7 +12,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -128,6 +128,7 @@ async function main(): Promise<void> {
     machine: machineInfo(),
     config: {
       runs: o.runs,
+      largeRuns: o.largeRuns,
       records: o.records,
       keys: o.keys,
       largeRecords: o.largeRecords,
@@ -139,6 +140,8 @@ async function main(): Promise<void> {
       keyBytes: KEY_BYTES,
       brokers,
       kafka: KAFKA_VERSION,
+      latency: o.latency.join(','),
+      latencySeconds: o.latencySeconds,
       smoke: o.smoke,
     },
     preload: [],
@@ -147,10 +150,15 @@ async function main(): Promise<void> {
     ratios: [],
   };
   const base = path.join(outDir, stamp);
-  const save = async () => {
+  /** Writes the results; between runs only the JSON (rendering the chart takes a core for a while). */
+  const save = async (final = false) => {
     report.finishedAt = new Date().toISOString();
     report.durationMs = Date.now() - startedAt.getTime();
     report.ratios = computeRatios(report.cases);
+    if (!final) {
+      await writeFile(`${base}.json`, JSON.stringify(report, null, 2) + '\n');
+      return undefined;
+    }
     return writeReport(base, report);
   };
 
@@ -230,7 +238,7 @@ async function main(): Promise<void> {
     }
   } finally {
     ctx.broker?.stop();
-    const files = await save();
+    const files = (await save(true))!;
     await cleanup();
     await admin.disconnect().catch(() => {});
     await local.stop();
