@@ -322,8 +322,8 @@ async function sessionAggregate(dir: string, keys: number, records: number, vari
 
 /** Read benchmarks at `keys` keys for one store variant. */
 async function readBenches(dir: string, keys: number, variant: Variant, tag: string): Promise<ReadCase[]> {
-  const lookups = Math.min(20_000, keys)
-  const records = 2 * keys
+  const lookups = 20_000
+  const records = Math.max(2 * keys, 100_000)
   return [
     ...(await joinFetchRange(dir, keys, lookups, variant, tag)),
     await joinStream(dir, keys, variant, tag),

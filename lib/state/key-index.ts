@@ -278,6 +278,9 @@ export class SegmentEntries {
   }
 }
 
+/** Bytes of a new, empty {@link SegmentEntries}. */
+const EMPTY_SEGMENT_BYTES = MIN_SLOTS * SLOT_BYTES + MIN_ENTRIES * ENTRY_BYTES + SEGMENT_OVERHEAD
+
 /**
  * The index of one store: {@link SegmentEntries} per segment, the time floor below which it does
  * not index (`coveredFrom`), and the readiness flag (false until built from the backend).
@@ -339,7 +342,7 @@ export class KeyIndex {
   add(segment: number, h: number, h2: number, a: number, b: number): void {
     if (segment < this.segmentFloor || a < this.floor) return
     let s = this.segments.get(segment)
-    const growth = s ? s.growthBound() : new SegmentEntries().bytes
+    const growth = s ? s.growthBound() : EMPTY_SEGMENT_BYTES
     if (growth > 0) {
       this.budget.makeIndexRoom(growth, this)
       if (a < this.floor) return // this index made the room by raising its floor above `a`
