@@ -10,7 +10,13 @@
  * (`commitLocal`); three decorators would buffer the same writes three times.
  *
  * Reads: write buffer → clean LRU → backend (LevelDB `getSync`, or one `getMany` for batches).
- * Range reads merge the write buffer over backend iterators (ordering, deletes).
+ * Range reads merge the write buffer over backend iterators (ordering, deletes). The per-key reads
+ * of window and session stores — `fetchRange(key, …)`, `findSessions(key, …)`, `fetch`,
+ * `fetchSession`, what joins and window/session aggregates call per record — go through the
+ * store's key index instead (key-index.ts): the backend entries of that key and time range are
+ * known in memory, so absent keys cost nothing and present entries are point reads (clean cache,
+ * else a synchronous LevelDB `getSync`), merged with the key's buffered entries; no iterator is
+ * opened unless the read reaches below the times the index covers (memory bound).
  *
  * Two modes: `managed` (inside a TaskStateManager: `flush()` does nothing, the task's commit
  * protocol moves writes to LevelDB) and `autoCommit` (standalone: `flush()` writes the buffer).
