@@ -47,8 +47,8 @@ export interface IndexMember {
 /**
  * Byte budget shared by the caches of one task: dirty (buffered) entries, clean LRU entries and
  * the key indexes of window/session stores. The indexes may hold up to `indexMaxBytes`; dirty and
- * clean entries get the rest (`maxBytes - index bytes`): clean entries are evicted beyond it, and
- * when dirty entries alone exceed it a commit is requested.
+ * clean entries get the rest (`maxBytes - index bytes`, at least `maxBytes / 2`): clean entries
+ * are evicted beyond it, and when dirty entries alone exceed it a commit is requested.
  */
 export class CacheBudget {
   private usedBytes = 0
@@ -77,9 +77,13 @@ export class CacheBudget {
     return this.indexUsed
   }
 
-  /** Bytes dirty and clean entries may use: `maxBytes` less what the indexes hold. */
+  /**
+   * Bytes dirty and clean entries may use: `maxBytes` less what the indexes hold, but at least
+   * half of `maxBytes` (an index share above that — the 2 MiB floor of a small budget — never
+   * makes commits more frequent).
+   */
   private get entryLimit(): number {
-    return Math.max(0, this.maxBytes - this.indexUsed)
+    return this.maxBytes - Math.min(this.indexUsed, Math.floor(this.maxBytes / 2))
   }
 
   register(cache: CleanCache): void {

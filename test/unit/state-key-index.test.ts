@@ -687,3 +687,16 @@ describe('through the TaskStateManager', () => {
     await again.close({ clean: true })
   })
 })
+
+describe('CacheBudget with key indexes', () => {
+  it('index bytes take at most half of a small budget from dirty entries: no extra commit requests', () => {
+    let requested = 0
+    const budget = new CacheBudget(100_000, () => requested++)
+    expect(budget.indexMaxBytes).toBe(2 * 1024 * 1024)
+    budget.chargeIndex(1_500_000) // an index far larger than the whole budget
+    budget.charge(49_000) // dirty entries within half of the budget
+    expect(requested).toBe(0)
+    budget.charge(2_000) // beyond half: a commit is requested
+    expect(requested).toBe(1)
+  })
+})
