@@ -10,7 +10,7 @@
  * - Produce results give the end offset per topic-partition (`baseOffset + count`); the commit
  *   path reads the changelog partitions' end offsets from {@link endOffsets} for the checkpoint.
  *
- * The actual sending goes through a {@link BatchSender}: the shared idempotent producer
+ * The actual sending goes through a {@link BatchSender}: the task's idempotent producer
  * (at-least-once) or the task's transactional producer (exactly-once, the first send begins the
  * transaction).
  */

@@ -23,7 +23,7 @@
  * per task: `stateManager.prepareCommit(collector)` (cache → changelog records) → produce the task's
  * collected sink + changelog + dead-letter records (batched `sendBatch`, acks=-1, idempotent) →
  * commit the consumed offsets (last processed + 1) → `stateManager.commitLocal(changelog end
- * offsets)` (LevelDB batch + checkpoint). At-least-once: one shared idempotent producer and one
+ * offsets)` (LevelDB batch + checkpoint). At-least-once: an idempotent producer per task and one
  * `commitOffsets` for all tasks. Exactly-once (EOS-alpha): each task has a transactional producer
  * (`<applicationId>-<taskId>`); produce + `sendOffsets` + `commit` form one transaction, and local
  * state is written only after the commit, so it never reflects an aborted transaction.
@@ -111,7 +111,6 @@ export class StreamThread {
   readonly #o: StreamThreadOptions
   readonly #c: ResolvedStreamsConfig
   #consumer: Consumer | undefined
-  #producer: Producer | undefined
   #reader: ChangelogReader | undefined
   #loop: Promise<void> | undefined
   #stopping = false
@@ -151,10 +150,6 @@ export class StreamThread {
   async start(): Promise<void> {
     const { kafka, topology } = this.#o
     this.#reader = this.#o.state.createChangelogReader(kafka, this.#c.logger)
-    if (!this.#c.exactlyOnce) {
-      this.#producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
-      await this.#producer.connect()
-    }
     const subs: AssignorSubtopology[] = topology.subtopologies
       .filter((s) => s.sourceTopics.length > 0)
       .map((s) => ({ id: s.id, sourceTopics: s.sourceTopics, stateful: s.stores.some((n) => topology.stores.get(n)?.loggingEnabled) }))
@@ -227,7 +222,6 @@ export class StreamThread {
     } catch (e) {
       this.#c.logger.warn(`consumer disconnect failed: ${(e as Error).message}`)
     }
-    await this.#producer?.disconnect().catch(() => undefined)
     await this.#reader?.close().catch(() => undefined)
     this.#stopped = true
   }
@@ -241,6 +235,13 @@ export class StreamThread {
     const { topic, partition } = batch
     const task = this.#byPartition.get(StreamTask.key(topic, partition))
     if (!task || task.state === 'CLOSED') return // not ours (any more): leave unresolved
+    if (task.state !== 'RUNNING') {
+      // initializing (EOS producer, restore): whatever we buffered now would be dropped when the
+      // task seeks to its committed offsets, so leave it unresolved and stop fetching until then
+      // (the end of #initTask resumes; fix by R3: see #resumeAll)
+      this.#pauseForTask(task, topic, partition)
+      return
+    }
     const headers = (h: unknown) => (h ?? {}) as RawRecord['headers']
     const records: RawRecord[] = new Array(batch.messages.length)
     for (let i = 0; i < batch.messages.length; i++) {
@@ -251,8 +252,7 @@ export class StreamThread {
     resolveOffset(batch.messages[batch.messages.length - 1]!.offset)
     const k = StreamTask.key(topic, partition)
     if (size >= this.#c.bufferedRecordsPerPartition && !task.paused.has(k)) {
-      task.paused.add(k)
-      this.#consumer!.pause([{ topic, partitions: [partition] }])
+      this.#pauseForTask(task, topic, partition)
       emitEvent(this.#o.emitter, StreamsEvents.PAUSE, { topic, partition, buffered: size })
     }
     this.#wakeUp()
@@ -369,6 +369,9 @@ export class StreamThread {
           await yieldImmediate()
         }
         const after = Date.now()
+        // a paused partition whose queue drained without this loop processing it (cleared on seek,
+        // never processable) must be resumed here, or the task waits forever (fix by R3)
+        for (const task of this.tasks.values()) if (task.state === 'RUNNING') this.#maybeResume(task)
         for (const task of this.tasks.values()) {
           if (task.state !== 'RUNNING' || after - task.lastWallClockPunctuation < 10) continue
           task.lastWallClockPunctuation = after
@@ -411,6 +414,23 @@ export class StreamThread {
         resolve()
       }
     })
+  }
+
+  /** Pauses fetching from one of a task's partitions (remembered in `task.paused`, resumed by {@link #maybeResume} / {@link #resumeAll}). */
+  #pauseForTask(task: StreamTask, topic: string, partition: number): void {
+    const k = StreamTask.key(topic, partition)
+    if (task.paused.has(k)) return
+    task.paused.add(k)
+    this.#consumer!.pause([{ topic, partitions: [partition] }])
+  }
+
+  /** Resumes every partition the task paused. */
+  #resumeAll(task: StreamTask): void {
+    for (const k of [...task.paused]) {
+      const [topic, p] = splitKey(k)
+      task.paused.delete(k)
+      this.#consumer!.resume([{ topic, partitions: [p] }])
+    }
   }
 
   #maybeResume(task: StreamTask): void {
@@ -523,6 +543,9 @@ export class StreamThread {
     task.state = 'RESTORING'
     // 1. EOS: a transactional producer per task; InitProducerId fences the previous owner and
     //    waits for its open transaction to complete, so the offsets we read next are final.
+    //    At-least-once: an idempotent producer per task as well — kafkajs sends an idempotent
+    //    producer's requests to a broker one at a time, so per-task producers are what lets the
+    //    tasks' outputs flow in parallel (measured: about 2x on a 4-partition stateless pipe).
     if (c.exactlyOnce) {
       const producer = kafka.producer({
         transactionalId: `${c.applicationId}-${task.id}`,
@@ -534,6 +557,11 @@ export class StreamThread {
       this.#eos.set(task.id, { producer, txn: undefined })
       const txn = await producer.transaction() // InitProducerId (fencing) + begin
       await txn.abort() // nothing registered: no request
+      if (task.abort.signal.aborted) return
+    } else {
+      const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+      await producer.connect()
+      this.#eos.set(task.id, { producer, txn: undefined })
       if (task.abort.signal.aborted) return
     }
     // 2. committed offsets of the task's input partitions
@@ -610,6 +638,12 @@ export class StreamThread {
       task.floor.set(k, off)
       this.#consumer!.seek({ topic: p.topic, partition: p.partition, offset: off.toString() })
     }
+    // Partitions paused while initializing (see #eachBatch) fetch again, from the positions just
+    // sought. Bug fixed by R3: a queue that overflowed during initialization paused its partition,
+    // the queue was then cleared here, and nothing resumed the partition (resuming only happened
+    // after processing, and an empty queue is never processed): the task stayed RUNNING at its
+    // committed offset forever, silently (seen in the demo after a kill -9 and restart).
+    this.#resumeAll(task)
     task.state = 'RUNNING'
     this.#c.logger.info(`task ${task.id} running`, { taskId: task.id })
   }
@@ -805,7 +839,8 @@ export class StreamThread {
 
   #senderFor(task: StreamTask): BatchSender {
     if (!this.#c.exactlyOnce) {
-      const producer = this.#producer!
+      const producer = this.#eos.get(task.id)?.producer
+      if (!producer) return () => Promise.reject(new TaskMigratedError('no producer (task closed)', { place: { taskId: task.id } }))
       return (topicMessages) => producer.sendBatch({ topicMessages, acks: -1 })
     }
     return async (topicMessages) => {
@@ -828,7 +863,8 @@ export class StreamThread {
       throw new ProductionError(`producing ${records.length} record(s) failed: ${err.message}`, { cause: e, place: { taskId: task.id, topic: records[0]?.topic } })
     }
     // per-record retry so the handler can skip only the bad ones
-    const producer = this.#producer!
+    const producer = this.#eos.get(task.id)?.producer
+    if (!producer) throw e
     for (const r of records) {
       try {
         await producer.send({ topic: r.topic, acks: -1, messages: [{ key: r.key, value: r.value, timestamp: String(r.timestamp), headers: r.headers as never, partition: r.partition }] })
