@@ -222,7 +222,7 @@ afterEach(async () => {
 })
 
 describe('three instances, one killed and restarted mid-stream', () => {
-  it('every record is counted exactly once and the group's input lag reaches 0', async () => {
+  it('every record is counted exactly once and the group input lag reaches 0', async () => {
     const ctx = await setup()
     const inst = await Promise.all(
       [0, 1, 2].map(async () => {
