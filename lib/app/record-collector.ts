@@ -27,7 +27,14 @@ export interface CollectorOptions {
   readonly onSendError: (error: unknown, records: ReadonlyArray<OutputRecord>) => Promise<void>
   /** @defaultValue 2000 */
   readonly flushRecords?: number
-  /** @defaultValue 1 MiB */
+  /**
+   * Upper bound of one batch's estimated size (keys, values, header keys and values, plus a
+   * per-record overhead): a batch is started BEFORE a record would push the buffer over it, so only
+   * a single record larger than this makes a larger batch. kafkajs writes all of a batch's records
+   * for one partition as one record batch, which the broker refuses over `message.max.bytes`
+   * (default 1048588 bytes).
+   * @defaultValue 512 KiB
+   */
   readonly flushBytes?: number
 }
 
@@ -44,12 +51,17 @@ export class TaskRecordCollector implements RecordCollector {
 
   constructor(private readonly options: CollectorOptions) {
     this.#flushRecords = options.flushRecords ?? 2000
-    this.#flushBytes = options.flushBytes ?? 1024 * 1024
+    this.#flushBytes = options.flushBytes ?? 512 * 1024
   }
 
   send(record: OutputRecord): void {
+    // Fix by R3: the size check used to run only after appending, with a 1 MiB default, so a batch
+    // of larger records ended just over 1 MiB: with everything in one partition (a changelog) the
+    // broker refused it (MESSAGE_TOO_LARGE) and the task failed.
+    const size = recordSize(record)
+    if (this.#buffer.length > 0 && this.#bytes + size > this.#flushBytes) this.#startBatch()
     this.#buffer.push(record)
-    this.#bytes += (record.key?.length ?? 0) + (record.value?.length ?? 0) + 32
+    this.#bytes += size
     if (this.#buffer.length >= this.#flushRecords || this.#bytes >= this.#flushBytes) this.#startBatch()
   }
 
@@ -159,6 +171,26 @@ export class TaskRecordCollector implements RecordCollector {
     this.#end.clear()
     this.#sentSinceReset = 0
   }
+}
+
+/** Estimated bytes of a record in a produce request (record overhead: varints, attributes, deltas). */
+function recordSize(record: OutputRecord): number {
+  let n = (record.key?.length ?? 0) + (record.value?.length ?? 0) + 64
+  const headers = record.headers as Record<string, unknown> | undefined
+  if (headers) {
+    for (const k in headers) {
+      const v = headers[k]
+      n += k.length + 8 + (Array.isArray(v) ? v.reduce((m: number, x: unknown) => m + byteLength(x), 0) : byteLength(v))
+    }
+  }
+  return n
+}
+
+function byteLength(v: unknown): number {
+  if (v === undefined || v === null) return 0
+  if (typeof v === 'string') return Buffer.byteLength(v)
+  if (v instanceof Uint8Array) return v.length
+  return 16
 }
 
 /** Groups output records by topic, in order, as kafkajs messages (timestamps as strings). */
