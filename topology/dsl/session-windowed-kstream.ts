@@ -8,16 +8,16 @@
  * merged session; result timestamps are session ends. A session closes once stream-time passes
  * `end + gap + grace`; later records for it are dropped and counted.
  */
-import { Serdes, type Serde } from '../serde.js'
 import type { Windowed } from '../state/types.js'
 import type { KGroupedStream } from './kgrouped-stream.js'
 import type { KTable } from './ktable.js'
 import type { MaterializedConfig, NamedConfig } from './options.js'
 import { requireFunction } from './materialize.js'
+import { windowedAggregateCall, windowedCountCall, windowedReduceCall, type WindowedAggregateCall } from './windowed-common.js'
 import { EmitStrategy } from './suppressed.js'
 import type { SessionWindows } from './windows.js'
 import { checkEmitStrategy } from './time-windowed-kstream.js'
-import { buildWindowedAggregate, reduceAsAggregate } from '../processors/windowed/build.js'
+import { buildWindowedAggregate } from '../processors/windowed/build.js'
 import { sessionStoreValueGetterSupplier } from '../processors/windowed/graph.js'
 import { sessionWindowAggregateSupplier } from '../processors/windowed/session-window-aggregate.js'
 import { sessionWindowedSerde } from '../processors/windowed/windowed-serdes.js'
@@ -45,18 +45,13 @@ export class SessionWindowedKStream<K, V> {
 
   /** Counts records per session (`KSTREAM-AGGREGATE-`). Value serde defaults to Long. */
   count(materialized?: MaterializedConfig<K, number>, named?: NamedConfig): KTable<Windowed<K>, number> {
-    // Kafka Streams burns one store name for count(Materialized) without a store name (topology compatibility).
-    if (materialized !== undefined && materialized !== null && typeof materialized === 'object' && materialized.storeName === undefined) {
-      this.grouped.builder.newStoreName('KSTREAM-AGGREGATE-')
-    }
-    return this.build<number>('count', 'KSTREAM-AGGREGATE-', materialized, named, Serdes.Long(), () => 0, (_k, _v, n) => n + 1, (_k, a, b) => a + b)
+    return this.build(windowedCountCall<K, V>(this.grouped, materialized, named, true), (_k, a, b) => a + b)
   }
 
   /** Combines values per session with `reducer(aggregate, value)` (`KSTREAM-REDUCE-`); merged sessions are reduced too. */
   reduce(reducer: (aggregate: V, value: V) => V, materialized?: MaterializedConfig<K, V>, named?: NamedConfig): KTable<Windowed<K>, V> {
-    requireFunction(reducer, 'reducer', 'reduce')
-    const { initializer, aggregator } = reduceAsAggregate<K, V>(reducer)
-    return this.build<V>('reduce', 'KSTREAM-REDUCE-', materialized, named, this.grouped.valueSerde, initializer, aggregator, (k, a, b) => aggregator(k, b, a))
+    const call = windowedReduceCall(this.grouped, reducer, materialized, named)
+    return this.build(call, (k, a, b) => call.aggregator(k, b, a))
   }
 
   /**
@@ -71,31 +66,17 @@ export class SessionWindowedKStream<K, V> {
     materialized?: MaterializedConfig<K, VAgg>,
     named?: NamedConfig,
   ): KTable<Windowed<K>, VAgg> {
-    requireFunction(initializer, 'initializer', 'aggregate')
-    requireFunction(aggregator, 'aggregator', 'aggregate')
+    const call = windowedAggregateCall(initializer, aggregator, materialized, named)
     requireFunction(merger, 'sessionMerger', 'aggregate')
-    return this.build<VAgg>('aggregate', 'KSTREAM-AGGREGATE-', materialized, named, undefined, initializer, aggregator, merger)
+    return this.build(call, merger)
   }
 
-  private build<VAgg>(
-    method: string,
-    prefix: string,
-    materialized: MaterializedConfig<K, VAgg> | undefined,
-    named: NamedConfig | undefined,
-    defaultValueSerde: Serde<VAgg> | undefined,
-    initializer: () => VAgg,
-    aggregator: (key: K, value: V, aggregate: VAgg) => VAgg,
-    merger: Merger<K, VAgg>,
-  ): KTable<Windowed<K>, VAgg> {
+  private build<VAgg>({ initializer, aggregator, ...call }: WindowedAggregateCall<K, V, VAgg>, merger: Merger<K, VAgg>): KTable<Windowed<K>, VAgg> {
     const windows = this.windows
     const emitStrategy = this.strategy
     return buildWindowedAggregate<K, VAgg>({
       grouped: this.grouped,
-      method,
-      prefix,
-      materialized,
-      named,
-      defaultValueSerde,
+      ...call,
       storeType: 'session',
       minRetentionMs: windows.inactivityGap() + windows.gracePeriodMs(),
       retentionRule: 'its inactivity gap plus the grace period',

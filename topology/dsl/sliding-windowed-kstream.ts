@@ -4,17 +4,16 @@
  * with both ends included, and only windows containing records exist. The window store keeps
  * at least `2 × timeDifference + grace` (records need the windows of the previous ones).
  */
-import { Serdes, type Serde } from '../serde.js'
 import type { Windowed } from '../state/types.js'
 import type { KGroupedStream } from './kgrouped-stream.js'
 import type { KTable } from './ktable.js'
 import type { MaterializedConfig, NamedConfig } from './options.js'
-import { requireFunction } from './materialize.js'
+import { windowedAggregateCall, windowedCountCall, windowedReduceCall, type WindowedAggregateCall } from './windowed-common.js'
 import { EmitStrategy } from './suppressed.js'
 import type { SlidingWindows } from './windows.js'
 import type { TimeWindowedKStream } from './time-windowed-kstream.js'
 import { checkEmitStrategy } from './time-windowed-kstream.js'
-import { buildWindowedAggregate, reduceAsAggregate } from '../processors/windowed/build.js'
+import { buildWindowedAggregate } from '../processors/windowed/build.js'
 import { windowStoreValueGetterSupplier } from '../processors/windowed/graph.js'
 import { slidingWindowAggregateSupplier } from '../processors/windowed/sliding-window-aggregate.js'
 import { timeWindowedSerde } from '../processors/windowed/windowed-serdes.js'
@@ -36,40 +35,24 @@ export class SlidingWindowedKStream<K, V> implements TimeWindowedKStream<K, V> {
   }
 
   count(materialized?: MaterializedConfig<K, number>, named?: NamedConfig): KTable<Windowed<K>, number> {
-    return this.build<number>('count', 'KSTREAM-AGGREGATE-', materialized, named, Serdes.Long(), () => 0, (_k, _v, n) => n + 1)
+    return this.build(windowedCountCall<K, V>(this.grouped, materialized, named, false))
   }
 
   reduce(reducer: (aggregate: V, value: V) => V, materialized?: MaterializedConfig<K, V>, named?: NamedConfig): KTable<Windowed<K>, V> {
-    requireFunction(reducer, 'reducer', 'reduce')
-    const { initializer, aggregator } = reduceAsAggregate<K, V>(reducer)
-    return this.build<V>('reduce', 'KSTREAM-REDUCE-', materialized, named, this.grouped.valueSerde, initializer, aggregator)
+    return this.build(windowedReduceCall(this.grouped, reducer, materialized, named))
   }
 
   aggregate<VAgg>(initializer: () => VAgg, aggregator: (key: K, value: V, aggregate: VAgg) => VAgg, materialized?: MaterializedConfig<K, VAgg>, named?: NamedConfig): KTable<Windowed<K>, VAgg> {
-    requireFunction(initializer, 'initializer', 'aggregate')
-    requireFunction(aggregator, 'aggregator', 'aggregate')
-    return this.build<VAgg>('aggregate', 'KSTREAM-AGGREGATE-', materialized, named, undefined, initializer, aggregator)
+    return this.build(windowedAggregateCall(initializer, aggregator, materialized, named))
   }
 
-  private build<VAgg>(
-    method: string,
-    prefix: string,
-    materialized: MaterializedConfig<K, VAgg> | undefined,
-    named: NamedConfig | undefined,
-    defaultValueSerde: Serde<VAgg> | undefined,
-    initializer: () => VAgg,
-    aggregator: (key: K, value: V, aggregate: VAgg) => VAgg,
-  ): KTable<Windowed<K>, VAgg> {
+  private build<VAgg>({ initializer, aggregator, ...call }: WindowedAggregateCall<K, V, VAgg>): KTable<Windowed<K>, VAgg> {
     const windows = this.windows
     const emitStrategy = this.strategy
     const d = windows.timeDifference()
     return buildWindowedAggregate<K, VAgg>({
       grouped: this.grouped,
-      method,
-      prefix,
-      materialized,
-      named,
-      defaultValueSerde,
+      ...call,
       storeType: 'window',
       minRetentionMs: 2 * d + windows.gracePeriodMs(),
       retentionRule: '2 * time difference plus the grace period',
