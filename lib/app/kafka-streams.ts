@@ -27,6 +27,7 @@ import { fetchPartitionCounts, prepareInternalTopics } from './internal-topics.j
 import { kafkajsLogCreator, kafkajsLogLevel } from './logger.js'
 import { internalTopicOverrides, resolveStreamsConfig, type ResolvedStreamsConfig, type StreamsConfig } from './options.js'
 import { defaultEngineRuntime, defaultStateRuntime } from './runtime-wiring.js'
+import { resolvePatternSourcesWithAdmin } from './pattern-sources.js'
 import { StateMachine, type KafkaStreamsState, type StateListener } from './state.js'
 import type { EngineRuntime, StateRuntime } from './state-runtime.js'
 import { StreamThread } from './stream-thread.js'
@@ -156,8 +157,12 @@ export class KafkaStreams extends EventEmitter {
    * Starts: creates internal topics (checking co-partitioning and existing partition counts),
    * bootstraps global stores, joins the group. Resolves once the consumer has joined; the client
    * is RUNNING when every assigned task has restored (see {@link waitForState}).
+   * Pattern sources (`builder.stream(/regex/)`) read the topics matching when `start()` runs
+   * (broker-internal `__` topics and this application's internal topics excluded); unlike Kafka
+   * Streams, topics created later are picked up only at the next restart, and a pattern matching
+   * no topic fails the start instead of waiting.
    * @throws IllegalStateError unless CREATED; StreamsConfigError / TopologyError for topic problems
-   *   (the client then goes to ERROR).
+   *   (the client then goes to ERROR), e.g. a StreamsConfigError naming a pattern that matches no topic.
    */
   async start(): Promise<void> {
     if (this.state !== 'CREATED') throw new IllegalStateError(`start() is only allowed in CREATED, not ${this.state}`)
@@ -169,7 +174,9 @@ export class KafkaStreams extends EventEmitter {
       this.#kafka = new KafkaClient({ logLevel: kafkajsLogLevel(c.logLevel), logCreator: kafkajsLogCreator(c.logger, c.logLevel), ...c.kafka })
       this.#admin = this.#kafka.admin()
       await this.#admin.connect()
-      const def = this.#def!
+      // pattern sources read the topics matching at start (see pattern-sources.ts)
+      this.#def = await resolvePatternSourcesWithAdmin(this.#admin, this.#def!)
+      const def = this.#def
       const layout = await prepareInternalTopics({
         admin: this.#admin,
         topology: def,
