@@ -14,16 +14,14 @@
  * With `onWindowClose` nothing is forwarded until sessions close, then each closed session is
  * forwarded once.
  */
-import type { Processor, ProcessorContext, ProcessorSupplier, Record } from '../../processor/types.js'
+import type { ProcessorSupplier, Record } from '../../processor/types.js'
 import type { KeyValue, SessionStore, Windowed } from '../../state/types.js'
 import type { EmitStrategy } from '../../dsl/suppressed.js'
 import type { SessionWindows } from '../../dsl/windows.js'
 import { windowOf as makeWindow } from '../../dsl/windows.js'
-import { EmitCloseTimeTracker, NO_TIMESTAMP } from './emit-tracker.js'
+import { WindowAggregateProcessorBase, forwardClosedWindows } from './window-aggregate-base.js'
 import {
   LATE_RECORD_DROP_REASON,
-  NULL_KEY_DROP_REASON,
-  NULL_VALUE_DROP_REASON,
   type Aggregator,
   type Change,
   type Initializer,
@@ -59,37 +57,15 @@ export function sessionWindowAggregateSupplier<K, V, VA>(
   return () => new SessionWindowAggregateProcessor(options)
 }
 
-class SessionWindowAggregateProcessor<K, V, VA> implements Processor<K, V, Windowed<K>, Change<VA>> {
-  private context!: ProcessorContext<Windowed<K>, Change<VA>>
-  private store!: SessionStore<K, VA>
-  private observedStreamTime = NO_TIMESTAMP
-  private readonly emitFinal: boolean
-  private readonly tracker: EmitCloseTimeTracker
-
+class SessionWindowAggregateProcessor<K, V, VA> extends WindowAggregateProcessorBase<K, V, VA, SessionStore<K, VA>> {
   constructor(private readonly options: SessionWindowAggregateOptions<K, V, VA>) {
-    this.emitFinal = options.emitStrategy.type === 'ON_WINDOW_CLOSE'
-    this.tracker = new EmitCloseTimeTracker(options.emitTimeStoreName, options.storeName)
+    super(options)
   }
 
-  async init(context: ProcessorContext<Windowed<K>, Change<VA>>): Promise<void> {
-    this.context = context
-    this.store = context.getStateStore<SessionStore<K, VA>>(this.options.storeName)
-    if (this.emitFinal) await this.tracker.init(context)
-  }
-
-  async process(record: Record<K, V>): Promise<void> {
-    if (record.key === null || record.key === undefined) {
-      this.context.recordDropped(NULL_KEY_DROP_REASON)
-      return
-    }
-    if (record.value === null || record.value === undefined) {
-      this.context.recordDropped(NULL_VALUE_DROP_REASON)
-      return
-    }
+  protected async processRecord(record: Record<K, V>): Promise<void> {
     const { windows, initializer, aggregator, merger } = this.options
     const gap = windows.inactivityGap()
     const t = record.timestamp
-    this.observedStreamTime = Math.max(this.observedStreamTime, t)
     const closeTime = this.observedStreamTime - windows.gracePeriodMs() - gap
 
     // Final results first: sessions closed by this record's stream-time cannot change any more.

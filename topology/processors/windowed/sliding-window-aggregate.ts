@@ -13,17 +13,16 @@
  * `[t, t + d]` would already be closed is dropped entirely. Every dropped window update is counted
  * with `context.recordDropped('late')`. Emit strategies as for time windows.
  */
-import type { Processor, ProcessorContext, ProcessorSupplier, Record } from '../../processor/types.js'
+import type { ProcessorSupplier, Record } from '../../processor/types.js'
 import type { ValueAndTimestamp, Window, WindowStore, Windowed } from '../../state/types.js'
 import type { EmitStrategy } from '../../dsl/suppressed.js'
 import type { SlidingWindows } from '../../dsl/windows.js'
 import { windowOf as makeWindow } from '../../dsl/windows.js'
 import { IllegalStateError } from '../../errors.js'
-import { EmitCloseTimeTracker, NO_TIMESTAMP } from './emit-tracker.js'
+import { NO_TIMESTAMP } from './emit-tracker.js'
+import { WindowAggregateProcessorBase, forwardClosedWindows } from './window-aggregate-base.js'
 import {
   LATE_RECORD_DROP_REASON,
-  NULL_KEY_DROP_REASON,
-  NULL_VALUE_DROP_REASON,
   type Aggregator,
   type Change,
   type Initializer,
@@ -52,37 +51,16 @@ interface StoredWindow<VA> {
   readonly value: ValueAndTimestamp<VA>
 }
 
-class SlidingWindowAggregateProcessor<K, V, VA> implements Processor<K, V, Windowed<K>, Change<VA>> {
-  private context!: ProcessorContext<Windowed<K>, Change<VA>>
-  private store!: WindowStore<K, ValueAndTimestamp<VA>>
-  private observedStreamTime = NO_TIMESTAMP
-  private readonly emitFinal: boolean
-  private readonly tracker: EmitCloseTimeTracker
+class SlidingWindowAggregateProcessor<K, V, VA> extends WindowAggregateProcessorBase<K, V, VA, WindowStore<K, ValueAndTimestamp<VA>>> {
   private readonly d: number
 
   constructor(private readonly options: SlidingWindowAggregateOptions<K, V, VA>) {
-    this.emitFinal = options.emitStrategy.type === 'ON_WINDOW_CLOSE'
-    this.tracker = new EmitCloseTimeTracker(options.emitTimeStoreName, options.storeName)
+    super(options)
     this.d = options.windows.timeDifferenceMs
   }
 
-  async init(context: ProcessorContext<Windowed<K>, Change<VA>>): Promise<void> {
-    this.context = context
-    this.store = context.getStateStore<WindowStore<K, ValueAndTimestamp<VA>>>(this.options.storeName)
-    if (this.emitFinal) await this.tracker.init(context)
-  }
-
-  async process(record: Record<K, V>): Promise<void> {
-    if (record.key === null || record.key === undefined) {
-      this.context.recordDropped(NULL_KEY_DROP_REASON)
-      return
-    }
-    if (record.value === null || record.value === undefined) {
-      this.context.recordDropped(NULL_VALUE_DROP_REASON)
-      return
-    }
+  protected async processRecord(record: Record<K, V>): Promise<void> {
     const t = record.timestamp
-    this.observedStreamTime = Math.max(this.observedStreamTime, t)
     const closeTime = this.observedStreamTime - this.options.windows.gracePeriodMs()
 
     // The latest window this record can touch is its right window [t, t + d] (end t + d):
@@ -258,21 +236,7 @@ class SlidingWindowAggregateProcessor<K, V, VA> implements Processor<K, V, Windo
     if (upper < 0) return
     const last = this.tracker.lastEmitCloseTime
     const lower = last === NO_TIMESTAMP ? 0 : Math.max(0, last - d)
-    if (lower <= upper) {
-      const closed: Array<{ key: K; startMs: number; value: ValueAndTimestamp<VA> }> = []
-      for await (const kv of this.store.fetchAll(lower, upper)) {
-        closed.push({ key: kv.key.key, startMs: kv.key.window.startMs, value: kv.value })
-      }
-      closed.sort((a, b) => a.startMs - b.startMs)
-      for (const c of closed) {
-        await this.context.forward({
-          key: { key: c.key, window: makeWindow(c.startMs, c.startMs + d) },
-          value: { newValue: c.value.value, oldValue: null },
-          timestamp: c.value.timestamp,
-          headers: record.headers,
-        })
-      }
-    }
+    if (lower <= upper) await forwardClosedWindows(this.store, this.context, lower, upper, d, record.headers)
     await this.tracker.update(closeTime)
   }
 }

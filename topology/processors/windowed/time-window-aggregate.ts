@@ -12,16 +12,14 @@
  * `Windowed<K>`; with `onWindowClose` nothing is forwarded until stream-time closes the window,
  * then its final aggregate is forwarded once (`oldValue: null`), in window-start order.
  */
-import type { Processor, ProcessorContext, ProcessorSupplier, Record } from '../../processor/types.js'
+import type { ProcessorSupplier, Record } from '../../processor/types.js'
 import type { ValueAndTimestamp, WindowStore, Windowed } from '../../state/types.js'
 import type { EmitStrategy } from '../../dsl/suppressed.js'
 import type { TimeWindows } from '../../dsl/windows.js'
-import { windowOf as makeWindow } from '../../dsl/windows.js'
-import { EmitCloseTimeTracker, NO_TIMESTAMP } from './emit-tracker.js'
+import { NO_TIMESTAMP } from './emit-tracker.js'
+import { WindowAggregateProcessorBase, forwardClosedWindows } from './window-aggregate-base.js'
 import {
   LATE_RECORD_DROP_REASON,
-  NULL_KEY_DROP_REASON,
-  NULL_VALUE_DROP_REASON,
   type Aggregator,
   type Change,
   type Initializer,
@@ -48,36 +46,14 @@ export function timeWindowAggregateSupplier<K, V, VA>(
   return () => new TimeWindowAggregateProcessor(options)
 }
 
-class TimeWindowAggregateProcessor<K, V, VA> implements Processor<K, V, Windowed<K>, Change<VA>> {
-  private context!: ProcessorContext<Windowed<K>, Change<VA>>
-  private store!: WindowStore<K, ValueAndTimestamp<VA>>
-  private observedStreamTime = NO_TIMESTAMP
-  private readonly emitFinal: boolean
-  private readonly tracker: EmitCloseTimeTracker
-
+class TimeWindowAggregateProcessor<K, V, VA> extends WindowAggregateProcessorBase<K, V, VA, WindowStore<K, ValueAndTimestamp<VA>>> {
   constructor(private readonly options: TimeWindowAggregateOptions<K, V, VA>) {
-    this.emitFinal = options.emitStrategy.type === 'ON_WINDOW_CLOSE'
-    this.tracker = new EmitCloseTimeTracker(options.emitTimeStoreName, options.storeName)
+    super(options)
   }
 
-  async init(context: ProcessorContext<Windowed<K>, Change<VA>>): Promise<void> {
-    this.context = context
-    this.store = context.getStateStore<WindowStore<K, ValueAndTimestamp<VA>>>(this.options.storeName)
-    if (this.emitFinal) await this.tracker.init(context)
-  }
-
-  async process(record: Record<K, V>): Promise<void> {
-    if (record.key === null || record.key === undefined) {
-      this.context.recordDropped(NULL_KEY_DROP_REASON)
-      return
-    }
-    if (record.value === null || record.value === undefined) {
-      this.context.recordDropped(NULL_VALUE_DROP_REASON)
-      return
-    }
+  protected async processRecord(record: Record<K, V>): Promise<void> {
     const { windows, initializer, aggregator } = this.options
     const timestamp = record.timestamp
-    this.observedStreamTime = Math.max(this.observedStreamTime, timestamp)
     const closeTime = this.observedStreamTime - windows.gracePeriodMs()
 
     // Final results first: the windows closed by this record's stream-time cannot change any more,
@@ -127,19 +103,7 @@ class TimeWindowAggregateProcessor<K, V, VA> implements Processor<K, V, Windowed
     // Only read the store when a window start (a multiple of advance) lies in [lower, upper].
     const firstStart = Math.ceil(lower / windows.advanceMs) * windows.advanceMs
     if (firstStart > upper) return
-    const closed: Array<{ key: K; startMs: number; value: ValueAndTimestamp<VA> }> = []
-    for await (const kv of this.store.fetchAll(lower, upper)) {
-      closed.push({ key: kv.key.key, startMs: kv.key.window.startMs, value: kv.value })
-    }
-    closed.sort((a, b) => a.startMs - b.startMs)
-    for (const c of closed) {
-      await this.context.forward({
-        key: { key: c.key, window: makeWindow(c.startMs, c.startMs + size) },
-        value: { newValue: c.value.value, oldValue: null },
-        timestamp: c.value.timestamp,
-        headers: record.headers,
-      })
-    }
+    await forwardClosedWindows(this.store, this.context, lower, upper, size, record.headers)
     await this.tracker.update(closeTime)
   }
 }

@@ -1,0 +1,94 @@
+/**
+ * Pieces shared by the time, sliding and session window aggregation processors (Kafka Streams:
+ * what `KStreamWindowAggregate`, `KStreamSlidingWindowAggregate` and
+ * `KStreamSessionWindowAggregate` have in common): null key/value drops, observed stream-time,
+ * the emit-on-window-close tracker, and the final-result emit of a window store.
+ * @internal
+ */
+import type { Processor, ProcessorContext, Record } from '../../processor/types.js'
+import type { Headers } from '../../serde.js'
+import type { StateStore, ValueAndTimestamp, WindowStore, Windowed } from '../../state/types.js'
+import type { EmitStrategy } from '../../dsl/suppressed.js'
+import { windowOf as makeWindow } from '../../dsl/windows.js'
+import { EmitCloseTimeTracker, NO_TIMESTAMP } from './emit-tracker.js'
+import { NULL_KEY_DROP_REASON, NULL_VALUE_DROP_REASON, type Change } from './types.js'
+
+/** Options every windowed aggregation processor has. */
+export interface WindowAggregateCommonOptions {
+  /** Name of the aggregation's window or session store. */
+  readonly storeName: string
+  readonly emitStrategy: EmitStrategy
+  /** `onWindowClose` only: `KeyValueStore<string, number>` remembering the last emit's close time. */
+  readonly emitTimeStoreName?: string
+}
+
+/**
+ * Base of the windowed aggregation processors: gets the store `S` and (with `onWindowClose`) the
+ * emit tracker in `init`, drops and counts records with a null key or value, advances the
+ * observed stream-time (the largest timestamp seen), then hands the record to
+ * {@link processRecord}.
+ */
+export abstract class WindowAggregateProcessorBase<K, V, VA, S extends StateStore> implements Processor<K, V, Windowed<K>, Change<VA>> {
+  protected context!: ProcessorContext<Windowed<K>, Change<VA>>
+  protected store!: S
+  protected observedStreamTime = NO_TIMESTAMP
+  protected readonly emitFinal: boolean
+  protected readonly tracker: EmitCloseTimeTracker
+  private readonly storeName: string
+
+  constructor(common: WindowAggregateCommonOptions) {
+    this.storeName = common.storeName
+    this.emitFinal = common.emitStrategy.type === 'ON_WINDOW_CLOSE'
+    this.tracker = new EmitCloseTimeTracker(common.emitTimeStoreName, common.storeName)
+  }
+
+  async init(context: ProcessorContext<Windowed<K>, Change<VA>>): Promise<void> {
+    this.context = context
+    this.store = context.getStateStore<S>(this.storeName)
+    if (this.emitFinal) await this.tracker.init(context)
+  }
+
+  async process(record: Record<K, V>): Promise<void> {
+    if (record.key === null || record.key === undefined) {
+      this.context.recordDropped(NULL_KEY_DROP_REASON)
+      return
+    }
+    if (record.value === null || record.value === undefined) {
+      this.context.recordDropped(NULL_VALUE_DROP_REASON)
+      return
+    }
+    this.observedStreamTime = Math.max(this.observedStreamTime, record.timestamp)
+    await this.processRecord(record)
+  }
+
+  /** Processes a record with a key and a value; {@link observedStreamTime} already includes it. */
+  protected abstract processRecord(record: Record<K, V>): Promise<void>
+}
+
+/**
+ * Forwards the final result of every window of `store` starting in `[lower, upper]`, in
+ * window-start order, as `Change { newValue, oldValue: null }` keyed by the window
+ * `[start, start + windowSizeMs]`, with the window's timestamp and the given headers.
+ */
+export async function forwardClosedWindows<K, VA>(
+  store: WindowStore<K, ValueAndTimestamp<VA>>,
+  context: ProcessorContext<Windowed<K>, Change<VA>>,
+  lower: number,
+  upper: number,
+  windowSizeMs: number,
+  headers: Headers,
+): Promise<void> {
+  const closed: Array<{ key: K; startMs: number; value: ValueAndTimestamp<VA> }> = []
+  for await (const kv of store.fetchAll(lower, upper)) {
+    closed.push({ key: kv.key.key, startMs: kv.key.window.startMs, value: kv.value })
+  }
+  closed.sort((a, b) => a.startMs - b.startMs)
+  for (const c of closed) {
+    await context.forward({
+      key: { key: c.key, window: makeWindow(c.startMs, c.startMs + windowSizeMs) },
+      value: { newValue: c.value.value, oldValue: null },
+      timestamp: c.value.timestamp,
+      headers,
+    })
+  }
+}
