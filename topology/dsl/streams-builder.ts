@@ -42,6 +42,10 @@ export class StreamsBuilder {
   /**
    * A stream of the records of `topics`: one topic, several, or a RegExp subscription
    * (`KSTREAM-SOURCE-`). Throws `TopologyError` if a topic is already read by another source.
+   * A RegExp must match a whole topic name. `KafkaStreams` resolves it against the cluster's topics
+   * once, at `start()` (excluding `__` topics and the application's internal topics): topics
+   * created later are read only after a restart, and `start()` fails with `StreamsConfigError`
+   * when nothing matches (Kafka Streams re-evaluates the pattern at each rebalance and waits).
    */
   stream<K = unknown, V = unknown>(topics: string | ReadonlyArray<string> | RegExp, consumed: ConsumedConfig<K, V> = {}): KStream<K, V> {
     checkConsumed(consumed, 'stream')
