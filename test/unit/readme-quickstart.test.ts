@@ -24,7 +24,7 @@ function buildTopology() {
     .windowedBy(TimeWindows.ofSizeWithNoGrace(60_000))      // 1-minute tumbling windows
     .count()
     .toStream()
-    .map((w, n) => [`${w.key}@${new Date(w.window.startMs).toISOString()}`, n] as const)
+    .map((w, n) => [`${w.key}@${new Date(w.window.startMs).toISOString()}`, n])
     .to('impressions-per-minute', Produced.with(Serdes.String(), Serdes.Long()))
   return builder.build()
 }
