@@ -31,15 +31,20 @@ class SortedKeys {
   }
 }
 
-function lowerBound(arr: string[], x: string): number {
+/** Index of the first element of the sorted `arr` not before `probe` under `compare` (binary search). */
+function lowerBoundBy<T, P>(arr: readonly T[], probe: P, compare: (a: T, b: P) => number): number {
   let lo = 0
   let hi = arr.length
   while (lo < hi) {
     const mid = (lo + hi) >>> 1
-    if (arr[mid]! < x) lo = mid + 1
+    if (compare(arr[mid]!, probe) < 0) lo = mid + 1
     else hi = mid
   }
   return lo
+}
+
+function lowerBound(arr: string[], x: string): number {
+  return lowerBoundBy(arr, x, cmp)
 }
 
 abstract class MemoryBase {
@@ -134,14 +139,7 @@ export class InMemoryWindowBytesStore extends MemoryBase implements WindowBytesS
   }
 
   private indexOf(probe: { start: number; key: string; seq: number }): number {
-    let lo = 0
-    let hi = this.entries.length
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if (this.compare(this.entries[mid]!, probe) < 0) lo = mid + 1
-      else hi = mid
-    }
-    return lo
+    return lowerBoundBy(this.entries, probe, this.compare)
   }
 
   async put(key: Buffer, windowStartMs: number, value: Buffer | null): Promise<void> {
@@ -227,14 +225,7 @@ export class InMemorySessionBytesStore extends MemoryBase implements SessionByte
   }
 
   private indexOf(probe: { end: number; key: string; start: number }): number {
-    let lo = 0
-    let hi = this.entries.length
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if (this.compare(this.entries[mid]!, probe) < 0) lo = mid + 1
-      else hi = mid
-    }
-    return lo
+    return lowerBoundBy(this.entries, probe, this.compare)
   }
 
   async put(key: Buffer, startMs: number, endMs: number, value: Buffer | null): Promise<void> {
