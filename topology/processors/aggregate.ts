@@ -21,6 +21,18 @@ abstract class AggProcessor<K, VIn, VAgg> implements Processor<K, VIn, K, Change
     this.store = context.getStateStore<TimestampedKeyValueStore<K, VAgg>>(this.flags.storeName!)
   }
   abstract process(record: Record<K, VIn>): void | Promise<void>
+  /** Drops and counts a record with a null key (or, with `checkValue`, a null value); true when dropped. */
+  protected droppedForNull(r: Record<K, unknown>, checkValue: boolean): boolean {
+    if (isNullish(r.key)) {
+      this.ctx.recordDropped('null-key')
+      return true
+    }
+    if (checkValue && isNullish(r.value)) {
+      this.ctx.recordDropped('null-value')
+      return true
+    }
+    return false
+  }
   protected async emit(r: Record<K, unknown>, newAgg: VAgg | null, oldAgg: VAgg | null, ts: number): Promise<void> {
     await this.store.put(r.key, valueAndTimestamp(newAgg, ts))
     return this.ctx.forward({ key: r.key, value: change(newAgg, this.sendOldValues ? oldAgg : null), timestamp: ts, headers: r.headers })
@@ -36,10 +48,7 @@ export function streamAggregateSupplier<K, V, VAgg>(flags: TableNodeFlags, initi
   return () =>
     new (class extends AggProcessor<K, V, VAgg> {
       async process(r: Record<K, V>) {
-        if (isNullish(r.key) || isNullish(r.value)) {
-          this.ctx.recordDropped(isNullish(r.key) ? 'null-key' : 'null-value')
-          return
-        }
+        if (this.droppedForNull(r, true)) return
         const old = await this.store.get(r.key)
         const oldAgg = old === undefined ? null : old.value
         const base = oldAgg === null ? initializer() : oldAgg
@@ -54,10 +63,7 @@ export function streamReduceSupplier<K, V>(flags: TableNodeFlags, reducer: (aggr
   return () =>
     new (class extends AggProcessor<K, V, V> {
       async process(r: Record<K, V>) {
-        if (isNullish(r.key) || isNullish(r.value)) {
-          this.ctx.recordDropped(isNullish(r.key) ? 'null-key' : 'null-value')
-          return
-        }
+        if (this.droppedForNull(r, true)) return
         const old = await this.store.get(r.key)
         if (old === undefined) return this.emit(r, r.value, null, r.timestamp)
         return this.emit(r, reducer(old.value, r.value), old.value, Math.max(r.timestamp, old.timestamp))
@@ -75,10 +81,7 @@ export function tableAggregateSupplier<K, V, VAgg>(
   return () =>
     new (class extends AggProcessor<K, Change<V>, VAgg> {
       async process(r: Record<K, Change<V>>) {
-        if (isNullish(r.key)) {
-          this.ctx.recordDropped('null-key')
-          return
-        }
+        if (this.droppedForNull(r, false)) return
         const old = await this.store.get(r.key)
         const oldAgg = old === undefined ? null : old.value
         let ts = r.timestamp
@@ -102,10 +105,7 @@ export function tableReduceSupplier<K, V>(flags: TableNodeFlags, adder: (aggrega
   return () =>
     new (class extends AggProcessor<K, Change<V>, V> {
       async process(r: Record<K, Change<V>>) {
-        if (isNullish(r.key)) {
-          this.ctx.recordDropped('null-key')
-          return
-        }
+        if (this.droppedForNull(r, false)) return
         const old = await this.store.get(r.key)
         const oldAgg = old === undefined ? null : old.value
         let ts = r.timestamp
