@@ -56,6 +56,16 @@ interface Codec<T> {
   decode(b: Buffer): T
 }
 
+/** Encodes `value`, or gives null (a tombstone / delete) for null or undefined. */
+function encodeOrTombstone<T>(codec: Codec<T>, value: T | null | undefined): Buffer | null {
+  return value === null || value === undefined ? null : codec.encode(value)
+}
+
+/** Decodes `bytes`, or gives undefined when the store had nothing. */
+function decodeIfPresent<T>(codec: Codec<T>, bytes: Buffer | undefined): T | undefined {
+  return bytes === undefined ? undefined : codec.decode(bytes)
+}
+
 function serdeCodec<T>(serde: Serde<T> | undefined, topic: string, what: string, store: string): Codec<T> {
   const get = (): Serde<T> => {
     if (!serde) throw new SerializationError(`no ${what} serde for store '${store}': set it on the store (Materialized/Stores) or configure a default ${what} serde`, { place: { store } })
@@ -123,7 +133,7 @@ export class KeyValueStoreFacade<K, V> implements KeyValueStore<K, V> {
   }
   async get(key: K): Promise<V | undefined> {
     const b = await this.bytes.get(this.keyCodec.encode(key))
-    return b === undefined ? undefined : this.valueCodec.decode(b)
+    return decodeIfPresent(this.valueCodec, b)
   }
   async *range(from?: K, to?: K): AsyncIterable<KeyValue<K, V>> {
     const f = from === undefined ? undefined : this.keyCodec.encode(from)
@@ -137,7 +147,7 @@ export class KeyValueStoreFacade<K, V> implements KeyValueStore<K, V> {
     return this.bytes.approximateNumEntries()
   }
   put(key: K, value: V | null): Promise<void> {
-    return this.bytes.put(this.keyCodec.encode(key), value === null || value === undefined ? null : this.valueCodec.encode(value))
+    return this.bytes.put(this.keyCodec.encode(key), encodeOrTombstone(this.valueCodec, value))
   }
   async putIfAbsent(key: K, value: V): Promise<V | undefined> {
     const k = this.keyCodec.encode(key)
@@ -147,13 +157,13 @@ export class KeyValueStoreFacade<K, V> implements KeyValueStore<K, V> {
     return undefined
   }
   putAll(entries: ReadonlyArray<KeyValue<K, V | null>>): Promise<void> {
-    return this.bytes.putAll(entries.map((e) => [this.keyCodec.encode(e.key), e.value === null || e.value === undefined ? null : this.valueCodec.encode(e.value)] as const))
+    return this.bytes.putAll(entries.map((e) => [this.keyCodec.encode(e.key), encodeOrTombstone(this.valueCodec, e.value)] as const))
   }
   async delete(key: K): Promise<V | undefined> {
     const k = this.keyCodec.encode(key)
     const old = await this.bytes.get(k)
     if (old !== undefined) await this.bytes.put(k, null)
-    return old === undefined ? undefined : this.valueCodec.decode(old)
+    return decodeIfPresent(this.valueCodec, old)
   }
 }
 
@@ -173,7 +183,7 @@ export class WindowStoreFacade<K, V> implements WindowStore<K, V> {
   }
   async fetch(key: K, windowStartMs: number): Promise<V | undefined> {
     const b = await this.bytes.fetch(this.keyCodec.encode(key), windowStartMs)
-    return b === undefined ? undefined : this.valueCodec.decode(b)
+    return decodeIfPresent(this.valueCodec, b)
   }
   async *fetchRange(key: K, timeFrom: number, timeTo: number): AsyncIterable<KeyValue<number, V>> {
     for await (const e of this.bytes.fetchRange(this.keyCodec.encode(key), timeFrom, timeTo)) yield { key: e.windowStartMs, value: this.valueCodec.decode(e.value) }
@@ -187,7 +197,7 @@ export class WindowStoreFacade<K, V> implements WindowStore<K, V> {
     return this.fetchAll(MIN_TIME, MAX_TIME)
   }
   put(key: K, value: V | null, windowStartMs: number): Promise<void> {
-    return this.bytes.put(this.keyCodec.encode(key), windowStartMs, value === null || value === undefined ? null : this.valueCodec.encode(value))
+    return this.bytes.put(this.keyCodec.encode(key), windowStartMs, encodeOrTombstone(this.valueCodec, value))
   }
 }
 
@@ -224,7 +234,7 @@ export class SessionStoreFacade<K, AGG> implements SessionStore<K, AGG> {
   }
   async fetchSession(key: K, sessionStartTime: number, sessionEndTime: number): Promise<AGG | undefined> {
     const b = await this.bytes.fetchSession(this.keyCodec.encode(key), sessionStartTime, sessionEndTime)
-    return b === undefined ? undefined : this.valueCodec.decode(b)
+    return decodeIfPresent(this.valueCodec, b)
   }
   fetch(key: K): AsyncIterable<KeyValue<Windowed<K>, AGG>> {
     return this.iterate(this.keyCodec.encode(key), MIN_TIME, MAX_TIME)
@@ -233,7 +243,7 @@ export class SessionStoreFacade<K, AGG> implements SessionStore<K, AGG> {
     return this.iterate(undefined, MIN_TIME, MAX_TIME)
   }
   put(sessionKey: Windowed<K>, aggregate: AGG | null): Promise<void> {
-    return this.bytes.put(this.keyCodec.encode(sessionKey.key), sessionKey.window.startMs, sessionKey.window.endMs, aggregate === null || aggregate === undefined ? null : this.valueCodec.encode(aggregate))
+    return this.bytes.put(this.keyCodec.encode(sessionKey.key), sessionKey.window.startMs, sessionKey.window.endMs, encodeOrTombstone(this.valueCodec, aggregate))
   }
   remove(sessionKey: Windowed<K>): Promise<void> {
     return this.bytes.put(this.keyCodec.encode(sessionKey.key), sessionKey.window.startMs, sessionKey.window.endMs, null)
