@@ -47,7 +47,10 @@ describe('impression-click schema evolution (real broker + registry)', () => {
     expect(v2Impression.schemaIdFor(topics.impressions)).not.toBe(v1.impression.schemaIdFor(topics.impressions))
 
     const t = Date.now()
-    const producer = await connectedProducer()
+    // idempotent: a plain producer re-sends every partition of a request when one partition of the
+    // just-created topics answers with a retriable error, duplicating input (seen once: two 'old'
+    // AdEvents, from a duplicated click) (R3)
+    const producer = await connectedProducer({ idempotent: true, maxInFlightRequests: 1 })
     await producer.send({
       topic: topics.impressions,
       messages: [
