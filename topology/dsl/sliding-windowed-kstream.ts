@@ -7,8 +7,7 @@
 import type { Windowed } from '../state/types.js'
 import type { KGroupedStream } from './kgrouped-stream.js'
 import type { KTable } from './ktable.js'
-import type { MaterializedConfig, NamedConfig } from './options.js'
-import { windowedAggregateCall, windowedCountCall, windowedReduceCall, type WindowedAggregateCall } from './windowed-common.js'
+import { WindowAggregations, type WindowedAggregateCall } from './windowed-common.js'
 import { EmitStrategy } from './suppressed.js'
 import type { SlidingWindows } from './windows.js'
 import type { TimeWindowedKStream } from './time-windowed-kstream.js'
@@ -19,13 +18,14 @@ import { slidingWindowAggregateSupplier } from '../processors/windowed/sliding-w
 import { timeWindowedSerde } from '../processors/windowed/windowed-serdes.js'
 
 /** Sliding-windowed stream; see {@link TimeWindowedKStream} for the methods. */
-export class SlidingWindowedKStream<K, V> implements TimeWindowedKStream<K, V> {
+export class SlidingWindowedKStream<K, V> extends WindowAggregations<K, V> implements TimeWindowedKStream<K, V> {
   /** @internal */
   constructor(
     /** @internal */ readonly grouped: KGroupedStream<K, V>,
     readonly windows: SlidingWindows,
     readonly strategy: EmitStrategy = EmitStrategy.onWindowUpdate(),
   ) {
+    super()
     Object.freeze(this)
   }
 
@@ -34,19 +34,12 @@ export class SlidingWindowedKStream<K, V> implements TimeWindowedKStream<K, V> {
     return new SlidingWindowedKStream<K, V>(this.grouped, this.windows, strategy)
   }
 
-  count(materialized?: MaterializedConfig<K, number>, named?: NamedConfig): KTable<Windowed<K>, number> {
-    return this.build(windowedCountCall<K, V>(this.grouped, materialized, named, false))
+  /** Kafka Streams' sliding windows do not burn a store name in `count(Materialized)`. */
+  protected countBurnsStoreName(): boolean {
+    return false
   }
 
-  reduce(reducer: (aggregate: V, value: V) => V, materialized?: MaterializedConfig<K, V>, named?: NamedConfig): KTable<Windowed<K>, V> {
-    return this.build(windowedReduceCall(this.grouped, reducer, materialized, named))
-  }
-
-  aggregate<VAgg>(initializer: () => VAgg, aggregator: (key: K, value: V, aggregate: VAgg) => VAgg, materialized?: MaterializedConfig<K, VAgg>, named?: NamedConfig): KTable<Windowed<K>, VAgg> {
-    return this.build(windowedAggregateCall(initializer, aggregator, materialized, named))
-  }
-
-  private build<VAgg>({ initializer, aggregator, ...call }: WindowedAggregateCall<K, V, VAgg>): KTable<Windowed<K>, VAgg> {
+  protected build<VAgg>({ initializer, aggregator, ...call }: WindowedAggregateCall<K, V, VAgg>): KTable<Windowed<K>, VAgg> {
     const windows = this.windows
     const emitStrategy = this.strategy
     const d = windows.timeDifference()

@@ -23,7 +23,7 @@ import type { Windowed } from '../state/types.js'
 import type { KGroupedStream } from './kgrouped-stream.js'
 import type { KTable } from './ktable.js'
 import type { MaterializedConfig, NamedConfig } from './options.js'
-import { windowedAggregateCall, windowedCountCall, windowedReduceCall, type WindowedAggregateCall } from './windowed-common.js'
+import { WindowAggregations, type WindowedAggregateCall } from './windowed-common.js'
 import { EmitStrategy } from './suppressed.js'
 import { SessionWindows, SlidingWindows, TimeWindows } from './windows.js'
 import { buildWindowedAggregate } from '../processors/windowed/build.js'
@@ -60,13 +60,14 @@ export interface TimeWindowedKStream<K, V> {
 }
 
 /** Tumbling/hopping windowed stream (Kafka Streams: `TimeWindowedKStreamImpl`). */
-export class TimeWindowedKStreamImpl<K, V> implements TimeWindowedKStream<K, V> {
+export class TimeWindowedKStreamImpl<K, V> extends WindowAggregations<K, V> implements TimeWindowedKStream<K, V> {
   /** @internal */
   constructor(
     /** @internal */ readonly grouped: KGroupedStream<K, V>,
     readonly windows: TimeWindows,
     readonly strategy: EmitStrategy = EmitStrategy.onWindowUpdate(),
   ) {
+    super()
     Object.freeze(this)
   }
 
@@ -75,19 +76,11 @@ export class TimeWindowedKStreamImpl<K, V> implements TimeWindowedKStream<K, V> 
     return new TimeWindowedKStreamImpl<K, V>(this.grouped, this.windows, strategy)
   }
 
-  count(materialized?: MaterializedConfig<K, number>, named?: NamedConfig): KTable<Windowed<K>, number> {
-    return this.build(windowedCountCall<K, V>(this.grouped, materialized, named, true))
+  protected countBurnsStoreName(): boolean {
+    return true
   }
 
-  reduce(reducer: (aggregate: V, value: V) => V, materialized?: MaterializedConfig<K, V>, named?: NamedConfig): KTable<Windowed<K>, V> {
-    return this.build(windowedReduceCall(this.grouped, reducer, materialized, named))
-  }
-
-  aggregate<VAgg>(initializer: () => VAgg, aggregator: (key: K, value: V, aggregate: VAgg) => VAgg, materialized?: MaterializedConfig<K, VAgg>, named?: NamedConfig): KTable<Windowed<K>, VAgg> {
-    return this.build(windowedAggregateCall(initializer, aggregator, materialized, named))
-  }
-
-  private build<VAgg>({ initializer, aggregator, ...call }: WindowedAggregateCall<K, V, VAgg>): KTable<Windowed<K>, VAgg> {
+  protected build<VAgg>({ initializer, aggregator, ...call }: WindowedAggregateCall<K, V, VAgg>): KTable<Windowed<K>, VAgg> {
     const windows = this.windows
     const emitStrategy = this.strategy
     return buildWindowedAggregate<K, VAgg>({

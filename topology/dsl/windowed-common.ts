@@ -6,6 +6,8 @@
  * @internal
  */
 import { Serdes, type Serde } from '../serde.js'
+import type { Windowed } from '../state/types.js'
+import type { KTable } from './ktable.js'
 import type { KGroupedStream } from './kgrouped-stream.js'
 import type { MaterializedConfig, NamedConfig } from './options.js'
 import { requireFunction } from './materialize.js'
@@ -70,4 +72,32 @@ export function windowedAggregateCall<K, V, VAgg>(
   requireFunction(initializer, 'initializer', 'aggregate')
   requireFunction(aggregator, 'aggregator', 'aggregate')
   return { method: 'aggregate', prefix: 'KSTREAM-AGGREGATE-', materialized, named, defaultValueSerde: undefined, initializer, aggregator }
+}
+
+/**
+ * `count`, `reduce` and `aggregate` of the time and sliding windowed streams (the
+ * `TimeWindowedKStream` methods); subclasses build the aggregation for their windows.
+ * @internal
+ */
+export abstract class WindowAggregations<K, V> {
+  /** @internal */
+  abstract readonly grouped: KGroupedStream<K, V>
+
+  /** Whether `count(Materialized)` without a store name uses up one store name first (see {@link windowedCountCall}). */
+  protected abstract countBurnsStoreName(): boolean
+
+  /** Builds the windowed aggregation of one `count`/`reduce`/`aggregate` call. */
+  protected abstract build<VAgg>(call: WindowedAggregateCall<K, V, VAgg>): KTable<Windowed<K>, VAgg>
+
+  count(materialized?: MaterializedConfig<K, number>, named?: NamedConfig): KTable<Windowed<K>, number> {
+    return this.build(windowedCountCall<K, V>(this.grouped, materialized, named, this.countBurnsStoreName()))
+  }
+
+  reduce(reducer: (aggregate: V, value: V) => V, materialized?: MaterializedConfig<K, V>, named?: NamedConfig): KTable<Windowed<K>, V> {
+    return this.build(windowedReduceCall(this.grouped, reducer, materialized, named))
+  }
+
+  aggregate<VAgg>(initializer: () => VAgg, aggregator: (key: K, value: V, aggregate: VAgg) => VAgg, materialized?: MaterializedConfig<K, VAgg>, named?: NamedConfig): KTable<Windowed<K>, VAgg> {
+    return this.build(windowedAggregateCall(initializer, aggregator, materialized, named))
+  }
 }
