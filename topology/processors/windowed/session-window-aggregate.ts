@@ -16,10 +16,9 @@
  */
 import type { ProcessorSupplier, Record } from '../../processor/types.js'
 import type { KeyValue, SessionStore, Windowed } from '../../state/types.js'
-import type { EmitStrategy } from '../../dsl/suppressed.js'
 import type { SessionWindows } from '../../dsl/windows.js'
 import { windowOf as makeWindow } from '../../dsl/windows.js'
-import { WindowAggregateProcessorBase, forwardClosedWindows } from './window-aggregate-base.js'
+import { WindowAggregateProcessorBase, type WindowAggregateCommonOptions } from './window-aggregate-base.js'
 import {
   LATE_RECORD_DROP_REASON,
   type Aggregator,
@@ -28,16 +27,12 @@ import {
   type Merger,
 } from './types.js'
 
-export interface SessionWindowAggregateOptions<K, V, VA> {
+/** `storeName`: the `SessionStore<K, VA>`. */
+export interface SessionWindowAggregateOptions<K, V, VA> extends WindowAggregateCommonOptions {
   readonly windows: SessionWindows
-  /** Name of the `SessionStore<K, VA>`. */
-  readonly storeName: string
-  readonly emitStrategy: EmitStrategy
   readonly initializer: Initializer<VA>
   readonly aggregator: Aggregator<K, V, VA>
   readonly merger: Merger<K, VA>
-  /** `onWindowClose` only: `KeyValueStore<string, number>` remembering the last emit's close time. */
-  readonly emitTimeStoreName?: string
 }
 
 /**

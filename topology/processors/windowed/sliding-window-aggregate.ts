@@ -15,12 +15,11 @@
  */
 import type { ProcessorSupplier, Record } from '../../processor/types.js'
 import type { ValueAndTimestamp, Window, WindowStore, Windowed } from '../../state/types.js'
-import type { EmitStrategy } from '../../dsl/suppressed.js'
 import type { SlidingWindows } from '../../dsl/windows.js'
 import { windowOf as makeWindow } from '../../dsl/windows.js'
 import { IllegalStateError } from '../../errors.js'
 import { NO_TIMESTAMP } from './emit-tracker.js'
-import { WindowAggregateProcessorBase, forwardClosedWindows } from './window-aggregate-base.js'
+import { WindowAggregateProcessorBase, forwardClosedWindows, type WindowAggregateCommonOptions } from './window-aggregate-base.js'
 import {
   LATE_RECORD_DROP_REASON,
   type Aggregator,
@@ -28,15 +27,11 @@ import {
   type Initializer,
 } from './types.js'
 
-export interface SlidingWindowAggregateOptions<K, V, VA> {
+/** `storeName`: the `WindowStore<K, ValueAndTimestamp<VA>>` (window size = time difference). */
+export interface SlidingWindowAggregateOptions<K, V, VA> extends WindowAggregateCommonOptions {
   readonly windows: SlidingWindows
-  /** Name of the `WindowStore<K, ValueAndTimestamp<VA>>` (window size = time difference). */
-  readonly storeName: string
-  readonly emitStrategy: EmitStrategy
   readonly initializer: Initializer<VA>
   readonly aggregator: Aggregator<K, V, VA>
-  /** `onWindowClose` only: `KeyValueStore<string, number>` remembering the last emit's close time. */
-  readonly emitTimeStoreName?: string
 }
 
 /** Supplier of the sliding window aggregation processor. */

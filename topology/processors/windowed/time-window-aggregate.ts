@@ -14,10 +14,9 @@
  */
 import type { ProcessorSupplier, Record } from '../../processor/types.js'
 import type { ValueAndTimestamp, WindowStore, Windowed } from '../../state/types.js'
-import type { EmitStrategy } from '../../dsl/suppressed.js'
 import type { TimeWindows } from '../../dsl/windows.js'
 import { NO_TIMESTAMP } from './emit-tracker.js'
-import { WindowAggregateProcessorBase, forwardClosedWindows } from './window-aggregate-base.js'
+import { WindowAggregateProcessorBase, forwardClosedWindows, type WindowAggregateCommonOptions } from './window-aggregate-base.js'
 import {
   LATE_RECORD_DROP_REASON,
   type Aggregator,
@@ -25,18 +24,11 @@ import {
   type Initializer,
 } from './types.js'
 
-export interface TimeWindowAggregateOptions<K, V, VA> {
+/** `storeName`: the `WindowStore<K, ValueAndTimestamp<VA>>` (window size = `windows.size()`). */
+export interface TimeWindowAggregateOptions<K, V, VA> extends WindowAggregateCommonOptions {
   readonly windows: TimeWindows
-  /** Name of the `WindowStore<K, ValueAndTimestamp<VA>>` (window size = `windows.size()`). */
-  readonly storeName: string
-  readonly emitStrategy: EmitStrategy
   readonly initializer: Initializer<VA>
   readonly aggregator: Aggregator<K, V, VA>
-  /**
-   * `onWindowClose` only: name of a `KeyValueStore<string, number>` remembering the close time of
-   * the last emit (so final results are not emitted twice after a restart).
-   */
-  readonly emitTimeStoreName?: string
 }
 
 /** Supplier of the tumbling/hopping window aggregation processor. */

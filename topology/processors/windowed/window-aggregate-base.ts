@@ -18,7 +18,10 @@ export interface WindowAggregateCommonOptions {
   /** Name of the aggregation's window or session store. */
   readonly storeName: string
   readonly emitStrategy: EmitStrategy
-  /** `onWindowClose` only: `KeyValueStore<string, number>` remembering the last emit's close time. */
+  /**
+   * `onWindowClose` only: name of a `KeyValueStore<string, number>` remembering the close time of
+   * the last emit (so final results are not emitted twice after a restart).
+   */
   readonly emitTimeStoreName?: string
 }
 
