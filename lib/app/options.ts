@@ -98,9 +98,14 @@ export interface StreamsConfig {
   /** Timestamp extractor for sources without one. @defaultValue the record timestamp */
   defaultTimestampExtractor?: TimestampExtractor<any, any>
   /**
-   * How long a task with several input partitions waits for data on an empty partition before
-   * processing the others (keeps cross-partition timestamp order; Kafka Streams `max.task.idle.ms`),
-   * in milliseconds. 0 = never wait.
+   * Task idling (Kafka Streams `max.task.idle.ms`, KIP-695), in milliseconds: how a task with
+   * several input partitions treats an EMPTY one, to keep cross-partition timestamp order (a join
+   * that runs ahead on one input drops the other's records as late).
+   * - Whatever the value (except -1), while the empty partition has records on the broker that are
+   *   not fetched yet (or its lag is not known yet), the task waits for them.
+   * - Once it is fetched to its end, the task waits this long for new records, then processes the
+   *   other partitions anyway ("enforced processing"). 0 = go ahead at once.
+   * - -1 = never wait, not even for records known to be on the broker.
    * @defaultValue 0
    */
   maxTaskIdleMs?: number
@@ -304,7 +309,7 @@ export function resolveStreamsConfig(config: StreamsConfig): ResolvedStreamsConf
     defaultKeySerde: config.defaultKeySerde,
     defaultValueSerde: config.defaultValueSerde,
     defaultTimestampExtractor: config.defaultTimestampExtractor,
-    maxTaskIdleMs: int(config, 'maxTaskIdleMs', 0, 0),
+    maxTaskIdleMs: int(config, 'maxTaskIdleMs', 0, -1),
     statestoreCacheMaxBytes: int(config, 'statestoreCacheMaxBytes', 10 * 1024 * 1024, 0),
     bufferedRecordsPerPartition: int(config, 'bufferedRecordsPerPartition', 1000, 1),
     topicConfig: Object.freeze({ ...topicConfig }),

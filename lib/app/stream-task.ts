@@ -61,6 +61,10 @@ export class StreamTask {
   lastWallClockPunctuation = 0
   /** Partitions paused because their queue is full. */
   readonly paused = new Set<string>()
+  /** True while {@link process} runs (records taken from the queues are in flight). */
+  #processing = false
+  /** A record failed: the consumed offsets must stay at the last record processed. */
+  #failed = false
 
   constructor(init: StreamTaskInit) {
     this.id = init.id
@@ -106,27 +110,62 @@ export class StreamTask {
     const engine = this.engine!
     const records = this.group.take(max, now)
     if (records.length === 0) return 0
-    await engine.prepareBatch(records)
+    this.#processing = true
     let i = 0
     try {
+      try {
+        await engine.prepareBatch(records)
+      } catch (e) {
+        this.#failed = true
+        throw e
+      }
       for (; i < records.length; i++) {
         const r = records[i]!
         await engine.process(r)
         this.consumed.set(StreamTask.key(r.topic, r.partition), BigInt(r.offset) + 1n)
       }
     } catch (e) {
+      if (this.#failed) throw e // prepareBatch
       const r = records[i]!
       // put the unprocessed tail back in front of the queues? No: a failing task is closed; the
       // records are re-fetched from the committed offsets by whoever processes the task next.
+      this.#failed = true
       this.processedSinceCommit += i
       if (e instanceof StreamsError) throw e
       throw new ProcessingError(`processing failed: ${(e as Error)?.message ?? String(e)}`, {
         cause: e,
         place: { taskId: this.id, topic: r.topic, partition: r.partition, offset: r.offset },
       })
+    } finally {
+      this.#processing = false
     }
     this.processedSinceCommit += records.length
+    this.advanceDrained()
     return records.length
+  }
+
+  /**
+   * For every drained partition, moves the consumed offset up to the consumer's fetch position: the
+   * offsets in between hold nothing to process (transaction markers, aborted transactional records),
+   * and committing past them is what lets the group's lag reach 0 on transactionally written inputs
+   * (repartition topics under exactly-once), as Kafka Streams does by committing the consumer's
+   * position. Only positions learned from fetches and seeks count (never an assumed reset
+   * position), never while records are in flight, never after a record failed.
+   * @returns whether a consumed offset moved.
+   */
+  advanceDrained(): boolean {
+    if (this.state !== 'RUNNING' || this.#processing || this.#failed) return false
+    let moved = false
+    for (const q of this.group.queues) {
+      if (q.size > 0 || q.position === undefined || !q.positionFetched) continue
+      const k = StreamTask.key(q.topic, q.partition)
+      const c = this.consumed.get(k)
+      if (c === undefined || q.position > c) {
+        this.consumed.set(k, q.position)
+        moved = true
+      }
+    }
+    return moved
   }
 
   /** Offsets to commit (only partitions that advanced since the last commit). */

@@ -56,12 +56,19 @@ import { changelogTopicName, type TopicLayout } from './internal-topics.js'
 import type { ResolvedStreamsConfig } from './options.js'
 import { TaskRecordCollector, type BatchSender } from './record-collector.js'
 import type { EngineRuntime, StateRuntime } from './state-runtime.js'
+import type { RecordQueue } from './partition-group.js'
 import { StreamTask, type TopicPartition } from './stream-task.js'
 
 /** Records taken from one task per loop iteration. */
 const BATCH = 500
 /** Collector batches in flight per task before the loop waits for the producer. */
 const MAX_PENDING_BATCHES = 4
+/** A positive lag learned from a fetch is trusted this long (ms) before the last stable offset is read (an open transaction keeps the high watermark above what read_committed can fetch). */
+const LAG_TRUST_MS = 500
+/** At most one ListOffsets round for empty partitions' lags per this many ms. */
+const LAG_PROBE_INTERVAL_MS = 200
+/** A task held back this long (ms) by an empty partition with records to fetch gets a warning (repeated at this interval). */
+const LAG_WAIT_WARN_MS = 30_000
 
 export interface StreamThreadOptions {
   readonly config: ResolvedStreamsConfig
@@ -125,6 +132,11 @@ export class StreamThread {
   #groupView: GroupView | undefined
   #lastStateHint: 'REBALANCING' | 'RUNNING' | undefined
   #fatal = false
+  /** ListOffsets round in flight for empty partitions whose lag is unknown or stale (KIP-695). */
+  #lagProbe: Promise<void> | undefined
+  #lastLagProbe = 0
+  /** Task id → since when (ms) it has been waiting for records of an empty partition. */
+  readonly #waitingSince = new Map<string, number>()
   /** Active tasks in the current assignment (the store cache budget is split among them). */
   #assignedTasks = 1
 
@@ -176,6 +188,19 @@ export class StreamThread {
       this.#commitSoon = true
       this.#hint('REBALANCING')
       this.#wakeUp()
+    })
+    // kafkajs skips a fetched batch that holds only transaction markers / aborted records without
+    // calling eachBatch; its offsets still move the fetch position (lag, consumed offsets)
+    consumer.on(consumer.events.START_BATCH_PROCESS, (e) => {
+      const b = e.payload
+      if (b.batchSize !== 0 || b.firstOffset == null || b.lastOffset == null) return
+      const task = this.#byPartition.get(StreamTask.key(b.topic, b.partition))
+      if (!task || task.state !== 'RUNNING') return
+      const q = task.group.queue(b.topic, b.partition)
+      if (q?.onSkipped(BigInt(b.firstOffset), BigInt(b.lastOffset), b.highWatermark == null ? undefined : BigInt(b.highWatermark), Date.now())) {
+        task.advanceDrained()
+        this.#wakeUp()
+      }
     })
     consumer.on(consumer.events.CRASH, (e) => {
       const { error, restart } = e.payload as unknown as { error: Error; restart: boolean }
@@ -249,6 +274,8 @@ export class StreamThread {
       records[i] = { topic, partition, offset: m.offset, key: m.key ?? null, value: m.value ?? null, timestamp: Number(m.timestamp), headers: headers(m.headers) }
     }
     const size = task.enqueue(topic, partition, records)
+    // the position after this batch (its trailing markers included) and the partition's end: its lag
+    task.group.queue(topic, partition)?.onFetched(BigInt(batch.lastOffset()), BigInt(batch.highWatermark), Date.now())
     resolveOffset(batch.messages[batch.messages.length - 1]!.offset)
     const k = StreamTask.key(topic, partition)
     if (size >= this.#c.bufferedRecordsPerPartition && !task.paused.has(k)) {
@@ -372,6 +399,7 @@ export class StreamThread {
         // a paused partition whose queue drained without this loop processing it (cleared on seek,
         // never processable) must be resumed here, or the task waits forever (fix by R3)
         for (const task of this.tasks.values()) if (task.state === 'RUNNING') this.#maybeResume(task)
+        this.#checkLags(after)
         for (const task of this.tasks.values()) {
           if (task.state !== 'RUNNING' || after - task.lastWallClockPunctuation < 10) continue
           task.lastWallClockPunctuation = after
@@ -389,6 +417,68 @@ export class StreamThread {
         current = undefined
       }
     }
+  }
+
+  /**
+   * KIP-695 support: finds empty partitions that hold a task with buffered records back because
+   * their lag is unknown (nothing fetched since the task started or sought) or positive but stale,
+   * and reads their last stable offsets (one ListOffsets round at a time, in the background); warns
+   * about tasks waiting for records to be fetched for a long time.
+   */
+  #checkLags(now: number): void {
+    if (this.#c.maxTaskIdleMs < 0) return
+    const wanted: Array<{ task: StreamTask; q: RecordQueue; version: number }> = []
+    for (const task of this.tasks.values()) {
+      if (task.state !== 'RUNNING' || task.group.queues.length < 2 || task.group.size === 0) {
+        this.#waitingSince.delete(task.id)
+        continue
+      }
+      const blocker = task.group.blockedBy(now)
+      if (blocker?.reason !== 'lag') {
+        this.#waitingSince.delete(task.id)
+        continue
+      }
+      const since = this.#waitingSince.get(task.id)
+      if (since === undefined) this.#waitingSince.set(task.id, now)
+      else if (now - since >= LAG_WAIT_WARN_MS) {
+        const q = blocker.queue
+        this.#c.logger.warn(
+          `task ${task.id} has waited ${Math.round((now - since) / 1000)} s for records of ${q.topic}[${q.partition}] (position ${q.position ?? 'unknown'}, end ${q.endOffset ?? 'unknown'}, paused ${this.#consumer?.paused().some((t) => t.topic === q.topic && t.partitions.includes(q.partition)) ?? false}) before processing its other partitions`,
+          { taskId: task.id, topic: q.topic, partition: q.partition },
+        )
+        this.#waitingSince.set(task.id, now)
+      }
+      for (const q of task.group.queues) {
+        if (q.size > 0) continue
+        const lag = q.fetchedLag()
+        if (lag === 0n || (lag !== undefined && now - q.endKnownAt < LAG_TRUST_MS)) continue
+        wanted.push({ task, q, version: q.version })
+      }
+    }
+    if (wanted.length === 0 || this.#lagProbe || now - this.#lastLagProbe < LAG_PROBE_INTERVAL_MS) return
+    this.#lastLagProbe = now
+    const admin = this.#o.admin
+    const topics = [...new Set(wanted.map((w) => w.q.topic))]
+    this.#lagProbe = (async () => {
+      // ListOffsets (read_committed: `high` is the last stable offset) of every partition of those topics
+      const offsets = new Map<string, { high: string; low: string }>()
+      for (const topic of topics) for (const o of await admin.fetchTopicOffsets(topic)) offsets.set(StreamTask.key(topic, o.partition), o)
+      const t = Date.now()
+      for (const w of wanted) {
+        if (w.task.state !== 'RUNNING' || this.tasks.get(w.task.id) !== w.task) continue
+        const o = offsets.get(StreamTask.key(w.q.topic, w.q.partition))
+        if (!o) continue
+        // no position yet (no committed offset, nothing fetched), or one below the log start: the
+        // consumer starts at the reset position
+        const reset = BigInt(this.#resetOf(w.q.topic) === 'latest' ? o.high : o.low)
+        w.q.onEndOffset(BigInt(o.high), w.version, t, reset, BigInt(o.low))
+      }
+      this.#wakeUp()
+    })()
+      .catch((e) => this.#c.logger.debug(`reading end offsets for task idling failed: ${(e as Error).message}`))
+      .finally(() => {
+        this.#lagProbe = undefined
+      })
   }
 
   #allRunning(): boolean {
@@ -627,14 +717,16 @@ export class StreamThread {
       const q = task.group.queue(p.topic, p.partition)!
       if (off === undefined) {
         if (!revived) continue
-        q.clear(Date.now())
+        q.clear()
+        q.onSeek(undefined)
         task.floor.delete(k)
         this.#consumer!.seek({ topic: p.topic, partition: p.partition, offset: this.#resetOf(p.topic) === 'latest' ? '-1' : '-2' })
         continue
       }
       task.committed.set(k, off)
       task.consumed.set(k, off)
-      q.clear(Date.now())
+      q.clear()
+      q.onSeek(off)
       task.floor.set(k, off)
       this.#consumer!.seek({ topic: p.topic, partition: p.partition, offset: off.toString() })
     }
