@@ -55,23 +55,19 @@ export function storeValueGetterSupplier<K, V>(storeName: string): KTableValueGe
 
 /** Value getter of a filtered table computed from the parent's getter. */
 export function filterValueGetterSupplier<K, V>(parent: KTableValueGetterSupplier<K, V>, predicate: (key: K, value: V) => boolean, not: boolean): KTableValueGetterSupplier<K, V> {
-  return {
-    storeNames: () => parent.storeNames(),
-    get: () => {
-      const p = parent.get()
-      return {
-        init: (c) => p.init(c),
-        async get(key) {
-          const vt = await p.get(key)
-          return vt !== null && predicate(key, vt.value) !== not ? vt : null
-        },
-      }
-    },
-  }
+  return derivedValueGetterSupplier(parent, (key, vt) => (vt !== null && predicate(key, vt.value) !== not ? vt : null))
 }
 
 /** Value getter of a mapped table computed from the parent's getter. */
 export function mapValuesValueGetterSupplier<K, V, VR>(parent: KTableValueGetterSupplier<K, V>, mapper: (value: V, key: K) => VR): KTableValueGetterSupplier<K, VR> {
+  return derivedValueGetterSupplier(parent, (key, vt) => (vt === null ? null : valueAndTimestamp(mapper(vt.value, key), vt.timestamp)))
+}
+
+/** Value getter computing each value from the parent getter's value (`null`: none) with `derive`. */
+function derivedValueGetterSupplier<K, V, VR>(
+  parent: KTableValueGetterSupplier<K, V>,
+  derive: (key: K, parentValue: ValueAndTimestamp<V> | null) => ValueAndTimestamp<VR> | null,
+): KTableValueGetterSupplier<K, VR> {
   return {
     storeNames: () => parent.storeNames(),
     get: () => {
@@ -79,8 +75,7 @@ export function mapValuesValueGetterSupplier<K, V, VR>(parent: KTableValueGetter
       return {
         init: (c) => p.init(c),
         async get(key) {
-          const vt = await p.get(key)
-          return vt === null ? null : valueAndTimestamp(mapper(vt.value, key), vt.timestamp)
+          return derive(key, await p.get(key))
         },
       }
     },
