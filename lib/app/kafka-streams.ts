@@ -16,6 +16,7 @@ import { EventEmitter } from 'node:events'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import kafkajs from 'kafkajs'
+import './kafkajs-fixes.js' // kafkajs read_committed fix (aborted transactions), applied on import
 import type { Admin, Kafka } from 'kafkajs'
 import { IllegalStateError, StreamsError } from '../../topology/errors.js'
 import type { TopologyDef } from '../../topology/engine/types.js'

@@ -50,6 +50,7 @@ import type { StateStore } from '../../topology/state/types.js'
 import type { ChangelogReader, TaskStateManager } from '../state/types.js'
 import { decodeMemberAssignment, decodeMemberMetadata, type AssignmentInfo, type AssignorSubtopology, type SubscriptionInfo, createTaskAssignor } from './assignor.js'
 import { maybeCrash } from './crash.js'
+import './kafkajs-fixes.js' // kafkajs read_committed fix (aborted transactions), applied on import
 import { deserializationHandler, isFencingError, isGroupMovedError, isUnknownOutcomeError, processingHandler, productionDecision } from './error-handlers.js'
 import { emitEvent, StreamsEvents } from './events.js'
 import { changelogTopicName, type TopicLayout } from './internal-topics.js'
