@@ -14,6 +14,8 @@ import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
 import kafkajs from 'kafkajs'
+// read_committed without records of aborted transactions (a kafkajs 2.2.4 bug after a kill -9; see the module)
+import '../../lib/app/kafkajs-fixes.js'
 import { isHeartbeat, topicNames, type ImpressionClickTopics } from './config.js'
 import { registrySerdes } from './serdes.js'
 import type { AdEvent, CampaignCtr } from './schemas/types.js'
