@@ -41,6 +41,7 @@ export interface CollectorOptions {
 export class TaskRecordCollector implements RecordCollector {
   #buffer: OutputRecord[] = []
   #bytes = 0
+  #firstBufferedAt = 0
   #chain: Promise<void> = Promise.resolve()
   #error: unknown
   #pending = 0
@@ -60,9 +61,20 @@ export class TaskRecordCollector implements RecordCollector {
     // broker refused it (MESSAGE_TOO_LARGE) and the task failed.
     const size = recordSize(record)
     if (this.#buffer.length > 0 && this.#bytes + size > this.#flushBytes) this.#startBatch()
+    if (this.#buffer.length === 0) this.#firstBufferedAt = Date.now()
     this.#buffer.push(record)
     this.#bytes += size
     if (this.#buffer.length >= this.#flushRecords || this.#bytes >= this.#flushBytes) this.#startBatch()
+  }
+
+  /**
+   * Starts a batch when the oldest buffered record has waited `lingerMs` milliseconds (Kafka
+   * Streams' producer `linger.ms`), so that at low input rates output does not wait for the buffer
+   * to fill or for the next commit (30 s by default under at-least-once). The task loop calls it
+   * after every processing round.
+   */
+  maybeLinger(nowMs: number, lingerMs: number): void {
+    if (this.#buffer.length > 0 && nowMs - this.#firstBufferedAt >= lingerMs) this.#startBatch()
   }
 
   /** Records buffered, not yet handed to the producer. */
