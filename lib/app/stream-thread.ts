@@ -64,6 +64,12 @@ import { StreamTask, type TopicPartition } from './stream-task.js'
 const BATCH = 500
 /** Collector batches in flight per task before the loop waits for the producer. */
 const MAX_PENDING_BATCHES = 4
+/**
+ * How long (ms) a task's collected output may wait before it is sent although the batch is not
+ * full (Kafka Streams sets the producer's `linger.ms` to 100). Without it, output at low input
+ * rates would wait for the next commit (`commitIntervalMs`, 30 s under at-least-once).
+ */
+const PRODUCER_LINGER_MS = 20
 /** A positive lag learned from a fetch is trusted this long (ms) before the last stable offset is read (an open transaction keeps the high watermark above what read_committed can fetch). */
 const LAG_TRUST_MS = 500
 /** At most one ListOffsets round for empty partitions' lags per this many ms. */
@@ -397,6 +403,7 @@ export class StreamThread {
           await yieldImmediate()
         }
         const after = Date.now()
+        for (const task of this.tasks.values()) task.collector?.maybeLinger(after, PRODUCER_LINGER_MS)
         // a paused partition whose queue drained without this loop processing it (cleared on seek,
         // never processable) must be resumed here, or the task waits forever (fix by R3)
         for (const task of this.tasks.values()) if (task.state === 'RUNNING') this.#maybeResume(task)
