@@ -622,6 +622,19 @@ abstract class SegmentedStore extends RuntimeStore {
     return out
   }
 
+  /** The time a store key is segmented by (window start; session end). */
+  protected abstract timeOfStoreKey(storeKey: Buffer): number
+
+  /** Persists the largest time among the committed entries with the store's metadata. */
+  protected override commitExtraOps(entries: ReadonlyArray<readonly [string, OverlayEntry]>): BackendOp[] {
+    let max = MIN
+    for (const [, e] of entries) {
+      const t = this.timeOfStoreKey(e.key)
+      if (t > max) max = t
+    }
+    return [this.metaOp(max)]
+  }
+
   protected metaOp(maxTime: number): BackendOp {
     if (maxTime > this.persistedStreamTime) this.persistedStreamTime = maxTime
     return [META_KEY, Buffer.from(JSON.stringify({ streamTime: this.persistedStreamTime, seq: this.seq }))]
@@ -796,13 +809,8 @@ export class RuntimeWindowStore extends SegmentedStore implements WindowBytesSto
     return { key: windowChangelogKey(p.key, p.windowStartMs, p.seq), value: e.value }
   }
 
-  protected override commitExtraOps(entries: ReadonlyArray<readonly [string, OverlayEntry]>): BackendOp[] {
-    let max = MIN
-    for (const [, e] of entries) {
-      const t = decodeWindowStoreKey(e.key).windowStartMs
-      if (t > max) max = t
-    }
-    return [this.metaOp(max)]
+  protected timeOfStoreKey(storeKey: Buffer): number {
+    return decodeWindowStoreKey(storeKey).windowStartMs
   }
 
   protected restoreOps(records: ReadonlyArray<RawRecord>): BackendOp[] {
@@ -899,13 +907,8 @@ export class RuntimeSessionStore extends SegmentedStore implements SessionBytesS
     return { key: sessionChangelogKey(p.key, p.startMs, p.endMs), value: e.value }
   }
 
-  protected override commitExtraOps(entries: ReadonlyArray<readonly [string, OverlayEntry]>): BackendOp[] {
-    let max = MIN
-    for (const [, e] of entries) {
-      const t = decodeSessionStoreKey(e.key).endMs
-      if (t > max) max = t
-    }
-    return [this.metaOp(max)]
+  protected timeOfStoreKey(storeKey: Buffer): number {
+    return decodeSessionStoreKey(storeKey).endMs
   }
 
   protected restoreOps(records: ReadonlyArray<RawRecord>): BackendOp[] {
