@@ -6,6 +6,7 @@ import type { DeserializationExceptionHandler, OutputRecord, ProcessingException
 import { taskIdString, type TaskId } from '../../topology/processor/types.js'
 import type { DeserializationHandlerConfig, ProcessingHandlerConfig, ProductionHandlerConfig } from './options.js'
 import type { Logger } from './logger.js'
+import { classifyError, errorChain } from './error-policy.js'
 
 /** Header names added to dead-letter records. */
 export const DLQ_HEADERS = {
@@ -18,7 +19,8 @@ export const DLQ_HEADERS = {
 } as const
 
 /**
- * Builds the engine's deserialization handler for one task. For a dead-letter topic the original
+ * Builds the engine's deserialization handler for one task. A retriable error (see
+ * {@link classifyError}) fails without asking the configured handler. For a dead-letter topic the original
  * bytes go to the task's collector, so they are produced with the task's next commit (inside its
  * transaction under exactly-once).
  */
@@ -29,6 +31,9 @@ export function deserializationHandler(
   onSkipped: (record: RawRecord, error: Error) => void,
 ): DeserializationExceptionHandler {
   return (error: Error, record: RawRecord, taskId: TaskId) => {
+    // A retriable failure (e.g. the schema registry is down) says nothing about the record: it is
+    // retried with the task, never skipped or sent to the dead-letter topic.
+    if (classifyError(error) !== 'fatal') return 'fail'
     const task = taskIdString(taskId)
     const place = { taskId: task, topic: record.topic, partition: record.partition, offset: record.offset }
     if (config === 'fail') return 'fail'
@@ -56,10 +61,15 @@ export function deserializationHandler(
   }
 }
 
-/** Builds the engine's processing-error handler. */
+/**
+ * Builds the engine's processing-error handler. Retriable errors and task migrations (e.g. a
+ * retriable `SerializationError` from a sink's serde) are not the handler's: they fail the task
+ * so the runtime retries it.
+ */
 export function processingHandler(config: ProcessingHandlerConfig, logger: Logger): ProcessingExceptionHandler {
   return (error, place) => {
-    if (config === 'fail') return 'fail'
+    // retriable and migration errors are the runtime's (KIP-572), not the handler's
+    if (config === 'fail' || classifyError(error) !== 'fatal') return 'fail'
     const p = { taskId: taskIdString(place.taskId), processor: place.processor, topic: place.record?.topic, partition: place.record?.partition, offset: place.record?.offset }
     if (config === 'logAndContinue') {
       logger.warn(`skipping record whose processing failed: ${error.message}`, p)
@@ -69,55 +79,41 @@ export function processingHandler(config: ProcessingHandlerConfig, logger: Logge
   }
 }
 
-/** Decides for one failed output record. */
+/** Decides for one failed output record; a retriable error or a migration always fails (the runtime retries). */
 export function productionDecision(config: ProductionHandlerConfig, error: Error, record: OutputRecord, taskId: string): 'continue' | 'fail' {
-  if (config === 'fail') return 'fail'
+  // Kafka Streams asks the ProductionExceptionHandler about non-retriable errors only
+  if (config === 'fail' || classifyError(error) !== 'fatal') return 'fail'
   if (config === 'logAndContinue') return 'continue'
   return config(error, record, taskId)
 }
 
-type KafkaErrorLike = Error & { type?: string; retriable?: boolean; originalError?: unknown; cause?: unknown; errors?: unknown[] }
+/** All errors of a chain (see {@link errorChain} in error-policy.ts). */
+export { errorChain }
 
-/** All errors in a kafkajs error chain (the error, `originalError`, `cause`, `errors[]`). */
-export function errorChain(e: unknown): KafkaErrorLike[] {
-  const out: KafkaErrorLike[] = []
-  const seen = new Set<unknown>()
-  const visit = (x: unknown, depth: number): void => {
-    if (!x || typeof x !== 'object' || seen.has(x) || depth > 8) return
-    seen.add(x)
-    out.push(x as KafkaErrorLike)
-    const k = x as KafkaErrorLike
-    visit(k.originalError, depth + 1)
-    visit(k.cause, depth + 1)
-    if (Array.isArray(k.errors)) for (const c of k.errors) visit(c, depth + 1)
-  }
-  visit(e, 0)
-  return out
-}
+/** Protocol errors (kafkajs `type`) of a group that moved on without this member (KIP-572 task migration). */
+const GROUP_MOVED: ReadonlySet<string> = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'FENCED_INSTANCE_ID'])
 
-const FENCING = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED', 'INVALID_TXN_STATE', 'UNKNOWN_PRODUCER_ID', 'OUT_OF_ORDER_SEQUENCE_NUMBER'])
-const GROUP_MOVED = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'FENCED_INSTANCE_ID'])
-
-/** A producer fenced by a newer epoch (the task's new owner initialised its producer). */
+/**
+ * A task migrated away: a producer fenced by the task's new owner (INVALID_PRODUCER_EPOCH,
+ * PRODUCER_FENCED, …), a group that moved on, or a {@link TaskMigratedError}. Same as
+ * `classifyError(e) === 'task-migrated'`; decided by error type and code only, so a user error whose
+ * message says "fenced" or "epoch" is not one.
+ */
 export function isFencingError(e: unknown): boolean {
-  return errorChain(e).some((x) => (x.type !== undefined && FENCING.has(x.type)) || /fenced|epoch/i.test(x.message ?? ''))
+  return classifyError(e) === 'task-migrated'
 }
 
 /** An offset commit rejected because the group moved on (task migrated under at-least-once). */
 export function isGroupMovedError(e: unknown): boolean {
-  return errorChain(e).some((x) => x.type !== undefined && GROUP_MOVED.has(x.type))
+  return errorChain(e).some((x) => typeof x.type === 'string' && typeof x.name === 'string' && x.name.startsWith('KafkaJS') && GROUP_MOVED.has(x.type))
 }
 
-/** An error whose outcome is unknown (request timeout, connection lost mid-request). */
+/**
+ * An error after which a transactional commit's outcome is unknown or the transaction is lost
+ * (request timeout, connection lost, coordinator moving or loading, concurrent transactions): every
+ * retriable error. The transaction is aborted if possible and the task re-created from its last
+ * committed state. Same as `classifyError(e) === 'retriable'`.
+ */
 export function isUnknownOutcomeError(e: unknown): boolean {
-  return errorChain(e).some(
-    (x) =>
-      x.name === 'KafkaJSRequestTimeoutError' ||
-      x.name === 'KafkaJSConnectionClosedError' ||
-      x.name === 'KafkaJSConnectionError' ||
-      x.name === 'KafkaJSNumberOfRetriesExceeded' ||
-      x.type === 'REQUEST_TIMED_OUT' ||
-      x.type === 'COORDINATOR_NOT_AVAILABLE' ||
-      x.type === 'NOT_COORDINATOR',
-  )
+  return classifyError(e) === 'retriable'
 }
