@@ -251,7 +251,8 @@ export function isStateCorruptionError(e: unknown): boolean {
 export function backoffMs(attempt: number, retryBackoffMs: number, maxMs = 1000): number {
   const base = Math.max(0, retryBackoffMs)
   const cap = Math.max(0, maxMs)
-  const n = Math.max(0, Math.min(Number.isFinite(attempt) ? Math.floor(attempt) : 0, 52))
+  // 2^52 ms is past any cap; NaN counts as the first attempt
+  const n = Math.max(0, Math.min(Number.isNaN(attempt) ? 0 : Math.floor(attempt), 52))
   const exp = Math.min(base * 2 ** n, cap)
   const jittered = exp * (0.8 + Math.random() * 0.4)
   return Math.round(Math.min(jittered, cap))
