@@ -16,7 +16,8 @@
  * Environment: BROKERS, APP_ID, INPUT, ECHO, AGG, STATE_DIR, TOPOLOGY (`echo-agg` |
  * `repartition`), GROUPS (repartition groups, default 3), GUARANTEE (default `exactly_once`),
  * COMMIT_INTERVAL_MS (100), SESSION_TIMEOUT_MS (6000), HEARTBEAT_INTERVAL_MS (1000),
- * REBALANCE_TIMEOUT_MS (15000), SELF_STOP_AFTER (after processing that many input records, print
+ * REBALANCE_TIMEOUT_MS (15000), LOG_LEVEL (`warn`), TRACE_COMMITS (`1`: a `commit` event per commit,
+ * with its task ids; under exactly-once it is printed whether or not every transaction committed), SELF_STOP_AFTER (after processing that many input records, print
  * a `self-stop` event and SIGSTOP this process: a zombie frozen at a known point, with processed
  * but uncommitted records), plus the library's own KSTREAMS_CRASH_AT / KSTREAMS_CRASH_AFTER_COMMITS.
  *
@@ -85,11 +86,30 @@ if (topologyKind === 'echo-agg') {
   throw new Error(`unknown TOPOLOGY ${topologyKind}`)
 }
 
+/** The task id and the error chain (kafkajs `type`, cause) of a log entry, for fault analysis. */
+const details = (e?: Record<string, unknown>): string => {
+  if (!e) return ''
+  const parts: string[] = []
+  if (typeof e.taskId === 'string') parts.push(`task=${e.taskId}`)
+  let err: unknown = e.error
+  for (let depth = 0; err instanceof Error && depth < 4; depth++) {
+    const type = (err as { type?: string }).type
+    parts.push(`${err.name}${type ? `/${type}` : ''}: ${err.message}`)
+    err = (err as { cause?: unknown; originalError?: unknown }).cause ?? (err as { originalError?: unknown }).originalError
+  }
+  // other scalar fields (kafkajs log entries: broker, groupId, error text, retry counts, ...)
+  const scalars = Object.entries(e).filter(([k, v]) => k !== 'taskId' && k !== 'error' && ['string', 'number', 'boolean'].includes(typeof v))
+  if (scalars.length) parts.push(scalars.map(([k, v]) => `${k}=${String(v).slice(0, 200)}`).join(' '))
+  if (typeof e.error === 'string') parts.push(`error=${e.error}`)
+  return parts.length ? ` {${parts.join(' <- ')}}` : ''
+}
+/** LOG_LEVEL (default `warn`): `info`/`debug` also print the runtime's info/debug lines (e.g. every commit's task list). */
+const logLevel = env('LOG_LEVEL', 'warn') as 'error' | 'warn' | 'info' | 'debug'
 const logger: Logger = {
-  error: (m, e) => process.stderr.write(`[error] ${m} ${e?.error instanceof Error ? e.error.message : ''}\n`),
-  warn: (m) => process.stderr.write(`[warn] ${m}\n`),
-  info: () => {},
-  debug: () => {},
+  error: (m, e) => process.stderr.write(`[error] ${m} ${e?.error instanceof Error ? e.error.message : ''}${details(e)}\n`),
+  warn: (m, e) => process.stderr.write(`[warn] ${m}${details(e)}\n`),
+  info: (m, e) => process.stderr.write(`[info] ${m}${details(e)}\n`),
+  debug: (m, e) => process.stderr.write(`[debug] ${m}${e ? ` ${JSON.stringify(e, (_k, v: unknown) => (v instanceof Error ? v.message : v))}` : ''}\n`),
 }
 
 const streams = new KafkaStreams(b.build(), {
@@ -101,7 +121,7 @@ const streams = new KafkaStreams(b.build(), {
   sessionTimeoutMs: num('SESSION_TIMEOUT_MS', 6000),
   heartbeatIntervalMs: num('HEARTBEAT_INTERVAL_MS', 1000),
   rebalanceTimeoutMs: num('REBALANCE_TIMEOUT_MS', 15000),
-  logLevel: 'warn',
+  logLevel,
   logger,
 })
 
@@ -110,6 +130,9 @@ streams.on(StreamsEvents.ASSIGNMENT, (p: { active: string[]; standby: string[] }
 streams.on(StreamsEvents.TASK_MIGRATED, (p: { taskId: string; reason: string }) => emit({ ev: 'migrated', taskId: p.taskId, reason: p.reason }))
 streams.on(StreamsEvents.TASK_CLOSED, (p: { taskId: string; standby: boolean; clean: boolean }) => emit({ ev: 'closed', taskId: p.taskId, standby: p.standby, clean: p.clean }))
 streams.on(StreamsEvents.TASK_CREATED, (p: { taskId: string; standby: boolean }) => emit({ ev: 'created', taskId: p.taskId, standby: p.standby }))
+if (process.env.TRACE_COMMITS === '1') {
+  streams.on(StreamsEvents.COMMIT, (p: { taskIds: string[]; transactional: boolean; durationMs: number }) => emit({ ev: 'commit', tasks: p.taskIds, ms: p.durationMs }))
+}
 streams.on(StreamsEvents.ERROR, (p: { error: Error; taskId?: string }) => emit({ ev: 'error', message: p.error?.message, taskId: p.taskId }))
 
 let closing = false

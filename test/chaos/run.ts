@@ -1,0 +1,134 @@
+/**
+ * `npm run chaos`: the fault matrix — scenario × guarantee × N runs — against clusters this
+ * program starts and stops itself (never the shared broker on 9092 / registry on 8081), and a
+ * table of the results.
+ *
+ * ```
+ * npm run chaos                                   # every scenario, both guarantees, 3 runs
+ * npm run chaos -- --scenarios freeze-20,freeze-60 --guarantees exactly_once --runs 1
+ * npm run chaos -- --scenarios issue-16 --supervise --runs 3
+ * ```
+ * Options: `--scenarios a,b` (default: all), `--guarantees exactly_once,at_least_once`, `--runs N`
+ * (3), `--supervise` (restart dead instances, as issue 16's operator did; the pass criterion runs
+ * without), `--code worktree|HEAD|<commit>` (the runtime under test: the working tree, default, or a
+ * committed version, see test/chaos/snapshot.ts), `--port P` (private single broker, default 29092), `--out DIR` (default
+ * `.cache/chaos/<time>`: one folder per run with every instance's timestamped log, run.log and
+ * result.json; `summary.json` and `table.txt` at the top).
+ *
+ * Columns: deaths = instance exits + clients in ERROR (pass: 0); anomalies = lost / duplicated
+ * records, wrong aggregates (exactness problems) and transactions left open; catch-up = seconds
+ * from the fault's end until the group lag was at most one second of input.
+ * Exit code 0 when every run passed.
+ */
+import { mkdir, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { startPrivateBroker, type Cluster } from './cluster.js'
+import { liveInstances, ROOT } from './instances.js'
+import { codeVersion } from './snapshot.js'
+import { runOnce, type Guarantee, type RunOptions, type RunResult, type ScenarioFn } from './scenario.js'
+import { clusterFreeze, issue16 } from './scenarios.js'
+
+/** How a scenario gets its cluster and which run options it changes. */
+interface ScenarioDef {
+  readonly fn: ScenarioFn
+  readonly cluster: 'single'
+  readonly options?: Partial<RunOptions>
+}
+
+const SCENARIOS: Record<string, ScenarioDef> = {
+  'issue-16': { fn: issue16, cluster: 'single' },
+  'freeze-20': { fn: clusterFreeze(20), cluster: 'single' },
+  'freeze-60': { fn: clusterFreeze(60), cluster: 'single' },
+}
+
+const fmtS = (ms: number | undefined): string => (ms === undefined ? '-' : `${(ms / 1000).toFixed(1)}`)
+
+/** The matrix table: one row per scenario × guarantee. */
+export function table(results: ReadonlyArray<RunResult>): string {
+  const rows: string[][] = [['scenario', 'guarantee', 'runs', 'pass', 'deaths', 'lost', 'dup', 'wrong-agg/problems', 'open-txn', 'catch-up s (per run)', 'harness errors']]
+  const keys = [...new Set(results.map((r) => `${r.scenario}\u0000${r.guarantee}`))]
+  for (const k of keys) {
+    const [scenario, guarantee] = k.split('\u0000') as [string, string]
+    const rs = results.filter((r) => r.scenario === scenario && r.guarantee === guarantee)
+    const sum = (f: (r: RunResult) => number) => rs.reduce((n, r) => n + f(r), 0)
+    rows.push([
+      scenario,
+      guarantee,
+      String(rs.length),
+      String(rs.filter((r) => r.pass).length),
+      String(sum((r) => r.deaths.length)),
+      String(sum((r) => r.verdict?.lost ?? 0)),
+      String(sum((r) => r.verdict?.duplicated ?? 0)),
+      String(sum((r) => r.verdict?.problems.length ?? 0)),
+      String(sum((r) => r.verdict?.openTransactions.length ?? 0)),
+      rs.map((r) => fmtS(r.catchUpMs)).join(' '),
+      String(rs.filter((r) => r.error !== undefined).length),
+    ])
+  }
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)))
+  const line = (r: string[]) => r.map((x, c) => x.padEnd(widths[c]!)).join(' | ')
+  return [line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.slice(1).map(line)].join('\n')
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      scenarios: { type: 'string' },
+      guarantees: { type: 'string', default: 'exactly_once,at_least_once' },
+      runs: { type: 'string', default: '3' },
+      supervise: { type: 'boolean', default: false },
+      port: { type: 'string', default: '29092' },
+      out: { type: 'string' },
+      code: { type: 'string', default: 'worktree' },
+    },
+  })
+  const names = values.scenarios ? values.scenarios.split(',') : Object.keys(SCENARIOS)
+  for (const n of names) if (!SCENARIOS[n]) throw new Error(`unknown scenario ${n}; known: ${Object.keys(SCENARIOS).join(', ')}`)
+  const guarantees = values.guarantees!.split(',') as Guarantee[]
+  const runs = Number(values.runs)
+  const out = path.resolve(values.out ?? path.join(ROOT, '.cache/chaos', new Date().toISOString().replace(/[:.]/g, '-')))
+  await mkdir(out, { recursive: true })
+  process.stderr.write(`[chaos] logs in ${out}\n`)
+  const code = await codeVersion(values.code!)
+  process.stderr.write(`[chaos] runtime under test: ${code.id}\n`)
+  const results: RunResult[] = []
+  let single: Cluster | undefined
+  const stopAll = async () => {
+    await Promise.all([...liveInstances].map((i) => i.dispose()))
+    await single?.stop()
+    single = undefined
+  }
+  process.once('SIGINT', () => void stopAll().finally(() => process.exit(130)))
+  try {
+    for (const name of names) {
+      const def = SCENARIOS[name]!
+      for (const guarantee of guarantees) {
+        for (let run = 1; run <= runs; run++) {
+          single ??= await startPrivateBroker({ port: Number(values.port), log: (m) => process.stderr.write(`[chaos broker] ${m}\n`) })
+          const r = await runOnce(name, def.fn, single, run, {
+            guarantee,
+            supervise: values.supervise,
+            logDir: path.join(out, `${name}-${guarantee}-${run}`),
+            code,
+            ...def.options,
+          })
+          results.push(r)
+          process.stderr.write(`[chaos] ${name} ${guarantee} #${run}: ${r.pass ? 'PASS' : 'FAIL'} deaths=${r.deaths.length} lost=${r.verdict?.lost ?? '?'} dup=${r.verdict?.duplicated ?? '?'} problems=${r.verdict?.problems.length ?? '?'} open=${r.verdict?.openTransactions.length ?? '?'} catch-up=${fmtS(r.catchUpMs)}s${r.error ? ` error: ${r.error}` : ''}\n`)
+          await writeFile(path.join(out, 'summary.json'), JSON.stringify(results, null, 2))
+        }
+      }
+    }
+  } finally {
+    await stopAll()
+  }
+  const t = table(results)
+  await writeFile(path.join(out, 'table.txt'), t + '\n')
+  process.stdout.write(t + '\n')
+  process.exitCode = results.every((r) => r.pass) ? 0 : 1
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`[chaos] ${(e as Error).stack ?? String(e)}\n`)
+  process.exit(2)
+})

@@ -1,0 +1,199 @@
+/**
+ * The end of every fault scenario: group lag, drain, graceful stop, and the INDEPENDENT verdict.
+ *
+ * The checks are test/eos/verifier.ts' (plain kafkajs + read_committed up to markers appended after
+ * the application stopped): under exactly-once the echo must equal the input record for record and
+ * every running aggregate update must be exact and in order, with no transaction left open; under
+ * at-least-once nothing may be lost (every input record echoed and aggregated at least once),
+ * duplicates are allowed. On top, {@link lossReport} names each lost or duplicated record, where it
+ * was in the input (partition, offset, time produced) and whether an ABORTED transaction carried
+ * it (read_uncommitted sees it) or it was never sent at all.
+ */
+import type { Admin, Kafka } from 'kafkajs'
+import { checkEcho, checkInput, checkRunningAggregates, expectNoOpenTransactions, readUntilMarkers, writeMarkers, type Partitioned, type Rec } from '../eos/verifier.js'
+import { sleep, stamp, waitFor } from './clock.js'
+
+/** Committed offsets of `groupId` on `topic`, per partition (-1 = none). */
+export async function committedOffsets(admin: Admin, groupId: string, topic: string): Promise<number[]> {
+  const res = await admin.fetchOffsets({ groupId, topics: [topic] })
+  const out: number[] = []
+  for (const p of res.find((t) => t.topic === topic)?.partitions ?? []) out[p.partition] = Number(p.offset)
+  return out
+}
+
+/** Last stable offsets of `topic` per partition. */
+export async function endOffsets(admin: Admin, topic: string): Promise<number[]> {
+  const out: number[] = []
+  for (const p of await admin.fetchTopicOffsets(topic)) out[p.partition] = Number(p.offset)
+  return out
+}
+
+/** The group's lag on `topic`: records between its committed offsets and the end, summed over partitions. */
+export async function groupLag(admin: Admin, groupId: string, topic: string): Promise<number> {
+  const [ends, committed] = await Promise.all([endOffsets(admin, topic), committedOffsets(admin, groupId, topic)])
+  return ends.reduce((n, e, p) => n + Math.max(0, e - Math.max(0, committed[p] ?? 0)), 0)
+}
+
+/**
+ * Samples the group lag every `intervalMs` in the background (errors, e.g. while the broker is
+ * frozen, are samples without a value), to tell when processing caught up after a fault.
+ */
+export class LagWatch {
+  readonly samples: Array<{ t: number; lag: number | undefined }> = []
+  #stop = false
+  #loop: Promise<void>
+
+  constructor(admin: Admin, groupId: string, topic: string, intervalMs = 500) {
+    this.#loop = (async () => {
+      while (!this.#stop) {
+        const t = Date.now()
+        let lag: number | undefined
+        try {
+          lag = await Promise.race([groupLag(admin, groupId, topic), sleep(5000).then(() => undefined)])
+        } catch {
+          lag = undefined
+        }
+        this.samples.push({ t, lag })
+        await sleep(Math.max(0, intervalMs - (Date.now() - t)))
+      }
+    })()
+  }
+
+  /**
+   * Milliseconds from `since` until the first sample with lag ≤ `threshold` (caught up with live
+   * input: at most `threshold` records behind); undefined if never.
+   */
+  caughtUpAfter(since: number, threshold: number): number | undefined {
+    const s = this.samples.find((x) => x.t >= since && x.lag !== undefined && x.lag <= threshold)
+    return s ? s.t - since : undefined
+  }
+
+  async stop(): Promise<void> {
+    this.#stop = true
+    await this.#loop
+  }
+}
+
+/** Waits until the group committed the whole input (lag 0 on every partition). */
+export async function waitDrained(admin: Admin, groupId: string, topic: string, timeoutMs: number): Promise<void> {
+  let ends: number[] = []
+  let committed: number[] = []
+  await waitFor(
+    'the group to consume all input (lag 0)',
+    async () => {
+      try {
+        ;[ends, committed] = await Promise.all([endOffsets(admin, topic), committedOffsets(admin, groupId, topic)])
+        return ends.every((e, p) => committed[p] === e)
+      } catch {
+        return false
+      }
+    },
+    timeoutMs,
+    () => `input end ${JSON.stringify(ends)}, committed ${JSON.stringify(committed)}`,
+    500,
+  )
+}
+
+/** One record the verifier found lost or duplicated, with where it came from. */
+export interface Anomaly {
+  readonly kind: 'lost-echo' | 'dup-echo' | 'lost-agg' | 'dup-agg'
+  readonly value: string
+  readonly partition: number
+  /** Offset of the input record. */
+  readonly inputOffset: number
+  /** When the input record was produced (its timestamp), `HH:MM:SS.mmm` UTC. */
+  readonly produced: string
+  /** Copies of it only read_uncommitted sees (written by aborted transactions). */
+  readonly inAborted: number
+}
+
+/** Every lost / duplicated record of the echo and of the aggregates' `last` field. */
+export function lossReport(input: Partitioned, echo: Partitioned, agg: Partitioned, echoAll: Partitioned, aggAll: Partitioned): Anomaly[] {
+  const out: Anomaly[] = []
+  const count = (parts: Partitioned, field: (r: Rec) => string | undefined): Map<string, number> => {
+    const m = new Map<string, number>()
+    for (const recs of parts) for (const r of recs) {
+      const v = field(r)
+      if (v !== undefined) m.set(v, (m.get(v) ?? 0) + 1)
+    }
+    return m
+  }
+  const lastOf = (r: Rec): string | undefined => {
+    try {
+      return (JSON.parse(r.value) as { last?: string }).last
+    } catch {
+      return undefined
+    }
+  }
+  const echoN = count(echo, (r) => r.value)
+  const echoAllN = count(echoAll, (r) => r.value)
+  const aggN = count(agg, lastOf)
+  const aggAllN = count(aggAll, lastOf)
+  for (const recs of input) for (const r of recs) {
+    const base = { value: r.value, partition: r.partition, inputOffset: r.offset, produced: stamp(Number(r.timestamp)) }
+    const e = echoN.get(r.value) ?? 0
+    const a = aggN.get(r.value) ?? 0
+    if (e === 0) out.push({ kind: 'lost-echo', ...base, inAborted: (echoAllN.get(r.value) ?? 0) - e })
+    if (e > 1) out.push({ kind: 'dup-echo', ...base, inAborted: (echoAllN.get(r.value) ?? 0) - e })
+    if (a === 0) out.push({ kind: 'lost-agg', ...base, inAborted: (aggAllN.get(r.value) ?? 0) - a })
+    if (a > 1) out.push({ kind: 'dup-agg', ...base, inAborted: (aggAllN.get(r.value) ?? 0) - a })
+  }
+  return out
+}
+
+/** The verdict of one run. */
+export interface Verdict {
+  readonly guarantee: string
+  readonly produced: number
+  readonly inputRead: number
+  readonly echoRead: number
+  readonly aggRead: number
+  /** Records of aborted transactions in echo + aggregates (only read_uncommitted sees them). */
+  readonly abortedRecords: number
+  readonly openTransactions: string[]
+  /** Exactness problems (exactly-once: the whole check; at-least-once: input sanity only). */
+  readonly problems: string[]
+  readonly anomalies: Anomaly[]
+  readonly lost: number
+  readonly duplicated: number
+  /** No loss, no open transaction; under exactly-once also no duplicate and exact aggregates. */
+  readonly ok: boolean
+}
+
+/**
+ * Appends markers to `topics` (input, outputs, and the application's internal topics), checks no
+ * transaction stayed open, reads input/echo/aggregates read_committed (and read_uncommitted, for
+ * the loss report) up to the markers, and judges them under `guarantee`.
+ * Call after every instance stopped.
+ */
+export async function verify(kafka: Kafka, admin: Admin, t: { input: string; echo: string; agg: string; internal: ReadonlyArray<string> }, guarantee: 'exactly_once' | 'at_least_once', produced: number): Promise<Verdict> {
+  const markers = await writeMarkers(kafka, admin, [t.input, t.echo, t.agg, ...t.internal])
+  const openTransactions = await expectNoOpenTransactions(admin, markers, 10_000)
+  const data = await readUntilMarkers(kafka, admin, [t.input, t.echo, t.agg], { timeoutMs: 120_000 })
+  const all = await readUntilMarkers(kafka, admin, [t.echo, t.agg], { readUncommitted: true, timeoutMs: 120_000 })
+  const input = data.get(t.input)!
+  const echo = data.get(t.echo)!
+  const agg = data.get(t.agg)!
+  const n = (p: Partitioned) => p.reduce((s, l) => s + l.length, 0)
+  const anomalies = lossReport(input, echo, agg, all.get(t.echo)!, all.get(t.agg)!)
+  const exact = guarantee === 'exactly_once'
+  const problems = [...checkInput(input), ...(exact ? [...checkEcho(input, echo), ...checkRunningAggregates(input, agg)] : [])]
+  const lost = anomalies.filter((a) => a.kind.startsWith('lost')).length
+  const duplicated = anomalies.filter((a) => a.kind.startsWith('dup')).length
+  const inputRead = n(input)
+  if (inputRead !== produced) problems.unshift(`input: ${inputRead} records read, ${produced} produced`)
+  return {
+    guarantee,
+    produced,
+    inputRead,
+    echoRead: n(echo),
+    aggRead: n(agg),
+    abortedRecords: n(all.get(t.echo)!) + n(all.get(t.agg)!) - n(echo) - n(agg),
+    openTransactions,
+    problems,
+    anomalies,
+    lost,
+    duplicated,
+    ok: problems.length === 0 && openTransactions.length === 0 && lost === 0 && (!exact || duplicated === 0),
+  }
+}
