@@ -161,11 +161,41 @@ export async function readPidFile(file: string): Promise<number | undefined> {
   }
 }
 
+/**
+ * Reads a pid file that holds one pid per line (a cluster of processes: line i is node i + 1;
+ * `0` marks a node that is down). Returns the line values in order, `0` for a line that is not a
+ * pid; `[]` when the file is missing. A single-process service's file is one line.
+ */
+export async function readPidLines(file: string): Promise<number[]> {
+  const text = await readFile(file, 'utf8').catch(() => undefined);
+  if (text === undefined) return [];
+  return text
+    .trim()
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => {
+      const pid = Number(line.trim());
+      return Number.isInteger(pid) && pid > 0 ? pid : 0;
+    });
+}
+
+/** The live pids of `file` ({@link readPidLines}) whose command line contains `marker`. */
+export async function ourLivePids(file: string, marker: string): Promise<number[]> {
+  return (await readPidLines(file)).filter((pid) => pid > 0 && isOurProcess(pid, marker));
+}
+
+/** {@link terminate} for several processes at once; returns one outcome per pid. */
+export function terminateAll(pids: number[], graceMs = 30_000): Promise<Array<'terminated' | 'killed' | 'not-running'>> {
+  return Promise.all(pids.map((pid) => terminate(pid, graceMs)));
+}
+
 /** Sends SIGTERM, waits up to `graceMs` for the process to exit, then SIGKILLs it. */
 export async function terminate(pid: number, graceMs = 30_000): Promise<'terminated' | 'killed' | 'not-running'> {
   if (!isAlive(pid)) return 'not-running';
   try {
     process.kill(pid, 'SIGTERM');
+    // A frozen (SIGSTOPped) process only acts on the SIGTERM once continued.
+    process.kill(pid, 'SIGCONT');
   } catch {
     return 'not-running';
   }
@@ -303,16 +333,24 @@ export interface ServiceSpec {
   address: string;
   /** The TCP port that must be free before starting. */
   port: number;
+  /** Every TCP port that must be free before starting, when there are several. @defaultValue `[port]` */
+  ports?: number[];
   /** Text that the process's command line contains (guards against recycled pids). */
   marker: string;
   /** True if the service answers at `address`. Must not throw. */
   probe(): Promise<boolean>;
-  /** Prepares (resolving artifacts if needed) and spawns the process; returns its pid at once. */
-  launch(): Promise<number>;
+  /**
+   * Prepares (resolving artifacts if needed) and spawns the process; returns its pid at once, or
+   * the pids of all its processes (a cluster: one per node, in node order). When it throws after
+   * spawning some processes, it stops them first.
+   */
+  launch(): Promise<number | number[]>;
   /** A log file whose tail explains a failed start. */
   logFile: string;
   /** How long to wait for the launched process to answer. */
   startTimeoutMs: number;
+  /** Milliseconds between SIGTERM and SIGKILL when stopping. @defaultValue 30000 */
+  stopGraceMs?: number;
   log: Log;
 }
 
@@ -322,6 +360,8 @@ export interface ServiceHandle {
   started: boolean;
   /** Pid of the process when it was started by these scripts (this call or an earlier one). */
   pid: number | undefined;
+  /** Every live pid of the service (one per node of a cluster); `[]` when not started by these scripts. */
+  pids: number[];
   /** Milliseconds from launch until it answered (only when `started`). */
   startMs: number | undefined;
   /**
@@ -337,71 +377,86 @@ let leaseCounter = 0;
  * Makes sure one local service answers: reuses a running one (whoever started it), cleans up a
  * stale pid file, waits for or replaces an unresponsive process it started earlier, and otherwise
  * launches a new one. Serialised across processes by a lock in `spec.runDir`.
+ *
+ * A service may be several processes (a Kafka cluster: one JVM per node). Its pid file then holds
+ * one pid per line; it counts as running while any of them is alive, and stopping it stops all.
  */
 export async function ensureService(spec: ServiceSpec, mode: ServiceMode): Promise<ServiceHandle> {
   const files = runFiles(spec.runDir);
   await mkdir(files.leases, { recursive: true });
   return withLock(files.lock, async () => {
-    let pid = await readPidFile(files.pid);
-    if (pid !== undefined && !isOurProcess(pid, spec.marker)) {
-      spec.log(`removing stale pid file ${files.pid} (pid ${pid} is gone)`);
+    let pids = await ourLivePids(files.pid, spec.marker);
+    const recorded = (await readPidLines(files.pid)).filter((pid) => pid > 0);
+    if (recorded.length > 0 && pids.length === 0) {
+      spec.log(`removing stale pid file ${files.pid} (pid ${recorded.join(', ')} ${recorded.length === 1 ? 'is' : 'are'} gone)`);
       await rm(files.pid, { force: true });
       await rm(files.mode, { force: true });
-      pid = undefined;
     }
 
     if (await spec.probe()) {
-      if (pid !== undefined && mode === 'pinned') await writeFile(files.mode, mode);
-      return lease(spec, files, { started: false, pid, startMs: undefined });
+      if (pids.length > 0 && mode === 'pinned') await writeFile(files.mode, mode);
+      return lease(spec, files, { started: false, pids, startMs: undefined });
     }
 
-    if (pid !== undefined) {
-      const livePid = pid;
-      spec.log(`pid ${livePid} (started earlier) does not answer yet; waiting up to 30 s`);
+    if (pids.length > 0) {
+      const livePids = pids;
+      spec.log(`pid ${livePids.join(', ')} (started earlier) does not answer yet; waiting up to 30 s`);
       const answered = await waitUntil(spec.probe, {
         timeoutMs: 30_000,
         intervalMs: 500,
-        abort: () => (isAlive(livePid) ? undefined : ''),
+        abort: () => (livePids.some(isAlive) ? undefined : ''),
       }).catch(() => false);
-      if (answered) return lease(spec, files, { started: false, pid: livePid, startMs: undefined });
-      spec.log(`pid ${livePid} does not answer: stopping it and starting afresh`);
-      await terminate(livePid, 10_000);
+      if (answered) return lease(spec, files, { started: false, pids: livePids.filter(isAlive), startMs: undefined });
+      spec.log(`pid ${livePids.join(', ')} does not answer: stopping ${livePids.length === 1 ? 'it' : 'them'} and starting afresh`);
+      await terminateAll(livePids, 10_000);
       await rm(files.pid, { force: true });
       await rm(files.mode, { force: true });
+      pids = [];
     }
 
-    if (await portOpen(spec.port)) {
-      throw new Error(
-        `Port ${spec.port} is in use by a process that does not answer as a ${spec.name}. ` +
-          `Stop it, or choose another port (see README: KAFKA_PORT / REGISTRY_PORT).`,
-      );
+    for (const port of spec.ports ?? [spec.port]) {
+      if (await portOpen(port)) {
+        throw new Error(
+          `Port ${port} is in use by a process that does not answer as a ${spec.name}. ` +
+            `Stop it, or choose another port (see README: KAFKA_PORT / REGISTRY_PORT).`,
+        );
+      }
     }
 
     const started = Date.now();
-    const newPid = await spec.launch();
-    await writeFile(files.pid, String(newPid));
+    const launched = await spec.launch();
+    const newPids = Array.isArray(launched) ? launched : [launched];
+    await writeFile(files.pid, newPids.join('\n'));
     await writeFile(files.mode, mode);
     const answered = await waitUntil(spec.probe, {
       timeoutMs: spec.startTimeoutMs,
       intervalMs: 250,
-      abort: () =>
-        isAlive(newPid)
-          ? undefined
-          : `${spec.name} (pid ${newPid}) exited during start-up. Last lines of ${spec.logFile}:\n${tailOf(spec.logFile)}`,
+      abort: () => {
+        const dead = newPids.find((pid) => !isAlive(pid));
+        if (dead === undefined) return undefined;
+        return `${spec.name} (pid ${dead}) exited during start-up. Last lines of ${spec.logFile}:\n${tailOf(spec.logFile)}`;
+      },
     }).catch(async (err: Error) => {
+      if (newPids.length > 1) await terminateAll(newPids, 5_000);
       await rm(files.pid, { force: true });
       throw err;
     });
     if (!answered) {
-      await terminate(newPid, 5_000);
+      await terminateAll(newPids, 5_000);
       await rm(files.pid, { force: true });
       throw new Error(
         `${spec.name} did not answer at ${spec.address} within ${seconds(spec.startTimeoutMs)}. ` +
           `Last lines of ${spec.logFile}:\n${tailOf(spec.logFile)}`,
       );
     }
-    return lease(spec, files, { started: true, pid: newPid, startMs: Date.now() - started });
+    return lease(spec, files, { started: true, pids: newPids, startMs: Date.now() - started });
   });
+}
+
+/** `<name> (pid 12) terminated`, or `<name> (pids 12, 13) terminated` for several processes. */
+function stopOutcome(name: string, pids: number[], outcomes: string[]): string {
+  const what = [...new Set(outcomes)].join('/');
+  return pids.length === 1 ? `${name} (pid ${pids[0]}) ${what}` : `${name} (pids ${pids.join(', ')}) ${what}`;
 }
 
 /**
@@ -410,42 +465,38 @@ export async function ensureService(spec: ServiceSpec, mode: ServiceMode): Promi
  * @returns what happened, for the CLI to print.
  */
 export async function stopService(
-  spec: Pick<ServiceSpec, 'runDir' | 'marker' | 'name'>,
+  spec: Pick<ServiceSpec, 'runDir' | 'marker' | 'name' | 'stopGraceMs'>,
   force: boolean,
 ): Promise<string> {
   const files = runFiles(spec.runDir);
   return withLock(files.lock, async () => {
-    const pid = await readPidFile(files.pid);
-    if (pid === undefined || !isOurProcess(pid, spec.marker)) {
+    const pids = await ourLivePids(files.pid, spec.marker);
+    if (pids.length === 0) {
       await rm(files.pid, { force: true });
       return `no ${spec.name} started by this script is running (nothing stopped)`;
     }
     const holders = await liveLeases(files.leases);
     if (holders.length > 0 && !force) {
       return (
-        `${spec.name} (pid ${pid}) is in use by running process(es) ${holders.join(', ')}; ` +
+        `${spec.name} (pid ${pids.join(', ')}) is in use by running process(es) ${holders.join(', ')}; ` +
         `not stopped (add --force to stop it anyway)`
       );
     }
-    const outcome = await terminate(pid);
+    const outcomes = await terminateAll(pids, spec.stopGraceMs);
     await rm(files.pid, { force: true });
     await rm(files.mode, { force: true });
-    return `${spec.name} (pid ${pid}) ${outcome}`;
+    return stopOutcome(spec.name, pids, outcomes);
   });
 }
 
-/** Pid of the process started in `runDir`, if it is alive, and its mode. */
+/** Pid of the process started in `runDir`, if it is alive, and its mode (`pids`: all live ones). */
 export async function serviceStatus(
   spec: Pick<ServiceSpec, 'runDir' | 'marker'>,
-): Promise<{ pid: number | undefined; mode: string | undefined; leases: number[] }> {
+): Promise<{ pid: number | undefined; pids: number[]; mode: string | undefined; leases: number[] }> {
   const files = runFiles(spec.runDir);
-  const pid = await readPidFile(files.pid);
+  const pids = await ourLivePids(files.pid, spec.marker);
   const mode = await readFile(files.mode, 'utf8').catch(() => undefined);
-  return {
-    pid: pid !== undefined && isOurProcess(pid, spec.marker) ? pid : undefined,
-    mode,
-    leases: await liveLeases(files.leases),
-  };
+  return { pid: pids[0], pids, mode, leases: await liveLeases(files.leases) };
 }
 
 function runFiles(runDir: string) {
@@ -471,31 +522,34 @@ async function liveLeases(leasesDir: string): Promise<number[]> {
 async function lease(
   spec: ServiceSpec,
   files: ReturnType<typeof runFiles>,
-  state: { started: boolean; pid: number | undefined; startMs: number | undefined },
+  state: { started: boolean; pids: number[]; startMs: number | undefined },
 ): Promise<ServiceHandle> {
   const leaseFile = path.join(files.leases, `${process.pid}-${++leaseCounter}`);
   await writeFile(leaseFile, '');
   let stopped = false;
   return {
-    ...state,
+    started: state.started,
+    pid: state.pids[0],
+    pids: state.pids,
+    startMs: state.startMs,
     async stop() {
       if (stopped) return;
       stopped = true;
       await withLock(files.lock, async () => {
         await rm(leaseFile, { force: true });
-        const pid = await readPidFile(files.pid);
-        if (pid === undefined || !isOurProcess(pid, spec.marker)) return;
+        const pids = await ourLivePids(files.pid, spec.marker);
+        if (pids.length === 0) return;
         const mode = await readFile(files.mode, 'utf8').catch(() => 'pinned');
         if (mode !== 'auto') return;
         const holders = await liveLeases(files.leases);
         if (holders.length > 0) {
-          spec.log(`leaving ${spec.name} (pid ${pid}) running: still used by pid(s) ${holders.join(', ')}`);
+          spec.log(`leaving ${spec.name} (pid ${pids.join(', ')}) running: still used by pid(s) ${holders.join(', ')}`);
           return;
         }
-        const outcome = await terminate(pid);
+        const outcomes = await terminateAll(pids, spec.stopGraceMs);
         await rm(files.pid, { force: true });
         await rm(files.mode, { force: true });
-        spec.log(`${spec.name} (pid ${pid}) ${outcome}`);
+        spec.log(stopOutcome(spec.name, pids, outcomes));
       });
     },
   };
