@@ -14,6 +14,7 @@ import type { Serde } from '../../topology/serde.js'
 import { decodeAvro, encodeAvro, errorMessage, toAvroType, typeName } from './avro.js'
 import type { AvroSchemaInput, AvroTypeOptions } from './avro.js'
 import { decodeWireFormat, encodeWireFormat, peekSchemaId } from './wire-format.js'
+import { callRegistry, RegistryCallError, type RegistryFailure } from './registry-call.js'
 
 /** Connection settings of a Confluent-compatible schema registry (those of @kafkajs/confluent-schema-registry). */
 export type SchemaRegistryConfig = ConstructorParameters<typeof SchemaRegistry>[0]
@@ -70,6 +71,14 @@ export interface SchemaRegistryAvroSerdeOptions {
    * @defaultValue 10000
    */
   unknownIdRetryMs?: number
+  /**
+   * How long one registry call (lookup, registration, schema fetch, including the client's own
+   * retries) may take, in milliseconds. A registry that does not answer in time (frozen, or
+   * unreachable without a connection error) fails the call with a retriable
+   * {@link SerializationError}, and its HTTP requests are destroyed. 0 disables the deadline.
+   * @defaultValue 10000
+   */
+  registryTimeoutMs?: number
 }
 
 /** A {@link Serde} backed by a schema registry. Both `prepare*` hooks are present and must be awaited. */
@@ -92,6 +101,12 @@ type ReaderEntry =
 const NEVER = Number.POSITIVE_INFINITY
 
 /**
+ * How long a changelog topic's subject registration that failed in the background waits before it
+ * is tried again, in milliseconds (the topic is written with the schema's known id meanwhile).
+ */
+const BACKGROUND_RETRY_MS = 5_000
+
+/**
  * A serde for Avro records in Confluent wire format, backed by a Confluent-compatible schema
  * registry (Kafka Streams: `SpecificAvroSerde` / `GenericAvroSerde`).
  *
@@ -111,6 +126,14 @@ const NEVER = Number.POSITIVE_INFINITY
  * reader schema, and truncated or malformed Avro bodies. The runtime adds partition and offset and
  * hands the record to the deserialization exception handler (e.g. a dead-letter topic).
  *
+ * **Registry outages.** When the registry is unreachable (connection refused or reset), answers
+ * HTTP 5xx, 408 or 429, or does not answer within `registryTimeoutMs`, the `prepare*` hooks throw a
+ * {@link SerializationError} with `retriable: true` and the client's error as `cause` (with the socket
+ * error below it). Nothing is cached for such a failure: the next call asks the registry again. The
+ * runtime retries the batch (KIP-572 `task.timeout.ms`); no record is skipped or sent to the
+ * dead-letter topic for it. A definite answer (404 unknown id, a schema that cannot be read) is
+ * remembered per id (`unknownIdRetryMs` for 404) and fails only the records written with that id.
+ *
  * @typeParam T the TypeScript shape of the reader schema (not checked at compile time)
  * @throws SerializationError at construction when the schema is not valid Avro
  *
@@ -129,6 +152,8 @@ export function schemaRegistryAvroSerde<T>(options: SchemaRegistryAvroSerdeOptio
   const autoRegister = options.autoRegister ?? true
   const compatibility = options.compatibility ?? COMPATIBILITY.BACKWARD
   const unknownIdRetryMs = options.unknownIdRetryMs ?? 10_000
+  const registryTimeoutMs = options.registryTimeoutMs ?? 10_000
+  const call = <R>(fn: () => Promise<R>): Promise<R> => callRegistry(fn, registryTimeoutMs)
   const recordName = typeName(readerType)
   const strategy: SubjectNameStrategy =
     typeof options.subject === 'string' ? () => options.subject as string : (options.subject ?? TopicNameStrategy)
@@ -143,38 +168,37 @@ export function schemaRegistryAvroSerde<T>(options: SchemaRegistryAvroSerdeOptio
   // An id the registry gave to exactly this schema (registered, looked up, or fetched as a writer
   // schema equal to ours). Ids are global, so any of them decodes our bytes.
   let ownId: number | undefined
-  const background = new Set<string>()
+  // topic → when its background subject registration may be tried (again)
+  const background = new Map<string, number>()
 
   async function lookupOrRegister(subject: string): Promise<number> {
     const confluentSchema = { type: SchemaType.AVRO as const, schema: rawSchema }
     try {
-      return await registry.getRegistryIdBySchema(subject, confluentSchema)
+      return await call(() => registry.getRegistryIdBySchema(subject, confluentSchema))
     } catch (err) {
-      if (!isNotFound(err)) {
-        throw new SerializationError(`schema registry lookup of subject ${subject} failed: ${errorMessage(err)}`, {
-          cause: err,
-          retriable: true,
-        })
+      const f = failureOf(err)
+      if (f.outage || !isNotFound(f)) {
+        throw registryError(`schema registry lookup of subject ${subject} failed`, f)
       }
       if (!autoRegister) {
         throw new SerializationError(
           `schema ${recordName} is not registered under subject ${subject} and autoRegister is false`,
-          { cause: err },
+          { cause: f.cause },
         )
       }
     }
     try {
-      const { id } = await registry.register(confluentSchema, { subject, compatibility })
+      const { id } = await call(() => registry.register(confluentSchema, { subject, compatibility }))
       return id
     } catch (err) {
-      // Another instance may have registered the subject at the same moment (the client then
-      // fails setting the subject's compatibility, e.g. HTTP 409 from Apicurio): look it up again.
-      const id = await registry.getRegistryIdBySchema(subject, confluentSchema).catch(() => undefined)
-      if (id !== undefined) return id
-      throw new SerializationError(`registering schema ${recordName} under subject ${subject} failed: ${errorMessage(err)}`, {
-        cause: err,
-        retriable: statusOf(err) === undefined || (statusOf(err) as number) >= 500,
-      })
+      const f = failureOf(err)
+      if (!f.outage) {
+        // Another instance may have registered the subject at the same moment (the client then
+        // fails setting the subject's compatibility, e.g. HTTP 409 from Apicurio): look it up again.
+        const id = await call(() => registry.getRegistryIdBySchema(subject, confluentSchema)).catch(() => undefined)
+        if (id !== undefined) return id
+      }
+      throw registryError(`registering schema ${recordName} under subject ${subject} failed`, f)
     }
   }
 
@@ -200,11 +224,12 @@ export function schemaRegistryAvroSerde<T>(options: SchemaRegistryAvroSerdeOptio
   /** The id to write to a topic nobody prepared (e.g. a state store's changelog), or undefined. */
   function unpreparedTopicId(topic: string): number | undefined {
     if (ownId === undefined) return undefined
-    if (autoRegister && !background.has(topic)) {
+    const now = Date.now()
+    if (autoRegister && (background.get(topic) ?? 0) <= now) {
       // Register the topic's subject in the background, as Confluent's serializer would; until
-      // then (and if it fails) the schema's existing global id is used.
-      background.add(topic)
-      prepareSerialize(topic).catch(() => undefined)
+      // then (and while the registry is down) the schema's existing global id is used.
+      background.set(topic, NEVER)
+      prepareSerialize(topic).catch(() => background.set(topic, Date.now() + BACKGROUND_RETRY_MS))
     }
     return ownId
   }
@@ -212,21 +237,31 @@ export function schemaRegistryAvroSerde<T>(options: SchemaRegistryAvroSerdeOptio
   async function fetchWriter(id: number): Promise<void> {
     let writer: unknown
     try {
-      writer = await registry.getSchema(id)
+      writer = await call(() => registry.getSchema(id))
     } catch (err) {
-      if (isNotFound(err)) {
+      const f = failureOf(err)
+      if (!f.outage && isNotFound(f)) {
+        // a definite answer about this id: only its records fail, and only for a while
         readers.set(id, {
           ok: false,
           message: `unknown schema id ${id}: the schema registry has no schema with this id`,
           until: Date.now() + unknownIdRetryMs,
-          cause: err,
+          cause: f.cause,
         })
         return
       }
-      throw new SerializationError(`fetching schema id ${id} from the schema registry failed: ${errorMessage(err)}`, {
-        cause: err,
-        retriable: true,
-      })
+      if (!f.outage && f.status === undefined) {
+        // not an HTTP failure: the client could not read the schema the registry returned
+        readers.set(id, {
+          ok: false,
+          message: `schema id ${id} cannot be read: ${errorMessage(f.cause)}`,
+          until: Date.now() + unknownIdRetryMs,
+          cause: f.cause,
+        })
+        return
+      }
+      // an outage (retriable, never cached) or a refusal of the whole registry (401, 403: fatal)
+      throw registryError(`fetching schema id ${id} from the schema registry failed`, f)
     }
     if (!avsc.Type.isType(writer)) {
       readers.set(id, { ok: false, message: `schema id ${id} is not an Avro schema`, until: NEVER })
@@ -313,15 +348,24 @@ function schemaJson(input: AvroSchemaInput, type: Type): string {
   return JSON.stringify(input)
 }
 
-function statusOf(err: unknown): number | undefined {
-  if (err && typeof err === 'object' && 'status' in err && typeof (err as { status: unknown }).status === 'number') {
-    return (err as { status: number }).status
-  }
-  return undefined
+/** Why a registry call failed (errors that did not come through {@link callRegistry} are not outages). */
+function failureOf(err: unknown): RegistryFailure {
+  return err instanceof RegistryCallError ? err.failure : { outage: false, status: undefined, cause: err }
 }
 
-/** A 404 from the registry (the client rewraps 404s of `getRegistryIdBySchema` without the status). */
-function isNotFound(err: unknown): boolean {
-  if (statusOf(err) === 404) return true
-  return err instanceof Error && err.name === 'ConfluentSchemaRegistryError'
+/** The {@link SerializationError} for a failed registry call: retriable exactly when the registry was down. */
+function registryError(what: string, f: RegistryFailure): SerializationError {
+  // for a failure without an answer the client's message names a made-up HTTP status: name the socket error
+  const socket = (f.cause as { cause?: unknown } | null | undefined)?.cause
+  const detail = f.outage && socket instanceof Error ? socket.message : errorMessage(f.cause)
+  return new SerializationError(`${what}: ${detail}${f.outage ? ' (registry unavailable: retriable)' : ''}`, { cause: f.cause, retriable: f.outage })
+}
+
+/**
+ * A 404 from the registry. The client rewraps the 404 of `getRegistryIdBySchema` (subject or schema
+ * not found) as a `ConfluentSchemaRegistryError` without the status; other calls keep it.
+ */
+function isNotFound(f: RegistryFailure): boolean {
+  if (f.status === 404) return true
+  return f.cause instanceof Error && f.cause.name === 'ConfluentSchemaRegistryError'
 }
