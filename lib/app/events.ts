@@ -22,6 +22,8 @@ export const StreamsEvents = {
   PAUSE: 'kstreams:pause',
   RESUME: 'kstreams:resume',
   TASK_MIGRATED: 'kstreams:task_migrated',
+  TASK_RETRY: 'kstreams:task_retry',
+  CONSUMER_RESTART: 'kstreams:consumer_restart',
   ERROR: 'kstreams:error',
 } as const
 export type StreamsEventName = (typeof StreamsEvents)[keyof typeof StreamsEvents]
@@ -41,6 +43,14 @@ export interface StreamsEventPayloads {
   'kstreams:pause': { topic: string; partition: number; buffered: number }
   'kstreams:resume': { topic: string; partition: number; buffered: number }
   'kstreams:task_migrated': { taskId: string; reason: string }
+  /**
+   * A task hit a retriable error (KIP-572): it went back to its last commit and retries after
+   * `backoffMs`. `waitedMs` is how long it has been retrying; past `taskTimeoutMs` the error is
+   * escalated to the uncaught exception handler.
+   */
+  'kstreams:task_retry': { taskId: string; error: Error; attempt: number; waitedMs: number; backoffMs: number; taskTimeoutMs: number }
+  /** The group consumer stopped on a retriable error and is started again after `backoffMs`. */
+  'kstreams:consumer_restart': { error: Error; attempt: number; waitedMs: number; backoffMs: number }
   'kstreams:error': { error: Error; taskId?: string }
 }
 

@@ -145,6 +145,25 @@ export interface StreamsConfig {
    * @defaultValue none
    */
   applicationServer?: string
+  /**
+   * How long (milliseconds) a task may keep failing with retriable errors (a broker restarting, a
+   * coordinator moving, a request timing out, a schema registry outage) before the error is
+   * escalated to the uncaught exception handler (Kafka Streams' `task.timeout.ms`, KIP-572).
+   * Inside this time the task backs off and retries: under exactly-once it aborts its open
+   * transaction and goes back to its last committed state and offsets before it processes again;
+   * the client stays RUNNING or REBALANCING. `0` escalates the first retriable error.
+   * @defaultValue 300000
+   */
+  taskTimeoutMs?: number
+  /**
+   * First backoff (milliseconds) before a task retries after a retriable error; it doubles with
+   * every further attempt (with jitter) up to `retryBackoffMaxMs` (Kafka's `retry.backoff.ms` /
+   * `retry.backoff.max.ms`, KIP-580).
+   * @defaultValue 500
+   */
+  retryBackoffMs?: number
+  /** Upper bound of the retry backoff, milliseconds. @defaultValue 10000 */
+  retryBackoffMaxMs?: number
   /** Consumer group session timeout, milliseconds. @defaultValue 45000 */
   sessionTimeoutMs?: number
   /** Consumer group heartbeat interval, milliseconds. @defaultValue 3000 */
@@ -179,6 +198,9 @@ export interface ResolvedStreamsConfig {
   readonly processingExceptionHandler: ProcessingHandlerConfig
   readonly productionExceptionHandler: ProductionHandlerConfig
   readonly applicationServer: { readonly host: string; readonly port: number } | undefined
+  readonly taskTimeoutMs: number
+  readonly retryBackoffMs: number
+  readonly retryBackoffMaxMs: number
   readonly sessionTimeoutMs: number
   readonly heartbeatIntervalMs: number
   readonly rebalanceTimeoutMs: number
@@ -191,7 +213,7 @@ const KNOWN_KEYS = new Set<string>([
   'numStandbyReplicas', 'defaultKeySerde', 'defaultValueSerde', 'defaultTimestampExtractor', 'maxTaskIdleMs',
   'statestoreCacheMaxBytes', 'bufferedRecordsPerPartition', 'topicConfig', 'replicationFactor',
   'deserializationExceptionHandler', 'processingExceptionHandler', 'productionExceptionHandler', 'applicationServer',
-  'sessionTimeoutMs', 'heartbeatIntervalMs', 'rebalanceTimeoutMs', 'logLevel', 'logger',
+  'taskTimeoutMs', 'retryBackoffMs', 'retryBackoffMaxMs', 'sessionTimeoutMs', 'heartbeatIntervalMs', 'rebalanceTimeoutMs', 'logLevel', 'logger',
 ])
 
 function fail(key: string, message: string): never {
@@ -293,6 +315,9 @@ export function resolveStreamsConfig(config: StreamsConfig): ResolvedStreamsConf
     applicationServer = Object.freeze({ host: m[1]!, port })
   }
 
+  const retryBackoffMs = int(config, 'retryBackoffMs', 500, 1)
+  const retryBackoffMaxMs = int(config, 'retryBackoffMaxMs', 10_000, 1)
+  if (retryBackoffMaxMs < retryBackoffMs) fail('retryBackoffMaxMs', `must be at least retryBackoffMs (${retryBackoffMs}), got ${retryBackoffMaxMs}`)
   const sessionTimeoutMs = int(config, 'sessionTimeoutMs', 45_000, 1_000)
   const heartbeatIntervalMs = int(config, 'heartbeatIntervalMs', 3_000, 100)
   if (heartbeatIntervalMs >= sessionTimeoutMs) fail('heartbeatIntervalMs', `must be lower than sessionTimeoutMs (${sessionTimeoutMs}), got ${heartbeatIntervalMs}`)
@@ -318,6 +343,9 @@ export function resolveStreamsConfig(config: StreamsConfig): ResolvedStreamsConf
     processingExceptionHandler: config.processingExceptionHandler ?? 'fail',
     productionExceptionHandler: config.productionExceptionHandler ?? 'fail',
     applicationServer,
+    taskTimeoutMs: int(config, 'taskTimeoutMs', 300_000, 0),
+    retryBackoffMs,
+    retryBackoffMaxMs,
     sessionTimeoutMs,
     heartbeatIntervalMs,
     rebalanceTimeoutMs: int(config, 'rebalanceTimeoutMs', 60_000, 1_000),

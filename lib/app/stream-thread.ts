@@ -44,14 +44,15 @@ import path from 'node:path'
 import { setImmediate as yieldImmediate } from 'node:timers/promises'
 import type { Admin, Consumer, EachBatchPayload, Kafka, Producer, Transaction } from 'kafkajs'
 import type { RawRecord, SubtopologyDef, TopologyDef } from '../../topology/engine/types.js'
-import { ProductionError, StreamsError, TaskMigratedError } from '../../topology/errors.js'
+import { ProcessorStateError, ProductionError, StreamsError, TaskMigratedError } from '../../topology/errors.js'
 import { parseTaskId } from '../../topology/processor/types.js'
 import type { StateStore } from '../../topology/state/types.js'
 import type { ChangelogReader, TaskStateManager } from '../state/types.js'
 import { decodeMemberAssignment, decodeMemberMetadata, type AssignmentInfo, type AssignorSubtopology, type SubscriptionInfo, createTaskAssignor } from './assignor.js'
 import { maybeCrash } from './crash.js'
 import './kafkajs-fixes.js' // kafkajs read_committed fix (aborted transactions), applied on import
-import { deserializationHandler, isFencingError, isGroupMovedError, isUnknownOutcomeError, processingHandler, productionDecision } from './error-handlers.js'
+import { deserializationHandler, processingHandler, productionDecision } from './error-handlers.js'
+import { backoffMs, classifyError, isStateLockedError } from './error-policy.js'
 import { emitEvent, StreamsEvents } from './events.js'
 import { changelogTopicName, type TopicLayout } from './internal-topics.js'
 import type { ResolvedStreamsConfig } from './options.js'
@@ -133,8 +134,19 @@ export class StreamThread {
   #pendingAssignment: { memberId: string; active: Set<string>; isLeader: boolean } | undefined
   #pendingStandby: Set<string> | undefined
   #commitSoon = false
+  /** Standby tasks of the current assignment, and when a failed one is created again. */
+  #standbyWanted = new Set<string>()
+  readonly #standbyRetryAt = new Map<string, { at: number; attempts: number }>()
   #lastCommit = Date.now()
   #migrated = new Map<string, number>()
+  /**
+   * Tasks that hit a retriable error (KIP-572): since when they have been retrying, how often, and
+   * when they are re-created next. An entry lives until the task commits again.
+   */
+  readonly #retrying = new Map<string, { since: number; attempts: number; nextAt: number | undefined; error: Error }>()
+  /** Consumer restarts after a crash kafkajs does not recover from by itself. */
+  #consumerRetry: { since: number; attempts: number } | undefined
+  #consumerRestart: NodeJS.Timeout | undefined
   #memberId = ''
   #groupView: GroupView | undefined
   #lastStateHint: 'REBALANCING' | 'RUNNING' | undefined
@@ -211,8 +223,19 @@ export class StreamThread {
     })
     consumer.on(consumer.events.CRASH, (e) => {
       const { error, restart } = e.payload as unknown as { error: Error; restart: boolean }
-      this.#c.logger.error(`consumer crashed${restart ? ', kafkajs restarts it' : ''}: ${error?.message}`, { error })
-      if (!restart && !this.#stopping) this.#fail(error instanceof Error ? error : new Error(String(error)))
+      const err = error instanceof Error ? error : new Error(String(error))
+      if (this.#stopping) return
+      // kafkajs restarts its consumer after errors IT deems retriable; others (e.g. no group
+      // coordinator found while the brokers are down) leave it disconnected: a retriable one by
+      // our policy restarts it here, with backoff, for up to taskTimeoutMs
+      if (restart) {
+        this.#c.logger.warn(`consumer stopped (${err.name}: ${err.message}); kafkajs restarts it`, { error: err })
+        this.#clearPausedMarks()
+      } else if (classifyError(err) === 'retriable') this.#scheduleConsumerRestart(err)
+      else {
+        this.#c.logger.error(`consumer crashed: ${err.message}`, { error: err })
+        this.#fail(err)
+      }
     })
     await consumer.connect()
     const earliest: string[] = []
@@ -226,7 +249,11 @@ export class StreamThread {
     if (earliest.length) await consumer.subscribe({ topics: [...new Set(earliest)], fromBeginning: true })
     if (latest.length) await consumer.subscribe({ topics: [...new Set(latest)], fromBeginning: false })
     this.#loop = this.#runLoop()
-    await consumer.run({
+    await this.#runConsumer()
+  }
+
+  #runConsumer(): Promise<void> {
+    return this.#consumer!.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 1,
@@ -234,10 +261,48 @@ export class StreamThread {
     })
   }
 
+  /** A restarted kafkajs consumer starts with nothing paused: forget our pause marks. */
+  #clearPausedMarks(): void {
+    for (const t of this.tasks.values()) t.paused.clear()
+  }
+
+  /** Starts the consumer again after a retriable crash kafkajs did not recover from (backoff, bounded by taskTimeoutMs). */
+  #scheduleConsumerRestart(error: Error): void {
+    const now = Date.now()
+    const r = (this.#consumerRetry ??= { since: now, attempts: 0 })
+    r.attempts++
+    const waitedMs = now - r.since
+    if (waitedMs >= this.#c.taskTimeoutMs) {
+      this.#c.logger.error(`consumer failed with retriable errors for ${waitedMs} ms (taskTimeoutMs ${this.#c.taskTimeoutMs}): ${error.message}`, { error })
+      this.#fail(new StreamsError(`the group consumer could not recover within taskTimeoutMs (${this.#c.taskTimeoutMs} ms): ${error.message}`, { cause: error }))
+      return
+    }
+    const delay = backoffMs(r.attempts - 1, this.#c.retryBackoffMs, this.#c.retryBackoffMaxMs)
+    this.#c.logger.warn(`consumer stopped on a retriable error (${error.name}: ${error.message}); restarting it in ${delay} ms (retrying for ${Math.round(waitedMs / 1000)} s, taskTimeoutMs ${this.#c.taskTimeoutMs})`, { error })
+    emitEvent(this.#o.emitter, StreamsEvents.CONSUMER_RESTART, { error, attempt: r.attempts, waitedMs, backoffMs: delay })
+    this.#clearPausedMarks()
+    this.#hint('REBALANCING')
+    clearTimeout(this.#consumerRestart)
+    this.#consumerRestart = setTimeout(() => {
+      this.#consumerRestart = undefined
+      if (this.#stopping) return
+      void (async () => {
+        await this.#consumer!.connect()
+        await this.#runConsumer()
+      })().catch((e) => {
+        const err = e instanceof Error ? e : new Error(String(e))
+        if (this.#stopping) return
+        if (classifyError(err) === 'retriable') this.#scheduleConsumerRestart(err)
+        else this.#fail(err)
+      })
+    }, delay)
+  }
+
   /** Stops processing, commits, closes tasks (releasing state locks), leaves the group. */
   async stop(options: { clean: boolean }): Promise<void> {
     if (this.#stopped) return
     this.#stopping = true
+    clearTimeout(this.#consumerRestart)
     this.#wakeUp()
     await this.#loop?.catch(() => undefined)
     if (options.clean && !this.#fatal) {
@@ -295,6 +360,7 @@ export class StreamThread {
 
   #onGroupJoin(payload: { memberId: string; isLeader: boolean; memberAssignment: Record<string, number[]> }): void {
     this.#memberId = payload.memberId
+    this.#consumerRetry = undefined
     const active = new Set<string>()
     for (const [topic, partitions] of Object.entries(payload.memberAssignment ?? {})) {
       const s = this.#subByTopic.get(topic)
@@ -389,6 +455,8 @@ export class StreamThread {
         if (this.#pendingStandby) await this.#applyStandby()
         this.#reviveMigrated()
         const now = Date.now()
+        this.#reviveRetrying(now)
+        this.#reviveStandbys(now)
         let processed = 0
         for (const task of this.tasks.values()) {
           if (this.#stopping) break
@@ -519,7 +587,7 @@ export class StreamThread {
     const k = StreamTask.key(topic, partition)
     if (task.paused.has(k)) return
     task.paused.add(k)
-    this.#consumer!.pause([{ topic, partitions: [partition] }])
+    this.#pausePartitions([{ topic, partition }])
   }
 
   /** Resumes every partition the task paused. */
@@ -527,7 +595,25 @@ export class StreamThread {
     for (const k of [...task.paused]) {
       const [topic, p] = splitKey(k)
       task.paused.delete(k)
-      this.#consumer!.resume([{ topic, partitions: [p] }])
+      this.#resumePartition(topic, p)
+    }
+  }
+
+  /** Resumes one partition; a consumer that is down (restarting) has nothing paused. */
+  #resumePartition(topic: string, partition: number): void {
+    try {
+      this.#consumer?.resume([{ topic, partitions: [partition] }])
+    } catch {
+      // not running or not assigned: nothing to resume
+    }
+  }
+
+  /** Seeks one partition; a consumer that is down (restarting) starts from the committed offsets anyway. */
+  #seek(topic: string, partition: number, offset: string): void {
+    try {
+      this.#consumer?.seek({ topic, partition, offset })
+    } catch (e) {
+      this.#c.logger.debug(`seek of ${topic}[${partition}] to ${offset} not applied: ${(e as Error).message}`)
     }
   }
 
@@ -538,18 +624,45 @@ export class StreamThread {
       const q = task.group.queue(topic, p)
       if (!q || q.size <= this.#c.bufferedRecordsPerPartition / 2) {
         task.paused.delete(k)
-        this.#consumer!.resume([{ topic, partitions: [p] }])
+        this.#resumePartition(topic, p)
         emitEvent(this.#o.emitter, StreamsEvents.RESUME, { topic, partition: p, buffered: q?.size ?? 0 })
       }
     }
   }
 
+  /**
+   * An error that reached the loop. With a task (the error's place, or the task being processed):
+   * that task is handled by {@link #onTaskError}. Without one: a retriable error is logged and the
+   * loop goes on (whatever failed is attempted again in a later round); anything else is fatal.
+   */
   async #handleLoopError(e: unknown, task: StreamTask | undefined): Promise<void> {
     const err = e instanceof Error ? e : new Error(String(e))
     const taskId = (err as StreamsError).place?.taskId ?? task?.id
     const t = taskId ? this.tasks.get(taskId) : undefined
-    // under EOS a fencing error surfacing outside the commit (e.g. a collector batch) also means "migrated"
-    if ((err instanceof TaskMigratedError || (this.#c.exactlyOnce && isFencingError(err))) && t) {
+    try {
+      if (t) await this.#onTaskError(t, err)
+      else if (classifyError(err) === 'fatal') throw err
+      else this.#c.logger.warn(`retriable error, retrying: ${err.message}`, { error: err })
+    } catch (fatal) {
+      await this.#onFatal(fatal instanceof Error ? fatal : new Error(String(fatal)), taskId)
+    }
+  }
+
+  /**
+   * THE error policy of a task (one place for consume, process, serde, produce, commit, restore):
+   * - task migrated (fenced producer, the group moved on): close it dirty, pause its partitions; it
+   *   comes back with the next assignment (or after a session timeout without one);
+   * - retriable (KIP-572): close it dirty — its open transaction aborted, uncommitted state and
+   *   buffered output dropped, so it is back at its last commit — and re-create it after a backoff;
+   *   past `taskTimeoutMs` of retrying the error is rethrown as fatal;
+   * - anything else: close it dirty under exactly-once (its state may hold part of the failed
+   *   work) and rethrow for the uncaught exception handler.
+   * A task is never left running after a failed commit: whatever it processed since its last
+   * commit is either committed with its offsets or rolled back with them.
+   */
+  async #onTaskError(t: StreamTask, err: Error): Promise<void> {
+    const kind = classifyError(err)
+    if (kind === 'task-migrated') {
       this.#c.logger.warn(`task ${t.id} migrated: ${err.message}; closing it dirty`, { taskId: t.id })
       emitEvent(this.#o.emitter, StreamsEvents.TASK_MIGRATED, { taskId: t.id, reason: err.message })
       await this.#closeTask(t, { clean: false, commit: false })
@@ -557,18 +670,69 @@ export class StreamThread {
       this.#migrated.set(t.id, Date.now())
       return
     }
-    // fatal: commit what was processed successfully (the failing record's offset is not consumed),
-    // except, under exactly-once, the failing task whose state may hold part of the failed record.
+    if (kind === 'retriable') {
+      const now = Date.now()
+      const r = this.#retrying.get(t.id) ?? { since: now, attempts: 0, nextAt: undefined, error: err }
+      r.attempts++
+      r.error = err
+      this.#retrying.set(t.id, r)
+      const waitedMs = now - r.since
+      await this.#closeTask(t, { clean: false, commit: false })
+      this.#pausePartitions(t.partitions)
+      if (waitedMs >= this.#c.taskTimeoutMs) {
+        this.#retrying.delete(t.id)
+        throw new StreamsError(`task ${t.id} failed with retriable errors for ${waitedMs} ms, longer than taskTimeoutMs (${this.#c.taskTimeoutMs} ms); last error: ${err.message}`, { cause: err, place: { taskId: t.id } })
+      }
+      const delay = backoffMs(r.attempts - 1, this.#c.retryBackoffMs, this.#c.retryBackoffMaxMs)
+      r.nextAt = now + delay
+      this.#c.logger.warn(`task ${t.id}: retriable error (${err.name}: ${err.message}); back at its last commit, retrying in ${delay} ms (attempt ${r.attempts}, retrying for ${Math.round(waitedMs / 1000)} s of taskTimeoutMs ${Math.round(this.#c.taskTimeoutMs / 1000)} s)`, { taskId: t.id })
+      emitEvent(this.#o.emitter, StreamsEvents.TASK_RETRY, { taskId: t.id, error: err, attempt: r.attempts, waitedMs, backoffMs: delay, taskTimeoutMs: this.#c.taskTimeoutMs })
+      return
+    }
+    if (this.#c.exactlyOnce) await this.#closeTask(t, { clean: false, commit: false })
+    throw err
+  }
+
+  /**
+   * Fatal: commit what the healthy tasks processed (a failed task was closed dirty already under
+   * exactly-once; under at-least-once the failing record's offset is not consumed), then hand the
+   * error to the client's uncaught exception handler.
+   */
+  async #onFatal(err: Error, taskId: string | undefined): Promise<void> {
+    if (this.#fatal) return
     this.#c.logger.error(`fatal error${taskId ? ` in task ${taskId}` : ''}: ${err.message}`, { error: err })
     emitEvent(this.#o.emitter, StreamsEvents.ERROR, { error: err, taskId })
     try {
-      const others = [...this.tasks.values()].filter((x) => !(this.#c.exactlyOnce && x === t))
-      await this.#commitTasks(others)
+      const healthy = [...this.tasks.values()].filter((x) => !(this.#c.exactlyOnce && x.id === taskId))
+      await this.#commitTasks(healthy, { onError: 'close' })
     } catch (ce) {
       this.#c.logger.warn(`commit after fatal error failed: ${(ce as Error).message}`)
     }
-    if (t && this.#c.exactlyOnce) await this.#closeTask(t, { clean: false, commit: false })
     this.#fail(err)
+  }
+
+  /** Re-creates standby tasks that failed with a retriable error once their backoff has passed. */
+  #reviveStandbys(now: number): void {
+    for (const [id, r] of this.#standbyRetryAt) {
+      if (now < r.at || this.standbys.has(id) || this.tasks.has(id)) continue
+      if (!this.#standbyWanted.has(id)) {
+        this.#standbyRetryAt.delete(id)
+        continue
+      }
+      r.at = Number.POSITIVE_INFINITY
+      this.#createStandby(id)
+    }
+  }
+
+  /** Re-creates tasks whose retry backoff has passed (unless an assignment took them away or they exist again). */
+  #reviveRetrying(now: number): void {
+    if (this.#retrying.size === 0 || this.#consumerRestart !== undefined) return
+    for (const [id, r] of this.#retrying) {
+      if (r.nextAt === undefined || now < r.nextAt || this.tasks.has(id)) continue
+      r.nextAt = undefined
+      this.#c.logger.info(`re-creating task ${id} after a retriable error (attempt ${r.attempts + 1})`, { taskId: id })
+      this.#createTask(id, true)
+    }
   }
 
   #fail(err: Error): void {
@@ -592,6 +756,7 @@ export class StreamThread {
     // a new assignment supersedes every migrated task: ours are created below, the others are not ours
     // (reviving one later would fence its real owner's producer)
     this.#migrated.clear()
+    for (const id of this.#retrying.keys()) if (!a.active.has(id)) this.#retrying.delete(id)
     const created: string[] = []
     for (const id of a.active) {
       if (this.tasks.has(id)) continue
@@ -618,18 +783,19 @@ export class StreamThread {
       // not assigned (yet)
     }
     emitEvent(this.#o.emitter, StreamsEvents.TASK_CREATED, { taskId: id, standby: false })
-    task.initPromise = this.#initTask(task, revived).then(
+    const init = this.#initTask(task, revived)
+    // settles with the initialization itself (closing the task awaits it, also from the failure path below)
+    task.initPromise = init.then(
+      () => undefined,
+      () => undefined,
+    )
+    void init.then(
       () => this.#wakeUp(),
       async (e) => {
         if (task.state === 'CLOSED') return
-        this.#c.logger.error(`task ${id} failed to initialize: ${(e as Error).message}`, { error: e, taskId: id })
-        if (e instanceof TaskMigratedError || isFencingError(e)) {
-          await this.#closeTask(task, { clean: false, commit: false })
-          this.#pausePartitions(task.partitions)
-          this.#migrated.set(id, Date.now())
-        } else {
-          this.#fail(e instanceof Error ? e : new Error(String(e)))
-        }
+        const err = e instanceof Error ? e : new Error(String(e))
+        this.#c.logger.warn(`task ${id} failed to initialize: ${err.message}`, { error: err, taskId: id })
+        await this.#handleLoopError(err, task)
       },
     )
     return task
@@ -728,7 +894,7 @@ export class StreamThread {
         q.clear()
         q.onSeek(undefined)
         task.floor.delete(k)
-        this.#consumer!.seek({ topic: p.topic, partition: p.partition, offset: this.#resetOf(p.topic) === 'latest' ? '-1' : '-2' })
+        this.#seek(p.topic, p.partition, this.#resetOf(p.topic) === 'latest' ? '-1' : '-2')
         continue
       }
       task.committed.set(k, off)
@@ -736,7 +902,7 @@ export class StreamThread {
       q.clear()
       q.onSeek(off)
       task.floor.set(k, off)
-      this.#consumer!.seek({ topic: p.topic, partition: p.partition, offset: off.toString() })
+      this.#seek(p.topic, p.partition, off.toString())
     }
     // Partitions paused while initializing (see #eachBatch) fetch again, from the positions just
     // sought. Bug fixed by R3: a queue that overflowed during initialization paused its partition,
@@ -797,7 +963,7 @@ export class StreamThread {
     task.abort.abort()
     if (options.commit && wasRunning) {
       try {
-        await this.#commitTasks([task])
+        await this.#commitTasks([task], { onError: 'throw' })
       } catch (e) {
         this.#c.logger.warn(`commit of task ${task.id} on close failed: ${(e as Error).message}`, { taskId: task.id })
         clean = false
@@ -809,7 +975,7 @@ export class StreamThread {
     for (const p of task.partitions) {
       const k = StreamTask.key(p.topic, p.partition)
       if (this.#byPartition.get(k) === task) this.#byPartition.delete(k)
-      if (task.paused.has(k)) this.#consumer?.resume([{ topic: p.topic, partitions: [p.partition] }])
+      if (task.paused.has(k)) this.#resumePartition(p.topic, p.partition)
     }
     const eos = this.#eos.get(task.id)
     if (!clean) {
@@ -874,6 +1040,8 @@ export class StreamThread {
   async #applyStandby(): Promise<void> {
     const want = this.#pendingStandby!
     this.#pendingStandby = undefined
+    this.#standbyWanted = want
+    this.#standbyRetryAt.clear()
     for (const s of [...this.standbys.values()]) if (!want.has(s.id) || this.tasks.has(s.id)) await this.#closeStandby(s)
     for (const id of want) {
       if (this.standbys.has(id) || this.tasks.has(id)) continue
@@ -921,7 +1089,19 @@ export class StreamThread {
         ),
       )
     })().catch((e) => {
-      if (!abort.signal.aborted) c.logger.warn(`standby task ${id} failed: ${(e as Error).message}`, { taskId: id })
+      if (abort.signal.aborted) return
+      const err = asError(e)
+      if (classifyError(err) === 'fatal') {
+        c.logger.warn(`standby task ${id} failed: ${err.message}`, { taskId: id })
+        return
+      }
+      // a standby only ever lags: retry it (backoff) for as long as it is assigned
+      const prev = this.#standbyRetryAt.get(id)
+      const attempts = (prev?.attempts ?? 0) + 1
+      const delay = backoffMs(attempts - 1, c.retryBackoffMs, c.retryBackoffMaxMs)
+      this.#standbyRetryAt.set(id, { at: Date.now() + delay, attempts })
+      c.logger.warn(`standby task ${id}: retriable error (${err.message}); retrying in ${delay} ms`, { taskId: id })
+      void this.#closeStandby(sb)
     })
   }
 
@@ -957,7 +1137,9 @@ export class StreamThread {
   }
 
   async #onSendError(task: StreamTask, e: unknown, records: ReadonlyArray<import('../../topology/engine/types.js').OutputRecord>): Promise<void> {
-    if (this.#c.exactlyOnce || isFencingError(e)) throw e
+    // retriable and migration errors go to the task's error policy (it re-sends by re-processing);
+    // the production exception handler decides only about records Kafka refused for good
+    if (this.#c.exactlyOnce || classifyError(e) !== 'fatal') throw e
     const err = e instanceof Error ? e : new Error(String(e))
     if (this.#c.productionExceptionHandler === 'fail') {
       throw new ProductionError(`producing ${records.length} record(s) failed: ${err.message}`, { cause: e, place: { taskId: task.id, topic: records[0]?.topic } })
@@ -970,6 +1152,7 @@ export class StreamThread {
         await producer.send({ topic: r.topic, acks: -1, messages: [{ key: r.key, value: r.value, timestamp: String(r.timestamp), headers: r.headers as never, partition: r.partition }] })
       } catch (re) {
         const rerr = re instanceof Error ? re : new Error(String(re))
+        if (classifyError(rerr) !== 'fatal') throw re
         if (productionDecision(this.#c.productionExceptionHandler, rerr, r, task.id) === 'fail') {
           throw new ProductionError(`producing a record failed: ${rerr.message}`, { cause: re, place: { taskId: task.id, topic: r.topic, partition: r.partition } })
         }
@@ -987,68 +1170,135 @@ export class StreamThread {
     await this.#commitTasks(tasks)
   }
 
-  /** Commits the given tasks: one batch of offsets under at-least-once, one transaction per task under EOS. */
-  async #commitTasks(all: ReadonlyArray<StreamTask>): Promise<void> {
+  /**
+   * Commits the given tasks: one transaction per task under exactly-once, one offset commit for all
+   * under at-least-once. Every task's outcome is its own, and a task whose commit failed is dealt
+   * with before this returns (`onError`):
+   * - `'handle'` (default): {@link #onTaskError} — rolled back (migrated / retriable) or closed
+   *   dirty and the first fatal error rethrown after every failed task was handled;
+   * - `'close'`: closed dirty, nothing thrown (the fatal path, the client is going down anyway);
+   * - `'throw'`: nothing handled, the first error thrown (the caller closes the task dirty).
+   * So no later commit can carry offsets past records whose output did not commit.
+   */
+  async #commitTasks(all: ReadonlyArray<StreamTask>, options: { onError?: 'handle' | 'close' | 'throw' } = {}): Promise<void> {
     const tasks = all.filter((t) => t.state === 'RUNNING' && t.needsCommit())
     if (tasks.length === 0) return
     const started = Date.now()
-    if (this.#c.exactlyOnce) {
-      const results = await Promise.allSettled(tasks.map((t) => this.#commitTaskEos(t)))
-      const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []))
-      const records = 0
-      emitEvent(this.#o.emitter, StreamsEvents.COMMIT, { taskIds: tasks.map((t) => t.id), records, offsets: 0, durationMs: Date.now() - started, transactional: true })
-      if (failures.length === 0) return
-      // Every failed task must be handled, not only the first: a migrated task left running would
-      // later commit offsets past output its aborted transaction dropped (fix by E, issue 5 tests).
-      const first = failures.find((e) => !(e instanceof TaskMigratedError)) ?? failures[0]
-      for (const e of failures) {
-        const t = e !== first && e instanceof TaskMigratedError ? this.tasks.get(e.place?.taskId ?? '') : undefined
-        if (t) await this.#handleLoopError(e, t)
-      }
-      throw first
-    }
-    // at-least-once
-    for (const t of tasks) await t.stateManager!.prepareCommit(t.collector!)
+    let failed: Array<{ t: StreamTask; e: Error }>
+    let committed: StreamTask[]
     let records = 0
-    for (const t of tasks) records += t.collector!.sentSinceCommit
-    await Promise.all(tasks.map((t) => t.collector!.flush()))
+    let offsets = 0
+    if (this.#c.exactlyOnce) {
+      for (const t of tasks) records += t.collector!.sentSinceCommit
+      const results = await Promise.allSettled(tasks.map((t) => this.#commitTaskEos(t)))
+      failed = []
+      committed = []
+      results.forEach((r, i) => {
+        if (r.status === 'rejected') failed.push({ t: tasks[i]!, e: asError(r.reason) })
+        else {
+          committed.push(tasks[i]!)
+          offsets += r.value
+        }
+      })
+    } else {
+      ;({ failed, committed, records, offsets } = await this.#commitAtLeastOnce(tasks))
+    }
+    for (const t of committed) this.#retrying.delete(t.id)
+    if (committed.length) emitEvent(this.#o.emitter, StreamsEvents.COMMIT, { taskIds: committed.map((t) => t.id), records, offsets, durationMs: Date.now() - started, transactional: this.#c.exactlyOnce })
+    if (failed.length === 0) return
+    const mode = options.onError ?? 'handle'
+    if (mode === 'throw') throw failed[0]!.e
+    let fatal: unknown
+    for (const { t, e } of failed) {
+      if (mode === 'close') {
+        this.#c.logger.warn(`commit of task ${t.id} failed: ${e.message}; closing it dirty`, { taskId: t.id })
+        await this.#closeTask(t, { clean: false, commit: false })
+        continue
+      }
+      try {
+        await this.#onTaskError(t, e)
+      } catch (fe) {
+        fatal ??= fe
+      }
+    }
+    if (fatal !== undefined) throw fatal
+  }
+
+  /**
+   * At-least-once: flush every task (store caches → changelog records, all output acknowledged),
+   * then ONE offset commit for the tasks whose output is out, then their local state. A task whose
+   * flush failed is reported as failed (its offsets are not committed). An offset commit refused
+   * because the group is rebalancing or by a retriable error leaves the tasks dirty: the commit is
+   * attempted again next time (the output is already out; re-processing would only duplicate it).
+   */
+  async #commitAtLeastOnce(tasks: ReadonlyArray<StreamTask>): Promise<{ failed: Array<{ t: StreamTask; e: Error }>; committed: StreamTask[]; records: number; offsets: number }> {
+    const failed: Array<{ t: StreamTask; e: Error }> = []
+    const flushed: StreamTask[] = []
+    let records = 0
+    const results = await Promise.allSettled(
+      tasks.map(async (t) => {
+        await t.stateManager!.prepareCommit(t.collector!)
+        const n = t.collector!.sentSinceCommit
+        await t.collector!.flush()
+        return n
+      }),
+    )
+    results.forEach((r, i) => {
+      if (r.status === 'rejected') failed.push({ t: tasks[i]!, e: asError(r.reason) })
+      else {
+        flushed.push(tasks[i]!)
+        records += r.value
+      }
+    })
     maybeCrash('after-send')
-    const perTask = tasks.map((t) => ({ t, offsets: t.offsetsToCommit() }))
+    const perTask = flushed.map((t) => ({ t, offsets: t.offsetsToCommit() }))
     const offsets = perTask.flatMap((x) => x.offsets)
     if (offsets.length) {
       try {
         await this.#consumer!.commitOffsets(offsets)
       } catch (e) {
-        if (isGroupMovedError(e)) {
-          // the group is rebalancing: keep the state dirty, commit again after the join
-          this.#c.logger.info(`offset commit deferred: ${(e as Error).message}`)
-          this.#commitSoon = false
-          return
-        }
-        throw new StreamsError(`offset commit failed: ${(e as Error).message}`, { cause: e })
+        const kind = classifyError(e)
+        if (kind === 'fatal') throw new StreamsError(`offset commit failed: ${(e as Error).message}`, { cause: e })
+        // the group is rebalancing, or the coordinator is unavailable: keep the state dirty and
+        // commit again later (after the join / next interval)
+        this.#c.logger.info(`offset commit deferred (${kind}): ${(e as Error).message}`)
+        return { failed, committed: [], records, offsets: 0 }
       }
     }
     maybeCrash('after-send-offsets')
     maybeCrash('after-commit')
+    const committed: StreamTask[] = []
     for (const { t, offsets: o } of perTask) {
       t.markCommitted(o)
-      await this.#commitLocal(t)
+      try {
+        await this.#commitLocal(t)
+        committed.push(t)
+      } catch (e) {
+        failed.push({ t, e: asError(e) })
+      }
     }
-    emitEvent(this.#o.emitter, StreamsEvents.COMMIT, { taskIds: tasks.map((t) => t.id), records, offsets: offsets.length, durationMs: Date.now() - started, transactional: false })
+    return { failed, committed, records, offsets: offsets.length }
   }
 
-  async #commitTaskEos(t: StreamTask): Promise<void> {
+  /**
+   * Exactly-once commit of one task: its output and changelog records, its consumed offsets and
+   * the commit in ONE transaction, then its local state. On any failure the open transaction is
+   * aborted (when the producer still can) and the error is thrown for the task's error policy,
+   * which rolls the task back: nothing of this attempt stays in memory or on disk.
+   * @returns the number of offsets committed
+   */
+  async #commitTaskEos(t: StreamTask): Promise<number> {
     const place = { taskId: t.id }
-    await t.stateManager!.prepareCommit(t.collector!)
-    const offsets = t.offsetsToCommit()
     const eos = this.#eos.get(t.id)
     if (!eos) throw new TaskMigratedError('task has no producer', { place })
-    if (t.collector!.sentSinceCommit === 0 && offsets.length === 0 && eos.txn === undefined) {
-      // empty commit: no transaction
-      t.markCommitted([])
-      return
-    }
     try {
+      await t.stateManager!.prepareCommit(t.collector!)
+      const offsets = t.offsetsToCommit()
+      if (t.collector!.sentSinceCommit === 0 && offsets.length === 0 && eos.txn === undefined) {
+        // empty commit: no transaction
+        t.markCommitted([])
+        return 0
+      }
       const txn = await this.#transaction(t)
       await t.collector!.flush()
       maybeCrash('after-send')
@@ -1065,21 +1315,22 @@ export class StreamThread {
       await txn.commit()
       eos.txn = undefined
       maybeCrash('after-commit')
+      t.markCommitted(offsets)
+      await this.#commitLocal(t)
+      return offsets.length
     } catch (e) {
-      if (isFencingError(e)) throw new TaskMigratedError(`producer fenced: ${(e as Error).message}`, { cause: e, place })
-      // unknown outcome or a failed send: abort if we can, then treat the task as migrated
-      // (closed dirty and re-created from the committed offsets: no effect of this attempt stays local)
-      try {
-        if (eos.txn) await (await eos.txn).abort()
-      } catch {
-        // the producer is unusable: it is discarded with the task
+      if (eos.txn) {
+        try {
+          await (await eos.txn).abort()
+        } catch {
+          // fenced, or the outcome is unknown: the producer is discarded with the task, and the
+          // next owner's InitProducerId aborts whatever is still open
+        }
       }
       eos.txn = undefined
-      if (isUnknownOutcomeError(e)) throw new TaskMigratedError(`commit outcome unknown: ${(e as Error).message}`, { cause: e, place })
-      throw e instanceof StreamsError ? e : new ProductionError(`transactional commit failed: ${(e as Error).message}`, { cause: e, place })
+      if (e instanceof StreamsError) throw e
+      throw new ProductionError(`transactional commit of task ${t.id} failed: ${(e as Error)?.message ?? e}`, { cause: e, place, retriable: classifyError(e) === 'retriable' })
     }
-    t.markCommitted(offsets)
-    await this.#commitLocal(t)
   }
 
   async #commitLocal(t: StreamTask): Promise<void> {
@@ -1100,6 +1351,10 @@ export class StreamThread {
     }
     t.collector!.resetCommitState()
   }
+}
+
+function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e))
 }
 
 function splitKey(k: string): [string, number] {
@@ -1145,8 +1400,10 @@ async function openWithRetry(sm: TaskStateManager, signal: AbortSignal, maxWaitM
       await sm.open()
       return
     } catch (e) {
-      const locked = /lock/i.test((e as Error)?.message ?? '') || /lock/i.test(String((e as { cause?: Error })?.cause?.message ?? ''))
-      if (!locked || Date.now() > deadline || signal.aborted) throw e
+      if (!isStateLockedError(e) || signal.aborted) throw e
+      // still locked by a task of this process that is closing: retried by the task's error
+      // policy (backoff, taskTimeoutMs) past this short wait
+      if (Date.now() > deadline) throw new ProcessorStateError(`state directory still locked by another owner after ${maxWaitMs} ms`, { cause: e, retriable: true })
       await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)))
     }
   }

@@ -330,8 +330,10 @@ export class DefaultTaskEngine implements TaskEngine {
         value = raw.value === null ? null : this.deserialize(source.valueSerde, 'value', raw.topic, raw.value, raw)
       } catch (e) {
         const err = e instanceof SerializationError ? e : new SerializationError(`failed to deserialize record: ${(e as Error)?.message ?? e}`, { cause: e, place: this.place(source) })
+        // a retriable failure (e.g. the schema registry is unreachable) says nothing about the
+        // record: it is retried by the runtime, never skipped or sent to a dead-letter topic
         const handler = this.opts.deserializationExceptionHandler
-        const response = handler ? handler(err, raw, this.taskId) : 'fail'
+        const response = handler && !err.retriable ? handler(err, raw, this.taskId) : 'fail'
         if (response === 'continue') {
           this.dropped('deserialization-error', source)
           return
@@ -374,7 +376,7 @@ export class DefaultTaskEngine implements TaskEngine {
     try {
       return serde.deserialize(topic, data, raw.headers)
     } catch (e) {
-      throw new SerializationError(`failed to deserialize ${what} from topic '${topic}': ${(e as Error)?.message ?? e}`, { cause: e, place: { taskId: this.taskIdStr, topic, partition: raw.partition, offset: raw.offset } })
+      throw new SerializationError(`failed to deserialize ${what} from topic '${topic}': ${(e as Error)?.message ?? e}`, { cause: e, retriable: e instanceof StreamsError && e.retriable, place: { taskId: this.taskIdStr, topic, partition: raw.partition, offset: raw.offset } })
     }
   }
 
