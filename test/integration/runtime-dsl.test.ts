@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { KafkaStreams } from '../../lib/app/kafka-streams.js'
 import type { StreamsConfig } from '../../lib/app/options.js'
 import { DLQ_HEADERS } from '../../lib/app/error-handlers.js'
-import { JoinWindows, Serdes, StreamsBuilder, TimeWindows, TopologyError, type Topology } from '../../lib/index.js'
+import { JoinWindows, Serdes, StreamsBuilder, TimeWindows, TopologyError, type ReadOnlyKeyValueStore, type Topology } from '../../lib/index.js'
 import { brokers, connectedAdmin, connectedProducer, consumeUntil, createTopics, randomTopic } from './helpers.js'
 
 const clients: KafkaStreams[] = []
@@ -96,7 +96,7 @@ describe('DSL end to end', () => {
           let n = 0
           for (let i = 0; i < N; i++) {
             for (const s of [a1, a2]) {
-              const v = await s.store<import('../../lib/index.js').ReadOnlyKeyValueStore<string, string>>('users').get(`user${i}`).catch(() => undefined)
+              const v = await s.store<ReadOnlyKeyValueStore<string, string>>('users').get(`user${i}`).catch(() => undefined)
               if (v !== undefined) n++
             }
           }
@@ -135,7 +135,7 @@ describe('DSL end to end', () => {
     expect(new Map(records.map((r) => [r.key, r.value]))).toEqual(new Map(Array.from({ length: 30 }, (_, i) => [`o${i}`, `order${i} to ${names[codes[i % 3]!]}`])))
     // kept current while running
     await producer.send({ topic: countries, messages: [{ key: 'fr', value: 'République française' }] })
-    await expect.poll(() => s.store<import('../../lib/index.js').ReadOnlyKeyValueStore<string, string>>('countries').get('fr'), { timeout: 20_000 }).toBe('République française')
+    await expect.poll(() => s.store<ReadOnlyKeyValueStore<string, string>>('countries').get('fr'), { timeout: 20_000 }).toBe('République française')
   })
 
   it('refuses to start when co-partitioned topics have different partition counts, naming them', async () => {

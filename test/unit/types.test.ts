@@ -7,8 +7,8 @@ import { describe, expect, expectTypeOf, it } from 'vitest'
 import {
   Consumed,
   Grouped,
-  KStream,
-  KTable,
+  type KStream,
+  type KTable,
   Materialized,
   Produced,
   Serdes,
@@ -85,7 +85,7 @@ describe('types flow through the DSL', () => {
     orders.merge(other)
 
     // @ts-expect-error processors must accept the stream's record types
-    orders.process<string, string>(() => ({ process: (r: { key: number; value: Order; timestamp: number; headers: {} }) => void r }))
+    orders.process<string, string>(() => ({ process: (r: { key: number; value: Order; timestamp: number; headers: Record<string, never> }) => void r }))
 
     expect(() => grouped.aggregate(() => 0, undefined as never)).toThrow(TopologyError)
   })

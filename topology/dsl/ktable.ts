@@ -8,6 +8,7 @@
  */
 import { TopologyError } from '../errors.js'
 import type { Serde } from '../serde.js'
+import type { ProcessorSupplier } from '../processor/types.js'
 import type { InternalTopologyBuilder } from '../internals/internal-topology-builder.js'
 import type { GroupedConfig, MaterializedConfig, NamedConfig } from './options.js'
 import { checkOptionalName } from './options.js'
@@ -146,7 +147,7 @@ export class KTable<K, V> {
     return this.origin.valueGetterSupplier()
   }
 
-  private derivedTable<VR>(method: string, prefix: string, materialized: MaterializedConfig<K, VR> | undefined, named: NamedConfig | undefined, supplier: (flags: TableNodeFlags) => import('../processor/types.js').ProcessorSupplier<any, any, any, any>, getter: () => KTableValueGetterSupplier<K, VR>, valueSerde: Serde<VR> | undefined): KTable<K, VR> {
+  private derivedTable<VR>(method: string, prefix: string, materialized: MaterializedConfig<K, VR> | undefined, named: NamedConfig | undefined, supplier: (flags: TableNodeFlags) => ProcessorSupplier<any, any, any, any>, getter: () => KTableValueGetterSupplier<K, VR>, valueSerde: Serde<VR> | undefined): KTable<K, VR> {
     // Kafka Streams burns a store-name counter BEFORE the processor name when an unnamed Materialized is given.
     let m: ReturnType<typeof resolveMaterialized<K, VR>> | undefined
     if (materialized !== undefined) m = resolveMaterialized(this.builder, materialized, prefix, method)

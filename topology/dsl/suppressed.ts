@@ -164,12 +164,6 @@ function checkLimit(name: string, value: number): void {
 /** How the suppression buffer times a buffered key. */
 export type SuppressTimeDefinition = 'RECORD_TIME' | 'WINDOW_END_TIME'
 
-/** Type-level marker of the key type, merged into the class (a method, so the check is bivariant). */
-export interface Suppressed<K> {
-  /** @internal never set; carries `K` for type checking only. */
-  readonly __keyType?: { check(key: K): void }['check']
-}
-
 /**
  * How `KTable.suppress` holds back updates (Kafka Streams: `Suppressed`, KIP-328).
  *
@@ -187,6 +181,11 @@ export class Suppressed<K> {
   /** For `untilTimeLimit`: how long (stream-time) to wait for more updates of a key. */
   readonly timeToWaitMs: number | undefined
   readonly bufferConfig: BufferConfig
+  /**
+   * Never set at run time: carries `K` so that a `Suppressed<string>` does not fit a table of
+   * other keys (a method type, so the check is bivariant).
+   */
+  declare readonly __keyType?: { check(key: K): void }['check']
 
   private constructor(kind: 'untilWindowCloses' | 'untilTimeLimit', timeToWaitMs: number | undefined, bufferConfig: BufferConfig, name: string | undefined) {
     this.kind = kind

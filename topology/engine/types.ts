@@ -6,7 +6,7 @@
  */
 import type { Headers, Serde } from '../serde.js'
 import type { ProcessorSupplier, StreamPartitioner, TaskId, TimestampExtractor, TopicNameExtractor } from '../processor/types.js'
-import type { StoreDef, StoreProvider } from '../state/types.js'
+import type { BytesStoreBase, StateStore, StoreDef, StoreProvider } from '../state/types.js'
 
 export interface SourceNodeDef {
   readonly type: 'source'
@@ -155,7 +155,7 @@ export interface TaskEngineOptions {
    * the task through `context.getStateStore`. The global stores are maintained by whoever runs
    * the global store processors (e.g. a TaskEngine built with `globalSubtopologyDef`).
    */
-  readonly globalStores?: (name: string) => import('../state/types.js').StateStore | undefined
+  readonly globalStores?: (name: string) => StateStore | undefined
 }
 
 /**
@@ -182,9 +182,9 @@ export interface TaskEngine {
   /** Runs wall-clock punctuators due at `nowMs`. Returns true if any ran. */
   punctuateWallClock(nowMs: number): Promise<boolean>
   /** Typed store facade by name (interactive queries, the test driver). */
-  getStateStore(name: string): import('../state/types.js').StateStore | undefined
+  getStateStore(name: string): StateStore | undefined
   /** The bytes stores this task created, by store name (the runtime flushes/checkpoints them). */
-  bytesStores(): ReadonlyMap<string, import('../state/types.js').BytesStoreBase>
+  bytesStores(): ReadonlyMap<string, BytesStoreBase>
   /** Closes processors (not the bytes stores; their owner closes them). */
   close(): Promise<void>
 }

@@ -83,7 +83,6 @@ function extractorName(fn: unknown): string {
 
 /** Builds the description of a builder's graph. */
 export function describeTopology(builder: InternalTopologyBuilder): TopologyDescription {
-  const children = builder.childrenMap()
   const subtopologies: DescribedSubtopology[] = []
   const globalStores: DescribedGlobalStore[] = []
 

@@ -21,7 +21,7 @@
  */
 import { TopologyError } from '../errors.js'
 import type { Serde } from '../serde.js'
-import type { ProcessorSupplier, StreamPartitioner, TimestampExtractor, TopicNameExtractor } from '../processor/types.js'
+import type { ProcessorContext, ProcessorSupplier, StreamPartitioner, TimestampExtractor, TopicNameExtractor } from '../processor/types.js'
 import type { StoreDef } from '../state/types.js'
 
 /** Suffix of repartition topics (Kafka Streams: `KStreamImpl.REPARTITION_TOPIC_SUFFIX`). */
@@ -546,7 +546,7 @@ export class InternalTopologyBuilder {
 
 /** The pass-through processor used for branch children, merges and repartition filters. */
 export const passThroughSupplier: ProcessorSupplier<any, any, any, any> = () => {
-  let ctx: import('../processor/types.js').ProcessorContext<any, any>
+  let ctx: ProcessorContext<any, any>
   return {
     init(context) {
       ctx = context

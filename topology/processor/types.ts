@@ -6,7 +6,7 @@
  * a processor too, so DSL topologies and hand-written ones run the same way, under the real
  * runtime (lib/) and under the `TopologyTestDriver`.
  */
-import type { Headers } from '../serde.js'
+import type { Headers, Serde } from '../serde.js'
 import type { StateStore } from '../state/types.js'
 
 /** A record flowing through a topology. Timestamps are epoch milliseconds. */
@@ -93,9 +93,9 @@ export interface ProcessorContext<KForward = unknown, VForward = unknown> {
    * Optional: the application's default key serde (Kafka Streams: `ProcessorContext#keySerde`), for
    * processors that serialize by themselves (e.g. the suppression buffer). Engines should provide it.
    */
-  keySerde?(): import('../serde.js').Serde<any> | undefined
+  keySerde?(): Serde<any> | undefined
   /** Optional: the application's default value serde (Kafka Streams: `ProcessorContext#valueSerde`). */
-  valueSerde?(): import('../serde.js').Serde<any> | undefined
+  valueSerde?(): Serde<any> | undefined
 }
 
 /**

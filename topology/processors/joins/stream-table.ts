@@ -44,9 +44,9 @@ class StreamTableJoinProcessor<K, V, KT, VT, VOut> implements Processor<K, V, K,
     this.getter = spec.valueGetter.get()
   }
 
-  async init(context: ProcessorContext<K, VOut>): Promise<void> {
+  init(context: ProcessorContext<K, VOut>): void {
     this.ctx = context
-    await this.getter.init(context)
+    this.getter.init(context)
   }
 
   async process(record: Record<K, V>): Promise<void> {

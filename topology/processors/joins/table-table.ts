@@ -84,9 +84,9 @@ class TableTableJoinProcessor<K, VL, VR, VOut> implements Processor<K, Change<un
     this.getter = spec.otherValueGetter.get()
   }
 
-  async init(context: ProcessorContext<K, Change<VOut>>): Promise<void> {
+  init(context: ProcessorContext<K, Change<VOut>>): void {
     this.ctx = context
-    await this.getter.init(context)
+    this.getter.init(context)
   }
 
   private result(thisValue: unknown, otherValue: unknown): VOut | null {
