@@ -101,8 +101,8 @@ type ReaderEntry =
 const NEVER = Number.POSITIVE_INFINITY
 
 /**
- * How long a changelog topic's subject registration that failed in the background waits before it
- * is tried again, in milliseconds (the topic is written with the schema's known id meanwhile).
+ * How long a subject lookup or registration that failed in the background (for a topic nobody
+ * prepared: a store changelog, a dynamic sink topic) waits before it is tried again, in milliseconds.
  */
 const BACKGROUND_RETRY_MS = 5_000
 
@@ -168,8 +168,10 @@ export function schemaRegistryAvroSerde<T>(options: SchemaRegistryAvroSerdeOptio
   // An id the registry gave to exactly this schema (registered, looked up, or fetched as a writer
   // schema equal to ours). Ids are global, so any of them decodes our bytes.
   let ownId: number | undefined
-  // topic → when its background subject registration may be tried (again)
+  // topic → when its background subject lookup / registration may be tried (again)
   const background = new Map<string, number>()
+  // topic → why its last background attempt failed
+  const backgroundFailure = new Map<string, SerializationError>()
 
   async function lookupOrRegister(subject: string): Promise<number> {
     const confluentSchema = { type: SchemaType.AVRO as const, schema: rawSchema }
@@ -223,13 +225,19 @@ export function schemaRegistryAvroSerde<T>(options: SchemaRegistryAvroSerdeOptio
 
   /** The id to write to a topic nobody prepared (e.g. a state store's changelog), or undefined. */
   function unpreparedTopicId(topic: string): number | undefined {
-    if (ownId === undefined) return undefined
-    const now = Date.now()
-    if (autoRegister && (background.get(topic) ?? 0) <= now) {
-      // Register the topic's subject in the background, as Confluent's serializer would; until
-      // then (and while the registry is down) the schema's existing global id is used.
+    // Look the topic's subject up (and register it, as Confluent's serializer would) in the
+    // background. Meanwhile, and while the registry is down, the schema's known global id is used;
+    // without one, serialize fails retriably until the background attempt has succeeded.
+    if ((autoRegister || ownId === undefined) && (background.get(topic) ?? 0) <= Date.now()) {
       background.set(topic, NEVER)
-      prepareSerialize(topic).catch(() => background.set(topic, Date.now() + BACKGROUND_RETRY_MS))
+      prepareSerialize(topic).then(
+        () => backgroundFailure.delete(topic),
+        (err: unknown) => {
+          const e = err instanceof SerializationError ? err : new SerializationError(errorMessage(err), { cause: err })
+          backgroundFailure.set(topic, e)
+          background.set(topic, Date.now() + BACKGROUND_RETRY_MS)
+        },
+      )
     }
     return ownId
   }
@@ -318,9 +326,11 @@ export function schemaRegistryAvroSerde<T>(options: SchemaRegistryAvroSerdeOptio
       if (data === null || data === undefined) return null
       const id = topicIds.get(topic) ?? unpreparedTopicId(topic)
       if (id === undefined) {
+        // retriable while the lookup started above may still succeed (the runtime retries the record)
+        const failed = backgroundFailure.get(topic)
         throw new SerializationError(
-          `no schema id for subject ${subjectFor(topic)} yet: await prepareSerialize(topic) before serialize`,
-          { place: { topic } },
+          `no schema id for subject ${subjectFor(topic)} yet (${failed ? `looking it up failed: ${failed.message}` : 'it is being looked up'}): await prepareSerialize(topic) before serialize`,
+          { place: { topic }, retriable: failed?.retriable ?? true, ...(failed ? { cause: failed } : {}) },
         )
       }
       return encodeWireFormat(id, encodeAvro(readerType, data, topic))

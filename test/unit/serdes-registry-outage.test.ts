@@ -7,7 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import avsc from 'avsc'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry'
 import { classifyError } from '../../lib/app/error-policy.js'
 import { deserializationHandler } from '../../lib/app/error-handlers.js'
@@ -226,12 +226,52 @@ describe('Schema Registry Avro serde: registry outages are retriable, and never 
     const err = await failure(serde.prepareSerialize('impressions'))
     expect(err.retriable).toBe(true)
     expect(classifyError(err)).toBe('retriable')
-    expect(() => serde.serialize('impressions', imp)).toThrow(/no schema id for subject impressions-value yet/)
+    // serialize without an id starts a lookup in the background and fails retriably meanwhile
+    expect(() => serde.serialize('impressions', imp)).toThrow(/^no schema id for subject impressions-value yet \(it is being looked up\)/)
+    await expect.poll(() => reg.requests.length).toBe(2)
+    await new Promise((r) => setTimeout(r, 20))
+    const again = (() => {
+      try {
+        serde.serialize('impressions', imp)
+      } catch (e) {
+        return e as SerializationError
+      }
+      throw new Error('expected a failure')
+    })()
+    expect(again.message).toMatch(/^no schema id for subject impressions-value yet \(looking it up failed: schema registry lookup of subject impressions-value failed: .*Service unavailable/)
+    expect(again.retriable).toBe(true)
+    expect(classifyError(again)).toBe('retriable')
     reg.mode = 'ok'
     await serde.prepareSerialize('impressions')
     const id = serde.schemaIdFor('impressions')!
     expect(reg.schemas.get(id)).toBe(JSON.stringify(impressionV1))
     expect(serde.serialize('impressions', imp)).toEqual(wire(id))
+  })
+})
+
+describe('Schema Registry Avro serde: topics nobody prepared (store changelogs, dynamic sink topics)', () => {
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('without any known id, serialize fails retriably while the registry is down and succeeds once a background lookup has', async () => {
+    const reg = await fakeRegistry()
+    const serde = schemaRegistryAvroSerde<Impression>({ registry: client(reg.url), schema: impressionV1 })
+    reg.mode = '503'
+    expect(() => serde.serialize('app-store-changelog', imp)).toThrow(SerializationError)
+    await expect.poll(() => reg.requests.length).toBe(1)
+    await new Promise((r) => setTimeout(r, 20))
+    reg.mode = 'ok'
+    // the failed background attempt is not repeated at once (one attempt per BACKGROUND_RETRY_MS)
+    expect(() => serde.serialize('app-store-changelog', imp)).toThrow(/looking it up failed/)
+    expect(reg.requests).toHaveLength(1)
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime(Date.now() + 6_000)
+    expect(() => serde.serialize('app-store-changelog', imp)).toThrow(SerializationError)
+    await expect.poll(() => serde.schemaIdFor('app-store-changelog')).toBeDefined()
+    const id = serde.schemaIdFor('app-store-changelog')!
+    expect(serde.serialize('app-store-changelog', imp)).toEqual(wire(id))
+    expect(reg.subjects.get('app-store-changelog-value')).toBe(id)
   })
 })
 
