@@ -16,6 +16,7 @@ export type {
   SchemaRegistryConfig,
   SubjectNameStrategy,
 } from './schema-registry-avro.js'
+export { RegistryTimeoutError } from './registry-call.js'
 export { decodeWireFormat, encodeWireFormat, WIRE_HEADER_LENGTH, WIRE_MAGIC_BYTE } from './wire-format.js'
 export type { WireRecord } from './wire-format.js'
 export { COMPATIBILITY, SchemaRegistry } from '@kafkajs/confluent-schema-registry'
