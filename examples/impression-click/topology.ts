@@ -23,7 +23,7 @@ import {
   TimeWindows,
   type FixedKeyProcessor,
   type ProcessorContext,
-  type Record as StreamRecord,
+  type StreamRecord,
   type Serde,
   type TimestampExtractor,
   type Topology,

@@ -10,7 +10,7 @@ import {
   StreamsBuilder,
   Topology,
   type Processor,
-  type Record,
+  type StreamRecord,
 } from '../../lib/index.js'
 import { StreamJoined } from '../../topology/dsl/joins.js'
 
@@ -276,7 +276,7 @@ describe('Topology.describe() matches Kafka Streams', () => {
     mapped
       .filter((k) => k === 'B')
       .mapValues((v) => v.toUpperCase())
-      .process(() => ({ process: (r: Record<string, string>) => void collected.push(r.value) }) satisfies Processor<string, string>)
+      .process(() => ({ process: (r: StreamRecord<string, string>) => void collected.push(r.value) }) satisfies Processor<string, string>)
     const countStream = mapped.groupByKey(Grouped.as('count-stream')).count(Materialized.with(S, Serdes.Long())).toStream()
     countStream.to('outputTopic_0', Produced.with(S, Serdes.Long()))
     mapped

@@ -13,7 +13,7 @@ import {
   type KeyValueStore,
   type Processor,
   type ProcessorContext,
-  type Record,
+  type StreamRecord,
 } from '../../lib/index.js'
 import { TopologyTestDriver } from '../../lib/testing/index.js'
 
@@ -28,7 +28,7 @@ class CountingProcessor implements Processor<string, string, string, number> {
     this.ctx = context
     this.store = context.getStateStore<KeyValueStore<string, number>>('counts')
   }
-  async process(record: Record<string, string>): Promise<void> {
+  async process(record: StreamRecord<string, string>): Promise<void> {
     const n = ((await this.store.get(record.key)) ?? 0) + 1
     await this.store.put(record.key, n)
     await this.ctx.forward({ ...record, value: n })
@@ -133,7 +133,7 @@ describe('Processor API', () => {
         let ctx: ProcessorContext<string, string>
         return {
           init: (c: ProcessorContext<string, string>) => void (ctx = c),
-          process: (r: Record<string, string>) => ctx.forward({ ...r, value: r.value.toUpperCase() }),
+          process: (r: StreamRecord<string, string>) => ctx.forward({ ...r, value: r.value.toUpperCase() }),
         }
       }, 'src')
       .addProcessor('count', () => new CountingProcessor(), 'upper')

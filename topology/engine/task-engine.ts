@@ -26,7 +26,7 @@ import type {
   ProcessorContext,
   PunctuationType,
   Punctuator,
-  Record,
+  StreamRecord,
   RecordMetadata,
   TaskId,
   TimestampExtractor,
@@ -226,7 +226,7 @@ export class DefaultTaskEngine implements TaskEngine {
       recordMetadata: () => engine.currentMeta,
       currentStreamTimeMs: () => engine.streamTimeMs,
       currentSystemTimeMs: () => opts.clock(),
-      forward: (record: Record<any, any>, childName?: string) => engine.forward(node, record, childName),
+      forward: (record: StreamRecord<any, any>, childName?: string) => engine.forward(node, record, childName),
       getStateStore: <S extends StateStore = StateStore>(name: string): S => engine.storeFor(node, name) as S,
       schedule: (intervalMs: number, type: PunctuationType, callback: Punctuator) => engine.schedule(node, intervalMs, type, callback),
       commit: () => opts.onCommitRequested?.(),
@@ -361,7 +361,7 @@ export class DefaultTaskEngine implements TaskEngine {
       }
       if (ts > partitionTime) this.partitionTimes.set(partitionKey, ts)
       if (ts > this.streamTimeMs) this.streamTimeMs = ts
-      const record: Record<unknown, unknown> = { key, value, timestamp: ts, headers: raw.headers }
+      const record: StreamRecord<unknown, unknown> = { key, value, timestamp: ts, headers: raw.headers }
       const r = this.forward(source, record)
       if (isPromise(r)) await r
     } finally {
@@ -381,7 +381,7 @@ export class DefaultTaskEngine implements TaskEngine {
   }
 
   /** Sends `record` to the children of `from` (or to `childName` only), depth-first. */
-  private forward(from: RuntimeNode, record: Record<any, any>, childName?: string): Promise<void> {
+  private forward(from: RuntimeNode, record: StreamRecord<any, any>, childName?: string): Promise<void> {
     if (childName !== undefined) {
       const child = from.childByName.get(childName)
       if (!child) throw new IllegalStateError(`processor '${from.name}' has no child named '${childName}'`, { place: this.place(from) })
@@ -396,14 +396,14 @@ export class DefaultTaskEngine implements TaskEngine {
     return RESOLVED
   }
 
-  private async forwardFrom(children: RuntimeNode[], start: number, record: Record<any, any>): Promise<void> {
+  private async forwardFrom(children: RuntimeNode[], start: number, record: StreamRecord<any, any>): Promise<void> {
     for (let i = start; i < children.length; i++) {
       const r = this.invoke(children[i]!, record)
       if (isPromise(r)) await r
     }
   }
 
-  private invoke(node: RuntimeNode, record: Record<any, any>): MaybePromise {
+  private invoke(node: RuntimeNode, record: StreamRecord<any, any>): MaybePromise {
     try {
       const r = node.kind === 'sink' ? this.sink(node, record) : node.processor!.process(record)
       if (isPromise(r)) return r.then(undefined, (e) => this.handleError(node, e))
@@ -430,7 +430,7 @@ export class DefaultTaskEngine implements TaskEngine {
     throw err
   }
 
-  private sink(node: RuntimeNode, record: Record<any, any>): void {
+  private sink(node: RuntimeNode, record: StreamRecord<any, any>): void {
     const meta = this.currentMeta
     let topic: string
     if (typeof node.topic === 'string') topic = node.topic
@@ -451,7 +451,7 @@ export class DefaultTaskEngine implements TaskEngine {
     this.opts.collector.send({ topic, key, value, timestamp: record.timestamp, headers: record.headers, ...(partition !== undefined ? { partition } : {}) })
   }
 
-  private serialize(node: RuntimeNode, serde: Serde<any> | undefined, what: 'key' | 'value', topic: string, record: Record<any, any>): Buffer | null {
+  private serialize(node: RuntimeNode, serde: Serde<any> | undefined, what: 'key' | 'value', topic: string, record: StreamRecord<any, any>): Buffer | null {
     const data = what === 'key' ? record.key : record.value
     if (data === null || data === undefined) return null
     if (!serde) throw new SerializationError(`no ${what} serde for sink '${node.name}' (topic '${topic}'): set it with Produced/Grouped/Repartitioned (a key change drops the key serde) or configure a default ${what} serde`, { place: this.place(node, { topic }) })

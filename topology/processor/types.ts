@@ -1,7 +1,7 @@
 /**
  * The Processor API (Kafka Streams: `org.apache.kafka.streams.processor.api`).
  *
- * A processor receives one {@link Record} at a time and may forward records to its children,
+ * A processor receives one {@link StreamRecord} at a time and may forward records to its children,
  * read and write its connected state stores, and schedule punctuators. Every DSL operation is
  * a processor too, so DSL topologies and hand-written ones run the same way, under the real
  * runtime (lib/) and under the `TopologyTestDriver`.
@@ -9,8 +9,12 @@
 import type { Headers, Serde } from '../serde.js'
 import type { StateStore } from '../state/types.js'
 
-/** A record flowing through a topology. Timestamps are epoch milliseconds. */
-export interface Record<K, V> {
+/**
+ * A record flowing through a topology (Kafka Streams: `org.apache.kafka.streams.processor.api.Record`;
+ * named `StreamRecord` so that it does not shadow TypeScript's built-in `Record`). Timestamps are
+ * epoch milliseconds.
+ */
+export interface StreamRecord<K, V> {
   readonly key: K
   readonly value: V
   /** Event time, milliseconds since the epoch. */
@@ -19,7 +23,7 @@ export interface Record<K, V> {
 }
 
 /** Builds a record; `headers` default to `{}`. */
-export function record<K, V>(key: K, value: V, timestamp: number, headers: Headers = {}): Record<K, V> {
+export function record<K, V>(key: K, value: V, timestamp: number, headers: Headers = {}): StreamRecord<K, V> {
   return { key, value, timestamp, headers }
 }
 
@@ -77,7 +81,7 @@ export interface ProcessorContext<KForward = unknown, VForward = unknown> {
    * Sends a record to all children, or to the named child only. Children run depth-first before
    * this resolves: always `await` it.
    */
-  forward<K extends KForward, V extends VForward>(record: Record<K, V>, childName?: string): Promise<void>
+  forward<K extends KForward, V extends VForward>(record: StreamRecord<K, V>, childName?: string): Promise<void>
   /** The connected store with this name. Throws `InvalidStateStoreError` if not connected. */
   getStateStore<S extends StateStore = StateStore>(name: string): S
   /**
@@ -103,7 +107,7 @@ export interface ProcessorContext<KForward = unknown, VForward = unknown> {
  */
 export interface Processor<KIn, VIn, KOut = never, VOut = never> {
   init?(context: ProcessorContext<KOut, VOut>): void | Promise<void>
-  process(record: Record<KIn, VIn>): void | Promise<void>
+  process(record: StreamRecord<KIn, VIn>): void | Promise<void>
   close?(): void | Promise<void>
 }
 

@@ -4,7 +4,7 @@
  * (old value only when a downstream asked for it). The result timestamp is the largest input
  * timestamp folded into the aggregate.
  */
-import type { Processor, ProcessorContext, ProcessorSupplier, Record } from '../processor/types.js'
+import type { Processor, ProcessorContext, ProcessorSupplier, StreamRecord } from '../processor/types.js'
 import type { TimestampedKeyValueStore } from '../state/typed.js'
 import { valueAndTimestamp } from '../state/typed.js'
 import { change, type Change } from './change.js'
@@ -20,9 +20,9 @@ abstract class AggProcessor<K, VIn, VAgg> implements Processor<K, VIn, K, Change
     this.sendOldValues = this.flags.sendOldValues
     this.store = context.getStateStore<TimestampedKeyValueStore<K, VAgg>>(this.flags.storeName!)
   }
-  abstract process(record: Record<K, VIn>): void | Promise<void>
+  abstract process(record: StreamRecord<K, VIn>): void | Promise<void>
   /** Drops and counts a record with a null key (or, with `checkValue`, a null value); true when dropped. */
-  protected droppedForNull(r: Record<K, unknown>, checkValue: boolean): boolean {
+  protected droppedForNull(r: StreamRecord<K, unknown>, checkValue: boolean): boolean {
     if (isNullish(r.key)) {
       this.ctx.recordDropped('null-key')
       return true
@@ -33,7 +33,7 @@ abstract class AggProcessor<K, VIn, VAgg> implements Processor<K, VIn, K, Change
     }
     return false
   }
-  protected async emit(r: Record<K, unknown>, newAgg: VAgg | null, oldAgg: VAgg | null, ts: number): Promise<void> {
+  protected async emit(r: StreamRecord<K, unknown>, newAgg: VAgg | null, oldAgg: VAgg | null, ts: number): Promise<void> {
     await this.store.put(r.key, valueAndTimestamp(newAgg, ts))
     return this.ctx.forward({ key: r.key, value: change(newAgg, this.sendOldValues ? oldAgg : null), timestamp: ts, headers: r.headers })
   }
@@ -47,7 +47,7 @@ function isNullish(v: unknown): v is null | undefined {
 export function streamAggregateSupplier<K, V, VAgg>(flags: TableNodeFlags, initializer: () => VAgg, aggregator: (key: K, value: V, aggregate: VAgg) => VAgg): ProcessorSupplier<K, V, K, Change<VAgg>> {
   return () =>
     new (class extends AggProcessor<K, V, VAgg> {
-      async process(r: Record<K, V>) {
+      async process(r: StreamRecord<K, V>) {
         if (this.droppedForNull(r, true)) return
         const old = await this.store.get(r.key)
         const oldAgg = old === undefined ? null : old.value
@@ -62,7 +62,7 @@ export function streamAggregateSupplier<K, V, VAgg>(flags: TableNodeFlags, initi
 export function streamReduceSupplier<K, V>(flags: TableNodeFlags, reducer: (aggregate: V, value: V) => V): ProcessorSupplier<K, V, K, Change<V>> {
   return () =>
     new (class extends AggProcessor<K, V, V> {
-      async process(r: Record<K, V>) {
+      async process(r: StreamRecord<K, V>) {
         if (this.droppedForNull(r, true)) return
         const old = await this.store.get(r.key)
         if (old === undefined) return this.emit(r, r.value, null, r.timestamp)
@@ -80,7 +80,7 @@ export function tableAggregateSupplier<K, V, VAgg>(
 ): ProcessorSupplier<K, Change<V>, K, Change<VAgg>> {
   return () =>
     new (class extends AggProcessor<K, Change<V>, VAgg> {
-      async process(r: Record<K, Change<V>>) {
+      async process(r: StreamRecord<K, Change<V>>) {
         if (this.droppedForNull(r, false)) return
         const old = await this.store.get(r.key)
         const oldAgg = old === undefined ? null : old.value
@@ -104,7 +104,7 @@ export function tableAggregateSupplier<K, V, VAgg>(
 export function tableReduceSupplier<K, V>(flags: TableNodeFlags, adder: (aggregate: V, value: V) => V, subtractor: (aggregate: V, value: V) => V): ProcessorSupplier<K, Change<V>, K, Change<V>> {
   return () =>
     new (class extends AggProcessor<K, Change<V>, V> {
-      async process(r: Record<K, Change<V>>) {
+      async process(r: StreamRecord<K, Change<V>>) {
         if (this.droppedForNull(r, false)) return
         const old = await this.store.get(r.key)
         const oldAgg = old === undefined ? null : old.value

@@ -5,7 +5,7 @@
  * processors return the `forward` promise directly, without an extra `await`.
  */
 import type { KeyValue } from '../state/types.js'
-import type { Processor, ProcessorContext, ProcessorSupplier, Record } from '../processor/types.js'
+import type { Processor, ProcessorContext, ProcessorSupplier, StreamRecord } from '../processor/types.js'
 
 /** A mapper result: a `{ key, value }` object or a `[key, value]` tuple. */
 export type KeyValueLike<K, V> = KeyValue<K, V> | readonly [K, V]
@@ -21,14 +21,14 @@ abstract class Base<KIn, VIn, KOut, VOut> implements Processor<KIn, VIn, KOut, V
   init(context: ProcessorContext<KOut, VOut>): void {
     this.ctx = context
   }
-  abstract process(record: Record<KIn, VIn>): void | Promise<void>
+  abstract process(record: StreamRecord<KIn, VIn>): void | Promise<void>
 }
 
 /** Forwards records for which `predicate(key, value) !== not`. */
 export function filterSupplier<K, V>(predicate: (key: K, value: V) => boolean, not: boolean): ProcessorSupplier<K, V, K, V> {
   return () =>
     new (class extends Base<K, V, K, V> {
-      process(r: Record<K, V>) {
+      process(r: StreamRecord<K, V>) {
         if (predicate(r.key, r.value) !== not) return this.ctx.forward(r)
       }
     })()
@@ -38,7 +38,7 @@ export function filterSupplier<K, V>(predicate: (key: K, value: V) => boolean, n
 export function mapSupplier<K, V, KR, VR>(mapper: (key: K, value: V) => KeyValueLike<KR, VR>): ProcessorSupplier<K, V, KR, VR> {
   return () =>
     new (class extends Base<K, V, KR, VR> {
-      process(r: Record<K, V>) {
+      process(r: StreamRecord<K, V>) {
         const kv = toKeyValue(mapper(r.key, r.value))
         return this.ctx.forward({ key: kv.key, value: kv.value, timestamp: r.timestamp, headers: r.headers })
       }
@@ -49,7 +49,7 @@ export function mapSupplier<K, V, KR, VR>(mapper: (key: K, value: V) => KeyValue
 export function selectKeySupplier<K, V, KR>(mapper: (key: K, value: V) => KR): ProcessorSupplier<K, V, KR, V> {
   return () =>
     new (class extends Base<K, V, KR, V> {
-      process(r: Record<K, V>) {
+      process(r: StreamRecord<K, V>) {
         return this.ctx.forward({ key: mapper(r.key, r.value), value: r.value, timestamp: r.timestamp, headers: r.headers })
       }
     })()
@@ -59,7 +59,7 @@ export function selectKeySupplier<K, V, KR>(mapper: (key: K, value: V) => KR): P
 export function mapValuesSupplier<K, V, VR>(mapper: (value: V, key: K) => VR): ProcessorSupplier<K, V, K, VR> {
   return () =>
     new (class extends Base<K, V, K, VR> {
-      process(r: Record<K, V>) {
+      process(r: StreamRecord<K, V>) {
         return this.ctx.forward({ key: r.key, value: mapper(r.value, r.key), timestamp: r.timestamp, headers: r.headers })
       }
     })()
@@ -69,7 +69,7 @@ export function mapValuesSupplier<K, V, VR>(mapper: (value: V, key: K) => VR): P
 export function flatMapSupplier<K, V, KR, VR>(mapper: (key: K, value: V) => Iterable<KeyValueLike<KR, VR>>): ProcessorSupplier<K, V, KR, VR> {
   return () =>
     new (class extends Base<K, V, KR, VR> {
-      async process(r: Record<K, V>) {
+      async process(r: StreamRecord<K, V>) {
         for (const out of mapper(r.key, r.value)) {
           const kv = toKeyValue(out)
           await this.ctx.forward({ key: kv.key, value: kv.value, timestamp: r.timestamp, headers: r.headers })
@@ -82,7 +82,7 @@ export function flatMapSupplier<K, V, KR, VR>(mapper: (key: K, value: V) => Iter
 export function flatMapValuesSupplier<K, V, VR>(mapper: (value: V, key: K) => Iterable<VR>): ProcessorSupplier<K, V, K, VR> {
   return () =>
     new (class extends Base<K, V, K, VR> {
-      async process(r: Record<K, V>) {
+      async process(r: StreamRecord<K, V>) {
         for (const v of mapper(r.value, r.key)) await this.ctx.forward({ key: r.key, value: v, timestamp: r.timestamp, headers: r.headers })
       }
     })()
@@ -92,7 +92,7 @@ export function flatMapValuesSupplier<K, V, VR>(mapper: (value: V, key: K) => It
 export function peekSupplier<K, V>(action: (key: K, value: V) => void, forward: boolean): ProcessorSupplier<K, V, K, V> {
   return () =>
     new (class extends Base<K, V, K, V> {
-      process(r: Record<K, V>) {
+      process(r: StreamRecord<K, V>) {
         action(r.key, r.value)
         if (forward) return this.ctx.forward(r)
       }
@@ -103,7 +103,7 @@ export function peekSupplier<K, V>(action: (key: K, value: V) => void, forward: 
 export function passThroughSupplier<K, V>(): ProcessorSupplier<K, V, K, V> {
   return () =>
     new (class extends Base<K, V, K, V> {
-      process(r: Record<K, V>) {
+      process(r: StreamRecord<K, V>) {
         return this.ctx.forward(r)
       }
     })()
@@ -122,7 +122,7 @@ export function branchSupplier<K, V>(predicates: ReadonlyArray<(key: K, value: V
         super.init(context)
         this.def = defaultChild()
       }
-      process(r: Record<K, V>) {
+      process(r: StreamRecord<K, V>) {
         for (let i = 0; i < predicates.length; i++) {
           if (predicates[i]!(r.key, r.value)) return this.ctx.forward(r, childNames[i])
         }
@@ -134,7 +134,7 @@ export function branchSupplier<K, V>(predicates: ReadonlyArray<(key: K, value: V
 /** Prints each record (`print`). */
 export function printSupplier<K, V>(label: string, writer: (line: string) => void, mapper: (key: K, value: V) => string): ProcessorSupplier<K, V, never, never> {
   return () => ({
-    process(r: Record<K, V>) {
+    process(r: StreamRecord<K, V>) {
       writer(`[${label}]: ${mapper(r.key, r.value)}`)
     },
   })

@@ -21,7 +21,7 @@
  */
 import { StreamsConfigError, StreamsError } from '../errors.js'
 import { resolveSerde, type Headers, type Serde } from '../serde.js'
-import type { Processor, ProcessorContext, ProcessorSupplier, Record } from '../processor/types.js'
+import type { Processor, ProcessorContext, ProcessorSupplier, StreamRecord } from '../processor/types.js'
 import type { KeyValueStore, Windowed } from '../state/types.js'
 import type { Suppressed } from '../dsl/suppressed.js'
 import type { Change } from './windowed/types.js'
@@ -239,13 +239,13 @@ class SuppressProcessor<K, V> implements Processor<K, Change<V>, K, Change<V>> {
     this.bufferBytes += entry.size
   }
 
-  async process(record: Record<K, Change<V>>): Promise<void> {
+  async process(record: StreamRecord<K, Change<V>>): Promise<void> {
     this.observedStreamTime = Math.max(this.observedStreamTime, record.timestamp)
     await this.buffer(record)
     await this.enforceConstraints()
   }
 
-  private async buffer(record: Record<K, Change<V>>): Promise<void> {
+  private async buffer(record: StreamRecord<K, Change<V>>): Promise<void> {
     const keyBytes = this.keySerde.serialize(this.topic, record.key)
     if (keyBytes === null) throw new StreamsError('suppression buffer key serialized to null', { place: { processor: this.options.processorName } })
     const id = keyBytes.toString('latin1')

@@ -2,11 +2,11 @@
  * KTable processors and value getters (Kafka Streams: `KTableSource`, `KTableFilter`,
  * `KTableMapValues`, `KTableRepartitionMap`, `KTableValueGetter`).
  *
- * Table processors exchange `Record<K, Change<V>>`. Whether a processor sends old values and
+ * Table processors exchange `StreamRecord<K, Change<V>>`. Whether a processor sends old values and
  * whether its store exists is decided while the topology is built (downstream operations call
  * `enableSendingOldValues`), so each processor reads its {@link TableNodeFlags} at `init`.
  */
-import type { Processor, ProcessorContext, ProcessorSupplier, Record } from '../processor/types.js'
+import type { Processor, ProcessorContext, ProcessorSupplier, StreamRecord } from '../processor/types.js'
 import type { ValueAndTimestamp } from '../state/types.js'
 import type { TimestampedKeyValueStore } from '../state/typed.js'
 import { valueAndTimestamp } from '../state/typed.js'
@@ -92,7 +92,7 @@ abstract class TableProcessor<K, VIn, KOut, VOut> implements Processor<K, VIn, K
     this.sendOldValues = this.flags.sendOldValues
     this.store = this.flags.storeName === undefined ? undefined : context.getStateStore<TimestampedKeyValueStore<K, any>>(this.flags.storeName)
   }
-  abstract process(record: Record<K, VIn>): void | Promise<void>
+  abstract process(record: StreamRecord<K, VIn>): void | Promise<void>
 }
 
 /**
@@ -102,7 +102,7 @@ abstract class TableProcessor<K, VIn, KOut, VOut> implements Processor<K, VIn, K
 export function tableSourceSupplier<K, V>(flags: TableNodeFlags): ProcessorSupplier<K, V, K, Change<V>> {
   return () =>
     new (class extends TableProcessor<K, V, K, Change<V>> {
-      async process(r: Record<K, V>) {
+      async process(r: StreamRecord<K, V>) {
         if (r.key === null || r.key === undefined) {
           this.ctx.recordDropped('null-key')
           return
@@ -126,7 +126,7 @@ export function tableFilterSupplier<K, V>(flags: TableNodeFlags, predicate: (key
   const compute = (key: K, v: V | null): V | null => (v !== null && predicate(key, v) !== not ? v : null)
   return () =>
     new (class extends TableProcessor<K, Change<V>, K, Change<V>> {
-      async process(r: Record<K, Change<V>>) {
+      async process(r: StreamRecord<K, Change<V>>) {
         const newValue = compute(r.key, r.value.newValue)
         const oldValue = this.sendOldValues ? compute(r.key, r.value.oldValue) : null
         if (this.sendOldValues && oldValue === null && newValue === null) return
@@ -140,7 +140,7 @@ export function tableFilterSupplier<K, V>(flags: TableNodeFlags, predicate: (key
 export function tableMapValuesSupplier<K, V, VR>(flags: TableNodeFlags, mapper: (value: V, key: K) => VR): ProcessorSupplier<K, Change<V>, K, Change<VR>> {
   return () =>
     new (class extends TableProcessor<K, Change<V>, K, Change<VR>> {
-      async process(r: Record<K, Change<V>>) {
+      async process(r: StreamRecord<K, Change<V>>) {
         const newValue = r.value.newValue === null ? null : mapper(r.value.newValue, r.key)
         const oldValue = this.sendOldValues && r.value.oldValue !== null ? mapper(r.value.oldValue, r.key) : null
         if (this.store) await this.store.put(r.key, valueAndTimestamp(newValue, r.timestamp))
@@ -153,7 +153,7 @@ export function tableMapValuesSupplier<K, V, VR>(flags: TableNodeFlags, mapper: 
 export function tableToStreamSupplier<K, V>(): ProcessorSupplier<K, Change<V>, K, V | null> {
   return () =>
     new (class extends TableProcessor<K, Change<V>, K, V | null> {
-      process(r: Record<K, Change<V>>) {
+      process(r: StreamRecord<K, Change<V>>) {
         return this.ctx.forward({ key: r.key, value: r.value.newValue, timestamp: r.timestamp, headers: r.headers })
       }
     })({ sendOldValues: false, storeName: undefined })
@@ -167,7 +167,7 @@ export function tableToStreamSupplier<K, V>(): ProcessorSupplier<K, Change<V>, K
 export function tableRepartitionMapSupplier<K, V, KR, VR>(selector: (key: K, value: V) => KeyValueLike<KR, VR>): ProcessorSupplier<K, Change<V>, KR, Change<VR>> {
   return () =>
     new (class extends TableProcessor<K, Change<V>, KR, Change<VR>> {
-      async process(r: Record<K, Change<V>>) {
+      async process(r: StreamRecord<K, Change<V>>) {
         if (r.key === null || r.key === undefined) {
           this.ctx.recordDropped('null-key')
           return

@@ -9,7 +9,7 @@ import type {
   Processor,
   ProcessorContext,
   ProcessorSupplier,
-  Record,
+  StreamRecord,
   RecordMetadata,
 } from '../../../topology/processor/types.js'
 import type { KeyValue, KeyValueStore, SessionStore, StateStore, WindowStore, Windowed } from '../../../topology/state/types.js'
@@ -156,7 +156,7 @@ export class ProcessorHarness<KIn, VIn, KOut, VOut> {
       },
       currentStreamTimeMs: () => self.streamTime,
       currentSystemTimeMs: () => self.wallClockMs,
-      async forward(record: Record<any, any>) {
+      async forward(record: StreamRecord<any, any>) {
         self.forwarded.push({ key: record.key, value: record.value, timestamp: record.timestamp, headers: record.headers })
       },
       getStateStore<S extends StateStore>(name: string): S {

@@ -28,7 +28,7 @@
  *   join (left side) or outer join (both sides) emits a `null`-key record at once, joined with
  *   `null` (KIP-962).
  */
-import type { Processor, ProcessorContext, ProcessorSupplier, Record } from '../../processor/types.js'
+import type { Processor, ProcessorContext, ProcessorSupplier, StreamRecord } from '../../processor/types.js'
 import { taskIdString } from '../../processor/types.js'
 import type { KeyValueStore, WindowStore } from '../../state/types.js'
 import type { JoinSide, OuterJoinEntries, OuterJoinKey } from './outer-join-store.js'
@@ -129,7 +129,7 @@ class JoinWindowProcessor<K, V> implements Processor<K, V, K, V> {
     this.tracker = this.spec.trackers.claim(taskIdString(context.taskId), this.spec.side === 'left' ? 'leftWindow' : 'rightWindow')
   }
 
-  async process(record: Record<K, V>): Promise<void> {
+  async process(record: StreamRecord<K, V>): Promise<void> {
     const buffer =
       record.key !== null &&
       record.key !== undefined &&
@@ -200,7 +200,7 @@ class StreamStreamJoinProcessor<K, VL, VR, VOut> implements Processor<K, unknown
       : this.spec.joiner(key, otherValue as VL | null, thisValue as VR | null)
   }
 
-  async process(record: Record<K, unknown>): Promise<void> {
+  async process(record: StreamRecord<K, unknown>): Promise<void> {
     const { key, value, timestamp } = record
     const w = this.spec.windows
     if (key === null || key === undefined) {

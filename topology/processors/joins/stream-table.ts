@@ -15,7 +15,7 @@
  *   when its value is not `null` (KIP-962, Kafka Streams ≥ 3.7; for a GlobalKTable the key
  *   selector still runs and may find a row).
  */
-import type { Processor, ProcessorContext, ProcessorSupplier, Record } from '../../processor/types.js'
+import type { Processor, ProcessorContext, ProcessorSupplier, StreamRecord } from '../../processor/types.js'
 import type { KTableValueGetter, KTableValueGetterSupplier } from '../table.js'
 
 /** Options of {@link streamTableJoinProcessorSupplier}. */
@@ -49,7 +49,7 @@ class StreamTableJoinProcessor<K, V, KT, VT, VOut> implements Processor<K, V, K,
     this.getter.init(context)
   }
 
-  async process(record: Record<K, V>): Promise<void> {
+  async process(record: StreamRecord<K, V>): Promise<void> {
     const { key, value } = record
     if (value === null || value === undefined) {
       this.ctx.recordDropped(`${this.spec.kind} join: stream record with null value`)

@@ -16,7 +16,7 @@
  * | left  | `joiner(l, r ?? null)` if `l` present, else none |
  * | outer | `joiner(l ?? null, r ?? null)` if either present |
  */
-import type { Processor, ProcessorContext, ProcessorSupplier, Record } from '../../processor/types.js'
+import type { Processor, ProcessorContext, ProcessorSupplier, StreamRecord } from '../../processor/types.js'
 import type { Change } from '../change.js'
 import type { TimestampedKeyValueStore } from '../../state/typed.js'
 import type { JoinSide } from './outer-join-store.js'
@@ -96,7 +96,7 @@ class TableTableJoinProcessor<K, VL, VR, VOut> implements Processor<K, Change<un
       : tableJoinResult(kind, joiner, otherValue as VL | null, thisValue as VR | null)
   }
 
-  async process(record: Record<K, Change<unknown>>): Promise<void> {
+  async process(record: StreamRecord<K, Change<unknown>>): Promise<void> {
     const { key } = record
     if (key === null || key === undefined) {
       this.ctx.recordDropped('table-table join: update with null key')

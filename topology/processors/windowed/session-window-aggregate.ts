@@ -14,7 +14,7 @@
  * With `onWindowClose` nothing is forwarded until sessions close, then each closed session is
  * forwarded once.
  */
-import type { ProcessorSupplier, Record } from '../../processor/types.js'
+import type { ProcessorSupplier, StreamRecord } from '../../processor/types.js'
 import type { KeyValue, SessionStore, Windowed } from '../../state/types.js'
 import type { SessionWindows } from '../../dsl/windows.js'
 import { windowOf as makeWindow } from '../../dsl/windows.js'
@@ -57,7 +57,7 @@ class SessionWindowAggregateProcessor<K, V, VA> extends WindowAggregateProcessor
     super(options)
   }
 
-  protected async processRecord(record: Record<K, V>): Promise<void> {
+  protected async processRecord(record: StreamRecord<K, V>): Promise<void> {
     const { windows, initializer, aggregator, merger } = this.options
     const gap = windows.inactivityGap()
     const t = record.timestamp
@@ -97,12 +97,12 @@ class SessionWindowAggregateProcessor<K, V, VA> extends WindowAggregateProcessor
     }
   }
 
-  private async forwardUpdate(key: Windowed<K>, newValue: VA | null, oldValue: VA | null, record: Record<K, V>): Promise<void> {
+  private async forwardUpdate(key: Windowed<K>, newValue: VA | null, oldValue: VA | null, record: StreamRecord<K, V>): Promise<void> {
     if (this.emitFinal) return
     await this.context.forward({ key, value: { newValue, oldValue }, timestamp: key.window.endMs, headers: record.headers })
   }
 
-  private async maybeEmitFinal(record: Record<K, V>, closeTime: number): Promise<void> {
+  private async maybeEmitFinal(record: StreamRecord<K, V>, closeTime: number): Promise<void> {
     if (!this.tracker.progressed(closeTime)) return
     // Inclusive ends: sessions with end < closeTime are closed.
     const upper = closeTime - 1

@@ -13,7 +13,7 @@
  * `[t, t + d]` would already be closed is dropped entirely. Every dropped window update is counted
  * with `context.recordDropped('late')`. Emit strategies as for time windows.
  */
-import type { ProcessorSupplier, Record } from '../../processor/types.js'
+import type { ProcessorSupplier, StreamRecord } from '../../processor/types.js'
 import type { ValueAndTimestamp, Window, WindowStore, Windowed } from '../../state/types.js'
 import type { SlidingWindows } from '../../dsl/windows.js'
 import { windowOf as makeWindow } from '../../dsl/windows.js'
@@ -54,7 +54,7 @@ class SlidingWindowAggregateProcessor<K, V, VA> extends WindowAggregateProcessor
     this.d = options.windows.timeDifferenceMs
   }
 
-  protected async processRecord(record: Record<K, V>): Promise<void> {
+  protected async processRecord(record: StreamRecord<K, V>): Promise<void> {
     const t = record.timestamp
     const closeTime = this.observedStreamTime - this.options.windows.gracePeriodMs()
 
@@ -77,7 +77,7 @@ class SlidingWindowAggregateProcessor<K, V, VA> extends WindowAggregateProcessor
     return out
   }
 
-  private async processInOrder(record: Record<K, V>, closeTime: number): Promise<void> {
+  private async processInOrder(record: StreamRecord<K, V>, closeTime: number): Promise<void> {
     const t = record.timestamp
     const d = this.d
     const startTimes = new Set<number>()
@@ -140,7 +140,7 @@ class SlidingWindowAggregateProcessor<K, V, VA> extends WindowAggregateProcessor
    * Records with `0 <= t < d` would get a left window with a negative start; they all share the
    * window `[0, d]` instead, and right windows are created as later records arrive.
    */
-  private async processEarly(record: Record<K, V>, closeTime: number): Promise<void> {
+  private async processEarly(record: StreamRecord<K, V>, closeTime: number): Promise<void> {
     const t = record.timestamp
     const d = this.d
     if (t < 0 || t >= d) throw new IllegalStateError(`early sliding-window record must have 0 <= timestamp < ${d}, got ${t}`)
@@ -181,7 +181,7 @@ class SlidingWindowAggregateProcessor<K, V, VA> extends WindowAggregateProcessor
   }
 
   /** Copies an aggregate into a new window (a right window: does not contain the current record). */
-  private async putWindow(record: Record<K, V>, win: Window, value: ValueAndTimestamp<VA>): Promise<void> {
+  private async putWindow(record: StreamRecord<K, V>, win: Window, value: ValueAndTimestamp<VA>): Promise<void> {
     await this.store.put(record.key, value, win.startMs)
     if (!this.emitFinal) {
       await this.context.forward({
@@ -200,7 +200,7 @@ class SlidingWindowAggregateProcessor<K, V, VA> extends WindowAggregateProcessor
   private async updateWindowAndForward(
     win: Window,
     existing: ValueAndTimestamp<VA> | undefined,
-    record: Record<K, V>,
+    record: StreamRecord<K, V>,
     closeTime: number,
     created = existing === undefined,
   ): Promise<void> {
@@ -223,7 +223,7 @@ class SlidingWindowAggregateProcessor<K, V, VA> extends WindowAggregateProcessor
     }
   }
 
-  private async maybeEmitFinal(record: Record<K, V>, closeTime: number): Promise<void> {
+  private async maybeEmitFinal(record: StreamRecord<K, V>, closeTime: number): Promise<void> {
     if (!this.tracker.progressed(closeTime)) return
     const d = this.d
     // Inclusive ends: a window is closed when start + d < closeTime.

@@ -12,7 +12,7 @@
  * `Windowed<K>`; with `onWindowClose` nothing is forwarded until stream-time closes the window,
  * then its final aggregate is forwarded once (`oldValue: null`), in window-start order.
  */
-import type { ProcessorSupplier, Record } from '../../processor/types.js'
+import type { ProcessorSupplier, StreamRecord } from '../../processor/types.js'
 import type { ValueAndTimestamp, WindowStore, Windowed } from '../../state/types.js'
 import type { TimeWindows } from '../../dsl/windows.js'
 import { NO_TIMESTAMP } from './emit-tracker.js'
@@ -43,7 +43,7 @@ class TimeWindowAggregateProcessor<K, V, VA> extends WindowAggregateProcessorBas
     super(options)
   }
 
-  protected async processRecord(record: Record<K, V>): Promise<void> {
+  protected async processRecord(record: StreamRecord<K, V>): Promise<void> {
     const { windows, initializer, aggregator } = this.options
     const timestamp = record.timestamp
     const closeTime = this.observedStreamTime - windows.gracePeriodMs()
@@ -83,7 +83,7 @@ class TimeWindowAggregateProcessor<K, V, VA> extends WindowAggregateProcessorBas
   }
 
   /** Forwards the final result of every window closed since the last emit. */
-  private async maybeEmitFinal(record: Record<K, V>, closeTime: number): Promise<void> {
+  private async maybeEmitFinal(record: StreamRecord<K, V>, closeTime: number): Promise<void> {
     if (!this.tracker.progressed(closeTime)) return
     const { windows } = this.options
     const size = windows.size()

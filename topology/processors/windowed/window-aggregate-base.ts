@@ -5,7 +5,7 @@
  * the emit-on-window-close tracker, and the final-result emit of a window store.
  * @internal
  */
-import type { Processor, ProcessorContext, Record } from '../../processor/types.js'
+import type { Processor, ProcessorContext, StreamRecord } from '../../processor/types.js'
 import type { Headers } from '../../serde.js'
 import type { StateStore, ValueAndTimestamp, WindowStore, Windowed } from '../../state/types.js'
 import type { EmitStrategy } from '../../dsl/suppressed.js'
@@ -51,7 +51,7 @@ export abstract class WindowAggregateProcessorBase<K, V, VA, S extends StateStor
     if (this.emitFinal) await this.tracker.init(context)
   }
 
-  async process(record: Record<K, V>): Promise<void> {
+  async process(record: StreamRecord<K, V>): Promise<void> {
     if (record.key === null || record.key === undefined) {
       this.context.recordDropped(NULL_KEY_DROP_REASON)
       return
@@ -65,7 +65,7 @@ export abstract class WindowAggregateProcessorBase<K, V, VA, S extends StateStor
   }
 
   /** Processes a record with a key and a value; {@link observedStreamTime} already includes it. */
-  protected abstract processRecord(record: Record<K, V>): Promise<void>
+  protected abstract processRecord(record: StreamRecord<K, V>): Promise<void>
 }
 
 /**
