@@ -1,6 +1,8 @@
 /**
  * Error handlers (Kafka Streams: `DeserializationExceptionHandler`, `ProcessingExceptionHandler`,
- * `ProductionExceptionHandler`) built from the config, and classification of kafkajs errors.
+ * `ProductionExceptionHandler`) built from the config, and the runtime's error checks
+ * (`isFencingError`, `isGroupMovedError`, `isUnknownOutcomeError`) built on the error policy
+ * (error-policy.ts: by error type and code, never by message).
  */
 import type { DeserializationExceptionHandler, OutputRecord, ProcessingExceptionHandler, RawRecord, RecordCollector } from '../../topology/engine/types.js'
 import { taskIdString, type TaskId } from '../../topology/processor/types.js'
@@ -95,7 +97,7 @@ const GROUP_MOVED: ReadonlySet<string> = new Set(['REBALANCE_IN_PROGRESS', 'ILLE
 
 /**
  * A task migrated away: a producer fenced by the task's new owner (INVALID_PRODUCER_EPOCH,
- * PRODUCER_FENCED, …), a group that moved on, or a {@link TaskMigratedError}. Same as
+ * PRODUCER_FENCED, …), a group that moved on, or a `TaskMigratedError`. Same as
  * `classifyError(e) === 'task-migrated'`; decided by error type and code only, so a user error whose
  * message says "fenced" or "epoch" is not one.
  */
