@@ -1,24 +1,27 @@
 /**
  * Global stores (Kafka Streams: `GlobalStateManagerImpl` + `GlobalStreamThread`): every instance
  * keeps a full copy of all partitions of a topic in one LevelDB store under
- * `<stateDir>/<applicationId>/global/<store>/`, with a checkpoint `global/<store>.checkpoint`
- * holding the next offset per source partition. The source topic is the store's changelog, so
- * nothing is logged; writes reach LevelDB at `commit(offsets)` in one batch, then the checkpoint.
+ * `<stateDir>/<applicationId>/global/<store>/`. The source topic is the store's changelog, so
+ * nothing is logged; writes reach LevelDB at `commit(offsets)` in one atomic batch that also holds
+ * the store's position (the next offset per source partition, under the store's reserved position
+ * key, see stores.ts), so a crash that loses writes loses their position with them. The
+ * `global/<store>.checkpoint` file of earlier versions is read once to migrate, then deleted. A
+ * store LevelDB reports corrupted (at open) is deleted and bootstrapped again from the beginning.
  *
  * {@link createGlobalStateManager} is the state half (the app runtime runs the global store's
  * processor through it); {@link GlobalStoreUpdater} is an optional driver that bootstraps the
  * store to the end of the topic (read_committed) and then keeps it current.
  */
-import { existsSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 import { mkdir, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { IllegalStateError, InvalidStateStoreError, ProcessorStateError } from '../../topology/errors.js'
 import type { GlobalStoreDef, RawRecord } from '../../topology/engine/types.js'
 import type { KeyValueBytesStore, SessionBytesStore, StoreDef, StoreProvider, WindowBytesStore } from '../../topology/state/types.js'
 import { InMemoryKeyValueBytesStore } from '../../topology/state/memory.js'
-import { LevelDbBackend, MemoryBackend } from './backend.js'
+import { isCorruptionError, LevelDbBackend, MemoryBackend } from './backend.js'
 import { CacheBudget } from './cache.js'
-import { readCheckpoint, writeCheckpoint } from './checkpoint.js'
+import { readCheckpoint } from './checkpoint.js'
 import { createRuntimeStore, type RuntimeStore } from './stores.js'
 import type { ChangelogReader } from './types.js'
 import { topicPartitionKey } from './changelog-reader.js'
@@ -29,6 +32,8 @@ export interface GlobalStateManagerOptions {
   readonly stateDir: string
   readonly def: GlobalStoreDef
   readonly cacheMaxBytes: number
+  /** Warnings (a corrupted store deleted, data of unknown position dropped). */
+  readonly logger?: { warn(message: string, extra?: Record<string, unknown>): void }
 }
 
 /** State of one global store (matches the app runtime's GlobalStateManager). */
@@ -38,7 +43,7 @@ export interface GlobalStateManager {
   open(): Promise<void>
   /** Next offset per source partition, undefined = from the beginning. */
   checkpointedOffsets(): ReadonlyMap<number, string | undefined>
-  /** Writes the applied records to LevelDB (one batch), then the checkpoint with `offsets`. */
+  /** Writes the applied records to LevelDB with the position `offsets` reach, in one atomic batch. */
   commit(offsets: ReadonlyMap<number, string>): Promise<void>
   close(): Promise<void>
 }
@@ -89,18 +94,59 @@ class GlobalStore implements GlobalStateManager {
       return
     }
     await mkdir(path.dirname(this.dir), { recursive: true })
-    const existed = existsSync(path.join(this.dir, 'CURRENT'))
     const cp = await readCheckpoint(this.checkpointFile)
-    const backend = await LevelDbBackend.open(this.dir, { store: this.def.name })
-    this.runtime = createRuntimeStore(this.def, backend, { budget, mode: 'managed', syncWrites: true })
-    await this.runtime.init()
     const prefix = `${this.options.def.source.topics[0] ?? ''}:`
-    if (cp.status === 'ok' && existed) {
-      for (const [k, off] of cp.offsets) if (k.startsWith(prefix)) this.offsets.set(Number(k.slice(prefix.length)), off)
-    } else if (existed) {
-      await this.runtime.reset() // data of unknown position (or corrupt checkpoint): start over
-      await rm(this.checkpointFile, { force: true })
+    const marker = `${this.dir}.corrupted`
+    if (existsSync(marker)) {
+      this.options.logger?.warn(`Global store ${this.def.name}: an earlier run found it corrupted; deleting its local data to bootstrap from the beginning`, { store: this.def.name })
+      await rm(this.dir, { recursive: true, force: true })
+      await rm(marker, { force: true })
     }
+    const onCorruption = (err: unknown) => {
+      this.options.logger?.warn(`Global store ${this.def.name} is corrupted (${(err as Error).message}); it is deleted and bootstrapped again at the next open`, { store: this.def.name })
+      try {
+        writeFileSync(marker, `${(err as Error).message}\n`)
+      } catch {
+        // the next read fails the same way and tries again
+      }
+    }
+    for (let attempt = 0; ; attempt++) {
+      const existed = existsSync(path.join(this.dir, 'CURRENT'))
+      let store: RuntimeStore | undefined
+      try {
+        const backend = await LevelDbBackend.open(this.dir, { place: { store: this.def.name }, onCorruption })
+        store = createRuntimeStore(this.def, backend, { budget, mode: 'managed', syncWrites: true })
+        await store.init()
+        let position: ReadonlyMap<string, string> | undefined
+        try {
+          position = existed ? (await store.readPosition())?.offsets : undefined
+        } catch (err) {
+          if (isCorruptionError(err)) throw err
+          position = undefined // unreadable: unknown position
+        }
+        if (position === undefined && existed && cp.status === 'ok') {
+          // migration: earlier versions fsynced the batch before writing this file
+          const legacy = new Map([...cp.offsets].filter(([k]) => k.startsWith(prefix)))
+          if (legacy.size) {
+            await store.writePosition(legacy)
+            position = legacy
+          }
+        }
+        if (position === undefined && existed) {
+          this.options.logger?.warn(`Global store ${this.def.name} holds data of unknown position: emptying it to bootstrap from the beginning`, { store: this.def.name })
+          await store.reset()
+        }
+        for (const [k, off] of position ?? []) if (k.startsWith(prefix)) this.offsets.set(Number(k.slice(prefix.length)), off)
+        this.runtime = store
+        break
+      } catch (err) {
+        await store?.close({ markClean: false }).catch(() => undefined)
+        if (attempt > 0 || !isCorruptionError(err)) throw err
+        this.options.logger?.warn(`Global store ${this.def.name}: LevelDB reports corruption (${(err as Error).message}); deleting its local data to bootstrap from the beginning`, { store: this.def.name })
+        await rm(this.dir, { recursive: true, force: true })
+      }
+    }
+    await rm(this.checkpointFile, { force: true })
   }
 
   checkpointedOffsets(): ReadonlyMap<number, string | undefined> {
@@ -110,11 +156,9 @@ class GlobalStore implements GlobalStateManager {
   async commit(offsets: ReadonlyMap<number, string>): Promise<void> {
     const store = this.store()
     store.prepareCommit()
-    await store.commitLocal()
-    for (const [p, o] of offsets) this.offsets.set(p, o)
-    if (!this.def.persistent) return
     const topic = this.options.def.source.topics[0] ?? ''
-    await writeCheckpoint(this.checkpointFile, new Map([...this.offsets].map(([p, o]) => [topicPartitionKey(topic, p), o])))
+    await store.commitLocal(new Map([...offsets].map(([p, o]) => [topicPartitionKey(topic, p), o])))
+    for (const [p, o] of offsets) this.offsets.set(p, o)
   }
 
   async close(): Promise<void> {

@@ -2,11 +2,11 @@
  * Restoration drivers (Kafka Streams: `StoreChangelogReader` in its ACTIVE and STANDBY modes).
  *
  * - {@link restoreTask}: before an active task processes, reads each changelog partition from
- *   the checkpoint (or the beginning) to its last stable offset, in batches, applying each batch
- *   with one LevelDB write and checkpointing every `checkpointEveryRecords` records, so an
- *   interrupted restoration resumes where it stopped.
- * - {@link StandbyTask}: keeps applying a task's changelogs continuously (numStandbyReplicas)
- *   and checkpoints periodically, so a failover restores only the tail.
+ *   the store's position (or the beginning) to its last stable offset, in batches, applying each
+ *   batch with one LevelDB write that also moves the store's position, so an interrupted
+ *   restoration resumes where it stopped.
+ * - {@link StandbyTask}: keeps applying a task's changelogs continuously (numStandbyReplicas),
+ *   each batch with its position, so a failover restores only the tail.
  */
 import { ProcessorStateError } from '../../topology/errors.js'
 import type { ChangelogPartition, ChangelogReader, TaskStateManager } from './types.js'
@@ -99,7 +99,8 @@ export async function restoreTask(sm: TaskStateManager, reader: ChangelogReader,
           from,
           end,
           async (records, next) => {
-            await sm.restoreBatch(cp.topic, records)
+            // the position moves with the batch; markRestored below is then a no-op for it
+            await sm.restoreBatch(cp.topic, records, next)
             restored += records.length
             sinceCheckpoint += records.length
             position = next
@@ -184,7 +185,7 @@ export class StandbyTask {
           cps.get(cp.topic),
           undefined,
           async (records, next) => {
-            await this.sm.restoreBatch(cp.topic, records)
+            await this.sm.restoreBatch(cp.topic, records, next)
             this.applied += records.length
             this.positions.set(cp.topic, next)
             this.options.onBatch?.(cp.topic, records.length, next)

@@ -20,6 +20,13 @@
  *
  * Two modes: `managed` (inside a TaskStateManager: `flush()` does nothing, the task's commit
  * protocol moves writes to LevelDB) and `autoCommit` (standalone: `flush()` writes the buffer).
+ *
+ * Position: a persistent store keeps its changelog position (the next changelog offset its data
+ * reflects) under the reserved key {@link POSITION_KEY}, written in the SAME LevelDB batch as the
+ * data it describes (`commitLocal(position)`, `restore(records, position)`). LevelDB applies a
+ * batch atomically and recovers its log as a prefix of the batches written, so a machine crash
+ * that drops the log's unsynced tail takes the position back together with the data: the store
+ * is never behind its recorded position, and restoring from it replays exactly the lost tail.
  */
 import { IllegalStateError, ProcessorStateError } from '../../topology/errors.js'
 import type {
@@ -77,6 +84,59 @@ const DELETED: readonly [number, number, Buffer] = [0, 0, EMPTY_VALUE]
 /** Metadata key (sorts after every segment prefix in use): stream-time and sequence number. */
 const META_KEY = Buffer.from('ffffffffffffffffff', 'hex')
 
+/**
+ * Reserved key of a persistent store's position: JSON `{"v":1,"offsets":{...},"clean":bool}`.
+ * It sorts after every window/session key layout and their metadata key (segment ids never reach
+ * `0xff…`), so segment scans and range deletes never touch it. Key-value stores hold user keys in
+ * the same key space: a user key equal to it is rejected (puts and restored records fail with a
+ * {@link ProcessorStateError}) and reads and scans never return it.
+ */
+export const POSITION_KEY = Buffer.concat([META_KEY, Buffer.from('kstreams.position', 'latin1')])
+
+/** True when `k` is {@link POSITION_KEY}. */
+export function isPositionKey(k: Buffer): boolean {
+  return k.length === POSITION_KEY.length && k[0] === 0xff && k.equals(POSITION_KEY)
+}
+
+/** A persistent store's position as stored under {@link POSITION_KEY}. */
+export interface StorePosition {
+  /**
+   * Next changelog offset the store's data reflects, per changelog source: the changelog topic
+   * for a task's store, `<topic>:<partition>` for a global store.
+   */
+  readonly offsets: ReadonlyMap<string, string>
+  /**
+   * The store was closed in order after its last write (`close()`), not left by a crash. A store
+   * that was not closed cleanly has its tables verified at the next open.
+   */
+  readonly clean: boolean
+}
+
+function encodePosition(offsets: ReadonlyMap<string, string>, clean: boolean): Buffer {
+  const o: Record<string, string> = {}
+  for (const [k, v] of [...offsets].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) o[k] = v
+  return Buffer.from(JSON.stringify({ v: 1, offsets: o, clean }), 'utf8')
+}
+
+const OFFSET_RE = /^\d+$/
+
+/** Decodes a stored position; undefined when the bytes are not a valid position. */
+function decodePosition(b: Buffer): StorePosition | undefined {
+  let p: { v?: unknown; offsets?: unknown; clean?: unknown }
+  try {
+    p = JSON.parse(b.toString('utf8')) as typeof p
+  } catch {
+    return undefined
+  }
+  if (typeof p !== 'object' || p === null || p.v !== 1 || typeof p.offsets !== 'object' || p.offsets === null) return undefined
+  const offsets = new Map<string, string>()
+  for (const [k, v] of Object.entries(p.offsets as Record<string, unknown>)) {
+    if (typeof v !== 'string' || !OFFSET_RE.test(v)) return undefined
+    offsets.set(k, v)
+  }
+  return { offsets, clean: p.clean === true }
+}
+
 /** Base of the three runtime stores: buffer, cache, commit and restore protocol. */
 export abstract class RuntimeStore {
   readonly name: string
@@ -91,6 +151,10 @@ export abstract class RuntimeStore {
   /** Incremented whenever the backend changes, so a slow read never caches a stale value. */
   private epoch = 0
   private closed = false
+  /** The position in the backend (persistent stores); undefined: none stored. */
+  private storedPosition: Map<string, string> | undefined
+  /** Whether the stored position carries the clean-close flag. */
+  private storedClean = false
 
   constructor(options: RuntimeStoreOptions) {
     this.name = options.name
@@ -106,6 +170,76 @@ export abstract class RuntimeStore {
 
   /** Loads store metadata from the backend (called once after opening). */
   async init(): Promise<void> {}
+
+  /**
+   * Reads the position stored in the backend (persistent stores; in-memory stores have none).
+   * @returns undefined when no position is stored.
+   * @throws ProcessorStateError when the stored position is unreadable (unknown position: the
+   *   owner wipes the store), or the backend read fails.
+   */
+  async readPosition(): Promise<StorePosition | undefined> {
+    this.checkOpen()
+    this.storedPosition = undefined
+    this.storedClean = false
+    if (!this.persistent) return undefined
+    let raw: Buffer | undefined
+    try {
+      const r = this.backend.get(POSITION_KEY)
+      raw = r instanceof Promise ? await r : r
+    } catch (err) {
+      throw this.wrap(err, 'position read')
+    }
+    if (raw === undefined) return undefined
+    const p = decodePosition(raw)
+    if (!p) throw new ProcessorStateError(`Store ${this.name} has an unreadable position (${raw.length} bytes)`, { place: this.place() })
+    this.storedPosition = new Map(p.offsets)
+    this.storedClean = p.clean
+    return p
+  }
+
+  /** The position stored with the data (persistent stores), undefined when none is stored. */
+  get position(): ReadonlyMap<string, string> | undefined {
+    return this.storedPosition
+  }
+
+  /**
+   * The position op for moving the stored position by `updates` (merged into the stored
+   * offsets), or undefined when nothing changes. A written position is never flagged clean.
+   */
+  private positionOp(updates: ReadonlyMap<string, string> | undefined): { op: BackendOp; next: Map<string, string> } | undefined {
+    if (!this.persistent || updates === undefined) return undefined
+    const next = new Map(this.storedPosition ?? [])
+    let changed = this.storedPosition === undefined || this.storedClean
+    for (const [k, v] of updates) {
+      if (next.get(k) !== v) {
+        next.set(k, v)
+        changed = true
+      }
+    }
+    return changed ? { op: [POSITION_KEY, encodePosition(next, false)], next } : undefined
+  }
+
+  private positionWritten(next: Map<string, string>): void {
+    this.storedPosition = next
+    this.storedClean = false
+  }
+
+  /**
+   * Moves the stored position by `updates` (one backend write, fsynced when `syncWrites`), with
+   * no data: restoration reached an offset past records that changed nothing (markers,
+   * compacted gaps), or an owner records where an empty store stands.
+   */
+  async writePosition(updates: ReadonlyMap<string, string>): Promise<void> {
+    this.checkOpen()
+    const p = this.positionOp(updates)
+    if (!p) return
+    try {
+      await this.backend.write([p.op], this.syncWrites)
+    } catch (err) {
+      throw this.wrap(err, 'position write')
+    }
+    this.positionWritten(p.next)
+  }
 
   /** Number of buffered (uncommitted) entries. */
   get bufferedEntries(): number {
@@ -210,21 +344,28 @@ export abstract class RuntimeStore {
     return this.buffer.snapshot().map((e) => this.toChangelog(e))
   }
 
-  /** Step 3: writes the snapshot to the backend (one batch), then moves it to the clean cache. */
-  async commitLocal(): Promise<number> {
+  /**
+   * Step 3: writes the snapshot to the backend (one batch), then moves it to the clean cache.
+   * @param position persistent stores: the changelog position the data reaches (merged into the
+   *   stored position), written in the same atomic batch as the data.
+   */
+  async commitLocal(position?: ReadonlyMap<string, string>): Promise<number> {
     this.checkOpen()
     const entries = this.buffer.committingEntries()
-    if (entries.length === 0) {
+    const pos = this.positionOp(position)
+    if (entries.length === 0 && !pos) {
       this.buffer.takeCommitting()
       return 0
     }
     const ops: BackendOp[] = entries.map(([, e]) => [e.key, e.value] as const)
-    for (const op of this.commitExtraOps(entries)) ops.push(op)
+    if (entries.length) for (const op of this.commitExtraOps(entries)) ops.push(op)
+    if (pos) ops.push(pos.op)
     try {
       await this.backend.write(ops, this.syncWrites)
     } catch (err) {
       throw this.wrap(err, 'commit write')
     }
+    if (pos) this.positionWritten(pos.next)
     this.wroteToBackend(ops)
     this.epoch++
     this.buffer.takeCommitting()
@@ -239,16 +380,23 @@ export abstract class RuntimeStore {
     this.afterAbort()
   }
 
-  /** Applies changelog records straight to the backend (restore, standby): one batch. */
-  async restore(records: ReadonlyArray<RawRecord>): Promise<number> {
+  /**
+   * Applies changelog records straight to the backend (restore, standby): one batch.
+   * @param position persistent stores: the changelog position after `records`, written in the
+   *   same atomic batch.
+   */
+  async restore(records: ReadonlyArray<RawRecord>, position?: ReadonlyMap<string, string>): Promise<number> {
     this.checkOpen()
     const ops = this.restoreOps(records)
     for (const op of this.restoreExtraOps()) ops.push(op)
+    const pos = this.positionOp(position)
+    if (pos) ops.push(pos.op)
     try {
       await this.backend.write(ops, this.syncWrites)
     } catch (err) {
       throw this.wrap(err, 'restore write')
     }
+    if (pos) this.positionWritten(pos.next)
     this.wroteToBackend(ops)
     this.epoch++
     for (const [k] of ops) this.clean.delete(bkey(k))
@@ -256,17 +404,25 @@ export abstract class RuntimeStore {
     return ops.length
   }
 
-  /** Deletes everything in the backend and the caches (before a full restore). */
+  /**
+   * Deletes everything in the backend and the caches (before a full restore). The position is
+   * deleted first, in its own (fsynced) write: a crash in the middle of the range delete leaves
+   * a store without a position, which its owner wipes again, never a partly cleared store that
+   * still claims its old position.
+   */
   async reset(): Promise<void> {
     this.beforeReset()
     this.buffer.clear()
     this.clean.clear()
     this.epoch++
     try {
+      if (this.persistent) await this.backend.write([[POSITION_KEY, null]], true)
+      this.storedPosition = undefined
+      this.storedClean = false
       await this.backend.clearRange(undefined, undefined)
     } catch (err) {
       this.resetFailed()
-      throw err
+      throw this.wrap(err, 'reset')
     }
     this.afterReset()
   }
@@ -278,9 +434,23 @@ export abstract class RuntimeStore {
     await this.commitLocal()
   }
 
-  async close(): Promise<void> {
+  /**
+   * Closes the store. A persistent store with a position flags it clean first (one fsynced
+   * write), so the next open can skip verifying its tables; when that write fails the flag is
+   * simply missing and the next open verifies. No flag after LevelDB reported corruption, or
+   * with `markClean: false` (an owner giving up on a store it could not open).
+   */
+  async close(options: { markClean?: boolean } = {}): Promise<void> {
     if (this.closed) return
     if (this.mode === 'autoCommit') await this.flush()
+    if (options.markClean !== false && this.persistent && this.storedPosition !== undefined && !this.storedClean && !this.backend.corrupted) {
+      try {
+        await this.backend.write([[POSITION_KEY, encodePosition(this.storedPosition, true)]], true)
+        this.storedClean = true
+      } catch {
+        // best effort: without the flag the next open verifies the tables
+      }
+    }
     this.closed = true
     this.buffer.clear()
     this.clean.close()
@@ -342,29 +512,45 @@ export abstract class RuntimeStore {
 /** Key-value bytes store (Kafka Streams: `RocksDBStore` + caching + change-logging). */
 export class RuntimeKeyValueStore extends RuntimeStore implements KeyValueBytesStore {
   get(key: Buffer): Promise<Buffer | undefined> {
+    if (this.persistent && isPositionKey(key)) return Promise.resolve(undefined)
     return this.getPoint(key)
   }
 
   getMany(keys: ReadonlyArray<Buffer>): Promise<Array<Buffer | undefined>> {
+    if (this.persistent && keys.some(isPositionKey)) {
+      return this.getPoints(keys).then((vals) => vals.map((v, i) => (isPositionKey(keys[i]!) ? undefined : v)))
+    }
     return this.getPoints(keys)
   }
 
+  private checkKey(key: Buffer): void {
+    if (this.persistent && isPositionKey(key)) {
+      throw new ProcessorStateError(`Key ${key.toString('hex')} is reserved in persistent store ${this.name} (it holds the store's changelog position)`, { place: this.place() })
+    }
+  }
+
   async put(key: Buffer, value: Buffer | null): Promise<void> {
+    this.checkKey(key)
     this.putEntry(key, value)
   }
 
   async putAll(entries: ReadonlyArray<readonly [Buffer, Buffer | null]>): Promise<void> {
+    for (const [k] of entries) this.checkKey(k)
     for (const [k, v] of entries) this.putEntry(k, v)
   }
 
   range(from?: Buffer, to?: Buffer): AsyncIterable<readonly [Buffer, Buffer]> {
     const r: BackendRange = { ...(from ? { gte: from } : {}), ...(to ? { lte: to } : {}) }
     if (from && to && Buffer.compare(from, to) > 0) return (async function* () {})()
-    return this.scan([r], this.buffer.rangeEntries(r))
+    const it = this.scan([r], this.buffer.rangeEntries(r))
+    if (!this.persistent || (to && Buffer.compare(to, POSITION_KEY) < 0) || (from && Buffer.compare(from, POSITION_KEY) > 0)) return it
+    return (async function* () {
+      for await (const e of it) if (!isPositionKey(e[0])) yield e
+    })()
   }
 
   async approximateNumEntries(): Promise<number> {
-    return (await this.backend.count()) + this.buffer.size
+    return Math.max(0, (await this.backend.count()) - (this.position !== undefined ? 1 : 0)) + this.buffer.size
   }
 
   protected toChangelog(e: OverlayEntry): ChangelogEntry {
@@ -373,7 +559,13 @@ export class RuntimeKeyValueStore extends RuntimeStore implements KeyValueBytesS
 
   protected restoreOps(records: ReadonlyArray<RawRecord>): BackendOp[] {
     const ops: BackendOp[] = []
-    for (const r of records) if (r.key) ops.push([r.key, r.value])
+    for (const r of records) {
+      if (!r.key) continue
+      if (this.persistent && isPositionKey(r.key)) {
+        throw new ProcessorStateError(`Changelog record with the reserved position key of store ${this.name}`, { place: { ...this.place(), topic: r.topic, partition: r.partition, offset: r.offset } })
+      }
+      ops.push([r.key, r.value])
+    }
     return ops
   }
 }

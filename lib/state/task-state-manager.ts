@@ -1,17 +1,33 @@
 /**
  * The state of one task on this instance (Kafka Streams: `ProcessorStateManager` +
  * `StateDirectory`): opens the task's stores under `<stateDir>/<applicationId>/<taskId>/<store>/`,
- * holds the directory lock, reads and writes the checkpoint, restores from changelog records and
- * runs the two local halves of the commit protocol described in ./types.ts.
+ * holds the directory lock, keeps each store's changelog position, restores from changelog records
+ * and runs the two local halves of the commit protocol described in ./types.ts.
  *
- * Crash safety (at-least-once and exactly-once alike): dirty writes live only in memory until
+ * Durability (at-least-once and exactly-once alike): dirty writes live only in memory until
  * `commitLocal`, which runs after the Kafka commit (transaction) succeeded; it writes one LevelDB
- * batch per store (fsynced by default) and THEN the checkpoint. A crash at any point leaves a
- * checkpoint that is at or behind the LevelDB data; restoring from it with read_committed
- * replays committed changelog records, and replaying is idempotent (puts of the same keys).
- * So an unclean shutdown keeps the checkpoint and recovers from it instead of wiping.
+ * batch per store holding the data AND the store's new changelog position (the reserved key of
+ * stores.ts), fsynced by default. Restore batches carry their position the same way. The position
+ * is therefore never ahead of the data it describes, whatever a crash drops: a killed process
+ * loses nothing LevelDB acknowledged, and a machine crash that loses the log's unsynced tail loses
+ * the position with it, so the store restores exactly the missing tail from the changelog
+ * (read_committed; replaying is idempotent). Nothing else records positions: the task
+ * checkpoint file of earlier versions (`.checkpoint`, written after the batches) could survive a
+ * power loss that the data did not, and is only read once to migrate stores that have no position.
+ * Every write is fsynced (`syncWrites`) because LevelDB does not guarantee that an unsynced write
+ * lost in a crash takes only later writes with it (a lost page in the middle of the log, or the
+ * unsynced tail of a log it already switched away from, is skipped at recovery).
+ *
+ * Damaged files: LevelDB reports a damaged table, log or manifest with the `LEVEL_CORRUPTION` code
+ * (at open, or at a read). At open such a store's directory is deleted and the store restored
+ * from the changelog's beginning; a store not closed cleanly last time has its tables read once at
+ * open (`verifyOnOpen`) so damage surfaces there rather than mid-processing. Corruption found while
+ * the task runs fails the operation with a {@link ProcessorStateError} (the `LEVEL_CORRUPTION`
+ * error in its cause chain) and leaves a `<store>.corrupted` marker, so the next open wipes and
+ * restores the store. A store without a readable position is never kept: it is emptied and
+ * restored from the beginning.
  */
-import { existsSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 import { mkdir, readdir, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -26,9 +42,9 @@ import type {
   WindowBytesStore,
 } from '../../topology/state/types.js'
 import { InMemoryKeyValueBytesStore } from '../../topology/state/memory.js'
-import { isLockError, LevelDbBackend, MemoryBackend, type OrderedBytesBackend } from './backend.js'
+import { isCorruptionError, isLockError, LevelDbBackend, MemoryBackend, type OrderedBytesBackend } from './backend.js'
 import { CacheBudget } from './cache.js'
-import { readCheckpoint, writeCheckpoint } from './checkpoint.js'
+import { readCheckpoint } from './checkpoint.js'
 import { createRuntimeStore, type RuntimeStore } from './stores.js'
 import type { ChangelogPartition, TaskStateManager, TaskStateManagerOptions } from './types.js'
 
@@ -50,8 +66,26 @@ export interface CreateTaskStateManagerOptions extends TaskStateManagerOptions {
    * ProcessorStateError is thrown. @defaultValue 2000
    */
   readonly lockWaitMs?: number
-  /** fsync each commit's LevelDB batches before the checkpoint is written. @defaultValue true */
+  /**
+   * fsync every LevelDB batch (commit, restore, position) before it counts as written. The
+   * position travels in the same batch as its data either way; syncing is what keeps a machine
+   * crash from dropping an earlier batch while keeping a later one. @defaultValue true
+   */
   readonly syncWrites?: boolean
+  /**
+   * When to read every table of a persistent store once at open, so a damaged table is found
+   * (and the store wiped and restored) before the task processes: `'unclean'` when the store was
+   * not closed cleanly last time (crash, kill, power loss), `'always'`, or `'never'`. Costs one
+   * scan of the store (about 2.5 s per million entries on this machine kind).
+   * @defaultValue 'unclean'
+   */
+  readonly verifyOnOpen?: 'unclean' | 'always' | 'never'
+  /**
+   * Called when a persistent store's local data is dropped at open, to be restored from its
+   * changelog: `corruption` (LevelDB reported a damaged file, now or during an earlier run) or
+   * `unknown-position` (data without a readable position).
+   */
+  readonly onStoreWiped?: (event: StoreWipedEvent) => void
   /** Segment width of window/session stores, ms. @defaultValue max(retentionMs / 2, 60000) */
   readonly segmentIntervalMs?: (store: StoreDef) => number | undefined
   /**
@@ -71,10 +105,22 @@ export interface CreateTaskStateManagerOptions extends TaskStateManagerOptions {
   readonly logger?: StateLogger
 }
 
+/** A persistent store's local data was dropped at open (see `onStoreWiped`). */
+export interface StoreWipedEvent {
+  readonly taskId: string
+  readonly store: string
+  readonly reason: 'corruption' | 'unknown-position'
+  /** The LevelDB error (corruption found at this open), if any. */
+  readonly error?: unknown
+}
+
 /** Task directories held by task state managers of this process. */
 const heldDirs = new Set<string>()
 
+/** Task checkpoint file of earlier versions: read once to migrate, then deleted. */
 const CHECKPOINT_FILE = '.checkpoint'
+/** Suffix of the marker file left next to a store in which corruption was found while running. */
+const CORRUPTED_SUFFIX = '.corrupted'
 
 interface StoreSlot {
   readonly def: StoreDef
@@ -98,7 +144,7 @@ export interface TaskStateManagerExtras {
   readonly taskDir: string
   /** Runtime bytes store by name (open state only). */
   store(name: string): RuntimeStore | undefined
-  /** Deletes a store's local data and checkpoint entry (checkpoint ahead of the changelog). */
+  /** Deletes a store's local data and position (position beyond the changelog's end). */
   reinitializeStore(topic: string): Promise<void>
   /** Uncommitted (buffered) entries across the task's stores. */
   bufferedEntries(): number
@@ -110,15 +156,14 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
   private state: State = 'created'
   private readonly slots = new Map<string, StoreSlot>()
   private readonly byTopic = new Map<string, StoreSlot>()
-  private readonly checkpoint = new Map<string, string>()
+  /** Offsets of the earlier versions' checkpoint file, read at open to migrate stores without a position. */
+  private readonly legacyCheckpoint = new Map<string, string>()
   /** Positions of restored in-memory stores (never persisted). */
   private readonly memoryPositions = new Map<string, string>()
   private readonly budget: CacheBudget
   private holdsDir = false
   private readonly log: StateLogger
   private readonly clock: () => number
-  /** Serializes checkpoint writes (restoration of several partitions checkpoints concurrently). */
-  private checkpointWrite: Promise<void> = Promise.resolve()
 
   constructor(private readonly options: CreateTaskStateManagerOptions) {
     this.taskDir = path.join(options.stateDir, options.applicationId, options.taskId)
@@ -180,24 +225,20 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
           if (f.startsWith(`${CHECKPOINT_FILE}.`) && f.endsWith('.tmp')) await rm(path.join(this.taskDir, f), { force: true })
         }
         const cp = await readCheckpoint(this.checkpointFile)
-        if (cp.status === 'ok') for (const [t, o] of cp.offsets) this.checkpoint.set(t, o)
+        if (cp.status === 'ok') for (const [t, o] of cp.offsets) this.legacyCheckpoint.set(t, o)
         else if (cp.status === 'corrupt') {
-          this.log.warn(`Corrupt checkpoint of task ${this.options.taskId} (${cp.reason}): wiping local state for a full restore`, { taskId: this.options.taskId })
-          for (const def of persistentDefs) await rm(path.join(this.taskDir, def.name), { recursive: true, force: true })
-          await rm(this.checkpointFile, { force: true })
+          this.log.warn(`Unreadable checkpoint file of task ${this.options.taskId} (${cp.reason}): ignored; stores without a position of their own are restored from the beginning`, { taskId: this.options.taskId })
         }
       }
       for (const def of this.options.stores) await this.openStore(def)
-      // keep only checkpoint entries of logged persistent stores
-      for (const t of [...this.checkpoint.keys()]) {
-        const slot = this.byTopic.get(t)
-        if (!slot || !slot.store.persistent) this.checkpoint.delete(t)
-      }
+      // every store that needed it has migrated the old checkpoint into its own position
+      if (persistentDefs.length > 0) await rm(this.checkpointFile, { force: true })
+      this.legacyCheckpoint.clear()
       this.state = 'open'
     } catch (err) {
-      await this.closeStores()
+      await this.closeStores().catch(() => undefined)
       this.releaseDir()
-      this.checkpoint.clear()
+      this.legacyCheckpoint.clear()
       this.state = 'created'
       throw err
     }
@@ -205,37 +246,110 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
 
   private async openStore(def: StoreDef): Promise<void> {
     const topic = this.options.changelogTopicFor(def)
-    let backend: OrderedBytesBackend
-    let existed = false
-    if (def.persistent) {
-      const dir = path.join(this.taskDir, def.name)
-      existed = existsSync(path.join(dir, 'CURRENT'))
-      backend = await this.openLevelDb(dir, def.name)
-    } else {
-      backend = new MemoryBackend(this.options.inMemoryStore ? this.options.inMemoryStore(def) : new InMemoryKeyValueBytesStore(def.name))
+    if (topic && this.byTopic.has(topic)) {
+      throw new ProcessorStateError(`Stores ${this.byTopic.get(topic)!.def.name} and ${def.name} share changelog topic ${topic}`, { place: this.place({ store: def.name, topic }) })
     }
+    let store: RuntimeStore
+    if (def.persistent) {
+      store = await this.openPersistentStore(def, topic)
+    } else {
+      store = this.createStore(def, new MemoryBackend(this.options.inMemoryStore ? this.options.inMemoryStore(def) : new InMemoryKeyValueBytesStore(def.name)))
+      await store.init()
+    }
+    const slot: StoreSlot = { def, store, topic, logs: topic !== undefined && def.loggingEnabled !== false && def.sourceChangelogTopic === undefined }
+    this.slots.set(def.name, slot)
+    if (topic) this.byTopic.set(topic, slot)
+  }
+
+  private createStore(def: StoreDef, backend: OrderedBytesBackend): RuntimeStore {
     const seg = this.options.segmentIntervalMs?.(def)
-    const store = createRuntimeStore(def, backend, {
+    return createRuntimeStore(def, backend, {
       budget: this.budget,
       mode: 'managed',
       syncWrites: this.options.syncWrites ?? true,
       taskId: this.options.taskId,
       ...(seg !== undefined ? { segmentIntervalMs: seg } : {}),
     })
-    const slot: StoreSlot = { def, store, topic, logs: topic !== undefined && def.loggingEnabled !== false && def.sourceChangelogTopic === undefined }
-    this.slots.set(def.name, slot)
-    if (topic) {
-      if (this.byTopic.has(topic)) throw new ProcessorStateError(`Stores ${this.byTopic.get(topic)!.def.name} and ${def.name} share changelog topic ${topic}`, { place: this.place({ store: def.name, topic }) })
-      this.byTopic.set(topic, slot)
-    }
-    await store.init()
-    if (def.persistent && topic) {
-      if (!existed) this.checkpoint.delete(topic)
-      else if (!this.checkpoint.has(topic)) {
-        // Data without a checkpoint: unknown position, start over from the changelog.
-        this.log.info(`Store ${def.name} of task ${this.options.taskId} has no checkpoint: wiping it for a full restore`, { taskId: this.options.taskId, store: def.name })
-        await store.reset()
+  }
+
+  private storeDir(name: string): string {
+    return path.join(this.taskDir, name)
+  }
+
+  private corruptedMarker(name: string): string {
+    return path.join(this.taskDir, `${name}${CORRUPTED_SUFFIX}`)
+  }
+
+  /**
+   * Opens a LevelDB store and settles its position: the position stored with its data; else the
+   * old checkpoint file's offset (migration); else none, and data without a position is deleted.
+   * A store found corrupted (now, or by an earlier run's marker) is deleted and opened empty.
+   */
+  private async openPersistentStore(def: StoreDef, topic: string | undefined): Promise<RuntimeStore> {
+    const dir = this.storeDir(def.name)
+    const marker = this.corruptedMarker(def.name)
+    if (existsSync(marker)) await this.wipeStoreDir(def.name, undefined)
+    for (let attempt = 0; ; attempt++) {
+      const existed = existsSync(path.join(dir, 'CURRENT'))
+      let store: RuntimeStore | undefined
+      try {
+        const backend = await this.openLevelDb(dir, def.name)
+        store = this.createStore(def, backend)
+        await store.init()
+        let unreadable: unknown
+        let clean = false
+        try {
+          if (existed) clean = (await store.readPosition())?.clean ?? false
+        } catch (err) {
+          if (isCorruptionError(err)) throw err
+          unreadable = err
+        }
+        const verify = this.options.verifyOnOpen ?? 'unclean'
+        if (existed && (verify === 'always' || (verify === 'unclean' && !clean))) await backend.verify()
+        await this.settlePosition(def, store, topic, existed, unreadable)
+        return store
+      } catch (err) {
+        await store?.close({ markClean: false }).catch(() => undefined)
+        if (attempt > 0 || !isCorruptionError(err)) throw err
+        await this.wipeStoreDir(def.name, err)
       }
+    }
+  }
+
+  private async settlePosition(def: StoreDef, store: RuntimeStore, topic: string | undefined, existed: boolean, unreadable: unknown): Promise<void> {
+    if (!topic || !existed) return // not logged: kept as is; new: restored from the beginning
+    if (unreadable === undefined && store.position?.has(topic)) return
+    const legacy = unreadable === undefined ? this.legacyCheckpoint.get(topic) : undefined
+    if (legacy !== undefined) {
+      // Earlier versions fsynced each batch before writing the checkpoint file, so the file is at
+      // or behind the data; from now on the position travels with the data.
+      await store.writePosition(new Map([[topic, legacy]]))
+      this.log.info(`Store ${def.name} of task ${this.options.taskId}: position ${legacy} migrated from the checkpoint file into the store`, { taskId: this.options.taskId, store: def.name })
+      return
+    }
+    // Data of unknown position: never served, start over from the changelog.
+    const why = unreadable !== undefined ? `an unreadable position (${(unreadable as Error).message})` : 'no position'
+    this.log.warn(`Store ${def.name} of task ${this.options.taskId} has ${why}: emptying it for a full restore from ${topic}`, { taskId: this.options.taskId, store: def.name })
+    this.options.onStoreWiped?.({ taskId: this.options.taskId, store: def.name, reason: 'unknown-position' })
+    await store.reset()
+  }
+
+  /** Deletes a store's directory and corruption marker (the store is closed). */
+  private async wipeStoreDir(name: string, error: unknown): Promise<void> {
+    const found = error !== undefined ? `LevelDB reports corruption (${(error as { code?: string }).code ?? 'LEVEL_CORRUPTION'}: ${(error as Error).message})` : 'an earlier run found it corrupted'
+    this.log.warn(`Store ${name} of task ${this.options.taskId}: ${found}; deleting its local data for a full restore from the changelog`, { taskId: this.options.taskId, store: name })
+    this.options.onStoreWiped?.({ taskId: this.options.taskId, store: name, reason: 'corruption', ...(error !== undefined ? { error } : {}) })
+    await rm(this.storeDir(name), { recursive: true, force: true })
+    await rm(this.corruptedMarker(name), { force: true })
+  }
+
+  /** Corruption found while the store is open: leave a marker so the next open wipes it. */
+  private markCorrupted(name: string, error: unknown): void {
+    this.log.error(`Store ${name} of task ${this.options.taskId} is corrupted (${(error as Error).message}); it is wiped and restored from its changelog when the task is opened again`, { taskId: this.options.taskId, store: name })
+    try {
+      writeFileSync(this.corruptedMarker(name), `${(error as Error).message}\n`)
+    } catch (err) {
+      this.log.error(`Failed to leave the corruption marker of store ${name}: ${(err as Error).message}`, { taskId: this.options.taskId, store: name })
     }
   }
 
@@ -243,7 +357,7 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
     const deadline = Date.now() + (this.options.lockWaitMs ?? 2000)
     for (;;) {
       try {
-        return await LevelDbBackend.open(dir, { taskId: this.options.taskId, store })
+        return await LevelDbBackend.open(dir, { place: { taskId: this.options.taskId, store }, onCorruption: (e) => this.markCorrupted(store, e) })
       } catch (err) {
         if (!(err instanceof ProcessorStateError && isLockError(err.cause)) || Date.now() >= deadline) throw err
         await sleep(100)
@@ -275,42 +389,47 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
     if (this.state !== 'open') throw new IllegalStateError(`${op} on task state manager of ${this.options.taskId} while ${this.state}`, { place: this.place() })
   }
 
+  /** Positions: a persistent store's is the one stored with its data; in-memory stores' are kept here. */
   checkpointedOffsets(): ReadonlyMap<string, string | undefined> {
     const out = new Map<string, string | undefined>()
     for (const [topic, slot] of this.byTopic) {
-      out.set(topic, slot.store.persistent ? this.checkpoint.get(topic) : this.memoryPositions.get(topic))
+      out.set(topic, slot.store.persistent ? slot.store.position?.get(topic) : this.memoryPositions.get(topic))
     }
     return out
   }
 
-  async restoreBatch(topic: string, records: ReadonlyArray<RawRecord>): Promise<void> {
-    this.requireOpen('restoreBatch')
+  private slotOf(topic: string): StoreSlot {
     const slot = this.byTopic.get(topic)
     if (!slot) throw new IllegalStateError(`No store of task ${this.options.taskId} is backed by changelog ${topic}`, { place: this.place({ topic }) })
-    if (records.length) await slot.store.restore(records)
+    return slot
+  }
+
+  async restoreBatch(topic: string, records: ReadonlyArray<RawRecord>, nextOffset?: string): Promise<void> {
+    this.requireOpen('restoreBatch')
+    const slot = this.slotOf(topic)
+    if (nextOffset === undefined) {
+      if (records.length) await slot.store.restore(records)
+      return
+    }
+    if (!slot.store.persistent) {
+      if (records.length) await slot.store.restore(records)
+      this.memoryPositions.set(topic, nextOffset)
+      return
+    }
+    const position = new Map([[topic, nextOffset]])
+    if (records.length) await slot.store.restore(records, position)
+    else await slot.store.writePosition(position)
   }
 
   async markRestored(topic: string, nextOffset: string): Promise<void> {
     this.requireOpen('markRestored')
-    const slot = this.byTopic.get(topic)
-    if (!slot) throw new IllegalStateError(`No store of task ${this.options.taskId} is backed by changelog ${topic}`, { place: this.place({ topic }) })
+    const slot = this.slotOf(topic)
     if (!slot.store.persistent) {
       this.memoryPositions.set(topic, nextOffset)
       return
     }
-    if (this.checkpoint.get(topic) === nextOffset) return
-    this.checkpoint.set(topic, nextOffset)
-    await this.persistCheckpoint()
-  }
-
-  /** Writes the current checkpoint map; writes are chained so the newest map always lands last. */
-  private persistCheckpoint(): Promise<void> {
-    const run = this.checkpointWrite.then(
-      () => writeCheckpoint(this.checkpointFile, this.checkpoint, { taskId: this.options.taskId }),
-      () => writeCheckpoint(this.checkpointFile, this.checkpoint, { taskId: this.options.taskId }),
-    )
-    this.checkpointWrite = run.catch(() => {})
-    return run
+    // after restoreBatch's data writes, which were written (and fsynced) first
+    await slot.store.writePosition(new Map([[topic, nextOffset]]))
   }
 
   async prepareCommit(collector: RecordCollector): Promise<number> {
@@ -330,21 +449,17 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
 
   async commitLocal(changelogEndOffsets: ReadonlyMap<string, string>): Promise<void> {
     this.requireOpen('commitLocal')
-    await Promise.all([...this.slots.values()].map((s) => s.store.commitLocal()))
-    let changed = false
+    await Promise.all(
+      [...this.slots.values()].map((s) => {
+        const off = s.topic !== undefined ? changelogEndOffsets.get(s.topic) : undefined
+        // the position goes into the same LevelDB batch as the data it reaches
+        return s.store.commitLocal(off !== undefined && s.store.persistent ? new Map([[s.topic!, off]]) : undefined)
+      }),
+    )
     for (const [topic, off] of changelogEndOffsets) {
       const slot = this.byTopic.get(topic)
-      if (!slot) continue
-      if (!slot.store.persistent) {
-        this.memoryPositions.set(topic, off)
-        continue
-      }
-      if (this.checkpoint.get(topic) !== off) {
-        this.checkpoint.set(topic, off)
-        changed = true
-      }
+      if (slot && !slot.store.persistent) this.memoryPositions.set(topic, off)
     }
-    if (changed) await this.persistCheckpoint()
     this.budget.resetRequest()
   }
 
@@ -361,17 +476,16 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
 
   async reinitializeStore(topic: string): Promise<void> {
     this.requireOpen('reinitializeStore')
-    const slot = this.byTopic.get(topic)
-    if (!slot) throw new IllegalStateError(`No store of task ${this.options.taskId} is backed by changelog ${topic}`, { place: this.place({ topic }) })
+    const slot = this.slotOf(topic)
     await slot.store.reset()
     this.memoryPositions.delete(topic)
-    if (this.checkpoint.delete(topic) && slot.store.persistent) await this.persistCheckpoint()
   }
 
   /**
    * Closes the stores and releases the directory. Uncommitted entries are dropped in both cases
-   * (a clean close is preceded by a commit). The checkpoint is kept even when `clean` is false:
-   * it never runs ahead of LevelDB (see the module comment), so it is safe to resume from.
+   * (a clean close is preceded by a commit). The stores keep their positions even when `clean`
+   * is false: a position never runs ahead of its data (see the module comment), so it is safe to
+   * resume from.
    */
   async close(_options: { clean: boolean }): Promise<void> {
     if (this.state === 'closed') return
@@ -392,7 +506,6 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
   async wipe(): Promise<void> {
     if (this.state === 'open') throw new IllegalStateError(`Cannot wipe task ${this.options.taskId} while its state is open`, { place: this.place() })
     await rm(this.taskDir, { recursive: true, force: true })
-    this.checkpoint.clear()
     this.memoryPositions.clear()
   }
 }

@@ -7,9 +7,11 @@
  *   2. the app produces the collected sink + changelog records and commits the consumed offsets
  *      (under EOS: all inside one transaction, then commitTransaction).
  *   3. `commitLocal(changelogEndOffsets)`: only after step 2 succeeded, the dirty entries are
- *      written to LevelDB in one batch per store together with the checkpoint (the next changelog
- *      offset each store reflects). Under EOS local state therefore never holds effects of an
- *      aborted transaction; after a crash, restore resumes from the checkpoint (read_committed).
+ *      written to LevelDB in one atomic batch per store that also holds the store's position
+ *      (the next changelog offset the store reflects). Under EOS local state therefore never
+ *      holds effects of an aborted transaction; a crash that loses local writes loses their
+ *      position with them, and restore resumes from the position the store actually reached
+ *      (read_committed), so state is never behind its recorded position.
  *   On abort / task migrated: `abortUncommitted()` drops the dirty entries.
  */
 import type { RawRecord, RecordCollector } from '../../topology/engine/types.js'
@@ -45,13 +47,25 @@ export interface TaskStateManager {
   readonly provider: StoreProvider
   /** Changelog partitions of this task's logged stores. */
   changelogPartitions(): ReadonlyArray<ChangelogPartition>
-  /** Takes the directory lock, reads the checkpoint, opens LevelDB. Corrupt checkpoint → wipe + full restore. */
+  /**
+   * Takes the directory lock, opens LevelDB and reads each store's position (stored with its
+   * data). A store LevelDB reports corrupted, or holding data without a readable position, is
+   * emptied for a full restore.
+   */
   open(): Promise<void>
-  /** Next changelog offset to restore from per changelog topic (undefined = from the beginning). */
+  /**
+   * Next changelog offset to restore from per changelog topic (undefined = from the beginning):
+   * each store's own position, never ahead of the data it holds.
+   */
   checkpointedOffsets(): ReadonlyMap<string, string | undefined>
-  /** Applies committed changelog records (restore, standby). Writes straight to LevelDB in one batch. */
-  restoreBatch(topic: string, records: ReadonlyArray<RawRecord>): Promise<void>
-  /** Records that restoration of `topic` reached `nextOffset` (persisted in the checkpoint). */
+  /**
+   * Applies committed changelog records (restore, standby). Writes straight to LevelDB in one
+   * batch. With `nextOffset` (the offset after `records`, as the changelog reader reports it) the
+   * store's position moves to it in that same batch, which makes a following `markRestored` for
+   * the same offset free; without it, call `markRestored` after the batch.
+   */
+  restoreBatch(topic: string, records: ReadonlyArray<RawRecord>, nextOffset?: string): Promise<void>
+  /** Records that restoration of `topic` reached `nextOffset` (the store's position, one write after the data). */
   markRestored(topic: string, nextOffset: string): Promise<void>
   /** Step 1 of a commit. Returns the number of changelog records handed to the collector. */
   prepareCommit(collector: RecordCollector): Promise<number>
@@ -60,17 +74,16 @@ export interface TaskStateManager {
   /** Drops dirty (uncommitted) entries. */
   abortUncommitted(): Promise<void>
   /**
-   * Closes the stores and releases the lock; uncommitted entries are dropped. The checkpoint is
-   * kept in both cases: LevelDB only ever receives committed writes and the checkpoint is written
-   * after them, so it is never ahead of the data and restoring from it (read_committed) is safe
-   * even after an unclean EOS stop.
+   * Closes the stores and releases the lock; uncommitted entries are dropped. The positions are
+   * kept in both cases: LevelDB only ever receives committed writes, each with its position in the
+   * same batch, so restoring from it (read_committed) is safe even after an unclean EOS stop.
    */
   close(options: { clean: boolean }): Promise<void>
   /** Deletes the task directory (state must be closed). */
   wipe(): Promise<void>
   /**
-   * Optional: deletes one store's local data and checkpoint entry so it is restored from the
-   * beginning (used when the checkpoint is beyond the changelog's end, e.g. a recreated topic).
+   * Optional: deletes one store's local data and position so it is restored from the
+   * beginning (used when the position is beyond the changelog's end, e.g. a recreated topic).
    */
   reinitializeStore?(topic: string): Promise<void>
 }

@@ -9,6 +9,8 @@ import type { StoreDef } from '../../topology/state/types.js'
 import { createTaskStateManager, type CreateTaskStateManagerOptions } from '../../lib/state/task-state-manager.js'
 import type { TaskStateManager } from '../../lib/state/types.js'
 import { readCheckpoint, writeCheckpoint } from '../../lib/state/checkpoint.js'
+import { POSITION_KEY } from '../../lib/state/stores.js'
+import { ClassicLevel } from 'classic-level'
 
 const dirs: string[] = []
 const managers: TaskStateManager[] = []
@@ -18,6 +20,27 @@ afterEach(async () => {
 })
 
 const B = (s: string) => Buffer.from(s)
+
+/** Writes straight into a (closed) store's LevelDB, as earlier versions or damage leave it. */
+async function writeRaw(location: string, ops: Array<[Buffer, Buffer | null]>): Promise<void> {
+  const db = new ClassicLevel<Buffer, Buffer>(location, { keyEncoding: 'buffer', valueEncoding: 'buffer' })
+  await db.open()
+  try {
+    await db.batch(ops.map(([key, value]) => (value === null ? { type: 'del' as const, key } : { type: 'put' as const, key, value })))
+  } finally {
+    await db.close()
+  }
+}
+
+async function readRaw(location: string, key: Buffer): Promise<Buffer | undefined> {
+  const db = new ClassicLevel<Buffer, Buffer>(location, { keyEncoding: 'buffer', valueEncoding: 'buffer' })
+  await db.open()
+  try {
+    return await db.get(key)
+  } finally {
+    await db.close()
+  }
+}
 
 function kvDef(name: string, extra: Partial<StoreDef> = {}): StoreDef {
   return { name, type: 'keyValue', loggingEnabled: true, logConfig: {}, cachingEnabled: true, persistent: true, ...extra }
@@ -60,7 +83,7 @@ function asConsumed(records: OutputRecord[], base = 0): RawRecord[] {
 }
 
 describe('TaskStateManager', () => {
-  it('commit protocol: changelog records at prepareCommit, LevelDB + checkpoint at commitLocal', async () => {
+  it('commit protocol: changelog records at prepareCommit, LevelDB data + position at commitLocal', async () => {
     const dir = await stateDir()
     const m = tsm(dir, [kvDef('counts'), windowDef])
     await m.open()
@@ -82,12 +105,12 @@ describe('TaskStateManager', () => {
     expect(kvRecs.map((r) => [r.key?.toString(), r.value?.toString() ?? null])).toEqual([['a', '2'], ['b', null]])
     const winRec = c.records.find((r) => r.topic === 'app-win-changelog')!
     expect(winRec.key).toEqual(Buffer.concat([B('k'), Buffer.from('00000000000001f400000000', 'hex')]))
-    // nothing on disk before commitLocal
-    expect(existsSync(path.join(dir, 'app', '0_1', '.checkpoint'))).toBe(false)
     await m.commitLocal(new Map([['app-counts-changelog', '2'], ['app-win-changelog', '1']]))
-    const cp = await readCheckpoint(path.join(dir, 'app', '0_1', '.checkpoint'))
-    expect(cp.status === 'ok' && Object.fromEntries(cp.offsets)).toEqual({ 'app-counts-changelog': '2', 'app-win-changelog': '1' })
+    expect([...m.checkpointedOffsets()]).toEqual([['app-counts-changelog', '2'], ['app-win-changelog', '1']])
+    // the position lives in the store, not in a checkpoint file
+    expect(existsSync(path.join(dir, 'app', '0_1', '.checkpoint'))).toBe(false)
     await m.close({ clean: true })
+    expect(JSON.parse((await readRaw(path.join(dir, 'app', '0_1', 'counts'), POSITION_KEY))!.toString())).toEqual({ v: 1, offsets: { 'app-counts-changelog': '2' }, clean: true })
     const m2 = tsm(dir, [kvDef('counts'), windowDef])
     await m2.open()
     expect(m2.checkpointedOffsets().get('app-counts-changelog')).toBe('2')
@@ -157,36 +180,75 @@ describe('TaskStateManager', () => {
     expect(ws).toEqual(['0=0', '100=1', '200=2', '300=3', '400=4'])
   })
 
-  it('a corrupt checkpoint wipes the local state for a full restore', async () => {
+  it('migration: a store without a position takes the offset of the old checkpoint file into the store, and the file is deleted', async () => {
+    const dir = await stateDir()
+    const taskDir = path.join(dir, 'app', '0_1')
+    // a store as earlier versions left it: data, no position key, offsets in the checkpoint file
+    await writeRaw(path.join(taskDir, 's'), [[B('a'), B('1')]])
+    await writeRaw(path.join(taskDir, 't'), [[B('b'), B('2')]])
+    await writeCheckpoint(path.join(taskDir, '.checkpoint'), new Map([['app-s-changelog', '5']]))
+    const m = tsm(dir, [kvDef('s'), kvDef('t')])
+    await m.open()
+    // s migrated; t had data but no offset anywhere: unknown position, emptied for a full restore
+    expect([...m.checkpointedOffsets()]).toEqual([['app-s-changelog', '5'], ['app-t-changelog', undefined]])
+    expect((await (await m.provider.keyValue(kvDef('s'))).get(B('a')))?.toString()).toBe('1')
+    expect(await (await m.provider.keyValue(kvDef('t'))).get(B('b'))).toBeUndefined()
+    expect(existsSync(path.join(taskDir, '.checkpoint'))).toBe(false)
+    await m.close({ clean: true })
+    const m2 = tsm(dir, [kvDef('s'), kvDef('t')])
+    await m2.open()
+    expect(m2.checkpointedOffsets().get('app-s-changelog')).toBe('5')
+  })
+
+  it('an unreadable old checkpoint file is ignored: data without a position of its own is emptied', async () => {
+    const dir = await stateDir()
+    const taskDir = path.join(dir, 'app', '0_1')
+    await writeRaw(path.join(taskDir, 's'), [[B('a'), B('1')]])
+    await writeFile(path.join(taskDir, '.checkpoint'), '{"version":1,"offsets":{"app-s-changelog":')
+    const wiped: unknown[] = []
+    const m = tsm(dir, [kvDef('s')], { onStoreWiped: (e) => wiped.push(e) })
+    await m.open()
+    expect(m.checkpointedOffsets().get('app-s-changelog')).toBeUndefined()
+    expect(await (await m.provider.keyValue(kvDef('s'))).get(B('a'))).toBeUndefined()
+    expect(wiped).toEqual([{ taskId: '0_1', store: 's', reason: 'unknown-position' }])
+  })
+
+  it('a store whose position key is gone is emptied; a missing DB starts from the beginning; a stale checkpoint file never overrides a store position', async () => {
+    const dir = await stateDir()
+    const m = tsm(dir, [kvDef('s'), kvDef('t'), kvDef('u')])
+    await m.open()
+    for (const n of ['s', 't', 'u']) await (await m.provider.keyValue(kvDef(n))).put(B('a'), B(n))
+    await m.prepareCommit(new Collector())
+    await m.commitLocal(new Map([['app-s-changelog', '1'], ['app-t-changelog', '1'], ['app-u-changelog', '1']]))
+    await m.close({ clean: true })
+    const taskDir = path.join(dir, 'app', '0_1')
+    await writeRaw(path.join(taskDir, 's'), [[POSITION_KEY, null]])
+    await rm(path.join(taskDir, 't'), { recursive: true })
+    await writeCheckpoint(path.join(taskDir, '.checkpoint'), new Map([['app-t-changelog', '9'], ['app-u-changelog', '9']]))
+    const m2 = tsm(dir, [kvDef('s'), kvDef('t'), kvDef('u')])
+    await m2.open()
+    expect([...m2.checkpointedOffsets()]).toEqual([['app-s-changelog', undefined], ['app-t-changelog', undefined], ['app-u-changelog', '1']])
+    expect(await (await m2.provider.keyValue(kvDef('s'))).get(B('a'))).toBeUndefined()
+    expect((await (await m2.provider.keyValue(kvDef('u'))).get(B('a')))?.toString()).toBe('u')
+  })
+
+  it('the position key is reserved in persistent key-value stores: puts fail, reads and scans never show it', async () => {
     const dir = await stateDir()
     const m = tsm(dir, [kvDef('s')])
     await m.open()
-    await (await m.provider.keyValue(kvDef('s'))).put(B('a'), B('1'))
+    const kv = await m.provider.keyValue(kvDef('s'))
+    await kv.put(B('a'), B('1'))
     await m.prepareCommit(new Collector())
-    await m.commitLocal(new Map([['app-s-changelog', '5']]))
-    await m.close({ clean: true })
-    await writeFile(path.join(dir, 'app', '0_1', '.checkpoint'), '{"version":1,"offsets":{"app-s-changelog":')
-    const m2 = tsm(dir, [kvDef('s')])
-    await m2.open()
-    expect(m2.checkpointedOffsets().get('app-s-changelog')).toBeUndefined()
-    expect(await (await m2.provider.keyValue(kvDef('s'))).get(B('a'))).toBeUndefined()
-  })
-
-  it('data without a checkpoint entry is wiped; a missing DB drops its checkpoint entry', async () => {
-    const dir = await stateDir()
-    const m = tsm(dir, [kvDef('s'), kvDef('t')])
-    await m.open()
-    await (await m.provider.keyValue(kvDef('s'))).put(B('a'), B('1'))
-    await (await m.provider.keyValue(kvDef('t'))).put(B('b'), B('2'))
-    await m.prepareCommit(new Collector())
-    await m.commitLocal(new Map([['app-s-changelog', '1'], ['app-t-changelog', '1']]))
-    await m.close({ clean: true })
-    await writeCheckpoint(path.join(dir, 'app', '0_1', '.checkpoint'), new Map([['app-t-changelog', '1']]))
-    await rm(path.join(dir, 'app', '0_1', 't'), { recursive: true })
-    const m2 = tsm(dir, [kvDef('s'), kvDef('t')])
-    await m2.open()
-    expect([...m2.checkpointedOffsets()]).toEqual([['app-s-changelog', undefined], ['app-t-changelog', undefined]])
-    expect(await (await m2.provider.keyValue(kvDef('s'))).get(B('a'))).toBeUndefined()
+    await m.commitLocal(new Map([['app-s-changelog', '1']]))
+    await expect(kv.put(POSITION_KEY, B('x'))).rejects.toThrow(/is reserved in persistent store s/)
+    await expect(kv.put(POSITION_KEY, B('x'))).rejects.toBeInstanceOf(ProcessorStateError)
+    expect(await kv.get(POSITION_KEY)).toBeUndefined()
+    expect(await kv.getMany([B('a'), POSITION_KEY])).toEqual([B('1'), undefined])
+    const all: string[] = []
+    for await (const [k] of kv.range()) all.push(k.toString('hex'))
+    expect(all).toEqual([B('a').toString('hex')])
+    expect(await kv.approximateNumEntries()).toBe(1)
+    await expect(m.restoreBatch('app-s-changelog', [{ topic: 'app-s-changelog', partition: 1, offset: '1', key: POSITION_KEY, value: B('x'), timestamp: 0, headers: {} }])).rejects.toThrow(/reserved position key/)
   })
 
   it('checkpoint writes are atomic: a leftover temp file never replaces the checkpoint', async () => {
