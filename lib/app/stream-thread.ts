@@ -1400,11 +1400,13 @@ async function openWithRetry(sm: TaskStateManager, signal: AbortSignal, maxWaitM
       await sm.open()
       return
     } catch (e) {
-      if (!isStateLockedError(e) || signal.aborted) throw e
+      // LEVEL_LOCKED: another instance on this host; a retriable ProcessorStateError: a task of
+      // this process still closing the same directory
+      if (!(isStateLockedError(e) || classifyError(e) === 'retriable') || signal.aborted) throw e
       // still locked by a task of this process that is closing: retried by the task's error
       // policy (backoff, taskTimeoutMs) past this short wait
       if (Date.now() > deadline) throw new ProcessorStateError(`state directory still locked by another owner after ${maxWaitMs} ms`, { cause: e, retriable: true })
-      await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)))
+      await new Promise((r) => setTimeout(r, backoffMs(attempt, 50, 1000)))
     }
   }
 }
