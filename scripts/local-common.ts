@@ -179,6 +179,21 @@ export async function readPidLines(file: string): Promise<number[]> {
     });
 }
 
+/**
+ * Sets line `index` (0-based) of the pid file of the service in `runDir` to `pid` (`0`: that
+ * process is down), under the service's lock; used when one node of a cluster is stopped or
+ * restarted so that stopping the service still finds every live node.
+ */
+export async function setPidLine(runDir: string, index: number, pid: number): Promise<void> {
+  const files = runFiles(runDir);
+  await withLock(files.lock, async () => {
+    const lines = await readPidLines(files.pid);
+    while (lines.length <= index) lines.push(0);
+    lines[index] = pid;
+    await writeFile(files.pid, lines.join('\n'));
+  });
+}
+
 /** The live pids of `file` ({@link readPidLines}) whose command line contains `marker`. */
 export async function ourLivePids(file: string, marker: string): Promise<number[]> {
   return (await readPidLines(file)).filter((pid) => pid > 0 && isOurProcess(pid, marker));
