@@ -16,6 +16,7 @@ import { EventEmitter } from 'node:events'
 import type { Kafka } from 'kafkajs'
 import type { RawRecord, SubtopologyDef, TaskEngine, TopologyDef } from '../../topology/engine/types.js'
 import { StreamsError } from '../../topology/errors.js'
+import { backoffMs, classifyError } from './error-policy.js'
 import type { StateStore } from '../../topology/state/types.js'
 import { GlobalStoreUpdater } from '../state/global-state.js'
 import type { ChangelogReader } from '../state/types.js'
@@ -37,7 +38,12 @@ interface GlobalStoreState {
   readonly name: string
   readonly manager: GlobalStateManager
   readonly engine: TaskEngine
-  readonly updater: GlobalStoreUpdater
+  updater: GlobalStoreUpdater
+  /** Makes a new updater (the first one, and after a retriable failure). */
+  readonly newUpdater: () => GlobalStoreUpdater
+  /** Retriable failures in a row (KIP-572): since when, how many, the last one's time. */
+  retry: { since: number; attempts: number; lastAt: number } | undefined
+  retryTimer: NodeJS.Timeout | undefined
 }
 
 const NOOP_COLLECTOR = { send: () => undefined }
@@ -46,6 +52,7 @@ export class GlobalStreamThread {
   readonly #o: GlobalStreamThreadOptions
   readonly #stores = new Map<string, GlobalStoreState>()
   #reader: ChangelogReader | undefined
+  #stopping = false
 
   constructor(options: GlobalStreamThreadOptions) {
     this.#o = options
@@ -94,25 +101,88 @@ export class GlobalStreamThread {
         chain = run.catch(() => undefined)
         return run
       }
-      const updater = new GlobalStoreUpdater({
-        manager,
-        reader,
-        topic,
-        apply,
-        commitIntervalMs: Math.min(c.commitIntervalMs, 1000),
-        onError: (e) => this.#o.onFatal(e instanceof Error ? e : new Error(String(e))),
-      })
-      this.#stores.set(g.store.name, { name: g.store.name, manager, engine, updater })
+      const name = g.store.name
+      const newUpdater = (): GlobalStoreUpdater =>
+        new GlobalStoreUpdater({
+          manager,
+          reader,
+          topic,
+          apply,
+          commitIntervalMs: Math.min(c.commitIntervalMs, 1000),
+          onError: (e) => this.#onUpdaterError(name, e),
+        })
+      const st: GlobalStoreState = { name, manager, engine, updater: newUpdater(), newUpdater, retry: undefined, retryTimer: undefined }
+      this.#stores.set(name, st)
       const started = Date.now()
-      const restored = await updater.bootstrap()
+      const restored = await this.#bootstrap(st)
       emitEvent(this.#o.emitter, StreamsEvents.RESTORE_END, { taskId: 'global', topic, partition: -1, restored, durationMs: Date.now() - started })
       c.logger.info(`global store ${g.store.name} bootstrapped from ${topic}: ${restored} record(s) in ${Date.now() - started} ms`)
-      await updater.start()
+      await st.updater.start()
     }
   }
 
+  /** Bootstraps one store, retrying retriable errors (a broker restarting) with backoff for up to taskTimeoutMs. */
+  async #bootstrap(st: GlobalStoreState): Promise<number> {
+    const c = this.#o.config
+    const since = Date.now()
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await st.updater.bootstrap()
+      } catch (e) {
+        const err = e instanceof Error ? e : new Error(String(e))
+        const waited = Date.now() - since
+        if (this.#stopping || classifyError(err) !== 'retriable' || waited >= c.taskTimeoutMs) throw err
+        const delay = backoffMs(attempt, c.retryBackoffMs, c.retryBackoffMaxMs)
+        c.logger.warn(`global store ${st.name}: bootstrap hit a retriable error (${err.message}); retrying in ${delay} ms (retrying for ${Math.round(waited / 1000)} s, taskTimeoutMs ${c.taskTimeoutMs})`)
+        await st.updater.stop().catch(() => undefined)
+        st.updater = st.newUpdater()
+        await new Promise((r) => setTimeout(r, delay))
+      }
+    }
+  }
+
+  /**
+   * A global store's background reader failed. Retriable (a broker restarting, a leader moving):
+   * a new reader starts from the store's committed position after a backoff, for up to
+   * taskTimeoutMs of failures in a row; anything else is fatal for the client.
+   */
+  #onUpdaterError(name: string, e: unknown): void {
+    const c = this.#o.config
+    const err = e instanceof Error ? e : new Error(String(e))
+    const st = this.#stores.get(name)
+    if (this.#stopping || !st) return
+    if (classifyError(err) !== 'retriable') {
+      this.#o.onFatal(err)
+      return
+    }
+    const now = Date.now()
+    // a failure long after the previous one starts a new series
+    if (!st.retry || now - st.retry.lastAt > 3 * c.retryBackoffMaxMs + c.taskTimeoutMs / 10) st.retry = { since: now, attempts: 0, lastAt: now }
+    st.retry.attempts++
+    st.retry.lastAt = now
+    const waited = now - st.retry.since
+    if (waited >= c.taskTimeoutMs) {
+      this.#o.onFatal(new StreamsError(`global store ${name} failed with retriable errors for ${waited} ms, longer than taskTimeoutMs (${c.taskTimeoutMs} ms): ${err.message}`, { cause: err }))
+      return
+    }
+    const delay = backoffMs(st.retry.attempts - 1, c.retryBackoffMs, c.retryBackoffMaxMs)
+    c.logger.warn(`global store ${name}: retriable error (${err.message}); reading again in ${delay} ms (attempt ${st.retry.attempts}, retrying for ${Math.round(waited / 1000)} s)`)
+    clearTimeout(st.retryTimer)
+    st.retryTimer = setTimeout(() => {
+      st.retryTimer = undefined
+      void (async () => {
+        await st.updater.stop().catch(() => undefined)
+        if (this.#stopping) return
+        st.updater = st.newUpdater()
+        await st.updater.start()
+      })().catch((e2: unknown) => this.#onUpdaterError(name, e2))
+    }, delay)
+  }
+
   async stop(): Promise<void> {
+    this.#stopping = true
     for (const st of this.#stores.values()) {
+      clearTimeout(st.retryTimer)
       await st.updater.stop().catch((e: unknown) => this.#o.config.logger.warn(`global store ${st.name}: ${(e as Error).message}`))
       await st.engine.close().catch(() => undefined)
       await st.manager.close().catch(() => undefined)
