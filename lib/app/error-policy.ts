@@ -101,6 +101,12 @@ const RETRIABLE_NODE_CODES: ReadonlySet<string> = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
   'UND_ERR_HEADERS_TIMEOUT',
   'UND_ERR_BODY_TIMEOUT',
+  // a full disk (the state directory's filesystem): retried until space returns or taskTimeoutMs;
+  // classic-level reports every failed LevelDB read/write/open of the OS as LEVEL_IO_ERROR (after
+  // which the database refuses writes until it is reopened, which the task's rewind does)
+  'ENOSPC',
+  'EDQUOT',
+  'LEVEL_IO_ERROR',
 ])
 
 /** How deep the cause chain is followed (a guard against pathological chains). */

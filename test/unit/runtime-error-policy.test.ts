@@ -155,6 +155,19 @@ describe('classifyError: kafkajs client errors', () => {
   })
 })
 
+describe('classifyError: a full disk', () => {
+  it('ENOSPC from fs and classic-level LEVEL_IO_ERROR (as a failed batch and as the cause of a failed open) → retriable', () => {
+    expect(classifyError(Object.assign(new Error("ENOSPC: no space left on device, write"), { code: 'ENOSPC', errno: -28, syscall: 'write' }))).toBe('retriable')
+    const io = Object.assign(new Error('IO error: /state/0_1/kv/000003.log: No space left on device'), { code: 'LEVEL_IO_ERROR' })
+    expect(classifyError(io)).toBe('retriable')
+    expect(classifyError(Object.assign(new Error('Database failed to open'), { code: 'LEVEL_DATABASE_NOT_OPEN', cause: io }))).toBe('retriable')
+  })
+
+  it('a LevelDB corruption is not retriable (the store is wiped and restored instead)', () => {
+    expect(classifyError(Object.assign(new Error('Corruption: bad block'), { code: 'LEVEL_CORRUPTION' }))).toBe('fatal')
+  })
+})
+
 describe('classifyError: Node network errors', () => {
   it.each(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN'])('%s → retriable', (code) => {
     const e = Object.assign(new Error(`connect ${code} 127.0.0.1:8081`), { code, errno: -1, syscall: 'connect' })
