@@ -453,7 +453,18 @@ export async function lastDataOffsets(kafka: Kafka, admin: Admin, topic: string)
 // local state (classic-level, on a copy: the original directory is never opened)
 // ---------------------------------------------------------------------------------------------
 
-/** Contents of one task's store: keyHex → valueHex, and the checkpoint offsets (topic → next offset). */
+/**
+ * The key under which kstreams keeps a persistent store's changelog position, in the same LevelDB
+ * (lib/state/stores.ts `POSITION_KEY`, spelled out here so the verifier stays independent):
+ * JSON `{"v":1,"offsets":{"<topic>":"<next offset>"},"clean":bool}`.
+ */
+const POSITION_KEY_HEX = Buffer.concat([Buffer.alloc(9, 0xff), Buffer.from('kstreams.position', 'latin1')]).toString('hex')
+
+/**
+ * Contents of one task's store: keyHex → valueHex (the position key excluded), and its position
+ * (topic → next offset): the one stored in the store, else the task's `.checkpoint` file of
+ * earlier versions.
+ */
 export interface StoreDump {
   readonly taskId: string
   readonly store: string
@@ -463,8 +474,9 @@ export interface StoreDump {
 
 /**
  * Dumps every LevelDB store under `<stateDir>/<appId>/<taskId>/<store>/` by opening a COPY of it
- * (the process that wrote it has exited; LevelDB recovers its log in the copy). Also reads each
- * task's `.checkpoint` file (`{"version":1,"offsets":{...}}`).
+ * (the process that wrote it has exited; LevelDB recovers its log in the copy). The position is
+ * read from the store's position key, or from the task's `.checkpoint` file of earlier versions
+ * (`{"version":1,"offsets":{...}}`).
  */
 export async function dumpStores(stateDir: string, appId: string): Promise<StoreDump[]> {
   const root = path.join(stateDir, appId)
@@ -493,12 +505,19 @@ export async function dumpStores(stateDir: string, appId: string): Promise<Store
         const db = new ClassicLevel<Buffer, Buffer>(copy, { keyEncoding: 'buffer', valueEncoding: 'buffer', createIfMissing: false })
         await db.open()
         const entries = new Map<string, string>()
+        let position: Map<string, number> | undefined
         try {
-          for await (const [k, v] of db.iterator()) entries.set(k.toString('hex'), v.toString('hex'))
+          for await (const [k, v] of db.iterator()) {
+            const kh = k.toString('hex')
+            if (kh === POSITION_KEY_HEX) {
+              const p = JSON.parse(v.toString('utf8')) as { offsets: Record<string, string> }
+              position = new Map(Object.entries(p.offsets).map(([t, o]) => [t, Number(o)]))
+            } else entries.set(kh, v.toString('hex'))
+          }
         } finally {
           await db.close()
         }
-        out.push({ taskId, store: d.name, entries, checkpoint })
+        out.push({ taskId, store: d.name, entries, checkpoint: position ?? checkpoint })
       } finally {
         await rm(copy, { recursive: true, force: true })
       }
