@@ -143,7 +143,14 @@ export class StreamThread {
    * Tasks that hit a retriable error (KIP-572): since when they have been retrying, how often, and
    * when they are re-created next. An entry lives until the task commits again.
    */
-  readonly #retrying = new Map<string, { since: number; attempts: number; nextAt: number | undefined; error: Error }>()
+  readonly #retrying = new Map<string, { since: number; attempts: number; nextAt: number | undefined; error: Error; lastAt: number }>()
+  /**
+   * When the group last confirmed our membership (a heartbeat or a join). A task that failed is
+   * re-created only after a confirmation newer than its failure: an instance cut off from the
+   * cluster must not revive tasks the group has meanwhile given to others (its producer's
+   * initialisation would fence their real owners').
+   */
+  #memberConfirmedAt = 0
   /** Consumer restarts after a crash kafkajs does not recover from by itself. */
   #consumerRetry: { since: number; attempts: number } | undefined
   #consumerRestart: NodeJS.Timeout | undefined
@@ -202,6 +209,9 @@ export class StreamThread {
     })
     this.#consumer = consumer
     consumer.on(consumer.events.GROUP_JOIN, (e) => this.#onGroupJoin(e.payload))
+    consumer.on(consumer.events.HEARTBEAT, () => {
+      this.#memberConfirmedAt = Date.now()
+    })
     consumer.on(consumer.events.REBALANCING, () => {
       emitEvent(this.#o.emitter, StreamsEvents.REBALANCE_START, { memberId: this.#memberId })
       this.#commitSoon = true
@@ -361,6 +371,7 @@ export class StreamThread {
   #onGroupJoin(payload: { memberId: string; isLeader: boolean; memberAssignment: Record<string, number[]> }): void {
     this.#memberId = payload.memberId
     this.#consumerRetry = undefined
+    this.#memberConfirmedAt = Date.now()
     const active = new Set<string>()
     for (const [topic, partitions] of Object.entries(payload.memberAssignment ?? {})) {
       const s = this.#subByTopic.get(topic)
@@ -672,9 +683,10 @@ export class StreamThread {
     }
     if (kind === 'retriable') {
       const now = Date.now()
-      const r = this.#retrying.get(t.id) ?? { since: now, attempts: 0, nextAt: undefined, error: err }
+      const r = this.#retrying.get(t.id) ?? { since: now, attempts: 0, nextAt: undefined, error: err, lastAt: now }
       r.attempts++
       r.error = err
+      r.lastAt = now
       this.#retrying.set(t.id, r)
       const waitedMs = now - r.since
       await this.#closeTask(t, { clean: false, commit: false })
@@ -728,7 +740,7 @@ export class StreamThread {
   #reviveRetrying(now: number): void {
     if (this.#retrying.size === 0 || this.#consumerRestart !== undefined) return
     for (const [id, r] of this.#retrying) {
-      if (r.nextAt === undefined || now < r.nextAt || this.tasks.has(id)) continue
+      if (r.nextAt === undefined || now < r.nextAt || this.tasks.has(id) || this.#memberConfirmedAt <= r.lastAt) continue
       r.nextAt = undefined
       this.#c.logger.info(`re-creating task ${id} after a retriable error (attempt ${r.attempts + 1})`, { taskId: id })
       this.#createTask(id, true)
@@ -1012,7 +1024,7 @@ export class StreamThread {
     if (this.#migrated.size === 0 || !this.#consumer) return
     const now = Date.now()
     for (const [id, at] of this.#migrated) {
-      if (now - at < this.#c.sessionTimeoutMs) continue
+      if (now - at < this.#c.sessionTimeoutMs || this.#memberConfirmedAt <= at) continue
       this.#migrated.delete(id)
       if (this.tasks.has(id)) continue
       this.#c.logger.info(`re-creating task ${id} (no rebalance moved it)`, { taskId: id })
