@@ -21,7 +21,7 @@ import type { SessionWindows, SlidingWindows, TimeWindows } from './windows.js'
 import { windowedBy, type TimeWindowedKStream } from './time-windowed-kstream.js'
 import type { SessionWindowedKStream } from './session-windowed-kstream.js'
 
-/** Internal state of a KGroupedStream handle. @internal */
+/** Internal state of a KGroupedStream handle. */
 export interface KGroupedStreamInit<K, V> {
   readonly builder: InternalTopologyBuilder
   /** Node whose output is grouped. */
@@ -34,7 +34,7 @@ export interface KGroupedStreamInit<K, V> {
   readonly groupedName?: string | undefined
 }
 
-/** What {@link KGroupedStream.buildAggregate} needs: names already generated in Kafka Streams' order. @internal */
+/** What {@link KGroupedStream.buildAggregate} needs: names already generated in Kafka Streams' order. */
 export interface GroupedAggregateSpec<KR, VAgg> {
   /** The aggregate processor name (generated AFTER the store name, as Kafka Streams does). */
   readonly functionName: string

@@ -19,7 +19,7 @@ import { changeSerde, type Change } from '../processors/change.js'
 import type { TableNodeFlags } from '../processors/table.js'
 import { KTable, storeTableOrigin } from './ktable.js'
 
-/** Internal state of a KGroupedTable handle. @internal */
+/** Internal state of a KGroupedTable handle. */
 export interface KGroupedTableInit<K, V> {
   readonly builder: InternalTopologyBuilder
   readonly name: string

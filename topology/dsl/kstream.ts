@@ -45,7 +45,7 @@ import {
   type StreamJoinedConfig,
 } from './joins.js'
 
-/** Internal state of a KStream handle. @internal */
+/** Internal state of a KStream handle. */
 export interface KStreamInit<K, V> {
   readonly builder: InternalTopologyBuilder
   readonly name: string

@@ -31,7 +31,7 @@ import { buildSuppress, type Suppressed } from './suppressed.js'
 import { buildTableTableJoin, type ValueJoiner } from './joins.js'
 
 /**
- * How a table node provides old values and lookups; one per table node. @internal
+ * How a table node provides old values and lookups; one per table node.
  */
 export interface TableOrigin<K, V> {
   /**
@@ -92,7 +92,7 @@ export function derivedTableOrigin<K, V>(flags: TableNodeFlags, parent: TableOri
   }
 }
 
-/** Internal state of a KTable handle. @internal */
+/** Internal state of a KTable handle. */
 export interface KTableInit<K, V> {
   readonly builder: InternalTopologyBuilder
   readonly name: string

@@ -32,7 +32,7 @@ function strip<T extends object>(o: T): T {
   return out as T
 }
 
-/** Validates an optional user-supplied processor/topic/store name. @internal */
+/** Validates an optional user-supplied processor/topic/store name. */
 export function checkOptionalName(method: string, name: string | undefined): string | undefined {
   return name === undefined ? undefined : checkName(method, name)
 }

@@ -100,7 +100,7 @@ export class TimeWindowedKStreamImpl<K, V> extends WindowAggregations<K, V> impl
   }
 }
 
-/** @internal Throws `TopologyError` unless `strategy` is an {@link EmitStrategy}. */
+/** Throws `TopologyError` unless `strategy` is an {@link EmitStrategy}. */
 export function checkEmitStrategy(strategy: EmitStrategy): void {
   if (strategy === null || typeof strategy !== 'object' || (strategy.type !== 'ON_WINDOW_UPDATE' && strategy.type !== 'ON_WINDOW_CLOSE')) {
     throw new TopologyError(`emitStrategy: parameter 'strategy' must be EmitStrategy.onWindowUpdate() or EmitStrategy.onWindowClose()`)

@@ -3,7 +3,6 @@
  * `SlidingWindowedKStream`, `SessionWindowedKStream`): argument checks and the method name,
  * processor-name prefix, default value serde, initializer and aggregator of `count`, `reduce` and
  * `aggregate` (Kafka Streams: the bodies of `TimeWindowedKStreamImpl.count/reduce/aggregate`).
- * @internal
  */
 import { Serdes, type Serde } from '../serde.js'
 import type { Windowed } from '../state/types.js'
@@ -13,7 +12,7 @@ import type { MaterializedConfig, NamedConfig } from './options.js'
 import { requireFunction } from './materialize.js'
 import { reduceAsAggregate } from '../processors/windowed/build.js'
 
-/** What a windowed `count`/`reduce`/`aggregate` call contributes to `buildWindowedAggregate`. @internal */
+/** What a windowed `count`/`reduce`/`aggregate` call contributes to `buildWindowedAggregate`. */
 export interface WindowedAggregateCall<K, V, VAgg> {
   readonly method: 'count' | 'reduce' | 'aggregate'
   readonly prefix: 'KSTREAM-AGGREGATE-' | 'KSTREAM-REDUCE-'
@@ -77,7 +76,6 @@ export function windowedAggregateCall<K, V, VAgg>(
 /**
  * `count`, `reduce` and `aggregate` of the time and sliding windowed streams (the
  * `TimeWindowedKStream` methods); subclasses build the aggregation for their windows.
- * @internal
  */
 export abstract class WindowAggregations<K, V> {
   /** @internal */
