@@ -1,8 +1,14 @@
 /**
- * The checkpoint file of a task (Kafka Streams: `OffsetCheckpoint`, `.checkpoint`): per changelog
- * topic, the next changelog offset the local LevelDB state reflects. JSON
- * `{"version":1,"offsets":{"<topic>":"<offset>"}}`, written atomically (write a temp file, fsync,
- * rename), and always AFTER the LevelDB batch it describes, so it never runs ahead of the data.
+ * The checkpoint file of earlier versions (Kafka Streams: `OffsetCheckpoint`, `.checkpoint`): per
+ * changelog topic, the next changelog offset the local LevelDB state reflected. JSON
+ * `{"version":1,"offsets":{"<topic>":"<offset>"}}`, written atomically (temp file, fsync, rename)
+ * after the LevelDB batch it described.
+ *
+ * The runtime no longer writes it: a file that is durable while the LevelDB writes it describes
+ * are not (a power loss drops LevelDB's unsynced log tail) leaves a store behind its recorded
+ * position. Each store now keeps its position in its own LevelDB, in the same batch as the data
+ * (stores.ts `POSITION_KEY`). The task and global state managers read this file once, to migrate
+ * a store that has no position yet, and then delete it.
  */
 import { open, readFile, rename, rm } from 'node:fs/promises'
 import { ProcessorStateError } from '../../topology/errors.js'

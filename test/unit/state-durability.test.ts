@@ -19,6 +19,8 @@ import type { KeyValueBytesStore, SessionBytesStore, StoreDef, WindowBytesStore 
 import { createTaskStateManager, type CreateTaskStateManagerOptions, type StoreWipedEvent } from '../../lib/state/task-state-manager.js'
 import type { ChangelogReader, TaskStateManager } from '../../lib/state/types.js'
 import { restoreTask } from '../../lib/state/restore.js'
+import { createGlobalStateManager } from '../../lib/state/global-state.js'
+import type { GlobalStoreDef } from '../../topology/engine/types.js'
 import { isCorruptionError } from '../../lib/state/backend.js'
 import { decodeSessionChangelogKey, decodeWindowChangelogKey } from '../../lib/state/keys.js'
 
@@ -300,6 +302,69 @@ describe('state durability: the recorded position never runs ahead of the data',
     expect(comparable(kvDef, await dump(m2, kvDef))).toEqual(comparable(kvDef, log.compacted(topicOf(kvDef), pos)))
     await restoreTask(m2, log)
     expect(comparable(kvDef, await dump(m2, kvDef))).toEqual(comparable(kvDef, log.compacted(topicOf(kvDef))))
+  })
+})
+
+describe('state durability: restoration and global stores carry their position with their data', () => {
+  it('a power loss in the middle of a restoration: the restored prefix and its position go back together, the next restoration resumes exactly', async () => {
+    const dir = await stateDir()
+    const log = new FakeChangelog()
+    // the changelog, produced by a task elsewhere
+    const src = tsm(dir, [kvDef], { taskId: '9_9' })
+    await src.open()
+    await runAggregation(src, log, [kvDef], 60)
+    await src.close({ clean: true })
+
+    const m = tsm(dir, [kvDef])
+    await m.open()
+    await restoreTask(m, log)
+    await m.close({ clean: true })
+    const storeDir = path.join(dir, 'app', '0_0', kvDef.name)
+    expect(await cutLogsToHalf(storeDir)).toBeGreaterThan(0)
+
+    const m2 = tsm(dir, [kvDef])
+    await m2.open()
+    const pos = Number(m2.checkpointedOffsets().get(topicOf(kvDef)))
+    expect(pos).toBeGreaterThan(0)
+    expect(pos).toBeLessThan(log.ends.get(topicOf(kvDef))!)
+    expect(comparable(kvDef, await dump(m2, kvDef))).toEqual(comparable(kvDef, log.compacted(topicOf(kvDef), pos)))
+    const r = await restoreTask(m2, log)
+    expect(r.partitions[0]!.from).toBe(String(pos))
+    expect(comparable(kvDef, await dump(m2, kvDef))).toEqual(comparable(kvDef, log.compacted(topicOf(kvDef))))
+  })
+
+  it('a global store: a power loss takes its per-partition positions back with its data', async () => {
+    const dir = await stateDir()
+    const store: StoreDef = { name: 'gstore', type: 'keyValue', loggingEnabled: false, logConfig: {}, cachingEnabled: true, persistent: true }
+    const def = { store, source: { topics: ['gtopic'] } } as unknown as GlobalStoreDef
+    const m = createGlobalStateManager({ applicationId: 'app', stateDir: dir, def, cacheMaxBytes: 1 << 20 })
+    await m.open()
+    const kv = m.provider.keyValue(store) as KeyValueBytesStore
+    // per commit: 30 keys on partitions 0 and 1, the source offsets move by 30 + 1 each
+    const value = (c: number, k: number) => B(`v${c}-${k}`)
+    for (let c = 1; c <= 40; c++) {
+      for (let k = 0; k < 30; k++) await kv.put(B(`p${k % 2}-key-${k}`), value(c, k))
+      await m.commit(new Map([[0, String(c * 31)], [1, String(c * 31)]]))
+    }
+    await m.close()
+    expect(await cutLogsToHalf(path.join(dir, 'app', 'global', 'gstore'))).toBeGreaterThan(0)
+
+    const m2 = createGlobalStateManager({ applicationId: 'app', stateDir: dir, def, cacheMaxBytes: 1 << 20 })
+    await m2.open()
+    const offsets = m2.checkpointedOffsets()
+    const c0 = Number(offsets.get(0)) / 31
+    expect(Number.isInteger(c0)).toBe(true)
+    expect(c0).toBeGreaterThan(0)
+    expect(c0).toBeLessThan(40)
+    expect(offsets.get(1)).toBe(offsets.get(0))
+    // the data is exactly commit c0's
+    const kv2 = m2.provider.keyValue(store) as KeyValueBytesStore
+    const got: Record<string, string> = {}
+    for await (const [k, v] of kv2.range()) got[k.toString()] = v.toString()
+    const want: Record<string, string> = {}
+    for (let k = 0; k < 30; k++) want[`p${k % 2}-key-${k}`] = value(c0, k).toString()
+    expect(got).toEqual(want)
+    await m2.close()
   })
 })
 
