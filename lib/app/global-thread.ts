@@ -8,7 +8,7 @@
  * at start, applying records through the store's processor (a TaskEngine over the global
  * sub-topology: deserialize, then the materializer writes the store), and returns only then, so
  * stream tasks never see a half-loaded table. Afterwards the same readers keep following the topic
- * in the background (R1's `GlobalStoreUpdater`). Commits write the store to LevelDB and THEN the
+ * in the background (lib/state's `GlobalStoreUpdater`). Commits write the store to LevelDB and THEN the
  * per-partition checkpoint — a crash leaves the checkpoint at or behind the data, and replaying
  * the tail is idempotent.
  */

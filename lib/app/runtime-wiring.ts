@@ -9,7 +9,7 @@ import { StreamsError } from '../../topology/errors.js'
 import type { ResolvedStreamsConfig } from './options.js'
 import type { EngineRuntime, StateRuntime } from './state-runtime.js'
 
-/** R1's LevelDB task state and broker-fetch changelog reader, logging through the app's logger. */
+/** The LevelDB task state (lib/state) and its broker-fetch changelog reader, logging through the app's logger. */
 export function defaultStateRuntime(config: ResolvedStreamsConfig): StateRuntime {
   const log = config.logger
   return {
@@ -24,7 +24,7 @@ export function defaultStateRuntime(config: ResolvedStreamsConfig): StateRuntime
   }
 }
 
-/** D1's task engine. */
+/** The task engine of topology/engine, which runs the DSL's processors. */
 export async function defaultEngineRuntime(): Promise<EngineRuntime> {
   const spec = '../../topology/engine/index.js'
   let mod: Record<string, unknown>

@@ -1,6 +1,6 @@
 /**
- * What the app runtime needs from the state runtime (lib/state, R1) and the DSL engine
- * (topology/engine, D1), gathered behind one interface so KafkaStreams can be tested with stand-ins
+ * What the app runtime needs from the state runtime (lib/state) and the DSL engine
+ * (topology/engine), gathered behind one interface so KafkaStreams can be tested with stand-ins
  * and the wiring lives in one file.
  */
 import type { Kafka } from 'kafkajs'
@@ -9,7 +9,7 @@ import type { ChangelogReader, TaskStateManager, TaskStateManagerOptions } from 
 import type { StoreProvider } from '../../topology/state/types.js'
 import type { Logger } from './logger.js'
 
-/** State of one global store (R1: one LevelDB per global store under `<stateDir>/<applicationId>/global/`). */
+/** State of one global store (one LevelDB per global store under `<stateDir>/<applicationId>/global/`). */
 export interface GlobalStateManager {
   /** Bytes stores for the global store's TaskEngine. */
   readonly provider: StoreProvider
@@ -37,6 +37,6 @@ export interface StateRuntime {
 
 export interface EngineRuntime {
   createTaskEngine(options: TaskEngineOptions): TaskEngine
-  /** Optional: the sub-topology that maintains a global store (D1's `globalSubtopologyDef`). */
+  /** Optional: the sub-topology that maintains a global store (topology/engine's `globalSubtopologyDef`). */
   globalSubtopology?(topology: TopologyDef, def: GlobalStoreDef): import('../../topology/engine/types.js').SubtopologyDef
 }

@@ -43,7 +43,7 @@ describe('impression-click example (real broker + registry)', () => {
       { topic: topics.clicks, key: 'bad-short', value: Buffer.from([0, 0]) },
     ]
     // idempotent: a plain producer's retry (e.g. a partition error on the just-created topic) wrote
-    // some bad payloads twice, at two source offsets, and each copy was rightly dead-lettered (R3)
+    // some bad payloads twice, at two source offsets, and each copy was rightly dead-lettered
     const producer = await connectedProducer({ idempotent: true, maxInFlightRequests: 1 })
     await producer.send({ topic: topics.impressions, messages: bad.filter((b) => b.topic === topics.impressions) })
     await producer.send({ topic: topics.clicks, messages: bad.filter((b) => b.topic === topics.clicks) })

@@ -48,8 +48,8 @@ describe('impression-click schema evolution (real broker + registry)', () => {
 
     const t = Date.now()
     // idempotent: a plain producer re-sends every partition of a request when one partition of the
-    // just-created topics answers with a retriable error, duplicating input (seen once: two 'old'
-    // AdEvents, from a duplicated click) (R3)
+    // just-created topics answers with a retriable error, duplicating input (two 'old' AdEvents
+    // from one duplicated click)
     const producer = await connectedProducer({ idempotent: true, maxInFlightRequests: 1 })
     await producer.send({
       topic: topics.impressions,

@@ -4,11 +4,12 @@
  * record exactly once and bring the group's lag on every source partition (input and repartition)
  * to 0.
  *
- * Regression (R3, bug 1): a task created while records were already waiting filled its queue
- * during initialization (EOS producer init, restore), its partition was paused for backpressure,
- * then initialization cleared the queue and seeked to the committed offset, but the pause was
- * never lifted (resuming only happened after processing, and an empty queue is never processed):
- * the task stayed RUNNING at its committed offset forever, with no error.
+ * Also guards the pause/resume hand-off at task creation: a task created while records are already
+ * waiting fills its queue during initialization (EOS producer init, restore), so its partition is
+ * paused for backpressure; initialization then clears the queue and seeks to the committed
+ * offset, and must lift that pause itself (an empty queue is never processed, so resuming after
+ * processing would never come): otherwise the task stays RUNNING at its committed offset forever,
+ * with no error.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs/promises'

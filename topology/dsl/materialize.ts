@@ -1,6 +1,6 @@
 /**
  * Internal helpers turning DSL options into store definitions (Kafka Streams:
- * `MaterializedInternal`, `KeyValueStoreMaterializer`). Used by D1/D2/D3 DSL code.
+ * `MaterializedInternal`, `KeyValueStoreMaterializer`), used by the DSL classes.
  * @internal
  */
 import { TopologyError } from '../errors.js'
