@@ -79,6 +79,8 @@ export class AppInstance {
   #restartTimer: NodeJS.Timeout | undefined
   /** A process the supervisor is ending (its exit is no new death). */
   #replacing: ChildProcess | undefined
+  /** The run that died last (its later exit is the same death). */
+  #deadRun = 0
   #ownsStateDir: boolean
 
   private constructor(
@@ -175,7 +177,8 @@ export class AppInstance {
         const c = code ?? 128 + (sig ? os.constants.signals[sig] : 0)
         this.exits.push(c)
         this.note(`run ${run} exited (${code ?? sig})`)
-        if (!this.#stopping && this.#proc === proc && this.#replacing !== proc) this.#died('exit', `exit ${c}; last error: ${this.#lastError}`)
+        // a client in ERROR leaves nothing on the event loop, so node exits (0) by itself: one death, not two
+        if (!this.#stopping && this.#proc === proc && this.#replacing !== proc && this.#deadRun !== run) this.#died('exit', `exit ${c}; last error: ${this.#lastError}`)
         resolve(c)
       }),
     )
@@ -183,6 +186,7 @@ export class AppInstance {
   }
 
   #died(kind: Death['kind'], detail: string): void {
+    this.#deadRun = this.#runs
     this.deaths.push({ instance: this.name, t: Date.now(), kind, detail })
     this.note(`DEATH (${kind}): ${detail}`)
     if (!this.options.supervise || this.#restartTimer) return

@@ -11,7 +11,9 @@
  * Options: `--scenarios a,b` (default: all), `--guarantees exactly_once,at_least_once`, `--runs N`
  * (3), `--supervise` (restart dead instances, as issue 16's operator did; the pass criterion runs
  * without), `--code worktree|HEAD|<commit>` (the runtime under test: the working tree, default, or a
- * committed version, see test/chaos/snapshot.ts), `--port P` (private single broker, default 29092), `--out DIR` (default
+ * committed version, see test/chaos/snapshot.ts), `--port P` (private single broker, default 29092),
+ * `--cluster-port P` (node 1 of the private 3-node cluster, default 29292), `--netns-port P` (the
+ * broker of the partition scenario, default 29492), `--out DIR` (default
  * `.cache/chaos/<time>`: one folder per run with every instance's timestamped log, run.log and
  * result.json; `summary.json` and `table.txt` at the top).
  *
@@ -23,23 +25,50 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
+import { startLocalCluster } from '../../scripts/local-cluster.js'
 import { startPrivateBroker, type Cluster } from './cluster.js'
 import { liveInstances, ROOT } from './instances.js'
 import { codeVersion } from './snapshot.js'
+import { selfCheck } from './verify.js'
 import { runOnce, type Guarantee, type RunOptions, type RunResult, type ScenarioFn } from './scenario.js'
-import { clusterFreeze, issue16 } from './scenarios.js'
+import { createNetns, removeBrokerIp, startNetnsBroker } from './netns.js'
+import { clusterFreeze, coordinatorKills, diskFull, issue16, partitionOne, rollingRestart } from './scenarios.js'
+import { mountSmallDisk } from './tmpfs.js'
 
 /** How a scenario gets its cluster and which run options it changes. */
 interface ScenarioDef {
-  readonly fn: ScenarioFn
-  readonly cluster: 'single'
+  readonly fn?: ScenarioFn
+  /**
+   * `single`: one private broker (scripts/local-kafka.ts); `three`: a private 3-node cluster
+   * (scripts/local-cluster.ts); `netns`: one private broker reachable from network namespaces
+   * (test/chaos/netns.ts).
+   */
+  readonly cluster: 'single' | 'three' | 'netns'
   readonly options?: Partial<RunOptions>
+  /** Per run: what the scenario needs outside Kafka (a namespace, a small disk), and its teardown. */
+  readonly prepare?: () => Promise<{ fn: ScenarioFn; options: Partial<RunOptions>; teardown(): Promise<void> }>
 }
 
 const SCENARIOS: Record<string, ScenarioDef> = {
   'issue-16': { fn: issue16, cluster: 'single' },
   'freeze-20': { fn: clusterFreeze(20), cluster: 'single' },
   'freeze-60': { fn: clusterFreeze(60), cluster: 'single' },
+  'rolling-restart': { fn: rollingRestart, cluster: 'three', options: { replicationFactor: 3 } },
+  'coordinator-kill': { fn: coordinatorKills, cluster: 'three', options: { replicationFactor: 3 } },
+  partition: {
+    cluster: 'netns',
+    prepare: async () => {
+      const ns = await createNetns(1)
+      return { fn: partitionOne(ns), options: { instanceOptions: (i) => (i === 0 ? { prefix: ns.prefix } : {}) }, teardown: () => ns.remove() }
+    },
+  },
+  'disk-full': {
+    cluster: 'single',
+    prepare: async () => {
+      const disk = await mountSmallDisk(32)
+      return { fn: diskFull(disk), options: { instanceOptions: (i) => (i === 0 ? { stateDir: disk.dir } : {}) }, teardown: () => disk.remove() }
+    },
+  },
 }
 
 const fmtS = (ms: number | undefined): string => (ms === undefined ? '-' : `${(ms / 1000).toFixed(1)}`)
@@ -79,6 +108,8 @@ async function main(): Promise<void> {
       runs: { type: 'string', default: '3' },
       supervise: { type: 'boolean', default: false },
       port: { type: 'string', default: '29092' },
+      'cluster-port': { type: 'string', default: '29292' },
+      'netns-port': { type: 'string', default: '29492' },
       out: { type: 'string' },
       code: { type: 'string', default: 'worktree' },
     },
@@ -90,14 +121,36 @@ async function main(): Promise<void> {
   const out = path.resolve(values.out ?? path.join(ROOT, '.cache/chaos', new Date().toISOString().replace(/[:.]/g, '-')))
   await mkdir(out, { recursive: true })
   process.stderr.write(`[chaos] logs in ${out}\n`)
+  const broken = selfCheck()
+  if (broken.length) throw new Error(`the verifier's negative control failed: ${broken.join('; ')}`)
   const code = await codeVersion(values.code!)
   process.stderr.write(`[chaos] runtime under test: ${code.id}\n`)
   const results: RunResult[] = []
   let single: Cluster | undefined
+  let three: Cluster | undefined
+  let netns: Cluster | undefined
+  const stopClusters = async (keep?: ScenarioDef['cluster']) => {
+    if (keep !== 'single') await single?.stop()
+    if (keep !== 'three') await three?.stop()
+    if (keep !== 'netns') {
+      await netns?.stop()
+      if (netns) await removeBrokerIp()
+    }
+    if (keep !== 'single') single = undefined
+    if (keep !== 'three') three = undefined
+    if (keep !== 'netns') netns = undefined
+  }
   const stopAll = async () => {
     await Promise.all([...liveInstances].map((i) => i.dispose()))
-    await single?.stop()
-    single = undefined
+    await stopClusters()
+  }
+  const log = (m: string) => process.stderr.write(`[chaos cluster] ${m}\n`)
+  /** One cluster of each kind at a time (2 cores): the other kind is stopped first. */
+  const clusterFor = async (kind: ScenarioDef['cluster']): Promise<Cluster> => {
+    await stopClusters(kind)
+    if (kind === 'single') return (single ??= await startPrivateBroker({ port: Number(values.port), log }))
+    if (kind === 'netns') return (netns ??= await startNetnsBroker(Number(values['netns-port']), log))
+    return (three ??= await startLocalCluster({ size: 3, basePort: Number(values['cluster-port']), log }))
   }
   process.once('SIGINT', () => void stopAll().finally(() => process.exit(130)))
   try {
@@ -105,14 +158,16 @@ async function main(): Promise<void> {
       const def = SCENARIOS[name]!
       for (const guarantee of guarantees) {
         for (let run = 1; run <= runs; run++) {
-          single ??= await startPrivateBroker({ port: Number(values.port), log: (m) => process.stderr.write(`[chaos broker] ${m}\n`) })
-          const r = await runOnce(name, def.fn, single, run, {
+          const cluster = await clusterFor(def.cluster)
+          const prepared = def.prepare ? await def.prepare() : undefined
+          const r = await runOnce(name, prepared?.fn ?? def.fn!, cluster, run, {
             guarantee,
             supervise: values.supervise,
             logDir: path.join(out, `${name}-${guarantee}-${run}`),
             code,
             ...def.options,
-          })
+            ...prepared?.options,
+          }).finally(() => prepared?.teardown())
           results.push(r)
           process.stderr.write(`[chaos] ${name} ${guarantee} #${run}: ${r.pass ? 'PASS' : 'FAIL'} deaths=${r.deaths.length} lost=${r.verdict?.lost ?? '?'} dup=${r.verdict?.duplicated ?? '?'} problems=${r.verdict?.problems.length ?? '?'} open=${r.verdict?.openTransactions.length ?? '?'} catch-up=${fmtS(r.catchUpMs)}s${r.error ? ` error: ${r.error}` : ''}\n`)
           await writeFile(path.join(out, 'summary.json'), JSON.stringify(results, null, 2))
