@@ -1,6 +1,6 @@
 /**
- * Broker connections of one kstreams instance per task count and processing guarantee (issue 5:
- * the cost of a producer per task made visible). Usage: `npx tsx bench/connections.ts <at_least_once|exactly_once> <partitions>`
+ * Broker connections of one kstreams instance per task count and processing guarantee (the cost
+ * of a producer per task made visible). Usage: `npx tsx bench/connections.ts <at_least_once|exactly_once> <partitions>`
  * against the broker at 127.0.0.1:9092; counts the process's TCP connections to :9092 with `ss` once RUNNING.
  */
 import { execSync } from 'node:child_process'
