@@ -291,9 +291,10 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
     if (existsSync(marker)) await this.wipeStoreDir(def.name, undefined)
     for (let attempt = 0; ; attempt++) {
       const existed = existsSync(path.join(dir, 'CURRENT'))
+      let backend: LevelDbBackend | undefined
       let store: RuntimeStore | undefined
       try {
-        const backend = await this.openLevelDb(dir, def.name)
+        backend = await this.openLevelDb(dir, def.name)
         store = this.createStore(def, backend)
         await store.init()
         let unreadable: unknown
@@ -309,7 +310,8 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
         await this.settlePosition(def, store, topic, existed, unreadable)
         return store
       } catch (err) {
-        await store?.close({ markClean: false }).catch(() => undefined)
+        if (store) await store.close({ markClean: false }).catch(() => undefined)
+        else await backend?.close().catch(() => undefined)
         if (attempt > 0 || !isCorruptionError(err)) throw err
         await this.wipeStoreDir(def.name, err)
       }
