@@ -28,7 +28,9 @@ import { parseArgs } from 'node:util'
 import { startLocalCluster } from '../../scripts/local-cluster.js'
 import { startPrivateBroker, type Cluster } from './cluster.js'
 import { liveInstances, ROOT } from './instances.js'
-import { codeVersion } from './snapshot.js'
+import type { LocalRegistry } from '../../scripts/local-registry.js'
+import { runRegistryFreeze, startPrivateRegistry } from './registry-scenario.js'
+import { codeVersion, type CodeVersion } from './snapshot.js'
 import { selfCheck } from './verify.js'
 import { runOnce, type Guarantee, type RunOptions, type RunResult, type ScenarioFn } from './scenario.js'
 import { createNetns, removeBrokerIp, startNetnsBroker } from './netns.js'
@@ -45,6 +47,8 @@ interface ScenarioDef {
    */
   readonly cluster: 'single' | 'three' | 'netns'
   readonly options?: Partial<RunOptions>
+  /** A scenario with its own app and verdict (the registry freeze); replaces `fn` and runOnce. */
+  readonly custom?: (cluster: Cluster, run: number, options: { guarantee: Guarantee; logDir: string; code: CodeVersion; supervise: boolean }) => Promise<RunResult>
   /** Per run: what the scenario needs outside Kafka (a namespace, a small disk), and its teardown. */
   readonly prepare?: () => Promise<{ fn: ScenarioFn; options: Partial<RunOptions>; teardown(): Promise<void> }>
 }
@@ -55,6 +59,13 @@ const SCENARIOS: Record<string, ScenarioDef> = {
   'freeze-60': { fn: clusterFreeze(60), cluster: 'single' },
   'rolling-restart': { fn: rollingRestart, cluster: 'three', options: { replicationFactor: 3 } },
   'coordinator-kill': { fn: coordinatorKills, cluster: 'three', options: { replicationFactor: 3 } },
+  'registry-freeze': {
+    cluster: 'single',
+    custom: async (cluster, run, options) => {
+      registry ??= await startPrivateRegistry(28081, (m) => process.stderr.write(`[chaos registry] ${m}\n`))
+      return runRegistryFreeze(cluster, registry, run, options)
+    },
+  },
   partition: {
     cluster: 'netns',
     prepare: async () => {
@@ -70,6 +81,9 @@ const SCENARIOS: Record<string, ScenarioDef> = {
     },
   },
 }
+
+/** The private registry of the registry scenario, started on first use. */
+let registry: LocalRegistry | undefined
 
 const fmtS = (ms: number | undefined): string => (ms === undefined ? '-' : `${(ms / 1000).toFixed(1)}`)
 
@@ -143,6 +157,8 @@ async function main(): Promise<void> {
   const stopAll = async () => {
     await Promise.all([...liveInstances].map((i) => i.dispose()))
     await stopClusters()
+    await registry?.stop()
+    registry = undefined
   }
   const log = (m: string) => process.stderr.write(`[chaos cluster] ${m}\n`)
   /** One cluster of each kind at a time (2 cores): the other kind is stopped first. */
@@ -159,11 +175,12 @@ async function main(): Promise<void> {
       for (const guarantee of guarantees) {
         for (let run = 1; run <= runs; run++) {
           const cluster = await clusterFor(def.cluster)
+          const logDir = path.join(out, `${name}-${guarantee}-${run}`)
           const prepared = def.prepare ? await def.prepare() : undefined
-          const r = await runOnce(name, prepared?.fn ?? def.fn!, cluster, run, {
+          const r = def.custom ? await def.custom(cluster, run, { guarantee, logDir, code, supervise: values.supervise! }) : await runOnce(name, prepared?.fn ?? def.fn!, cluster, run, {
             guarantee,
             supervise: values.supervise,
-            logDir: path.join(out, `${name}-${guarantee}-${run}`),
+            logDir,
             code,
             ...def.options,
             ...prepared?.options,

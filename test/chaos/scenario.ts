@@ -160,7 +160,7 @@ export async function runOnce(name: string, scenario: ScenarioFn, cluster: Clust
     const codes = await Promise.all(instances.map((i) => i.stop()))
     note(`instances stopped: exit codes ${codes.join(',')} (deaths so far ${deathsBeforeStop})`)
     const internal = (await admin.listTopics()).filter((t) => t.startsWith(`${appId}-`))
-    verdict = await verify(kafka, admin, { ...topics, internal }, options.guarantee, input.produced)
+    verdict = await verify(kafka, admin, { brokers: cluster.brokers, appId, ...topics, internal }, options.guarantee, input.produced)
     note(`verdict: ${verdict.ok ? 'exact' : 'ANOMALIES'} lost=${verdict.lost} dup=${verdict.duplicated} open=${verdict.openTransactions.length} problems=${verdict.problems.length}`)
   } catch (e) {
     error = (e as Error).message

@@ -1,8 +1,8 @@
 /**
  * Runs the application under test on a COMMITTED version of the runtime instead of the working
- * tree: `git archive <commit>` of lib/ and topology/ (+ package.json, tsconfig.json) into
- * `.cache/chaos/code/<sha>/`, with the repository's node_modules linked in; the app itself
- * (test/eos/app.ts and the other apps of the harness) is copied from the working tree, so the
+ * tree: `git archive <commit>` of lib/, topology/ and examples/ (+ package.json, tsconfig.json) into
+ * `.cache/chaos/code/<sha>/`, with the repository's node_modules linked in; the harness' apps
+ * (test/eos/ and test/chaos/apps/) are copied from the working tree, so the
  * harness' tracing is the same whatever runtime it runs. The working tree is
  * shared with people editing lib/ at the same moment; a fault run must say exactly which runtime
  * it tested.
@@ -26,16 +26,17 @@ export async function codeVersion(ref: string): Promise<CodeVersion> {
   if (ref === 'worktree') return { id: 'worktree', root: ROOT, appScript: path.join(ROOT, 'test/eos/app.ts') }
   const sha = execFileSync('git', ['rev-parse', '--verify', `${ref}^{commit}`], { cwd: ROOT, encoding: 'utf8' }).trim()
   const root = path.join(ROOT, '.cache/chaos/code', sha)
-  if (!existsSync(path.join(root, 'test/eos/app.ts'))) {
+  if (!existsSync(path.join(root, 'examples'))) {
     const tmp = `${root}.tmp-${process.pid}`
     await rm(tmp, { recursive: true, force: true })
     await mkdir(tmp, { recursive: true })
-    const tar = execFileSync('git', ['archive', '--format=tar', sha, 'lib', 'topology', 'package.json', 'tsconfig.json'], { cwd: ROOT, maxBuffer: 256 * 1024 * 1024 })
+    const tar = execFileSync('git', ['archive', '--format=tar', sha, 'lib', 'topology', 'examples', 'package.json', 'tsconfig.json'], { cwd: ROOT, maxBuffer: 256 * 1024 * 1024 })
     execFileSync('tar', ['-x', '-C', tmp], { input: tar })
     await symlink(path.join(ROOT, 'node_modules'), path.join(tmp, 'node_modules'))
     await rm(root, { recursive: true, force: true })
     await rename(tmp, root)
   }
   await cp(path.join(ROOT, 'test/eos'), path.join(root, 'test/eos'), { recursive: true })
+  await cp(path.join(ROOT, 'test/chaos/apps'), path.join(root, 'test/chaos/apps'), { recursive: true })
   return { id: sha, root, appScript: path.join(root, 'test/eos/app.ts') }
 }

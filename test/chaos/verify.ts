@@ -1,8 +1,11 @@
 /**
  * The end of every fault scenario: group lag, drain, graceful stop, and the INDEPENDENT verdict.
  *
- * The checks are test/eos/verifier.ts' (plain kafkajs + read_committed up to markers appended after
- * the application stopped): under exactly-once the echo must equal the input record for record and
+ * The checks are test/eos/verifier.ts'. What they judge is read by Kafka's OWN Java consumer
+ * (read_committed, test/chaos/tools/java-reader.ts), so the verdict does not rely on kstreams'
+ * kafkajs read_committed patch; the kafkajs view (read_committed up to markers appended after the
+ * application stopped, and read_uncommitted for the loss report) must agree with it record for
+ * record, and Kafka's admin must list no open transaction on the app's topics. Under exactly-once the echo must equal the input record for record and
  * every running aggregate update must be exact and in order, with no transaction left open; under
  * at-least-once nothing may be lost (every input record echoed and aggregated at least once),
  * duplicates are allowed. On top, {@link lossReport} names each lost or duplicated record, where it
@@ -10,7 +13,8 @@
  * it (read_uncommitted sees it) or it was never sent at all.
  */
 import type { Admin, Kafka } from 'kafkajs'
-import { checkEcho, checkInput, checkRunningAggregates, expectNoOpenTransactions, readUntilMarkers, writeMarkers, type Partitioned, type Rec } from '../eos/verifier.js'
+import { checkEcho, checkInput, checkRunningAggregates, expectNoOpenTransactions, MARKER_KEY, readUntilMarkers, writeMarkers, type Partitioned, type Rec } from '../eos/verifier.js'
+import { openTransactions, readCommittedJava, type JavaRecord } from './tools/java-reader.js'
 import { sleep, stamp, waitFor } from './clock.js'
 
 /** Committed offsets of `groupId` on `topic`, per partition (-1 = none). */
@@ -166,18 +170,38 @@ export interface Verdict {
  * the loss report) up to the markers, and judges them under `guarantee`.
  * Call after every instance stopped.
  */
-export async function verify(kafka: Kafka, admin: Admin, t: { input: string; echo: string; agg: string; internal: ReadonlyArray<string> }, guarantee: 'exactly_once' | 'at_least_once', produced: number): Promise<Verdict> {
+export async function verify(kafka: Kafka, admin: Admin, t: { brokers: string; appId: string; input: string; echo: string; agg: string; internal: ReadonlyArray<string> }, guarantee: 'exactly_once' | 'at_least_once', produced: number): Promise<Verdict> {
   const markers = await writeMarkers(kafka, admin, [t.input, t.echo, t.agg, ...t.internal])
-  const openTransactions = await expectNoOpenTransactions(admin, markers, 10_000)
-  const data = await readUntilMarkers(kafka, admin, [t.input, t.echo, t.agg], { timeoutMs: 120_000 })
+  const openTransactionsKafkajs = await expectNoOpenTransactions(admin, markers, 10_000)
+  const viaKafkajs = await readUntilMarkers(kafka, admin, [t.input, t.echo, t.agg], { timeoutMs: 120_000 })
   const all = await readUntilMarkers(kafka, admin, [t.echo, t.agg], { readUncommitted: true, timeoutMs: 120_000 })
-  const input = data.get(t.input)!
-  const echo = data.get(t.echo)!
-  const agg = data.get(t.agg)!
+  const problems: string[] = []
+  // the independent view: Kafka's Java consumer, read_committed
+  const java = new Map<string, Partitioned>()
+  for (const topic of [t.input, t.echo, t.agg]) {
+    try {
+      java.set(topic, fromJava(await readCommittedJava(t.brokers, topic, { timeoutMs: 120_000 }), viaKafkajs.get(topic)!.length))
+    } catch (e) {
+      problems.push(`Java reader of ${topic}: ${(e as Error).message.slice(0, 300)}`)
+      java.set(topic, viaKafkajs.get(topic)!)
+    }
+  }
+  for (const topic of [t.input, t.echo, t.agg]) problems.push(...sameRecords(topic, java.get(topic)!, viaKafkajs.get(topic)!))
+  const open = [...openTransactionsKafkajs]
+  try {
+    const o = await openTransactions(t.brokers, { topics: [t.input, t.echo, t.agg, ...t.internal] })
+    for (const x of o.transactions) if (x.transactionalId.startsWith(`${t.appId}-`) || x.partitions.some((p) => [t.echo, t.agg, ...t.internal].some((tp) => p.startsWith(`${tp}-`)))) open.push(`open transaction (Java admin): ${x.transactionalId} ${x.state} on ${x.partitions.join(',')}`)
+    for (const p of o.partitions) open.push(`open transaction (Java admin) on ${p.topic}-${p.partition} from offset ${p.startOffset}, producer ${p.producerId}`)
+  } catch (e) {
+    problems.push(`Java admin (open transactions): ${(e as Error).message.slice(0, 300)}`)
+  }
+  const input = java.get(t.input)!
+  const echo = java.get(t.echo)!
+  const agg = java.get(t.agg)!
   const n = (p: Partitioned) => p.reduce((s, l) => s + l.length, 0)
   const anomalies = lossReport(input, echo, agg, all.get(t.echo)!, all.get(t.agg)!)
   const exact = guarantee === 'exactly_once'
-  const problems = [...checkInput(input), ...(exact ? [...checkEcho(input, echo), ...checkRunningAggregates(input, agg)] : [])]
+  problems.push(...checkInput(input), ...(exact ? [...checkEcho(input, echo), ...checkRunningAggregates(input, agg)] : []))
   const lost = anomalies.filter((a) => a.kind.startsWith('lost')).length
   const duplicated = anomalies.filter((a) => a.kind.startsWith('dup')).length
   const inputRead = n(input)
@@ -188,14 +212,40 @@ export async function verify(kafka: Kafka, admin: Admin, t: { input: string; ech
     inputRead,
     echoRead: n(echo),
     aggRead: n(agg),
-    abortedRecords: n(all.get(t.echo)!) + n(all.get(t.agg)!) - n(echo) - n(agg),
-    openTransactions,
+    abortedRecords: n(all.get(t.echo)!) + n(all.get(t.agg)!) - n(viaKafkajs.get(t.echo)!) - n(viaKafkajs.get(t.agg)!),
+    openTransactions: open,
     problems,
     anomalies,
     lost,
     duplicated,
-    ok: problems.length === 0 && openTransactions.length === 0 && lost === 0 && (!exact || duplicated === 0),
+    ok: problems.length === 0 && open.length === 0 && lost === 0 && (!exact || duplicated === 0),
   }
+}
+
+/** The Java reader's records as {@link Partitioned} (markers dropped). */
+function fromJava(records: ReadonlyArray<JavaRecord>, partitions: number): Partitioned {
+  const out: Partitioned = Array.from({ length: partitions }, () => [])
+  for (const r of records) {
+    if (r.key === MARKER_KEY) continue
+    const key = r.key ?? ''
+    const value = r.value ?? ''
+    ;(out[r.partition] ??= []).push({ partition: r.partition, offset: r.offset, key, value, timestamp: String(r.timestamp), keyHex: Buffer.from(key).toString('hex'), valueHex: r.value === null ? null : Buffer.from(value).toString('hex') })
+  }
+  return out
+}
+
+/** Problems where two readers' views of `topic` differ (offsets, keys, values). */
+export function sameRecords(topic: string, a: Partitioned, b: Partitioned): string[] {
+  const problems: string[] = []
+  for (let p = 0; p < Math.max(a.length, b.length); p++) {
+    const x = a[p] ?? []
+    const y = b[p] ?? []
+    const i = x.findIndex((r, j) => y[j] === undefined || r.offset !== y[j]!.offset || r.key !== y[j]!.key || r.value !== y[j]!.value)
+    if (i >= 0 || x.length !== y.length) {
+      problems.push(`readers disagree on ${topic}[${p}]: Java ${x.length} records, kafkajs ${y.length}${i >= 0 ? `, first difference at index ${i}: Java ${x[i]?.offset}:${x[i]?.value} vs kafkajs ${y[i]?.offset}:${y[i]?.value}` : ''}`)
+    }
+  }
+  return problems
 }
 
 /**
@@ -228,5 +278,7 @@ export function selfCheck(): string[] {
   const skipped: Partitioned = [agg[0]!.filter((_, i) => i !== 2)]
   expectCaught('an aggregate update that skipped an input record', checkRunningAggregates(input, skipped))
   expectCaught('a lost aggregate update (loss report)', lossReport(input, input, skipped, input, skipped).filter((a) => a.kind === 'lost-agg'))
+  expectCaught('two readers that disagree', sameRecords('t', input, dropped))
+  expectClean('two readers that agree', sameRecords('t', input, input))
   return failures
 }
