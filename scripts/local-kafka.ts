@@ -450,6 +450,8 @@ export interface ClusterSpecOptions {
   version?: string;
   /** Heap flags of each node's JVM. @defaultValue `KAFKA_HEAP_OPTS`, else `-Xms128m -Xmx512m` */
   heap?: string;
+  /** Milliseconds between SIGTERM and SIGKILL when the cluster is stopped. @defaultValue 15000 */
+  stopGraceMs?: number;
   startTimeoutMs: number;
   log: Log;
 }
@@ -527,7 +529,7 @@ export function kafkaClusterSpec(options: ClusterSpecOptions): ServiceSpec & { l
     probe: () => clusterAnswers(layout.brokers, layout.nodes.length),
     logFile: first.files.serverLog,
     startTimeoutMs: options.startTimeoutMs,
-    stopGraceMs: 15_000,
+    stopGraceMs: options.stopGraceMs ?? 15_000,
     log,
     async launch() {
       const classpath = await resolveKafkaClasspath(log, layout.version);
