@@ -12,7 +12,7 @@ import { TopologyError } from '../errors.js'
 import type { Serde } from '../serde.js'
 import type { StoreDef } from '../state/types.js'
 import type { InternalTopologyBuilder } from '../internals/internal-topology-builder.js'
-import { passThroughSupplier } from '../internals/internal-topology-builder.js'
+import { passThroughSupplier } from '../processors/stateless.js'
 import type { JoinWindows } from './windows.js'
 import type { MaterializedConfig, NamedConfig } from './options.js'
 import { nameOrGenerate, resolveMaterialized, storeDefFrom } from './materialize.js'
@@ -447,7 +447,7 @@ export function buildStreamStreamJoin<K, V, VO, VR>(
   const common = { leftOuter, rightOuter, windows: w, joiner, trackers, ...(outerStoreName !== undefined ? { outerStoreName } : {}) }
   builder.addProcessor(joinThisName, streamStreamJoinProcessorSupplier<K, V, VO, VR>({ ...common, side: 'left', otherStoreName }), [thisWindowedName], [otherStoreName, ...(outerStoreName !== undefined ? [outerStoreName] : [])])
   builder.addProcessor(joinOtherName, streamStreamJoinProcessorSupplier<K, V, VO, VR>({ ...common, side: 'right', otherStoreName: thisStoreName }), [otherWindowedName], [thisStoreName, ...(outerStoreName !== undefined ? [outerStoreName] : [])])
-  builder.addProcessor(mergeName, passThroughSupplier, [joinThisName, joinOtherName])
+  builder.addProcessor(mergeName, passThroughSupplier(), [joinThisName, joinOtherName])
 
   return left.derive<K, VR>(mergeName, {
     keySerde: sj.keySerde ?? left.keySerde,

@@ -21,24 +21,21 @@
  */
 import { TopologyError } from '../errors.js'
 import type { Serde } from '../serde.js'
-import type { ProcessorContext, ProcessorSupplier, StreamPartitioner, TimestampExtractor, TopicNameExtractor } from '../processor/types.js'
+import type { ProcessorSupplier, StreamPartitioner, TimestampExtractor, TopicNameExtractor } from '../processor/types.js'
 import type { StoreDef } from '../state/types.js'
+import type { SourceNodeDef } from '../engine/types.js'
+import { passThroughSupplier } from '../processors/stateless.js'
 
 /** Suffix of repartition topics (Kafka Streams: `KStreamImpl.REPARTITION_TOPIC_SUFFIX`). */
 export const REPARTITION_TOPIC_SUFFIX = '-repartition'
 /** Suffix of changelog topics. */
 export const CHANGELOG_TOPIC_SUFFIX = '-changelog'
 
-/** A source node as registered in the builder (topic names are raw, not yet prefixed). */
-export interface BuilderSourceNode {
-  readonly type: 'source'
-  readonly name: string
-  readonly topics: ReadonlyArray<string>
-  readonly pattern?: RegExp
-  readonly keySerde?: Serde<any>
-  readonly valueSerde?: Serde<any>
-  readonly timestampExtractor?: TimestampExtractor<any, any>
-  readonly offsetReset?: 'earliest' | 'latest'
+/**
+ * A source node as registered in the builder: the {@link SourceNodeDef} it becomes at build, with
+ * raw topic names (internal ones not yet prefixed) and no children yet.
+ */
+export interface BuilderSourceNode extends Omit<SourceNodeDef, 'children'> {
   /** True for the source of a global store. */
   readonly global: boolean
 }
@@ -379,7 +376,7 @@ export class InternalTopologyBuilder {
     this.addRepartitionTopic({ name: topic, ...(options.numPartitions !== undefined ? { numPartitions: options.numPartitions } : {}) })
     let sinkParent = options.parent
     if (filterName !== undefined) {
-      this.addProcessor(filterName, passThroughSupplier, [options.parent])
+      this.addProcessor(filterName, passThroughSupplier(), [options.parent])
       sinkParent = filterName
     }
     this.addSink({
@@ -541,18 +538,5 @@ export class InternalTopologyBuilder {
         if (!this.storeEntries.has(s)) throw new TopologyError(`build: processor '${n.name}' uses state store '${s}' which is not added`)
       }
     }
-  }
-}
-
-/** The pass-through processor used for branch children, merges and repartition filters. */
-export const passThroughSupplier: ProcessorSupplier<any, any, any, any> = () => {
-  let ctx: ProcessorContext<any, any>
-  return {
-    init(context) {
-      ctx = context
-    },
-    process(record) {
-      return ctx.forward(record)
-    },
   }
 }
