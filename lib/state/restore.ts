@@ -31,7 +31,11 @@ export interface RestoreOptions {
   readonly onProgress?: (progress: RestoreProgress) => void
   /** Aborts the restoration (the checkpoint keeps what was reached). */
   readonly signal?: AbortSignal
-  /** Checkpoint every this many restored records. @defaultValue 100000 */
+  /**
+   * Call `markRestored` every this many restored records. Each batch already moves the store's
+   * position (`restoreBatch` with its next offset); this only matters for a state manager that
+   * ignores that argument. @defaultValue 100000
+   */
   readonly checkpointEveryRecords?: number
 }
 

@@ -1,5 +1,5 @@
 /**
- * Contract between the state runtime (lib/state, engineer R1) and the app runtime (lib/app, R2).
+ * Contract between the state runtime (lib/state) and the app runtime (lib/app).
  *
  * Commit protocol (one path for at-least-once and exactly-once):
  *   1. `prepareCommit(collector)`: every store's dirty entries since the last commit become
