@@ -107,6 +107,9 @@ const RETRIABLE_NODE_CODES: ReadonlySet<string> = new Set([
   'ENOSPC',
   'EDQUOT',
   'LEVEL_IO_ERROR',
+  // a damaged LevelDB file found while running: the task rewinds, and reopening its state wipes
+  // the damaged store (lib/state leaves a marker) and restores it from the changelog
+  'LEVEL_CORRUPTION',
 ])
 
 /** How deep the cause chain is followed (a guard against pathological chains). */

@@ -163,8 +163,9 @@ describe('classifyError: a full disk', () => {
     expect(classifyError(Object.assign(new Error('Database failed to open'), { code: 'LEVEL_DATABASE_NOT_OPEN', cause: io }))).toBe('retriable')
   })
 
-  it('a LevelDB corruption is not retriable (the store is wiped and restored instead)', () => {
-    expect(classifyError(Object.assign(new Error('Corruption: bad block'), { code: 'LEVEL_CORRUPTION' }))).toBe('fatal')
+  it('a LevelDB corruption found while running → retriable (the rewound task reopens its state, which wipes and restores the damaged store)', () => {
+    const corruption = Object.assign(new Error('Corruption: bad block'), { code: 'LEVEL_CORRUPTION' })
+    expect(classifyError(new ProcessorStateError('get failed', { cause: corruption }))).toBe('retriable')
   })
 })
 
