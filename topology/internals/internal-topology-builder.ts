@@ -21,7 +21,7 @@
  */
 import { TopologyError } from '../errors.js'
 import type { Serde } from '../serde.js'
-import type { ProcessorSupplier, StreamPartitioner, TimestampExtractor, TopicNameExtractor } from '../processor/types.js'
+import type { ProcessorSupplier, StreamPartitioner, TopicNameExtractor } from '../processor/types.js'
 import type { StoreDef } from '../state/types.js'
 import type { SourceNodeDef } from '../engine/types.js'
 import { passThroughSupplier } from '../processors/stateless.js'
@@ -74,27 +74,14 @@ export interface RepartitionTopicSpec {
   readonly config?: Readonly<Record<string, string>>
 }
 
-/** Options of {@link InternalTopologyBuilder.addSource}. */
-export interface AddSourceOptions {
-  readonly name: string
+/** Options of {@link InternalTopologyBuilder.addSource}: the source node's fields. */
+export interface AddSourceOptions extends Omit<BuilderSourceNode, 'type' | 'topics' | 'global'> {
   /** Topic names (mutually exclusive with `pattern`). */
   readonly topics?: ReadonlyArray<string>
-  readonly pattern?: RegExp
-  readonly keySerde?: Serde<any>
-  readonly valueSerde?: Serde<any>
-  readonly timestampExtractor?: TimestampExtractor<any, any>
-  readonly offsetReset?: 'earliest' | 'latest'
 }
 
-/** Options of {@link InternalTopologyBuilder.addSink}. */
-export interface AddSinkOptions {
-  readonly name: string
-  readonly topic: string | TopicNameExtractor<any, any>
-  readonly parents: ReadonlyArray<string>
-  readonly keySerde?: Serde<any>
-  readonly valueSerde?: Serde<any>
-  readonly partitioner?: StreamPartitioner<any, any>
-}
+/** Options of {@link InternalTopologyBuilder.addSink}: the sink node's fields. */
+export type AddSinkOptions = Omit<BuilderSinkNode, 'type' | 'global'>
 
 /** Options of {@link InternalTopologyBuilder.addRepartition}. */
 export interface AddRepartitionOptions {
