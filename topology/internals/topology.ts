@@ -65,6 +65,10 @@ export class Topology {
   /** @internal the graph; shared with the StreamsBuilder that built it. */
   readonly internalBuilder: InternalTopologyBuilder
 
+  /** An empty topology, for the Processor API (`addSource`, `addProcessor`, `addSink`). */
+  constructor()
+  /** @internal the topology of a StreamsBuilder's graph. */
+  constructor(internalBuilder: InternalTopologyBuilder)
   constructor(internalBuilder?: InternalTopologyBuilder) {
     this.internalBuilder = internalBuilder ?? new InternalTopologyBuilder()
   }
@@ -233,7 +237,7 @@ export class Topology {
     return { applicationId, subtopologies, stores: storeMap, globalStores, repartitionTopics, changelogTopics, copartitionGroups }
   }
 
-  /** Co-partition groups (fully qualified topic names for `applicationId`). */
+  /** @internal Co-partition groups (fully qualified topic names for `applicationId`); part of {@link Topology.resolve}. */
   copartitionGroups(applicationId: string): ReadonlyArray<ReadonlySet<string>> {
     const b = this.internalBuilder
     return b.copartitionGroups().map((g) => new Set([...g].map((t) => (b.isInternalTopic(t) ? `${applicationId}-${t}` : t))))
