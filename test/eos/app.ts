@@ -130,6 +130,14 @@ streams.on(StreamsEvents.ASSIGNMENT, (p: { active: string[]; standby: string[] }
 streams.on(StreamsEvents.TASK_MIGRATED, (p: { taskId: string; reason: string }) => emit({ ev: 'migrated', taskId: p.taskId, reason: p.reason }))
 streams.on(StreamsEvents.TASK_CLOSED, (p: { taskId: string; standby: boolean; clean: boolean }) => emit({ ev: 'closed', taskId: p.taskId, standby: p.standby, clean: p.clean }))
 streams.on(StreamsEvents.TASK_CREATED, (p: { taskId: string; standby: boolean }) => emit({ ev: 'created', taskId: p.taskId, standby: p.standby }))
+// retries of the resilient runtime (absent from older runtimes, hence the guard)
+const events = StreamsEvents as Record<string, string | undefined>
+if (events.TASK_RETRY) {
+  streams.on(events.TASK_RETRY, (p: { taskId: string; error?: Error; attempt: number; waitedMs: number }) => emit({ ev: 'retry', taskId: p.taskId, attempt: p.attempt, waitedMs: p.waitedMs, error: p.error?.message }))
+}
+if (events.CONSUMER_RESTART) {
+  streams.on(events.CONSUMER_RESTART, (p: { error?: Error; attempt: number; waitedMs: number }) => emit({ ev: 'consumer-restart', attempt: p.attempt, waitedMs: p.waitedMs, error: p.error?.message }))
+}
 if (process.env.TRACE_COMMITS === '1') {
   streams.on(StreamsEvents.COMMIT, (p: { taskIds: string[]; transactional: boolean; durationMs: number }) => emit({ ev: 'commit', tasks: p.taskIds, ms: p.durationMs }))
 }
