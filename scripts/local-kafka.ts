@@ -171,7 +171,7 @@ export async function ensureKafka(options: EnsureKafkaOptions = {}): Promise<Loc
       ? kafkaClusterSpec({ size, basePort: port, controllerBasePort: controllerPort, startTimeoutMs: options.startTimeoutMs ?? 180_000, log })
       : kafkaSpec(port, controllerPort, options.startTimeoutMs ?? 180_000, log);
   const handle = await ensureService(spec, options.mode ?? 'auto');
-  if (handle.started) log(`${spec.name} started at ${spec.address} in ${seconds(handle.startMs ?? 0)} (pid ${handle.pid})`);
+  if (handle.started) log(`${spec.name} started at ${spec.address} in ${seconds(handle.startMs ?? 0)} (pid ${handle.pids.join(', ')})`);
   else log(`${spec.name} already answering at ${spec.address}${handle.pid ? ` (pid ${handle.pid})` : ''}: reusing it`);
   return {
     brokers: spec.address,
