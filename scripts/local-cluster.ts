@@ -13,7 +13,7 @@
  * tsx scripts/local-cluster.ts resume <id>    # SIGCONT
  * tsx scripts/local-cluster.ts restart <id>   # start node <id> again on its data, wait until it answers
  * ```
- * Environment: `KAFKA_CLUSTER_SIZE` (default 3 here), `KAFKA_PORT` (node 1's port, default 9092;
+ * Environment: `KAFKA_CLUSTER_SIZE` (2..9, default 3 here), `KAFKA_PORT` (node 1's port, default 9092;
  * node i listens on port + i - 1), `KAFKA_CONTROLLER_PORT` (default port + 100), and those of
  * scripts/local-kafka.ts. `start` is `KAFKA_CLUSTER_SIZE=3 npm run kafka:start`; tests and the
  * demo reuse the running cluster when `KAFKA_CLUSTER_SIZE` is set the same way.
@@ -144,7 +144,7 @@ export interface StartLocalClusterOptions {
  * (replication factor min(3, size), min ISR min(2, size) for internal and new topics).
  *
  * A cluster left running on these ports by an earlier process that is gone (a crashed test run)
- * is stopped first. With `size: 1` it is one node, like the default local broker but private,
+ * is stopped first; a cluster started with `kafka:cluster start` is never touched (an error). With `size: 1` it is one node, like the default local broker but private,
  * so a test may freeze or kill it.
  *
  * @throws Error when a port is taken by something else, a cluster on these ports is in use by
@@ -172,6 +172,14 @@ export async function startLocalCluster(options: StartLocalClusterOptions): Prom
     startTimeoutMs,
     log,
   });
+  const earlier = await serviceStatus(spec);
+  if (earlier.pids.length > 0 && earlier.mode === 'pinned') {
+    throw new Error(
+      `a ${spec.name} started with kafka:cluster / kafka:start runs at ${spec.layout.brokers} (pids ${earlier.pids.join(', ')}); ` +
+        `stop it (npm run kafka:cluster -- stop) or choose other ports (basePort)`,
+    );
+  }
+  // Left by a process that is gone (a crashed test run): stopped unless a live process leases it.
   const leftover = await stopService(spec, false);
   if (!leftover.startsWith('no ')) log(`earlier cluster at ${spec.layout.runDir}: ${leftover}`);
   const handle = await ensureService(spec, 'auto');
@@ -416,7 +424,9 @@ async function main(): Promise<void> {
   const log = stderrLog('local-cluster');
   const sizeRaw = process.env.KAFKA_CLUSTER_SIZE;
   const size = sizeRaw === undefined || sizeRaw === '' ? 3 : Number(sizeRaw);
-  if (!Number.isInteger(size) || size < 1 || size > 9) throw new Error(`KAFKA_CLUSTER_SIZE=${JSON.stringify(sizeRaw)} is not a node count (1..9)`);
+  if (!Number.isInteger(size) || size < 2 || size > 9) {
+    throw new Error(`KAFKA_CLUSTER_SIZE=${JSON.stringify(sizeRaw)} is not a cluster size (2..9); one broker: npm run kafka:start`);
+  }
   const parsed = parseClusterArgs(process.argv.slice(2), size);
   const basePort = envPort('KAFKA_PORT', 9092);
   const layout = clusterLayout({ size, basePort, controllerBasePort: envPort('KAFKA_CONTROLLER_PORT', basePort + 100) });
