@@ -227,7 +227,7 @@ export interface DriverMetrics {
 
 /** Runs a topology without a broker. See the module comment. */
 export class TopologyTestDriver {
-  /** The resolved topology (internal topics prefixed with the application id). */
+  /** @internal The resolved topology (internal topics prefixed with the application id). */
   readonly topologyDef: TopologyDef
   private readonly config: TopologyTestDriverConfig
   private wallClockMs: number
