@@ -7,12 +7,13 @@
  * The cluster is private (its own ports, never the shared broker) and stopped at the end; its data
  * folder is removed when the test passes and kept (path printed) when it fails.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import kafkajs, { type Admin, type Kafka as KafkaClient, type Producer } from 'kafkajs';
 import { describe, expect, it, onTestFailed } from 'vitest';
-import { portOpen } from '../../scripts/local-common.js';
+import { javaBin, portOpen } from '../../scripts/local-common.js';
 import { startLocalCluster, type LocalCluster } from '../../scripts/local-cluster.js';
 import { readCommittedJava, openTransactions } from '../chaos/tools/java-reader.js';
 import { onCleanup, randomTopic } from './helpers.js';
@@ -44,7 +45,10 @@ async function isrs(admin: Admin, topic: string): Promise<number[][]> {
   return topics[0]!.partitions.sort((a, b) => a.partitionId - b.partitionId).map((p) => [...p.isr].sort());
 }
 
-describe('local 3-node cluster', () => {
+/** The cluster needs a JVM and the Java reader a JDK; a run against KAFKA_BROKERS may have neither. */
+const hasJdk = spawnSync(javaBin().replace(/java$/, 'javac'), ['-version']).status === 0;
+
+describe.skipIf(!hasJdk)('local 3-node cluster (needs a JDK: javac)', () => {
   it('keeps committing transactions while one node is killed -9 and restarted on its data; the Java reader sees exactly the committed records', async () => {
     const began = Date.now();
     const timings: string[] = [];
