@@ -102,6 +102,7 @@ export async function runRegistryFreeze(cluster: Cluster, registry: LocalRegistr
     const truth = await generator
     note(`generator done (${truth.impressions} impressions, ${truth.clicks} clicks); group caught up`)
     await lag.stop()
+    lag.record(Date.now(), 0)
     catchUpMs = lag.caughtUpAfter(faultEnd, generatorOptions.rate)
     const outputs = await readOutputs({ brokers: cluster.brokers.split(','), registryUrl: registry.url, topics, expectedAdEvents: truth.impressions - truth.tooLate, expectedCtr: truth.windows.length, settleMs: 2_000, timeoutMs: 120_000 })
     const codes = await Promise.all(instances.map((i) => i.stop()))

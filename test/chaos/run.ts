@@ -19,7 +19,9 @@
  *
  * Columns: deaths = instance exits + clients in ERROR (pass: 0); anomalies = lost / duplicated
  * records, wrong aggregates (exactness problems) and transactions left open; catch-up = seconds
- * from the fault's end until the group lag was at most one second of input.
+ * from the fault's end until the group lag was at most one second of input; input gaps = runs whose
+ * input log lacks records the input producer had acknowledged (a client or cluster fault; the
+ * outputs are judged against the input as it is in the log).
  * Exit code 0 when every run passed.
  */
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -89,7 +91,7 @@ const fmtS = (ms: number | undefined): string => (ms === undefined ? '-' : `${(m
 
 /** The matrix table: one row per scenario × guarantee. */
 export function table(results: ReadonlyArray<RunResult>): string {
-  const rows: string[][] = [['scenario', 'guarantee', 'runs', 'pass', 'deaths', 'lost', 'dup', 'wrong-agg/problems', 'open-txn', 'catch-up s (per run)', 'harness errors']]
+  const rows: string[][] = [['scenario', 'guarantee', 'runs', 'pass', 'deaths', 'lost', 'dup', 'wrong-agg/problems', 'open-txn', 'catch-up s (per run)', 'input gaps', 'harness errors']]
   const keys = [...new Set(results.map((r) => `${r.scenario}\u0000${r.guarantee}`))]
   for (const k of keys) {
     const [scenario, guarantee] = k.split('\u0000') as [string, string]
@@ -106,6 +108,7 @@ export function table(results: ReadonlyArray<RunResult>): string {
       String(sum((r) => r.verdict?.problems.length ?? 0)),
       String(sum((r) => r.verdict?.openTransactions.length ?? 0)),
       rs.map((r) => fmtS(r.catchUpMs)).join(' '),
+      String(rs.filter((r) => (r.verdict?.inputProblems?.length ?? 0) > 0).length),
       String(rs.filter((r) => r.error !== undefined).length),
     ])
   }

@@ -154,6 +154,7 @@ export async function runOnce(name: string, scenario: ScenarioFn, cluster: Clust
     note('group drained (lag 0)')
     const drainedAt = Date.now()
     await lag.stop()
+    lag.record(drainedAt, 0)
     catchUpMs = lag.caughtUpAfter(faultEnd, rate)
     drainMs = drainedAt - lastInput
     const deathsBeforeStop = allDeaths(instances).length
