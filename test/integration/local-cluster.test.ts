@@ -134,6 +134,18 @@ describe.skipIf(!hasJdk)('local 3-node cluster (needs a JDK: javac)', () => {
     mark('ISR full again');
 
     for (let i = 0; i < 2; i++) await commitBatch();
+
+    // A transaction left open: the reader refuses to pretend it read everything, and says where.
+    const open = await producer.transaction();
+    await open.send({ topic, messages: [{ partition: 2, key: 'open', value: 'open' }] });
+    const { transactions, partitions } = await openTransactions(cluster.brokers, { topics: [topic] });
+    expect(transactions.map((t) => [t.transactionalId, t.state, t.partitions])).toEqual([[transactionalId, 'ONGOING', [`${topic}-2`]]]);
+    expect(partitions.map((p) => [p.topic, p.partition, p.producerId])).toEqual([[topic, 2, transactions[0]!.producerId]]);
+    await expect(readCommittedJava(cluster.brokers, topic, { openTransactionWaitMs: 500 })).rejects.toThrow(
+      new RegExp(`^open transaction on ${topic}-2 \\(last stable offset \\d+, high watermark \\d+\\) after waiting 500 ms$`),
+    );
+    await open.abort();
+    mark('open transaction seen');
     await producer.disconnect();
 
     const records = await readCommittedJava(cluster.brokers, topic, { timeoutMs: 60_000 });
