@@ -91,7 +91,7 @@ export class TestInputTopic<K, V> {
   private currentTime: number
   private readonly autoAdvance: number
 
-  /** @internal use `driver.createInputTopic`. */
+  /** Made by `driver.createInputTopic`; not for tests to call. */
   constructor(
     private readonly driver: TopologyTestDriver,
     readonly topic: string,
@@ -148,7 +148,7 @@ export class TestInputTopic<K, V> {
 
 /** Reads what the topology wrote to one topic (Kafka Streams: `TestOutputTopic`). Reading consumes. */
 export class TestOutputTopic<K, V> {
-  /** @internal use `driver.createOutputTopic`. */
+  /** Made by `driver.createOutputTopic`; not for tests to call. */
   constructor(
     private readonly driver: TopologyTestDriver,
     readonly topic: string,

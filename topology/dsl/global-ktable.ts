@@ -14,7 +14,7 @@ export class GlobalKTable<K, V> {
   /** @internal */ readonly keySerde: Serde<K> | undefined
   /** @internal */ readonly valueSerde: Serde<V> | undefined
 
-  /** @internal */
+  /** Made by `StreamsBuilder.globalTable`; not for applications. */
   constructor(init: { builder: InternalTopologyBuilder; storeName: string; keySerde?: Serde<K> | undefined; valueSerde?: Serde<V> | undefined }) {
     this.builder = init.builder
     this.queryableStoreName = init.storeName

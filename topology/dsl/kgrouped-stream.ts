@@ -59,7 +59,7 @@ export class KGroupedStream<K, V> {
   /** @internal */ readonly repartitionRequired: boolean
   /** @internal */ readonly groupedName: string | undefined
 
-  /** @internal */
+  /** Made by `KStream.groupByKey` / `groupBy`; not for applications. */
   constructor(init: KGroupedStreamInit<K, V>) {
     this.builder = init.builder
     this.name = init.name

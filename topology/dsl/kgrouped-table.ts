@@ -38,7 +38,7 @@ export class KGroupedTable<K, V> {
   /** @internal */ readonly sourceNodes: ReadonlySet<string>
   /** @internal */ readonly groupedName: string | undefined
 
-  /** @internal */
+  /** Made by `KTable.groupBy`; not for applications. */
   constructor(init: KGroupedTableInit<K, V>) {
     this.builder = init.builder
     this.name = init.name

@@ -75,7 +75,7 @@ export class KStream<K, V> {
   /** @internal the key may have changed since the last (re)partitioning. */
   readonly repartitionRequired: boolean
 
-  /** @internal use `StreamsBuilder.stream`. */
+  /** Made by `StreamsBuilder.stream` and the DSL; not for applications. */
   constructor(init: KStreamInit<K, V>) {
     this.builder = init.builder
     this.name = init.name

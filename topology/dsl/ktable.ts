@@ -119,7 +119,7 @@ export class KTable<K, V> {
   readonly flags: TableNodeFlags
   /** @internal */ readonly origin: TableOrigin<K, V>
 
-  /** @internal */
+  /** Made by `StreamsBuilder.table` and the DSL; not for applications. */
   constructor(init: KTableInit<K, V>) {
     this.builder = init.builder
     this.name = init.name

@@ -28,7 +28,7 @@ import type { Merger } from '../processors/windowed/types.js'
  * (`KSTREAM-AGGREGATE-STATE-STORE-<n>` otherwise); its retention must be at least gap + grace.
  */
 export class SessionWindowedKStream<K, V> {
-  /** @internal */
+  /** Made by `KGroupedStream.windowedBy(SessionWindows)`; not for applications. */
   constructor(
     /** @internal */ readonly grouped: KGroupedStream<K, V>,
     readonly windows: SessionWindows,

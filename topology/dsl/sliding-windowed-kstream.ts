@@ -19,7 +19,7 @@ import { timeWindowedSerde } from '../processors/windowed/windowed-serdes.js'
 
 /** Sliding-windowed stream; see {@link TimeWindowedKStream} for the methods. */
 export class SlidingWindowedKStream<K, V> extends WindowAggregations<K, V> implements TimeWindowedKStream<K, V> {
-  /** @internal */
+  /** Made by `KGroupedStream.windowedBy(SlidingWindows)`; not for applications. */
   constructor(
     /** @internal */ readonly grouped: KGroupedStream<K, V>,
     readonly windows: SlidingWindows,

@@ -61,7 +61,7 @@ export interface TimeWindowedKStream<K, V> {
 
 /** Tumbling/hopping windowed stream (Kafka Streams: `TimeWindowedKStreamImpl`). */
 export class TimeWindowedKStreamImpl<K, V> extends WindowAggregations<K, V> implements TimeWindowedKStream<K, V> {
-  /** @internal */
+  /** Made by `KGroupedStream.windowedBy(TimeWindows)`; not for applications. */
   constructor(
     /** @internal */ readonly grouped: KGroupedStream<K, V>,
     readonly windows: TimeWindows,

@@ -23,7 +23,7 @@ export class StoreBuilder<K, V> {
   declare readonly __key?: K
   declare readonly __value?: V
 
-  /** @internal use `Stores.*StoreBuilder`. */
+  /** Made by the `Stores.*StoreBuilder` factories; not for applications. */
   constructor(def: StoreDef) {
     this.def = Object.freeze({ ...def })
     Object.freeze(this)
