@@ -131,6 +131,12 @@ export interface LocalKafka {
  *   settings that make transactions work (replication factor 1 for the offsets and transaction
  *   logs, min ISR 1, no initial rebalance delay, no topic auto-creation, 1 partition by default). It waits until the broker answers:
  *   about 4 s with the jars cached, 13 s on the first run (idle 2-core machine).
+ * - With `clusterSize` N > 1 (or `KAFKA_CLUSTER_SIZE`): N such nodes on `port` … `port + N - 1`,
+ *   all KRaft voters, formatted afresh with one cluster id, replication factor min(3, N) and min
+ *   ISR min(2, N) (see {@link brokerProperties}); it answers when every node is registered (about
+ *   7 s for 3 nodes on an idle 2-core machine, 15–30 s on a busy one). A cluster already
+ *   answering there with all N nodes is reused. `brokers` lists every node, `pids` every JVM.
+ *   Per-node control: scripts/local-cluster.ts.
  *
  * Note for callers creating topics right after: a KRaft broker's metadata lags its controller
  * for a moment, so kafkajs' `createTopics({ waitForLeaders: true })` can fail with
