@@ -90,6 +90,18 @@ describe.skipIf(!hasJdk)('local 3-node cluster (needs a JDK: javac)', () => {
 
     const expected: Array<{ partition: number; key: string; value: string }> = [];
     let next = 0;
+    // One send per partition, one after the other: a kafkajs 2.2.4 send that spans several leaders
+    // runs one request per broker concurrently and, when one fails (CONCURRENT_TRANSACTIONS from
+    // their concurrent AddPartitionsToTxn), re-sends the other broker's records too, which commits
+    // them twice (seen here once in 11 runs, before any node was killed; test/chaos/FINDINGS.md,
+    // "kafkajs' producer duplicates and drops records on a multi-broker cluster"). This test is
+    // about the cluster and the Java reader, not that client bug.
+    const sendPerPartition = async (txn: Awaited<ReturnType<Producer['transaction']>>, messages: Array<{ partition: number; key: string; value: string }>) => {
+      for (const partition of [0, 1, 2]) {
+        const part = messages.filter((m) => m.partition === partition);
+        if (part.length > 0) await txn.send({ topic, messages: part });
+      }
+    };
     /** One committed transaction of 12 records, 4 per partition. */
     const commitBatch = async () => {
       const messages = Array.from({ length: 12 }, () => {
@@ -97,13 +109,13 @@ describe.skipIf(!hasJdk)('local 3-node cluster (needs a JDK: javac)', () => {
         return { partition: i % 3, key: `k${i}`, value: `v${i}` };
       });
       const txn = await producer.transaction();
-      await txn.send({ topic, messages });
+      await sendPerPartition(txn, messages);
       await txn.commit();
       expected.push(...messages);
     };
     const abortBatch = async () => {
       const txn = await producer.transaction();
-      await txn.send({ topic, messages: [0, 1, 2].map((partition) => ({ partition, key: 'aborted', value: 'aborted' })) });
+      await sendPerPartition(txn, [0, 1, 2].map((partition) => ({ partition, key: 'aborted', value: 'aborted' })));
       await txn.abort();
     };
 
