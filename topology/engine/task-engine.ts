@@ -37,6 +37,7 @@ import { taskIdString } from '../processor/types.js'
 import type { BytesStoreBase, StateStore, StoreDef } from '../state/types.js'
 import { createTypedStore } from '../state/typed.js'
 import type { NodeDef, RawRecord, SubtopologyDef, TaskEngine, TaskEngineOptions } from './types.js'
+import { NOOP_TASK_METRICS, type TaskMetrics, type ValueRecorder } from './metrics.js'
 
 type MaybePromise = Promise<void> | void | undefined
 
@@ -63,6 +64,8 @@ interface RuntimeNode {
   // sinks
   topic?: string | TopicNameExtractor<any, any>
   partitioner?: StreamPartitioner<any, any> | undefined
+  /** `record-e2e-latency` of a source or terminal node (KIP-613); set only when metrics are collected. */
+  e2e?: ValueRecorder
 }
 
 interface Schedule {
@@ -106,6 +109,7 @@ export class DefaultTaskEngine implements TaskEngine {
   private readonly wallSchedules: Schedule[] = []
   private readonly handled = new WeakSet<object>()
   private readonly defaults: { keySerde?: Serde<any>; valueSerde?: Serde<any> }
+  private readonly metrics: TaskMetrics
   private scheduleSeq = 0
   private streamTimeMs = -1
   private currentMeta: RecordMetadata | undefined
@@ -119,6 +123,7 @@ export class DefaultTaskEngine implements TaskEngine {
     this.sub = options.subtopology
     this.taskId = options.taskId
     this.taskIdStr = taskIdString(options.taskId)
+    this.metrics = options.metrics ?? NOOP_TASK_METRICS
     this.defaults = {
       ...(options.defaultKeySerde !== undefined ? { keySerde: options.defaultKeySerde } : {}),
       ...(options.defaultValueSerde !== undefined ? { valueSerde: options.defaultValueSerde } : {}),
@@ -191,6 +196,12 @@ export class DefaultTaskEngine implements TaskEngine {
         node.childByName.set(c, child)
       }
     }
+    // KIP-613: end-to-end latency at source and terminal nodes (no clock reads without metrics)
+    if (this.opts.metrics !== undefined) {
+      for (const node of this.order) {
+        if (node.kind === 'source' || node.children.length === 0) node.e2e = this.metrics.node(node.name).recordE2eLatency
+      }
+    }
     // sink serdes that need I/O before the first serialize
     for (const node of this.order) {
       if (node.kind !== 'sink' || typeof node.topic !== 'string') continue
@@ -233,11 +244,13 @@ export class DefaultTaskEngine implements TaskEngine {
       recordDropped: (reason: string) => engine.dropped(reason, node),
       keySerde: () => opts.defaultKeySerde,
       valueSerde: () => opts.defaultValueSerde,
+      metrics: () => engine.metrics.node(node.name),
     }
   }
 
   private dropped(reason: string, node?: RuntimeNode): void {
     const meta = this.currentMeta
+    this.metrics.droppedRecords.record()
     this.opts.onDropped?.(reason, {
       taskId: this.taskIdStr,
       ...(node !== undefined ? { processor: node.name } : {}),
@@ -320,6 +333,7 @@ export class DefaultTaskEngine implements TaskEngine {
     const source = this.sourceFor(raw.topic)
     if (!source) throw new IllegalStateError(`task ${this.taskIdStr} has no source node for topic '${raw.topic}'`, { place: { taskId: this.taskIdStr, topic: raw.topic, partition: raw.partition, offset: raw.offset } })
     const meta: RecordMetadata = { topic: raw.topic, partition: raw.partition, offset: raw.offset }
+    const startMs = this.metrics.debugEnabled ? performance.now() : 0
     this.currentMeta = meta
     this.currentRaw = raw
     try {
@@ -360,10 +374,14 @@ export class DefaultTaskEngine implements TaskEngine {
         return
       }
       if (ts > partitionTime) this.partitionTimes.set(partitionKey, ts)
+      // record-lateness (DEBUG): how far behind stream-time the record is; 0 when in order
+      this.metrics.recordLateness.record(ts < this.streamTimeMs ? this.streamTimeMs - ts : 0)
       if (ts > this.streamTimeMs) this.streamTimeMs = ts
       const record: StreamRecord<unknown, unknown> = { key, value, timestamp: ts, headers: raw.headers }
+      if (source.e2e !== undefined) source.e2e.record(this.opts.clock() - ts)
       const r = this.forward(source, record)
       if (isPromise(r)) await r
+      this.metrics.process.record(this.metrics.debugEnabled ? performance.now() - startMs : 0)
     } finally {
       this.currentMeta = undefined
       this.currentRaw = undefined
@@ -404,6 +422,7 @@ export class DefaultTaskEngine implements TaskEngine {
   }
 
   private invoke(node: RuntimeNode, record: StreamRecord<any, any>): MaybePromise {
+    if (node.e2e !== undefined) node.e2e.record(this.opts.clock() - record.timestamp)
     try {
       const r = node.kind === 'sink' ? this.sink(node, record) : node.processor!.process(record)
       if (isPromise(r)) return r.then(undefined, (e) => this.handleError(node, e))

@@ -7,6 +7,7 @@
 import type { Headers, Serde } from '../serde.js'
 import type { ProcessorSupplier, StreamPartitioner, TaskId, TimestampExtractor, TopicNameExtractor } from '../processor/types.js'
 import type { BytesStoreBase, StateStore, StoreDef, StoreProvider } from '../state/types.js'
+import type { TaskMetrics } from './metrics.js'
 
 export interface SourceNodeDef {
   readonly type: 'source'
@@ -150,6 +151,11 @@ export interface TaskEngineOptions {
   readonly onDropped?: (reason: string, place: { taskId: string; processor?: string; topic?: string; partition?: number; offset?: string }) => void
   /** Called when a processor requests a commit. */
   readonly onCommitRequested?: () => void
+  /**
+   * The task's sensors (task, processor-node and suppression-buffer metrics), implemented by
+   * lib/metrics. @defaultValue `NOOP_TASK_METRICS` (records nothing)
+   */
+  readonly metrics?: TaskMetrics
   /**
    * Typed global stores by name (GlobalKTable, `addGlobalStore`), readable by every processor of
    * the task through `context.getStateStore`. The global stores are maintained by whoever runs

@@ -8,6 +8,7 @@
  */
 import type { Headers, Serde } from '../serde.js'
 import type { StateStore } from '../state/types.js'
+import type { ProcessorNodeMetrics } from '../engine/metrics.js'
 
 /**
  * A record flowing through a topology (Kafka Streams: `org.apache.kafka.streams.processor.api.Record`;
@@ -100,6 +101,11 @@ export interface ProcessorContext<KForward = unknown, VForward = unknown> {
   keySerde?(): Serde<any> | undefined
   /** Optional: the application's default value serde (Kafka Streams: `ProcessorContext#valueSerde`). */
   valueSerde?(): Serde<any> | undefined
+  /**
+   * Optional: this processor node's sensors (Kafka Streams: `ProcessorContext#metrics`), e.g. the
+   * final-emit counts of a windowed aggregation. Engines that collect metrics provide it.
+   */
+  metrics?(): ProcessorNodeMetrics
 }
 
 /**

@@ -25,6 +25,7 @@ import type { Processor, ProcessorContext, ProcessorSupplier, StreamRecord } fro
 import type { KeyValueStore, Windowed } from '../state/types.js'
 import type { Suppressed } from '../dsl/suppressed.js'
 import type { Change } from './windowed/types.js'
+import { NOOP_NODE_METRICS, type ProcessorNodeMetrics, type SuppressionBufferMetrics } from '../engine/metrics.js'
 
 export interface SuppressProcessorOptions<K, V> {
   /** Processor name (for error messages). */
@@ -206,6 +207,9 @@ class SuppressProcessor<K, V> implements Processor<K, Change<V>, K, Change<V>> {
   private observedStreamTime = -1
   private readonly timeToWaitMs: number
   private readonly windowed: boolean
+  /** `suppression-emit` (node) and `suppression-buffer-size/-count` (store) sensors. */
+  private nodeMetrics: ProcessorNodeMetrics = NOOP_NODE_METRICS
+  private bufferMetrics!: SuppressionBufferMetrics
 
   constructor(private readonly options: SuppressProcessorOptions<K, V>) {
     this.windowed = options.suppressed.kind === 'untilWindowCloses'
@@ -227,6 +231,8 @@ class SuppressProcessor<K, V> implements Processor<K, Change<V>, K, Change<V>> {
     this.valueSerde = valueSerde
     this.topic = `${context.applicationId}-${this.options.storeName}-changelog`
     this.store = context.getStateStore<KeyValueStore<Buffer, Buffer>>(this.options.storeName)
+    this.nodeMetrics = context.metrics?.() ?? NOOP_NODE_METRICS
+    this.bufferMetrics = this.nodeMetrics.suppressionBuffer(this.options.storeName)
     for await (const kv of this.store.all()) {
       const entry = decodeBufferEntry(Buffer.from(kv.key), kv.value)
       this.add(entry)
@@ -243,6 +249,8 @@ class SuppressProcessor<K, V> implements Processor<K, Change<V>, K, Change<V>> {
     this.observedStreamTime = Math.max(this.observedStreamTime, record.timestamp)
     await this.buffer(record)
     await this.enforceConstraints()
+    this.bufferMetrics.size.record(this.bufferBytes)
+    this.bufferMetrics.count.record(this.index.size)
   }
 
   private async buffer(record: StreamRecord<K, Change<V>>): Promise<void> {
@@ -315,6 +323,7 @@ class SuppressProcessor<K, V> implements Processor<K, Change<V>, K, Change<V>> {
     const key = this.keySerde.deserialize(this.topic, entry.keyBytes) as K
     const newValue = this.valueSerde.deserialize(this.topic, entry.newValue)
     const oldValue = this.valueSerde.deserialize(this.topic, entry.priorValue)
+    this.nodeMetrics.suppressionEmit.record()
     await this.context.forward({ key, value: { newValue, oldValue }, timestamp: entry.recordTimestamp, headers: entry.headers })
   }
 }

@@ -18,7 +18,7 @@ import type { ProcessorSupplier, StreamRecord } from '../../processor/types.js'
 import type { KeyValue, SessionStore, Windowed } from '../../state/types.js'
 import type { SessionWindows } from '../../dsl/windows.js'
 import { windowOf as makeWindow } from '../../dsl/windows.js'
-import { WindowAggregateProcessorBase, type WindowAggregateCommonOptions } from './window-aggregate-base.js'
+import { WindowAggregateProcessorBase, recordFinalEmit, type WindowAggregateCommonOptions } from './window-aggregate-base.js'
 import {
   LATE_RECORD_DROP_REASON,
   type Aggregator,
@@ -109,6 +109,7 @@ class SessionWindowAggregateProcessor<K, V, VA> extends WindowAggregateProcessor
     if (upper < 0) return
     const lower = Math.max(0, this.tracker.lastEmitCloseTime)
     if (upper < lower) return
+    const startMs = performance.now()
     const closed: Array<KeyValue<Windowed<K>, VA>> = []
     const indexed = this.store as Partial<SessionStoreWithEndTimeIndex<K, VA>>
     const source = typeof indexed.findSessionsByEndTime === 'function' ? indexed.findSessionsByEndTime(lower, upper) : this.store.all()
@@ -125,6 +126,7 @@ class SessionWindowAggregateProcessor<K, V, VA> extends WindowAggregateProcessor
         headers: record.headers,
       })
     }
+    recordFinalEmit(this.context, closed.length, startMs)
     await this.tracker.update(closeTime)
   }
 }

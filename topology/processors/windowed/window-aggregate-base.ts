@@ -72,6 +72,8 @@ export abstract class WindowAggregateProcessorBase<K, V, VA, S extends StateStor
  * Forwards the final result of every window of `store` starting in `[lower, upper]`, in
  * window-start order, as `Change { newValue, oldValue: null }` keyed by the window
  * `[start, start + windowSizeMs]`, with the window's timestamp and the given headers.
+ * Records KIP-825's `window-aggregate-final-emit` (windows forwarded) and `emit-final-latency`
+ * (milliseconds this emit took) on the node's sensors.
  */
 export async function forwardClosedWindows<K, VA>(
   store: WindowStore<K, ValueAndTimestamp<VA>>,
@@ -81,6 +83,7 @@ export async function forwardClosedWindows<K, VA>(
   windowSizeMs: number,
   headers: Headers,
 ): Promise<void> {
+  const startMs = performance.now()
   const closed: Array<{ key: K; startMs: number; value: ValueAndTimestamp<VA> }> = []
   for await (const kv of store.fetchAll(lower, upper)) {
     closed.push({ key: kv.key.key, startMs: kv.key.window.startMs, value: kv.value })
@@ -94,4 +97,13 @@ export async function forwardClosedWindows<K, VA>(
       headers,
     })
   }
+  recordFinalEmit(context, closed.length, startMs)
+}
+
+/** Records KIP-825's final-emit sensors of the calling node: `count` results emitted in an emit that began at `startMs` (`performance.now()`). */
+export function recordFinalEmit(context: ProcessorContext<any, any>, count: number, startMs: number): void {
+  const metrics = context.metrics?.()
+  if (metrics === undefined) return
+  if (count > 0) metrics.windowAggregateFinalEmit.record(count)
+  metrics.emitFinalLatency.record(performance.now() - startMs)
 }
