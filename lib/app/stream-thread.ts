@@ -56,6 +56,7 @@ import { backoffMs, classifyError, isStateLockedError } from './error-policy.js'
 import { emitEvent, StreamsEvents } from './events.js'
 import { changelogTopicName, type TopicLayout } from './internal-topics.js'
 import type { ResolvedStreamsConfig } from './options.js'
+import { PartitionSender } from './partition-send.js'
 import { TaskRecordCollector, type BatchSender } from './record-collector.js'
 import type { EngineRuntime, StateRuntime } from './state-runtime.js'
 import type { RecordQueue } from './partition-group.js'
@@ -109,6 +110,8 @@ interface StandbyTask {
 interface EosProducer {
   producer: Producer
   txn: Promise<Transaction> | undefined
+  /** Sends each batch one topic-partition at a time (see partition-send.ts). */
+  readonly sender: PartitionSender
 }
 
 /** Group membership view of the last assignment (for interactive-query metadata). */
@@ -830,14 +833,14 @@ export class StreamThread {
         allowAutoTopicCreation: false,
       })
       await producer.connect()
-      this.#eos.set(task.id, { producer, txn: undefined })
+      this.#eos.set(task.id, { producer, txn: undefined, sender: new PartitionSender({ partitionsFor: this.#o.partitionsFor, transactional: true }) })
       const txn = await producer.transaction() // InitProducerId (fencing) + begin
       await txn.abort() // nothing registered: no request
       if (task.abort.signal.aborted) return
     } else {
       const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
       await producer.connect()
-      this.#eos.set(task.id, { producer, txn: undefined })
+      this.#eos.set(task.id, { producer, txn: undefined, sender: new PartitionSender({ partitionsFor: this.#o.partitionsFor, transactional: false }) })
       if (task.abort.signal.aborted) return
     }
     // 2. committed offsets of the task's input partitions
@@ -999,6 +1002,7 @@ export class StreamThread {
           // fenced or already ended
         }
         eos.txn = undefined
+        eos.sender.endTransaction()
       }
       await task.stateManager?.abortUncommitted().catch(() => undefined)
     }
@@ -1130,14 +1134,12 @@ export class StreamThread {
   // ---------------------------------------------------------------------------------------------
 
   #senderFor(task: StreamTask): BatchSender {
-    if (!this.#c.exactlyOnce) {
-      const producer = this.#eos.get(task.id)?.producer
-      if (!producer) return () => Promise.reject(new TaskMigratedError('no producer (task closed)', { place: { taskId: task.id } }))
-      return (topicMessages) => producer.sendBatch({ topicMessages, acks: -1 })
-    }
+    const eos = this.#eos.get(task.id)
+    if (!eos) return () => Promise.reject(new TaskMigratedError('no producer (task closed)', { place: { taskId: task.id } }))
+    if (!this.#c.exactlyOnce) return (topicMessages) => eos.sender.send((tm) => eos.producer.sendBatch({ topicMessages: tm, acks: -1 }), topicMessages)
     return async (topicMessages) => {
       const txn = await this.#transaction(task)
-      return txn.sendBatch({ topicMessages, acks: -1 })
+      return eos.sender.send((tm) => txn.sendBatch({ topicMessages: tm, acks: -1 }), topicMessages)
     }
   }
 
@@ -1326,6 +1328,7 @@ export class StreamThread {
       maybeCrash('after-send-offsets')
       await txn.commit()
       eos.txn = undefined
+      eos.sender.endTransaction()
       maybeCrash('after-commit')
       t.markCommitted(offsets)
       await this.#commitLocal(t)
@@ -1340,6 +1343,7 @@ export class StreamThread {
         }
       }
       eos.txn = undefined
+      eos.sender.endTransaction()
       if (e instanceof StreamsError) throw e
       throw new ProductionError(`transactional commit of task ${t.id} failed: ${(e as Error)?.message ?? e}`, { cause: e, place, retriable: classifyError(e) === 'retriable' })
     }
