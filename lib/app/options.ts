@@ -12,6 +12,8 @@ import type { Serde } from '../../topology/serde.js'
 import type { TimestampExtractor } from '../../topology/processor/types.js'
 import type { OutputRecord, RawRecord } from '../../topology/engine/types.js'
 import { createDefaultLogger, filterLogger, type LogLevel, type Logger } from './logger.js'
+import { isRecordingLevel } from '../metrics/registry.js'
+import type { RecordingLevel } from '../metrics/types.js'
 
 /** Processing guarantee (Kafka Streams: `processing.guarantee`). `'exactly_once'` is EOS-alpha (a transactional producer per task). */
 export type ProcessingGuarantee = 'at_least_once' | 'exactly_once'
@@ -174,6 +176,13 @@ export interface StreamsConfig {
   logLevel?: LogLevel
   /** Where log entries go. @defaultValue JSON lines on stderr */
   logger?: Logger
+  /**
+   * Which metric sensors record (Kafka Streams: `metrics.recording.level`, KIP-444): 'INFO' keeps
+   * the hot path to a few counters; 'DEBUG' adds per-task process/lateness, per-store and emit
+   * metrics; 'TRACE' adds per-store end-to-end latency. See lib/metrics/names.ts.
+   * @defaultValue `'INFO'`
+   */
+  metricsRecordingLevel?: RecordingLevel
 }
 
 /** The configuration after defaults and validation. Frozen. */
@@ -206,6 +215,7 @@ export interface ResolvedStreamsConfig {
   readonly rebalanceTimeoutMs: number
   readonly logLevel: LogLevel
   readonly logger: Logger
+  readonly metricsRecordingLevel: RecordingLevel
 }
 
 const KNOWN_KEYS = new Set<string>([
@@ -214,6 +224,7 @@ const KNOWN_KEYS = new Set<string>([
   'statestoreCacheMaxBytes', 'bufferedRecordsPerPartition', 'topicConfig', 'replicationFactor',
   'deserializationExceptionHandler', 'processingExceptionHandler', 'productionExceptionHandler', 'applicationServer',
   'taskTimeoutMs', 'retryBackoffMs', 'retryBackoffMaxMs', 'sessionTimeoutMs', 'heartbeatIntervalMs', 'rebalanceTimeoutMs', 'logLevel', 'logger',
+  'metricsRecordingLevel',
 ])
 
 function fail(key: string, message: string): never {
@@ -268,6 +279,9 @@ export function resolveStreamsConfig(config: StreamsConfig): ResolvedStreamsConf
     fail('logger', 'expected an object with error/warn/info/debug methods')
   }
   const logger = config.logger ? filterLogger(config.logger, logLevel) : createDefaultLogger(logLevel, `kstreams:${applicationId}`)
+
+  const metricsRecordingLevel = config.metricsRecordingLevel ?? 'INFO'
+  if (!isRecordingLevel(metricsRecordingLevel)) fail('metricsRecordingLevel', `expected 'INFO' | 'DEBUG' | 'TRACE', got ${JSON.stringify(metricsRecordingLevel)}`)
 
   const clientId = config.clientId ?? applicationId
   if (typeof clientId !== 'string' || clientId.length === 0) fail('clientId', 'expected a non-empty string')
@@ -351,6 +365,7 @@ export function resolveStreamsConfig(config: StreamsConfig): ResolvedStreamsConf
     rebalanceTimeoutMs: int(config, 'rebalanceTimeoutMs', 60_000, 1_000),
     logLevel,
     logger,
+    metricsRecordingLevel,
   })
 }
 

@@ -11,6 +11,10 @@
  * - stream-time punctuators run as records advance stream-time; wall-clock punctuators run on
  *   {@link TopologyTestDriver.advanceWallClockTime}.
  *
+ * - metrics: `driver.metrics()` returns Kafka Streams' task and processor-node metrics by name and
+ *   tags (thread-id {@link DRIVER_THREAD_ID}, task-id `<subtopology>_0`), recorded at
+ *   `metricsRecordingLevel`, with rates over the virtual wall clock.
+ *
  * @example
  * ```ts
  * const driver = new TopologyTestDriver(builder.build(), { defaultKeySerde: Serdes.String() })
@@ -49,6 +53,13 @@ import {
   type TopologyDef,
   type WindowStore,
 } from '../../topology/index.js'
+import { taskIdString } from '../../topology/processor/types.js'
+import { StreamsMetrics } from '../metrics/streams-metrics.js'
+import { isRecordingLevel } from '../metrics/registry.js'
+import type { Metric, MetricName, RecordingLevel } from '../metrics/types.js'
+
+export { findMetrics, metricValue } from '../metrics/registry.js'
+export type { Metric, MetricName, RecordingLevel } from '../metrics/types.js'
 
 /** Driver configuration (the subset of StreamsConfig the driver uses). */
 export interface TopologyTestDriverConfig {
@@ -63,7 +74,16 @@ export interface TopologyTestDriverConfig {
   readonly processingExceptionHandler?: ProcessingExceptionHandler
   /** @defaultValue 'fail' */
   readonly invalidTimestampPolicy?: InvalidTimestampPolicy
+  /**
+   * Which sensors record (Kafka Streams: `metrics.recording.level`, KIP-444): 'DEBUG' adds e.g.
+   * `record-lateness-*`, `process-*` per task and `window-aggregate-final-emit-*`.
+   * @defaultValue 'INFO'
+   */
+  readonly metricsRecordingLevel?: RecordingLevel
 }
+
+/** The `thread-id` tag of the driver's metrics. */
+export const DRIVER_THREAD_ID = 'topology-test-driver'
 
 /** A record read from an output topic. */
 export interface TestRecord<K, V> {
@@ -219,9 +239,15 @@ export class TestOutputTopic<K, V> {
   }
 }
 
-/** Counts of records dropped on purpose, by reason (metric `dropped-records`). */
-export interface DriverMetrics {
+/**
+ * The driver's metrics: Kafka Streams' metrics keyed by {@link MetricName} (find them with
+ * `findMetrics` / `metricValue` from `kstreams`' metrics module, or iterate), plus dropped-record
+ * counts by reason.
+ */
+export interface DriverMetrics extends ReadonlyMap<MetricName, Metric> {
+  /** Records dropped on purpose, all tasks (the sum of `dropped-records-total`). */
   readonly droppedRecords: number
+  /** Records dropped on purpose by reason (`late`, `null-key`, `invalid-timestamp`, ...). */
   readonly droppedRecordsByReason: Readonly<Record<string, number>>
 }
 
@@ -245,11 +271,15 @@ export class TopologyTestDriver {
   private initialized = false
   private closed = false
   private busy: Promise<void> = Promise.resolve()
+  private readonly streamsMetrics: StreamsMetrics
 
   constructor(topology: Topology, config: TopologyTestDriverConfig = {}, initialWallClockTimeMs: number = Date.now()) {
     this.config = config
     this.wallClockMs = initialWallClockTimeMs
     this.topologyDef = topology.resolve(config.applicationId ?? 'topology-test-driver')
+    const recordingLevel = config.metricsRecordingLevel ?? 'INFO'
+    if (!isRecordingLevel(recordingLevel)) throw new TypeError(`TopologyTestDriver: metricsRecordingLevel must be 'INFO' | 'DEBUG' | 'TRACE', got ${JSON.stringify(recordingLevel)}`)
+    this.streamsMetrics = new StreamsMetrics({ clientId: this.topologyDef.applicationId, recordingLevel, clock: () => this.wallClockMs })
     this.storeDefs = this.topologyDef.stores
     this.readyPromise = this.init()
     this.readyPromise.catch(() => undefined)
@@ -284,7 +314,9 @@ export class TopologyTestDriver {
     }
     const globalStores = (name: string): StateStore | undefined => globalByStore.get(name)?.getStateStore(name)
     for (const sub of def.subtopologies) {
-      const engine = createTaskEngine({ ...base, subtopology: sub, taskId: { subtopology: sub.id, partition: 0 }, globalStores })
+      const taskId = { subtopology: sub.id, partition: 0 }
+      const metrics = this.streamsMetrics.task(DRIVER_THREAD_ID, taskIdString(taskId))
+      const engine = createTaskEngine({ ...base, subtopology: sub, taskId, globalStores, metrics })
       await engine.init()
       this.engines.push(engine)
       for (const n of sub.nodes) {
@@ -436,7 +468,19 @@ export class TopologyTestDriver {
     return this.wallClockMs
   }
 
-  /** Dropped-record counts (late records, null keys, invalid timestamps, handler 'continue', ...). */
+  /**
+   * A snapshot of the metrics (Kafka Streams: `TopologyTestDriver#metrics()`): task metrics
+   * (`dropped-records-*`; DEBUG: `process-*`, `record-lateness-*`), processor-node metrics
+   * (`record-e2e-latency-*` at source and terminal nodes; DEBUG: `window-aggregate-final-emit-*`,
+   * `emit-final-latency-*`, `suppression-emit-*`) and suppression-buffer metrics, plus dropped-record
+   * counts by reason.
+   * @example
+   * ```ts
+   * const d = new TopologyTestDriver(topology, { metricsRecordingLevel: 'DEBUG' })
+   * // ... pipe records
+   * expect(metricValue(d.metrics(), 'record-lateness-max', { 'task-id': '0_0' })).toBe(5000)
+   * ```
+   */
   metrics(): DriverMetrics {
     let total = 0
     const byReason: Record<string, number> = {}
@@ -444,7 +488,15 @@ export class TopologyTestDriver {
       byReason[reason] = n
       total += n
     }
-    return { droppedRecords: total, droppedRecordsByReason: byReason }
+    const map = new Map(this.streamsMetrics.metrics()) as Map<MetricName, Metric> & { droppedRecords: number; droppedRecordsByReason: Record<string, number> }
+    map.droppedRecords = total
+    map.droppedRecordsByReason = byReason
+    return map
+  }
+
+  /** The configured metrics recording level (read by the metrics exporters). */
+  get recordingLevel(): RecordingLevel {
+    return this.streamsMetrics.recordingLevel
   }
 
   /** Number of records dropped for `reason`, or in total. */
