@@ -2,7 +2,9 @@
  * (d) The schema registry frozen (SIGSTOP) for 30 s while Avro input flows through the
  * impression/click topology (stream-stream join + windowed CTR, exactly-once by default), three
  * instances (test/chaos/apps/impression-click.ts), on a private broker and a PRIVATE registry
- * (never the shared one on 8081).
+ * (never the shared one on 8081). 5 s into the outage one instance is restarted (an outage bites
+ * when a registry call is needed: a starting instance resolves its schemas); it must come up when
+ * the registry is back, and none may die.
  *
  * Input and verdict are the example's own: examples/impression-click/generator.ts plans the input
  * and the truth (every AdEvent, every final CTR window), examples/impression-click/verify.ts
@@ -93,12 +95,18 @@ export async function runRegistryFreeze(cluster: Cluster, registry: LocalRegistr
     note(`FAULT: schema registry frozen (SIGSTOP pid ${registryPid}) for ${freezeMs / 1000} s`)
     signal(registryPid, 'SIGSTOP')
     try {
-      await sleep(freezeMs)
+      // an outage bites when a registry call is needed: an instance (re)starting resolves its schemas
+      await sleep(5000)
+      note('app3 restarted (graceful stop, start) while the registry is frozen')
+      await instances[2]!.stop()
+      instances[2]!.start()
+      await sleep(Math.max(0, freezeMs - 5000))
     } finally {
       signal(registryPid, 'SIGCONT')
     }
     const faultEnd = Date.now()
     note('FAULT END: registry resumed (SIGCONT)')
+    await instances[2]!.waitRunning(120_000).catch((e: unknown) => note(`app3 not RUNNING after the registry returned: ${(e as Error).message}`))
     const truth = await generator
     note(`generator done (${truth.impressions} impressions, ${truth.clicks} clicks); group caught up`)
     await lag.stop()
