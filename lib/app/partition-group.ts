@@ -5,8 +5,11 @@
  *
  * Choice: the queue whose head has the smallest timestamp goes first (stream-time synchronisation
  * across co-partitioned inputs, so a join sees both sides in event-time order). The head timestamp
- * is the record's own timestamp (producer/broker time): custom timestamp extractors run later,
- * inside the engine.
+ * is the EXTRACTED timestamp (Kafka Streams: `RecordQueue#headRecordTimestamp`, which runs the
+ * source's `TimestampExtractor` on the deserialized head record): the group is given a
+ * {@link HeadTimestamp} function, normally `engine.headTimestamp` (TaskEngine), and calls it
+ * once per head record (the result is cached until the head changes). Without one, the record's own
+ * (producer/broker) timestamp is used.
  *
  * ## When a task with an empty partition may go ahead (KIP-695, `maxTaskIdleMs`)
  * For every EMPTY queue of a task with several input partitions:
@@ -25,10 +28,20 @@
  */
 import type { RawRecord } from '../../topology/engine/types.js'
 
+/**
+ * The event time by which a queue's head record is ordered: its extracted timestamp (Kafka Streams
+ * runs the source's `TimestampExtractor` on the head). Pass `engine.headTimestamp.bind(engine)`.
+ * Must not throw; an invalid timestamp (negative) should fall back to the record's own timestamp
+ * (the engine applies the invalid-timestamp policy when it processes the record).
+ */
+export type HeadTimestamp = (record: RawRecord) => number
+
 /** A FIFO of raw records with O(1) push/shift (array + head index, compacted lazily), and the partition's fetch position and end. */
 export class RecordQueue {
   #items: RawRecord[] = []
   #head = 0
+  /** Extracted timestamp of the head record, computed once per head; undefined = not yet. */
+  #headTs: number | undefined
   /** Next offset the consumer fetches from this partition, as far as we know; undefined = unknown. */
   position: bigint | undefined
   /** Whether {@link position} comes from a fetch or a seek (not from an assumed auto-reset position). */
@@ -56,8 +69,20 @@ export class RecordQueue {
     return this.#head < this.#items.length ? this.#items[this.#head] : undefined
   }
 
+  /**
+   * Timestamp of the head record by which the group orders queues: `extract(head)`, computed once
+   * per head record, or the record's own timestamp without `extract`. Undefined when empty.
+   */
+  headTimestamp(extract?: HeadTimestamp): number | undefined {
+    const h = this.peek()
+    if (h === undefined) return undefined
+    if (extract === undefined) return h.timestamp
+    return (this.#headTs ??= extract(h))
+  }
+
   shift(): RawRecord | undefined {
     if (this.#head >= this.#items.length) return undefined
+    this.#headTs = undefined
     const r = this.#items[this.#head]!
     this.#items[this.#head] = undefined as unknown as RawRecord
     this.#head++
@@ -84,6 +109,7 @@ export class RecordQueue {
   clear(): void {
     this.#items = []
     this.#head = 0
+    this.#headTs = undefined
   }
 
   /**
@@ -169,8 +195,15 @@ export class PartitionGroup {
    * @param maxTaskIdleMs KIP-695 `max.task.idle.ms`: -1 never waits for empty partitions; 0 waits
    *   only while an empty partition has unfetched records (or unknown lag); > 0 also waits that long
    *   for new records on a caught-up empty partition.
+   * @param headTimestamp the extracted timestamp of a head record (see {@link HeadTimestamp});
+   *   undefined = order by the records' own timestamps
    */
-  constructor(partitions: ReadonlyArray<{ topic: string; partition: number }>, _now: number, private readonly maxTaskIdleMs: number) {
+  constructor(
+    partitions: ReadonlyArray<{ topic: string; partition: number }>,
+    _now: number,
+    private readonly maxTaskIdleMs: number,
+    private readonly headTimestamp?: HeadTimestamp,
+  ) {
     this.queues = partitions.map((p) => new RecordQueue(p.topic, p.partition))
     for (const q of this.queues) this.#byKey.set(`${q.topic}:${q.partition}`, q)
   }
@@ -227,8 +260,9 @@ export class PartitionGroup {
   }
 
   /**
-   * Takes up to `max` records in timestamp order (smallest head first; ties by queue order), stopping
-   * when the group stops being processable.
+   * Takes up to `max` records in timestamp order (smallest extracted head timestamp first, Kafka
+   * Streams' `PartitionGroup#nextRecord`; ties by queue order), stopping when the group stops being
+   * processable.
    */
   take(max: number, now: number): RawRecord[] {
     const out: RawRecord[] = []
@@ -239,9 +273,13 @@ export class PartitionGroup {
     }
     while (out.length < max && this.processable(now)) {
       let best: RecordQueue | undefined
+      let bestTs = 0
       for (const q of this.queues) {
-        const h = q.peek()
-        if (h && (!best || h.timestamp < best.peek()!.timestamp)) best = q
+        const ts = q.headTimestamp(this.headTimestamp)
+        if (ts !== undefined && (!best || ts < bestTs)) {
+          best = q
+          bestTs = ts
+        }
       }
       if (!best) break
       out.push(best.shift()!)

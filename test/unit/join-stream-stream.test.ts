@@ -31,11 +31,11 @@ function joinOf(kind: Kind, l: KStream<string, string>, r: KStream<string, strin
   }
 }
 
-function harness(kind: Kind, windows: JoinWindows): Harness {
+function harness(kind: Kind, windows: JoinWindows, sj?: StreamJoined<string, string, string>): Harness {
   const b = new StreamsBuilder()
   const l = b.stream<string, string>('left', { keySerde: S, valueSerde: S })
   const r = b.stream<string, string>('right', { keySerde: S, valueSerde: S })
-  joinOf(kind, l, r, windows).to('out', { keySerde: S, valueSerde: S })
+  joinOf(kind, l, r, windows, sj).to('out', { keySerde: S, valueSerde: S })
   const driver = new TopologyTestDriver(b.build())
   drivers.push(driver)
   const out = driver.createOutputTopic('out', S, S)
@@ -99,8 +99,24 @@ describe('stream-stream inner join', () => {
     expect(h.read()).toEqual([])
   })
 
-  it('drops and counts records later than their window plus grace; accepts them within grace', async () => {
+  it("by default (Kafka Streams) joins records later than their window plus grace while the other side retains its records", async () => {
     const h = harness('inner', JoinWindows.ofTimeDifferenceAndGrace(10, 5))
+    await h.left.pipeInput('k', 'A', 100)
+    await h.left.pipeInput('other', 'B', 120) // stream-time 120
+    await h.right.pipeInput('k', 'late', 104) // window closed at 119, A@100 retained (left buffer keeps >= 96)
+    expect(h.read()).toEqual(['k:A+late@104'])
+    await h.right.pipeInput('k', 'ok', 105)
+    expect(h.read()).toEqual(['k:A+ok@105'])
+    await h.right.pipeInput('j', 'r', 110)
+    await h.left.pipeInput('j', 'lateLeft', 104) // late, joined with r@110 and buffered
+    expect(h.read()).toEqual(['j:lateLeft+r@110'])
+    await h.right.pipeInput('j', 'r2', 108)
+    expect(h.read()).toEqual(['j:lateLeft+r2@108'])
+    expect(h.driver.droppedRecords()).toBe(0)
+  })
+
+  it("with lateRecords 'drop', drops and counts records later than their window plus grace; accepts them within grace", async () => {
+    const h = harness('inner', JoinWindows.ofTimeDifferenceAndGrace(10, 5), StreamJoined.with(S, S, S).withLateRecords('drop'))
     await h.left.pipeInput('k', 'A', 100)
     await h.left.pipeInput('other', 'B', 120) // stream-time 120
     // right record at 104: its window [94, 114] plus grace closed at 119 < 120: late
@@ -210,8 +226,18 @@ describe('stream-stream left join', () => {
     expect(h.driver.droppedRecords()).toBe(1)
   })
 
-  it('a record dropped as late is never emitted unmatched', async () => {
+  it('by default (Kafka Streams) a late record without a match is emitted with null at once', async () => {
     const h = harness('left', JoinWindows.ofTimeDifferenceWithNoGrace(10))
+    await h.left.pipeInput('k', 'A', 100)
+    await h.left.pipeInput('k', 'late', 50)
+    expect(h.read()).toEqual(['k:late+null@50'])
+    await h.left.pipeInput('x', 'X', 1000)
+    expect(h.read()).toEqual(['k:A+null@100'])
+    expect(h.driver.droppedRecords()).toBe(0)
+  })
+
+  it("with lateRecords 'drop', a record dropped as late is never emitted unmatched", async () => {
+    const h = harness('left', JoinWindows.ofTimeDifferenceWithNoGrace(10), StreamJoined.with(S, S, S).withLateRecords('drop'))
     await h.left.pipeInput('k', 'A', 100)
     await h.left.pipeInput('k', 'late', 50)
     await h.left.pipeInput('x', 'X', 1000)

@@ -214,6 +214,16 @@ export interface StreamJoinedConfig<K, V, VO> {
   readonly loggingEnabled?: boolean
   /** Extra topic configs of the changelog topics. */
   readonly logConfig?: Readonly<globalThis.Record<string, string>>
+  /**
+   * What happens to a record that arrives after its join window plus grace closed:
+   * - `'join'` (Kafka Streams' behaviour): it is still joined with the other side's records as long
+   *   as the other side's buffer retains them (retention `before + after + grace`, by that buffer's
+   *   own stream-time), and a left/outer record without a match is emitted with `null` at once;
+   * - `'drop'`: it is dropped and counted (`dropped-records`), neither joined nor buffered, so a
+   *   left/outer join never emits a match after the record's `null` result.
+   * @defaultValue 'join'
+   */
+  readonly lateRecords?: 'join' | 'drop'
 }
 
 /**
@@ -233,6 +243,7 @@ export class StreamJoined<K, V, VO> implements StreamJoinedConfig<K, V, VO> {
   readonly storeName?: string
   readonly loggingEnabled: boolean
   readonly logConfig: Readonly<globalThis.Record<string, string>>
+  readonly lateRecords?: 'join' | 'drop'
 
   private constructor(config: StreamJoinedConfig<K, V, VO>) {
     if (config.keySerde !== undefined) this.keySerde = config.keySerde
@@ -242,6 +253,7 @@ export class StreamJoined<K, V, VO> implements StreamJoinedConfig<K, V, VO> {
     if (config.storeName !== undefined) this.storeName = config.storeName
     this.loggingEnabled = config.loggingEnabled ?? true
     this.logConfig = Object.freeze({ ...(config.logConfig ?? {}) })
+    if (config.lateRecords !== undefined) this.lateRecords = config.lateRecords
     Object.freeze(this)
   }
 
@@ -296,6 +308,16 @@ export class StreamJoined<K, V, VO> implements StreamJoinedConfig<K, V, VO> {
     return new StreamJoined<K, V, VO>({ ...this.config(), loggingEnabled: false, logConfig: {} })
   }
 
+  /**
+   * What happens to records arriving after their join window plus grace closed (see
+   * {@link StreamJoinedConfig.lateRecords}): `'join'` (the default, as Kafka Streams) or `'drop'`.
+   * A kstreams extension; Kafka Streams has no such option.
+   * @throws TopologyError naming `lateRecords` when neither
+   */
+  withLateRecords(lateRecords: 'join' | 'drop'): StreamJoined<K, V, VO> {
+    return new StreamJoined<K, V, VO>({ ...this.config(), lateRecords: checkLateRecords('StreamJoined.withLateRecords', lateRecords) })
+  }
+
   private config(): StreamJoinedConfig<K, V, VO> {
     return {
       keySerde: this.keySerde,
@@ -305,8 +327,14 @@ export class StreamJoined<K, V, VO> implements StreamJoinedConfig<K, V, VO> {
       storeName: this.storeName,
       loggingEnabled: this.loggingEnabled,
       logConfig: this.logConfig,
+      ...(this.lateRecords !== undefined ? { lateRecords: this.lateRecords } : {}),
     }
   }
+}
+
+function checkLateRecords(where: string, value: unknown): 'join' | 'drop' {
+  if (value !== 'join' && value !== 'drop') throw new TopologyError(`${where}: lateRecords must be 'join' or 'drop', got ${String(value)}`)
+  return value
 }
 
 function checkName(where: string, parameter: string, name: string): string {
@@ -346,7 +374,7 @@ function checkSameBuilder(a: { builder: InternalTopologyBuilder }, b: { builder?
  * `KSTREAM-JOINTHIS-`/`KSTREAM-OUTERTHIS-`, `KSTREAM-JOINOTHER-`/`KSTREAM-OUTEROTHER-`,
  * `KSTREAM-MERGE-`; window stores `<JOINTHIS name>-store` and `<JOINOTHER name>-store` (or
  * `<storeName>-this-join-store`, `<storeName>-other-join-store`; `outer-` prefixed for outer
- * sides) with retention `before + after + grace`, and for left/outer joins the shared store
+ * sides) with retention `before + after + grace` (+1 with `lateRecords: 'drop'`), and for left/outer joins the shared store
  * `KSTREAM-OUTERSHARED-<n>-store` (or `<storeName>-left-shared-join-store` /
  * `<storeName>-outer-shared-join-store`). Both inputs are co-partitioned.
  *
@@ -411,7 +439,8 @@ export function buildStreamStreamJoin<K, V, VO, VR>(
         : 'KSTREAM-OUTERSHARED-' + joinThisGenerated.substring(thisPrefix.length)) + '-store'
   if (thisStoreName === otherStoreName) throw new TopologyError(`${method}: both join stores would be named '${thisStoreName}'`)
 
-  const w: JoinWindowSpec = { beforeMs: windows.beforeMs, afterMs: windows.afterMs, graceMs: windows.graceMs }
+  const dropLate = (sj.lateRecords === undefined ? 'join' : checkLateRecords(method, sj.lateRecords)) === 'drop'
+  const w: JoinWindowSpec = { beforeMs: windows.beforeMs, afterMs: windows.afterMs, graceMs: windows.graceMs, dropLate }
   const sizeMs = windows.beforeMs + windows.afterMs
   const logging = { loggingEnabled: sj.loggingEnabled ?? true, logConfig: { ...(sj.logConfig ?? {}) } }
   const windowStore = (storeName: string, valueSerdeOf: Serde<any> | undefined): StoreDef => ({
@@ -422,8 +451,9 @@ export function buildStreamStreamJoin<K, V, VO, VR>(
     ...logging,
     cachingEnabled: false,
     persistent: true,
-    // +1: a record exactly `before + after + grace` older than stream-time can still be joined.
-    retentionMs: sizeMs + windows.graceMs + 1,
+    // Kafka Streams' retention. With the drop policy +1: a record exactly `before + after + grace`
+    // older than stream-time is not late yet, so its match must still be there.
+    retentionMs: sizeMs + windows.graceMs + (dropLate ? 1 : 0),
     windowSizeMs: sizeMs,
     retainDuplicates: true,
   })

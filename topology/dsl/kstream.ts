@@ -31,6 +31,7 @@ import { BranchedKStream } from './branched.js'
 import { KGroupedStream } from './kgrouped-stream.js'
 import { KTable, sourceTableOrigin } from './ktable.js'
 import { GlobalKTable } from './global-ktable.js'
+import { fixedKeyProcessorSupplier } from '../processors/fixed-key.js'
 import type { JoinWindows } from './windows.js'
 import {
   buildStreamGlobalTableJoin,
@@ -294,12 +295,24 @@ export class KStream<K, V> {
     return this.doProcess<KOut, VOut>('process', 'KSTREAM-PROCESSOR-', supplier, options, stateStoreNames, { keySerde: undefined, valueSerde: undefined, repartitionRequired: true })
   }
 
-  /** Runs a processor that may change values but not keys (`KSTREAM-PROCESSVALUES-`); keeps the key serde. */
+  /**
+   * Runs a processor that may change values but not keys (`KSTREAM-PROCESSVALUES-`; Kafka Streams:
+   * `FixedKeyProcessor`, KIP-820); keeps the key serde and needs no repartition. Forwarding a
+   * record with another key than the input record's fails with `IllegalStateError`.
+   */
   processValues<VOut>(supplier: FixedKeyProcessorSupplier<K, V, VOut>, options?: ProcessOptions | string, ...stateStoreNames: string[]): KStream<K, VOut> {
-    return this.doProcess<K, VOut>('processValues', 'KSTREAM-PROCESSVALUES-', supplier, options, stateStoreNames, { valueSerde: undefined })
+    return this.doProcess<K, VOut>('processValues', 'KSTREAM-PROCESSVALUES-', supplier, options, stateStoreNames, { valueSerde: undefined }, (s, name) => fixedKeyProcessorSupplier(s as FixedKeyProcessorSupplier<K, V, VOut>, name))
   }
 
-  private doProcess<K2, V2>(method: string, prefix: string, supplier: unknown, options: ProcessOptions | string | undefined, more: string[], changes: Partial<Omit<KStreamInit<K2, V2>, 'builder' | 'name'>>): KStream<K2, V2> {
+  private doProcess<K2, V2>(
+    method: string,
+    prefix: string,
+    supplier: unknown,
+    options: ProcessOptions | string | undefined,
+    more: string[],
+    changes: Partial<Omit<KStreamInit<K2, V2>, 'builder' | 'name'>>,
+    wrap: (supplier: unknown, name: string) => unknown = (s) => s,
+  ): KStream<K2, V2> {
     requireFunction(supplier, 'supplier', method)
     const opts: ProcessOptions = typeof options === 'string' ? { stores: [options] } : (options ?? {})
     const stores = [...(opts.stores ?? []), ...more]
@@ -308,7 +321,7 @@ export class KStream<K, V> {
       if (this.builder.storeDef(s) === undefined) throw new TopologyError(`${method}: state store '${s}' is not added yet; add it with StreamsBuilder.addStateStore first`)
     }
     const name = nameOrGenerate(this.builder, opts, prefix, method)
-    this.builder.addProcessor(name, supplier as ProcessorSupplier<any, any, any, any>, [this.name], stores.filter((s) => !this.builder.isGlobalStore(s)))
+    this.builder.addProcessor(name, wrap(supplier, name) as ProcessorSupplier<any, any, any, any>, [this.name], stores.filter((s) => !this.builder.isGlobalStore(s)))
     return this.derive<K2, V2>(name, changes)
   }
 

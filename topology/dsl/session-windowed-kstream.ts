@@ -80,11 +80,17 @@ export class SessionWindowedKStream<K, V> {
       storeType: 'session',
       minRetentionMs: windows.inactivityGap() + windows.gracePeriodMs(),
       retentionRule: 'its inactivity gap plus the grace period',
-      effectiveMinRetentionMs: windows.inactivityGap() + windows.gracePeriodMs() + 1,
+      // Kafka Streams' session stores: with onWindowUpdate the store expires a session once
+      // `end <= stream-time - retention`, so a record exactly `gap` after a session starts a new one
+      // when the store's stream-time has reached it. The time-ordered store of onWindowClose keeps
+      // `end == stream-time - retention` too (AbstractDualSchemaRocksDBSegmentedBytesStore
+      // #getActualFrom): one more millisecond, so a session is still there when it is emitted.
+      ...(emitStrategy.type === 'ON_WINDOW_CLOSE' ? { effectiveMinRetentionMs: windows.inactivityGap() + windows.gracePeriodMs() + 1 } : {}),
       windowedKeySerde: (keySerde) => sessionWindowedSerde(keySerde),
       emitStrategy,
-      // Inclusive ends: a session closes when end + gap + grace < stream-time.
-      closeAfterEndMs: windows.inactivityGap() + windows.gracePeriodMs() + 1,
+      // What suppress(untilWindowCloses) waits after a session's end: gap + grace (Kafka Streams'
+      // GraphGraceSearchUtil); its buffer emits once `end <= stream-time - gap - grace`.
+      closeAfterEndMs: windows.inactivityGap() + windows.gracePeriodMs(),
       supplier: (storeName, emitTimeStoreName) =>
         sessionWindowAggregateSupplier<K, V, VAgg>({ windows, storeName, emitStrategy, initializer, aggregator, merger, ...(emitTimeStoreName ? { emitTimeStoreName } : {}) }),
       valueGetter: (storeName) => sessionStoreValueGetterSupplier<K, VAgg>(storeName),

@@ -52,8 +52,11 @@ export class SlidingWindowedKStream<K, V> extends WindowAggregations<K, V> imple
       windowSizeMs: d,
       windowedKeySerde: (keySerde) => timeWindowedSerde(keySerde, d),
       emitStrategy,
-      // Inclusive ends: a window closes when end + grace < stream-time, i.e. one ms later than a time window.
-      closeAfterEndMs: windows.gracePeriodMs() + 1,
+      // What suppress(untilWindowCloses) waits after a window's end: the grace, as Kafka Streams'
+      // GraphGraceSearchUtil says. Its buffer emits once `end <= stream-time - grace`, one ms before
+      // the aggregation stops updating the inclusive window, so a late update is emitted again
+      // (Kafka Streams does the same).
+      closeAfterEndMs: windows.gracePeriodMs(),
       supplier: (storeName, emitTimeStoreName) =>
         slidingWindowAggregateSupplier<K, V, VAgg>({ windows, storeName, emitStrategy, initializer, aggregator, ...(emitTimeStoreName ? { emitTimeStoreName } : {}) }),
       valueGetter: (storeName) => windowStoreValueGetterSupplier<K, VAgg>(storeName),

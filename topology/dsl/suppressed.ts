@@ -9,7 +9,7 @@ import { Serdes } from '../serde.js'
 import type { Windowed } from '../state/types.js'
 import { KTable as KTableClass, type KTable } from './ktable.js'
 import type { TableNodeFlags } from '../processors/table.js'
-import { suppressProcessorSupplier } from '../processors/suppress.js'
+import { suppressProcessorSupplier, suppressedValueGetterSupplier } from '../processors/suppress.js'
 import { findWindowGrace, registerWindowedNode } from '../processors/windowed/graph.js'
 
 // ---------------------------------------------------------------------------------------------
@@ -296,8 +296,14 @@ export function buildSuppress<K, V>(table: KTable<K, V>, suppressed: Suppressed<
     flags,
     origin: {
       enableSendingOldValues: () => true,
-      // Lookups see the parent's current values (Kafka Streams shows the pre-buffer value instead).
-      valueGetterSupplier: () => parent.valueGetterSupplier(),
+      // Lookups (joins) see what the suppression emitted: the pre-buffer value of a buffered key.
+      valueGetterSupplier: () =>
+        suppressedValueGetterSupplier<K, V>(parent.valueGetterSupplier(), {
+          processorName: name,
+          storeName,
+          ...(table.keySerde !== undefined ? { keySerde: table.keySerde } : {}),
+          ...(table.valueSerde !== undefined ? { valueSerde: table.valueSerde } : {}),
+        }),
     },
   })
 }

@@ -389,6 +389,22 @@ export class DefaultTaskEngine implements TaskEngine {
     if (this.streamSchedules.length > 0 && this.streamSchedules[0]!.next <= this.streamTimeMs) await this.punctuate(this.streamSchedules, this.streamTimeMs)
   }
 
+  headTimestamp(raw: RawRecord): number {
+    const source = this.sourceFor(raw.topic)
+    const extractor = source?.timestampExtractor
+    if (source === undefined || extractor === undefined) return raw.timestamp
+    try {
+      const key = raw.key === null ? null : this.deserialize(source.keySerde, 'key', raw.topic, raw.key, raw)
+      const value = raw.value === null ? null : this.deserialize(source.valueSerde, 'value', raw.topic, raw.value, raw)
+      const partitionTime = this.partitionTimes.get(raw.topic + '\u0000' + raw.partition) ?? -1
+      const ts = extractor.extract({ topic: raw.topic, partition: raw.partition, offset: raw.offset, key, value, timestamp: raw.timestamp, headers: raw.headers }, partitionTime)
+      return typeof ts === 'number' && ts >= 0 ? ts : raw.timestamp
+    } catch {
+      // process() reports it (deserialization handler, extractor error) when the record's turn comes
+      return raw.timestamp
+    }
+  }
+
   private deserialize(serde: Serde<any> | undefined, what: 'key' | 'value', topic: string, data: Buffer, raw: RawRecord): unknown {
     if (!serde) throw new SerializationError(`no ${what} serde for topic '${topic}': set it on the source (Consumed) or configure a default ${what} serde`, { place: { taskId: this.taskIdStr, topic, partition: raw.partition, offset: raw.offset } })
     try {

@@ -183,6 +183,15 @@ export interface TaskEngine {
    * handler says 'fail'.
    */
   process(record: RawRecord): Promise<void>
+  /**
+   * The timestamp `process` would give `record` (Kafka Streams: `RecordQueue#headRecordTimestamp`):
+   * its source's `TimestampExtractor` applied to the deserialized record with the partition's
+   * current partition-time; the record's own timestamp when the source has no extractor, or when
+   * deserialization or extraction fails or yields a negative timestamp (`process` then applies the
+   * handlers and the invalid-timestamp policy). Never throws. The runtime orders a task's input
+   * queues by it (`PartitionGroup`); it deserializes the record once more when an extractor is set.
+   */
+  headTimestamp?(record: RawRecord): number
   /** Stream-time: the largest timestamp processed, -1 before any record. */
   streamTime(): number
   /** Runs wall-clock punctuators due at `nowMs`. Returns true if any ran. */

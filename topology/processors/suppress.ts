@@ -25,6 +25,7 @@ import type { Processor, ProcessorContext, ProcessorSupplier, StreamRecord } fro
 import type { KeyValueStore, Windowed } from '../state/types.js'
 import type { Suppressed } from '../dsl/suppressed.js'
 import type { Change } from './windowed/types.js'
+import type { KTableValueGetterSupplier } from './table.js'
 import { NOOP_NODE_METRICS, type ProcessorNodeMetrics, type SuppressionBufferMetrics } from '../engine/metrics.js'
 
 export interface SuppressProcessorOptions<K, V> {
@@ -51,6 +52,54 @@ export function suppressProcessorSupplier<K, V>(options: SuppressProcessorOption
     throw new StreamsConfigError('suppress(untilWindowCloses) needs the grace period of the upstream windows')
   }
   return () => new SuppressProcessor(options)
+}
+
+/**
+ * Lookups into a suppressed table (Kafka Streams: `KTableSuppressProcessorSupplier#view` with
+ * `TimeOrderedKeyValueBuffer#priorValueForBuffered`): what downstream of the suppression has seen.
+ * A key with a buffered update yields the value from before its first buffered update (the
+ * buffer's prior value; `null` when the key was absent), with timestamp -1 (unknown, Kafka
+ * Streams' `RecordQueue.UNKNOWN`); a key not in the buffer yields the parent table's value.
+ * Reads the buffer store (connected to the reading processor through `storeNames`), so it needs the
+ * same serdes as the suppression processor.
+ */
+export function suppressedValueGetterSupplier<K, V>(
+  parent: KTableValueGetterSupplier<K, V>,
+  options: Pick<SuppressProcessorOptions<K, V>, 'processorName' | 'storeName' | 'keySerde' | 'valueSerde'>,
+): KTableValueGetterSupplier<K, V> {
+  return {
+    storeNames: () => [options.storeName, ...parent.storeNames()],
+    get: () => {
+      const parentGetter = parent.get()
+      let store: KeyValueStore<Buffer, Buffer>
+      let keySerde: Serde<K> | undefined
+      let valueSerde: Serde<V> | undefined
+      let topic = ''
+      return {
+        init(context) {
+          parentGetter.init(context)
+          store = context.getStateStore<KeyValueStore<Buffer, Buffer>>(options.storeName)
+          const defaults = { keySerde: context.keySerde?.(), valueSerde: context.valueSerde?.() }
+          keySerde = resolveSerde(options.keySerde, defaults.keySerde, defaults)
+          valueSerde = resolveSerde(options.valueSerde, defaults.valueSerde, defaults)
+          topic = `${context.applicationId}-${options.storeName}-changelog`
+        },
+        async get(key) {
+          if (keySerde === undefined || valueSerde === undefined) {
+            throw new StreamsConfigError(`lookup into suppressed table needs a ${keySerde ? 'value' : 'key'} serde: set it on the upstream table or configure a default serde`, {
+              place: { processor: options.processorName, store: options.storeName },
+            })
+          }
+          const keyBytes = keySerde.serialize(topic, key)
+          const encoded = keyBytes === null ? undefined : await store.get(keyBytes)
+          if (keyBytes === null || encoded === undefined || encoded === null) return parentGetter.get(key)
+          const prior = decodeBufferEntry(keyBytes, encoded).priorValue
+          const value = valueSerde.deserialize(topic, prior)
+          return value === null || value === undefined ? null : { value, timestamp: -1 }
+        },
+      }
+    },
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

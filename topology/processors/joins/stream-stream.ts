@@ -13,17 +13,22 @@
  * - a left record at `t` joins right records in `[t - beforeMs, t + afterMs]` (inclusive); a right
  *   record at `t` joins left records in `[t - afterMs, t + beforeMs]`; a result carries the later
  *   of the two timestamps;
- * - stream-time is the largest timestamp either input has seen (shared by both sides);
- * - a record is late once its own join window has closed: left `t + afterMs + graceMs < streamTime`,
- *   right `t + beforeMs + graceMs < streamTime`. Late records are dropped and counted
- *   (`context.recordDropped`), neither joined nor buffered. (Kafka Streams merely stops buffering
- *   records older than the window store's retention and may still join them; we drop them, so a
- *   left/outer join can never emit a match for a record whose "no match" result went out.)
- * - left/outer joins keep records that found no match in the shared outer-join store; once
- *   stream-time passes their window's close, they are emitted with `null` for the other side, in
- *   timestamp order, before the matches of the record that moved stream-time. A record that
- *   matches later is removed from that store, so it is never emitted unmatched. Emitted
- *   records are deleted: nothing is emitted twice;
+ * - stream-time is the largest timestamp either input has seen (shared by both sides), advanced by
+ *   every record, even one then skipped for a null key or value (Kafka Streams does the same);
+ * - late records (Kafka Streams' behaviour, the default): a record whose join window plus grace has
+ *   closed (left `t + afterMs + graceMs < streamTime`, right `t + beforeMs + graceMs < streamTime`)
+ *   is still joined with whatever the other side's buffer retains, and buffered if its own buffer
+ *   still retains its time (window stores with retention `before + after + grace`, by their own
+ *   stream-time). With `dropLate` (`StreamJoined.withLateRecords('drop')`) late records are dropped
+ *   and counted (`context.recordDropped`), neither joined nor buffered;
+ * - a left/outer record without a match whose window end `t + after` (its side's) is already
+ *   behind stream-time is emitted with `null` AT ONCE (Kafka Streams: "out-of-order record", no
+ *   grace involved); otherwise it waits in the shared outer-join store; once stream-time passes its
+ *   window's end plus grace, it is emitted with `null` for the other side, in timestamp order, before
+ *   the matches of the record that moved stream-time. A record that matches later is removed from
+ *   that store, so it is never emitted unmatched from there. Emitted records are deleted: nothing is
+ *   emitted twice from the store (a record emitted at once may still match a later record of the
+ *   other side, as in Kafka Streams);
  * - records with a `null` value, or a `null` key, are dropped and counted — except that a left
  *   join (left side) or outer join (both sides) emits a `null`-key record at once, joined with
  *   `null` (KIP-962).
@@ -38,6 +43,8 @@ export interface JoinWindowSpec {
   readonly beforeMs: number
   readonly afterMs: number
   readonly graceMs: number
+  /** Drop records arriving after their window plus grace closed (`StreamJoined.withLateRecords('drop')`). @defaultValue false */
+  readonly dropLate?: boolean
 }
 
 /** Stream-time of one join in one task, shared by its four processors (Kafka Streams: `TimeTracker`). */
@@ -109,8 +116,9 @@ export interface JoinWindowProcessorSpec {
 }
 
 /**
- * `KSTREAM-WINDOWED-…`: forwards each record to its join processor, then buffers it in this side's
- * window store (unless its key or value is `null`, or it is late: those are never joined).
+ * `KSTREAM-WINDOWED-…` (Kafka Streams: `KStreamJoinWindow`): forwards each record to its join
+ * processor, then buffers it in this side's window store (unless its key or value is `null`, or it
+ * is late under the drop policy). The store itself ignores records older than its retention.
  */
 export function joinWindowProcessorSupplier<K, V>(spec: JoinWindowProcessorSpec): ProcessorSupplier<K, V, K, V> {
   return () => new JoinWindowProcessor<K, V>(spec)
@@ -135,7 +143,7 @@ class JoinWindowProcessor<K, V> implements Processor<K, V, K, V> {
       record.key !== undefined &&
       record.value !== null &&
       record.value !== undefined &&
-      !isLateJoinRecord(this.spec.side, record.timestamp, this.spec.windows, this.tracker.streamTime)
+      !(this.spec.windows.dropLate === true && isLateJoinRecord(this.spec.side, record.timestamp, this.spec.windows, this.tracker.streamTime))
     await this.ctx.forward(record)
     if (buffer) await this.store.put(record.key, record.value, record.timestamp)
   }
@@ -203,10 +211,11 @@ class StreamStreamJoinProcessor<K, VL, VR, VOut> implements Processor<K, unknown
   async process(record: StreamRecord<K, unknown>): Promise<void> {
     const { key, value, timestamp } = record
     const w = this.spec.windows
+    const late = w.dropLate === true && isLateJoinRecord(this.side, timestamp, w, this.tracker.streamTime)
+    if (!late) this.tracker.streamTime = Math.max(this.tracker.streamTime, timestamp)
     if (key === null || key === undefined) {
       if (this.thisOuter && value !== null && value !== undefined) {
         // KIP-962: a null-key record can never match; a left/outer join emits it at once.
-        this.tracker.streamTime = Math.max(this.tracker.streamTime, timestamp)
         await this.ctx.forward({ ...record, value: this.join(key as K, value, null) })
         return
       }
@@ -217,24 +226,32 @@ class StreamStreamJoinProcessor<K, VL, VR, VOut> implements Processor<K, unknown
       this.ctx.recordDropped('stream-stream join: record with null value')
       return
     }
-    if (isLateJoinRecord(this.side, timestamp, w, this.tracker.streamTime)) {
+    if (late) {
       this.ctx.recordDropped('stream-stream join: record arrived after its join window and grace period closed')
       return
     }
 
-    this.tracker.streamTime = Math.max(this.tracker.streamTime, timestamp)
     if (this.outerStore !== undefined && timestamp === this.tracker.streamTime) {
       await this.emitClosedUnmatched(this.outerStore)
     }
 
+    const timeFrom = Math.max(0, timestamp - windowBefore(this.side, w))
+    const timeTo = Math.max(0, timestamp + windowAfter(this.side, w))
     const matches: Array<{ readonly key: number; readonly value: unknown }> = []
-    for await (const kv of this.otherStore.fetchRange(key, timestamp - windowBefore(this.side, w), timestamp + windowAfter(this.side, w))) {
+    for await (const kv of this.otherStore.fetchRange(key, timeFrom, timeTo)) {
       matches.push(kv)
     }
 
     if (matches.length === 0) {
-      if (this.thisOuter && this.outerStore !== undefined) {
-        await this.appendUnmatched(this.outerStore, key, timestamp, value)
+      if (this.thisOuter) {
+        // Kafka Streams (KStreamKStreamJoin): an out-of-order record whose window end is already
+        // behind stream-time cannot wait in the outer-join store (its close may never be scanned
+        // again): it is emitted with null at once.
+        if (this.outerStore === undefined || timeTo < this.tracker.streamTime) {
+          await this.ctx.forward({ ...record, value: this.join(key, value, null) })
+        } else {
+          await this.appendUnmatched(this.outerStore, key, timestamp, value)
+        }
       }
       return
     }

@@ -34,9 +34,10 @@ export interface WindowedAggregateSpec<K, VAgg> {
   readonly minRetentionMs: number
   readonly retentionRule: string
   /**
-   * Retention actually used when the given (or minimum) one is smaller: session stores expire a
-   * session once `end <= observed - retention`, one millisecond before the aggregation considers
-   * it closed (`end < observed - gap - grace`), so they keep one more millisecond.
+   * Retention actually used when the given (or minimum) one is smaller. Session aggregations with
+   * `onWindowClose` keep one more millisecond (Kafka Streams' time-ordered session store keeps
+   * `end == observed - retention`), so a session is still in the store when it closes
+   * (`end < observed - gap - grace`) and is emitted.
    */
   readonly effectiveMinRetentionMs?: number
   /** Window stores: window size (sliding: the time difference). */

@@ -2,7 +2,7 @@
  * Build-time bookkeeping of windowed aggregations, and lookups into their stores.
  *
  * - A per-builder registry of the nodes that produce windowed tables and the time after a
- *   window's end at which it closes (its grace; for session windows gap + grace). `suppress(
+ *   window's end at which suppression emits it (its grace; for session windows gap + grace). `suppress(
  *   untilWindowCloses)` walks up from its parent to the windowed aggregation to find it (Kafka
  *   Streams: `GraphGraceSearchUtil.findAndVerifyWindowGrace`).
  * - Value getters (Kafka Streams: `KTableValueGetter`) reading a windowed table by `Windowed<K>`.
@@ -24,7 +24,8 @@ export function registerWindowedNode(builder: InternalTopologyBuilder, nodeName:
 
 /**
  * The grace (ms after window end) of the windowed aggregation feeding `nodeName`, following
- * parents through stateless table operations. With several windowed parents, the smallest.
+ * parents through stateless table operations. With several windowed parents, the largest
+ * (Kafka Streams: `GraphGraceSearchUtil` takes the max of the parents' graces).
  * @throws TopologyError when `nodeName` does not derive from a windowed aggregation
  */
 export function findWindowGrace(builder: InternalTopologyBuilder, nodeName: string, method = 'suppress'): number {
@@ -41,7 +42,7 @@ export function findWindowGrace(builder: InternalTopologyBuilder, nodeName: stri
     for (const p of node.parents) {
       const g = visit(p, seen)
       if (g === undefined) return undefined
-      best = best === undefined ? g : Math.min(best, g)
+      best = best === undefined ? g : Math.max(best, g)
     }
     return best
   }

@@ -10,7 +10,10 @@
  *
  * A session is closed once `sessionEnd + gap + grace < observedStreamTime`; a closed session is
  * never merged into again, and a record whose (merged) session would be closed is dropped and
- * counted with `context.recordDropped('late')`.
+ * counted with `context.recordDropped('late')`. The session store also expires sessions by its own
+ * stream-time (the largest session end put): with the minimum retention `gap + grace`, a session
+ * ending at `storeStreamTime - gap - grace` is no longer found, so a record exactly `gap` after it
+ * starts a new session once another key moved the store's stream-time there (Kafka Streams' rule).
  * With `onWindowClose` nothing is forwarded until sessions close, then each closed session is
  * forwarded once.
  */

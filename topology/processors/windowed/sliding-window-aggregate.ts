@@ -5,9 +5,10 @@
  * - every record at `t` has a LEFT window `[t - d, t]` (records earlier than `d` share the
  *   window `[0, d]`, since window starts are never negative);
  * - a record gets a RIGHT window `[t + 1, t + 1 + d]` only once a later record falls inside it.
- * A new record is added to every existing window containing it, creates its left window (seeded
- * with the aggregate of the records already in `[t - d, t)`), the right window of the previous
- * record when it falls inside it, and its own right window when later records exist within `d`.
+ * A new record is added to every existing window containing it, latest window start first (Kafka
+ * Streams' reverse iteration), then creates the right window of the previous record when it falls
+ * inside it, its left window (seeded with the aggregate of the records already in `[t - d, t)`),
+ * and its own right window when later records exist within `d`.
  *
  * A window is closed once `windowEnd + grace < observedStreamTime`; a record whose right window
  * `[t, t + d]` would already be closed is dropped entirely. Every dropped window update is counted
@@ -77,6 +78,12 @@ class SlidingWindowAggregateProcessor<K, V, VA> extends WindowAggregateProcessor
     return out
   }
 
+  /**
+   * A record at `t >= d` (Kafka Streams: `processReverse`, used with every store that iterates
+   * backwards, RocksDB and in-memory alike): walks the key's windows starting in `[t - 2d, t + 1]`
+   * by DESCENDING start, so the windows containing `t` are updated and forwarded latest first,
+   * then creates the missing windows (previous record's right window, `t`'s left and right windows).
+   */
   private async processInOrder(record: StreamRecord<K, V>, closeTime: number): Promise<void> {
     const t = record.timestamp
     const d = this.d
@@ -87,29 +94,29 @@ class SlidingWindowAggregateProcessor<K, V, VA> extends WindowAggregateProcessor
     let rightWinExists = false
     let previousRecordTimestamp: number | undefined
 
-    // Windows starting in [t - 2d, t + 1]: the previous record's windows, the windows containing
-    // t, and t's own right window (start t + 1) if it already exists. Ascending by start (= by end).
     const found = await this.fetch(record.key, Math.max(0, t - 2 * d), t + 1)
-    for (const w of found) {
+    for (let i = found.length - 1; i >= 0; i--) {
+      const w = found[i]!
       startTimes.add(w.startMs)
       const endMs = w.startMs + d
       const maxRecordTs = w.value.timestamp
-      if (endMs < t) {
+      if (w.startMs === t + 1) {
+        rightWinExists = true
+      } else if (endMs > t) {
+        // Contains t and ends after it; the first one met (largest start) holds exactly the records in (t, t + d].
+        rightWinAgg ??= w.value
+        await this.updateWindowAndForward(makeWindow(w.startMs, endMs), w.value, record, closeTime)
+      } else if (endMs === t) {
+        leftWinExists = true
+        await this.updateWindowAndForward(makeWindow(w.startMs, endMs), w.value, record, closeTime)
+        // The left window already holds a record at t: every window t needs exists already.
+        if (maxRecordTs >= t) return
+        previousRecordTimestamp = maxRecordTs
+      } else {
         // Ends before t: the latest such window holds exactly the records that precede t within d.
         leftWinAgg = w.value
         previousRecordTimestamp = maxRecordTs
-      } else if (endMs === t) {
-        leftWinExists = true
-        if (maxRecordTs < t) previousRecordTimestamp = maxRecordTs
-        await this.updateWindowAndForward(makeWindow(w.startMs, endMs), w.value, record, closeTime)
-      } else if (w.startMs <= t) {
-        // Contains t and ends after it; the last one (largest start) holds exactly the records in (t, t + d].
-        rightWinAgg = w.value
-        await this.updateWindowAndForward(makeWindow(w.startMs, endMs), w.value, record, closeTime)
-      } else if (w.startMs === t + 1) {
-        rightWinExists = true
-      } else {
-        throw new IllegalStateError(`unexpected sliding window starting at ${w.startMs} for a record at ${t}`)
+        break
       }
     }
 
