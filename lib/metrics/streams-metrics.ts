@@ -23,7 +23,7 @@
  * | restoration (KIP-869) | `task.restoreRemainingRecords(() => endOffset - position)` at start; `task.restore.record(n)` per applied batch; standby: `task.update.record(n)` |
  * | metered store layer (lib/state) | `const s = task.store(storeName, 'leveldb' \| 'leveldb-window' \| 'leveldb-session' \| 'in-memory')`; `s.put.record(ms)`, `s.get.record(ms)`, `s.fetch`, `s.range`, `s.all`, `s.prefixScan`, `s.delete`, `s.remove`, `s.putAll`, `s.putIfAbsent`, `s.flush.record(ms)`; `s.recordE2eLatency.record(now - record.timestamp)` (TRACE). Check `task.debugEnabled` before reading the clock. |
  * | StreamTask close | `task.close()` (removes the task's, its nodes' and stores' metrics) |
- * | consumer lag (after each fetch) | `lag.record(topic, partition, Number(batch.highWatermark) - Number(lastOffset) - 1)` with `const lag = streamsMetrics.consumerLag()`; partition revoked: `lag.remove(topic, partition)` |
+ * | consumer lag (after each fetched batch is buffered) | `lag.record(batch.topic, batch.partition, Number(batch.offsetLag()))` with `const lag = streamsMetrics.consumerLag()` (kafkajs: high watermark − 1 − last offset of the batch); partition revoked: `lag.remove(topic, partition)`. Under exactly-once check that a trailing transaction marker does not leave the lag at 1 (markers take offsets; Java's consumer reports lag against the last stable offset) |
  *
  * DEBUG sensors are no-ops at INFO (and register no metric); `task.debugEnabled` tells whether
  * measuring a DEBUG latency is worth a clock read.
