@@ -184,8 +184,11 @@ export const NODE_SENSORS = Object.freeze({
   recordE2eLatency: sensor(PROCESSOR_NODE_GROUP, 'record-e2e-latency', 'INFO', ['avg', 'min', 'max'], { measures: 'end-to-end latency of a record in ms (wall-clock time minus record timestamp)' }),
   /** KIP-825 */
   windowAggregateFinalEmit: sensor(PROCESSOR_NODE_GROUP, 'window-aggregate-final-emit', 'DEBUG', RATE_TOTAL, { counts: 'final window results emitted (emit on window close)' }),
-  /** KIP-825 */
-  emitFinalLatency: sensor(PROCESSOR_NODE_GROUP, 'emit-final-latency', 'DEBUG', ['avg', 'max'], { measures: 'time in ms to emit the final results of closed windows' }),
+  /**
+   * KIP-825. Kafka Streams' `ProcessorNodeMetrics` names it `window-aggregate-final-emit` +
+   * `-latency` (so `window-aggregate-final-emit-latency-avg/-max`), not `emit-final-latency-*`.
+   */
+  emitFinalLatency: sensor(PROCESSOR_NODE_GROUP, 'window-aggregate-final-emit-latency', 'DEBUG', ['avg', 'max'], { measures: 'execution time in ms of calls to emit final (the results of closed windows)' }),
   suppressionEmit: sensor(PROCESSOR_NODE_GROUP, 'suppression-emit', 'DEBUG', RATE_TOTAL, { counts: 'records emitted from the suppression buffer' }),
 })
 
