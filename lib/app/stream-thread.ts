@@ -157,6 +157,8 @@ export class StreamThread {
   /** Consumer restarts after a crash kafkajs does not recover from by itself. */
   #consumerRetry: { since: number; attempts: number } | undefined
   #consumerRestart: NodeJS.Timeout | undefined
+  /** The kafkajs consumer crashed and is not running until it joins again (kafkajs' own restart or ours). */
+  #consumerDown = false
   #memberId = ''
   #groupView: GroupView | undefined
   #lastStateHint: 'REBALANCING' | 'RUNNING' | undefined
@@ -238,6 +240,7 @@ export class StreamThread {
       const { error, restart } = e.payload as unknown as { error: Error; restart: boolean }
       const err = error instanceof Error ? error : new Error(String(error))
       if (this.#stopping) return
+      this.#consumerDown = true
       // kafkajs restarts its consumer after errors IT deems retriable; others (e.g. no group
       // coordinator found while the brokers are down) leave it disconnected: a retriable one by
       // our policy restarts it here, with backoff, for up to taskTimeoutMs
@@ -374,6 +377,7 @@ export class StreamThread {
   #onGroupJoin(payload: { memberId: string; isLeader: boolean; memberAssignment: Record<string, number[]> }): void {
     this.#memberId = payload.memberId
     this.#consumerRetry = undefined
+    this.#consumerDown = false
     this.#memberConfirmedAt = Date.now()
     const active = new Set<string>()
     for (const [topic, partitions] of Object.entries(payload.memberAssignment ?? {})) {
@@ -1267,11 +1271,17 @@ export class StreamThread {
     maybeCrash('after-send')
     const perTask = flushed.map((t) => ({ t, offsets: t.offsetsToCommit() }))
     const offsets = perTask.flatMap((x) => x.offsets)
+    if (offsets.length && this.#consumerDown) {
+      // the consumer is restarting: the output is out, the offsets are committed after it rejoined
+      this.#c.logger.info('offset commit deferred: the consumer is restarting')
+      return { failed, committed: [], records, offsets: 0 }
+    }
     if (offsets.length) {
       try {
         await this.#consumer!.commitOffsets(offsets)
       } catch (e) {
-        const kind = classifyError(e)
+        // the consumer crashed while the commit was on its way: as above
+        const kind = this.#consumerDown ? 'retriable' : classifyError(e)
         if (kind === 'fatal') throw new StreamsError(`offset commit failed: ${(e as Error).message}`, { cause: e })
         // the group is rebalancing, or the coordinator is unavailable: keep the state dirty and
         // commit again later (after the join / next interval)
