@@ -99,6 +99,11 @@ export type { SchemaRegistryAvroSerde, SchemaRegistryAvroSerdeOptions, SchemaReg
 export { RegistryTimeoutError } from './serdes/index.js'
 export { COMPATIBILITY, SchemaRegistry } from '@kafkajs/confluent-schema-registry'
 
+// Metrics (Kafka Streams' names, KIP-444 levels) and their exporters
+export type { Metric, MetricGroup, MetricKind, MetricName, MetricsSource, RecordingLevel } from './metrics/index.js'
+export { createPrometheusScraper, findMetrics, metricValue, registerOpenTelemetry } from './metrics/index.js'
+export type { OpenTelemetryExportOptions, OpenTelemetryRegistration, PrometheusScraper, PrometheusScraperOptions } from './metrics/index.js'
+
 // Errors and error handlers
 export {
   ErrorCodes,

@@ -41,3 +41,5 @@ export { InMemoryKeyValueBytesStore, InMemorySessionBytesStore, InMemoryStorePro
 export { KeyValueStoreFacade, SessionStoreFacade, WindowStoreFacade, changelogTopicFor, createTypedStore, plainKeyValueView, plainWindowView } from '../topology/state/typed.js'
 export type { TypedStoreContext } from '../topology/state/typed.js'
 export type { BytesStoreBase, KeyValueBytesStore, SessionBytesStore, StoreProvider, WindowBytesStore } from '../topology/state/types.js'
+export { MetricsRegistry, StreamsMetrics } from './metrics/index.js'
+export type { ClientMetrics, ConsumerLagMetrics, RuntimeTaskMetrics, StoreMetrics, StreamsMetricsOptions, ThreadMetrics } from './metrics/index.js'

@@ -152,6 +152,9 @@ export function buildTopology(options: ImpressionClickTopologyOptions): Topology
       otherValueSerde: serdes.click,
       name: 'impression-click-join',
       storeName: 'impression-click-join',
+      // Records later than their window + grace are dropped (Kafka Streams would still join them
+      // while the other side retains its records): one AdEvent per impression, too-late ones none.
+      lateRecords: 'drop',
     },
   )
 

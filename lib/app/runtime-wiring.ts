@@ -20,7 +20,7 @@ export function defaultStateRuntime(config: ResolvedStreamsConfig): StateRuntime
         logger: log,
       }),
     createChangelogReader: (kafka, logger) => createChangelogReader({ kafka, logger }),
-    createGlobalStateManager: (options) => createGlobalStateManager(options),
+    createGlobalStateManager: (options) => createGlobalStateManager({ ...options, logger: log }),
   }
 }
 

@@ -161,7 +161,8 @@ export const TASK_SENSORS = Object.freeze({
   droppedRecords: sensor(TASK_GROUP, 'dropped-records', 'INFO', RATE_TOTAL, { counts: 'records dropped within this task' }),
   recordLateness: sensor(TASK_GROUP, 'record-lateness', 'DEBUG', ['avg', 'max'], { measures: 'observed lateness of records in ms (stream-time minus record timestamp)' }),
   enforcedProcessing: sensor(TASK_GROUP, 'enforced-processing', 'DEBUG', RATE_TOTAL, { counts: 'enforced processings (a task processed while some of its partitions had no data, after max.task.idle.ms)' }),
-  commit: sensor(TASK_GROUP, 'commit', 'DEBUG', LATENCY_RATE_TOTAL, { counts: 'commit calls of this task' }),
+  /** Rate and total only at task level (Kafka Streams' `TaskMetrics#commitSensor`). */
+  commit: sensor(TASK_GROUP, 'commit', 'DEBUG', RATE_TOTAL, { counts: 'commit calls of this task' }),
   punctuate: sensor(TASK_GROUP, 'punctuate', 'DEBUG', LATENCY_RATE_TOTAL, { counts: 'punctuate calls of this task' }),
   /** KIP-869: records restored for an active task. */
   restore: sensor(TASK_GROUP, 'restore', 'INFO', RATE_TOTAL, { counts: 'records restored' }),
@@ -172,7 +173,11 @@ export const TASK_SENSORS = Object.freeze({
 /** Task-level gauges (`stream-task-metrics`, tags thread-id, task-id). */
 export const TASK_GAUGES = Object.freeze({
   activeBufferCount: { group: TASK_GROUP, name: 'active-buffer-count', level: 'DEBUG', description: 'The count of buffered records that are polled from the consumer and not yet processed by this active task' },
-  /** KIP-869 */
+  activeProcessRatio: { group: TASK_GROUP, name: 'active-process-ratio', level: 'INFO', description: 'The fraction of time the thread spent on processing this task among all assigned active tasks' },
+  /**
+   * KIP-869. A gauge despite its `-total` suffix: it falls as restoration proceeds (exporting it
+   * as a counter breaks Prometheus/Micrometer, which reject a decreasing counter).
+   */
   restoreRemainingRecordsTotal: { group: TASK_GROUP, name: 'restore-remaining-records-total', level: 'INFO', description: 'The number of records remaining to be restored' },
 } satisfies Record<string, GaugeSpec>)
 
@@ -184,8 +189,11 @@ export const NODE_SENSORS = Object.freeze({
   recordE2eLatency: sensor(PROCESSOR_NODE_GROUP, 'record-e2e-latency', 'INFO', ['avg', 'min', 'max'], { measures: 'end-to-end latency of a record in ms (wall-clock time minus record timestamp)' }),
   /** KIP-825 */
   windowAggregateFinalEmit: sensor(PROCESSOR_NODE_GROUP, 'window-aggregate-final-emit', 'DEBUG', RATE_TOTAL, { counts: 'final window results emitted (emit on window close)' }),
-  /** KIP-825 */
-  emitFinalLatency: sensor(PROCESSOR_NODE_GROUP, 'emit-final-latency', 'DEBUG', ['avg', 'max'], { measures: 'time in ms to emit the final results of closed windows' }),
+  /**
+   * KIP-825. Kafka Streams' `ProcessorNodeMetrics` names it `window-aggregate-final-emit` +
+   * `-latency` (so `window-aggregate-final-emit-latency-avg/-max`), not `emit-final-latency-*`.
+   */
+  emitFinalLatency: sensor(PROCESSOR_NODE_GROUP, 'window-aggregate-final-emit-latency', 'DEBUG', ['avg', 'max'], { measures: 'execution time in ms of calls to emit final (the results of closed windows)' }),
   suppressionEmit: sensor(PROCESSOR_NODE_GROUP, 'suppression-emit', 'DEBUG', RATE_TOTAL, { counts: 'records emitted from the suppression buffer' }),
 })
 

@@ -25,6 +25,8 @@
  * }).listen(9464, '127.0.0.1')
  * ```
  */
+import type * as SdkMetrics from '@opentelemetry/sdk-metrics'
+import type * as ExporterPrometheus from '@opentelemetry/exporter-prometheus'
 import { StreamsConfigError } from '../../topology/errors.js'
 import { registerOpenTelemetry } from './opentelemetry.js'
 import type { MetricsSource, RecordingLevel } from './types.js'
@@ -45,7 +47,10 @@ export interface PrometheusScraperOptions {
   readonly withTargetInfo?: boolean
 }
 
-async function loadOpenTelemetry(): Promise<{ sdk: typeof import('@opentelemetry/sdk-metrics'); exporter: typeof import('@opentelemetry/exporter-prometheus') }> {
+type SdkModule = typeof SdkMetrics
+type ExporterModule = typeof ExporterPrometheus
+
+async function loadOpenTelemetry(): Promise<{ sdk: SdkModule; exporter: ExporterModule }> {
   try {
     const [sdk, exporter] = await Promise.all([import('@opentelemetry/sdk-metrics'), import('@opentelemetry/exporter-prometheus')])
     return { sdk, exporter }

@@ -14,16 +14,16 @@
  * | StreamThread start / stop | `const tm = streamsMetrics.thread(threadId)` / `tm.close()` |
  * | after each consumer fetch (eachBatch) | `tm.poll.record(fetchMs)`; `tm.pollRecords.record(batch.messages.length)` |
  * | after processing n records in one loop iteration | `tm.recordProcess(n, elapsedMs)` (process-rate/-total count records, process-latency is per record) |
- * | commit of the thread's tasks | `tm.commit.record(commitMs)`; per task also `task.commit.record(taskCommitMs)` |
+ * | commit of the thread's tasks | `tm.commit.record(commitMs)`; per committed task also `task.commit.record()` (DEBUG, rate/total only, as Kafka) |
  * | wall-clock punctuation that ran | `tm.punctuate.record(ms)`; `task.punctuate.record(ms)` |
  * | task created / closed | `tm.taskCreated.record()` / `tm.taskClosed.record()` |
  * | StreamTask creation | `const task = streamsMetrics.task(threadId, taskIdString(id))`; pass `metrics: task` to `createTaskEngine` (the engine records process, dropped-records, record-lateness, e2e, final emits, suppression) |
- * | same | `task.activeBufferCount(() => partitionGroup.numBuffered())` |
+ * | same | `task.activeBufferCount(() => partitionGroup.numBuffered())`; `task.activeProcessRatio(() => taskProcessMs / threadProcessMs)` over the last iteration |
  * | task processes with an empty partition after `maxTaskIdleMs` | `task.enforcedProcessing.record()` |
  * | restoration (KIP-869) | `task.restoreRemainingRecords(() => endOffset - position)` at start; `task.restore.record(n)` per applied batch; standby: `task.update.record(n)` |
  * | metered store layer (lib/state) | `const s = task.store(storeName, 'leveldb' \| 'leveldb-window' \| 'leveldb-session' \| 'in-memory')`; `s.put.record(ms)`, `s.get.record(ms)`, `s.fetch`, `s.range`, `s.all`, `s.prefixScan`, `s.delete`, `s.remove`, `s.putAll`, `s.putIfAbsent`, `s.flush.record(ms)`; `s.recordE2eLatency.record(now - record.timestamp)` (TRACE). Check `task.debugEnabled` before reading the clock. |
  * | StreamTask close | `task.close()` (removes the task's, its nodes' and stores' metrics) |
- * | consumer lag (after each fetch) | `lag.record(topic, partition, Number(batch.highWatermark) - Number(lastOffset) - 1)` with `const lag = streamsMetrics.consumerLag()`; partition revoked: `lag.remove(topic, partition)` |
+ * | consumer lag (after each fetched batch is buffered) | `lag.record(batch.topic, batch.partition, Number(batch.offsetLag()))` with `const lag = streamsMetrics.consumerLag()` (kafkajs: high watermark − 1 − last offset of the batch); partition revoked: `lag.remove(topic, partition)`. Under exactly-once check that a trailing transaction marker does not leave the lag at 1 (markers take offsets; Java's consumer reports lag against the last stable offset) |
  *
  * DEBUG sensors are no-ops at INFO (and register no metric); `task.debugEnabled` tells whether
  * measuring a DEBUG latency is worth a clock read.
@@ -114,8 +114,8 @@ export interface StoreMetrics {
 
 /** Task sensors: what the engine records ({@link TaskMetrics}) plus what the runtime records. */
 export interface RuntimeTaskMetrics extends TaskMetrics {
-  /** `commit-rate/-total`, `commit-latency-avg/-max` (DEBUG): one commit of this task, ms. */
-  readonly commit: ValueRecorder
+  /** `commit-rate/-total` (DEBUG): one commit of this task. */
+  readonly commit: CountRecorder
   /** `punctuate-rate/-total`, `punctuate-latency-avg/-max` (DEBUG) */
   readonly punctuate: ValueRecorder
   /** `enforced-processing-rate/-total` (DEBUG) */
@@ -126,6 +126,8 @@ export interface RuntimeTaskMetrics extends TaskMetrics {
   readonly update: CountRecorder
   /** Registers `active-buffer-count` (DEBUG), read from `count()`. */
   activeBufferCount(count: () => number): void
+  /** Registers `active-process-ratio` (INFO), read from `ratio()` (0..1). */
+  activeProcessRatio(ratio: () => number): void
   /** Registers `restore-remaining-records-total` (KIP-869, INFO), read from `remaining()`. */
   restoreRemainingRecords(remaining: () => number): void
   /** The sensors of store `storeName` of type `storeType` (tag `<storeType>-state-id`). */
@@ -227,6 +229,7 @@ export class StreamsMetrics implements MetricsSource {
       node,
       store,
       activeBufferCount: (count: () => number) => r.gauge(TASK_GAUGES.activeBufferCount, tags, count, owner),
+      activeProcessRatio: (ratio: () => number) => r.gauge(TASK_GAUGES.activeProcessRatio, tags, ratio, owner),
       restoreRemainingRecords: (remaining: () => number) => r.gauge(TASK_GAUGES.restoreRemainingRecordsTotal, tags, remaining, owner),
       close: () => {
         r.removeOwner(owner)
@@ -244,7 +247,7 @@ export class StreamsMetrics implements MetricsSource {
     return lazy<Omit<RuntimeTaskMetrics, keyof typeof eager>>(
       {
         recordLateness: () => r.valueSensor(TASK_SENSORS.recordLateness, tags, owner),
-        commit: () => r.valueSensor(TASK_SENSORS.commit, tags, owner),
+        commit: () => r.countSensor(TASK_SENSORS.commit, tags, owner),
         punctuate: () => r.valueSensor(TASK_SENSORS.punctuate, tags, owner),
         enforcedProcessing: () => r.countSensor(TASK_SENSORS.enforcedProcessing, tags, owner),
         restore: () => r.countSensor(TASK_SENSORS.restore, tags, owner),

@@ -472,7 +472,7 @@ export class TopologyTestDriver {
    * A snapshot of the metrics (Kafka Streams: `TopologyTestDriver#metrics()`): task metrics
    * (`dropped-records-*`; DEBUG: `process-*`, `record-lateness-*`), processor-node metrics
    * (`record-e2e-latency-*` at source and terminal nodes; DEBUG: `window-aggregate-final-emit-*`,
-   * `emit-final-latency-*`, `suppression-emit-*`) and suppression-buffer metrics, plus dropped-record
+   * `window-aggregate-final-emit-latency-*`, `suppression-emit-*`) and suppression-buffer metrics, plus dropped-record
    * counts by reason.
    * @example
    * ```ts

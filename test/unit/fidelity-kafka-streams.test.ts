@@ -63,6 +63,24 @@ describe('Kafka Streams fidelity (issue 13)', () => {
     await d.close()
   })
 
+  it('(1) lookups into a suppressed KTable: a buffered key shows its value from before the buffer (absent: no value), other keys the current value', async () => {
+    const b = new StreamsBuilder()
+    const left = b.table('left', Consumed.with(S, S))
+    const right = b.table('right', Consumed.with(S, S)).suppress(Suppressed.untilTimeLimit<string>(10, BufferConfig.unbounded()))
+    left.join(right, (a, r) => `${a}+${r}`).toStream().to('out', { keySerde: S, valueSerde: S })
+    const d = new TopologyTestDriver(b.build(), {}, 0)
+    const l = d.createInputTopic('left', S, S)
+    const r = d.createInputTopic('right', S, S)
+    await r.pipeInput('A', '1', 0) // buffered; downstream has seen no A yet
+    await l.pipeInput('A', 'a', 1)
+    expect(read(d)).toEqual([])
+    await r.pipeInput('tick', 'x', 10) // A=1 (timestamp 0) emitted: joined with the left table's a
+    expect(read(d)).toEqual([{ key: 'A', value: 'a+1', timestamp: 1 }]) // the later of A=1@0 and a@1
+    await l.pipeInput('A', 'b', 11) // A not buffered: the parent table's value
+    expect(read(d)).toEqual([{ key: 'A', value: 'b+1', timestamp: 11 }])
+    await d.close()
+  })
+
   it('(2) sliding windows: a record updating several existing windows forwards them by descending window start', async () => {
     const b = new StreamsBuilder()
     toOut(
@@ -271,18 +289,25 @@ describe('Kafka Streams fidelity (issue 13)', () => {
       timestamp: brokerTime,
       headers: {},
     })
-    const g = new PartitionGroup(
+    let calls = 0
+    const counted = new PartitionGroup(
       [
         { topic: 'a', partition: 0 },
         { topic: 'b', partition: 0 },
       ],
       0,
       -1,
-      (r) => engine.headTimestamp!(r),
+      (r) => {
+        calls++
+        return engine.headTimestamp!(r)
+      },
     )
-    g.queue('a', 0)!.push([raw('a', 0, 20, 1), raw('a', 1, 40, 2)])
-    g.queue('b', 0)!.push([raw('b', 0, 10, 1000), raw('b', 1, 30, 2000)])
-    expect(g.take(10, 0).map((r) => `${r.topic}:${r.value!.toString()}`)).toEqual(['b:10', 'a:20', 'b:30', 'a:40'])
+    counted.queue('a', 0)!.push([raw('a', 0, 20, 1), raw('a', 1, 40, 2)])
+    counted.queue('b', 0)!.push([raw('b', 0, 10, 1000), raw('b', 1, 30, 2000)])
+    expect(counted.take(10, 0).map((r) => `${r.topic}:${r.value!.toString()}`)).toEqual(['b:10', 'a:20', 'b:30', 'a:40'])
+    expect(calls).toBe(4) // once per head record
+    // An invalid extracted timestamp orders by the broker timestamp (the engine's policy handles it when processed).
+    expect(engine.headTimestamp!({ ...raw('a', 2, 0, 77), value: Buffer.from('not a number') })).toBe(77)
     // Without the extractor, the broker timestamps decide.
     const plain = new PartitionGroup(
       [

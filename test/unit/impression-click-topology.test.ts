@@ -95,7 +95,7 @@ describe('impression-click topology: join timing', () => {
     await t.click('i1', T0 + 10 * MIN - GRACE) // exactly grace behind stream-time: joined
     expect(t.realEvents()).toEqual([expect.objectContaining({ impressionId: 'i1', clicked: true, clickTime: T0 + 10 * MIN - GRACE })])
     // More than grace behind: the click's own window (clickTime + before(0) + grace) has closed,
-    // so Kafka Streams drops it although its impression's window is still open.
+    // so the join drops it (lateRecords: 'drop'; Kafka Streams' default would still join it).
     await t.click('i2', T0 + 10 * MIN - GRACE - 1)
     expect(t.realEvents()).toEqual([])
     await t.advanceTo(T0 + 2 * JOIN_WINDOW_MS)

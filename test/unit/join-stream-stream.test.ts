@@ -236,6 +236,13 @@ describe('stream-stream left join', () => {
     expect(h.driver.droppedRecords()).toBe(0)
   })
 
+  it('emits an unmatched record with the headers of the record that moved stream-time past its window (Kafka Streams)', async () => {
+    const h = harness('left', JoinWindows.ofTimeDifferenceWithNoGrace(10))
+    await h.left.pipeInput('k', 'A', 100, { origin: 'a' })
+    await h.right.pipeInput('x', 'X', 111, { origin: 'x' })
+    expect(h.out.readRecordsToList().map((r) => [r.value, r.timestamp, r.headers])).toEqual([['A+null', 100, { origin: 'x' }]])
+  })
+
   it("with lateRecords 'drop', a record dropped as late is never emitted unmatched", async () => {
     const h = harness('left', JoinWindows.ofTimeDifferenceWithNoGrace(10), StreamJoined.with(S, S, S).withLateRecords('drop'))
     await h.left.pipeInput('k', 'A', 100)

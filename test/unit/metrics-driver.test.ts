@@ -71,7 +71,7 @@ describe('TopologyTestDriver.metrics()', () => {
   it('DEBUG-only metrics are absent at INFO (KIP-444), INFO ones present', async () => {
     const d = await run(windowedCount(EmitStrategy.onWindowClose()), 'INFO', [0, 1, 5, 0])
     const names = new Set([...d.metrics().keys()].map((n) => n.name))
-    for (const debugOnly of ['record-lateness-max', 'process-total', 'process-latency-avg', 'window-aggregate-final-emit-total', 'emit-final-latency-max']) {
+    for (const debugOnly of ['record-lateness-max', 'process-total', 'process-latency-avg', 'window-aggregate-final-emit-total', 'window-aggregate-final-emit-latency-max']) {
       expect(names.has(debugOnly), debugOnly).toBe(false)
     }
     for (const info of ['dropped-records-total', 'dropped-records-rate', 'record-e2e-latency-avg', 'record-e2e-latency-min', 'record-e2e-latency-max']) {
@@ -90,7 +90,7 @@ describe('TopologyTestDriver.metrics()', () => {
     expect(emit!.metricName.group).toBe('stream-processor-node-metrics')
     expect(emit!.metricName.tags).toMatchObject({ ...TASK, 'processor-node-id': expect.stringMatching(/^KSTREAM-AGGREGATE-\d{10}$/) })
     expect(emit!.metricValue()).toBe(2)
-    expect(Number.isFinite(metricValue(m, 'emit-final-latency-max'))).toBe(true)
+    expect(Number.isFinite(metricValue(m, 'window-aggregate-final-emit-latency-max'))).toBe(true)
     await d.close()
   })
 

@@ -223,8 +223,10 @@ describe('windowedBy DSL', () => {
     g.windowedBy(SessionWindows.ofInactivityGapAndGrace(7, 2)).count(Materialized.as('sessions'))
     const stores = b.build().resolve('app').stores
     expect(stores.get('sliding')).toMatchObject({ type: 'window', windowSizeMs: 10, retentionMs: 23 })
-    // sessions keep one more millisecond: the store expires a session one ms before it closes
-    expect(stores.get('sessions')).toMatchObject({ type: 'session', retentionMs: 10, timestamped: false })
+    // sessions: gap + grace, as Kafka Streams (onWindowClose keeps one more millisecond, below)
+    expect(stores.get('sessions')).toMatchObject({ type: 'session', retentionMs: 9, timestamped: false })
+    g.windowedBy(SessionWindows.ofInactivityGapAndGrace(7, 2)).emitStrategy(EmitStrategy.onWindowClose()).count(Materialized.as('final-sessions'))
+    expect(b.build().resolve('app').stores.get('final-sessions')).toMatchObject({ type: 'session', retentionMs: 10 })
 
     expect(() => input().windowedBy(TimeWindows.ofSizeAndGrace(10, 5)).count(Materialized.as<string, number>('w').withRetention(14))).toThrow(
       /retention period of the window store w must be no smaller than its window size plus the grace period \(15 ms\); got retentionMs=14/,

@@ -48,7 +48,7 @@ export interface ProcessorNodeMetrics {
   readonly recordE2eLatency: ValueRecorder
   /** `window-aggregate-final-emit-rate/-total` (KIP-825, DEBUG): final window results emitted. */
   readonly windowAggregateFinalEmit: CountRecorder
-  /** `emit-final-latency-avg/-max` (KIP-825, DEBUG): wall-clock time of one final-results emit, milliseconds. */
+  /** `window-aggregate-final-emit-latency-avg/-max` (KIP-825, DEBUG): wall-clock time of one final-results emit, milliseconds. */
   readonly emitFinalLatency: ValueRecorder
   /** `suppression-emit-rate/-total` (DEBUG): records emitted by a suppression buffer. */
   readonly suppressionEmit: CountRecorder

@@ -110,6 +110,8 @@ export class DefaultTaskEngine implements TaskEngine {
   private readonly handled = new WeakSet<object>()
   private readonly defaults: { keySerde?: Serde<any>; valueSerde?: Serde<any> }
   private readonly metrics: TaskMetrics
+  /** Wall-clock time read once per record for its end-to-end latencies (Kafka Streams caches it per record too). */
+  private recordWallClockMs = 0
   private scheduleSeq = 0
   private streamTimeMs = -1
   private currentMeta: RecordMetadata | undefined
@@ -378,7 +380,10 @@ export class DefaultTaskEngine implements TaskEngine {
       this.metrics.recordLateness.record(ts < this.streamTimeMs ? this.streamTimeMs - ts : 0)
       if (ts > this.streamTimeMs) this.streamTimeMs = ts
       const record: StreamRecord<unknown, unknown> = { key, value, timestamp: ts, headers: raw.headers }
-      if (source.e2e !== undefined) source.e2e.record(this.opts.clock() - ts)
+      if (source.e2e !== undefined) {
+        this.recordWallClockMs = this.opts.clock()
+        source.e2e.record(this.recordWallClockMs - ts)
+      }
       const r = this.forward(source, record)
       if (isPromise(r)) await r
       this.metrics.process.record(this.metrics.debugEnabled ? performance.now() - startMs : 0)
@@ -438,7 +443,8 @@ export class DefaultTaskEngine implements TaskEngine {
   }
 
   private invoke(node: RuntimeNode, record: StreamRecord<any, any>): MaybePromise {
-    if (node.e2e !== undefined) node.e2e.record(this.opts.clock() - record.timestamp)
+    // inside process() the source read the clock for this record; punctuators read it here
+    if (node.e2e !== undefined) node.e2e.record((this.currentMeta !== undefined ? this.recordWallClockMs : this.opts.clock()) - record.timestamp)
     try {
       const r = node.kind === 'sink' ? this.sink(node, record) : node.processor!.process(record)
       if (isPromise(r)) return r.then(undefined, (e) => this.handleError(node, e))

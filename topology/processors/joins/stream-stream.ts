@@ -232,7 +232,7 @@ class StreamStreamJoinProcessor<K, VL, VR, VOut> implements Processor<K, unknown
     }
 
     if (this.outerStore !== undefined && timestamp === this.tracker.streamTime) {
-      await this.emitClosedUnmatched(this.outerStore)
+      await this.emitClosedUnmatched(this.outerStore, record.headers)
     }
 
     const timeFrom = Math.max(0, timestamp - windowBefore(this.side, w))
@@ -287,9 +287,10 @@ class StreamStreamJoinProcessor<K, VL, VR, VOut> implements Processor<K, unknown
 
   /**
    * Emits, in timestamp order, every unmatched record whose join window plus grace closed before
-   * the current stream-time, and deletes it from the outer-join store.
+   * the current stream-time (with `headers`: those of the record that moved stream-time), and
+   * deletes it from the outer-join store.
    */
-  private async emitClosedUnmatched(store: KeyValueStore<OuterJoinKey<K>, OuterJoinEntries<VL, VR>>): Promise<void> {
+  private async emitClosedUnmatched(store: KeyValueStore<OuterJoinKey<K>, OuterJoinEntries<VL, VR>>, headers: StreamRecord<K, unknown>['headers']): Promise<void> {
     const w = this.spec.windows
     const streamTime = this.tracker.streamTime
     // Cheap check first: nothing in the store can be due yet.
@@ -317,7 +318,8 @@ class StreamStreamJoinProcessor<K, VL, VR, VOut> implements Processor<K, unknown
     for (const { key: k, entries } of due) {
       for (const v of entries.values as ReadonlyArray<unknown>) {
         const out = k.side === 'left' ? this.spec.joiner(k.key, v as VL, null) : this.spec.joiner(k.key, null, v as VR)
-        await this.ctx.forward({ key: k.key, value: out, timestamp: k.timestamp, headers: {} })
+        // Kafka Streams forwards them with the headers of the record that moved stream-time.
+        await this.ctx.forward({ key: k.key, value: out, timestamp: k.timestamp, headers })
       }
       await store.put(k, null)
     }

@@ -72,7 +72,7 @@ export abstract class WindowAggregateProcessorBase<K, V, VA, S extends StateStor
  * Forwards the final result of every window of `store` starting in `[lower, upper]`, in
  * window-start order, as `Change { newValue, oldValue: null }` keyed by the window
  * `[start, start + windowSizeMs]`, with the window's timestamp and the given headers.
- * Records KIP-825's `window-aggregate-final-emit` (windows forwarded) and `emit-final-latency`
+ * Records KIP-825's `window-aggregate-final-emit` (windows forwarded) and `window-aggregate-final-emit-latency`
  * (milliseconds this emit took) on the node's sensors.
  */
 export async function forwardClosedWindows<K, VA>(
