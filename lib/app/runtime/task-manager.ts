@@ -212,8 +212,8 @@ export class TaskManager {
   /**
    * Commits the given tasks through the strategy of the processing guarantee; every task whose
    * commit failed is dealt with before this returns (`mode`):
-   * - `'handle'`: the error policy ({@link onTaskError}); the first fatal error is rethrown after
-   *   every failed task was handled;
+   * - `'handle'`: the error policy ({@link onTaskError}); after every failed task was handled, the
+   *   first fatal error stops the thread (healthy tasks committed, the client's handler decides);
    * - `'close'`: closed dirty, nothing thrown (the fatal path: the client is going down);
    * - `'throw'`: nothing handled, the first error thrown (the caller closes the task dirty).
    */
@@ -226,7 +226,7 @@ export class TaskManager {
     if (committed.length) emitEvent(this.o.emitter, StreamsEvents.COMMIT, { taskIds: committed.map((t) => t.id), records, offsets, durationMs: Date.now() - started, transactional: this.o.commit.transactional })
     if (failed.length === 0) return
     if (mode === 'throw') throw failed[0]!.error
-    let fatal: unknown
+    let fatal: { error: Error; taskId: string } | undefined
     for (const { task, error } of failed) {
       if (mode === 'close') {
         this.o.config.logger.warn(`commit of task ${task.id} failed: ${error.message}; closing it dirty`, { taskId: task.id })
@@ -236,10 +236,12 @@ export class TaskManager {
       try {
         await this.onTaskError(task, error)
       } catch (fe) {
-        fatal ??= fe
+        fatal ??= { error: fe instanceof Error ? fe : new Error(String(fe)), taskId: task.id }
       }
     }
-    if (fatal !== undefined) throw fatal
+    // handled here, not rethrown: the failed task is closed by now, and an escalated retriable
+    // error still has its retriable cause, so the caller could not tell it is fatal
+    if (fatal) await this.#onFatal(fatal.error, fatal.taskId)
   }
 
   /**
