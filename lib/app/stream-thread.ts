@@ -4,7 +4,8 @@
  * - {@link TaskManager}: tasks, assignment, task creation/close/revival, THE error policy, commits
  *   through the {@link CommitStrategy} of the processing guarantee;
  * - {@link TaskInitializer} / {@link RestoreCoordinator}: a task's producer, offsets, state restore;
- * - {@link StandbyManager}: standby replicas;
+ * - {@link StandbyManager}: standby replicas; {@link GroupMembership}: the group consumer, what this
+ *   member tells the group and reads back from it, consumer restarts;
  * - {@link PartitionFlow}: pause / resume / seek (backpressure); {@link LagProbe}: KIP-695 lags.
  * All Kafka access goes through the {@link StreamsClient} adapter.
  *
@@ -23,19 +24,16 @@
  * creates new ones.
  */
 import type { EventEmitter } from 'node:events'
-import fs from 'node:fs'
-import path from 'node:path'
 import { setImmediate as yieldImmediate } from 'node:timers/promises'
 import type { TopologyDef } from '../../topology/engine/types.js'
-import { StreamsError } from '../../topology/errors.js'
 import type { StateStore } from '../../topology/state/types.js'
 import type { ChangelogReader } from '../state/types.js'
-import { decodeMemberAssignment, decodeMemberMetadata, type AssignorSubtopology, type SubscriptionInfo } from './assignor.js'
 import type { FetchedBatch, GroupConsumer, GroupConsumerListener, GroupJoin, SkippedBatch, StreamsClient } from './client/types.js'
-import { backoffMs, classifyError } from './error-policy.js'
+import { classifyError } from './error-policy.js'
 import { emitEvent, StreamsEvents } from './events.js'
 import type { ResolvedStreamsConfig } from './options.js'
 import { AtLeastOnceCommit, ExactlyOnceCommit, type RuntimeTestHooks } from './runtime/commit.js'
+import { GroupMembership, type GroupView } from './runtime/group-membership.js'
 import { LagProbe } from './runtime/lag-probe.js'
 import { PartitionFlow } from './runtime/partition-flow.js'
 import { RestoreCoordinator } from './runtime/restore.js'
@@ -77,22 +75,18 @@ export interface StreamThreadOptions {
   readonly testHooks?: RuntimeTestHooks
 }
 
-/** Group membership view of the last assignment (for interactive-query metadata). */
-export interface GroupView {
-  readonly memberId: string
-  readonly members: ReadonlyArray<{ memberId: string; host?: string; active: string[]; standby: string[] }>
-}
+export type { GroupView } from './runtime/group-membership.js'
 
 export class StreamThread {
   readonly #o: StreamThreadOptions
   readonly #c: ResolvedStreamsConfig
+  readonly #membership: GroupMembership
   readonly #consumer: GroupConsumer
   readonly #reader: ChangelogReader
   readonly #flow: PartitionFlow
   readonly #manager: TaskManager
   readonly #standbys: StandbyManager
   readonly #lags: LagProbe
-  readonly #subByTopic = new Map<string, number>()
   #loop: Promise<void> | undefined
   #stopping = false
   #stopped = false
@@ -102,30 +96,33 @@ export class StreamThread {
   #pendingStandby: Set<string> | undefined
   #commitSoon = false
   #lastCommit = Date.now()
-  /** When the group last confirmed our membership (a heartbeat or a join). */
-  #memberConfirmedAt = 0
-  /** Consumer restarts after a crash the client does not recover from by itself. */
-  #consumerRetry: { since: number; attempts: number } | undefined
-  #consumerRestart: NodeJS.Timeout | undefined
-  #memberId = ''
-  #groupView: GroupView | undefined
   #lastStateHint: 'REBALANCING' | 'RUNNING' | undefined
 
   constructor(options: StreamThreadOptions) {
     this.#o = options
     const c = (this.#c = options.config)
     const { topology, client, emitter } = options
-    for (const s of topology.subtopologies) for (const t of s.sourceTopics) this.#subByTopic.set(t, s.id)
-    const subs: AssignorSubtopology[] = topology.subtopologies
-      .filter((s) => s.sourceTopics.length > 0)
-      .map((s) => ({ id: s.id, sourceTopics: s.sourceTopics, stateful: s.stores.some((n) => topology.stores.get(n)?.loggingEnabled) }))
-    this.#consumer = client.groupConsumer({
-      groupId: c.applicationId,
-      assignor: { subtopologies: () => subs, numStandbyReplicas: () => c.numStandbyReplicas, subscriptionInfo: () => this.#subscriptionInfo() },
-      sessionTimeoutMs: c.sessionTimeoutMs,
-      heartbeatIntervalMs: c.heartbeatIntervalMs,
-      rebalanceTimeoutMs: c.rebalanceTimeoutMs,
+    this.#membership = new GroupMembership({
+      config: c,
+      topology,
+      client,
+      emitter,
+      activeTasks: () => [...this.#manager.tasks.keys()],
+      standbyTasks: () => this.#standbys.ids(),
+      shutdownRequest: options.shutdownRequest,
+      onStandbyAssignment: (ids) => {
+        this.#pendingStandby = ids
+        this.#wakeUp()
+      },
+      onShutdownRequested: (reason) => options.onShutdownRequested(reason),
+      onConsumerRestart: () => {
+        this.#flow.forgetPaused(this.#manager.tasks.values())
+        this.#hint('REBALANCING')
+      },
+      fail: (e) => this.#fail(e),
+      stopping: () => this.#stopping,
     })
+    this.#consumer = this.#membership.consumer
     this.#reader = client.changelogReader()
     const wakeUp = () => this.#wakeUp()
     this.#flow = new PartitionFlow(this.#consumer, emitter, c.bufferedRecordsPerPartition)
@@ -157,8 +154,8 @@ export class StreamThread {
       emitter,
       wakeUp,
       fail: (e) => this.#fail(e),
-      consumerDown: () => this.#consumerRestart !== undefined,
-      memberConfirmedAt: () => this.#memberConfirmedAt,
+      consumerDown: () => this.#membership.restarting,
+      memberConfirmedAt: () => this.#membership.confirmedAt,
     })
     this.#lags = new LagProbe({
       admin: client.admin,
@@ -172,11 +169,11 @@ export class StreamThread {
   }
 
   get memberId(): string {
-    return this.#memberId
+    return this.#membership.memberId
   }
 
   get groupView(): GroupView | undefined {
-    return this.#groupView
+    return this.#membership.view
   }
 
   /** Active tasks by id. */
@@ -210,7 +207,7 @@ export class StreamThread {
   async stop(options: { clean: boolean }): Promise<void> {
     if (this.#stopped) return
     this.#stopping = true
-    clearTimeout(this.#consumerRestart)
+    this.#membership.cancelRestart()
     this.#wakeUp()
     await this.#loop?.catch(() => undefined)
     const clean = options.clean && !this.#fatal && !this.#manager.failed
@@ -241,14 +238,12 @@ export class StreamThread {
     onSkipped: (b) => this.#onSkipped(b),
     onJoin: (j) => this.#onJoin(j),
     onRebalancing: () => {
-      emitEvent(this.#o.emitter, StreamsEvents.REBALANCE_START, { memberId: this.#memberId })
+      emitEvent(this.#o.emitter, StreamsEvents.REBALANCE_START, { memberId: this.#membership.memberId })
       this.#commitSoon = true
       this.#hint('REBALANCING')
       this.#wakeUp()
     },
-    onHeartbeat: () => {
-      this.#memberConfirmedAt = Date.now()
-    },
+    onHeartbeat: () => this.#membership.confirmed(),
     onCrash: (error, restarting) => {
       if (this.#stopping) return
       // the client restarts its consumer after errors IT deems retriable; others (e.g. no group
@@ -257,7 +252,7 @@ export class StreamThread {
       if (restarting) {
         this.#c.logger.warn(`consumer stopped (${error.name}: ${error.message}); the client restarts it`, { error })
         this.#flow.forgetPaused(this.#manager.tasks.values())
-      } else if (classifyError(error) === 'retriable') this.#scheduleConsumerRestart(error)
+      } else if (classifyError(error) === 'retriable') this.#membership.scheduleRestart(error)
       else {
         this.#c.logger.error(`consumer crashed: ${error.message}`, { error })
         this.#fail(error)
@@ -295,102 +290,10 @@ export class StreamThread {
   }
 
   #onJoin(join: GroupJoin): void {
-    this.#memberId = join.memberId
-    this.#consumerRetry = undefined
-    this.#memberConfirmedAt = Date.now()
-    const active = new Set<string>()
-    for (const [topic, partitions] of Object.entries(join.assignment)) {
-      const s = this.#subByTopic.get(topic)
-      if (s === undefined) continue
-      for (const p of partitions) active.add(`${s}_${p}`)
-    }
+    const active = this.#membership.onJoin(join)
     this.#pendingAssignment = { memberId: join.memberId, active, isLeader: join.isLeader }
     this.#hint('REBALANCING')
     this.#wakeUp()
-    void this.#refreshGroupInfo(join.assignment)
-  }
-
-  /** Starts the consumer again after a retriable crash it did not recover from (backoff, bounded by taskTimeoutMs). */
-  #scheduleConsumerRestart(error: Error): void {
-    const now = Date.now()
-    const r = (this.#consumerRetry ??= { since: now, attempts: 0 })
-    r.attempts++
-    const waitedMs = now - r.since
-    const c = this.#c
-    if (waitedMs >= c.taskTimeoutMs) {
-      c.logger.error(`consumer failed with retriable errors for ${waitedMs} ms (taskTimeoutMs ${c.taskTimeoutMs}): ${error.message}`, { error })
-      this.#fail(new StreamsError(`the group consumer could not recover within taskTimeoutMs (${c.taskTimeoutMs} ms): ${error.message}`, { cause: error }))
-      return
-    }
-    const delay = backoffMs(r.attempts - 1, c.retryBackoffMs, c.retryBackoffMaxMs)
-    c.logger.warn(`consumer stopped on a retriable error (${error.name}: ${error.message}); restarting it in ${delay} ms (retrying for ${Math.round(waitedMs / 1000)} s, taskTimeoutMs ${c.taskTimeoutMs})`, { error })
-    emitEvent(this.#o.emitter, StreamsEvents.CONSUMER_RESTART, { error, attempt: r.attempts, waitedMs, backoffMs: delay })
-    this.#flow.forgetPaused(this.#manager.tasks.values())
-    this.#hint('REBALANCING')
-    clearTimeout(this.#consumerRestart)
-    this.#consumerRestart = setTimeout(() => {
-      this.#consumerRestart = undefined
-      if (this.#stopping) return
-      this.#consumer.restart().catch((e: unknown) => {
-        const err = e instanceof Error ? e : new Error(String(e))
-        if (this.#stopping) return
-        if (classifyError(err) === 'retriable') this.#scheduleConsumerRestart(err)
-        else this.#fail(err)
-      })
-    }, delay)
-  }
-
-  /** Reads our assignment userData (standby tasks, errors, shutdown) and everyone's host through DescribeGroups. */
-  async #refreshGroupInfo(expected: Record<string, number[]>): Promise<void> {
-    try {
-      const d = await this.#consumer.describeGroup()
-      if (d.state !== 'Stable') return
-      const members = d.members.map((m) => {
-        const a = decodeMemberAssignment(m.memberAssignment)
-        let host: string | undefined
-        try {
-          host = decodeMemberMetadata(m.memberMetadata)?.info.host
-        } catch {
-          host = undefined
-        }
-        return { memberId: m.memberId, host, active: [...(a?.info?.active ?? [])], standby: [...(a?.info?.standby ?? [])], partitions: a?.partitions, info: a?.info }
-      })
-      const me = members.find((m) => m.memberId === this.#memberId)
-      if (!me || !samePartitions(me.partitions ?? {}, expected)) return
-      this.#groupView = { memberId: this.#memberId, members: members.map(({ memberId, host, active, standby }) => ({ memberId, host, active, standby })) }
-      if (me.info?.error) {
-        this.#fail(new StreamsError(`assignment failed: ${me.info.error}`))
-        return
-      }
-      if (me.info?.shutdown) {
-        this.#o.onShutdownRequested(me.info.shutdown)
-        return
-      }
-      this.#pendingStandby = new Set(me.info?.standby ?? [])
-      this.#wakeUp()
-    } catch (e) {
-      this.#c.logger.debug(`describeGroup failed: ${(e as Error).message}`)
-    }
-  }
-
-  #subscriptionInfo(): SubscriptionInfo {
-    const taskOffsets: Record<string, number> = {}
-    try {
-      const dir = path.join(this.#c.stateDir, this.#c.applicationId)
-      for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-        if (e.isDirectory() && /^\d+_\d+$/.test(e.name)) taskOffsets[e.name] = 0
-      }
-    } catch {
-      // no state directory yet
-    }
-    return {
-      version: 1,
-      host: this.#c.applicationServer ? `${this.#c.applicationServer.host}:${this.#c.applicationServer.port}` : undefined,
-      prevActive: [...this.#manager.tasks.keys()],
-      prevStandby: this.#standbys.ids(),
-      taskOffsets,
-      shutdownRequested: this.#o.shutdownRequest,
-    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -497,14 +400,4 @@ export class StreamThread {
       }
     })
   }
-}
-
-function samePartitions(a: Record<string, number[]>, b: Record<string, number[]>): boolean {
-  const norm = (x: Record<string, number[]>) =>
-    Object.keys(x)
-      .filter((k) => x[k]!.length > 0)
-      .sort()
-      .map((k) => `${k}:${[...x[k]!].sort((m, n) => m - n).join(',')}`)
-      .join('|')
-  return norm(a) === norm(b)
 }
