@@ -88,7 +88,7 @@ export class MemoryTaskState implements TaskStateManager {
 }
 
 /** Counts per key and echoes; a value starting with `throw:` throws an Error with the rest as its message. */
-function engine(sm: MemoryTaskState, collector: RecordCollector): TaskEngine {
+export function countingEngine(sm: MemoryTaskState, collector: RecordCollector): TaskEngine {
   return {
     async init() {},
     async prepareBatch() {},
@@ -113,7 +113,7 @@ const SUB: SubtopologyDef = {
   sinkTopics: [OUTPUT],
   stores: ['counts'],
 }
-const TOPOLOGY = { subtopologies: [SUB], stores: new Map(), globalStores: [] } as unknown as TopologyDef
+export const TOPOLOGY = { subtopologies: [SUB], stores: new Map(), globalStores: [] } as unknown as TopologyDef
 
 export interface HarnessOptions {
   readonly exactlyOnce?: boolean
@@ -160,7 +160,7 @@ export function createHarness(options: HarnessOptions = {}) {
     config,
     topology: TOPOLOGY,
     client,
-    engine: { createTaskEngine: (o) => engine(o.stores as unknown as MemoryTaskState, o.collector) },
+    engine: { createTaskEngine: (o) => countingEngine(o.stores as unknown as MemoryTaskState, o.collector) },
     stateFactory: (taskId, o) => {
       const sm = stateFactory(taskId, o)!
       // the engine reaches its state through the provider
