@@ -49,6 +49,11 @@ const { Kafka, logLevel } = kafkajs;
 
 /** The broker version the project is tested against. */
 export const KAFKA_VERSION = process.env.KSTREAMS_KAFKA_VERSION ?? '3.9.2';
+/**
+ * The newest Kafka 4.x on Maven Central: CI runs the integration suite against it as well
+ * (`.ci/run` reads it from here and sets `KSTREAMS_KAFKA_VERSION` to it).
+ */
+export const KAFKA_4_VERSION = '4.4.0';
 const SCALA_VERSION = '2.13';
 /** The slf4j binding Kafka 3.9's own distribution ships (slf4j 1.7 + reload4j). */
 const SLF4J_VERSION = '1.7.36';

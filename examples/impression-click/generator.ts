@@ -3,9 +3,12 @@
  * Registry Avro, keyed by impressionId) to the two input topics at a given rate, and the ground
  * truth of what the app must output to a JSON file.
  *
- * Event time is simulated: it runs `speedup` times faster than the wall clock, so the 15-minute
- * join window closes in 15 min / speedup of wall time. Records are sent in the order of their
- * "send time" (event time, plus a delay for out-of-order records), paced to the wall clock.
+ * Event time replays a past interval `speedup` times faster than the wall clock, so the 15-minute
+ * join window closes in 15 min / speedup of wall time. By default the interval, including the
+ * closing heartbeats, ends at or before the moment the generator starts ({@link replayStartTime}):
+ * no record is stamped in the future (Kafka 4.x rejects records more than 1 h ahead of the broker's
+ * clock, `log.message.timestamp.after.max.ms`). Records are sent in the order of their "send time"
+ * (event time, plus a delay for out-of-order records), paced to the wall clock.
  *
  *   npx tsx examples/impression-click/generator.ts --count 20000 --rate 1000 --truth truth.json
  *
@@ -62,7 +65,11 @@ export interface GeneratorOptions {
   tooLateShare: number
   /** Event time per wall time. @defaultValue 20 */
   speedup: number
-  /** Event time of the first impression, ms. @defaultValue now, rounded down to the minute */
+  /**
+   * Event time of the first impression, ms.
+   * @defaultValue the latest minute from which the whole replay, heartbeats included, ends at or
+   *   before now ({@link replayStartTime})
+   */
   startTime: number
   /** PRNG seed. @defaultValue 42 */
   seed: number
@@ -72,9 +79,12 @@ export interface GeneratorOptions {
   timing: ImpressionClickTiming
 }
 
-/** The default {@link GeneratorOptions} (startTime computed at call time). */
+/**
+ * The default {@link GeneratorOptions}. `startTime` is computed at call time for these defaults:
+ * after changing `count`, `rate`, `speedup` or `timing`, recompute it with {@link replayStartTime}.
+ */
 export function defaultGeneratorOptions(): GeneratorOptions {
-  return {
+  const options: GeneratorOptions = {
     count: 20_000,
     rate: 1_000,
     campaigns: 8,
@@ -87,11 +97,33 @@ export function defaultGeneratorOptions(): GeneratorOptions {
     maxOutOfOrderMs: 20_000,
     tooLateShare: 0.002,
     speedup: 20,
-    startTime: Math.floor(Date.now() / 60_000) * 60_000,
+    startTime: 0,
     seed: 42,
     partitions: 4,
     timing: DEFAULT_TIMING,
   }
+  return { ...options, startTime: replayStartTime(options) }
+}
+
+/**
+ * Event time (ms) from the first impression to the last heartbeat of a run with these options:
+ * an upper bound of every timestamp the generator writes, minus `startTime`.
+ */
+export function replaySpanMs(options: Pick<GeneratorOptions, 'count' | 'rate' | 'speedup' | 'timing'>): number {
+  const spacing = (1000 * options.speedup) / options.rate
+  // The latest click: the last impression's, placed at most 5 minutes after its join window;
+  // orphan clicks stay before count * spacing.
+  const lastEvent = Math.max((options.count - 1) * spacing + JOIN_WINDOW_MS + 5 * 60_000, options.count * spacing)
+  return Math.ceil(heartbeatTimes(lastEvent, options.timing)[1])
+}
+
+/**
+ * The `startTime` of a replay that ends (last heartbeat included) at or before `now`: `now` minus
+ * {@link replaySpanMs}, rounded down to the minute. Event time then stays behind the wall clock
+ * for the whole run, as with real data replayed faster than real time.
+ */
+export function replayStartTime(options: Pick<GeneratorOptions, 'count' | 'rate' | 'speedup' | 'timing'>, now = Date.now()): number {
+  return Math.floor((now - replaySpanMs(options)) / 60_000) * 60_000
 }
 
 /** One planned input record. */
@@ -289,8 +321,7 @@ export function heartbeatCampaigns(partitions: number): string[] {
  * CTR task past the last CTR window.
  */
 export function heartbeats(lastEventTime: number, inputPartitions: number, ctrPartitions: number, timing: ImpressionClickTiming) {
-  const t1 = lastEventTime + JOIN_WINDOW_MS + timing.joinGraceMs + timing.ctrGraceMs + 2 * CTR_WINDOW_MS
-  const t2 = t1 + JOIN_WINDOW_MS + timing.joinGraceMs + CTR_WINDOW_MS
+  const [t1, t2] = heartbeatTimes(lastEventTime, timing)
   const campaigns = heartbeatCampaigns(ctrPartitions)
   const wave = (n: number, t: number, ctrs: string[]) =>
     Array.from({ length: inputPartitions }, (_, partition) =>
@@ -301,6 +332,12 @@ export function heartbeats(lastEventTime: number, inputPartitions: number, ctrPa
       }),
     ).flat()
   return { times: [t1, t2], waves: [wave(1, t1, campaigns), wave(2, t2, [`${HEARTBEAT_PREFIX}-campaign`])] }
+}
+
+/** Event times of the two heartbeat waves after `lastEventTime` (see {@link heartbeats}). */
+export function heartbeatTimes(lastEventTime: number, timing: ImpressionClickTiming): [number, number] {
+  const t1 = lastEventTime + JOIN_WINDOW_MS + timing.joinGraceMs + timing.ctrGraceMs + 2 * CTR_WINDOW_MS
+  return [t1, t1 + JOIN_WINDOW_MS + timing.joinGraceMs + CTR_WINDOW_MS]
 }
 
 /** Connection and topic settings of {@link runGenerator}. */
@@ -375,6 +412,16 @@ export async function runGenerator(options: GeneratorOptions, io: GeneratorIo): 
   const meta = await admin.fetchTopicMetadata({ topics: [io.topics.impressions] })
   const inputPartitions = meta.topics[0]!.partitions.length
   const { records, truth } = plan({ ...options, partitions: inputPartitions })
+  const lastEventTime = records.reduce((m, r) => Math.max(m, r.kind === 'impression' ? r.value.impressionTime : r.value.clickTime), 0)
+  const lastStamp = (io.sendHeartbeats ?? true) ? heartbeatTimes(lastEventTime, options.timing)[1] : lastEventTime
+  if (lastStamp > Date.now()) {
+    await admin.disconnect()
+    throw new Error(
+      `generator: the replay would stamp records up to ${new Date(lastStamp).toISOString()}, after the wall clock ` +
+        `(Kafka 4.x rejects records more than 1 h in the future, log.message.timestamp.after.max.ms); ` +
+        `start it at or before ${new Date(replayStartTime(options)).toISOString()} (replayStartTime)`,
+    )
+  }
   await producer.connect()
 
   const clickSentAt = new Map<string, number>()
@@ -422,7 +469,6 @@ export async function runGenerator(options: GeneratorOptions, io: GeneratorIo): 
     if (io.sendHeartbeats ?? true) {
       await io.beforeHeartbeats?.()
       if (io.waitForGroup) await waitForGroupCaughtUp(admin, io.waitForGroup, [io.topics.impressions, io.topics.clicks])
-      const lastEventTime = records.reduce((m, r) => Math.max(m, r.kind === 'impression' ? r.value.impressionTime : r.value.clickTime), 0)
       const caughtUp = async () => {
         if (io.waitForGroup) await waitForGroupCaughtUp(admin, io.waitForGroup, [io.topics.impressions, io.topics.clicks])
       }
@@ -469,6 +515,7 @@ export function parseGeneratorArgs(argv: string[]): { options: GeneratorOptions;
   }
   const duration = num('duration-ms')
   if (duration !== undefined) options.count = Math.max(1, Math.round((options.rate * duration) / 1000))
+  if (num('start-time') === undefined) options.startTime = replayStartTime(options)
   const waitForGroup = values['wait-for-group'] as string | undefined
   return {
     options,

@@ -14,7 +14,7 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { ensureRegistry, type LocalRegistry } from '../../scripts/local-registry.js'
-import { defaultGeneratorOptions, runGenerator } from '../../examples/impression-click/generator.js'
+import { defaultGeneratorOptions, replayStartTime, runGenerator } from '../../examples/impression-click/generator.js'
 import { topicNames } from '../../examples/impression-click/config.js'
 import { formatReport, readOutputs, verify as verifyExample } from '../../examples/impression-click/verify.js'
 import { sleep, stamp } from './clock.js'
@@ -88,7 +88,9 @@ export async function runRegistryFreeze(cluster: Cluster, registry: LocalRegistr
     await Promise.all(instances.map((i) => i.waitRunning()))
     note('all instances RUNNING; generator starts')
     lag = new LagWatch(admin, appId, topics.impressions)
-    const generatorOptions = { ...defaultGeneratorOptions(), count: 8_000, rate: 200, speedup: 600, campaigns: 4, seed: 7 + run }
+    const planned = { ...defaultGeneratorOptions(), count: 8_000, rate: 200, speedup: 600, campaigns: 4, seed: 7 + run }
+    // event time at or behind the wall clock (Kafka 4.x rejects records stamped > 1 h ahead)
+    const generatorOptions = { ...planned, startTime: replayStartTime(planned) }
     const generator = runGenerator(generatorOptions, { brokers: cluster.brokers.split(','), registryUrl: registry.url, topics, waitForGroup: appId })
     generator.catch(() => undefined)
     await sleep(10_000)

@@ -7,6 +7,8 @@
  * exact and in order, no transaction left open; under at-least-once nothing is lost.
  *
  * Logs of each run (every instance's timestamped output) stay in `.cache/chaos/fast/`.
+ * `CHAOS_CODE=<commit>` runs the instances on a committed runtime instead of the working tree
+ * (test/chaos/snapshot.ts), e.g. to watch an older runtime fail it.
  */
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -15,16 +17,19 @@ import { ROOT } from '../chaos/instances.js'
 import { freePorts } from '../chaos/ports.js'
 import { runOnce, type Guarantee } from '../chaos/scenario.js'
 import { clusterFreeze } from '../chaos/scenarios.js'
+import { codeVersion, type CodeVersion } from '../chaos/snapshot.js'
 import { selfCheck } from '../chaos/verify.js'
 
 const FREEZE_S = 9
 
 describe('fault: the broker frozen while three instances process', () => {
   let cluster: Cluster | undefined
+  let code: CodeVersion | undefined
   const stamp = new Date().toISOString().replace(/[:.]/g, '-')
 
   beforeAll(async () => {
     cluster = await startPrivateBroker({ port: await freePorts(29192, 2) })
+    if (process.env.CHAOS_CODE) code = await codeVersion(process.env.CHAOS_CODE)
   })
   afterAll(async () => {
     await cluster?.stop()
@@ -41,6 +46,7 @@ describe('fault: the broker frozen while three instances process', () => {
         ratePerSec: 100,
         inputSeconds: 20,
         drainTimeoutMs: 120_000,
+        ...(code ? { code } : {}),
         logDir: path.join(ROOT, '.cache/chaos/fast', `${stamp}-${guarantee}`),
       })
       const where = `logs: ${r.logDir}`

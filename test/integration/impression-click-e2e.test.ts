@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest'
 import { encodeWireFormat } from '../../lib/serdes/index.js'
 import { appSettings, startApp } from '../../examples/impression-click/app.js'
 import { topicNames } from '../../examples/impression-click/config.js'
-import { defaultGeneratorOptions, runGenerator } from '../../examples/impression-click/generator.js'
+import { defaultGeneratorOptions, replayStartTime, runGenerator } from '../../examples/impression-click/generator.js'
 import { registrySerdes } from '../../examples/impression-click/serdes.js'
 import { formatReport, readOutputs, verify } from '../../examples/impression-click/verify.js'
 import { brokers, connectedProducer, consumeUntil, createTopics, onCleanup, randomTopic, registryUrl } from './helpers.js'
@@ -62,7 +62,9 @@ describe('impression-click example (real broker + registry)', () => {
       await Promise.all(apps.map((a) => a.close()))
     })
 
-    const options = { ...defaultGeneratorOptions(), count: 3_000, rate: 1_000, speedup: 600, campaigns: 4, seed: 7, tooLateShare: 0.05 }
+    // A past interval replayed 600x faster than real time, ending (heartbeats included) before now.
+    const replay = { ...defaultGeneratorOptions(), count: 3_000, rate: 1_000, speedup: 600, campaigns: 4, seed: 7, tooLateShare: 0.05 }
+    const options = { ...replay, startTime: replayStartTime(replay) }
     const truth = await runGenerator(options, {
       brokers: brokers(),
       registryUrl: registryUrl(),

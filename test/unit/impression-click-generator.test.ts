@@ -3,7 +3,17 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import avsc from 'avsc'
 import { CTR_WINDOW_MS, DEFAULT_TIMING, JOIN_WINDOW_MS, isHeartbeat } from '../../examples/impression-click/config.js'
-import { defaultGeneratorOptions, heartbeatCampaigns, heartbeats, plan, type GeneratorOptions } from '../../examples/impression-click/generator.js'
+import {
+  defaultGeneratorOptions,
+  heartbeatCampaigns,
+  heartbeatTimes,
+  heartbeats,
+  parseGeneratorArgs,
+  plan,
+  replaySpanMs,
+  replayStartTime,
+  type GeneratorOptions,
+} from '../../examples/impression-click/generator.js'
 import { verify } from '../../examples/impression-click/verify.js'
 import { generateTypes, readSchemas, TYPES_FILE } from '../../examples/impression-click/schemas/generate-types.js'
 import { AdEventSchema, CampaignCtrSchema, ClickSchema, ImpressionSchema } from '../../examples/impression-click/schemas/types.js'
@@ -105,6 +115,58 @@ describe('impression-click generator plan', () => {
     const [t1, t2] = hb.times as [number, number]
     expect(t1).toBeGreaterThan(1_000_000 + JOIN_WINDOW_MS + DEFAULT_TIMING.joinGraceMs + DEFAULT_TIMING.ctrGraceMs + CTR_WINDOW_MS)
     expect(t2).toBeGreaterThan(t1 + JOIN_WINDOW_MS + DEFAULT_TIMING.joinGraceMs)
+  })
+})
+
+describe('impression-click generator replay (event time at or behind the wall clock)', () => {
+  const now = Date.UTC(2026, 11, 4, 15, 47, 12, 345)
+  const lastStamp = (o: GeneratorOptions) => {
+    const { records } = plan(o)
+    const lastEvent = Math.max(...records.map((r) => (r.kind === 'impression' ? r.value.impressionTime : r.value.clickTime)))
+    return { records, lastEvent, lastHeartbeat: heartbeatTimes(lastEvent, o.timing)[1] }
+  }
+
+  it('ends every record and heartbeat at or before now, within a minute plus the replay slack of it', () => {
+    for (const over of [{}, { count: 20_000, rate: 300, speedup: 60 }, { count: 500, rate: 50, speedup: 1 }]) {
+      const base = options(over)
+      const o = { ...base, startTime: replayStartTime(base, now) }
+      expect(o.startTime % 60_000).toBe(0)
+      const { records, lastHeartbeat } = lastStamp(o)
+      expect(records.every((r) => (r.kind === 'impression' ? r.value.impressionTime : r.value.clickTime) <= now)).toBe(true)
+      expect(lastHeartbeat).toBeLessThanOrEqual(now)
+      expect(o.startTime + replaySpanMs(o)).toBeLessThanOrEqual(now)
+      // replaySpanMs is an upper bound, not a loose one: the last click lands at most 5 min + 1 ms after its window
+      expect(now - lastHeartbeat).toBeLessThan(60_000 + 5 * 60_000)
+    }
+  })
+
+  it('replays the past: the span of 20000 impressions at 300/s and 60x covers the events and both heartbeat waves', () => {
+    const o = options({ count: 20_000, rate: 300, speedup: 60 })
+    const spacing = (1000 * o.speedup) / o.rate
+    const [, t2] = heartbeatTimes((o.count - 1) * spacing + JOIN_WINDOW_MS + 5 * 60_000, o.timing)
+    expect(replaySpanMs(o)).toBe(Math.ceil(t2))
+    // ~67 minutes of impressions, their clicks, and the heartbeats closing the join and CTR windows
+    expect(replaySpanMs(o) / 60_000).toBeGreaterThan(67 + 15 + 82 + 21)
+    expect(replaySpanMs(o) / 60_000).toBeLessThan(67 + 20 + 82 + 21 + 1)
+  })
+
+  it('keeps the windows and truth of a plan: only the time origin moves', () => {
+    const a = plan(options({ startTime: Date.UTC(2025, 0, 1) }))
+    const shift = 7 * 24 * 3_600_000 + 60_000
+    const b = plan(options({ startTime: Date.UTC(2025, 0, 1) + shift }))
+    expect(b.truth.expectedClicked).toEqual(a.truth.expectedClicked)
+    expect(b.truth.tooLateIds).toEqual(a.truth.tooLateIds)
+    expect(b.truth.windows).toEqual(a.truth.windows.map((w) => ({ ...w, windowStart: w.windowStart + shift, windowEnd: w.windowEnd + shift })))
+  })
+
+  it('defaults and CLI flags start the replay so that it ends before now; --start-time is kept as given', () => {
+    const before = Date.now()
+    const d = defaultGeneratorOptions()
+    expect(d.startTime + replaySpanMs(d)).toBeLessThanOrEqual(before + 1)
+    const cli = parseGeneratorArgs(['--count', '20000', '--rate', '300', '--speedup', '60']).options
+    expect(cli.startTime + replaySpanMs(cli)).toBeLessThanOrEqual(Date.now())
+    expect(cli.startTime + replaySpanMs(cli)).toBeGreaterThan(before - 120_000)
+    expect(parseGeneratorArgs(['--start-time', '1735689600000']).options.startTime).toBe(1_735_689_600_000)
   })
 })
 
