@@ -208,6 +208,8 @@ function ownKind(x: Error & ErrorFields): Exclude<ErrorKind, 'fatal'> | undefine
  *   `KafkaJSGroupCoordinatorNotFound`, …) → retriable; other kafkajs errors by their `retriable` flag;
  * - a Node error `code` (ECONNREFUSED, ECONNRESET, ETIMEDOUT, EPIPE, EHOSTUNREACH, ENETUNREACH,
  *   EAI_AGAIN, …) → retriable;
+ * - a classic-level `code` LEVEL_LOCKED (a state directory its previous owner still holds),
+ *   LEVEL_IO_ERROR (full disk), LEVEL_CORRUPTION → retriable;
  * - the schema registry client's `ResponseError` with HTTP status 5xx, 408 or 429 → retriable;
  * - any other error with `retriable: true` → retriable.
  *

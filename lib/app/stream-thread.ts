@@ -154,6 +154,7 @@ export class StreamThread {
       emitter,
       wakeUp,
       fail: (e) => this.#fail(e),
+      failed: () => this.#fatal,
       consumerDown: () => this.#membership.restarting,
       memberConfirmedAt: () => this.#membership.confirmedAt,
     })

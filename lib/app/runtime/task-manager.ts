@@ -40,6 +40,8 @@ export interface TaskManagerOptions {
   readonly wakeUp: () => void
   /** A fatal error: the thread stops and the client's handler decides. */
   readonly fail: (error: Error) => void
+  /** Whether the thread already failed (another fatal error is then only logged). */
+  readonly failed: () => boolean
   /** Whether the group consumer is down and being restarted (failed tasks wait for it). */
   readonly consumerDown: () => boolean
   /** When the group last confirmed our membership (heartbeat or join), ms. */
@@ -302,7 +304,10 @@ export class TaskManager {
    * exactly-once; under at-least-once the failing record's offset is not consumed), then stop.
    */
   async #onFatal(err: Error, taskId: string | undefined): Promise<void> {
-    if (this.#fatal) return
+    if (this.#fatal || this.o.failed()) {
+      this.o.config.logger.warn(`error after a fatal error${taskId ? ` in task ${taskId}` : ''}: ${err.message}`)
+      return
+    }
     this.#fatal = true
     const c = this.o.config
     c.logger.error(`fatal error${taskId ? ` in task ${taskId}` : ''}: ${err.message}`, { error: err })

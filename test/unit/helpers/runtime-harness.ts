@@ -184,6 +184,7 @@ export function createHarness(options: HarnessOptions = {}) {
     emitter,
     wakeUp: () => undefined,
     fail: (e) => void fatal.push(e),
+    failed: () => fatal.length > 0,
     consumerDown: () => false,
     memberConfirmedAt: () => confirmedAt,
   })
