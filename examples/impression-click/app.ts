@@ -23,7 +23,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import kafkajs from 'kafkajs'
-import { KafkaStreams, type LogLevel, type StreamsConfig } from '../../lib/index.js'
+import { KafkaStreams, StreamsError, type LogLevel, type StreamsConfig } from '../../lib/index.js'
 import { DEFAULT_TIMING, envInt, topicNames, type ImpressionClickTiming, type ImpressionClickTopics } from './config.js'
 import { registrySerdes } from './serdes.js'
 
@@ -113,13 +113,24 @@ export async function startApp(settings: AppSettings = appSettings()): Promise<K
   // Resolve every schema's id before the first record: state stores write these values to their
   // changelogs (with the same ids) and read them back, possibly before a record of that type
   // arrived in this process (after a restart).
+  // A registry outage (SerializationError with `retriable: true`) is waited out, as the runtime
+  // does for its tasks (taskTimeoutMs); a definite answer (unknown subject, bad schema) fails.
   const { topics } = settings
-  await Promise.all([
-    serdes.impression.prepareSerialize!(topics.impressions),
-    serdes.click.prepareSerialize!(topics.clicks),
-    serdes.adEvent.prepareSerialize!(topics.adEvents),
-    serdes.campaignCtr.prepareSerialize!(topics.campaignCtr),
-  ])
+  const deadline = Date.now() + (settings.streams.taskTimeoutMs ?? 300_000)
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await Promise.all([
+        serdes.impression.prepareSerialize!(topics.impressions),
+        serdes.click.prepareSerialize!(topics.clicks),
+        serdes.adEvent.prepareSerialize!(topics.adEvents),
+        serdes.campaignCtr.prepareSerialize!(topics.campaignCtr),
+      ])
+      break
+    } catch (e) {
+      if (!(e instanceof StreamsError && e.retriable) || Date.now() > deadline) throw e
+      await new Promise((r) => setTimeout(r, Math.min(10_000, 500 * 2 ** attempt)))
+    }
+  }
   const topology = buildTopology({ topics, serdes, timing: settings.timing })
   const streams = new KafkaStreams(topology, settings.streams)
   await streams.start()

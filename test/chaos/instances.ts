@@ -20,7 +20,7 @@ import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { sleep, stamp, waitFor } from './clock.js'
+import { stamp, waitFor } from './clock.js'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 export const EOS_APP = path.join(ROOT, 'test/eos/app.ts')
@@ -278,4 +278,3 @@ export function allDeaths(instances: ReadonlyArray<AppInstance>): Death[] {
   return instances.flatMap((i) => i.deaths).sort((a, b) => a.t - b.t)
 }
 
-export { sleep }

@@ -6,17 +6,16 @@
  * through the veth: `link(false)` (the host end of the veth down) cuts the instance off while
  * every other client keeps reaching the broker. Needs root.
  */
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
+import { closeSync, openSync } from 'node:fs'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import { cacheDir } from '../../scripts/local-common.js'
+import { cacheDir, javaBin } from '../../scripts/local-common.js'
 import { brokerProperties, randomClusterId, resolveKafkaClasspath } from '../../scripts/local-kafka.js'
 import { waitFor } from './clock.js'
 import { signal, type Cluster } from './cluster.js'
 import { kafkaFor } from './kafka.js'
-import { spawn } from 'node:child_process'
-import { openSync, closeSync } from 'node:fs'
 
 const run = promisify(execFile)
 const ip = async (...args: string[]): Promise<string> => (await run('ip', args)).stdout
@@ -101,7 +100,7 @@ export async function startNetnsBroker(port = 29492, log: (m: string) => void = 
     .replace(/^advertised\.listeners=.*$/m, `advertised.listeners=PLAINTEXT://${BROKER_IP}:${port}`)
   await writeFile(config, props)
   const classpath = await resolveKafkaClasspath(log)
-  const java = process.env.JAVA_HOME ? path.join(process.env.JAVA_HOME, 'bin/java') : 'java'
+  const java = javaBin()
   await run(java, ['-Xmx256m', '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', randomClusterId(), '-c', config])
   const out = openSync(path.join(dir, 'stdout.log'), 'a')
   let pid: number

@@ -27,11 +27,17 @@ describe('impression-click example (real broker + registry)', () => {
     const stateRoot = mkdtempSync(path.join(os.tmpdir(), 'ic-e2e-'))
     onCleanup(async () => rmSync(stateRoot, { recursive: true, force: true }))
 
-    // Bad payloads, written before any good record (they must not move stream-time either).
+    // A past interval replayed 600x faster than real time, ending (heartbeats included) before now.
+    const replay = { ...defaultGeneratorOptions(), count: 3_000, rate: 1_000, speedup: 600, campaigns: 4, seed: 7, tooLateShare: 0.05 }
+    const options = { ...replay, startTime: replayStartTime(replay) }
+
+    // Bad payloads, written before any good record and stamped just before the replayed interval
+    // (they must not move stream-time either).
+    const badTimestamp = String(options.startTime - 60_000)
     const serdes = registrySerdes({ host: registryUrl() })
     await serdes.impression.prepareSerialize!(topics.impressions)
     const good = serdes.impression.serialize(topics.impressions, {
-      impressionId: 'bad-base', userId: 'u', adId: 'a', campaignId: 'campaign-01', impressionTime: Date.now(),
+      impressionId: 'bad-base', userId: 'u', adId: 'a', campaignId: 'campaign-01', impressionTime: options.startTime - 60_000,
     })!
     const wrongMagic = Buffer.from(good)
     wrongMagic[0] = 1
@@ -45,8 +51,9 @@ describe('impression-click example (real broker + registry)', () => {
     // idempotent: a plain producer's retry (e.g. a partition error on the just-created topic) wrote
     // some bad payloads twice, at two source offsets, and each copy was rightly dead-lettered
     const producer = await connectedProducer({ idempotent: true, maxInFlightRequests: 1 })
-    await producer.send({ topic: topics.impressions, messages: bad.filter((b) => b.topic === topics.impressions) })
-    await producer.send({ topic: topics.clicks, messages: bad.filter((b) => b.topic === topics.clicks) })
+    const stamped = (topic: string) => bad.filter((b) => b.topic === topic).map((b) => ({ ...b, timestamp: badTimestamp }))
+    await producer.send({ topic: topics.impressions, messages: stamped(topics.impressions) })
+    await producer.send({ topic: topics.clicks, messages: stamped(topics.clicks) })
 
     const env = {
       ...process.env,
@@ -62,9 +69,6 @@ describe('impression-click example (real broker + registry)', () => {
       await Promise.all(apps.map((a) => a.close()))
     })
 
-    // A past interval replayed 600x faster than real time, ending (heartbeats included) before now.
-    const replay = { ...defaultGeneratorOptions(), count: 3_000, rate: 1_000, speedup: 600, campaigns: 4, seed: 7, tooLateShare: 0.05 }
-    const options = { ...replay, startTime: replayStartTime(replay) }
     const truth = await runGenerator(options, {
       brokers: brokers(),
       registryUrl: registryUrl(),
