@@ -107,6 +107,9 @@ const RETRIABLE_NODE_CODES: ReadonlySet<string> = new Set([
   'ENOSPC',
   'EDQUOT',
   'LEVEL_IO_ERROR',
+  // a state directory still locked by its previous owner (another instance on this host): the
+  // task is retried with backoff until the owner has closed it
+  'LEVEL_LOCKED',
   // a damaged LevelDB file found while running: the task rewinds, and reopening its state wipes
   // the damaged store (lib/state leaves a marker) and restores it from the changelog
   'LEVEL_CORRUPTION',
@@ -205,6 +208,8 @@ function ownKind(x: Error & ErrorFields): Exclude<ErrorKind, 'fatal'> | undefine
  *   `KafkaJSGroupCoordinatorNotFound`, …) → retriable; other kafkajs errors by their `retriable` flag;
  * - a Node error `code` (ECONNREFUSED, ECONNRESET, ETIMEDOUT, EPIPE, EHOSTUNREACH, ENETUNREACH,
  *   EAI_AGAIN, …) → retriable;
+ * - a classic-level `code` LEVEL_LOCKED (a state directory its previous owner still holds),
+ *   LEVEL_IO_ERROR (full disk), LEVEL_CORRUPTION → retriable;
  * - the schema registry client's `ResponseError` with HTTP status 5xx, 408 or 429 → retriable;
  * - any other error with `retriable: true` → retriable.
  *
@@ -230,8 +235,8 @@ function hasLevelCode(e: unknown, code: string): boolean {
 
 /**
  * A LevelDB "database is locked by another process" error (classic-level code LEVEL_LOCKED, in the
- * cause chain), for the open-retry loop: the store's previous owner (another instance on this host,
- * or a task being closed in this process) has not released the LOCK file yet.
+ * cause chain): the store's previous owner (another instance on this host, or a task being closed
+ * in this process) has not released the LOCK file yet. Retriable (see {@link classifyError}).
  * classic-level reports it as `LEVEL_DATABASE_NOT_OPEN` with a `LEVEL_LOCKED` cause.
  */
 export function isStateLockedError(e: unknown): boolean {

@@ -32,6 +32,8 @@ import { resolvePatternSourcesWithAdmin } from './pattern-sources.js'
 import { StateMachine, type KafkaStreamsState, type StateListener } from './state.js'
 import type { EngineRuntime, StateRuntime } from './state-runtime.js'
 import { StreamThread } from './stream-thread.js'
+import { KafkajsClient } from './client/kafkajs.js'
+import type { RuntimeTestHooks } from './runtime/commit.js'
 
 const { Kafka: KafkaClient } = kafkajs
 
@@ -64,6 +66,8 @@ export interface StreamsMetadata {
 export interface KafkaStreamsInternals {
   readonly engine?: EngineRuntime
   readonly state?: StateRuntime
+  /** Hooks for tests (crash injection at the commit points); production code never sets them. */
+  readonly testHooks?: RuntimeTestHooks
 }
 
 export class KafkaStreams extends EventEmitter {
@@ -207,9 +211,13 @@ export class KafkaStreams extends EventEmitter {
     const thread = new StreamThread({
       config: this.config,
       topology: this.#def!,
-      layout: { partitions: this.#partitionCounts, subtopologyPartitions: new Map() },
-      kafka: this.#kafka!,
-      admin: this.#admin!,
+      client: new KafkajsClient({
+        kafka: this.#kafka!,
+        admin: this.#admin!,
+        partitionsFor: (topic) => this.#partitionCounts.get(topic),
+        changelogReader: () => this.#state!.createChangelogReader(this.#kafka!, this.config.logger),
+      }),
+      testHooks: this.#internals.testHooks,
       engine: this.#engine!,
       state: this.#state!,
       emitter: this,
@@ -379,6 +387,6 @@ export class KafkaStreams extends EventEmitter {
 
   /** Standby task ids on this instance. */
   standbyTaskIds(): string[] {
-    return [...(this.#thread?.standbys.keys() ?? [])].sort()
+    return [...(this.#thread?.standbyIds() ?? [])].sort()
   }
 }

@@ -1,7 +1,7 @@
 /**
  * A fix for kafkajs 2.2.4 (pinned exactly in package.json) that exactly-once depends on, applied
  * once per process by patching kafkajs' `Broker.prototype.fetch` when this module is imported
- * (lib/app/kafka-streams.ts and lib/app/stream-thread.ts import it).
+ * (lib/app/kafka-streams.ts and lib/app/client/kafkajs.ts import it).
  *
  * ## read_committed returned records of aborted transactions
  * A read_committed Fetch response lists the aborted transactions overlapping the fetched range

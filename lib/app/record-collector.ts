@@ -14,7 +14,7 @@
  * (at-least-once) or the task's transactional producer (exactly-once, the first send begins the
  * transaction).
  */
-import type { Message, RecordMetadata, TopicMessages } from 'kafkajs'
+import type { ProduceMessage as Message, SendResult as RecordMetadata, TopicMessages } from './client/types.js'
 import type { OutputRecord, RecordCollector } from '../../topology/engine/types.js'
 
 /** Sends one batch; resolves with kafkajs' per-partition results. */
@@ -56,9 +56,8 @@ export class TaskRecordCollector implements RecordCollector {
   }
 
   send(record: OutputRecord): void {
-    // Fix by R3: the size check used to run only after appending, with a 1 MiB default, so a batch
-    // of larger records ended just over 1 MiB: with everything in one partition (a changelog) the
-    // broker refused it (MESSAGE_TOO_LARGE) and the task failed.
+    // start a batch BEFORE this record would push it over flushBytes: a batch all in one partition
+    // (a changelog) over the broker's message.max.bytes is refused (MESSAGE_TOO_LARGE)
     const size = recordSize(record)
     if (this.#buffer.length > 0 && this.#bytes + size > this.#flushBytes) this.#startBatch()
     if (this.#buffer.length === 0) this.#firstBufferedAt = Date.now()

@@ -6,27 +6,10 @@
 import type { Kafka } from 'kafkajs'
 import type { GlobalStoreDef, TaskEngine, TaskEngineOptions, TopologyDef } from '../../topology/engine/types.js'
 import type { ChangelogReader, TaskStateManager, TaskStateManagerOptions } from '../state/types.js'
-import type { StoreProvider } from '../../topology/state/types.js'
 import type { Logger } from './logger.js'
+import type { GlobalStateManager, GlobalStateManagerOptions } from '../state/global-state.js'
 
-/** State of one global store (one LevelDB per global store under `<stateDir>/<applicationId>/global/`). */
-export interface GlobalStateManager {
-  /** Bytes stores for the global store's TaskEngine. */
-  readonly provider: StoreProvider
-  open(): Promise<void>
-  /** Next offset per source partition (`partition → offset`), undefined = from the beginning. */
-  checkpointedOffsets(): ReadonlyMap<number, string | undefined>
-  /** Makes the applied records durable with the next offset of each partition. */
-  commit(offsets: ReadonlyMap<number, string>): Promise<void>
-  close(): Promise<void>
-}
-
-export interface GlobalStateManagerOptions {
-  readonly applicationId: string
-  readonly stateDir: string
-  readonly def: GlobalStoreDef
-  readonly cacheMaxBytes: number
-}
+export type { GlobalStateManager, GlobalStateManagerOptions } from '../state/global-state.js'
 
 export interface StateRuntime {
   createTaskStateManager(options: TaskStateManagerOptions): TaskStateManager

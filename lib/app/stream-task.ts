@@ -2,29 +2,38 @@
  * An active task (Kafka Streams: `StreamTask`): one sub-topology for one partition. It owns
  * - a {@link PartitionGroup} with one record queue per source topic-partition (filled by the
  *   consumer's `eachBatch`, drained by the client's processing loop),
- * - a {@link TaskEngine} (D1) that deserializes and pushes records through the processors,
- * - a {@link TaskStateManager} (R1) with the task's stores, changelogs and checkpoint,
- * - a {@link TaskRecordCollector} for its output, and under exactly-once its own transactional
- *   producer (owned by the TaskManager's commit path).
+ * - once initialized ({@link StreamTask.initialize}): a {@link TaskEngine} that deserializes and
+ *   pushes records through the processors, a {@link TaskStateManager} with the task's stores and
+ *   changelogs, a {@link TaskRecordCollector} for its output and the task's producer (transactional
+ *   under exactly-once).
  *
  * Lifecycle: `CREATED → RESTORING → RUNNING → CLOSED` (`CLOSED` also from any state on revocation
- * or when the task migrated). Only RUNNING tasks process. Processing is batched: {@link process}
+ * or when the task migrated); `initialize` is the RESTORING → RUNNING transition. Only RUNNING tasks process. Processing is batched: {@link process}
  * takes up to N records in timestamp order, awaits `engine.prepareBatch` once, then processes them
  * one by one; the consumed offset of each partition advances only after its record (and everything
  * it caused) finished, so a failing record's offset is never committed.
  */
 import type { RawRecord, SubtopologyDef, TaskEngine } from '../../topology/engine/types.js'
-import { ProcessingError, StreamsError } from '../../topology/errors.js'
+import { IllegalStateError, ProcessingError, StreamsError } from '../../topology/errors.js'
 import type { TaskId } from '../../topology/processor/types.js'
 import type { TaskStateManager } from '../state/types.js'
 import { PartitionGroup } from './partition-group.js'
 import type { TaskRecordCollector } from './record-collector.js'
+import { tpKey, type TaskProducer, type TopicPartition, type TransactionalProducer } from './client/types.js'
+
+export type { TopicPartition } from './client/types.js'
 
 export type StreamTaskState = 'CREATED' | 'RESTORING' | 'RUNNING' | 'CLOSED'
 
-export interface TopicPartition {
-  readonly topic: string
-  readonly partition: number
+/** What a task runs with once initialized. */
+export interface TaskResources {
+  readonly engine: TaskEngine
+  readonly stateManager: TaskStateManager
+  readonly collector: TaskRecordCollector
+  /** The task's idempotent producer, or its transactional producer under exactly-once. */
+  readonly producer: TaskProducer
+  /** The same producer when transactional (exactly-once), else undefined. */
+  readonly transactional: TransactionalProducer | undefined
 }
 
 export interface StreamTaskInit {
@@ -42,10 +51,8 @@ export class StreamTask {
   readonly subtopology: SubtopologyDef
   readonly partitions: ReadonlyArray<TopicPartition>
   readonly group: PartitionGroup
-  state: StreamTaskState = 'CREATED'
-  engine: TaskEngine | undefined
-  stateManager: TaskStateManager | undefined
-  collector: TaskRecordCollector | undefined
+  #state: StreamTaskState = 'CREATED'
+  #resources: TaskResources | undefined
   /** Resolves when initialization (state open, restore, engine init) finished or failed. */
   initPromise: Promise<void> | undefined
   /** Aborts a running restoration (on revocation or close). */
@@ -75,7 +82,46 @@ export class StreamTask {
   }
 
   static key(topic: string, partition: number): string {
-    return `${topic}:${partition}`
+    return tpKey(topic, partition)
+  }
+
+  get state(): StreamTaskState {
+    return this.#state
+  }
+
+  /** CREATED → RESTORING: initialization (producer, offsets, state, restore) started. */
+  markRestoring(): void {
+    if (this.#state !== 'CREATED') throw new IllegalStateError(`task ${this.id}: RESTORING from ${this.#state}`)
+    this.#state = 'RESTORING'
+  }
+
+  /** RESTORING → RUNNING with everything the task runs with. */
+  initialize(resources: TaskResources): void {
+    if (this.#state !== 'RESTORING') throw new IllegalStateError(`task ${this.id}: RUNNING from ${this.#state}`)
+    this.#resources = resources
+    this.#state = 'RUNNING'
+  }
+
+  /** Any state → CLOSED (the resources, if any, are closed by the owner). */
+  markClosed(): void {
+    this.#state = 'CLOSED'
+  }
+
+  /** The task's resources; undefined until {@link initialize}. */
+  get resources(): TaskResources | undefined {
+    return this.#resources
+  }
+
+  get engine(): TaskEngine | undefined {
+    return this.#resources?.engine
+  }
+
+  get stateManager(): TaskStateManager | undefined {
+    return this.#resources?.stateManager
+  }
+
+  get collector(): TaskRecordCollector | undefined {
+    return this.#resources?.collector
   }
 
   /**
@@ -98,7 +144,7 @@ export class StreamTask {
 
   /** Whether there is something to process now. */
   processable(now: number): boolean {
-    return this.state === 'RUNNING' && this.group.processable(now)
+    return this.#state === 'RUNNING' && this.group.processable(now)
   }
 
   /**
@@ -154,7 +200,7 @@ export class StreamTask {
    * @returns whether a consumed offset moved.
    */
   advanceDrained(): boolean {
-    if (this.state !== 'RUNNING' || this.#processing || this.#failed) return false
+    if (this.#state !== 'RUNNING' || this.#processing || this.#failed) return false
     let moved = false
     for (const q of this.group.queues) {
       if (q.size > 0 || q.position === undefined || !q.positionFetched) continue
@@ -188,7 +234,7 @@ export class StreamTask {
 
   /** Whether a commit has anything to do for this task. */
   needsCommit(): boolean {
-    if (this.state !== 'RUNNING') return false
+    if (this.#state !== 'RUNNING') return false
     return this.processedSinceCommit > 0 || this.commitRequested || (this.collector?.sentSinceCommit ?? 0) > 0 || this.offsetsToCommit().length > 0
   }
 }

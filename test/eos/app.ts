@@ -19,7 +19,8 @@
  * REBALANCE_TIMEOUT_MS (15000), LOG_LEVEL (`warn`), TRACE_COMMITS (`1`: a `commit` event per commit,
  * with its task ids; under exactly-once it is printed whether or not every transaction committed), SELF_STOP_AFTER (after processing that many input records, print
  * a `self-stop` event and SIGSTOP this process: a zombie frozen at a known point, with processed
- * but uncommitted records), plus the library's own KSTREAMS_CRASH_AT / KSTREAMS_CRASH_AFTER_COMMITS.
+ * but uncommitted records), plus KSTREAMS_CRASH_AT / KSTREAMS_CRASH_AFTER_COMMITS
+ * (crash injection through the runtime's test hooks, see crash-hooks.ts).
  *
  * Output: one JSON object per line on stdout (`{"ev":"state",...}`, `assignment`, `migrated`,
  * `closed`, `error`, `self-stop`, `exit`); the library's warnings and errors go to stderr.
@@ -27,6 +28,7 @@
  * a failed or timed-out close exits 3.
  */
 import { KafkaStreams, Serdes, StreamsBuilder, StreamsEvents, type Logger } from '../../lib/index.js'
+import { crashHooksFromEnv } from './crash-hooks.js'
 
 const env = (k: string, fallback?: string): string => {
   const v = process.env[k] ?? fallback
@@ -123,7 +125,7 @@ const streams = new KafkaStreams(b.build(), {
   rebalanceTimeoutMs: num('REBALANCE_TIMEOUT_MS', 15000),
   logLevel,
   logger,
-})
+}, { testHooks: crashHooksFromEnv() })
 
 streams.onStateChange((now, old) => emit({ ev: 'state', now, old }))
 streams.on(StreamsEvents.ASSIGNMENT, (p: { active: string[]; standby: string[] }) => emit({ ev: 'assignment', active: [...p.active].sort(), standby: p.standby }))

@@ -1,6 +1,6 @@
 /**
  * Exactly-once, scenario 3 (issue 5): a crash injected at each point of the commit path
- * (`KSTREAMS_CRASH_AT`, lib/app/crash.ts: the process exits with 137 as if SIGKILLed):
+ * (`KSTREAMS_CRASH_AT`, test/eos/crash-hooks.ts: the process exits with 137 as if SIGKILLed):
  * - `after-send`: output and changelog records sent, offsets not added;
  * - `after-send-offsets`: offsets added to the transaction, not committed;
  * - `after-commit`: transaction committed, LevelDB and checkpoint not written;

@@ -6,6 +6,9 @@ import { describe, expect, it } from 'vitest'
 import type { RawRecord, SubtopologyDef, TaskEngine } from '../../topology/engine/types.js'
 import { PartitionGroup } from '../../lib/app/partition-group.js'
 import { StreamTask } from '../../lib/app/stream-task.js'
+import type { TaskRecordCollector } from '../../lib/app/record-collector.js'
+import type { TaskProducer } from '../../lib/app/client/types.js'
+import type { TaskStateManager } from '../../lib/state/types.js'
 
 function rec(topic: string, offset: number, timestamp: number): RawRecord {
   return { topic, partition: 0, offset: String(offset), key: null, value: null, timestamp, headers: {} }
@@ -131,8 +134,14 @@ describe('StreamTask consumed offsets of drained partitions', () => {
       maxTaskIdleMs: -1,
       now: 0,
     })
-    t.engine = { prepareBatch: async () => undefined, process: async () => undefined, ...engine } as unknown as TaskEngine
-    t.state = 'RUNNING'
+    t.markRestoring()
+    t.initialize({
+      engine: { prepareBatch: async () => undefined, process: async () => undefined, ...engine } as unknown as TaskEngine,
+      stateManager: {} as TaskStateManager,
+      collector: {} as TaskRecordCollector,
+      producer: {} as TaskProducer,
+      transactional: undefined,
+    })
     return t
   }
 

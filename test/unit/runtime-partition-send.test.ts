@@ -1,7 +1,7 @@
 import kafkajs from 'kafkajs'
 import type { RecordMetadata, TopicMessages } from 'kafkajs'
 import { describe, expect, it } from 'vitest'
-import { PartitionSender } from '../../lib/app/partition-send.js'
+import { PartitionSender } from '../../lib/app/client/partition-send.js'
 
 const { Partitioners } = kafkajs
 

@@ -1,0 +1,287 @@
+/**
+ * The kafkajs implementation of {@link StreamsClient}: the only runtime module that touches
+ * kafkajs' consumer, producer and admin (assignor.ts holds the kafkajs `PartitionAssigner` glue,
+ * lib/state/changelog-reader.ts the fetch-based partition reader).
+ */
+import type { Admin, Consumer, EachBatchPayload, Kafka, Producer, Transaction } from 'kafkajs'
+import type { RawRecord } from '../../../topology/engine/types.js'
+import type { ChangelogReader } from '../../state/types.js'
+import { createTaskAssignor } from '../assignor.js'
+import '../kafkajs-fixes.js' // kafkajs read_committed fix (aborted transactions), applied on import
+import { PartitionSender } from './partition-send.js'
+import {
+  tpKey,
+  type GroupConsumer,
+  type GroupConsumerListener,
+  type GroupConsumerOptions,
+  type GroupDescription,
+  type PartitionEnds,
+  type SendResult,
+  type StreamsAdmin,
+  type StreamsClient,
+  type TaskProducer,
+  type TopicMessages,
+  type TopicPartition,
+  type TopicPartitionOffset,
+  type TransactionalProducer,
+} from './types.js'
+
+export interface KafkajsClientOptions {
+  readonly kafka: Kafka
+  /** A connected admin client (owned by the caller). */
+  readonly admin: Admin
+  /** Partition count of a topic (sink and internal topics are known at start); undefined = unknown. */
+  readonly partitionsFor: (topic: string) => number | undefined
+  readonly changelogReader: () => ChangelogReader
+}
+
+export class KafkajsClient implements StreamsClient {
+  readonly admin: StreamsAdmin
+  constructor(private readonly options: KafkajsClientOptions) {
+    this.admin = new KafkajsAdmin(options.admin)
+  }
+
+  groupConsumer(options: GroupConsumerOptions): GroupConsumer {
+    return new KafkajsGroupConsumer(this.options.kafka, options)
+  }
+
+  async taskProducer(): Promise<TaskProducer> {
+    const producer = this.options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+    await producer.connect()
+    return new KafkajsTaskProducer(producer, new PartitionSender({ partitionsFor: this.options.partitionsFor, transactional: false }))
+  }
+
+  async transactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
+    const producer = this.options.kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+    await producer.connect()
+    return new KafkajsTransactionalProducer(producer, new PartitionSender({ partitionsFor: this.options.partitionsFor, transactional: true }))
+  }
+
+  changelogReader(): ChangelogReader {
+    return this.options.changelogReader()
+  }
+}
+
+class KafkajsAdmin implements StreamsAdmin {
+  constructor(private readonly admin: Admin) {}
+
+  async committedOffsets(groupId: string, partitions: ReadonlyArray<TopicPartition>): Promise<Map<string, bigint>> {
+    const out = new Map<string, bigint>()
+    const topics = [...new Set(partitions.map((p) => p.topic))]
+    if (topics.length === 0) return out
+    const wanted = new Set(partitions.map((p) => tpKey(p.topic, p.partition)))
+    for (const t of await this.admin.fetchOffsets({ groupId, topics })) {
+      for (const p of t.partitions) {
+        const k = tpKey(t.topic, p.partition)
+        if (wanted.has(k) && p.offset !== '-1' && p.offset !== '') out.set(k, BigInt(p.offset))
+      }
+    }
+    return out
+  }
+
+  async topicOffsets(topic: string): Promise<Map<string, PartitionEnds>> {
+    const out = new Map<string, PartitionEnds>()
+    for (const o of await this.admin.fetchTopicOffsets(topic)) out.set(tpKey(topic, o.partition), { high: o.high, low: o.low })
+    return out
+  }
+}
+
+class KafkajsTaskProducer implements TaskProducer {
+  constructor(
+    protected readonly producer: Producer,
+    protected readonly sender: PartitionSender,
+  ) {}
+
+  send(batch: ReadonlyArray<TopicMessages>): Promise<SendResult[]> {
+    return this.sender.send((tm) => this.producer.sendBatch({ topicMessages: tm, acks: -1 }), batch as never)
+  }
+
+  async close(): Promise<void> {
+    await this.producer.disconnect().catch(() => undefined)
+  }
+}
+
+class KafkajsTransactionalProducer extends KafkajsTaskProducer implements TransactionalProducer {
+  #txn: Promise<Transaction> | undefined
+
+  get inTransaction(): boolean {
+    return this.#txn !== undefined
+  }
+
+  async init(): Promise<void> {
+    // kafkajs has no separate InitProducerId: the first transaction() sends it (fencing the
+    // previous owner); an abort with nothing registered sends no request
+    const txn = await this.producer.transaction()
+    await txn.abort()
+  }
+
+  #transaction(): Promise<Transaction> {
+    this.#txn ??= this.producer.transaction()
+    return this.#txn
+  }
+
+  override async send(batch: ReadonlyArray<TopicMessages>): Promise<SendResult[]> {
+    const txn = await this.#transaction()
+    return this.sender.send((tm) => txn.sendBatch({ topicMessages: tm, acks: -1 }), batch as never)
+  }
+
+  async sendOffsets(groupId: string, offsets: ReadonlyArray<TopicPartitionOffset>): Promise<void> {
+    const byTopic = new Map<string, Array<{ partition: number; offset: string }>>()
+    for (const o of offsets) {
+      let l = byTopic.get(o.topic)
+      if (!l) byTopic.set(o.topic, (l = []))
+      l.push({ partition: o.partition, offset: o.offset })
+    }
+    const txn = await this.#transaction()
+    await txn.sendOffsets({ consumerGroupId: groupId, topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) })
+  }
+
+  async commit(): Promise<void> {
+    const txn = this.#txn
+    if (!txn) return
+    await (await txn).commit()
+    // a failed commit leaves the transaction open for abort()
+    this.#ended()
+  }
+
+  async abort(): Promise<void> {
+    const txn = this.#txn
+    if (!txn) return
+    try {
+      await (await txn).abort()
+    } finally {
+      this.#ended()
+    }
+  }
+
+  #ended(): void {
+    this.#txn = undefined
+    this.sender.endTransaction()
+  }
+}
+
+class KafkajsGroupConsumer implements GroupConsumer {
+  readonly #consumer: Consumer
+  #listener: GroupConsumerListener | undefined
+  /** Crashed, until it joins again (kafkajs' own restart or ours). */
+  #down = false
+
+  constructor(kafka: Kafka, options: GroupConsumerOptions) {
+    const consumer = kafka.consumer({
+      groupId: options.groupId,
+      partitionAssigners: [createTaskAssignor(options.assignor)],
+      sessionTimeout: options.sessionTimeoutMs,
+      heartbeatInterval: options.heartbeatIntervalMs,
+      rebalanceTimeout: options.rebalanceTimeoutMs,
+      readUncommitted: false,
+      allowAutoTopicCreation: false,
+      maxWaitTimeInMs: 250,
+    })
+    this.#consumer = consumer
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      const p = e.payload
+      this.#down = false
+      this.#listener?.onJoin({ memberId: p.memberId, isLeader: p.isLeader, assignment: (p.memberAssignment ?? {}) as Record<string, number[]> })
+    })
+    consumer.on(consumer.events.HEARTBEAT, () => this.#listener?.onHeartbeat())
+    consumer.on(consumer.events.REBALANCING, () => this.#listener?.onRebalancing())
+    // kafkajs skips a fetched batch that holds only transaction markers / aborted records without
+    // calling eachBatch; its offsets still move the fetch position (lag, consumed offsets)
+    consumer.on(consumer.events.START_BATCH_PROCESS, (e) => {
+      const b = e.payload
+      if (b.batchSize !== 0 || b.firstOffset == null || b.lastOffset == null) return
+      this.#listener?.onSkipped({
+        topic: b.topic,
+        partition: b.partition,
+        firstOffset: String(b.firstOffset),
+        lastOffset: String(b.lastOffset),
+        highWatermark: b.highWatermark == null ? undefined : String(b.highWatermark),
+      })
+    })
+    consumer.on(consumer.events.CRASH, (e) => {
+      const { error, restart } = e.payload as unknown as { error: unknown; restart: boolean }
+      this.#down = true
+      this.#listener?.onCrash(error instanceof Error ? error : new Error(String(error)), restart)
+    })
+  }
+
+  connect(): Promise<void> {
+    return this.#consumer.connect()
+  }
+
+  subscribe(topics: ReadonlyArray<string>, fromBeginning: boolean): Promise<void> {
+    return this.#consumer.subscribe({ topics: [...topics], fromBeginning })
+  }
+
+  run(listener: GroupConsumerListener): Promise<void> {
+    this.#listener = listener
+    return this.#consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (payload) => this.#eachBatch(payload),
+    })
+  }
+
+  async restart(): Promise<void> {
+    if (!this.#listener) throw new Error('restart() before run()')
+    await this.#consumer.connect()
+    await this.run(this.#listener)
+  }
+
+  async #eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    if (!isRunning() || isStale() || batch.messages.length === 0 || !this.#listener) return
+    const { topic, partition } = batch
+    const records: RawRecord[] = new Array(batch.messages.length)
+    for (let i = 0; i < batch.messages.length; i++) {
+      const m = batch.messages[i]!
+      records[i] = { topic, partition, offset: m.offset, key: m.key ?? null, value: m.value ?? null, timestamp: Number(m.timestamp), headers: (m.headers ?? {}) as RawRecord['headers'] }
+    }
+    const taken = await this.#listener.onBatch({ topic, partition, records, lastOffset: batch.lastOffset(), highWatermark: batch.highWatermark }, heartbeat)
+    if (taken) resolveOffset(batch.messages[batch.messages.length - 1]!.offset)
+  }
+
+  pause(partitions: ReadonlyArray<TopicPartition>): void {
+    try {
+      this.#consumer.pause(partitions.map((p) => ({ topic: p.topic, partitions: [p.partition] })))
+    } catch {
+      // not running or not assigned
+    }
+  }
+
+  resume(partitions: ReadonlyArray<TopicPartition>): void {
+    try {
+      this.#consumer.resume(partitions.map((p) => ({ topic: p.topic, partitions: [p.partition] })))
+    } catch {
+      // not running or not assigned
+    }
+  }
+
+  seek(p: TopicPartition, offset: string): void {
+    try {
+      this.#consumer.seek({ topic: p.topic, partition: p.partition, offset })
+    } catch {
+      // down (restarting): it starts from the committed offsets anyway
+    }
+  }
+
+  isPaused(p: TopicPartition): boolean {
+    return this.#consumer.paused().some((t) => t.topic === p.topic && t.partitions.includes(p.partition))
+  }
+
+  isDown(): boolean {
+    return this.#down
+  }
+
+  commitOffsets(offsets: ReadonlyArray<TopicPartitionOffset>): Promise<void> {
+    return this.#consumer.commitOffsets(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })))
+  }
+
+  describeGroup(): Promise<GroupDescription> {
+    return this.#consumer.describeGroup()
+  }
+
+  disconnect(): Promise<void> {
+    return this.#consumer.disconnect()
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * The Kafka client as the runtime sees it: ONE adapter interface that every runtime unit uses
+ * (Kafka Streams' `KafkaClientSupplier`, narrowed to what we call). The kafkajs implementation is
+ * lib/app/client/kafkajs.ts; unit tests use an in-memory broker model (test/unit/helpers).
+ *
+ * Errors are passed through as the client throws them (kafkajs error objects): the runtime
+ * classifies them with lib/app/error-policy.ts, by type and code.
+ */
+import type { RawRecord } from '../../../topology/engine/types.js'
+import type { ChangelogReader } from '../../state/types.js'
+import type { AssignorHooks } from '../assignor.js'
+
+export interface TopicPartition {
+  readonly topic: string
+  readonly partition: number
+}
+
+export interface TopicPartitionOffset extends TopicPartition {
+  /** The next offset to consume (last processed + 1), as a decimal string. */
+  readonly offset: string
+}
+
+/** Record headers as the producer takes them. */
+export type ProduceHeaders = { [key: string]: Buffer | string | Array<Buffer | string> | undefined }
+
+/** One record to produce (the shape kafkajs' `Message` has). */
+export interface ProduceMessage {
+  readonly key: Buffer | null
+  readonly value: Buffer | null
+  /** Milliseconds, as a decimal string. */
+  readonly timestamp: string
+  readonly headers?: ProduceHeaders
+  partition?: number
+}
+
+/** Records for one topic, in order. */
+export interface TopicMessages {
+  readonly topic: string
+  readonly messages: ProduceMessage[]
+}
+
+/** What the broker answered for one topic-partition of a produce request. */
+export interface SendResult {
+  readonly topicName: string
+  readonly partition: number
+  /** Offset of the first record written by this request to that partition. */
+  readonly baseOffset?: string
+}
+
+/** An idempotent producer of one task (acks = all). */
+export interface TaskProducer {
+  /** Produces the records (one request per topic-partition); resolves when all are acknowledged. */
+  send(batch: ReadonlyArray<TopicMessages>): Promise<SendResult[]>
+  close(): Promise<void>
+}
+
+/**
+ * A transactional producer of one task (EOS-alpha: `transactionalId = <applicationId>-<taskId>`).
+ * The first `send` or `sendOffsets` after `init`, `commit` or `abort` begins a transaction.
+ */
+export interface TransactionalProducer extends TaskProducer {
+  /** InitProducerId: fences the previous owner of the transactional id and waits for its open transaction to end. */
+  init(): Promise<void>
+  /** Whether a transaction is open (something was sent or added since the last commit / abort). */
+  readonly inTransaction: boolean
+  /** Adds consumed offsets of `groupId` to the open transaction (TxnOffsetCommit). */
+  sendOffsets(groupId: string, offsets: ReadonlyArray<TopicPartitionOffset>): Promise<void>
+  commit(): Promise<void>
+  /** Aborts the open transaction; nothing open: no request. */
+  abort(): Promise<void>
+}
+
+/** A fetched batch of one partition, converted. */
+export interface FetchedBatch extends TopicPartition {
+  readonly records: RawRecord[]
+  /** Offset of the batch's last entry (transaction markers included). */
+  readonly lastOffset: string
+  readonly highWatermark: string
+}
+
+/** A fetched batch that held no deliverable record (only markers / aborted records). */
+export interface SkippedBatch extends TopicPartition {
+  readonly firstOffset: string
+  readonly lastOffset: string
+  readonly highWatermark: string | undefined
+}
+
+export interface GroupJoin {
+  readonly memberId: string
+  readonly isLeader: boolean
+  /** topic → partitions assigned to this member. */
+  readonly assignment: Record<string, number[]>
+}
+
+export interface GroupDescription {
+  readonly state: string
+  readonly members: ReadonlyArray<{ memberId: string; memberMetadata: Buffer; memberAssignment: Buffer }>
+}
+
+/** Callbacks of a running group consumer. */
+export interface GroupConsumerListener {
+  /**
+   * A fetched batch. Resolve `true` when it was taken (the fetch position moves past it), `false`
+   * to leave it unresolved (fetched again after a seek / resume).
+   */
+  onBatch(batch: FetchedBatch, heartbeat: () => Promise<void>): Promise<boolean>
+  onSkipped(batch: SkippedBatch): void
+  onJoin(join: GroupJoin): void
+  onRebalancing(): void
+  /** The group confirmed our membership (a heartbeat succeeded). */
+  onHeartbeat(): void
+  /** The consumer stopped; `restarting`: the client restarts it by itself. */
+  onCrash(error: Error, restarting: boolean): void
+}
+
+export interface GroupConsumerOptions {
+  readonly groupId: string
+  readonly assignor: AssignorHooks
+  readonly sessionTimeoutMs: number
+  readonly heartbeatIntervalMs: number
+  readonly rebalanceTimeoutMs: number
+}
+
+/** The group member (one per thread): read_committed, no auto-commit, our task assignor. */
+export interface GroupConsumer {
+  connect(): Promise<void>
+  subscribe(topics: ReadonlyArray<string>, fromBeginning: boolean): Promise<void>
+  /** Starts fetching; `listener` receives every callback from now on. Resolves after the first join. */
+  run(listener: GroupConsumerListener): Promise<void>
+  /** Connects and runs again (after a crash the client does not recover from by itself). */
+  restart(): Promise<void>
+  /** Pause / resume / seek: ignored for partitions not assigned or while the consumer is down. */
+  pause(partitions: ReadonlyArray<TopicPartition>): void
+  resume(partitions: ReadonlyArray<TopicPartition>): void
+  seek(partition: TopicPartition, offset: string): void
+  isPaused(partition: TopicPartition): boolean
+  /** Whether the consumer crashed and is not running until it joins the group again. */
+  isDown(): boolean
+  /** Commits offsets of the group (at-least-once). */
+  commitOffsets(offsets: ReadonlyArray<TopicPartitionOffset>): Promise<void>
+  describeGroup(): Promise<GroupDescription>
+  disconnect(): Promise<void>
+}
+
+/** End offsets as ListOffsets answers them (read_committed: `high` is the last stable offset). */
+export interface PartitionEnds {
+  readonly high: string
+  readonly low: string
+}
+
+/** Admin calls of the runtime. */
+export interface StreamsAdmin {
+  /** Committed offsets of `groupId` for the given partitions, keyed {@link tpKey}; partitions without one are absent. */
+  committedOffsets(groupId: string, partitions: ReadonlyArray<TopicPartition>): Promise<Map<string, bigint>>
+  /** Start and end offsets of every partition of `topic`, keyed {@link tpKey}. */
+  topicOffsets(topic: string): Promise<Map<string, PartitionEnds>>
+}
+
+/** Everything the stream thread needs from Kafka. */
+export interface StreamsClient {
+  groupConsumer(options: GroupConsumerOptions): GroupConsumer
+  /** An idempotent producer for one task, connected. */
+  taskProducer(): Promise<TaskProducer>
+  /** A transactional producer for one task, connected (call `init` before use). */
+  transactionalProducer(transactionalId: string): Promise<TransactionalProducer>
+  readonly admin: StreamsAdmin
+  /** A reader of changelog partitions outside the group (restore, standbys). */
+  changelogReader(): ChangelogReader
+}
+
+/** THE key of a topic-partition in every runtime map: `<topic>:<partition>`. */
+export function tpKey(topic: string, partition: number): string {
+  return `${topic}:${partition}`
+}
+
+/** Inverse of {@link tpKey}. */
+export function splitTpKey(key: string): TopicPartition {
+  const i = key.lastIndexOf(':')
+  return { topic: key.slice(0, i), partition: Number(key.slice(i + 1)) }
+}

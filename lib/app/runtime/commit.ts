@@ -1,0 +1,224 @@
+/**
+ * The commit of a set of tasks, one strategy per processing guarantee (Kafka Streams:
+ * `TaskExecutor#commitTasksAndMaybeUpdateCommittableOffsets` + `StreamsProducer`):
+ *
+ * - {@link AtLeastOnceCommit}: flush every task (store caches → changelog records, all output
+ *   acknowledged) → ONE offset commit for the tasks whose output is out → their local state.
+ * - {@link ExactlyOnceCommit}: per task ONE transaction (EOS-alpha): prepareCommit → flush the
+ *   output into the transaction → sendOffsets → commit → local state. Any failure aborts the
+ *   transaction (when the producer still can) and is that task's outcome.
+ *
+ * Both only REPORT per-task outcomes; they never decide what happens to a failed task. The caller
+ * (the task manager) rolls back or closes every failed task before anything else commits, so no
+ * later commit can carry offsets past records whose output did not commit.
+ *
+ * Local state (`commitLocal`) is written only after the output and offsets are committed, so under
+ * exactly-once it never reflects an aborted transaction.
+ */
+import { ProductionError, StreamsError, TaskMigratedError } from '../../../topology/errors.js'
+import type { GroupConsumer, TopicPartitionOffset } from '../client/types.js'
+import { classifyError } from '../error-policy.js'
+import type { Logger } from '../logger.js'
+import { StreamTask } from '../stream-task.js'
+
+/**
+ * Points of the commit path a test can hook (crash injection):
+ * - `after-send`: output and changelog records sent, offsets not yet added / committed;
+ * - `after-send-offsets`: offsets added to the transaction (at-least-once: committed), not yet committed;
+ * - `after-commit`: transaction committed, local state not yet written;
+ * - `during-local-write`: called on the next event-loop turn after the local write started, while it is in flight.
+ */
+export type CommitPoint = 'after-send' | 'after-send-offsets' | 'after-commit' | 'during-local-write'
+
+/** Internal hooks for tests; production code never sets them. */
+export interface RuntimeTestHooks {
+  /** Called at every commit point of every commit (see {@link CommitPoint}). */
+  onCommitPoint?(point: CommitPoint): void
+}
+
+export interface TaskCommitFailure {
+  readonly task: StreamTask
+  readonly error: Error
+}
+
+/** What one commit round did, per task. */
+export interface CommitOutcome {
+  readonly committed: StreamTask[]
+  readonly failed: TaskCommitFailure[]
+  /** Output records committed. */
+  readonly records: number
+  /** Offsets committed. */
+  readonly offsets: number
+}
+
+export interface CommitStrategy {
+  readonly transactional: boolean
+  /** Commits the given RUNNING tasks that need it; never throws for a task's failure (reported in the outcome). */
+  commit(tasks: ReadonlyArray<StreamTask>): Promise<CommitOutcome>
+}
+
+/** Step 3 of every commit: the task's local state, with the changelog positions its output reached. */
+async function commitLocal(t: StreamTask, hooks: RuntimeTestHooks | undefined): Promise<void> {
+  const { stateManager: sm, collector } = t.resources!
+  const ends = collector.endOffsets(sm.changelogPartitions())
+  // source-topic changelogs: the store reflects the input up to the consumed offset
+  for (const p of sm.changelogPartitions()) {
+    const consumed = t.consumed.get(StreamTask.key(p.topic, p.partition))
+    if (consumed !== undefined && t.subtopology.sourceTopics.includes(p.topic)) ends.set(p.topic, consumed.toString())
+  }
+  const write = sm.commitLocal(ends)
+  const hook = hooks?.onCommitPoint
+  if (hook) setImmediate(() => hook('during-local-write'))
+  await write
+  collector.resetCommitState()
+}
+
+function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e))
+}
+
+export interface AtLeastOnceCommitOptions {
+  /** Commits the group's offsets. */
+  readonly consumer: Pick<GroupConsumer, 'commitOffsets' | 'isDown'>
+  readonly logger: Logger
+  readonly hooks?: RuntimeTestHooks
+}
+
+/**
+ * At-least-once. A task whose flush failed is reported failed (its offsets are not committed). An
+ * offset commit refused because the group is rebalancing or by a retriable error leaves every task
+ * dirty (nothing committed, nothing failed), as does a consumer that is restarting after a crash:
+ * the next commit commits their offsets (the output is already out; re-processing would only
+ * duplicate it). A fatal offset commit error is thrown.
+ */
+export class AtLeastOnceCommit implements CommitStrategy {
+  readonly transactional = false
+  constructor(private readonly o: AtLeastOnceCommitOptions) {}
+
+  async commit(all: ReadonlyArray<StreamTask>): Promise<CommitOutcome> {
+    const tasks = all.filter((t) => t.needsCommit())
+    const failed: TaskCommitFailure[] = []
+    const flushed: StreamTask[] = []
+    let records = 0
+    const results = await Promise.allSettled(
+      tasks.map(async (t) => {
+        const { stateManager, collector } = t.resources!
+        await stateManager.prepareCommit(collector)
+        const n = collector.sentSinceCommit
+        await collector.flush()
+        return n
+      }),
+    )
+    results.forEach((r, i) => {
+      if (r.status === 'rejected') failed.push({ task: tasks[i]!, error: asError(r.reason) })
+      else {
+        flushed.push(tasks[i]!)
+        records += r.value
+      }
+    })
+    this.o.hooks?.onCommitPoint?.('after-send')
+    const perTask = flushed.map((t) => ({ t, offsets: t.offsetsToCommit() }))
+    const offsets: TopicPartitionOffset[] = perTask.flatMap((x) => x.offsets)
+    if (offsets.length && this.o.consumer.isDown()) {
+      // the consumer is restarting: the output is out, the offsets are committed after it rejoined
+      this.o.logger.info('offset commit deferred: the consumer is restarting')
+      return { failed, committed: [], records, offsets: 0 }
+    }
+    if (offsets.length) {
+      try {
+        await this.o.consumer.commitOffsets(offsets)
+      } catch (e) {
+        // a consumer that crashed while the commit was on its way refuses it as non-retriable
+        const kind = this.o.consumer.isDown() ? 'retriable' : classifyError(e)
+        if (kind === 'fatal') throw new StreamsError(`offset commit failed: ${asError(e).message}`, { cause: e })
+        // the group is rebalancing, or the coordinator is unavailable: the tasks stay dirty and
+        // their offsets are committed by a later commit (after the join / next interval)
+        this.o.logger.info(`offset commit deferred (${kind}): ${asError(e).message}`)
+        return { failed, committed: [], records, offsets: 0 }
+      }
+    }
+    this.o.hooks?.onCommitPoint?.('after-send-offsets')
+    this.o.hooks?.onCommitPoint?.('after-commit')
+    const committed: StreamTask[] = []
+    for (const { t, offsets: o } of perTask) {
+      t.markCommitted(o)
+      try {
+        await commitLocal(t, this.o.hooks)
+        committed.push(t)
+      } catch (e) {
+        failed.push({ task: t, error: asError(e) })
+      }
+    }
+    return { failed, committed, records, offsets: offsets.length }
+  }
+}
+
+export interface ExactlyOnceCommitOptions {
+  /** The consumer group whose offsets the transactions commit (the application id). */
+  readonly groupId: string
+  readonly hooks?: RuntimeTestHooks
+}
+
+/** Exactly-once (EOS-alpha): one transaction per task, committed concurrently, outcomes per task. */
+export class ExactlyOnceCommit implements CommitStrategy {
+  readonly transactional = true
+  constructor(private readonly o: ExactlyOnceCommitOptions) {}
+
+  async commit(all: ReadonlyArray<StreamTask>): Promise<CommitOutcome> {
+    const tasks = all.filter((t) => t.needsCommit())
+    let records = 0
+    for (const t of tasks) records += t.collector!.sentSinceCommit
+    const results = await Promise.allSettled(tasks.map((t) => this.#commitTask(t)))
+    const failed: TaskCommitFailure[] = []
+    const committed: StreamTask[] = []
+    let offsets = 0
+    results.forEach((r, i) => {
+      if (r.status === 'rejected') failed.push({ task: tasks[i]!, error: asError(r.reason) })
+      else {
+        committed.push(tasks[i]!)
+        offsets += r.value
+      }
+    })
+    return { committed, failed, records, offsets }
+  }
+
+  /**
+   * One task's transaction, then its local state. On any failure the open transaction is aborted
+   * (when the producer still can) and the error thrown, wrapped with the task as its place.
+   * @returns the number of offsets committed
+   */
+  async #commitTask(t: StreamTask): Promise<number> {
+    const place = { taskId: t.id }
+    const producer = t.resources?.transactional
+    if (!producer) throw new TaskMigratedError('task has no transactional producer', { place })
+    const { stateManager, collector } = t.resources!
+    const hook = this.o.hooks?.onCommitPoint
+    try {
+      await stateManager.prepareCommit(collector)
+      const offsets = t.offsetsToCommit()
+      if (collector.sentSinceCommit === 0 && offsets.length === 0 && !producer.inTransaction) {
+        // empty commit: no transaction
+        t.markCommitted([])
+        return 0
+      }
+      await collector.flush()
+      hook?.('after-send')
+      if (offsets.length) await producer.sendOffsets(this.o.groupId, offsets)
+      hook?.('after-send-offsets')
+      await producer.commit()
+      hook?.('after-commit')
+      t.markCommitted(offsets)
+      await commitLocal(t, this.o.hooks)
+      return offsets.length
+    } catch (e) {
+      try {
+        await producer.abort()
+      } catch {
+        // fenced, or the outcome is unknown: the producer is discarded with the task, and the
+        // next owner's InitProducerId aborts whatever is still open
+      }
+      if (e instanceof StreamsError) throw e
+      throw new ProductionError(`transactional commit of task ${t.id} failed: ${asError(e).message}`, { cause: e, place, retriable: classifyError(e) === 'retriable' })
+    }
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * This thread's membership of the application's consumer group (Kafka Streams: the consumer side
+ * of `StreamThread` + `StreamsPartitionAssignor`'s member metadata): the group consumer with our
+ * task assignor and what this member tells it at every join (previous tasks, task directories,
+ * `applicationServer`, a shutdown request); turning a join's partitions into active tasks; the
+ * assignment's userData (standby tasks, an assignment error, a relayed shutdown) and every member's
+ * host read back through DescribeGroups; when the group last confirmed us; and restarting a
+ * consumer the client left stopped after a retriable error (backoff, bounded by `taskTimeoutMs`).
+ */
+import type { EventEmitter } from 'node:events'
+import fs from 'node:fs'
+import path from 'node:path'
+import type { TopologyDef } from '../../../topology/engine/types.js'
+import { StreamsError } from '../../../topology/errors.js'
+import { decodeMemberAssignment, decodeMemberMetadata, type AssignorSubtopology, type SubscriptionInfo } from '../assignor.js'
+import type { GroupConsumer, GroupJoin, StreamsClient } from '../client/types.js'
+import { backoffMs, classifyError } from '../error-policy.js'
+import { emitEvent, StreamsEvents } from '../events.js'
+import type { ResolvedStreamsConfig } from '../options.js'
+
+/** Group membership view of the last assignment (for interactive-query metadata). */
+export interface GroupView {
+  readonly memberId: string
+  readonly members: ReadonlyArray<{ memberId: string; host?: string; active: string[]; standby: string[] }>
+}
+
+export interface GroupMembershipOptions {
+  readonly config: ResolvedStreamsConfig
+  readonly topology: TopologyDef
+  readonly client: StreamsClient
+  readonly emitter: EventEmitter
+  /** Active and standby task ids held now (sticky assignment). */
+  readonly activeTasks: () => string[]
+  readonly standbyTasks: () => string[]
+  /** Set when this member asks the whole application to shut down (SHUTDOWN_APPLICATION). */
+  readonly shutdownRequest?: string
+  /** The standby tasks of the current assignment are known. */
+  readonly onStandbyAssignment: (ids: Set<string>) => void
+  readonly onShutdownRequested: (reason: string) => void
+  /** The consumer is (about to be) restarted: it has nothing paused any more. */
+  readonly onConsumerRestart: () => void
+  readonly fail: (error: Error) => void
+  readonly stopping: () => boolean
+}
+
+export class GroupMembership {
+  readonly consumer: GroupConsumer
+  #memberId = ''
+  #view: GroupView | undefined
+  #confirmedAt = 0
+  #retry: { since: number; attempts: number } | undefined
+  #restart: NodeJS.Timeout | undefined
+  readonly #subByTopic = new Map<string, number>()
+
+  constructor(private readonly o: GroupMembershipOptions) {
+    const { config: c, topology } = o
+    for (const s of topology.subtopologies) for (const t of s.sourceTopics) this.#subByTopic.set(t, s.id)
+    const subs: AssignorSubtopology[] = topology.subtopologies
+      .filter((s) => s.sourceTopics.length > 0)
+      .map((s) => ({ id: s.id, sourceTopics: s.sourceTopics, stateful: s.stores.some((n) => topology.stores.get(n)?.loggingEnabled) }))
+    this.consumer = o.client.groupConsumer({
+      groupId: c.applicationId,
+      assignor: { subtopologies: () => subs, numStandbyReplicas: () => c.numStandbyReplicas, subscriptionInfo: () => this.#subscriptionInfo() },
+      sessionTimeoutMs: c.sessionTimeoutMs,
+      heartbeatIntervalMs: c.heartbeatIntervalMs,
+      rebalanceTimeoutMs: c.rebalanceTimeoutMs,
+    })
+  }
+
+  get memberId(): string {
+    return this.#memberId
+  }
+
+  get view(): GroupView | undefined {
+    return this.#view
+  }
+
+  /** When the group last confirmed our membership (a heartbeat or a join), ms. */
+  get confirmedAt(): number {
+    return this.#confirmedAt
+  }
+
+  /** Whether a restart of the consumer is pending. */
+  get restarting(): boolean {
+    return this.#restart !== undefined
+  }
+
+  confirmed(): void {
+    this.#confirmedAt = Date.now()
+  }
+
+  /** A join: the active tasks it gives us; the rest of the assignment is read in the background. */
+  onJoin(join: GroupJoin): Set<string> {
+    this.#memberId = join.memberId
+    this.#retry = undefined
+    this.#confirmedAt = Date.now()
+    const active = new Set<string>()
+    for (const [topic, partitions] of Object.entries(join.assignment)) {
+      const s = this.#subByTopic.get(topic)
+      if (s === undefined) continue
+      for (const p of partitions) active.add(`${s}_${p}`)
+    }
+    void this.#refresh(join.assignment)
+    return active
+  }
+
+  cancelRestart(): void {
+    clearTimeout(this.#restart)
+    this.#restart = undefined
+  }
+
+  /** Starts the consumer again after a retriable crash it did not recover from (backoff, bounded by taskTimeoutMs). */
+  scheduleRestart(error: Error): void {
+    const now = Date.now()
+    const r = (this.#retry ??= { since: now, attempts: 0 })
+    r.attempts++
+    const waitedMs = now - r.since
+    const c = this.o.config
+    if (waitedMs >= c.taskTimeoutMs) {
+      c.logger.error(`consumer failed with retriable errors for ${waitedMs} ms (taskTimeoutMs ${c.taskTimeoutMs}): ${error.message}`, { error })
+      this.o.fail(new StreamsError(`the group consumer could not recover within taskTimeoutMs (${c.taskTimeoutMs} ms): ${error.message}`, { cause: error }))
+      return
+    }
+    const delay = backoffMs(r.attempts - 1, c.retryBackoffMs, c.retryBackoffMaxMs)
+    c.logger.warn(`consumer stopped on a retriable error (${error.name}: ${error.message}); restarting it in ${delay} ms (retrying for ${Math.round(waitedMs / 1000)} s, taskTimeoutMs ${c.taskTimeoutMs})`, { error })
+    emitEvent(this.o.emitter, StreamsEvents.CONSUMER_RESTART, { error, attempt: r.attempts, waitedMs, backoffMs: delay })
+    this.o.onConsumerRestart()
+    clearTimeout(this.#restart)
+    this.#restart = setTimeout(() => {
+      this.#restart = undefined
+      if (this.o.stopping()) return
+      this.consumer.restart().catch((e: unknown) => {
+        const err = e instanceof Error ? e : new Error(String(e))
+        if (this.o.stopping()) return
+        if (classifyError(err) === 'retriable') this.scheduleRestart(err)
+        else this.o.fail(err)
+      })
+    }, delay)
+  }
+
+  /** Reads our assignment userData (standby tasks, errors, shutdown) and everyone's host through DescribeGroups. */
+  async #refresh(expected: Record<string, number[]>): Promise<void> {
+    try {
+      const d = await this.consumer.describeGroup()
+      if (d.state !== 'Stable') return
+      const members = d.members.map((m) => {
+        const a = decodeMemberAssignment(m.memberAssignment)
+        let host: string | undefined
+        try {
+          host = decodeMemberMetadata(m.memberMetadata)?.info.host
+        } catch {
+          host = undefined
+        }
+        return { memberId: m.memberId, host, active: [...(a?.info?.active ?? [])], standby: [...(a?.info?.standby ?? [])], partitions: a?.partitions, info: a?.info }
+      })
+      const me = members.find((m) => m.memberId === this.#memberId)
+      if (!me || !samePartitions(me.partitions ?? {}, expected)) return
+      this.#view = { memberId: this.#memberId, members: members.map(({ memberId, host, active, standby }) => ({ memberId, host, active, standby })) }
+      if (me.info?.error) {
+        this.o.fail(new StreamsError(`assignment failed: ${me.info.error}`))
+        return
+      }
+      if (me.info?.shutdown) {
+        this.o.onShutdownRequested(me.info.shutdown)
+        return
+      }
+      this.o.onStandbyAssignment(new Set(me.info?.standby ?? []))
+    } catch (e) {
+      this.o.config.logger.debug(`describeGroup failed: ${(e as Error).message}`)
+    }
+  }
+
+  #subscriptionInfo(): SubscriptionInfo {
+    const c = this.o.config
+    const taskOffsets: Record<string, number> = {}
+    try {
+      const dir = path.join(c.stateDir, c.applicationId)
+      for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+        if (e.isDirectory() && /^\d+_\d+$/.test(e.name)) taskOffsets[e.name] = 0
+      }
+    } catch {
+      // no state directory yet
+    }
+    return {
+      version: 1,
+      host: c.applicationServer ? `${c.applicationServer.host}:${c.applicationServer.port}` : undefined,
+      prevActive: this.o.activeTasks(),
+      prevStandby: this.o.standbyTasks(),
+      taskOffsets,
+      shutdownRequested: this.o.shutdownRequest,
+    }
+  }
+}
+
+function samePartitions(a: Record<string, number[]>, b: Record<string, number[]>): boolean {
+  const norm = (x: Record<string, number[]>) =>
+    Object.keys(x)
+      .filter((k) => x[k]!.length > 0)
+      .sort()
+      .map((k) => `${k}:${[...x[k]!].sort((m, n) => m - n).join(',')}`)
+      .join('|')
+  return norm(a) === norm(b)
+}

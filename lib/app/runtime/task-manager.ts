@@ -1,0 +1,328 @@
+/**
+ * The active tasks of a thread (Kafka Streams: `TaskManager`): tasks by id and by input
+ * partition; a new assignment closes the revoked tasks (committing them) before it creates the new
+ * ones; commits go through the {@link CommitCoordinator}'s strategy; and THE error policy of a task
+ * (one place for consume, process, serde, produce, commit, restore):
+ * - task migrated (fenced producer, the group moved on): closed dirty, its partitions paused; it
+ *   comes back with the next assignment, or after a session timeout without one;
+ * - retriable (KIP-572): closed dirty — its open transaction aborted, uncommitted state and
+ *   buffered output dropped, so it is back at its last commit — and re-created after a backoff;
+ *   past `taskTimeoutMs` of retrying the error becomes fatal;
+ * - anything else (fatal): closed dirty under exactly-once (its state may hold part of the failed
+ *   work), and the error goes to the client's uncaught exception handler after the healthy tasks
+ *   committed.
+ * A task is never left running after a failed commit, and every failed task of a commit round is
+ * handled before anything else commits.
+ */
+import type { EventEmitter } from 'node:events'
+import type { TopologyDef } from '../../../topology/engine/types.js'
+import { StreamsError } from '../../../topology/errors.js'
+import { parseTaskId } from '../../../topology/processor/types.js'
+import type { TopicPartition } from '../client/types.js'
+import { backoffMs, classifyError } from '../error-policy.js'
+import { emitEvent, StreamsEvents } from '../events.js'
+import type { ResolvedStreamsConfig } from '../options.js'
+import { StreamTask } from '../stream-task.js'
+import type { CommitStrategy } from './commit.js'
+import type { PartitionFlow } from './partition-flow.js'
+import type { StandbyManager } from './standby-manager.js'
+import type { TaskInitializer } from './task-initializer.js'
+
+export interface TaskManagerOptions {
+  readonly config: ResolvedStreamsConfig
+  readonly topology: TopologyDef
+  readonly initializer: TaskInitializer
+  readonly commit: CommitStrategy
+  readonly flow: PartitionFlow
+  readonly standbys: StandbyManager
+  readonly emitter: EventEmitter
+  /** A task became RUNNING or asks for attention. */
+  readonly wakeUp: () => void
+  /** A fatal error: the thread stops and the client's handler decides. */
+  readonly fail: (error: Error) => void
+  /** Whether the thread already failed (another fatal error is then only logged). */
+  readonly failed: () => boolean
+  /** Whether the group consumer is down and being restarted (failed tasks wait for it). */
+  readonly consumerDown: () => boolean
+  /** When the group last confirmed our membership (heartbeat or join), ms. */
+  readonly memberConfirmedAt: () => number
+}
+
+/** What to do with the tasks whose commit failed (see {@link TaskManager.commitTasks}). */
+export type CommitFailureMode = 'handle' | 'close' | 'throw'
+
+export class TaskManager {
+  readonly tasks = new Map<string, StreamTask>()
+  readonly #byPartition = new Map<string, StreamTask>()
+  /** Tasks closed as migrated, and when. */
+  readonly #migrated = new Map<string, number>()
+  /** Tasks retrying a retriable error (KIP-572); an entry lives until the task commits again. */
+  readonly #retrying = new Map<string, { since: number; attempts: number; nextAt: number | undefined; lastAt: number }>()
+  /** Active tasks in the current assignment (the store cache budget is split among them). */
+  #assigned = 1
+  #fatal = false
+
+  constructor(private readonly o: TaskManagerOptions) {}
+
+  /** The store cache budget of one task. */
+  cacheMaxBytes(): number {
+    return Math.floor(this.o.config.statestoreCacheMaxBytes / this.#assigned)
+  }
+
+  byPartition(topic: string, partition: number): StreamTask | undefined {
+    return this.#byPartition.get(StreamTask.key(topic, partition))
+  }
+
+  allRunning(): boolean {
+    for (const t of this.tasks.values()) if (t.state !== 'RUNNING') return false
+    return true
+  }
+
+  /** Closes revoked tasks (committing them first), then creates the newly assigned ones. */
+  async applyAssignment(memberId: string, active: ReadonlySet<string>, isLeader: boolean): Promise<void> {
+    this.#assigned = Math.max(1, active.size)
+    const revoked = [...this.tasks.values()].filter((t) => !active.has(t.id))
+    for (const t of revoked) await this.closeTask(t, { clean: true, commit: true })
+    // a new assignment supersedes every migrated task: ours are created below, the others are not
+    // ours (reviving one later would fence its real owner's producer)
+    this.#migrated.clear()
+    for (const id of this.#retrying.keys()) if (!active.has(id)) this.#retrying.delete(id)
+    const created: string[] = []
+    for (const id of active) {
+      if (this.tasks.has(id)) continue
+      await this.o.standbys.release(id)
+      this.createTask(id)
+      created.push(id)
+    }
+    emitEvent(this.o.emitter, StreamsEvents.ASSIGNMENT, { memberId, active: [...active], standby: this.o.standbys.ids(), isLeader })
+    this.o.config.logger.info('assignment', { memberId, active: [...active], created, revoked: revoked.map((t) => t.id) })
+  }
+
+  /** Creates a task and starts its initialization in the background (the consumer keeps heartbeating). */
+  createTask(id: string, revived = false): StreamTask {
+    const taskId = parseTaskId(id)
+    const sub = this.o.topology.subtopologies.find((s) => s.id === taskId.subtopology)
+    if (!sub) throw new StreamsError(`assigned unknown task ${id}`)
+    const partitions: TopicPartition[] = sub.sourceTopics.map((topic) => ({ topic, partition: taskId.partition }))
+    const task = new StreamTask({ id, taskId, subtopology: sub, partitions, maxTaskIdleMs: this.o.config.maxTaskIdleMs, now: Date.now() })
+    this.tasks.set(id, task)
+    for (const p of partitions) this.#byPartition.set(StreamTask.key(p.topic, p.partition), task)
+    this.o.flow.resume(partitions)
+    emitEvent(this.o.emitter, StreamsEvents.TASK_CREATED, { taskId: id, standby: false })
+    const init = this.o.initializer.init(task, revived)
+    // settles with the initialization itself (closing the task awaits it, also from the failure path below)
+    task.initPromise = init.then(
+      () => undefined,
+      () => undefined,
+    )
+    void init.then(
+      () => this.o.wakeUp(),
+      async (e: unknown) => {
+        if (task.state === 'CLOSED') return
+        const err = e instanceof Error ? e : new Error(String(e))
+        this.o.config.logger.warn(`task ${id} failed to initialize: ${err.message}`, { error: err, taskId: id })
+        await this.handleError(err, task)
+      },
+    )
+    return task
+  }
+
+  /**
+   * Closes a task. `commit`: commit what it processed first (revocation, clean close); a failed
+   * commit makes the close dirty. `clean`: keep its state; otherwise drop uncommitted state, abort
+   * its open transaction and buffered output.
+   */
+  async closeTask(task: StreamTask, options: { clean: boolean; commit: boolean }): Promise<void> {
+    if (task.state === 'CLOSED' && !this.tasks.has(task.id)) return
+    let clean = options.clean
+    const wasRunning = task.state === 'RUNNING'
+    task.abort.abort()
+    if (options.commit && wasRunning) {
+      try {
+        await this.commitTasks([task], 'throw')
+      } catch (e) {
+        this.o.config.logger.warn(`commit of task ${task.id} on close failed: ${(e as Error).message}`, { taskId: task.id })
+        clean = false
+      }
+    }
+    task.markClosed()
+    await task.initPromise
+    this.tasks.delete(task.id)
+    for (const p of task.partitions) {
+      const k = StreamTask.key(p.topic, p.partition)
+      if (this.#byPartition.get(k) === task) this.#byPartition.delete(k)
+    }
+    this.o.flow.release(task)
+    const r = task.resources
+    if (r) {
+      if (!clean) {
+        r.collector.discard()
+        await r.transactional?.abort().catch(() => undefined)
+        await r.stateManager.abortUncommitted().catch(() => undefined)
+      }
+      try {
+        await r.engine.close()
+      } catch (e) {
+        this.o.config.logger.warn(`closing processors of task ${task.id} failed: ${(e as Error).message}`)
+      }
+      try {
+        await r.stateManager.close({ clean })
+      } catch (e) {
+        this.o.config.logger.warn(`closing state of task ${task.id} failed: ${(e as Error).message}`)
+      }
+      await r.producer.close()
+    }
+    emitEvent(this.o.emitter, StreamsEvents.TASK_CLOSED, { taskId: task.id, standby: false, clean })
+  }
+
+  async closeAll(clean: boolean): Promise<void> {
+    for (const t of [...this.tasks.values()]) await this.closeTask(t, { clean: clean && !this.#fatal, commit: false })
+  }
+
+  /**
+   * Re-creates failed tasks whose time has come: migrated ones after a session timeout without a
+   * rebalance, retrying ones after their backoff; both only after the group confirmed our
+   * membership since the failure (an instance cut off from the cluster must not revive tasks the
+   * group has meanwhile given to others: its producer's initialisation would fence their owners).
+   */
+  revive(now: number): void {
+    const confirmed = this.o.memberConfirmedAt()
+    for (const [id, at] of this.#migrated) {
+      if (now - at < this.o.config.sessionTimeoutMs || confirmed <= at) continue
+      this.#migrated.delete(id)
+      if (this.tasks.has(id)) continue
+      this.o.config.logger.info(`re-creating task ${id} (no rebalance moved it)`, { taskId: id })
+      this.createTask(id, true)
+    }
+    if (this.#retrying.size === 0 || this.o.consumerDown()) return
+    for (const [id, r] of this.#retrying) {
+      if (r.nextAt === undefined || now < r.nextAt || this.tasks.has(id) || confirmed <= r.lastAt) continue
+      r.nextAt = undefined
+      this.o.config.logger.info(`re-creating task ${id} after a retriable error (attempt ${r.attempts + 1})`, { taskId: id })
+      this.createTask(id, true)
+    }
+  }
+
+  /** Commits every running task. */
+  async commitAll(reason: string): Promise<void> {
+    const tasks = [...this.tasks.values()].filter((t) => t.state === 'RUNNING')
+    if (tasks.length === 0) return
+    this.o.config.logger.debug(`commit (${reason})`, { tasks: tasks.map((t) => t.id) })
+    await this.commitTasks(tasks)
+  }
+
+  /**
+   * Commits the given tasks through the strategy of the processing guarantee; every task whose
+   * commit failed is dealt with before this returns (`mode`):
+   * - `'handle'`: the error policy ({@link onTaskError}); after every failed task was handled, the
+   *   first fatal error stops the thread (healthy tasks committed, the client's handler decides);
+   * - `'close'`: closed dirty, nothing thrown (the fatal path: the client is going down);
+   * - `'throw'`: nothing handled, the first error thrown (the caller closes the task dirty).
+   */
+  async commitTasks(all: ReadonlyArray<StreamTask>, mode: CommitFailureMode = 'handle'): Promise<void> {
+    const tasks = all.filter((t) => t.state === 'RUNNING' && t.needsCommit())
+    if (tasks.length === 0) return
+    const started = Date.now()
+    const { committed, failed, records, offsets } = await this.o.commit.commit(tasks)
+    for (const t of committed) this.#retrying.delete(t.id)
+    if (committed.length) emitEvent(this.o.emitter, StreamsEvents.COMMIT, { taskIds: committed.map((t) => t.id), records, offsets, durationMs: Date.now() - started, transactional: this.o.commit.transactional })
+    if (failed.length === 0) return
+    if (mode === 'throw') throw failed[0]!.error
+    let fatal: { error: Error; taskId: string } | undefined
+    for (const { task, error } of failed) {
+      if (mode === 'close') {
+        this.o.config.logger.warn(`commit of task ${task.id} failed: ${error.message}; closing it dirty`, { taskId: task.id })
+        await this.closeTask(task, { clean: false, commit: false })
+        continue
+      }
+      try {
+        await this.onTaskError(task, error)
+      } catch (fe) {
+        fatal ??= { error: fe instanceof Error ? fe : new Error(String(fe)), taskId: task.id }
+      }
+    }
+    // handled here, not rethrown: the failed task is closed by now, and an escalated retriable
+    // error still has its retriable cause, so the caller could not tell it is fatal
+    if (fatal) await this.#onFatal(fatal.error, fatal.taskId)
+  }
+
+  /**
+   * An error in the loop or a task's initialization. With a task (the error's place, or the task
+   * at hand): that task's error policy. Without one: a retriable error is logged (whatever failed
+   * is attempted again later); anything else is fatal.
+   */
+  async handleError(e: unknown, task: StreamTask | undefined): Promise<void> {
+    const err = e instanceof Error ? e : new Error(String(e))
+    const taskId = (err as StreamsError).place?.taskId ?? task?.id
+    const t = taskId ? this.tasks.get(taskId) : undefined
+    try {
+      if (t) await this.onTaskError(t, err)
+      else if (classifyError(err) === 'fatal') throw err
+      else this.o.config.logger.warn(`retriable error, retrying: ${err.message}`, { error: err })
+    } catch (fatal) {
+      await this.#onFatal(fatal instanceof Error ? fatal : new Error(String(fatal)), taskId)
+    }
+  }
+
+  /** THE error policy of one task (see the module comment). Throws when the error is fatal. */
+  async onTaskError(t: StreamTask, err: Error): Promise<void> {
+    const c = this.o.config
+    const kind = classifyError(err)
+    if (kind === 'task-migrated') {
+      c.logger.warn(`task ${t.id} migrated: ${err.message}; closing it dirty`, { taskId: t.id })
+      emitEvent(this.o.emitter, StreamsEvents.TASK_MIGRATED, { taskId: t.id, reason: err.message })
+      await this.closeTask(t, { clean: false, commit: false })
+      this.o.flow.pause(t.partitions)
+      this.#migrated.set(t.id, Date.now())
+      return
+    }
+    if (kind === 'retriable') {
+      const now = Date.now()
+      const r = this.#retrying.get(t.id) ?? { since: now, attempts: 0, nextAt: undefined, lastAt: now }
+      r.attempts++
+      r.lastAt = now
+      this.#retrying.set(t.id, r)
+      const waitedMs = now - r.since
+      await this.closeTask(t, { clean: false, commit: false })
+      this.o.flow.pause(t.partitions)
+      if (waitedMs >= c.taskTimeoutMs) {
+        this.#retrying.delete(t.id)
+        throw new StreamsError(`task ${t.id} failed with retriable errors for ${waitedMs} ms, longer than taskTimeoutMs (${c.taskTimeoutMs} ms); last error: ${err.message}`, { cause: err, place: { taskId: t.id } })
+      }
+      const delay = backoffMs(r.attempts - 1, c.retryBackoffMs, c.retryBackoffMaxMs)
+      r.nextAt = now + delay
+      c.logger.warn(`task ${t.id}: retriable error (${err.name}: ${err.message}); back at its last commit, retrying in ${delay} ms (attempt ${r.attempts}, retrying for ${Math.round(waitedMs / 1000)} s of taskTimeoutMs ${Math.round(c.taskTimeoutMs / 1000)} s)`, { taskId: t.id })
+      emitEvent(this.o.emitter, StreamsEvents.TASK_RETRY, { taskId: t.id, error: err, attempt: r.attempts, waitedMs, backoffMs: delay, taskTimeoutMs: c.taskTimeoutMs })
+      return
+    }
+    if (c.exactlyOnce) await this.closeTask(t, { clean: false, commit: false })
+    throw err
+  }
+
+  /**
+   * Fatal: commit what the healthy tasks processed (the failed task was closed dirty already under
+   * exactly-once; under at-least-once the failing record's offset is not consumed), then stop.
+   */
+  async #onFatal(err: Error, taskId: string | undefined): Promise<void> {
+    if (this.#fatal || this.o.failed()) {
+      this.o.config.logger.warn(`error after a fatal error${taskId ? ` in task ${taskId}` : ''}: ${err.message}`)
+      return
+    }
+    this.#fatal = true
+    const c = this.o.config
+    c.logger.error(`fatal error${taskId ? ` in task ${taskId}` : ''}: ${err.message}`, { error: err })
+    emitEvent(this.o.emitter, StreamsEvents.ERROR, { error: err, taskId })
+    try {
+      const healthy = [...this.tasks.values()].filter((x) => !(c.exactlyOnce && x.id === taskId))
+      await this.commitTasks(healthy, 'close')
+    } catch (ce) {
+      c.logger.warn(`commit after fatal error failed: ${(ce as Error).message}`)
+    }
+    this.o.fail(err)
+  }
+
+  /** Whether a fatal error stopped this manager (no clean close then). */
+  get failed(): boolean {
+    return this.#fatal
+  }
+}

@@ -1,0 +1,384 @@
+/**
+ * An in-memory broker model behind the runtime's client adapter (lib/app/client/types.ts), for
+ * unit tests of the task manager, commit strategies and restore without a broker:
+ * - per topic-partition logs; a transactional write is visible to read_committed readers only
+ *   once its transaction committed (an open transaction holds the last stable offset back);
+ * - transactional ids with epochs: `init` bumps the epoch and aborts the previous owner's open
+ *   transaction; a producer with an old epoch gets kafkajs' INVALID_PRODUCER_EPOCH;
+ * - committed group offsets (by transactions' sendOffsets on commit, or commitOffsets);
+ * - injectable errors per call (`broker.fail(op, error)`), as real kafkajs error objects, so the
+ *   runtime's real error policy classifies them;
+ * - an operation log (`broker.ops`) to check the order of a commit's steps.
+ */
+import { createRequire } from 'node:module'
+import type { RawRecord } from '../../../topology/engine/types.js'
+import type { ChangelogReader } from '../../../lib/state/types.js'
+import {
+  tpKey,
+  type GroupConsumer,
+  type GroupConsumerListener,
+  type GroupDescription,
+  type PartitionEnds,
+  type SendResult,
+  type StreamsAdmin,
+  type StreamsClient,
+  type TaskProducer,
+  type TopicMessages,
+  type TopicPartition,
+  type TopicPartitionOffset,
+  type TransactionalProducer,
+} from '../../../lib/app/client/types.js'
+
+const require = createRequire(import.meta.url)
+const { createErrorFromCode, errorCodes } = require('kafkajs/src/protocol/error.js') as {
+  createErrorFromCode(code: number): Error & { type: string; code: number; retriable: boolean }
+  errorCodes: Array<{ type: string; code: number }>
+}
+const kjs = require('kafkajs/src/errors.js') as Record<string, new (...args: any[]) => Error>
+
+/** The real kafkajs protocol error of a protocol error name (e.g. `INVALID_PRODUCER_EPOCH`). */
+export function protocolError(type: string): Error {
+  const entry = errorCodes.find((e) => e.type === type)
+  if (!entry) throw new Error(`kafkajs has no protocol error ${type}`)
+  return createErrorFromCode(entry.code)
+}
+
+/** kafkajs' request timeout (the outcome of the request is unknown). */
+export function requestTimeout(): Error {
+  return new kjs.KafkaJSRequestTimeoutError!('Request Produce(key: 26, version: 1) timed out', { broker: 'b:9092', correlationId: 7, createdAt: 0, sentAt: 0, pendingDuration: 0 })
+}
+
+export type FaultOp = 'send' | 'sendOffsets' | 'commit' | 'abort' | 'init' | 'commitOffsets'
+
+interface Txn {
+  readonly txnId: string
+  readonly epoch: number
+  status: 'open' | 'committed' | 'aborted'
+  readonly offsets: TopicPartitionOffset[]
+}
+
+interface Entry {
+  readonly offset: bigint
+  readonly key: Buffer | null
+  readonly value: Buffer | null
+  readonly timestamp: number
+  readonly txn: Txn | undefined
+}
+
+export class FakeBroker {
+  readonly logs = new Map<string, Entry[]>()
+  /** Committed offsets of the (one) consumer group. */
+  readonly groupOffsets = new Map<string, bigint>()
+  readonly #epochs = new Map<string, number>()
+  readonly #open = new Map<string, Txn>()
+  readonly #faults: Array<{ op: FaultOp; error: () => Error; times: number; match?: (txnId: string | undefined) => boolean }> = []
+  /** Every successful or failed call, in order: `op` or `op!` (failed), with the transactional id. */
+  readonly ops: string[] = []
+
+  /** The next `times` calls of `op` (optionally only for matching transactional ids) throw `error()`. */
+  fail(op: FaultOp, error: () => Error, options: { times?: number; txnId?: string } = {}): void {
+    this.#faults.push({ op, error, times: options.times ?? 1, match: options.txnId === undefined ? undefined : (id) => id === options.txnId })
+  }
+
+  check(op: FaultOp, txnId?: string): void {
+    const f = this.#faults.find((x) => x.op === op && x.times > 0 && (!x.match || x.match(txnId)))
+    if (f) {
+      f.times--
+      this.ops.push(`${op}!${txnId ? ` ${txnId}` : ''}`)
+      throw f.error()
+    }
+    this.ops.push(`${op}${txnId ? ` ${txnId}` : ''}`)
+  }
+
+  log(topic: string, partition: number): Entry[] {
+    const k = tpKey(topic, partition)
+    let l = this.logs.get(k)
+    if (!l) this.logs.set(k, (l = []))
+    return l
+  }
+
+  append(topic: string, partition: number, key: Buffer | null, value: Buffer | null, timestamp: number, txn?: Txn): bigint {
+    const l = this.log(topic, partition)
+    const offset = BigInt(l.length)
+    l.push({ offset, key, value, timestamp, txn })
+    return offset
+  }
+
+  /** Non-transactional input records. */
+  produce(topic: string, partition: number, records: Array<[string, string]>, timestamp = 1_000): void {
+    for (const [k, v] of records) this.append(topic, partition, Buffer.from(k), Buffer.from(v), timestamp)
+  }
+
+  #visible(e: Entry): boolean {
+    return e.txn === undefined || e.txn.status === 'committed'
+  }
+
+  /** What a read_committed consumer reads, as `key=value` strings. */
+  committed(topic: string, partition: number): string[] {
+    return this.log(topic, partition)
+      .filter((e) => this.#visible(e))
+      .map((e) => `${e.key?.toString()}=${e.value?.toString()}`)
+  }
+
+  /** Read_committed records from `from` (inclusive). */
+  records(topic: string, partition: number, from = 0n): RawRecord[] {
+    return this.log(topic, partition)
+      .filter((e) => e.offset >= from && this.#visible(e))
+      .map((e) => ({ topic, partition, offset: e.offset.toString(), key: e.key, value: e.value, timestamp: e.timestamp, headers: {} }))
+  }
+
+  /** Last stable offset: the first offset of an open transaction, else the log end. */
+  lastStable(topic: string, partition: number): bigint {
+    const l = this.log(topic, partition)
+    const open = l.find((e) => e.txn?.status === 'open')
+    return open ? open.offset : BigInt(l.length)
+  }
+
+  /** Whether any transaction is still open. */
+  openTransactions(): string[] {
+    return [...this.#open.values()].filter((t) => t.status === 'open').map((t) => t.txnId)
+  }
+
+  initProducer(txnId: string): number {
+    this.check('init', txnId)
+    const epoch = (this.#epochs.get(txnId) ?? -1) + 1
+    this.#epochs.set(txnId, epoch)
+    const open = this.#open.get(txnId)
+    if (open?.status === 'open') open.status = 'aborted' // the epoch bump aborts the previous owner's transaction
+    this.#open.delete(txnId)
+    return epoch
+  }
+
+  /** Fences the current owner of `txnId` (another instance initialised the same transactional id). */
+  fence(txnId: string): void {
+    this.initProducer(txnId)
+  }
+
+  checkEpoch(txnId: string, epoch: number): void {
+    if (this.#epochs.get(txnId) !== epoch) {
+      this.ops.push(`fenced ${txnId}`)
+      throw protocolError('INVALID_PRODUCER_EPOCH')
+    }
+  }
+
+  transaction(txnId: string, epoch: number): Txn {
+    let t = this.#open.get(txnId)
+    if (!t || t.status !== 'open') this.#open.set(txnId, (t = { txnId, epoch, status: 'open', offsets: [] }))
+    return t
+  }
+
+  endTransaction(t: Txn, commit: boolean): void {
+    t.status = commit ? 'committed' : 'aborted'
+    if (commit) for (const o of t.offsets) this.groupOffsets.set(tpKey(o.topic, o.partition), BigInt(o.offset))
+    this.#open.delete(t.txnId)
+  }
+
+  /** Committed group offset of a partition, as a number (-1 = none). */
+  groupOffset(topic: string, partition: number): number {
+    const o = this.groupOffsets.get(tpKey(topic, partition))
+    return o === undefined ? -1 : Number(o)
+  }
+}
+
+function write(broker: FakeBroker, batch: ReadonlyArray<TopicMessages>, txn: Txn | undefined): SendResult[] {
+  // one result per topic-partition with the offset of its first record, as Kafka answers a Produce
+  const out = new Map<string, SendResult>()
+  for (const { topic, messages } of batch) {
+    for (const m of messages) {
+      const p = m.partition ?? 0
+      const offset = broker.append(topic, p, m.key, m.value, Number(m.timestamp), txn)
+      const k = tpKey(topic, p)
+      if (!out.has(k)) out.set(k, { topicName: topic, partition: p, baseOffset: offset.toString() })
+    }
+  }
+  return [...out.values()]
+}
+
+class FakeTaskProducer implements TaskProducer {
+  closed = false
+  constructor(protected readonly broker: FakeBroker) {}
+  async send(batch: ReadonlyArray<TopicMessages>): Promise<SendResult[]> {
+    await Promise.resolve()
+    this.broker.check('send')
+    return write(this.broker, batch, undefined)
+  }
+  async close(): Promise<void> {
+    this.closed = true
+  }
+}
+
+class FakeTransactionalProducer extends FakeTaskProducer implements TransactionalProducer {
+  #epoch = -1
+  #txn: Txn | undefined
+  constructor(
+    broker: FakeBroker,
+    readonly txnId: string,
+  ) {
+    super(broker)
+  }
+  get inTransaction(): boolean {
+    return this.#txn !== undefined
+  }
+  async init(): Promise<void> {
+    await Promise.resolve()
+    this.#epoch = this.broker.initProducer(this.txnId)
+  }
+  #begin(): Txn {
+    this.broker.checkEpoch(this.txnId, this.#epoch)
+    this.#txn ??= this.broker.transaction(this.txnId, this.#epoch)
+    return this.#txn
+  }
+  override async send(batch: ReadonlyArray<TopicMessages>): Promise<SendResult[]> {
+    await Promise.resolve()
+    const txn = this.#begin()
+    this.broker.check('send', this.txnId)
+    return write(this.broker, batch, txn)
+  }
+  async sendOffsets(_groupId: string, offsets: ReadonlyArray<TopicPartitionOffset>): Promise<void> {
+    await Promise.resolve()
+    const txn = this.#begin()
+    this.broker.check('sendOffsets', this.txnId)
+    txn.offsets.push(...offsets)
+  }
+  async commit(): Promise<void> {
+    await Promise.resolve()
+    const txn = this.#txn
+    if (!txn) return
+    this.broker.checkEpoch(this.txnId, this.#epoch)
+    this.broker.check('commit', this.txnId) // a failure leaves the transaction open (unknown outcome)
+    this.broker.endTransaction(txn, true)
+    this.#txn = undefined
+  }
+  async abort(): Promise<void> {
+    await Promise.resolve()
+    const txn = this.#txn
+    if (!txn) return
+    this.#txn = undefined
+    this.broker.checkEpoch(this.txnId, this.#epoch)
+    this.broker.check('abort', this.txnId)
+    if (txn.status === 'open') this.broker.endTransaction(txn, false)
+  }
+}
+
+export class FakeGroupConsumer implements GroupConsumer {
+  readonly paused = new Set<string>()
+  readonly seeks: Array<{ topic: string; partition: number; offset: string }> = []
+  down = false
+  listener: GroupConsumerListener | undefined
+  constructor(private readonly broker: FakeBroker) {}
+  async connect(): Promise<void> {}
+  async subscribe(): Promise<void> {}
+  async run(listener: GroupConsumerListener): Promise<void> {
+    this.listener = listener
+  }
+  async restart(): Promise<void> {}
+  pause(ps: ReadonlyArray<TopicPartition>): void {
+    for (const p of ps) this.paused.add(tpKey(p.topic, p.partition))
+  }
+  resume(ps: ReadonlyArray<TopicPartition>): void {
+    for (const p of ps) this.paused.delete(tpKey(p.topic, p.partition))
+  }
+  seek(p: TopicPartition, offset: string): void {
+    this.seeks.push({ topic: p.topic, partition: p.partition, offset })
+  }
+  isPaused(p: TopicPartition): boolean {
+    return this.paused.has(tpKey(p.topic, p.partition))
+  }
+  isDown(): boolean {
+    return this.down
+  }
+  async commitOffsets(offsets: ReadonlyArray<TopicPartitionOffset>): Promise<void> {
+    await Promise.resolve()
+    this.broker.check('commitOffsets')
+    for (const o of offsets) this.broker.groupOffsets.set(tpKey(o.topic, o.partition), BigInt(o.offset))
+  }
+  async describeGroup(): Promise<GroupDescription> {
+    return { state: 'Empty', members: [] }
+  }
+  async disconnect(): Promise<void> {}
+}
+
+/**
+ * Reads changelogs from the fake broker, `batchSize` records per batch; `beforeBatch` runs before
+ * each batch is handed over (a test can abort there).
+ */
+export class FakeChangelogReader implements ChangelogReader {
+  batchSize = 10
+  beforeBatch: ((n: number) => void | Promise<void>) | undefined
+  constructor(private readonly broker: FakeBroker) {}
+  async endOffsets(partitions: ReadonlyArray<{ topic: string; partition: number }>): Promise<Map<string, string>> {
+    return new Map(partitions.map((p) => [tpKey(p.topic, p.partition), this.broker.lastStable(p.topic, p.partition).toString()]))
+  }
+  async read(
+    topic: string,
+    partition: number,
+    fromOffset: string | undefined,
+    untilOffset: string | undefined,
+    onBatch: (records: ReadonlyArray<RawRecord>, nextOffset: string) => Promise<void>,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    let from = BigInt(fromOffset ?? '0')
+    const until = BigInt(untilOffset ?? this.broker.lastStable(topic, partition).toString())
+    let n = 0
+    while (from < until && !signal?.aborted) {
+      await this.beforeBatch?.(n++)
+      if (signal?.aborted) return
+      const next = from + BigInt(this.batchSize) < until ? from + BigInt(this.batchSize) : until
+      const records = this.broker.records(topic, partition, from).filter((r) => BigInt(r.offset) < next)
+      await onBatch(records, next.toString())
+      from = next
+    }
+  }
+  async close(): Promise<void> {}
+}
+
+class FakeAdmin implements StreamsAdmin {
+  constructor(private readonly broker: FakeBroker) {}
+  async committedOffsets(_groupId: string, partitions: ReadonlyArray<TopicPartition>): Promise<Map<string, bigint>> {
+    const out = new Map<string, bigint>()
+    for (const p of partitions) {
+      const o = this.broker.groupOffsets.get(tpKey(p.topic, p.partition))
+      if (o !== undefined) out.set(tpKey(p.topic, p.partition), o)
+    }
+    return out
+  }
+  async topicOffsets(topic: string): Promise<Map<string, PartitionEnds>> {
+    const out = new Map<string, PartitionEnds>()
+    for (const k of this.broker.logs.keys()) {
+      const i = k.lastIndexOf(':')
+      if (k.slice(0, i) !== topic) continue
+      const p = Number(k.slice(i + 1))
+      out.set(k, { high: this.broker.lastStable(topic, p).toString(), low: '0' })
+    }
+    return out
+  }
+}
+
+/** The client adapter over a {@link FakeBroker}. */
+export class FakeClient implements StreamsClient {
+  readonly admin: StreamsAdmin
+  readonly consumer: FakeGroupConsumer
+  readonly reader: FakeChangelogReader
+  readonly producers: FakeTaskProducer[] = []
+  constructor(readonly broker: FakeBroker) {
+    this.admin = new FakeAdmin(broker)
+    this.consumer = new FakeGroupConsumer(broker)
+    this.reader = new FakeChangelogReader(broker)
+  }
+  groupConsumer(): GroupConsumer {
+    return this.consumer
+  }
+  async taskProducer(): Promise<TaskProducer> {
+    const p = new FakeTaskProducer(this.broker)
+    this.producers.push(p)
+    return p
+  }
+  async transactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
+    const p = new FakeTransactionalProducer(this.broker, transactionalId)
+    this.producers.push(p)
+    return p
+  }
+  changelogReader(): ChangelogReader {
+    return this.reader
+  }
+}
