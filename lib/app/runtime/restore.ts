@@ -54,7 +54,8 @@ export class RestoreCoordinator {
         end,
         async (records, nextOffset) => {
           if (signal.aborted) return
-          if (records.length) await sm.restoreBatch(p.topic, records)
+          // data and position in one batch (markRestored then writes nothing)
+          if (records.length) await sm.restoreBatch(p.topic, records, nextOffset)
           await sm.markRestored(p.topic, nextOffset)
           restored += records.length
           emitEvent(this.o.emitter, StreamsEvents.RESTORE_PROGRESS, { taskId, topic: p.topic, partition: p.partition, restored, total })
@@ -79,7 +80,7 @@ export class RestoreCoordinator {
           undefined,
           async (records, next) => {
             if (signal.aborted) return
-            if (records.length) await sm.restoreBatch(p.topic, records)
+            if (records.length) await sm.restoreBatch(p.topic, records, next)
             await sm.markRestored(p.topic, next)
           },
           signal,
