@@ -6,6 +6,7 @@
  * request in flight and retries for minutes, so a frozen or restarting broker delays the input but
  * never duplicates, loses or reorders it (the verifier's `checkInput` would say so).
  */
+import { PartitionSender } from '../../lib/app/client/partition-send.js'
 import type { Admin, Kafka, Producer } from 'kafkajs'
 import kafkajs from 'kafkajs'
 import { sleep, waitFor } from './clock.js'
@@ -68,6 +69,8 @@ export interface PacedInputOptions {
   readonly total: number
   /** @defaultValue 100 */
   readonly tickMs?: number
+  /** Partitions of the input topic: each tick is sent one request per partition (see below). */
+  readonly partitions: number
 }
 
 /** Produces the input at a steady pace until `total` records were acknowledged. */
@@ -83,10 +86,13 @@ export class PacedInput {
   #loop: Promise<void> | undefined
   #producer: Producer
 
+  readonly #sender: PartitionSender
+
   constructor(
     kafka: Kafka,
     readonly options: PacedInputOptions,
   ) {
+    this.#sender = new PartitionSender({ partitionsFor: () => options.partitions, transactional: false })
     this.#producer = kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
@@ -116,7 +122,9 @@ export class PacedInput {
         this.#seq.set(key, seq + 1)
         messages.push({ key, value: `${key}:${seq}:${amount(ki, seq)}` })
       }
-      await this.#producer.send({ topic, acks: -1, messages })
+      // one send per partition: kafkajs' multi-leader send duplicates and drops records when a
+      // leader fails during a send (lib/app/client/partition-send.ts), which would corrupt the input
+      await this.#sender.send((tm) => this.#producer.sendBatch({ topicMessages: tm, acks: -1 }), [{ topic, messages }])
       this.produced += messages.length
       this.lastAt = Date.now()
       if (!this.firstAt) this.firstAt = this.lastAt

@@ -143,7 +143,7 @@ export async function runOnce(name: string, scenario: ScenarioFn, cluster: Clust
     await sleep(1000)
     note('all instances RUNNING; input starts')
     lag = new LagWatch(admin, appId, topics.input)
-    input = await new PacedInput(kafka, { topic: topics.input, keys, ratePerSec: rate, total: rate * (options.inputSeconds ?? 45) }).start()
+    input = await new PacedInput(kafka, { topic: topics.input, keys, ratePerSec: rate, total: rate * (options.inputSeconds ?? 45), partitions }).start()
     const ctx: RunContext = { cluster, kafka, admin, appId, instances, input, options, note }
     const { faultEnd } = await scenario(ctx)
     note('fault over')
