@@ -55,9 +55,17 @@ async function fakeSpec(
   const port = await freePort();
   const marker = `--fake-service=${runDir}`;
   const logFile = path.join(runDir, 'service.log');
+  const listen = `require('node:http').createServer((q, s) => s.end('ok')).listen(${port}, '127.0.0.1')`;
+  const exitedFile = path.join(runDir, 'exited.pid');
+  // With an exiting helper, the main process answers only once that helper is gone, so the test
+  // does not depend on which of the two processes the machine happens to start first.
   const program = options.exitAtOnce
     ? `console.log('fatal: cannot bind'); process.exit(3)`
-    : `require('node:http').createServer((q, s) => s.end('ok')).listen(${port}, '127.0.0.1')`;
+    : options.helperExits
+      ? `const fs = require('node:fs'); const gone = (pid) => { try { process.kill(pid, 0); return false } catch { return true } };
+         const wait = () => { let pid; try { pid = Number(fs.readFileSync(${JSON.stringify(exitedFile)}, 'utf8')) } catch {}
+           if (pid && gone(pid)) ${listen}; else setTimeout(wait, 20) }; wait()`
+      : listen;
   const spec = {
     name: 'fake service',
     runDir,
@@ -83,7 +91,8 @@ async function fakeSpec(
       const pids = [child.pid!];
       for (let i = 0; i < (options.helpers ?? 0); i++) {
         const exits = options.helperExits && i === (options.helpers ?? 0) - 1;
-        const helper = spawn(process.execPath, ['-e', exits ? `console.log('node ${i + 2} failed'); process.exit(1)` : 'setInterval(() => {}, 1000)', '--', marker], {
+        const exitProgram = `require('node:fs').writeFileSync(${JSON.stringify(exitedFile)}, String(process.pid)); console.log('node ${i + 2} failed'); process.exit(1)`;
+        const helper = spawn(process.execPath, ['-e', exits ? exitProgram : 'setInterval(() => {}, 1000)', '--', marker], {
           detached: true,
           stdio: ['ignore', out, out],
         });
