@@ -13,12 +13,11 @@ import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import kafkajs from 'kafkajs'
 import type { Admin, Producer } from 'kafkajs'
 import { brokers, createTopics, kafkaClient, onCleanup, randomTopic } from '../integration/helpers.js'
+import { chooseKeys, partitionOf } from '../chaos/input.js'
 import { checkEcho, checkInput, checkRegroupedAggregates, checkRunningAggregates, expectNoOpenTransactions, lastDataOffsets, readUntilMarkers, writeMarkers, type Partitioned } from './verifier.js'
 
-const { Partitioners } = kafkajs
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const APP = path.join(ROOT, 'test/eos/app.ts')
@@ -53,26 +52,7 @@ export async function waitFor(what: string, cond: () => boolean | Promise<boolea
   }
 }
 
-/** Partition of a string key under kafkajs' default (Java-compatible murmur2) partitioner. */
-export function partitionOf(key: string, partitions: number): number {
-  const partitioner = Partitioners.DefaultPartitioner()
-  return partitioner({
-    topic: 'x',
-    partitionMetadata: Array.from({ length: partitions }, (_, i) => ({ partitionId: i, leader: 1, replicas: [1], isr: [1], partitionErrorCode: 0 })),
-    message: { key, value: null },
-  })
-}
-
-/** Picks `perPartition` keys `k<i>` for each of `partitions` partitions, so every partition gets input. */
-export function chooseKeys(partitions: number, perPartition: number): string[] {
-  const byPartition: string[][] = Array.from({ length: partitions }, () => [])
-  for (let i = 0; byPartition.some((l) => l.length < perPartition); i++) {
-    const k = `k${i}`
-    const l = byPartition[partitionOf(k, partitions)]!
-    if (l.length < perPartition) l.push(k)
-  }
-  return byPartition.flat()
-}
+export { chooseKeys, partitionOf }
 
 /** Creates the input/echo/aggregate topics of a scenario; its internal topics are deleted at teardown. */
 export async function createScenario(options: { topology?: TopologyKind; partitions?: number; keysPerPartition?: number } = {}): Promise<Scenario> {
