@@ -212,23 +212,7 @@ export function envClusterSize(): number {
  * within `timeoutMs`. Never throws.
  */
 export async function kafkaAnswers(brokers: string, timeoutMs = 5_000): Promise<boolean> {
-  const admin = new Kafka({
-    clientId: 'kstreams-local-probe',
-    brokers: brokers.split(','),
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: 1_000,
-    requestTimeout: timeoutMs,
-    retry: { retries: 0 },
-  }).admin();
-  try {
-    await admin.connect();
-    const cluster = await admin.describeCluster();
-    return cluster.brokers.length > 0;
-  } catch {
-    return false;
-  } finally {
-    await admin.disconnect().catch(() => {});
-  }
+  return clusterAnswers(brokers, 1, timeoutMs);
 }
 
 /** Where one node of a local KRaft cluster listens. */
