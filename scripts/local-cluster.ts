@@ -50,6 +50,7 @@ import {
   type ClusterLayout,
   type NodeAddress,
   type NodeFiles,
+  probeAdmin,
 } from './local-kafka.js';
 
 const { Kafka, logLevel } = kafkajs;
@@ -307,14 +308,7 @@ class LocalClusterNode implements ClusterNode {
  * Never throws.
  */
 export async function nodeRegistered(port: number, id: number, timeoutMs = 5_000): Promise<boolean> {
-  const admin = new Kafka({
-    clientId: 'kstreams-local-probe',
-    brokers: [`127.0.0.1:${port}`],
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: 1_000,
-    requestTimeout: timeoutMs,
-    retry: { retries: 0 },
-  }).admin();
+  const admin = probeAdmin([`127.0.0.1:${port}`], timeoutMs);
   try {
     await admin.connect();
     const cluster = await admin.describeCluster();

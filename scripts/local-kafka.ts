@@ -24,6 +24,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import kafkajs from 'kafkajs';
+import type { Admin } from 'kafkajs';
 import {
   DEPENDENCY_PLUGIN,
   terminateAll,
@@ -205,6 +206,18 @@ export function envClusterSize(): number {
     throw new Error(`KAFKA_CLUSTER_SIZE=${JSON.stringify(raw)} is not a node count (1..9)`);
   }
   return size;
+}
+
+/** A kafkajs admin for one quick liveness probe: no retries, no logging, short connection timeout. */
+export function probeAdmin(brokers: string[], timeoutMs: number): Admin {
+  return new Kafka({
+    clientId: 'kstreams-local-probe',
+    brokers,
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 1_000,
+    requestTimeout: timeoutMs,
+    retry: { retries: 0 },
+  }).admin();
 }
 
 /**
@@ -485,14 +498,7 @@ export function clusterLayout(options: Omit<ClusterSpecOptions, 'startTimeoutMs'
  * registered, so topics with replication factor `size` can be created). Never throws.
  */
 export async function clusterAnswers(brokers: string, size: number, timeoutMs = 5_000): Promise<boolean> {
-  const admin = new Kafka({
-    clientId: 'kstreams-local-probe',
-    brokers: brokers.split(','),
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: 1_000,
-    requestTimeout: timeoutMs,
-    retry: { retries: 0 },
-  }).admin();
+  const admin = probeAdmin(brokers.split(','), timeoutMs);
   try {
     await admin.connect();
     const cluster = await admin.describeCluster();
