@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { defineConfig } from 'vitest/config'
 
 /**
  * Two projects:
@@ -41,4 +41,4 @@ export default defineConfig({
       },
     ],
   },
-});
+})

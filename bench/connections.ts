@@ -14,16 +14,37 @@ import { Consumed, Produced, Serdes, StreamsBuilder } from '../lib/index.js'
 const guarantee = process.argv[2] as 'at_least_once' | 'exactly_once'
 const parts = Number(process.argv[3])
 const kafka = new kafkajs.Kafka({ brokers: ['127.0.0.1:9092'], logLevel: kafkajs.logLevel.NOTHING })
-const admin = kafka.admin(); await admin.connect()
+const admin = kafka.admin()
+await admin.connect()
 const t = `conn-${Date.now()}`
-await admin.createTopics({ topics: [{ topic: t + '-in', numPartitions: parts }, { topic: t + '-out', numPartitions: parts }], waitForLeaders: false })
+await admin.createTopics({
+  topics: [
+    { topic: t + '-in', numPartitions: parts },
+    { topic: t + '-out', numPartitions: parts },
+  ],
+  waitForLeaders: false,
+})
 await new Promise((r) => setTimeout(r, 2000))
 await admin.disconnect()
 const b = new StreamsBuilder()
-b.stream(t + '-in', Consumed.with(Serdes.String(), Serdes.String())).groupByKey().count().toStream().to(t + '-out', Produced.with(Serdes.String(), Serdes.Long()))
-const s = new KafkaStreams(b.build(), { applicationId: t, bootstrapServers: '127.0.0.1:9092', processingGuarantee: guarantee, stateDir: await fs.mkdtemp(path.join(os.tmpdir(), 'conn-')), logLevel: 'error', defaultKeySerde: Serdes.String(), defaultValueSerde: Serdes.String() })
-await s.start(); await s.waitForState('RUNNING')
-const p = kafka.producer(); await p.connect()
+b.stream(t + '-in', Consumed.with(Serdes.String(), Serdes.String()))
+  .groupByKey()
+  .count()
+  .toStream()
+  .to(t + '-out', Produced.with(Serdes.String(), Serdes.Long()))
+const s = new KafkaStreams(b.build(), {
+  applicationId: t,
+  bootstrapServers: '127.0.0.1:9092',
+  processingGuarantee: guarantee,
+  stateDir: await fs.mkdtemp(path.join(os.tmpdir(), 'conn-')),
+  logLevel: 'error',
+  defaultKeySerde: Serdes.String(),
+  defaultValueSerde: Serdes.String(),
+})
+await s.start()
+await s.waitForState('RUNNING')
+const p = kafka.producer()
+await p.connect()
 await p.send({ topic: t + '-in', messages: Array.from({ length: parts * 10 }, (_, i) => ({ key: `k${i}`, value: 'v' })) })
 await new Promise((r) => setTimeout(r, 4000))
 await p.disconnect()

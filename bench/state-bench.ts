@@ -69,7 +69,12 @@ async function rawBatchWrites(dir: string, name = 'raw'): Promise<{ rate: number
 }
 
 async function storeWrites(dir: string): Promise<{ write: number; warm: number; cold: number }> {
-  const kv = new RuntimeKeyValueStore({ name: 'kv', backend: await LevelDbBackend.open(path.join(dir, 'store')), mode: 'managed', budget: new CacheBudget(256 * 1024 * 1024) })
+  const kv = new RuntimeKeyValueStore({
+    name: 'kv',
+    backend: await LevelDbBackend.open(path.join(dir, 'store')),
+    mode: 'managed',
+    budget: new CacheBudget(256 * 1024 * 1024),
+  })
   let t = performance.now()
   for (let i = 0; i < N; i += 5000) {
     for (let j = i; j < Math.min(N, i + 5000); j++) await kv.put(key(j), VALUE)
@@ -82,7 +87,12 @@ async function storeWrites(dir: string): Promise<{ write: number; warm: number; 
   for (let i = 0; i < N; i += 1000) await kv.getMany(keys.slice(i, i + 1000))
   const warm = rate(N, performance.now() - t)
   await kv.close()
-  const cold = new RuntimeKeyValueStore({ name: 'kv', backend: await LevelDbBackend.open(path.join(dir, 'store')), mode: 'managed', cachingEnabled: false })
+  const cold = new RuntimeKeyValueStore({
+    name: 'kv',
+    backend: await LevelDbBackend.open(path.join(dir, 'store')),
+    mode: 'managed',
+    cachingEnabled: false,
+  })
   t = performance.now()
   for (let i = 0; i < N; i += 1000) await cold.getMany(keys.slice(i, i + 1000))
   const coldRate = rate(N, performance.now() - t)
@@ -96,11 +106,17 @@ async function restoreRate(dir: string, brokers: string): Promise<{ rate: number
   const topic = `${app}-kv-changelog`
   const admin = kafka.admin()
   await admin.connect()
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }], waitForLeaders: true })
+  await admin.createTopics({
+    topics: [{ topic, numPartitions: 1, replicationFactor: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }],
+    waitForLeaders: true,
+  })
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
   await producer.connect()
   for (let i = 0; i < N; i += 10_000) {
-    await producer.send({ topic, messages: Array.from({ length: Math.min(10_000, N - i) }, (_, j) => ({ key: key(i + j), value: VALUE, partition: 0 })) })
+    await producer.send({
+      topic,
+      messages: Array.from({ length: Math.min(10_000, N - i) }, (_, j) => ({ key: key(i + j), value: VALUE, partition: 0 })),
+    })
   }
   await producer.disconnect()
   const def: StoreDef = { name: 'kv', type: 'keyValue', loggingEnabled: true, logConfig: {}, cachingEnabled: true, persistent: true }
@@ -163,7 +179,12 @@ async function commitStore(s: { prepareCommit(): unknown; commitLocal(): Promise
 
 type Variant = Record<string, unknown>
 
-async function openWindow(dir: string, name: string, variant: Variant, o: { sizeMs: number; retentionMs: number; duplicates: boolean }): Promise<RuntimeWindowStore> {
+async function openWindow(
+  dir: string,
+  name: string,
+  variant: Variant,
+  o: { sizeMs: number; retentionMs: number; duplicates: boolean },
+): Promise<RuntimeWindowStore> {
   const s = new RuntimeWindowStore({
     name,
     backend: await LevelDbBackend.open(path.join(dir, name)),
@@ -245,7 +266,12 @@ async function joinStream(dir: string, keys: number, variant: Variant, tag: stri
     await own.put(k, n, VALUE)
     if ((n + 1) % COMMIT_EVERY === 0) for (const s of sides) await commitStore(s)
   }
-  const result = { label: `join stream put + fetchRange (${matches} matches)`, ...clock.stop(records), ops: records, stats: sides[0].keyIndexStats() }
+  const result = {
+    label: `join stream put + fetchRange (${matches} matches)`,
+    ...clock.stop(records),
+    ops: records,
+    stats: sides[0].keyIndexStats(),
+  }
   for (const s of sides) await s.close()
   return result
 }
@@ -256,7 +282,14 @@ async function joinStream(dir: string, keys: number, variant: Variant, tag: stri
  * record's window (`fetchRange(key, start, start)` as time-window-aggregate does, or the point
  * `fetch(key, start)`), then `put` — committing every 1000 records.
  */
-async function windowAggregate(dir: string, keys: number, records: number, variant: Variant, tag: string, read: 'fetchRange' | 'fetch'): Promise<ReadCase> {
+async function windowAggregate(
+  dir: string,
+  keys: number,
+  records: number,
+  variant: Variant,
+  tag: string,
+  read: 'fetchRange' | 'fetch',
+): Promise<ReadCase> {
   const s = await openWindow(dir, `agg-${read}-${keys}-${tag}`, variant, { sizeMs: 60_000, retentionMs: 86_400_000, duplicates: false })
   const r = rng(7)
   const clock = startClock()
@@ -363,7 +396,9 @@ async function main(): Promise<void> {
       const broker = await ensureKafka()
       try {
         const restore = await restoreRate(dir, broker.brokers)
-        lines.push(`changelog restore (${restore.restored} records, ${restore.fetches} fetches): ${restore.rate} rec/s (${ratio(restore.rate)})`)
+        lines.push(
+          `changelog restore (${restore.restored} records, ${restore.fetches} fetches): ${restore.rate} rec/s (${ratio(restore.rate)})`,
+        )
       } finally {
         await broker.stop()
       }
@@ -389,11 +424,21 @@ async function main(): Promise<void> {
             const cases = await readBenches(dir, keys, variant, `${tag}${rep}`)
             const ref = best.get(VARIANTS[0]![0]) ?? best.get(tag)
             // same operations, same results: e.g. the join's match counts are in the labels
-            if (ref) cases.forEach((c, i) => {
-              if (c.label !== ref[i]!.label) throw new Error(`${tag} disagrees: "${c.label}" vs "${ref[i]!.label}"`)
-            })
+            if (ref)
+              cases.forEach((c, i) => {
+                if (c.label !== ref[i]!.label) throw new Error(`${tag} disagrees: "${c.label}" vs "${ref[i]!.label}"`)
+              })
             const prev = best.get(tag)
-            best.set(tag, prev ? prev.map((p, i) => ({ ...cases[i]!, rate: Math.max(p.rate, cases[i]!.rate), cpuRate: Math.max(p.cpuRate, cases[i]!.cpuRate) })) : cases)
+            best.set(
+              tag,
+              prev
+                ? prev.map((p, i) => ({
+                    ...cases[i]!,
+                    rate: Math.max(p.rate, cases[i]!.rate),
+                    cpuRate: Math.max(p.cpuRate, cases[i]!.cpuRate),
+                  }))
+                : cases,
+            )
           }
         }
         const first = best.get(VARIANTS[0]![0])!
@@ -403,9 +448,14 @@ async function main(): Promise<void> {
             return `${tag} ${wallRatio(c.rate)} | ${cpuRatio(c.cpuRate)}`
           })
           const lastCase = best.get(VARIANTS[VARIANTS.length - 1]![0])![i]!
-          const speedup = VARIANTS.length > 1 ? `  after/before ${(lastCase.rate / first[i]!.rate).toFixed(1)}x | ${(lastCase.cpuRate / first[i]!.cpuRate).toFixed(1)}x` : ''
+          const speedup =
+            VARIANTS.length > 1
+              ? `  after/before ${(lastCase.rate / first[i]!.rate).toFixed(1)}x | ${(lastCase.cpuRate / first[i]!.cpuRate).toFixed(1)}x`
+              : ''
           const st = lastCase.stats
-          const index = st?.enabled ? `  [index: ${st.entries} entries, ${(st.bytes / 1024).toFixed(0)} KiB, covers t >= ${st.coveredFrom}]` : ''
+          const index = st?.enabled
+            ? `  [index: ${st.entries} entries, ${(st.bytes / 1024).toFixed(0)} KiB, covers t >= ${st.coveredFrom}]`
+            : ''
           lines.push(`  ${String(keys).padStart(6)} keys  ${first[i]!.label.padEnd(44)} ${cells.join('   ')}${speedup}${index}`)
         }
       }

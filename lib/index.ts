@@ -38,7 +38,14 @@ export type {
   RepartitionedConfig,
 } from '../topology/dsl/options.js'
 export { Joined, StreamJoined, withKey } from '../topology/dsl/joins.js'
-export type { AnyValueJoiner, JoinedConfig, KeyValueMapper, StreamJoinedConfig, ValueJoiner, ValueJoinerWithKey } from '../topology/dsl/joins.js'
+export type {
+  AnyValueJoiner,
+  JoinedConfig,
+  KeyValueMapper,
+  StreamJoinedConfig,
+  ValueJoiner,
+  ValueJoinerWithKey,
+} from '../topology/dsl/joins.js'
 export type { KeyValueLike } from '../topology/processors/stateless.js'
 export type { Aggregator, Initializer, Merger, Reducer } from '../topology/processors/windowed/types.js'
 
@@ -95,7 +102,12 @@ export type { Headers, Serde } from '../topology/serde.js'
 export { avroSerde, toAvroType } from './serdes/avro.js'
 export type { AvroSchemaInput, AvroSerdeOptions, AvroTypeOptions } from './serdes/avro.js'
 export { RecordNameStrategy, schemaRegistryAvroSerde, TopicNameStrategy, TopicRecordNameStrategy } from './serdes/schema-registry-avro.js'
-export type { SchemaRegistryAvroSerde, SchemaRegistryAvroSerdeOptions, SchemaRegistryConfig, SubjectNameStrategy } from './serdes/schema-registry-avro.js'
+export type {
+  SchemaRegistryAvroSerde,
+  SchemaRegistryAvroSerdeOptions,
+  SchemaRegistryConfig,
+  SubjectNameStrategy,
+} from './serdes/schema-registry-avro.js'
 export { RegistryTimeoutError } from './serdes/index.js'
 export { COMPATIBILITY, SchemaRegistry } from '@kafkajs/confluent-schema-registry'
 

@@ -26,10 +26,26 @@ export { TimeWindowedKStreamImpl, checkEmitStrategy, windowedBy } from '../topol
 export { windowOf } from '../topology/dsl/windows.js'
 export { GLOBAL_SUBTOPOLOGY_ID, createTaskEngine, globalSubtopologyDef } from '../topology/engine/index.js'
 export { DefaultTaskEngine } from '../topology/engine/task-engine.js'
-export type { GlobalStoreDef, InternalTopicDef, NodeDef, ProcessorNodeDef, RecordCollector, SinkNodeDef, SourceNodeDef, SubtopologyDef, TaskEngine, TaskEngineOptions, TopologyDef } from '../topology/engine/types.js'
+export type {
+  GlobalStoreDef,
+  InternalTopicDef,
+  NodeDef,
+  ProcessorNodeDef,
+  RecordCollector,
+  SinkNodeDef,
+  SourceNodeDef,
+  SubtopologyDef,
+  TaskEngine,
+  TaskEngineOptions,
+  TopologyDef,
+} from '../topology/engine/types.js'
 export { formatPlace } from '../topology/errors.js'
 export { JavaTreeSet, describeTopology, javaHashSetOrder, javaStringHash } from '../topology/internals/describe.js'
-export { CHANGELOG_TOPIC_SUFFIX, InternalTopologyBuilder, REPARTITION_TOPIC_SUFFIX } from '../topology/internals/internal-topology-builder.js'
+export {
+  CHANGELOG_TOPIC_SUFFIX,
+  InternalTopologyBuilder,
+  REPARTITION_TOPIC_SUFFIX,
+} from '../topology/internals/internal-topology-builder.js'
 export { WINDOW_CHANGELOG_ADDITIONAL_RETENTION_MS, toStoreDef } from '../topology/internals/topology.js'
 export { parseTaskId, taskIdString } from '../topology/processor/types.js'
 export { change, changeSerde } from '../topology/processors/change.js'
@@ -37,9 +53,29 @@ export type { Change } from '../topology/processors/change.js'
 export type { KTableValueGetter, KTableValueGetterSupplier } from '../topology/processors/table.js'
 export { isDefaultingSerde, resolveSerde } from '../topology/serde.js'
 export type { DefaultingSerde } from '../topology/serde.js'
-export { InMemoryKeyValueBytesStore, InMemorySessionBytesStore, InMemoryStoreProvider, InMemoryWindowBytesStore } from '../topology/state/memory.js'
-export { KeyValueStoreFacade, SessionStoreFacade, WindowStoreFacade, changelogTopicFor, createTypedStore, plainKeyValueView, plainWindowView } from '../topology/state/typed.js'
+export {
+  InMemoryKeyValueBytesStore,
+  InMemorySessionBytesStore,
+  InMemoryStoreProvider,
+  InMemoryWindowBytesStore,
+} from '../topology/state/memory.js'
+export {
+  KeyValueStoreFacade,
+  SessionStoreFacade,
+  WindowStoreFacade,
+  changelogTopicFor,
+  createTypedStore,
+  plainKeyValueView,
+  plainWindowView,
+} from '../topology/state/typed.js'
 export type { TypedStoreContext } from '../topology/state/typed.js'
 export type { BytesStoreBase, KeyValueBytesStore, SessionBytesStore, StoreProvider, WindowBytesStore } from '../topology/state/types.js'
 export { MetricsRegistry, StreamsMetrics } from './metrics/index.js'
-export type { ClientMetrics, ConsumerLagMetrics, RuntimeTaskMetrics, StoreMetrics, StreamsMetricsOptions, ThreadMetrics } from './metrics/index.js'
+export type {
+  ClientMetrics,
+  ConsumerLagMetrics,
+  RuntimeTaskMetrics,
+  StoreMetrics,
+  StreamsMetricsOptions,
+  ThreadMetrics,
+} from './metrics/index.js'

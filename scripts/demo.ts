@@ -75,7 +75,9 @@ async function main(): Promise<number> {
 
   out(`kstreams demo: impression/click join + CTR per campaign (run ${runId})`)
   const [kafka, registry] = await Promise.all([ensureKafka({ log: () => {} }), ensureRegistry({ log: () => {} })])
-  out(`  Kafka ${kafka.brokers}${kafka.started ? ' (started locally)' : ''}, schema registry ${registry.url}${registry.started ? ' (started locally)' : ''}`)
+  out(
+    `  Kafka ${kafka.brokers}${kafka.started ? ' (started locally)' : ''}, schema registry ${registry.url}${registry.started ? ' (started locally)' : ''}`,
+  )
   const topics = topicNames(prefix)
   const applicationId = `${prefix}impression-click`
   const deadLetterTopic = `${prefix}impression-click-dlq`
@@ -86,11 +88,17 @@ async function main(): Promise<number> {
   await admin.createTopics({
     waitForLeaders: true,
     topics: [
-      ...[topics.impressions, topics.clicks, topics.adEvents, topics.campaignCtr].map((topic) => ({ topic, numPartitions: PARTITIONS, replicationFactor: 1 })),
+      ...[topics.impressions, topics.clicks, topics.adEvents, topics.campaignCtr].map((topic) => ({
+        topic,
+        numPartitions: PARTITIONS,
+        replicationFactor: 1,
+      })),
       { topic: deadLetterTopic, numPartitions: 1, replicationFactor: 1 },
     ],
   })
-  out(`  topics ${prefix}{impressions,clicks,ad-events,campaign-ctr} with ${PARTITIONS} partitions; logs in ${path.relative(REPO_ROOT, runDir)}/`)
+  out(
+    `  topics ${prefix}{impressions,clicks,ad-events,campaign-ctr} with ${PARTITIONS} partitions; logs in ${path.relative(REPO_ROOT, runDir)}/`,
+  )
 
   const env = {
     ...process.env,
@@ -119,11 +127,18 @@ async function main(): Promise<number> {
   const failures: string[] = []
   let stopping = false
   const startInstance = (i: number) => {
-    const child = tsx('examples/impression-click/app.ts', [], { INSTANCE_ID: String(i + 1), STATE_DIR: path.join(runDir, `state-${i + 1}`) }, `app-${i + 1}.log`)
+    const child = tsx(
+      'examples/impression-click/app.ts',
+      [],
+      { INSTANCE_ID: String(i + 1), STATE_DIR: path.join(runDir, `state-${i + 1}`) },
+      `app-${i + 1}.log`,
+    )
     apps[i] = child
     child.once('exit', (code, signal) => {
       if (stopping || signal === 'SIGKILL') return
-      failures.push(`instance ${i + 1} exited (${signal ?? `code ${code}`}); see ${path.relative(REPO_ROOT, path.join(runDir, `app-${i + 1}.log`))}`)
+      failures.push(
+        `instance ${i + 1} exited (${signal ?? `code ${code}`}); see ${path.relative(REPO_ROOT, path.join(runDir, `app-${i + 1}.log`))}`,
+      )
     })
   }
   for (let i = 0; i < INSTANCES; i++) startInstance(i)
@@ -173,7 +188,10 @@ async function main(): Promise<number> {
       const now = Date.now()
       const isAd = batch.topic === topics.adEvents
       const serde = isAd ? serdes.adEvent : serdes.campaignCtr
-      await serde.prepareDeserialize!(batch.topic, batch.messages.map((m) => m.value))
+      await serde.prepareDeserialize!(
+        batch.topic,
+        batch.messages.map((m) => m.value),
+      )
       for (const m of batch.messages) {
         const value = serde.deserialize(batch.topic, m.value)
         if (value === null) continue
@@ -210,7 +228,18 @@ async function main(): Promise<number> {
   const started = Date.now()
   const generator = (generatorChild = tsx(
     'examples/impression-click/generator.ts',
-    ['--count', String(COUNT), '--rate', String(RATE), '--speedup', String(SPEEDUP), '--truth', truthFile, '--wait-for-group', applicationId],
+    [
+      '--count',
+      String(COUNT),
+      '--rate',
+      String(RATE),
+      '--speedup',
+      String(SPEEDUP),
+      '--truth',
+      truthFile,
+      '--wait-for-group',
+      applicationId,
+    ],
     {},
     'generator.log',
   ))
@@ -380,7 +409,9 @@ async function main(): Promise<number> {
   )
   out(`  dead-letter records: ${dlq}; instance 2 was ${flags['no-kill'] ? 'not killed' : 'killed (SIGKILL) and restarted midway'}`)
   const replayEnd = truth.heartbeatTimes?.[1] ?? truth.options.startTime
-  out(`  timing: join window 15 min + grace ${DEFAULT_TIMING.joinGraceMs / 60_000} min, CTR windows 1 min + grace ${DEFAULT_TIMING.ctrGraceMs / 60_000} min (event time)`)
+  out(
+    `  timing: join window 15 min + grace ${DEFAULT_TIMING.joinGraceMs / 60_000} min, CTR windows 1 min + grace ${DEFAULT_TIMING.ctrGraceMs / 60_000} min (event time)`,
+  )
   out(
     `  event time: ${new Date(truth.options.startTime).toISOString()} .. ${new Date(replayEnd).toISOString()} (last heartbeat), ` +
       `replayed at ${SPEEDUP}x the wall clock; ${Math.round(((truth.wallStart ?? started) - replayEnd) / 1000)} s behind the wall clock at the generator's start`,
@@ -404,7 +435,11 @@ async function printLag(admin: kafkajs.Admin, groupId: string, inputs: string[])
       if (lag > 0) lines.push(`  ${t.topic}[${p.partition}]: committed ${p.offset}, end ${ends.get(p.partition)}, lag ${lag}`)
     }
   }
-  out(lines.length ? `\napp consumer group lag (a task that stopped consuming):\n${lines.join('\n')}` : '\napp consumer group: no lag on any source partition')
+  out(
+    lines.length
+      ? `\napp consumer group lag (a task that stopped consuming):\n${lines.join('\n')}`
+      : '\napp consumer group: no lag on any source partition',
+  )
 }
 
 /** Waits until consumer group `groupId` is Stable with `members` members. */
@@ -414,7 +449,10 @@ async function waitForGroup(admin: kafkajs.Admin, groupId: string, members: numb
     const { groups } = await admin.describeGroups([groupId])
     const g = groups[0]
     if (g && g.state === 'Stable' && g.members.length >= members) return
-    if (Date.now() > deadline) throw new Error(`app instances did not form a stable group of ${members} in ${timeoutMs} ms (state ${g?.state}, ${g?.members.length} members)`)
+    if (Date.now() > deadline)
+      throw new Error(
+        `app instances did not form a stable group of ${members} in ${timeoutMs} ms (state ${g?.state}, ${g?.members.length} members)`,
+      )
     await sleep(500)
   }
 }

@@ -17,10 +17,10 @@
  *
  * Programmatic use: {@link ensureRegistry}.
  */
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync } from 'node:fs';
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
-import path from 'node:path';
+import { spawn } from 'node:child_process'
+import { closeSync, existsSync, openSync } from 'node:fs'
+import { mkdir, readdir, rename, rm } from 'node:fs/promises'
+import path from 'node:path'
 import {
   JAVA_HINT,
   cacheDir,
@@ -39,16 +39,16 @@ import {
   withLock,
   type Log,
   type ServiceSpec,
-} from './local-common.js';
+} from './local-common.js'
 
 /** The Apicurio Registry release run locally. */
-export const APICURIO_VERSION = process.env.KSTREAMS_APICURIO_VERSION ?? '3.0.9';
+export const APICURIO_VERSION = process.env.KSTREAMS_APICURIO_VERSION ?? '3.0.9'
 
 /** Dependency plugin whose `get` goal does not need the artifact's parent POM (see resolveApicurio). */
-const LENIENT_DEPENDENCY_PLUGIN = 'org.apache.maven.plugins:maven-dependency-plugin:2.8';
+const LENIENT_DEPENDENCY_PLUGIN = 'org.apache.maven.plugins:maven-dependency-plugin:2.8'
 
 /** Path of the Confluent-compatible API inside an Apicurio Registry. */
-export const CCOMPAT_PATH = '/apis/ccompat/v7';
+export const CCOMPAT_PATH = '/apis/ccompat/v7'
 
 /** Options of {@link ensureRegistry}. Every field is optional. */
 export interface EnsureRegistryOptions {
@@ -56,29 +56,29 @@ export interface EnsureRegistryOptions {
    * HTTP port of the local registry (on 127.0.0.1).
    * @defaultValue `REGISTRY_PORT` from the environment, else 8081
    */
-  port?: number;
+  port?: number
   /**
    * When true and `SCHEMA_REGISTRY_URL` is set, use that registry instead (after checking that it
    * answers); nothing is started or stopped.
    * @defaultValue true
    */
-  useEnv?: boolean;
+  useEnv?: boolean
   /**
    * `auto`: stopped by the last `stop()` of a process that leased it. `pinned`: runs until
    * `npm run registry:stop` (what `registry:start` uses).
    * @defaultValue `'auto'`
    */
-  mode?: 'auto' | 'pinned';
+  mode?: 'auto' | 'pinned'
   /**
    * Milliseconds to wait for a newly launched registry to answer.
    * @defaultValue 180000
    */
-  startTimeoutMs?: number;
+  startTimeoutMs?: number
   /**
    * Where progress lines go.
    * @defaultValue one `[local-registry] ...` line per message on stderr
    */
-  log?: (message: string) => void;
+  log?: (message: string) => void
 }
 
 /** A schema registry that answers, as returned by {@link ensureRegistry}. */
@@ -87,18 +87,18 @@ export interface LocalRegistry {
    * Base URL of the Confluent-compatible API, ready for
    * `new SchemaRegistry({ host: url })`, e.g. `http://127.0.0.1:8081/apis/ccompat/v7`.
    */
-  url: string;
+  url: string
   /** True if this call launched the registry process. */
-  started: boolean;
+  started: boolean
   /** Milliseconds from launch until it answered (only when `started`). */
-  startMs?: number;
+  startMs?: number
   /** Pid of the registry JVM when these scripts started it. */
-  pid?: number;
+  pid?: number
   /**
    * Releases this process's lease. The registry is stopped when it was started in `auto` mode
    * and no other live process leases it. Idempotent.
    */
-  stop(): Promise<void>;
+  stop(): Promise<void>
 }
 
 /**
@@ -119,30 +119,30 @@ export interface LocalRegistry {
  *   `SCHEMA_REGISTRY_URL` does not answer within 30 s.
  */
 export async function ensureRegistry(options: EnsureRegistryOptions = {}): Promise<LocalRegistry> {
-  const log: Log = options.log ?? stderrLog('local-registry');
-  const fromEnv = process.env.SCHEMA_REGISTRY_URL;
+  const log: Log = options.log ?? stderrLog('local-registry')
+  const fromEnv = process.env.SCHEMA_REGISTRY_URL
   if ((options.useEnv ?? true) && fromEnv) {
-    const url = fromEnv.replace(/\/+$/, '');
-    const deadline = Date.now() + 30_000;
+    const url = fromEnv.replace(/\/+$/, '')
+    const deadline = Date.now() + 30_000
     while (!(await registryAnswers(url))) {
-      if (Date.now() > deadline) throw new Error(`SCHEMA_REGISTRY_URL=${fromEnv} does not answer (GET ${url}/subjects)`);
-      await new Promise((r) => setTimeout(r, 500));
+      if (Date.now() > deadline) throw new Error(`SCHEMA_REGISTRY_URL=${fromEnv} does not answer (GET ${url}/subjects)`)
+      await new Promise((r) => setTimeout(r, 500))
     }
-    return { url, started: false, stop: async () => {} };
+    return { url, started: false, stop: async () => {} }
   }
 
-  const port = options.port ?? envPort('REGISTRY_PORT', 8081);
-  const spec = registrySpec(port, options.startTimeoutMs ?? 180_000, log);
-  const handle = await ensureService(spec, options.mode ?? 'auto');
-  if (handle.started) log(`${spec.name} started at ${spec.address} in ${seconds(handle.startMs ?? 0)} (pid ${handle.pid})`);
-  else log(`${spec.name} already answering at ${spec.address}${handle.pid ? ` (pid ${handle.pid})` : ''}: reusing it`);
+  const port = options.port ?? envPort('REGISTRY_PORT', 8081)
+  const spec = registrySpec(port, options.startTimeoutMs ?? 180_000, log)
+  const handle = await ensureService(spec, options.mode ?? 'auto')
+  if (handle.started) log(`${spec.name} started at ${spec.address} in ${seconds(handle.startMs ?? 0)} (pid ${handle.pid})`)
+  else log(`${spec.name} already answering at ${spec.address}${handle.pid ? ` (pid ${handle.pid})` : ''}: reusing it`)
   return {
     url: spec.address,
     started: handle.started,
     ...(handle.startMs !== undefined ? { startMs: handle.startMs } : {}),
     ...(handle.pid !== undefined ? { pid: handle.pid } : {}),
     stop: () => handle.stop(),
-  };
+  }
 }
 
 /**
@@ -151,19 +151,19 @@ export async function ensureRegistry(options: EnsureRegistryOptions = {}): Promi
  */
 export async function registryAnswers(url: string, timeoutMs = 3_000): Promise<boolean> {
   try {
-    const response = await fetch(`${url}/subjects`, { signal: AbortSignal.timeout(timeoutMs) });
-    if (!response.ok) return false;
-    return Array.isArray(await response.json());
+    const response = await fetch(`${url}/subjects`, { signal: AbortSignal.timeout(timeoutMs) })
+    if (!response.ok) return false
+    return Array.isArray(await response.json())
   } catch {
-    return false;
+    return false
   }
 }
 
 function registrySpec(port: number, startTimeoutMs: number, log: Log): ServiceSpec {
-  const runDir = path.join(cacheDir(), 'registry', `run-${port}`);
-  const logFile = path.join(runDir, 'registry.log');
-  const url = `http://127.0.0.1:${port}${CCOMPAT_PATH}`;
-  const portFlag = `-Dquarkus.http.port=${port}`;
+  const runDir = path.join(cacheDir(), 'registry', `run-${port}`)
+  const logFile = path.join(runDir, 'registry.log')
+  const url = `http://127.0.0.1:${port}${CCOMPAT_PATH}`
+  const portFlag = `-Dquarkus.http.port=${port}`
   return {
     name: `Apicurio Registry ${APICURIO_VERSION}`,
     runDir,
@@ -175,11 +175,11 @@ function registrySpec(port: number, startTimeoutMs: number, log: Log): ServiceSp
     startTimeoutMs,
     log,
     async launch() {
-      const jar = await resolveApicurio(log);
-      await mkdir(runDir, { recursive: true });
-      await rm(logFile, { force: true });
-      const heap = (process.env.REGISTRY_HEAP_OPTS ?? '-Xms64m -Xmx512m').split(/\s+/).filter(Boolean);
-      const out = openSync(logFile, 'a');
+      const jar = await resolveApicurio(log)
+      await mkdir(runDir, { recursive: true })
+      await rm(logFile, { force: true })
+      const heap = (process.env.REGISTRY_HEAP_OPTS ?? '-Xms64m -Xmx512m').split(/\s+/).filter(Boolean)
+      const out = openSync(logFile, 'a')
       try {
         const child = spawn(
           javaBin(),
@@ -200,15 +200,15 @@ function registrySpec(port: number, startTimeoutMs: number, log: Log): ServiceSp
             jar,
           ],
           { cwd: path.dirname(jar), detached: true, stdio: ['ignore', out, out] },
-        );
-        child.unref();
-        if (child.pid === undefined) throw new Error(`could not launch ${javaBin()}. ${JAVA_HINT}`);
-        return child.pid;
+        )
+        child.unref()
+        if (child.pid === undefined) throw new Error(`could not launch ${javaBin()}. ${JAVA_HINT}`)
+        return child.pid
       } finally {
-        closeSync(out);
+        closeSync(out)
       }
     },
-  };
+  }
 }
 
 /**
@@ -216,74 +216,76 @@ function registrySpec(port: number, startTimeoutMs: number, log: Log): ServiceSp
  * (`*-runner.jar` in 2.x/3.0, `quarkus-run.jar` in later 3.x).
  */
 export async function resolveApicurio(log: Log = stderrLog('local-registry')): Promise<string> {
-  const dir = path.join(cacheDir(), 'registry', APICURIO_VERSION);
-  const appDir = path.join(dir, 'app');
-  const found = await findRunnableJar(appDir);
-  if (found) return found;
-  await mkdir(dir, { recursive: true });
+  const dir = path.join(cacheDir(), 'registry', APICURIO_VERSION)
+  const appDir = path.join(dir, 'app')
+  const found = await findRunnableJar(appDir)
+  if (found) return found
+  await mkdir(dir, { recursive: true })
   return withLock(path.join(dir, 'resolve.lock'), async () => {
-    const again = await findRunnableJar(appDir);
-    if (again) return again;
-    const artifact = `io.apicurio:apicurio-registry-app:${APICURIO_VERSION}:tar.gz:all`;
-    log(`fetching ${artifact} with Maven into ${cacheDir()} (first run only)`);
-    const started = Date.now();
-    const tmp = path.join(dir, 'app.tmp');
-    await rm(tmp, { recursive: true, force: true });
+    const again = await findRunnableJar(appDir)
+    if (again) return again
+    const artifact = `io.apicurio:apicurio-registry-app:${APICURIO_VERSION}:tar.gz:all`
+    log(`fetching ${artifact} with Maven into ${cacheDir()} (first run only)`)
+    const started = Date.now()
+    const tmp = path.join(dir, 'app.tmp')
+    await rm(tmp, { recursive: true, force: true })
     // Apicurio's parent POM is not on Maven Central for every release (3.0.9's is missing), and
     // dependency plugin 3.x (get, unpack, copy) and project resolution all insist on reading it.
     // The 2.8 `get` goal with transitive=false fetches the tarball alone.
-    await runMaven([`${LENIENT_DEPENDENCY_PLUGIN}:get`, `-Dartifact=${artifact}`, '-Dtransitive=false']);
-    const artifactDir = path.join(mavenRepo(), 'io', 'apicurio', 'apicurio-registry-app', APICURIO_VERSION);
-    const tarball = path.join(artifactDir, `apicurio-registry-app-${APICURIO_VERSION}-all.tar.gz`);
-    await mkdir(tmp, { recursive: true });
-    await run('tar', ['-xzf', tarball, '-C', tmp], { missingHint: 'tar is needed to unpack Apicurio Registry.' });
-    await rm(appDir, { recursive: true, force: true });
-    await rename(tmp, appDir);
+    await runMaven([`${LENIENT_DEPENDENCY_PLUGIN}:get`, `-Dartifact=${artifact}`, '-Dtransitive=false'])
+    const artifactDir = path.join(mavenRepo(), 'io', 'apicurio', 'apicurio-registry-app', APICURIO_VERSION)
+    const tarball = path.join(artifactDir, `apicurio-registry-app-${APICURIO_VERSION}-all.tar.gz`)
+    await mkdir(tmp, { recursive: true })
+    await run('tar', ['-xzf', tarball, '-C', tmp], { missingHint: 'tar is needed to unpack Apicurio Registry.' })
+    await rm(appDir, { recursive: true, force: true })
+    await rename(tmp, appDir)
     // The unpacked app is all we use: drop the tarball from the local Maven repository.
-    await rm(artifactDir, { recursive: true, force: true });
-    const jar = await findRunnableJar(appDir);
-    if (!jar) throw new Error(`${artifact} unpacked into ${appDir} but holds no runnable jar`);
-    log(`fetched and unpacked Apicurio Registry ${APICURIO_VERSION} in ${seconds(Date.now() - started)}`);
-    return jar;
-  });
+    await rm(artifactDir, { recursive: true, force: true })
+    const jar = await findRunnableJar(appDir)
+    if (!jar) throw new Error(`${artifact} unpacked into ${appDir} but holds no runnable jar`)
+    log(`fetched and unpacked Apicurio Registry ${APICURIO_VERSION} in ${seconds(Date.now() - started)}`)
+    return jar
+  })
 }
 
 async function findRunnableJar(appDir: string): Promise<string | undefined> {
-  const names = await readdir(appDir).catch(() => [] as string[]);
-  const runner = names.find((name) => name.endsWith('-runner.jar')) ?? names.find((name) => name === 'quarkus-run.jar');
-  if (!runner || !existsSync(path.join(appDir, 'lib'))) return undefined;
-  return path.join(appDir, runner);
+  const names = await readdir(appDir).catch(() => [] as string[])
+  const runner = names.find((name) => name.endsWith('-runner.jar')) ?? names.find((name) => name === 'quarkus-run.jar')
+  if (!runner || !existsSync(path.join(appDir, 'lib'))) return undefined
+  return path.join(appDir, runner)
 }
 
 async function main(): Promise<void> {
-  const command = cliCommand(process.argv, 'usage: tsx scripts/local-registry.ts start|status|stop [--force]');
-  const port = envPort('REGISTRY_PORT', 8081);
-  const runDir = path.join(cacheDir(), 'registry', `run-${port}`);
-  const marker = `-Dkstreams.registry.run=${runDir}`;
-  const name = `Apicurio Registry ${APICURIO_VERSION}`;
+  const command = cliCommand(process.argv, 'usage: tsx scripts/local-registry.ts start|status|stop [--force]')
+  const port = envPort('REGISTRY_PORT', 8081)
+  const runDir = path.join(cacheDir(), 'registry', `run-${port}`)
+  const marker = `-Dkstreams.registry.run=${runDir}`
+  const name = `Apicurio Registry ${APICURIO_VERSION}`
   if (command === 'start') {
-    const registry = await ensureRegistry({ useEnv: false, mode: 'pinned' });
-    await registry.stop(); // releases this CLI's lease; a pinned registry keeps running
+    const registry = await ensureRegistry({ useEnv: false, mode: 'pinned' })
+    await registry.stop() // releases this CLI's lease; a pinned registry keeps running
     console.log(
       `Schema registry ready at ${registry.url}` +
         (registry.started ? ` (pid ${registry.pid}, start ${seconds(registry.startMs ?? 0)})` : ' (already running)') +
         `. Log: ${path.join(runDir, 'registry.log')}. Stop with: npm run registry:stop`,
-    );
+    )
   } else if (command === 'stop') {
-    console.log(await stopService({ runDir, marker, name }, process.argv.includes('--force')));
+    console.log(await stopService({ runDir, marker, name }, process.argv.includes('--force')))
   } else {
-    const status = await serviceStatus({ runDir, marker });
-    const url = `http://127.0.0.1:${port}${CCOMPAT_PATH}`;
+    const status = await serviceStatus({ runDir, marker })
+    const url = `http://127.0.0.1:${port}${CCOMPAT_PATH}`
     console.log(
       `${url}: ${(await registryAnswers(url)) ? 'answers' : 'does not answer'}; ` +
-        (status.pid ? `started by this script (pid ${status.pid}, mode ${status.mode}, leased by ${status.leases.join(', ') || 'nobody'})` : 'no process started by this script'),
-    );
+        (status.pid
+          ? `started by this script (pid ${status.pid}, mode ${status.mode}, leased by ${status.leases.join(', ') || 'nobody'})`
+          : 'no process started by this script'),
+    )
   }
 }
 
 if (isMain(import.meta.url)) {
   main().catch((err: Error) => {
-    process.stderr.write(`[local-registry] ${err.message}\n`);
-    process.exit(1);
-  });
+    process.stderr.write(`[local-registry] ${err.message}\n`)
+    process.exit(1)
+  })
 }

@@ -33,4 +33,12 @@ export type { Initializer, Aggregator, Reducer, Merger } from './processors/wind
 export * from './state/memory.js'
 export * from './engine/index.js'
 export { Joined, StreamJoined, withKey, isValueJoinerWithKey } from './dsl/joins.js'
-export type { JoinedConfig, StreamJoinedConfig, ValueJoiner, ValueJoinerWithKey, AnyValueJoiner, KeyValueMapper, JoinKind } from './dsl/joins.js'
+export type {
+  JoinedConfig,
+  StreamJoinedConfig,
+  ValueJoiner,
+  ValueJoinerWithKey,
+  AnyValueJoiner,
+  KeyValueMapper,
+  JoinKind,
+} from './dsl/joins.js'

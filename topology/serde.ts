@@ -28,10 +28,7 @@ export interface Serde<T> {
 }
 
 /** Builds a serde from two plain functions (null handling is added). */
-export function serdeFrom<T>(
-  serialize: (data: T, topic: string) => Buffer,
-  deserialize: (data: Buffer, topic: string) => T,
-): Serde<T> {
+export function serdeFrom<T>(serialize: (data: T, topic: string) => Buffer, deserialize: (data: Buffer, topic: string) => T): Serde<T> {
   return {
     serialize: (topic, data) => (data === null || data === undefined ? null : serialize(data, topic)),
     deserialize: (topic, data) => (data === null ? null : deserialize(data, topic)),

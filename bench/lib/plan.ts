@@ -25,12 +25,12 @@
  * ```
  */
 
-export type WorkloadId = 'W0a' | 'W0b' | 'W0c' | 'W0d' | 'W1' | 'W2' | 'W3' | 'W4' | 'W5' | 'W6' | 'W7';
-export type Impl = 'raw' | 'kstreams' | 'java';
-export type Guarantee = 'alos' | 'eos';
-export type DatasetName = 'small' | 'large';
+export type WorkloadId = 'W0a' | 'W0b' | 'W0c' | 'W0d' | 'W1' | 'W2' | 'W3' | 'W4' | 'W5' | 'W6' | 'W7'
+export type Impl = 'raw' | 'kstreams' | 'java'
+export type Guarantee = 'alos' | 'eos'
+export type DatasetName = 'small' | 'large'
 
-export const ALL_WORKLOADS: readonly WorkloadId[] = ['W0a', 'W0b', 'W0c', 'W0d', 'W1', 'W2', 'W3', 'W4', 'W5', 'W6', 'W7'];
+export const ALL_WORKLOADS: readonly WorkloadId[] = ['W0a', 'W0b', 'W0c', 'W0d', 'W1', 'W2', 'W3', 'W4', 'W5', 'W6', 'W7']
 
 export const DESCRIPTIONS: Record<WorkloadId, string> = {
   W0a: 'kafkajs consume-only',
@@ -44,86 +44,94 @@ export const DESCRIPTIONS: Record<WorkloadId, string> = {
   W5: 'stream-stream join within 1 s',
   W6: 'selectKey → repartition → count',
   W7: 'restore a changelog (time to RUNNING)',
-};
+}
 
 export interface Options {
-  workloads: WorkloadId[];
-  runs: number;
-  largeRuns: number;
-  records: number;
-  keys: number;
-  largeRecords: number;
-  largeKeys: number;
-  partitions: number;
-  commitMs: number;
-  cacheBytes: number;
-  impls: Impl[];
-  guarantees: Guarantee[];
-  latency: WorkloadId[];
-  latencySeconds: number;
-  timeoutSeconds: number;
-  smoke: boolean;
-  cpuProf: boolean;
-  outDir: string;
+  workloads: WorkloadId[]
+  runs: number
+  largeRuns: number
+  records: number
+  keys: number
+  largeRecords: number
+  largeKeys: number
+  partitions: number
+  commitMs: number
+  cacheBytes: number
+  impls: Impl[]
+  guarantees: Guarantee[]
+  latency: WorkloadId[]
+  latencySeconds: number
+  timeoutSeconds: number
+  smoke: boolean
+  cpuProf: boolean
+  outDir: string
 }
 
 /** One row of the matrix. */
 export interface Case {
-  id: string;
-  workload: WorkloadId;
-  impl: Impl;
-  guarantee?: Guarantee;
+  id: string
+  workload: WorkloadId
+  impl: Impl
+  guarantee?: Guarantee
   /** Commit interval, ms (W0b/W0c and W1-W6). */
-  commitMs?: number;
-  dataset: DatasetName;
-  label: string;
+  commitMs?: number
+  dataset: DatasetName
+  label: string
 }
 
-const USAGE = 'usage: npm run bench -- <W0a|W0b|W0c|W0d|W1..W7|W0|all>[,...] [--runs N] [--records N] [--smoke] ... (see bench/lib/plan.ts)';
+const USAGE = 'usage: npm run bench -- <W0a|W0b|W0c|W0d|W1..W7|W0|all>[,...] [--runs N] [--records N] [--smoke] ... (see bench/lib/plan.ts)'
 
 function positiveInt(name: string, raw: string | undefined, min = 1): number {
-  const n = Number(raw);
-  if (raw === undefined || !Number.isInteger(n) || n < min) throw new Error(`--${name} needs an integer ≥ ${min}, got ${JSON.stringify(raw)}`);
-  return n;
+  const n = Number(raw)
+  if (raw === undefined || !Number.isInteger(n) || n < min)
+    throw new Error(`--${name} needs an integer ≥ ${min}, got ${JSON.stringify(raw)}`)
+  return n
 }
 
 function list<T extends string>(name: string, raw: string | undefined, allowed: readonly T[]): T[] {
-  const items = (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  for (const item of items) if (!allowed.includes(item as T)) throw new Error(`--${name}: unknown ${JSON.stringify(item)} (allowed: ${allowed.join(', ')})`);
-  return items as T[];
+  const items = (raw ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+  for (const item of items)
+    if (!allowed.includes(item as T)) throw new Error(`--${name}: unknown ${JSON.stringify(item)} (allowed: ${allowed.join(', ')})`)
+  return items as T[]
 }
 
 function workloadList(raw: string): WorkloadId[] {
-  const out = new Set<WorkloadId>();
-  for (const item of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
-    const upper = item.toUpperCase();
-    if (upper === 'ALL') ALL_WORKLOADS.forEach((w) => out.add(w));
-    else if (upper === 'W0') ALL_WORKLOADS.filter((w) => w.startsWith('W0')).forEach((w) => out.add(w));
+  const out = new Set<WorkloadId>()
+  for (const item of raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const upper = item.toUpperCase()
+    if (upper === 'ALL') ALL_WORKLOADS.forEach((w) => out.add(w))
+    else if (upper === 'W0') ALL_WORKLOADS.filter((w) => w.startsWith('W0')).forEach((w) => out.add(w))
     else {
-      const found = ALL_WORKLOADS.find((w) => w.toUpperCase() === upper);
-      if (!found) throw new Error(`unknown workload ${JSON.stringify(item)}\n${USAGE}`);
-      out.add(found);
+      const found = ALL_WORKLOADS.find((w) => w.toUpperCase() === upper)
+      if (!found) throw new Error(`unknown workload ${JSON.stringify(item)}\n${USAGE}`)
+      out.add(found)
     }
   }
-  return ALL_WORKLOADS.filter((w) => out.has(w));
+  return ALL_WORKLOADS.filter((w) => out.has(w))
 }
 
 /** Parses the command line. @throws Error with the usage on bad input. */
 export function parseOptions(argv: string[]): Options {
-  const positional: string[] = [];
-  const flags = new Map<string, string>();
+  const positional: string[] = []
+  const flags = new Map<string, string>()
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--smoke' || a === '--cpu-prof' || a === '--help' || a === '-h') flags.set(a.replace(/^-+/, ''), 'true');
+    const a = argv[i]!
+    if (a === '--smoke' || a === '--cpu-prof' || a === '--help' || a === '-h') flags.set(a.replace(/^-+/, ''), 'true')
     else if (a.startsWith('--')) {
-      const eq = a.indexOf('=');
-      if (eq > 0) flags.set(a.slice(2, eq), a.slice(eq + 1));
-      else flags.set(a.slice(2), argv[++i] ?? '');
-    } else positional.push(a);
+      const eq = a.indexOf('=')
+      if (eq > 0) flags.set(a.slice(2, eq), a.slice(eq + 1))
+      else flags.set(a.slice(2), argv[++i] ?? '')
+    } else positional.push(a)
   }
-  if (flags.has('help') || flags.has('h') || positional.length === 0) throw new Error(USAGE);
-  const smoke = flags.has('smoke');
-  const get = (name: string, fallback: number, min = 1) => (flags.has(name) ? positiveInt(name, flags.get(name), min) : fallback);
+  if (flags.has('help') || flags.has('h') || positional.length === 0) throw new Error(USAGE)
+  const smoke = flags.has('smoke')
+  const get = (name: string, fallback: number, min = 1) => (flags.has(name) ? positiveInt(name, flags.get(name), min) : fallback)
   const options: Options = {
     workloads: workloadList(positional.join(',')),
     smoke,
@@ -148,21 +156,27 @@ export function parseOptions(argv: string[]): Options {
     latencySeconds: get('latency-seconds', smoke ? 3 : 10),
     timeoutSeconds: get('timeout-seconds', smoke ? 120 : 600),
     outDir: flags.get('out') ?? (smoke ? 'bench/results/tmp' : 'bench/results'),
-  };
-  for (const w of options.latency) {
-    if (!['W0b', 'W1', 'W2', 'W3', 'W6'].includes(w)) throw new Error(`--latency: ${w} is not supported (W0b, W1, W2, W3, W6)`);
   }
-  return options;
+  for (const w of options.latency) {
+    if (!['W0b', 'W1', 'W2', 'W3', 'W6'].includes(w)) throw new Error(`--latency: ${w} is not supported (W0b, W1, W2, W3, W6)`)
+  }
+  return options
 }
 
 /** The matrix for the chosen workloads, in run order. */
 export function buildCases(o: Options): Case[] {
-  const cases: Case[] = [];
+  const cases: Case[] = []
   const add = (c: Omit<Case, 'id' | 'label'>) => {
-    const id = [c.workload, c.impl, c.guarantee, c.commitMs !== undefined && c.workload === 'W0c' ? `${c.commitMs}ms` : undefined, c.dataset === 'large' ? 'large' : undefined]
+    const id = [
+      c.workload,
+      c.impl,
+      c.guarantee,
+      c.commitMs !== undefined && c.workload === 'W0c' ? `${c.commitMs}ms` : undefined,
+      c.dataset === 'large' ? 'large' : undefined,
+    ]
       .filter(Boolean)
       .join('-')
-      .toLowerCase();
+      .toLowerCase()
     const label = [
       c.workload,
       c.impl,
@@ -171,39 +185,40 @@ export function buildCases(o: Options): Case[] {
       c.dataset === 'large' ? `${o.largeKeys.toLocaleString('en-US')} keys` : undefined,
     ]
       .filter(Boolean)
-      .join(' · ');
-    cases.push({ ...c, id, label });
-  };
-  const raw = o.impls.includes('raw');
-  const large = o.largeRecords > 0;
+      .join(' · ')
+    cases.push({ ...c, id, label })
+  }
+  const raw = o.impls.includes('raw')
+  const large = o.largeRecords > 0
   for (const w of o.workloads) {
     switch (w) {
       case 'W0a':
       case 'W0b':
         // The client's cost does not depend on how many distinct keys there are: small data set only.
-        if (raw) add({ workload: w, impl: 'raw', dataset: 'small', commitMs: w === 'W0b' ? o.commitMs : undefined });
-        break;
+        if (raw) add({ workload: w, impl: 'raw', dataset: 'small', commitMs: w === 'W0b' ? o.commitMs : undefined })
+        break
       case 'W0c':
-        if (raw) for (const ms of [100, 1000]) add({ workload: w, impl: 'raw', dataset: 'small', commitMs: ms });
-        break;
+        if (raw) for (const ms of [100, 1000]) add({ workload: w, impl: 'raw', dataset: 'small', commitMs: ms })
+        break
       case 'W0d':
         if (raw) {
-          add({ workload: w, impl: 'raw', dataset: 'small' });
-          if (large) add({ workload: w, impl: 'raw', dataset: 'large' });
+          add({ workload: w, impl: 'raw', dataset: 'small' })
+          if (large) add({ workload: w, impl: 'raw', dataset: 'large' })
         }
-        break;
+        break
       case 'W7':
-        if (o.impls.includes('kstreams') && large) for (const g of o.guarantees) add({ workload: w, impl: 'kstreams', guarantee: g, dataset: 'large' });
-        break;
+        if (o.impls.includes('kstreams') && large)
+          for (const g of o.guarantees) add({ workload: w, impl: 'kstreams', guarantee: g, dataset: 'large' })
+        break
       default:
         for (const impl of ['kstreams', 'java'] as const) {
-          if (!o.impls.includes(impl)) continue;
+          if (!o.impls.includes(impl)) continue
           for (const g of o.guarantees) {
-            add({ workload: w, impl, guarantee: g, dataset: 'small', commitMs: o.commitMs });
-            if (w === 'W2' && large) add({ workload: w, impl, guarantee: g, dataset: 'large', commitMs: o.commitMs });
+            add({ workload: w, impl, guarantee: g, dataset: 'small', commitMs: o.commitMs })
+            if (w === 'W2' && large) add({ workload: w, impl, guarantee: g, dataset: 'large', commitMs: o.commitMs })
           }
         }
     }
   }
-  return cases;
+  return cases
 }

@@ -75,7 +75,8 @@ export function appSettings(env: NodeJS.ProcessEnv = process.env): AppSettings {
 
 function logLevelFrom(raw: string | undefined): LogLevel {
   const level = (raw ?? 'warn').toLowerCase()
-  if (!['nothing', 'error', 'warn', 'info', 'debug'].includes(level)) throw new Error(`LOG_LEVEL must be nothing|error|warn|info|debug, got ${raw}`)
+  if (!['nothing', 'error', 'warn', 'info', 'debug'].includes(level))
+    throw new Error(`LOG_LEVEL must be nothing|error|warn|info|debug, got ${raw}`)
   return level as LogLevel
 }
 
@@ -86,7 +87,11 @@ function logLevelFrom(raw: string | undefined): LogLevel {
  */
 export async function ensureTopics(settings: AppSettings, partitions: number): Promise<void> {
   const brokers = settings.streams.bootstrapServers
-  const kafka = new Kafka({ clientId: `${settings.streams.applicationId}-setup`, brokers: typeof brokers === 'string' ? brokers.split(',') : [...(brokers ?? [])], logLevel: kafkaLogLevel.NOTHING })
+  const kafka = new Kafka({
+    clientId: `${settings.streams.applicationId}-setup`,
+    brokers: typeof brokers === 'string' ? brokers.split(',') : [...(brokers ?? [])],
+    logLevel: kafkaLogLevel.NOTHING,
+  })
   const admin = kafka.admin()
   await admin.connect()
   try {
@@ -144,34 +149,34 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   ;(createTopics ? ensureTopics(settings, envInt('PARTITIONS', 4)) : Promise.resolve())
     .then(() => startApp(settings))
     .then(
-    (streams) => {
-      streams.onStateChange((next, prev) => {
-        log(`state ${prev} -> ${next}`)
-        if (next === 'ERROR') {
-          log('the client failed (see the errors above): exiting with code 1')
-          setTimeout(() => process.exit(1), 100)
+      (streams) => {
+        streams.onStateChange((next, prev) => {
+          log(`state ${prev} -> ${next}`)
+          if (next === 'ERROR') {
+            log('the client failed (see the errors above): exiting with code 1')
+            setTimeout(() => process.exit(1), 100)
+          }
+        })
+        log(`started (${settings.streams.processingGuarantee}, state in ${settings.streams.stateDir})`)
+        let closing = false
+        const stop = (signal: string) => {
+          if (closing) return
+          closing = true
+          log(`${signal}: closing`)
+          streams.close().then(
+            () => process.exit(0),
+            (err: unknown) => {
+              log(`close failed: ${String(err)}`)
+              process.exit(1)
+            },
+          )
         }
-      })
-      log(`started (${settings.streams.processingGuarantee}, state in ${settings.streams.stateDir})`)
-      let closing = false
-      const stop = (signal: string) => {
-        if (closing) return
-        closing = true
-        log(`${signal}: closing`)
-        streams.close().then(
-          () => process.exit(0),
-          (err: unknown) => {
-            log(`close failed: ${String(err)}`)
-            process.exit(1)
-          },
-        )
-      }
-      process.on('SIGTERM', () => stop('SIGTERM'))
-      process.on('SIGINT', () => stop('SIGINT'))
-    },
-    (err: unknown) => {
-      log(`failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
-      process.exit(1)
-    },
-  )
+        process.on('SIGTERM', () => stop('SIGTERM'))
+        process.on('SIGINT', () => stop('SIGINT'))
+      },
+      (err: unknown) => {
+        log(`failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
+        process.exit(1)
+      },
+    )
 }

@@ -128,8 +128,7 @@ export function replayStartTime(options: Pick<GeneratorOptions, 'count' | 'rate'
 
 /** One planned input record. */
 export type PlannedRecord =
-  | { kind: 'impression'; key: string; value: Impression; sendAt: number }
-  | { kind: 'click'; key: string; value: Click; sendAt: number }
+  { kind: 'impression'; key: string; value: Impression; sendAt: number } | { kind: 'click'; key: string; value: Click; sendAt: number }
 
 /** What the app must output for one campaign and CTR window. */
 export interface TruthWindow {
@@ -258,7 +257,12 @@ export function plan(options: GeneratorOptions): { records: PlannedRecord[]; tru
   for (let j = 0; j < orphans; j++) {
     const impressionId = `orphan-${pad(j, 8)}`
     const clickTime = Math.floor(o.startTime + rnd() * (lastTime - o.startTime))
-    records.push({ kind: 'click', key: impressionId, value: { clickId: `orphan-click-${pad(j, 8)}`, impressionId, clickTime }, sendAt: clickTime })
+    records.push({
+      kind: 'click',
+      key: impressionId,
+      value: { clickId: `orphan-click-${pad(j, 8)}`, impressionId, clickTime },
+      sendAt: clickTime,
+    })
     clicks++
   }
 
@@ -293,7 +297,14 @@ export function plan(options: GeneratorOptions): { records: PlannedRecord[]; tru
 /** The partition of a string key under the Java-compatible murmur2 partitioner (kafkajs' DefaultPartitioner). */
 export function keyPartitioner(partitions: number): (key: string) => number {
   const partitioner = Partitioners.DefaultPartitioner()
-  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0, offlineReplicas: [] as number[] }))
+  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({
+    partitionId,
+    leader: 0,
+    replicas: [0],
+    isr: [0],
+    partitionErrorCode: 0,
+    offlineReplicas: [] as number[],
+  }))
   return (key) => partitioner({ topic: 'x', partitionMetadata, message: { key, value: null } })
 }
 
@@ -384,7 +395,15 @@ export async function waitForGroupCaughtUp(admin: Admin, groupId: string, topics
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-async function sendHeartbeats(producer: Producer, serdes: ImpressionClickSerdes, topics: ImpressionClickTopics, truth: Truth, lastEventTime: number, inputPartitions: number, betweenWaves: () => Promise<void>): Promise<void> {
+async function sendHeartbeats(
+  producer: Producer,
+  serdes: ImpressionClickSerdes,
+  topics: ImpressionClickTopics,
+  truth: Truth,
+  lastEventTime: number,
+  inputPartitions: number,
+  betweenWaves: () => Promise<void>,
+): Promise<void> {
   const hb = heartbeats(lastEventTime, inputPartitions, inputPartitions, truth.options.timing)
   truth.heartbeatTimes = hb.times
   for (const [n, wave] of hb.waves.entries()) {
@@ -393,7 +412,12 @@ async function sendHeartbeats(producer: Producer, serdes: ImpressionClickSerdes,
     if (n > 0) await betweenWaves()
     await producer.send({
       topic: topics.impressions,
-      messages: wave.map((h) => ({ partition: h.partition, key: h.key, value: serdes.impression.serialize(topics.impressions, h.value), timestamp: String(h.value.impressionTime) })),
+      messages: wave.map((h) => ({
+        partition: h.partition,
+        key: h.key,
+        value: serdes.impression.serialize(topics.impressions, h.value),
+        timestamp: String(h.value.impressionTime),
+      })),
     })
   }
 }
@@ -446,7 +470,11 @@ export async function runGenerator(options: GeneratorOptions, io: GeneratorIo): 
       const clicks: Message[] = []
       for (const r of batch) {
         if (r.kind === 'impression') {
-          impressions.push({ key: r.key, value: serdes.impression.serialize(io.topics.impressions, r.value), timestamp: String(r.value.impressionTime) })
+          impressions.push({
+            key: r.key,
+            value: serdes.impression.serialize(io.topics.impressions, r.value),
+            timestamp: String(r.value.impressionTime),
+          })
           impressionSentAt.set(r.key, now)
         } else {
           clicks.push({ key: r.key, value: serdes.click.serialize(io.topics.clicks, r.value), timestamp: String(r.value.clickTime) })
@@ -484,9 +512,32 @@ export async function runGenerator(options: GeneratorOptions, io: GeneratorIo): 
 }
 
 /** Parses the CLI flags into options (flags named as the options, e.g. `--click-ratio 0.3`). */
-export function parseGeneratorArgs(argv: string[]): { options: GeneratorOptions; truthFile: string; heartbeats: boolean; waitForGroup?: string } {
+export function parseGeneratorArgs(argv: string[]): {
+  options: GeneratorOptions
+  truthFile: string
+  heartbeats: boolean
+  waitForGroup?: string
+} {
   const defaults = defaultGeneratorOptions()
-  const numeric = ['count', 'rate', 'campaigns', 'click-ratio', 'click-delay-mean-ms', 'outside-window-share', 'early-click-share', 'orphan-click-share', 'out-of-order-share', 'max-out-of-order-ms', 'too-late-share', 'speedup', 'start-time', 'seed', 'duration-ms', 'join-grace-ms', 'ctr-grace-ms'] as const
+  const numeric = [
+    'count',
+    'rate',
+    'campaigns',
+    'click-ratio',
+    'click-delay-mean-ms',
+    'outside-window-share',
+    'early-click-share',
+    'orphan-click-share',
+    'out-of-order-share',
+    'max-out-of-order-ms',
+    'too-late-share',
+    'speedup',
+    'start-time',
+    'seed',
+    'duration-ms',
+    'join-grace-ms',
+    'ctr-grace-ms',
+  ] as const
   const { values } = parseArgs({
     args: argv,
     options: {

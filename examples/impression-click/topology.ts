@@ -30,7 +30,15 @@ import {
   type Windowed,
 } from '../../lib/index.js'
 import { avroSerde } from '../../lib/serdes/index.js'
-import { CTR_WINDOW_MS, DEFAULT_TIMING, HEARTBEAT_PREFIX, JOIN_WINDOW_MS, isHeartbeat, type ImpressionClickTiming, type ImpressionClickTopics } from './config.js'
+import {
+  CTR_WINDOW_MS,
+  DEFAULT_TIMING,
+  HEARTBEAT_PREFIX,
+  JOIN_WINDOW_MS,
+  isHeartbeat,
+  type ImpressionClickTiming,
+  type ImpressionClickTopics,
+} from './config.js'
 import type { ImpressionClickSerdes } from './serdes.js'
 import type { AdEvent, CampaignCtr, Click, Impression } from './schemas/types.js'
 

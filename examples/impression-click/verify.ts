@@ -80,7 +80,9 @@ export function verify(truth: Truth, outputs: Outputs): Report {
     const expectedClick = truth.expectedClicked[e.impressionId]
     if ((expectedClick ?? null) !== (e.clicked ? e.clickId : null) || e.clicked !== (expectedClick !== undefined)) {
       wrongAd++
-      note(`AdEvent ${e.impressionId}: clicked=${e.clicked} clickId=${e.clickId}, expected ${expectedClick ? `click ${expectedClick}` : 'no click'}`)
+      note(
+        `AdEvent ${e.impressionId}: clicked=${e.clicked} clickId=${e.clickId}, expected ${expectedClick ? `click ${expectedClick}` : 'no click'}`,
+      )
     }
   }
   const expectedTotal = truth.impressions - truth.tooLate
@@ -115,7 +117,9 @@ export function verify(truth: Truth, outputs: Outputs): Report {
     const ctr = w.impressions === 0 ? 0 : w.clicks / w.impressions
     if (c.impressions !== w.impressions || c.clicks !== w.clicks || c.windowEnd !== w.windowEnd || Math.abs(c.ctr - ctr) > 1e-12) {
       wrongCtr++
-      note(`CTR ${c.campaignId} @ ${new Date(c.windowStart).toISOString()}: ${c.clicks}/${c.impressions}, expected ${w.clicks}/${w.impressions}`)
+      note(
+        `CTR ${c.campaignId} @ ${new Date(c.windowStart).toISOString()}: ${c.clicks}/${c.impressions}, expected ${w.clicks}/${w.impressions}`,
+      )
     }
   }
   let missingCtr = 0
@@ -125,7 +129,11 @@ export function verify(truth: Truth, outputs: Outputs): Report {
       note(`missing CTR result for ${w.campaignId} window ${new Date(w.windowStart).toISOString()}`)
     }
   }
-  const expected = { clicked: Object.keys(truth.expectedClicked).length, notClicked: truth.expectedNotClicked, ctrWindows: truth.windows.length }
+  const expected = {
+    clicked: Object.keys(truth.expectedClicked).length,
+    notClicked: truth.expectedNotClicked,
+    ctrWindows: truth.windows.length,
+  }
   const report: Report = {
     exact: false,
     impressionsGenerated: truth.impressions,
@@ -183,7 +191,11 @@ export interface ReadOutputsOptions {
 /** Reads both output topics from the beginning with read_committed (a fresh consumer group). */
 export async function readOutputs(o: ReadOutputsOptions): Promise<Outputs> {
   const kafka = new Kafka({ clientId: 'impression-click-verifier', brokers: o.brokers, logLevel: logLevel.NOTHING })
-  const consumer = kafka.consumer({ groupId: `impression-click-verify-${randomBytes(6).toString('hex')}`, readUncommitted: false, maxWaitTimeInMs: 200 })
+  const consumer = kafka.consumer({
+    groupId: `impression-click-verify-${randomBytes(6).toString('hex')}`,
+    readUncommitted: false,
+    maxWaitTimeInMs: 200,
+  })
   const serdes = registrySerdes({ host: o.registryUrl })
   const out: Outputs = { adEvents: [], ctr: [], undecodable: 0 }
   await consumer.connect()
@@ -195,7 +207,10 @@ export async function readOutputs(o: ReadOutputsOptions): Promise<Outputs> {
       eachBatch: async ({ batch }) => {
         const isAd = batch.topic === o.topics.adEvents
         const serde = isAd ? serdes.adEvent : serdes.campaignCtr
-        await serde.prepareDeserialize!(batch.topic, batch.messages.map((m) => m.value))
+        await serde.prepareDeserialize!(
+          batch.topic,
+          batch.messages.map((m) => m.value),
+        )
         for (const m of batch.messages) {
           try {
             const v = serde.deserialize(batch.topic, m.value)

@@ -73,16 +73,19 @@ export async function startWordCount(o: WordCountOptions): Promise<{ streams: Ka
         return
       }
       const word = decodeURIComponent(m[1]!)
-      let count = await streams.store<ReadOnlyKeyValueStore<string, number>>('counts').get(word).catch(() => undefined)
+      let count = await streams
+        .store<ReadOnlyKeyValueStore<string, number>>('counts')
+        .get(word)
+        .catch(() => undefined)
       let instance = o.instanceId
       if (count === undefined && url.searchParams.get('local') !== '1') {
         // not here: ask the other instances (their host:port comes from the group metadata)
         const self = `127.0.0.1:${o.port}`
         for (const meta of streams.metadataForAllStreamsClients()) {
           if (!meta.hostInfo || meta.hostInfo === self) continue
-          const answer = (await fetch(`http://${meta.hostInfo}/count/${encodeURIComponent(word)}?local=1`).then((r) => r.json()).catch(() => undefined)) as
-            | { count: number | null; instance: string }
-            | undefined
+          const answer = (await fetch(`http://${meta.hostInfo}/count/${encodeURIComponent(word)}?local=1`)
+            .then((r) => r.json())
+            .catch(() => undefined)) as { count: number | null; instance: string } | undefined
           if (answer?.count != null) {
             count = answer.count
             instance = answer.instance

@@ -6,8 +6,17 @@
 import fs from 'node:fs'
 import kafkajs from 'kafkajs'
 
-const lines = process.argv.length > 2 ? process.argv.slice(2) : fs.readFileSync(0, 'utf8').split('\n').filter((l) => l.trim().length > 0)
-const producer = new kafkajs.Kafka({ brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','), logLevel: kafkajs.logLevel.NOTHING }).producer()
+const lines =
+  process.argv.length > 2
+    ? process.argv.slice(2)
+    : fs
+        .readFileSync(0, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim().length > 0)
+const producer = new kafkajs.Kafka({
+  brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
+  logLevel: kafkajs.logLevel.NOTHING,
+}).producer()
 await producer.connect()
 await producer.send({ topic: process.env.INPUT_TOPIC ?? 'word-count-input', messages: lines.map((value) => ({ value })) })
 await producer.disconnect()

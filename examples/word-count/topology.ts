@@ -15,7 +15,12 @@ export function wordCountTopology(topics: WordCountTopics): Topology {
   const builder = new StreamsBuilder()
   builder
     .stream<string | null, string>(topics.input, { keySerde: Serdes.String(), valueSerde: Serdes.String() })
-    .flatMapValues((line) => line.toLowerCase().split(/\W+/).filter((w) => w.length > 0))
+    .flatMapValues((line) =>
+      line
+        .toLowerCase()
+        .split(/\W+/)
+        .filter((w) => w.length > 0),
+    )
     .groupBy((_key, word) => word, { keySerde: Serdes.String(), valueSerde: Serdes.String(), name: 'words' })
     .count({ storeName: 'counts' })
     .toStream()

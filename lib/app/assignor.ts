@@ -111,7 +111,9 @@ export function decodeAssignmentInfo(buf: Buffer | null | undefined): Assignment
 }
 
 /** Decodes a member's full assignment (partitions + our userData), e.g. from `describeGroup()`. */
-export function decodeMemberAssignment(buf: Buffer | null | undefined): { partitions: Record<string, number[]>; info: AssignmentInfo | undefined } | undefined {
+export function decodeMemberAssignment(
+  buf: Buffer | null | undefined,
+): { partitions: Record<string, number[]>; info: AssignmentInfo | undefined } | undefined {
   if (!buf || buf.length === 0) return undefined
   const decoded = AssignerProtocol.MemberAssignment.decode(buf)
   if (!decoded) return undefined
@@ -127,7 +129,10 @@ export function decodeMemberMetadata(buf: Buffer | null | undefined): { topics: 
 }
 
 /** Task ids of all sub-topologies given partition counts, ordered partition-major so that a fresh assignment spreads each sub-topology across members. */
-export function computeTasks(subtopologies: ReadonlyArray<AssignorSubtopology>, partitionsOf: (subtopology: AssignorSubtopology) => number): string[] {
+export function computeTasks(
+  subtopologies: ReadonlyArray<AssignorSubtopology>,
+  partitionsOf: (subtopology: AssignorSubtopology) => number,
+): string[] {
   const counts = subtopologies.map((s) => ({ s, n: partitionsOf(s) }))
   const max = Math.max(0, ...counts.map((c) => c.n))
   const tasks: string[] = []
@@ -242,7 +247,10 @@ export function assignTasks(
 }
 
 /** Partitions (topic → partitions) of a set of active tasks. */
-export function partitionsOfTasks(tasks: ReadonlyArray<string>, subtopologies: ReadonlyArray<AssignorSubtopology>): Record<string, number[]> {
+export function partitionsOfTasks(
+  tasks: ReadonlyArray<string>,
+  subtopologies: ReadonlyArray<AssignorSubtopology>,
+): Record<string, number[]> {
   const byId = new Map(subtopologies.map((s) => [s.id, s]))
   const out: Record<string, number[]> = {}
   for (const t of tasks) {
@@ -256,7 +264,10 @@ export function partitionsOfTasks(tasks: ReadonlyArray<string>, subtopologies: R
 }
 
 /** Checks that every sub-topology's source topics have the same partition count; returns a message naming topics and counts, or undefined. */
-export function coPartitioningError(subtopologies: ReadonlyArray<AssignorSubtopology>, partitionsOfTopic: (topic: string) => number | undefined): string | undefined {
+export function coPartitioningError(
+  subtopologies: ReadonlyArray<AssignorSubtopology>,
+  partitionsOfTopic: (topic: string) => number | undefined,
+): string | undefined {
   const problems: string[] = []
   for (const s of subtopologies) {
     const counts = s.sourceTopics.map((t) => [t, partitionsOfTopic(t)] as const)
@@ -267,7 +278,9 @@ export function coPartitioningError(subtopologies: ReadonlyArray<AssignorSubtopo
     }
     const distinct = new Set(counts.map(([, n]) => n))
     if (distinct.size > 1) {
-      problems.push(`sub-topology ${s.id}: co-partitioned topics have different partition counts: ${counts.map(([t, n]) => `'${t}' (${n})`).join(', ')}`)
+      problems.push(
+        `sub-topology ${s.id}: co-partitioned topics have different partition counts: ${counts.map(([t, n]) => `'${t}' (${n})`).join(', ')}`,
+      )
     }
   }
   return problems.length ? problems.join('; ') : undefined
@@ -299,7 +312,10 @@ export function createTaskAssignor(hooks: AssignorHooks): PartitionAssigner {
           return undefined
         }
       }
-      const decoded: AssignorMember[] = members.map((m) => ({ memberId: m.memberId, info: decodeMemberMetadata(m.memberMetadata)?.info ?? decodeSubscriptionInfo(undefined) }))
+      const decoded: AssignorMember[] = members.map((m) => ({
+        memberId: m.memberId,
+        info: decodeMemberMetadata(m.memberMetadata)?.info ?? decodeSubscriptionInfo(undefined),
+      }))
       const shutdown = decoded.find((m) => m.info.shutdownRequested)?.info.shutdownRequested
       const error = coPartitioningError(subs, partitionsOfTopic)
       if (error || shutdown) {

@@ -4,7 +4,13 @@
  * (`isFencingError`, `isGroupMovedError`, `isUnknownOutcomeError`) built on the error policy
  * (error-policy.ts: by error type and code, never by message).
  */
-import type { DeserializationExceptionHandler, OutputRecord, ProcessingExceptionHandler, RawRecord, RecordCollector } from '../../topology/engine/types.js'
+import type {
+  DeserializationExceptionHandler,
+  OutputRecord,
+  ProcessingExceptionHandler,
+  RawRecord,
+  RecordCollector,
+} from '../../topology/engine/types.js'
 import { taskIdString, type TaskId } from '../../topology/processor/types.js'
 import type { DeserializationHandlerConfig, ProcessingHandlerConfig, ProductionHandlerConfig } from './options.js'
 import type { Logger } from './logger.js'
@@ -72,7 +78,13 @@ export function processingHandler(config: ProcessingHandlerConfig, logger: Logge
   return (error, place) => {
     // retriable and migration errors are the runtime's (KIP-572), not the handler's
     if (config === 'fail' || classifyError(error) !== 'fatal') return 'fail'
-    const p = { taskId: taskIdString(place.taskId), processor: place.processor, topic: place.record?.topic, partition: place.record?.partition, offset: place.record?.offset }
+    const p = {
+      taskId: taskIdString(place.taskId),
+      processor: place.processor,
+      topic: place.record?.topic,
+      partition: place.record?.partition,
+      offset: place.record?.offset,
+    }
     if (config === 'logAndContinue') {
       logger.warn(`skipping record whose processing failed: ${error.message}`, p)
       return 'continue'
@@ -82,7 +94,12 @@ export function processingHandler(config: ProcessingHandlerConfig, logger: Logge
 }
 
 /** Decides for one failed output record; a retriable error or a migration always fails (the runtime retries). */
-export function productionDecision(config: ProductionHandlerConfig, error: Error, record: OutputRecord, taskId: string): 'continue' | 'fail' {
+export function productionDecision(
+  config: ProductionHandlerConfig,
+  error: Error,
+  record: OutputRecord,
+  taskId: string,
+): 'continue' | 'fail' {
   // Kafka Streams asks the ProductionExceptionHandler about non-retriable errors only
   if (config === 'fail' || classifyError(error) !== 'fatal') return 'fail'
   if (config === 'logAndContinue') return 'continue'
@@ -107,7 +124,9 @@ export function isFencingError(e: unknown): boolean {
 
 /** An offset commit rejected because the group moved on (task migrated under at-least-once). */
 export function isGroupMovedError(e: unknown): boolean {
-  return errorChain(e).some((x) => typeof x.type === 'string' && typeof x.name === 'string' && x.name.startsWith('KafkaJS') && GROUP_MOVED.has(x.type))
+  return errorChain(e).some(
+    (x) => typeof x.type === 'string' && typeof x.name === 'string' && x.name.startsWith('KafkaJS') && GROUP_MOVED.has(x.type),
+  )
 }
 
 /**

@@ -35,7 +35,15 @@ export interface StreamsEventPayloads {
   'kstreams:assignment': { memberId: string; generation?: number; active: string[]; standby: string[]; isLeader: boolean }
   'kstreams:task_created': { taskId: string; standby: boolean }
   'kstreams:task_closed': { taskId: string; standby: boolean; clean: boolean }
-  'kstreams:restore_start': { taskId: string; store?: string; topic: string; partition: number; fromOffset: string | undefined; endOffset: string; total: number }
+  'kstreams:restore_start': {
+    taskId: string
+    store?: string
+    topic: string
+    partition: number
+    fromOffset: string | undefined
+    endOffset: string
+    total: number
+  }
   'kstreams:restore_progress': { taskId: string; topic: string; partition: number; restored: number; total: number }
   'kstreams:restore_end': { taskId: string; topic: string; partition: number; restored: number; durationMs: number }
   'kstreams:commit': { taskIds: string[]; records: number; offsets: number; durationMs: number; transactional: boolean }

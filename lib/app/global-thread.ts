@@ -72,11 +72,25 @@ export class GlobalStreamThread {
     for (const g of topology.globalStores) {
       const topic = g.source.topics[0]
       if (!topic) continue
-      const manager = create({ applicationId: c.applicationId, stateDir: c.stateDir, def: g, cacheMaxBytes: Math.max(1024 * 1024, Math.floor(c.statestoreCacheMaxBytes / 4)) })
+      const manager = create({
+        applicationId: c.applicationId,
+        stateDir: c.stateDir,
+        def: g,
+        cacheMaxBytes: Math.max(1024 * 1024, Math.floor(c.statestoreCacheMaxBytes / 4)),
+      })
       await manager.open()
       const sub: SubtopologyDef = this.#o.engine.globalSubtopology
         ? this.#o.engine.globalSubtopology(topology, g)
-        : { id: -1, nodes: [{ ...g.source, children: [g.processor.name] }, { ...g.processor, children: [] }], sourceTopics: [...g.source.topics], sinkTopics: [], stores: [g.store.name] }
+        : {
+            id: -1,
+            nodes: [
+              { ...g.source, children: [g.processor.name] },
+              { ...g.processor, children: [] },
+            ],
+            sourceTopics: [...g.source.topics],
+            sinkTopics: [],
+            stores: [g.store.name],
+          }
       const stores = new Map(topology.stores)
       stores.set(g.store.name, g.store)
       const engine = this.#o.engine.createTaskEngine({
@@ -115,7 +129,13 @@ export class GlobalStreamThread {
       this.#stores.set(name, st)
       const started = Date.now()
       const restored = await this.#bootstrap(st)
-      emitEvent(this.#o.emitter, StreamsEvents.RESTORE_END, { taskId: 'global', topic, partition: -1, restored, durationMs: Date.now() - started })
+      emitEvent(this.#o.emitter, StreamsEvents.RESTORE_END, {
+        taskId: 'global',
+        topic,
+        partition: -1,
+        restored,
+        durationMs: Date.now() - started,
+      })
       c.logger.info(`global store ${g.store.name} bootstrapped from ${topic}: ${restored} record(s) in ${Date.now() - started} ms`)
       await st.updater.start()
     }
@@ -133,7 +153,9 @@ export class GlobalStreamThread {
         const waited = Date.now() - since
         if (this.#stopping || classifyError(err) !== 'retriable' || waited >= c.taskTimeoutMs) throw err
         const delay = backoffMs(attempt, c.retryBackoffMs, c.retryBackoffMaxMs)
-        c.logger.warn(`global store ${st.name}: bootstrap hit a retriable error (${err.message}); retrying in ${delay} ms (retrying for ${Math.round(waited / 1000)} s, taskTimeoutMs ${c.taskTimeoutMs})`)
+        c.logger.warn(
+          `global store ${st.name}: bootstrap hit a retriable error (${err.message}); retrying in ${delay} ms (retrying for ${Math.round(waited / 1000)} s, taskTimeoutMs ${c.taskTimeoutMs})`,
+        )
         await st.updater.stop().catch(() => undefined)
         st.updater = st.newUpdater()
         await new Promise((r) => setTimeout(r, delay))
@@ -157,16 +179,24 @@ export class GlobalStreamThread {
     }
     const now = Date.now()
     // a failure long after the previous one starts a new series
-    if (!st.retry || now - st.retry.lastAt > 3 * c.retryBackoffMaxMs + c.taskTimeoutMs / 10) st.retry = { since: now, attempts: 0, lastAt: now }
+    if (!st.retry || now - st.retry.lastAt > 3 * c.retryBackoffMaxMs + c.taskTimeoutMs / 10)
+      st.retry = { since: now, attempts: 0, lastAt: now }
     st.retry.attempts++
     st.retry.lastAt = now
     const waited = now - st.retry.since
     if (waited >= c.taskTimeoutMs) {
-      this.#o.onFatal(new StreamsError(`global store ${name} failed with retriable errors for ${waited} ms, longer than taskTimeoutMs (${c.taskTimeoutMs} ms): ${err.message}`, { cause: err }))
+      this.#o.onFatal(
+        new StreamsError(
+          `global store ${name} failed with retriable errors for ${waited} ms, longer than taskTimeoutMs (${c.taskTimeoutMs} ms): ${err.message}`,
+          { cause: err },
+        ),
+      )
       return
     }
     const delay = backoffMs(st.retry.attempts - 1, c.retryBackoffMs, c.retryBackoffMaxMs)
-    c.logger.warn(`global store ${name}: retriable error (${err.message}); reading again in ${delay} ms (attempt ${st.retry.attempts}, retrying for ${Math.round(waited / 1000)} s)`)
+    c.logger.warn(
+      `global store ${name}: retriable error (${err.message}); reading again in ${delay} ms (attempt ${st.retry.attempts}, retrying for ${Math.round(waited / 1000)} s)`,
+    )
     clearTimeout(st.retryTimer)
     st.retryTimer = setTimeout(() => {
       st.retryTimer = undefined

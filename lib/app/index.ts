@@ -2,7 +2,13 @@
  * The app runtime (Kafka Streams' `KafkaStreams` and its machinery): public exports.
  */
 export { KafkaStreams } from './kafka-streams.js'
-export type { KafkaStreamsInternals, StreamThreadExceptionResponse, StreamsMetadata, StreamsUncaughtExceptionHandler, TopologyLike } from './kafka-streams.js'
+export type {
+  KafkaStreamsInternals,
+  StreamThreadExceptionResponse,
+  StreamsMetadata,
+  StreamsUncaughtExceptionHandler,
+  TopologyLike,
+} from './kafka-streams.js'
 export { resolveStreamsConfig } from './options.js'
 export type {
   DeserializationHandlerConfig,

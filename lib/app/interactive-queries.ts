@@ -29,7 +29,8 @@ async function* chain<T>(sources: ReadonlyArray<() => AsyncIterable<T>>): AsyncI
  * as Kafka Streams' `QueryableStoreTypes.keyValueStore()` does over a timestamped store.
  */
 export function compositeStore(name: string, stores: () => StateStore[], unwrap = false): QueryableStore {
-  const u = (v: any): any => (unwrap && v !== undefined && v !== null && typeof v === 'object' && 'value' in v && 'timestamp' in v ? v.value : v)
+  const u = (v: any): any =>
+    unwrap && v !== undefined && v !== null && typeof v === 'object' && 'value' in v && 'timestamp' in v ? v.value : v
   const uKv = <T extends { key: unknown; value: unknown }>(it: AsyncIterable<T>): AsyncIterable<T> =>
     unwrap
       ? (async function* () {
@@ -39,7 +40,10 @@ export function compositeStore(name: string, stores: () => StateStore[], unwrap 
   const current = (): StateStore[] => {
     const list = stores()
     if (list.length === 0) {
-      throw new InvalidStateStoreError(`store '${name}' is not available on this instance (unknown name, no local task holds it, or the client is not RUNNING)`, { place: { store: name } })
+      throw new InvalidStateStoreError(
+        `store '${name}' is not available on this instance (unknown name, no local task holds it, or the client is not RUNNING)`,
+        { place: { store: name } },
+      )
     }
     return list
   }
@@ -57,7 +61,8 @@ export function compositeStore(name: string, stores: () => StateStore[], unwrap 
         }
         return undefined
       },
-      fetchRange: (key, from, to) => uKv(chain(win().map((s) => () => s.fetchRange(key, from, to) as AsyncIterable<KeyValue<number, any>>))),
+      fetchRange: (key, from, to) =>
+        uKv(chain(win().map((s) => () => s.fetchRange(key, from, to) as AsyncIterable<KeyValue<number, any>>))),
       fetchAll: (from, to) => uKv(chain(win().map((s) => () => s.fetchAll(from, to) as AsyncIterable<KeyValue<Windowed<any>, any>>))),
       all: () => uKv(chain(win().map((s) => () => s.all() as AsyncIterable<KeyValue<Windowed<any>, any>>))),
     }

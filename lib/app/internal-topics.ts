@@ -94,10 +94,16 @@ export function computeTopicLayout(topology: TopologyDef, userCounts: ReadonlyMa
     }
   }
   for (const r of repartition.values()) {
-    if (!partitions.has(r.name)) throw new TopologyError(`cannot derive the partition count of repartition topic '${r.name}'; give it one with Repartitioned.withNumberOfPartitions`)
+    if (!partitions.has(r.name))
+      throw new TopologyError(
+        `cannot derive the partition count of repartition topic '${r.name}'; give it one with Repartitioned.withNumberOfPartitions`,
+      )
   }
   const missing = topology.subtopologies.flatMap((s) => s.sourceTopics).filter((t) => !partitions.has(t))
-  if (missing.length) throw new StreamsConfigError(`source topic(s) not found: ${[...new Set(missing)].map((t) => `'${t}'`).join(', ')}; create them before starting the application`)
+  if (missing.length)
+    throw new StreamsConfigError(
+      `source topic(s) not found: ${[...new Set(missing)].map((t) => `'${t}'`).join(', ')}; create them before starting the application`,
+    )
 
   const subs = topology.subtopologies.map((s) => ({ id: s.id, sourceTopics: s.sourceTopics, stateful: false }))
   const groups = (topology.copartitionGroups ?? []).map((g, i) => ({ id: -(i + 1), sourceTopics: g, stateful: false }))
@@ -115,7 +121,8 @@ export function computeTopicLayout(topology: TopologyDef, userCounts: ReadonlyMa
     }
     const owner = subtopologyOfChangelog(topology, c)
     const n = owner ? subtopologyPartitions.get(owner.id) : undefined
-    if (n === undefined) throw new TopologyError(`cannot derive the partition count of changelog topic '${c.name}' (no sub-topology owns its store)`)
+    if (n === undefined)
+      throw new TopologyError(`cannot derive the partition count of changelog topic '${c.name}' (no sub-topology owns its store)`)
     partitions.set(c.name, n)
   }
   return { partitions, subtopologyPartitions }
@@ -145,21 +152,29 @@ export async function prepareInternalTopics(options: InternalTopicManagerOptions
   const layout = computeTopicLayout(topology, userCounts)
 
   const defs = [...topology.repartitionTopics, ...topology.changelogTopics]
-  const existing = await fetchPartitionCounts(admin, defs.map((d) => d.name))
+  const existing = await fetchPartitionCounts(
+    admin,
+    defs.map((d) => d.name),
+  )
   const wrong: string[] = []
   const toCreate: ITopicConfig[] = []
   for (const d of defs) {
     const want = layout.partitions.get(d.name)!
     const have = existing.get(d.name)
     if (have === undefined) {
-      const configEntries = Object.entries({ ...defaultConfig(d), ...d.config, ...options.overrides(d.kind) }).map(([name, value]) => ({ name, value }))
+      const configEntries = Object.entries({ ...defaultConfig(d), ...d.config, ...options.overrides(d.kind) }).map(([name, value]) => ({
+        name,
+        value,
+      }))
       toCreate.push({ topic: d.name, numPartitions: want, replicationFactor: options.replicationFactor, configEntries })
     } else if (have !== want) {
       wrong.push(`'${d.name}' has ${have} partitions, expected ${want}`)
     }
   }
   if (wrong.length) {
-    throw new StreamsConfigError(`existing internal topic(s) with the wrong partition count: ${wrong.join('; ')}. Delete them (application reset) or fix the source topics`)
+    throw new StreamsConfigError(
+      `existing internal topic(s) with the wrong partition count: ${wrong.join('; ')}. Delete them (application reset) or fix the source topics`,
+    )
   }
   if (toCreate.length) {
     let createError: unknown
@@ -173,9 +188,16 @@ export async function prepareInternalTopics(options: InternalTopicManagerOptions
       createError = e
     }
     try {
-      await waitForTopics(admin, toCreate.map((t) => ({ topic: t.topic, partitions: t.numPartitions! })), options.metadataTimeoutMs ?? 30_000)
+      await waitForTopics(
+        admin,
+        toCreate.map((t) => ({ topic: t.topic, partitions: t.numPartitions! })),
+        options.metadataTimeoutMs ?? 30_000,
+      )
     } catch (e) {
-      throw new StreamsConfigError(`could not create internal topics ${toCreate.map((t) => `'${t.topic}'`).join(', ')}: ${((createError ?? e) as Error).message}`, { cause: createError ?? e })
+      throw new StreamsConfigError(
+        `could not create internal topics ${toCreate.map((t) => `'${t.topic}'`).join(', ')}: ${((createError ?? e) as Error).message}`,
+        { cause: createError ?? e },
+      )
     }
   }
   return layout
@@ -187,7 +209,11 @@ function defaultConfig(d: InternalTopicDef): Record<string, string> {
 }
 
 /** Waits until every topic shows the expected partitions with a leader. */
-export async function waitForTopics(admin: Admin, topics: ReadonlyArray<{ topic: string; partitions: number }>, timeoutMs: number): Promise<void> {
+export async function waitForTopics(
+  admin: Admin,
+  topics: ReadonlyArray<{ topic: string; partitions: number }>,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
   let lastError: unknown
   for (;;) {
@@ -202,7 +228,10 @@ export async function waitForTopics(admin: Admin, topics: ReadonlyArray<{ topic:
       lastError = e
     }
     if (Date.now() > deadline) {
-      throw new StreamsConfigError(`internal topics ${topics.map((t) => `'${t.topic}'`).join(', ')} did not appear in metadata within ${timeoutMs} ms`, { cause: lastError })
+      throw new StreamsConfigError(
+        `internal topics ${topics.map((t) => `'${t.topic}'`).join(', ')} did not appear in metadata within ${timeoutMs} ms`,
+        { cause: lastError },
+      )
     }
     await new Promise((r) => setTimeout(r, 200))
   }

@@ -176,7 +176,11 @@ export class KafkaStreams extends EventEmitter {
       this.#engine = this.#internals.engine ?? (await defaultEngineRuntime())
       this.#state = this.#internals.state ?? defaultStateRuntime(this.config)
       const c = this.config
-      this.#kafka = new KafkaClient({ logLevel: kafkajsLogLevel(c.logLevel), logCreator: kafkajsLogCreator(c.logger, c.logLevel), ...c.kafka })
+      this.#kafka = new KafkaClient({
+        logLevel: kafkajsLogLevel(c.logLevel),
+        logCreator: kafkajsLogCreator(c.logger, c.logLevel),
+        ...c.kafka,
+      })
       this.#admin = this.#kafka.admin()
       await this.#admin.connect()
       // pattern sources read the topics matching at start (see pattern-sources.ts)
@@ -193,7 +197,15 @@ export class KafkaStreams extends EventEmitter {
       const sinks = [...new Set(def.subtopologies.flatMap((s) => s.sinkTopics))].filter((t) => !this.#partitionCounts.has(t))
       for (const [t, n] of await fetchPartitionCounts(this.#admin, sinks)) if (n !== undefined) this.#partitionCounts.set(t, n)
       if (def.globalStores.length) {
-        this.#global = new GlobalStreamThread({ config: c, topology: def, kafka: this.#kafka, engine: this.#engine, state: this.#state, emitter: this, onFatal: (e) => this.#onFatal(e) })
+        this.#global = new GlobalStreamThread({
+          config: c,
+          topology: def,
+          kafka: this.#kafka,
+          engine: this.#engine,
+          state: this.#state,
+          emitter: this,
+          onFatal: (e) => this.#onFatal(e),
+        })
         await this.#global.start()
       }
       await this.#startThread(undefined)
@@ -361,7 +373,9 @@ export class KafkaStreams extends EventEmitter {
     const def = this.#def
     if (!view || !def) return []
     return view.members.map((m) => {
-      const [host, port] = m.host ? [m.host.slice(0, m.host.lastIndexOf(':')), Number(m.host.slice(m.host.lastIndexOf(':') + 1))] : [undefined, undefined]
+      const [host, port] = m.host
+        ? [m.host.slice(0, m.host.lastIndexOf(':')), Number(m.host.slice(m.host.lastIndexOf(':') + 1))]
+        : [undefined, undefined]
       const stores = new Set<string>()
       const tps: Array<{ topic: string; partition: number }> = []
       for (const t of m.active) {
@@ -371,7 +385,16 @@ export class KafkaStreams extends EventEmitter {
         for (const n of s.stores) stores.add(n)
         for (const topic of s.sourceTopics) tps.push({ topic, partition: p! })
       }
-      return { hostInfo: m.host, host, port, memberId: m.memberId, stateStoreNames: [...stores], activeTasks: m.active, standbyTasks: m.standby, topicPartitions: tps }
+      return {
+        hostInfo: m.host,
+        host,
+        port,
+        memberId: m.memberId,
+        stateStoreNames: [...stores],
+        activeTasks: m.active,
+        standbyTasks: m.standby,
+        topicPartitions: tps,
+      }
     })
   }
 

@@ -76,7 +76,10 @@ export function applyKafkajsFixes(): void {
   const Broker = require('kafkajs/src/broker/index.js') as { prototype: Record<string | symbol, unknown> }
   const proto = Broker.prototype
   if (proto[PATCHED]) return
-  const original = proto.fetch as (this: unknown, request: unknown) => Promise<{ responses?: Array<{ partitions?: FetchedPartitionData[] }> }>
+  const original = proto.fetch as (
+    this: unknown,
+    request: unknown,
+  ) => Promise<{ responses?: Array<{ partitions?: FetchedPartitionData[] }> }>
   proto.fetch = async function fetch(this: unknown, request: unknown) {
     const response = await original.call(this, request)
     for (const t of response?.responses ?? []) for (const pd of t.partitions ?? []) markAbortedRecords(pd)

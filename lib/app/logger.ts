@@ -65,7 +65,10 @@ function isPino(logger: unknown): logger is PinoLike {
  * fields become `{ name, message, stack }` (pino serializes only its `err` key).
  */
 export function pinoLogger(pino: PinoLike): Logger {
-  const call = (fn: (fields: object, message: string) => void) => (message: string, extra?: Record<string, unknown>): void => fn(sanitize(extra) ?? {}, message)
+  const call =
+    (fn: (fields: object, message: string) => void) =>
+    (message: string, extra?: Record<string, unknown>): void =>
+      fn(sanitize(extra) ?? {}, message)
   return {
     error: call(pino.error.bind(pino)),
     warn: call(pino.warn.bind(pino)),
@@ -115,15 +118,16 @@ export function kafkajsLogLevel(level: LogLevel): number {
 /** A kafkajs `logCreator` that forwards kafkajs log entries to `logger`. */
 export function kafkajsLogCreator(logger: Logger, appLevel: LogLevel = 'warn'): KafkaLogCreator {
   const verbose = appLevel === 'info' || appLevel === 'debug'
-  return () => ({ namespace, level, log }) => {
-    // kafkajs logs every protocol error response (e.g. "the group is rebalancing") at ERROR even
-    // when it handles it; keep those for verbose levels only
-    if (!verbose && namespace === 'Connection') return
-    const { message, ...extra } = log as { message: string } & Record<string, unknown>
-    const msg = `[kafkajs ${namespace}] ${message}`
-    if (level <= KafkaLogLevel.ERROR) logger.error(msg, extra)
-    else if (level === KafkaLogLevel.WARN) logger.warn(msg, extra)
-    else if (level === KafkaLogLevel.INFO) logger.info(msg, extra)
-    else logger.debug(msg, extra)
-  }
+  return () =>
+    ({ namespace, level, log }) => {
+      // kafkajs logs every protocol error response (e.g. "the group is rebalancing") at ERROR even
+      // when it handles it; keep those for verbose levels only
+      if (!verbose && namespace === 'Connection') return
+      const { message, ...extra } = log as { message: string } & Record<string, unknown>
+      const msg = `[kafkajs ${namespace}] ${message}`
+      if (level <= KafkaLogLevel.ERROR) logger.error(msg, extra)
+      else if (level === KafkaLogLevel.WARN) logger.warn(msg, extra)
+      else if (level === KafkaLogLevel.INFO) logger.info(msg, extra)
+      else logger.debug(msg, extra)
+    }
 }

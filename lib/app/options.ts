@@ -42,9 +42,7 @@ export type DeserializationHandlerConfig =
  * `'fail'` (default), `'logAndContinue'` (skip the record), or a function deciding per error.
  */
 export type ProcessingHandlerConfig =
-  | 'fail'
-  | 'logAndContinue'
-  | ((error: Error, place: { taskId: string; processor: string; record?: RawRecord }) => 'continue' | 'fail')
+  'fail' | 'logAndContinue' | ((error: Error, place: { taskId: string; processor: string; record?: RawRecord }) => 'continue' | 'fail')
 
 /**
  * What to do when producing an output record fails with a non-retriable error (Kafka Streams:
@@ -52,7 +50,8 @@ export type ProcessingHandlerConfig =
  * and go on; at-least-once only — under exactly-once a failed send aborts the transaction and
  * always fails), or a function deciding per record.
  */
-export type ProductionHandlerConfig = 'fail' | 'logAndContinue' | ((error: Error, record: OutputRecord, taskId: string) => 'continue' | 'fail')
+export type ProductionHandlerConfig =
+  'fail' | 'logAndContinue' | ((error: Error, record: OutputRecord, taskId: string) => 'continue' | 'fail')
 
 /** The user-facing configuration. Only `applicationId` and one of `bootstrapServers`/`kafka` are required. */
 export interface StreamsConfig {
@@ -219,11 +218,34 @@ export interface ResolvedStreamsConfig {
 }
 
 const KNOWN_KEYS = new Set<string>([
-  'applicationId', 'bootstrapServers', 'kafka', 'clientId', 'processingGuarantee', 'commitIntervalMs', 'stateDir',
-  'numStandbyReplicas', 'defaultKeySerde', 'defaultValueSerde', 'defaultTimestampExtractor', 'maxTaskIdleMs',
-  'statestoreCacheMaxBytes', 'bufferedRecordsPerPartition', 'topicConfig', 'replicationFactor',
-  'deserializationExceptionHandler', 'processingExceptionHandler', 'productionExceptionHandler', 'applicationServer',
-  'taskTimeoutMs', 'retryBackoffMs', 'retryBackoffMaxMs', 'sessionTimeoutMs', 'heartbeatIntervalMs', 'rebalanceTimeoutMs', 'logLevel', 'logger',
+  'applicationId',
+  'bootstrapServers',
+  'kafka',
+  'clientId',
+  'processingGuarantee',
+  'commitIntervalMs',
+  'stateDir',
+  'numStandbyReplicas',
+  'defaultKeySerde',
+  'defaultValueSerde',
+  'defaultTimestampExtractor',
+  'maxTaskIdleMs',
+  'statestoreCacheMaxBytes',
+  'bufferedRecordsPerPartition',
+  'topicConfig',
+  'replicationFactor',
+  'deserializationExceptionHandler',
+  'processingExceptionHandler',
+  'productionExceptionHandler',
+  'applicationServer',
+  'taskTimeoutMs',
+  'retryBackoffMs',
+  'retryBackoffMaxMs',
+  'sessionTimeoutMs',
+  'heartbeatIntervalMs',
+  'rebalanceTimeoutMs',
+  'logLevel',
+  'logger',
   'metricsRecordingLevel',
 ])
 
@@ -241,14 +263,29 @@ function int(config: StreamsConfig, key: keyof StreamsConfig, def: number, min: 
 }
 
 function isSerde(v: unknown): v is Serde<unknown> {
-  return typeof v === 'object' && v !== null && typeof (v as Serde<unknown>).serialize === 'function' && typeof (v as Serde<unknown>).deserialize === 'function'
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as Serde<unknown>).serialize === 'function' &&
+    typeof (v as Serde<unknown>).deserialize === 'function'
+  )
 }
 
 function handler(key: string, v: unknown, allowed: ReadonlyArray<string>, allowDlq: boolean): void {
   if (v === undefined || typeof v === 'function') return
   if (typeof v === 'string' && allowed.includes(v)) return
-  if (allowDlq && typeof v === 'object' && v !== null && typeof (v as { deadLetterTopic?: unknown }).deadLetterTopic === 'string' && (v as { deadLetterTopic: string }).deadLetterTopic.length > 0) return
-  fail(key, `expected ${allowed.map((a) => `'${a}'`).join(' | ')}${allowDlq ? ' | { deadLetterTopic: string }' : ''} | a function, got ${JSON.stringify(v)}`)
+  if (
+    allowDlq &&
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as { deadLetterTopic?: unknown }).deadLetterTopic === 'string' &&
+    (v as { deadLetterTopic: string }).deadLetterTopic.length > 0
+  )
+    return
+  fail(
+    key,
+    `expected ${allowed.map((a) => `'${a}'`).join(' | ')}${allowDlq ? ' | { deadLetterTopic: string }' : ''} | a function, got ${JSON.stringify(v)}`,
+  )
 }
 
 /**
@@ -281,7 +318,8 @@ export function resolveStreamsConfig(config: StreamsConfig): ResolvedStreamsConf
   const logger = config.logger ? filterLogger(config.logger, logLevel) : createDefaultLogger(logLevel, `kstreams:${applicationId}`)
 
   const metricsRecordingLevel = config.metricsRecordingLevel ?? 'INFO'
-  if (!isRecordingLevel(metricsRecordingLevel)) fail('metricsRecordingLevel', `expected 'INFO' | 'DEBUG' | 'TRACE', got ${JSON.stringify(metricsRecordingLevel)}`)
+  if (!isRecordingLevel(metricsRecordingLevel))
+    fail('metricsRecordingLevel', `expected 'INFO' | 'DEBUG' | 'TRACE', got ${JSON.stringify(metricsRecordingLevel)}`)
 
   const clientId = config.clientId ?? applicationId
   if (typeof clientId !== 'string' || clientId.length === 0) fail('clientId', 'expected a non-empty string')
@@ -290,7 +328,8 @@ export function resolveStreamsConfig(config: StreamsConfig): ResolvedStreamsConf
   if (config.kafka !== undefined) {
     if (typeof config.kafka !== 'object' || config.kafka === null) fail('kafka', 'expected a kafkajs KafkaConfig object')
     const brokers = config.kafka.brokers ?? (config.bootstrapServers !== undefined ? brokersOf(config.bootstrapServers) : undefined)
-    if (brokers === undefined || (Array.isArray(brokers) && brokers.length === 0)) fail('kafka', 'kafka.brokers (or bootstrapServers) is required')
+    if (brokers === undefined || (Array.isArray(brokers) && brokers.length === 0))
+      fail('kafka', 'kafka.brokers (or bootstrapServers) is required')
     kafka = { ...config.kafka, brokers, clientId: config.kafka.clientId ?? clientId }
   } else {
     if (config.bootstrapServers === undefined) fail('bootstrapServers', 'required (or give a kafkajs config as `kafka`)')
@@ -301,8 +340,10 @@ export function resolveStreamsConfig(config: StreamsConfig): ResolvedStreamsConf
   const stateDir = config.stateDir ?? path.join(os.tmpdir(), 'kstreams')
   if (typeof stateDir !== 'string' || stateDir.length === 0) fail('stateDir', 'expected a non-empty path')
 
-  if (config.defaultKeySerde !== undefined && !isSerde(config.defaultKeySerde)) fail('defaultKeySerde', 'expected a Serde (serialize/deserialize)')
-  if (config.defaultValueSerde !== undefined && !isSerde(config.defaultValueSerde)) fail('defaultValueSerde', 'expected a Serde (serialize/deserialize)')
+  if (config.defaultKeySerde !== undefined && !isSerde(config.defaultKeySerde))
+    fail('defaultKeySerde', 'expected a Serde (serialize/deserialize)')
+  if (config.defaultValueSerde !== undefined && !isSerde(config.defaultValueSerde))
+    fail('defaultValueSerde', 'expected a Serde (serialize/deserialize)')
   if (config.defaultTimestampExtractor !== undefined && typeof config.defaultTimestampExtractor?.extract !== 'function') {
     fail('defaultTimestampExtractor', 'expected a TimestampExtractor (extract)')
   }
@@ -331,10 +372,12 @@ export function resolveStreamsConfig(config: StreamsConfig): ResolvedStreamsConf
 
   const retryBackoffMs = int(config, 'retryBackoffMs', 500, 1)
   const retryBackoffMaxMs = int(config, 'retryBackoffMaxMs', 10_000, 1)
-  if (retryBackoffMaxMs < retryBackoffMs) fail('retryBackoffMaxMs', `must be at least retryBackoffMs (${retryBackoffMs}), got ${retryBackoffMaxMs}`)
+  if (retryBackoffMaxMs < retryBackoffMs)
+    fail('retryBackoffMaxMs', `must be at least retryBackoffMs (${retryBackoffMs}), got ${retryBackoffMaxMs}`)
   const sessionTimeoutMs = int(config, 'sessionTimeoutMs', 45_000, 1_000)
   const heartbeatIntervalMs = int(config, 'heartbeatIntervalMs', 3_000, 100)
-  if (heartbeatIntervalMs >= sessionTimeoutMs) fail('heartbeatIntervalMs', `must be lower than sessionTimeoutMs (${sessionTimeoutMs}), got ${heartbeatIntervalMs}`)
+  if (heartbeatIntervalMs >= sessionTimeoutMs)
+    fail('heartbeatIntervalMs', `must be lower than sessionTimeoutMs (${sessionTimeoutMs}), got ${heartbeatIntervalMs}`)
 
   return Object.freeze({
     applicationId,
@@ -370,7 +413,13 @@ export function resolveStreamsConfig(config: StreamsConfig): ResolvedStreamsConf
 }
 
 function brokersOf(v: string | ReadonlyArray<string>): string[] {
-  const list = typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : [...v]
+  const list =
+    typeof v === 'string'
+      ? v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : [...v]
   if (list.length === 0 || list.some((b) => typeof b !== 'string' || !/^.+:\d+$/.test(b))) {
     fail('bootstrapServers', `expected 'host:port' or a list of them, got ${JSON.stringify(v)}`)
   }

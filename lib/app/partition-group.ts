@@ -55,7 +55,10 @@ export class RecordQueue {
   /** KIP-695: when an empty queue with zero lag stops holding the task back (ms epoch); undefined while not idling. */
   idleDeadline: number | undefined
 
-  constructor(readonly topic: string, readonly partition: number) {}
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+  ) {}
 
   get size(): number {
     return this.#items.length - this.#head

@@ -58,7 +58,9 @@ export function resolvePatternSources(topology: TopologyDef, allTopics: Readonly
       for (const t of matched) {
         const other = named.get(t) ?? claimed.get(t)
         if (other !== undefined) {
-          throw new TopologyError(`topic '${t}' matches the pattern /${pattern.source}/ of source '${n.name}' but is already read by source '${other}'; a topic may feed only one source`)
+          throw new TopologyError(
+            `topic '${t}' matches the pattern /${pattern.source}/ of source '${n.name}' but is already read by source '${other}'; a topic may feed only one source`,
+          )
         }
         claimed.set(t, n.name)
       }

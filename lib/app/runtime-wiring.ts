@@ -35,6 +35,7 @@ export async function defaultEngineRuntime(): Promise<EngineRuntime> {
   }
   const createTaskEngine = mod.createTaskEngine as EngineRuntime['createTaskEngine'] | undefined
   if (typeof createTaskEngine !== 'function') throw new StreamsError('topology/engine/index.js does not export createTaskEngine')
-  const globalSubtopologyDef = mod.globalSubtopologyDef as ((def: import('../../topology/engine/types.js').GlobalStoreDef) => import('../../topology/engine/types.js').SubtopologyDef) | undefined
+  const globalSubtopologyDef = mod.globalSubtopologyDef as
+    ((def: import('../../topology/engine/types.js').GlobalStoreDef) => import('../../topology/engine/types.js').SubtopologyDef) | undefined
   return { createTaskEngine, globalSubtopology: globalSubtopologyDef ? (_topology, def) => globalSubtopologyDef(def) : undefined }
 }

@@ -235,6 +235,11 @@ export class StreamTask {
   /** Whether a commit has anything to do for this task. */
   needsCommit(): boolean {
     if (this.#state !== 'RUNNING') return false
-    return this.processedSinceCommit > 0 || this.commitRequested || (this.collector?.sentSinceCommit ?? 0) > 0 || this.offsetsToCommit().length > 0
+    return (
+      this.processedSinceCommit > 0 ||
+      this.commitRequested ||
+      (this.collector?.sentSinceCommit ?? 0) > 0 ||
+      this.offsetsToCommit().length > 0
+    )
   }
 }

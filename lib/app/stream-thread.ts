@@ -148,7 +148,9 @@ export class StreamThread {
       config: c,
       topology,
       initializer,
-      commit: c.exactlyOnce ? new ExactlyOnceCommit({ groupId: c.applicationId, hooks }) : new AtLeastOnceCommit({ consumer: this.#consumer, logger: c.logger, hooks }),
+      commit: c.exactlyOnce
+        ? new ExactlyOnceCommit({ groupId: c.applicationId, hooks })
+        : new AtLeastOnceCommit({ consumer: this.#consumer, logger: c.logger, hooks }),
       flow: this.#flow,
       standbys: this.#standbys,
       emitter,
@@ -284,7 +286,14 @@ export class StreamThread {
     const task = this.#manager.byPartition(b.topic, b.partition)
     if (!task || task.state !== 'RUNNING') return
     const q = task.group.queue(b.topic, b.partition)
-    if (q?.onSkipped(BigInt(b.firstOffset), BigInt(b.lastOffset), b.highWatermark === undefined ? undefined : BigInt(b.highWatermark), Date.now())) {
+    if (
+      q?.onSkipped(
+        BigInt(b.firstOffset),
+        BigInt(b.lastOffset),
+        b.highWatermark === undefined ? undefined : BigInt(b.highWatermark),
+        Date.now(),
+      )
+    ) {
       task.advanceDrained()
       this.#wakeUp()
     }

@@ -7,6 +7,20 @@ export type { Metric, MetricGroup, MetricKind, MetricName, MetricsConfig, Metric
 export type { CountRecorder, ProcessorNodeMetrics, SuppressionBufferMetrics, TaskMetrics, ValueRecorder } from './types.js'
 export * from './names.js'
 export { MetricsRegistry, findMetrics, isRecordingLevel, metricValue } from './registry.js'
-export { StreamsMetrics, type ClientMetrics, type ConsumerLagMetrics, type RuntimeTaskMetrics, type StoreMetrics, type StreamsMetricsOptions, type ThreadMetrics } from './streams-metrics.js'
-export { exportedAttributes, exportedMetricName, registerOpenTelemetry, type OpenTelemetryExportOptions, type OpenTelemetryRegistration } from './opentelemetry.js'
+export {
+  StreamsMetrics,
+  type ClientMetrics,
+  type ConsumerLagMetrics,
+  type RuntimeTaskMetrics,
+  type StoreMetrics,
+  type StreamsMetricsOptions,
+  type ThreadMetrics,
+} from './streams-metrics.js'
+export {
+  exportedAttributes,
+  exportedMetricName,
+  registerOpenTelemetry,
+  type OpenTelemetryExportOptions,
+  type OpenTelemetryRegistration,
+} from './opentelemetry.js'
 export { createPrometheusScraper, type PrometheusScraper, type PrometheusScraperOptions } from './prometheus.js'

@@ -37,13 +37,7 @@ export const PARTITION_TAG = 'partition'
  * its changes are logged like Kafka's).
  */
 export type StoreType =
-  | 'leveldb'
-  | 'leveldb-window'
-  | 'leveldb-session'
-  | 'in-memory'
-  | 'in-memory-window'
-  | 'in-memory-session'
-  | 'in-memory-suppression'
+  'leveldb' | 'leveldb-window' | 'leveldb-session' | 'in-memory' | 'in-memory-window' | 'in-memory-session' | 'in-memory-suppression'
 
 /** The state-level tag key of a store type: `leveldb` → `leveldb-state-id`. */
 export function storeTypeTag(storeType: StoreType): string {
@@ -122,7 +116,13 @@ const LATENCY_RATE_TOTAL: ReadonlyArray<Stat> = ['rate', 'total', 'latency-avg',
 const RATE_TOTAL: ReadonlyArray<Stat> = ['rate', 'total']
 const STORE_OP: ReadonlyArray<Stat> = ['rate', 'latency-avg', 'latency-max']
 
-function sensor(group: MetricGroup, name: string, level: RecordingLevel, stats: ReadonlyArray<Stat>, text: { counts?: string; measures?: string } = {}): SensorSpec {
+function sensor(
+  group: MetricGroup,
+  name: string,
+  level: RecordingLevel,
+  stats: ReadonlyArray<Stat>,
+  text: { counts?: string; measures?: string } = {},
+): SensorSpec {
   return Object.freeze({ group, name, level, stats, ...text })
 }
 
@@ -131,12 +131,19 @@ function sensor(group: MetricGroup, name: string, level: RecordingLevel, stats: 
 /** Client-level gauges (`stream-metrics`, tag client-id). */
 export const CLIENT_GAUGES = Object.freeze({
   state: { group: CLIENT_GROUP, name: 'state', level: 'INFO', description: 'The state of the Kafka Streams client' },
-  aliveStreamThreads: { group: CLIENT_GROUP, name: 'alive-stream-threads', level: 'INFO', description: 'The current number of alive stream threads that are running or participating in rebalance' },
+  aliveStreamThreads: {
+    group: CLIENT_GROUP,
+    name: 'alive-stream-threads',
+    level: 'INFO',
+    description: 'The current number of alive stream threads that are running or participating in rebalance',
+  },
 } satisfies Record<string, GaugeSpec>)
 
 /** Client-level sensors (`stream-metrics`, tag client-id). */
 export const CLIENT_SENSORS = Object.freeze({
-  failedStreamThreads: sensor(CLIENT_GROUP, 'failed-stream-threads', 'INFO', ['count'], { counts: 'failed stream threads since the start of the Kafka Streams client' }),
+  failedStreamThreads: sensor(CLIENT_GROUP, 'failed-stream-threads', 'INFO', ['count'], {
+    counts: 'failed stream threads since the start of the Kafka Streams client',
+  }),
 })
 
 // thread: stream-thread-metrics, tags thread-id (all INFO)
@@ -144,9 +151,13 @@ export const CLIENT_SENSORS = Object.freeze({
 /** Thread-level sensors (`stream-thread-metrics`, tag thread-id). All INFO. */
 export const THREAD_SENSORS = Object.freeze({
   process: sensor(THREAD_GROUP, 'process', 'INFO', LATENCY_RATE_TOTAL, { counts: 'records processed' }),
-  processRecords: sensor(THREAD_GROUP, 'process-records', 'INFO', ['avg', 'max'], { measures: 'number of records processed within an iteration' }),
+  processRecords: sensor(THREAD_GROUP, 'process-records', 'INFO', ['avg', 'max'], {
+    measures: 'number of records processed within an iteration',
+  }),
   poll: sensor(THREAD_GROUP, 'poll', 'INFO', LATENCY_RATE_TOTAL, { counts: 'consumer poll calls' }),
-  pollRecords: sensor(THREAD_GROUP, 'poll-records', 'INFO', ['avg', 'max'], { measures: 'number of records polled from the consumer within an iteration' }),
+  pollRecords: sensor(THREAD_GROUP, 'poll-records', 'INFO', ['avg', 'max'], {
+    measures: 'number of records polled from the consumer within an iteration',
+  }),
   commit: sensor(THREAD_GROUP, 'commit', 'INFO', LATENCY_RATE_TOTAL, { counts: 'commit calls' }),
   punctuate: sensor(THREAD_GROUP, 'punctuate', 'INFO', LATENCY_RATE_TOTAL, { counts: 'punctuate calls' }),
   taskCreated: sensor(THREAD_GROUP, 'task-created', 'INFO', RATE_TOTAL, { counts: 'newly created tasks' }),
@@ -159,8 +170,12 @@ export const THREAD_SENSORS = Object.freeze({
 export const TASK_SENSORS = Object.freeze({
   process: sensor(TASK_GROUP, 'process', 'DEBUG', LATENCY_RATE_TOTAL, { counts: 'records processed by this task' }),
   droppedRecords: sensor(TASK_GROUP, 'dropped-records', 'INFO', RATE_TOTAL, { counts: 'records dropped within this task' }),
-  recordLateness: sensor(TASK_GROUP, 'record-lateness', 'DEBUG', ['avg', 'max'], { measures: 'observed lateness of records in ms (stream-time minus record timestamp)' }),
-  enforcedProcessing: sensor(TASK_GROUP, 'enforced-processing', 'DEBUG', RATE_TOTAL, { counts: 'enforced processings (a task processed while some of its partitions had no data, after max.task.idle.ms)' }),
+  recordLateness: sensor(TASK_GROUP, 'record-lateness', 'DEBUG', ['avg', 'max'], {
+    measures: 'observed lateness of records in ms (stream-time minus record timestamp)',
+  }),
+  enforcedProcessing: sensor(TASK_GROUP, 'enforced-processing', 'DEBUG', RATE_TOTAL, {
+    counts: 'enforced processings (a task processed while some of its partitions had no data, after max.task.idle.ms)',
+  }),
   /** Rate and total only at task level (Kafka Streams' `TaskMetrics#commitSensor`). */
   commit: sensor(TASK_GROUP, 'commit', 'DEBUG', RATE_TOTAL, { counts: 'commit calls of this task' }),
   punctuate: sensor(TASK_GROUP, 'punctuate', 'DEBUG', LATENCY_RATE_TOTAL, { counts: 'punctuate calls of this task' }),
@@ -172,13 +187,28 @@ export const TASK_SENSORS = Object.freeze({
 
 /** Task-level gauges (`stream-task-metrics`, tags thread-id, task-id). */
 export const TASK_GAUGES = Object.freeze({
-  activeBufferCount: { group: TASK_GROUP, name: 'active-buffer-count', level: 'DEBUG', description: 'The count of buffered records that are polled from the consumer and not yet processed by this active task' },
-  activeProcessRatio: { group: TASK_GROUP, name: 'active-process-ratio', level: 'INFO', description: 'The fraction of time the thread spent on processing this task among all assigned active tasks' },
+  activeBufferCount: {
+    group: TASK_GROUP,
+    name: 'active-buffer-count',
+    level: 'DEBUG',
+    description: 'The count of buffered records that are polled from the consumer and not yet processed by this active task',
+  },
+  activeProcessRatio: {
+    group: TASK_GROUP,
+    name: 'active-process-ratio',
+    level: 'INFO',
+    description: 'The fraction of time the thread spent on processing this task among all assigned active tasks',
+  },
   /**
    * KIP-869. A gauge despite its `-total` suffix: it falls as restoration proceeds (exporting it
    * as a counter breaks Prometheus/Micrometer, which reject a decreasing counter).
    */
-  restoreRemainingRecordsTotal: { group: TASK_GROUP, name: 'restore-remaining-records-total', level: 'INFO', description: 'The number of records remaining to be restored' },
+  restoreRemainingRecordsTotal: {
+    group: TASK_GROUP,
+    name: 'restore-remaining-records-total',
+    level: 'INFO',
+    description: 'The number of records remaining to be restored',
+  },
 } satisfies Record<string, GaugeSpec>)
 
 // processor node: stream-processor-node-metrics, tags thread-id, task-id, processor-node-id
@@ -186,15 +216,23 @@ export const TASK_GAUGES = Object.freeze({
 /** Processor-node sensors (`stream-processor-node-metrics`, tags thread-id, task-id, processor-node-id). */
 export const NODE_SENSORS = Object.freeze({
   /** KIP-613: at source and terminal nodes, INFO. */
-  recordE2eLatency: sensor(PROCESSOR_NODE_GROUP, 'record-e2e-latency', 'INFO', ['avg', 'min', 'max'], { measures: 'end-to-end latency of a record in ms (wall-clock time minus record timestamp)' }),
+  recordE2eLatency: sensor(PROCESSOR_NODE_GROUP, 'record-e2e-latency', 'INFO', ['avg', 'min', 'max'], {
+    measures: 'end-to-end latency of a record in ms (wall-clock time minus record timestamp)',
+  }),
   /** KIP-825 */
-  windowAggregateFinalEmit: sensor(PROCESSOR_NODE_GROUP, 'window-aggregate-final-emit', 'DEBUG', RATE_TOTAL, { counts: 'final window results emitted (emit on window close)' }),
+  windowAggregateFinalEmit: sensor(PROCESSOR_NODE_GROUP, 'window-aggregate-final-emit', 'DEBUG', RATE_TOTAL, {
+    counts: 'final window results emitted (emit on window close)',
+  }),
   /**
    * KIP-825. Kafka Streams' `ProcessorNodeMetrics` names it `window-aggregate-final-emit` +
    * `-latency` (so `window-aggregate-final-emit-latency-avg/-max`), not `emit-final-latency-*`.
    */
-  emitFinalLatency: sensor(PROCESSOR_NODE_GROUP, 'window-aggregate-final-emit-latency', 'DEBUG', ['avg', 'max'], { measures: 'execution time in ms of calls to emit final (the results of closed windows)' }),
-  suppressionEmit: sensor(PROCESSOR_NODE_GROUP, 'suppression-emit', 'DEBUG', RATE_TOTAL, { counts: 'records emitted from the suppression buffer' }),
+  emitFinalLatency: sensor(PROCESSOR_NODE_GROUP, 'window-aggregate-final-emit-latency', 'DEBUG', ['avg', 'max'], {
+    measures: 'execution time in ms of calls to emit final (the results of closed windows)',
+  }),
+  suppressionEmit: sensor(PROCESSOR_NODE_GROUP, 'suppression-emit', 'DEBUG', RATE_TOTAL, {
+    counts: 'records emitted from the suppression buffer',
+  }),
 })
 
 // state store: stream-state-metrics, tags thread-id, task-id, <store-type>-state-id
@@ -213,9 +251,15 @@ export const STATE_SENSORS = Object.freeze({
   remove: sensor(STATE_GROUP, 'remove', 'DEBUG', STORE_OP, { counts: 'remove calls' }),
   flush: sensor(STATE_GROUP, 'flush', 'DEBUG', STORE_OP, { counts: 'flush calls' }),
   /** KIP-613: records reaching the store, TRACE. */
-  recordE2eLatency: sensor(STATE_GROUP, 'record-e2e-latency', 'TRACE', ['avg', 'min', 'max'], { measures: 'end-to-end latency of a record in ms when it is written to the store' }),
-  suppressionBufferSize: sensor(STATE_GROUP, 'suppression-buffer-size', 'DEBUG', ['avg', 'max'], { measures: 'size of buffered data in bytes' }),
-  suppressionBufferCount: sensor(STATE_GROUP, 'suppression-buffer-count', 'DEBUG', ['avg', 'max'], { measures: 'number of records buffered' }),
+  recordE2eLatency: sensor(STATE_GROUP, 'record-e2e-latency', 'TRACE', ['avg', 'min', 'max'], {
+    measures: 'end-to-end latency of a record in ms when it is written to the store',
+  }),
+  suppressionBufferSize: sensor(STATE_GROUP, 'suppression-buffer-size', 'DEBUG', ['avg', 'max'], {
+    measures: 'size of buffered data in bytes',
+  }),
+  suppressionBufferCount: sensor(STATE_GROUP, 'suppression-buffer-count', 'DEBUG', ['avg', 'max'], {
+    measures: 'number of records buffered',
+  }),
 })
 
 // consumer lag: consumer-fetch-manager-metrics, tags client-id, topic, partition
@@ -223,9 +267,13 @@ export const STATE_SENSORS = Object.freeze({
 /** Consumer lag (`consumer-fetch-manager-metrics`); per partition with topic/partition tags, `recordsLagMax` also per client. INFO. */
 export const CONSUMER_SENSORS = Object.freeze({
   /** `records-lag` (latest), `records-lag-avg`, `records-lag-max`, tags client-id, topic, partition. */
-  partitionRecordsLag: sensor(CONSUMER_FETCH_GROUP, 'records-lag', 'INFO', ['value', 'avg', 'max'], { measures: 'lag of the partition in records (log end offset minus position)' }),
+  partitionRecordsLag: sensor(CONSUMER_FETCH_GROUP, 'records-lag', 'INFO', ['value', 'avg', 'max'], {
+    measures: 'lag of the partition in records (log end offset minus position)',
+  }),
   /** `records-lag-max`, tag client-id: the maximum lag in records of any partition. */
-  clientRecordsLag: sensor(CONSUMER_FETCH_GROUP, 'records-lag', 'INFO', ['max'], { measures: 'lag in records of any partition in this window' }),
+  clientRecordsLag: sensor(CONSUMER_FETCH_GROUP, 'records-lag', 'INFO', ['max'], {
+    measures: 'lag in records of any partition in this window',
+  }),
 })
 
 /** One metric of the catalogue: what exporters declare up front. */
@@ -242,13 +290,23 @@ function expand(): ReadonlyArray<CatalogueEntry> {
   const add = (e: CatalogueEntry): void => {
     if (!out.has(`${e.group}\u0000${e.name}`)) out.set(`${e.group}\u0000${e.name}`, Object.freeze(e))
   }
-  for (const table of [CLIENT_SENSORS, THREAD_SENSORS, TASK_SENSORS, NODE_SENSORS, STATE_SENSORS, CONSUMER_SENSORS] as ReadonlyArray<Record<string, SensorSpec>>) {
+  for (const table of [CLIENT_SENSORS, THREAD_SENSORS, TASK_SENSORS, NODE_SENSORS, STATE_SENSORS, CONSUMER_SENSORS] as ReadonlyArray<
+    Record<string, SensorSpec>
+  >) {
     for (const spec of Object.values(table)) {
-      for (const stat of spec.stats) add({ group: spec.group, name: statName(spec.name, stat), level: spec.level, kind: statKind(stat), description: statDescription(spec, stat) })
+      for (const stat of spec.stats)
+        add({
+          group: spec.group,
+          name: statName(spec.name, stat),
+          level: spec.level,
+          kind: statKind(stat),
+          description: statDescription(spec, stat),
+        })
     }
   }
   for (const table of [CLIENT_GAUGES, TASK_GAUGES] as ReadonlyArray<Record<string, GaugeSpec>>) {
-    for (const g of Object.values(table)) add({ group: g.group, name: g.name, level: g.level, kind: g.kind ?? 'gauge', description: g.description })
+    for (const g of Object.values(table))
+      add({ group: g.group, name: g.name, level: g.level, kind: g.kind ?? 'gauge', description: g.description })
   }
   return Object.freeze([...out.values()])
 }

@@ -71,7 +71,11 @@ function unitOf(entry: CatalogueEntry): string | undefined {
  * @param meter a Meter from the user's MeterProvider (`@opentelemetry/api` `metrics.getMeter(...)`)
  * @param source the KafkaStreams instance, a TopologyTestDriver or a `StreamsMetrics`
  */
-export function registerOpenTelemetry(meter: Meter, source: MetricsSource & { readonly recordingLevel?: RecordingLevel }, options: OpenTelemetryExportOptions = {}): OpenTelemetryRegistration {
+export function registerOpenTelemetry(
+  meter: Meter,
+  source: MetricsSource & { readonly recordingLevel?: RecordingLevel },
+  options: OpenTelemetryExportOptions = {},
+): OpenTelemetryRegistration {
   const level = options.recordingLevel ?? source.recordingLevel ?? 'TRACE'
   const instruments = new Map<string, Observable>()
   for (const entry of METRIC_CATALOGUE) {
@@ -79,7 +83,10 @@ export function registerOpenTelemetry(meter: Meter, source: MetricsSource & { re
     const unit = unitOf(entry)
     const opts = { description: entry.description, ...(unit !== undefined ? { unit } : {}) }
     const name = exportedMetricName(entry.group, entry.name)
-    instruments.set(`${entry.group}\u0000${entry.name}`, entry.kind === 'counter' ? meter.createObservableCounter(name, opts) : meter.createObservableGauge(name, opts))
+    instruments.set(
+      `${entry.group}\u0000${entry.name}`,
+      entry.kind === 'counter' ? meter.createObservableCounter(name, opts) : meter.createObservableGauge(name, opts),
+    )
   }
   const callback = (result: BatchObservableResult): void => {
     for (const [metricName, metric] of source.metrics()) {

@@ -55,7 +55,10 @@ async function loadOpenTelemetry(): Promise<{ sdk: SdkModule; exporter: Exporter
     const [sdk, exporter] = await Promise.all([import('@opentelemetry/sdk-metrics'), import('@opentelemetry/exporter-prometheus')])
     return { sdk, exporter }
   } catch (e) {
-    throw new StreamsConfigError('Prometheus export needs the optional peer dependencies @opentelemetry/api, @opentelemetry/sdk-metrics and @opentelemetry/exporter-prometheus: npm install @opentelemetry/api @opentelemetry/sdk-metrics @opentelemetry/exporter-prometheus', { cause: e })
+    throw new StreamsConfigError(
+      'Prometheus export needs the optional peer dependencies @opentelemetry/api, @opentelemetry/sdk-metrics and @opentelemetry/exporter-prometheus: npm install @opentelemetry/api @opentelemetry/sdk-metrics @opentelemetry/exporter-prometheus',
+      { cause: e },
+    )
   }
 }
 
@@ -66,7 +69,10 @@ async function loadOpenTelemetry(): Promise<{ sdk: SdkModule; exporter: Exporter
  * {@link registerOpenTelemetry} (`kafka_streams_thread_process_rate{thread_id="..."}`).
  * @throws StreamsConfigError when the optional OpenTelemetry packages are not installed
  */
-export async function createPrometheusScraper(source: MetricsSource & { readonly recordingLevel?: RecordingLevel }, options: PrometheusScraperOptions = {}): Promise<PrometheusScraper> {
+export async function createPrometheusScraper(
+  source: MetricsSource & { readonly recordingLevel?: RecordingLevel },
+  options: PrometheusScraperOptions = {},
+): Promise<PrometheusScraper> {
   const { sdk, exporter: prom } = await loadOpenTelemetry()
   const withoutTargetInfo = options.withTargetInfo !== true
   const reader = new prom.PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo })

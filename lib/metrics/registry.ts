@@ -42,7 +42,8 @@ export class MetricsRegistry implements MetricsSource {
 
   constructor(config: MetricsConfig = {}) {
     const level = config.recordingLevel ?? 'INFO'
-    if (!isRecordingLevel(level)) throw new TypeError(`metrics: recordingLevel must be 'INFO' | 'DEBUG' | 'TRACE', got ${JSON.stringify(level)}`)
+    if (!isRecordingLevel(level))
+      throw new TypeError(`metrics: recordingLevel must be 'INFO' | 'DEBUG' | 'TRACE', got ${JSON.stringify(level)}`)
     this.recordingLevel = level
     this.sampleConfig = Object.freeze({
       sampleWindowMs: config.sampleWindowMs ?? 30_000,
@@ -69,15 +70,34 @@ export class MetricsRegistry implements MetricsSource {
     return this.sensor(spec, tags, owner, 'value') as ValueRecorder
   }
 
-  private sensor(spec: SensorSpec, tags: Readonly<Record<string, string>>, owner: string | undefined, type: 'count' | 'value'): CountRecorder | ValueRecorder {
+  private sensor(
+    spec: SensorSpec,
+    tags: Readonly<Record<string, string>>,
+    owner: string | undefined,
+    type: 'count' | 'value',
+  ): CountRecorder | ValueRecorder {
     if (!this.shouldRecord(spec.level)) return NOOP_RECORDER
     const key = `${type}\u0000${spec.stats.join(',')}\u0000${metricKey(spec.group, spec.name, tags)}`
     const existing = this.sensors.get(key)
     if (existing) return existing.sensor
-    const sensor = type === 'count' ? new CountSensor(this.sampleConfig) : spec.stats.includes('value') ? new LastValueSensor(this.sampleConfig) : new ValueSensor(this.sampleConfig)
+    const sensor =
+      type === 'count'
+        ? new CountSensor(this.sampleConfig)
+        : spec.stats.includes('value')
+          ? new LastValueSensor(this.sampleConfig)
+          : new ValueSensor(this.sampleConfig)
     this.sensors.set(key, { sensor, owner })
     for (const stat of spec.stats) {
-      this.register(spec.group, statName(spec.name, stat), statDescription(spec, stat), tags, spec.level, statKind(stat), readStat(sensor, stat), owner)
+      this.register(
+        spec.group,
+        statName(spec.name, stat),
+        statDescription(spec, stat),
+        tags,
+        spec.level,
+        statKind(stat),
+        readStat(sensor, stat),
+        owner,
+      )
     }
     return sensor
   }
@@ -91,7 +111,16 @@ export class MetricsRegistry implements MetricsSource {
     this.register(spec.group, spec.name, spec.description, tags, spec.level, spec.kind ?? 'gauge', value, owner)
   }
 
-  private register(group: GaugeSpec['group'], name: string, description: string, tags: Readonly<Record<string, string>>, level: RecordingLevel, kind: Metric['kind'], read: () => number | string, owner: string | undefined): void {
+  private register(
+    group: GaugeSpec['group'],
+    name: string,
+    description: string,
+    tags: Readonly<Record<string, string>>,
+    level: RecordingLevel,
+    kind: Metric['kind'],
+    read: () => number | string,
+    owner: string | undefined,
+  ): void {
     const metricName: MetricName = Object.freeze({ name, group, description, tags: Object.freeze({ ...tags }) })
     const metric: Metric = Object.freeze({ metricName, level, kind, metricValue: read })
     this.entries.set(metricKey(group, name, tags), { metric, owner })
@@ -140,7 +169,12 @@ function readStat(sensor: CountSensor | ValueSensor, stat: Stat): () => number {
  * Finds metrics by name (and optionally group and a subset of tags) in any {@link MetricsSource}
  * result: `findMetrics(streams.metrics(), 'dropped-records-total', { 'task-id': '0_0' })`.
  */
-export function findMetrics(metrics: ReadonlyMap<MetricName, Metric>, name: string, tags: Readonly<Record<string, string>> = {}, group?: string): Metric[] {
+export function findMetrics(
+  metrics: ReadonlyMap<MetricName, Metric>,
+  name: string,
+  tags: Readonly<Record<string, string>> = {},
+  group?: string,
+): Metric[] {
   const out: Metric[] = []
   for (const [n, m] of metrics) {
     if (n.name !== name || (group !== undefined && n.group !== group)) continue
@@ -153,8 +187,16 @@ export function findMetrics(metrics: ReadonlyMap<MetricName, Metric>, name: stri
  * The value of the single metric matching `name`, `tags` (a subset) and `group`; `undefined` when
  * none matches. Throws when several match (add tags to choose one).
  */
-export function metricValue(metrics: ReadonlyMap<MetricName, Metric>, name: string, tags: Readonly<Record<string, string>> = {}, group?: string): number | string | undefined {
+export function metricValue(
+  metrics: ReadonlyMap<MetricName, Metric>,
+  name: string,
+  tags: Readonly<Record<string, string>> = {},
+  group?: string,
+): number | string | undefined {
   const found = findMetrics(metrics, name, tags, group)
-  if (found.length > 1) throw new Error(`metricValue: ${found.length} metrics named '${name}' match tags ${JSON.stringify(tags)}; add tags (e.g. task-id, processor-node-id) to choose one`)
+  if (found.length > 1)
+    throw new Error(
+      `metricValue: ${found.length} metrics named '${name}' match tags ${JSON.stringify(tags)}; add tags (e.g. task-id, processor-node-id) to choose one`,
+    )
   return found[0]?.metricValue()
 }

@@ -313,7 +313,11 @@ export class StreamsMetrics implements MetricsSource {
         const key = `${topic}\u0000${partition}`
         let s = partitions.get(key)
         if (s === undefined) {
-          s = r.valueSensor(CONSUMER_SENSORS.partitionRecordsLag, { ...this.clientTags, [TOPIC_TAG]: topic, [PARTITION_TAG]: String(partition) }, owner(topic, partition))
+          s = r.valueSensor(
+            CONSUMER_SENSORS.partitionRecordsLag,
+            { ...this.clientTags, [TOPIC_TAG]: topic, [PARTITION_TAG]: String(partition) },
+            owner(topic, partition),
+          )
           partitions.set(key, s)
         }
         s.record(lag)
@@ -331,4 +335,3 @@ export class StreamsMetrics implements MetricsSource {
     return this.registry.metrics()
   }
 }
-

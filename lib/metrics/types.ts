@@ -4,7 +4,14 @@
  */
 import type { RecordingLevel } from '../../topology/engine/metrics.js'
 
-export type { CountRecorder, ProcessorNodeMetrics, RecordingLevel, SuppressionBufferMetrics, TaskMetrics, ValueRecorder } from '../../topology/engine/metrics.js'
+export type {
+  CountRecorder,
+  ProcessorNodeMetrics,
+  RecordingLevel,
+  SuppressionBufferMetrics,
+  TaskMetrics,
+  ValueRecorder,
+} from '../../topology/engine/metrics.js'
 
 /** Kafka Streams' metric groups (the JMX `type=`). */
 export type MetricGroup =

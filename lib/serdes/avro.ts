@@ -87,10 +87,10 @@ export function decodeAvro<T>(type: Type, payload: Buffer, topic: string, resolv
   try {
     return type.fromBuffer(payload, resolver) as T
   } catch (err) {
-    throw new SerializationError(
-      `cannot decode ${payload.length} bytes as Avro ${typeName(type)}${context}: ${errorMessage(err)}`,
-      { cause: err, place: { topic } },
-    )
+    throw new SerializationError(`cannot decode ${payload.length} bytes as Avro ${typeName(type)}${context}: ${errorMessage(err)}`, {
+      cause: err,
+      place: { topic },
+    })
   }
 }
 

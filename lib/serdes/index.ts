@@ -4,12 +4,7 @@
  */
 export { avroSerde, toAvroType } from './avro.js'
 export type { AvroSchemaInput, AvroSerdeOptions, AvroTypeOptions } from './avro.js'
-export {
-  RecordNameStrategy,
-  schemaRegistryAvroSerde,
-  TopicNameStrategy,
-  TopicRecordNameStrategy,
-} from './schema-registry-avro.js'
+export { RecordNameStrategy, schemaRegistryAvroSerde, TopicNameStrategy, TopicRecordNameStrategy } from './schema-registry-avro.js'
 export type {
   SchemaRegistryAvroSerde,
   SchemaRegistryAvroSerdeOptions,

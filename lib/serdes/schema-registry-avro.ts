@@ -94,9 +94,7 @@ export interface SchemaRegistryAvroSerde<T> extends Serde<T> {
 }
 
 /** How records written with one schema id are read. */
-type ReaderEntry =
-  | { ok: true; resolver: Resolver | undefined }
-  | { ok: false; message: string; until: number; cause?: unknown }
+type ReaderEntry = { ok: true; resolver: Resolver | undefined } | { ok: false; message: string; until: number; cause?: unknown }
 
 const NEVER = Number.POSITIVE_INFINITY
 
@@ -183,10 +181,9 @@ export function schemaRegistryAvroSerde<T>(options: SchemaRegistryAvroSerdeOptio
         throw registryError(`schema registry lookup of subject ${subject} failed`, f)
       }
       if (!autoRegister) {
-        throw new SerializationError(
-          `schema ${recordName} is not registered under subject ${subject} and autoRegister is false`,
-          { cause: f.cause },
-        )
+        throw new SerializationError(`schema ${recordName} is not registered under subject ${subject} and autoRegister is false`, {
+          cause: f.cause,
+        })
       }
     }
     try {
@@ -368,7 +365,10 @@ function registryError(what: string, f: RegistryFailure): SerializationError {
   // for a failure without an answer the client's message names a made-up HTTP status: name the socket error
   const socket = (f.cause as { cause?: unknown } | null | undefined)?.cause
   const detail = f.outage && socket instanceof Error ? socket.message : errorMessage(f.cause)
-  return new SerializationError(`${what}: ${detail}${f.outage ? ' (registry unavailable: retriable)' : ''}`, { cause: f.cause, retriable: f.outage })
+  return new SerializationError(`${what}: ${detail}${f.outage ? ' (registry unavailable: retriable)' : ''}`, {
+    cause: f.cause,
+    retriable: f.outage,
+  })
 }
 
 /**

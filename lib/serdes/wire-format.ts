@@ -48,10 +48,7 @@ export function decodeWireFormat(data: Buffer, topic?: string): WireRecord {
     )
   }
   if (data[0] !== WIRE_MAGIC_BYTE) {
-    throw new SerializationError(
-      `not in Confluent wire format: unknown magic byte ${data[0]} (expected ${WIRE_MAGIC_BYTE})`,
-      { place },
-    )
+    throw new SerializationError(`not in Confluent wire format: unknown magic byte ${data[0]} (expected ${WIRE_MAGIC_BYTE})`, { place })
   }
   return { schemaId: data.readInt32BE(1), payload: data.subarray(WIRE_HEADER_LENGTH) }
 }

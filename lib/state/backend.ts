@@ -96,7 +96,10 @@ export class LevelDbBackend implements OrderedBytesBackend {
    *   `LEVEL_CORRUPTION`, see {@link isCorruptionError} — or I/O).
    */
   static async open(location: string, options: LevelDbBackendOptions | { taskId?: string; store?: string } = {}): Promise<LevelDbBackend> {
-    const o: LevelDbBackendOptions = 'place' in options || 'onCorruption' in options ? (options as LevelDbBackendOptions) : { place: options as { taskId?: string; store?: string } }
+    const o: LevelDbBackendOptions =
+      'place' in options || 'onCorruption' in options
+        ? (options as LevelDbBackendOptions)
+        : { place: options as { taskId?: string; store?: string } }
     const place = o.place ?? {}
     const db = new ClassicLevel<Buffer, Buffer>(location, { keyEncoding: 'buffer', valueEncoding: 'buffer' })
     try {

@@ -64,7 +64,8 @@ export class CacheBudget {
     private readonly onCommitNeeded?: () => void,
     indexMaxBytes?: number,
   ) {
-    this.indexMaxBytes = indexMaxBytes ?? (Number.isFinite(maxBytes) ? Math.max(Math.floor(maxBytes / 2), MIN_INDEX_BYTES) : Number.POSITIVE_INFINITY)
+    this.indexMaxBytes =
+      indexMaxBytes ?? (Number.isFinite(maxBytes) ? Math.max(Math.floor(maxBytes / 2), MIN_INDEX_BYTES) : Number.POSITIVE_INFINITY)
   }
 
   /** Bytes of dirty and clean entries. */

@@ -93,7 +93,11 @@ interface KafkajsCluster {
   ): Promise<Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }>>
 }
 
-const Batch = require('kafkajs/src/consumer/batch.js') as new (topic: string, fetchedOffset: string, pd: KafkajsPartitionData) => KafkajsBatch
+const Batch = require('kafkajs/src/consumer/batch.js') as new (
+  topic: string,
+  fetchedOffset: string,
+  pd: KafkajsPartitionData,
+) => KafkajsBatch
 const ClusterCtor = require('kafkajs/src/cluster/index.js') as new (options: any) => KafkajsCluster
 const defaultSocketFactory = require('kafkajs/src/network/socketFactory.js') as () => unknown
 const READ_COMMITTED = 1
@@ -142,7 +146,10 @@ export function createChangelogReader(options: ChangelogReaderOptions): Changelo
 
 function clusterFromKafka(kafka: Kafka): KafkajsCluster {
   const sym = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster')
-  if (!sym) throw new ProcessorStateError('Cannot create a changelog reader: this kafkajs version has no private cluster factory (kafkajs 2.2.4 is required)')
+  if (!sym)
+    throw new ProcessorStateError(
+      'Cannot create a changelog reader: this kafkajs version has no private cluster factory (kafkajs 2.2.4 is required)',
+    )
   const create = (kafka as unknown as Record<symbol, (o: object) => KafkajsCluster>)[sym]!
   return create({ isolationLevel: READ_COMMITTED, allowAutoTopicCreation: false, maxInFlightRequests: null })
 }
@@ -232,7 +239,10 @@ class KafkaChangelogReader implements ChangelogReader {
     })
   }
 
-  private async listOffsets(partitions: ReadonlyArray<{ topic: string; partition: number }>, fromBeginning: boolean): Promise<Map<string, string>> {
+  private async listOffsets(
+    partitions: ReadonlyArray<{ topic: string; partition: number }>,
+    fromBeginning: boolean,
+  ): Promise<Map<string, string>> {
     const byTopic = new Map<string, number[]>()
     for (const p of partitions) {
       let l = byTopic.get(p.topic)
@@ -275,7 +285,9 @@ class KafkaChangelogReader implements ChangelogReader {
   ): Promise<void> {
     const place = { topic, partition }
     let position =
-      fromOffset !== undefined ? BigInt(fromOffset) : BigInt((await this.startOffsets([{ topic, partition }])).get(topicPartitionKey(topic, partition))!)
+      fromOffset !== undefined
+        ? BigInt(fromOffset)
+        : BigInt((await this.startOffsets([{ topic, partition }])).get(topicPartitionKey(topic, partition))!)
     const until = untilOffset !== undefined ? BigInt(untilOffset) : undefined
     let partMaxBytes = this.maxBytes
     let emptyRounds = 0
@@ -316,11 +328,16 @@ class KafkaChangelogReader implements ChangelogReader {
         if (cause?.type === 'OFFSET_OUT_OF_RANGE') {
           const start = BigInt((await this.startOffsets([place])).get(topicPartitionKey(topic, partition))!)
           if (position < start) {
-            this.log?.warn(`Changelog ${topic}-${partition}: offset ${position} was deleted, continuing at log start ${start}`, { ...place })
+            this.log?.warn(`Changelog ${topic}-${partition}: offset ${position} was deleted, continuing at log start ${start}`, {
+              ...place,
+            })
             position = start
             continue
           }
-          throw new ProcessorStateError(`Offset ${position} is beyond the end of the changelog`, { cause: err, place: { ...place, offset: position.toString() } })
+          throw new ProcessorStateError(`Offset ${position} is beyond the end of the changelog`, {
+            cause: err,
+            place: { ...place, offset: position.toString() },
+          })
         }
         throw err
       }
@@ -355,7 +372,9 @@ class KafkaChangelogReader implements ChangelogReader {
           // The end we were asked to reach is not visible (topic truncated or recreated?).
           emptyRounds++
           if (emptyRounds > 20) {
-            throw new ProcessorStateError(`Changelog end ${until} is not reachable: the partition's last stable offset is ${visibleEnd}`, { place: { ...place, offset: position.toString() } })
+            throw new ProcessorStateError(`Changelog end ${until} is not reachable: the partition's last stable offset is ${visibleEnd}`, {
+              place: { ...place, offset: position.toString() },
+            })
           }
           await sleep(100)
         }
@@ -366,7 +385,15 @@ class KafkaChangelogReader implements ChangelogReader {
       const records: RawRecord[] = new Array(messages.length)
       for (let i = 0; i < messages.length; i++) {
         const m = messages[i]!
-        records[i] = { topic, partition, offset: m.offset, key: m.key, value: m.value, timestamp: Number(m.timestamp), headers: m.headers as RawRecord['headers'] }
+        records[i] = {
+          topic,
+          partition,
+          offset: m.offset,
+          key: m.key,
+          value: m.value,
+          timestamp: Number(m.timestamp),
+          headers: m.headers as RawRecord['headers'],
+        }
       }
       position = next
       this.stats.records += records.length

@@ -43,7 +43,8 @@ export async function readCheckpoint(file: string): Promise<CheckpointRead> {
   }
   const offsets = new Map<string, string>()
   for (const [topic, off] of Object.entries(p.offsets as Record<string, unknown>)) {
-    if (typeof off !== 'string' || !OFFSET_RE.test(off)) return { status: 'corrupt', reason: `bad offset for ${topic}: ${JSON.stringify(off)}` }
+    if (typeof off !== 'string' || !OFFSET_RE.test(off))
+      return { status: 'corrupt', reason: `bad offset for ${topic}: ${JSON.stringify(off)}` }
     offsets.set(topic, off)
   }
   return { status: 'ok', offsets }

@@ -69,7 +69,9 @@ class GlobalStore implements GlobalStateManager {
     const get = (def: StoreDef) => {
       if (!this.runtime) throw new IllegalStateError(`Global store ${this.def.name} is not open`, { place: { store: def.name } })
       if (def.name !== this.def.name || def.type !== this.def.type) {
-        throw new InvalidStateStoreError(`Global state manager of ${this.def.name} cannot provide ${def.type} store ${def.name}`, { place: { store: def.name } })
+        throw new InvalidStateStoreError(`Global state manager of ${this.def.name} cannot provide ${def.type} store ${def.name}`, {
+          place: { store: def.name },
+        })
       }
       return this.runtime
     }
@@ -89,7 +91,10 @@ class GlobalStore implements GlobalStateManager {
     if (this.runtime) return
     const budget = new CacheBudget(this.options.cacheMaxBytes)
     if (!this.def.persistent) {
-      this.runtime = createRuntimeStore(this.def, new MemoryBackend(new InMemoryKeyValueBytesStore(this.def.name)), { budget, mode: 'managed' })
+      this.runtime = createRuntimeStore(this.def, new MemoryBackend(new InMemoryKeyValueBytesStore(this.def.name)), {
+        budget,
+        mode: 'managed',
+      })
       await this.runtime.init()
       return
     }
@@ -98,12 +103,18 @@ class GlobalStore implements GlobalStateManager {
     const prefix = `${this.options.def.source.topics[0] ?? ''}:`
     const marker = `${this.dir}.corrupted`
     if (existsSync(marker)) {
-      this.options.logger?.warn(`Global store ${this.def.name}: an earlier run found it corrupted; deleting its local data to bootstrap from the beginning`, { store: this.def.name })
+      this.options.logger?.warn(
+        `Global store ${this.def.name}: an earlier run found it corrupted; deleting its local data to bootstrap from the beginning`,
+        { store: this.def.name },
+      )
       await rm(this.dir, { recursive: true, force: true })
       await rm(marker, { force: true })
     }
     const onCorruption = (err: unknown) => {
-      this.options.logger?.warn(`Global store ${this.def.name} is corrupted (${(err as Error).message}); it is deleted and bootstrapped again at the next open`, { store: this.def.name })
+      this.options.logger?.warn(
+        `Global store ${this.def.name} is corrupted (${(err as Error).message}); it is deleted and bootstrapped again at the next open`,
+        { store: this.def.name },
+      )
       try {
         writeFileSync(marker, `${(err as Error).message}\n`)
       } catch {
@@ -133,7 +144,10 @@ class GlobalStore implements GlobalStateManager {
           }
         }
         if (position === undefined && existed) {
-          this.options.logger?.warn(`Global store ${this.def.name} holds data of unknown position: emptying it to bootstrap from the beginning`, { store: this.def.name })
+          this.options.logger?.warn(
+            `Global store ${this.def.name} holds data of unknown position: emptying it to bootstrap from the beginning`,
+            { store: this.def.name },
+          )
           await store.reset()
         }
         for (const [k, off] of position ?? []) if (k.startsWith(prefix)) this.offsets.set(Number(k.slice(prefix.length)), off)
@@ -142,7 +156,10 @@ class GlobalStore implements GlobalStateManager {
       } catch (err) {
         await store?.close({ markClean: false }).catch(() => undefined)
         if (attempt > 0 || !isCorruptionError(err)) throw err
-        this.options.logger?.warn(`Global store ${this.def.name}: LevelDB reports corruption (${(err as Error).message}); deleting its local data to bootstrap from the beginning`, { store: this.def.name })
+        this.options.logger?.warn(
+          `Global store ${this.def.name}: LevelDB reports corruption (${(err as Error).message}); deleting its local data to bootstrap from the beginning`,
+          { store: this.def.name },
+        )
         await rm(this.dir, { recursive: true, force: true })
       }
     }
@@ -206,7 +223,8 @@ export class GlobalStoreUpdater {
 
   private async partitions(): Promise<ReadonlyArray<number>> {
     if (this.options.partitions) return this.options.partitions
-    if (!this.options.reader.partitionsFor) throw new ProcessorStateError('GlobalStoreUpdater needs `partitions` (the reader cannot list them)')
+    if (!this.options.reader.partitionsFor)
+      throw new ProcessorStateError('GlobalStoreUpdater needs `partitions` (the reader cannot list them)')
     return this.options.reader.partitionsFor(this.options.topic)
   }
 
@@ -216,7 +234,10 @@ export class GlobalStoreUpdater {
       else {
         const m = this.options.manager as Partial<{ store(): RuntimeStore }>
         const kv = m.store?.() as unknown as KeyValueBytesStore | undefined
-        if (!kv || typeof kv.putAll !== 'function') throw new ProcessorStateError('GlobalStoreUpdater needs `apply` unless the manager comes from createGlobalStateManager with a key-value store')
+        if (!kv || typeof kv.putAll !== 'function')
+          throw new ProcessorStateError(
+            'GlobalStoreUpdater needs `apply` unless the manager comes from createGlobalStateManager with a key-value store',
+          )
         await kv.putAll(records.filter((r) => r.key).map((r) => [r.key!, r.value] as const))
       }
     }
@@ -248,7 +269,14 @@ export class GlobalStoreUpdater {
         const end = ends.get(topicPartitionKey(this.options.topic, p))!
         if (from !== undefined) this.positions.set(p, from)
         if (from !== undefined && BigInt(from) >= BigInt(end)) return
-        await this.options.reader.read(this.options.topic, p, from, end, (records, next) => this.applyBatch(p, records, next), this.controller.signal)
+        await this.options.reader.read(
+          this.options.topic,
+          p,
+          from,
+          end,
+          (records, next) => this.applyBatch(p, records, next),
+          this.controller.signal,
+        )
         this.positions.set(p, end)
         this.dirty = true
       }),
@@ -264,7 +292,14 @@ export class GlobalStoreUpdater {
     const cps = this.options.manager.checkpointedOffsets()
     this.loops = Promise.all(
       parts.map((p) =>
-        this.options.reader.read(this.options.topic, p, this.positions.get(p) ?? cps.get(p), undefined, (records, next) => this.applyBatch(p, records, next), this.controller.signal),
+        this.options.reader.read(
+          this.options.topic,
+          p,
+          this.positions.get(p) ?? cps.get(p),
+          undefined,
+          (records, next) => this.applyBatch(p, records, next),
+          this.controller.signal,
+        ),
       ),
     ).then(
       () => undefined,
@@ -273,7 +308,10 @@ export class GlobalStoreUpdater {
         this.options.onError?.(err)
       },
     )
-    this.timer = setInterval(() => void this.commit().catch((e: unknown) => this.options.onError?.(e)), this.options.commitIntervalMs ?? 1000)
+    this.timer = setInterval(
+      () => void this.commit().catch((e: unknown) => this.options.onError?.(e)),
+      this.options.commitIntervalMs ?? 1000,
+    )
     this.timer.unref()
   }
 

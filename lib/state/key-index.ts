@@ -149,7 +149,15 @@ export class SegmentEntries {
 
   /** Bytes held (array capacities plus overhead). */
   get bytes(): number {
-    return this.slotHash.byteLength + this.slotHead.byteLength + this.t1.byteLength + this.t2.byteLength + this.k2.byteLength + this.next.byteLength + SEGMENT_OVERHEAD
+    return (
+      this.slotHash.byteLength +
+      this.slotHead.byteLength +
+      this.t1.byteLength +
+      this.t2.byteLength +
+      this.k2.byteLength +
+      this.next.byteLength +
+      SEGMENT_OVERHEAD
+    )
   }
 
   private findSlot(h: number): number {
@@ -218,7 +226,8 @@ export class SegmentEntries {
 
   /** True when `(a, b)` of the key with hashes `h`, `h2` is listed. */
   has(h: number, h2: number, a: number, b: number): boolean {
-    for (let e = this.slotHead[this.findSlot(h)]!; e >= 0; e = this.next[e]!) if (this.t1[e] === a && this.t2[e] === b && this.k2[e] === h2) return true
+    for (let e = this.slotHead[this.findSlot(h)]!; e >= 0; e = this.next[e]!)
+      if (this.t1[e] === a && this.t2[e] === b && this.k2[e] === h2) return true
     return false
   }
 

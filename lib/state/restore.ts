@@ -60,12 +60,17 @@ async function startPositions(sm: TaskStateManager, reader: ChangelogReader, par
   const out: Start[] = []
   for (const cp of parts) {
     const end = ends.get(topicPartitionKey(cp.topic, cp.partition))
-    if (end === undefined) throw new ProcessorStateError(`No end offset for changelog ${cp.topic}-${cp.partition}`, { place: { topic: cp.topic, partition: cp.partition, store: cp.store } })
+    if (end === undefined)
+      throw new ProcessorStateError(`No end offset for changelog ${cp.topic}-${cp.partition}`, {
+        place: { topic: cp.topic, partition: cp.partition, store: cp.store },
+      })
     let from = cps.get(cp.topic)
     if (from !== undefined && BigInt(from) > BigInt(end)) {
       // The changelog is shorter than our checkpoint: recreated topic or lost data.
       if (!sm.reinitializeStore) {
-        throw new ProcessorStateError(`Checkpoint ${from} is beyond the changelog end ${end}`, { place: { topic: cp.topic, partition: cp.partition, store: cp.store } })
+        throw new ProcessorStateError(`Checkpoint ${from} is beyond the changelog end ${end}`, {
+          place: { topic: cp.topic, partition: cp.partition, store: cp.store },
+        })
       }
       await sm.reinitializeStore(cp.topic)
       from = undefined

@@ -29,12 +29,7 @@
  * is never behind its recorded position, and restoring from it replays exactly the lost tail.
  */
 import { IllegalStateError, ProcessorStateError } from '../../topology/errors.js'
-import type {
-  KeyValueBytesStore,
-  SessionBytesStore,
-  StoreDef,
-  WindowBytesStore,
-} from '../../topology/state/types.js'
+import type { KeyValueBytesStore, SessionBytesStore, StoreDef, WindowBytesStore } from '../../topology/state/types.js'
 import type { RawRecord } from '../../topology/engine/types.js'
 import type { BackendOp, BackendRange, OrderedBytesBackend } from './backend.js'
 import { CacheBudget, CleanCache, mergeScan, WriteBuffer, type OverlayEntry } from './cache.js'
@@ -443,7 +438,13 @@ export abstract class RuntimeStore {
   async close(options: { markClean?: boolean } = {}): Promise<void> {
     if (this.closed) return
     if (this.mode === 'autoCommit') await this.flush()
-    if (options.markClean !== false && this.persistent && this.storedPosition !== undefined && !this.storedClean && !this.backend.corrupted) {
+    if (
+      options.markClean !== false &&
+      this.persistent &&
+      this.storedPosition !== undefined &&
+      !this.storedClean &&
+      !this.backend.corrupted
+    ) {
       try {
         await this.backend.write([[POSITION_KEY, encodePosition(this.storedPosition, true)]], true)
         this.storedClean = true
@@ -525,7 +526,10 @@ export class RuntimeKeyValueStore extends RuntimeStore implements KeyValueBytesS
 
   private checkKey(key: Buffer): void {
     if (this.persistent && isPositionKey(key)) {
-      throw new ProcessorStateError(`Key ${key.toString('hex')} is reserved in persistent store ${this.name} (it holds the store's changelog position)`, { place: this.place() })
+      throw new ProcessorStateError(
+        `Key ${key.toString('hex')} is reserved in persistent store ${this.name} (it holds the store's changelog position)`,
+        { place: this.place() },
+      )
     }
   }
 
@@ -562,7 +566,9 @@ export class RuntimeKeyValueStore extends RuntimeStore implements KeyValueBytesS
     for (const r of records) {
       if (!r.key) continue
       if (this.persistent && isPositionKey(r.key)) {
-        throw new ProcessorStateError(`Changelog record with the reserved position key of store ${this.name}`, { place: { ...this.place(), topic: r.topic, partition: r.partition, offset: r.offset } })
+        throw new ProcessorStateError(`Changelog record with the reserved position key of store ${this.name}`, {
+          place: { ...this.place(), topic: r.topic, partition: r.partition, offset: r.offset },
+        })
       }
       ops.push([r.key, r.value])
     }
@@ -875,10 +881,24 @@ abstract class SegmentedStore extends RuntimeStore {
    * segments holding entries (ascending) and the smallest time it covers (window start / session
    * end; older entries were given up for memory and are read by range scans).
    */
-  keyIndexStats(): { readonly enabled: boolean; readonly ready: boolean; readonly bytes: number; readonly entries: number; readonly segments: number[]; readonly coveredFrom: number } {
+  keyIndexStats(): {
+    readonly enabled: boolean
+    readonly ready: boolean
+    readonly bytes: number
+    readonly entries: number
+    readonly segments: number[]
+    readonly coveredFrom: number
+  } {
     const idx = this.index
     if (!idx) return { enabled: false, ready: false, bytes: 0, entries: 0, segments: [], coveredFrom: Number.POSITIVE_INFINITY }
-    return { enabled: true, ready: idx.ready, bytes: idx.bytes, entries: idx.entries, segments: idx.indexedSegments(), coveredFrom: idx.coveredFrom }
+    return {
+      enabled: true,
+      ready: idx.ready,
+      bytes: idx.bytes,
+      entries: idx.entries,
+      segments: idx.indexedSegments(),
+      coveredFrom: idx.coveredFrom,
+    }
   }
 
   protected override afterClose(): void {
@@ -952,7 +972,11 @@ export class RuntimeWindowStore extends SegmentedStore implements WindowBytesSto
     return undefined
   }
 
-  async *fetchRange(key: Buffer, timeFrom: number, timeTo: number): AsyncIterable<{ readonly windowStartMs: number; readonly value: Buffer }> {
+  async *fetchRange(
+    key: Buffer,
+    timeFrom: number,
+    timeTo: number,
+  ): AsyncIterable<{ readonly windowStartMs: number; readonly value: Buffer }> {
     this.checkOpen()
     const lo = Math.max(timeFrom, this.minLiveTime())
     const hi = Math.min(timeTo, this.observedStreamTime)
@@ -982,7 +1006,10 @@ export class RuntimeWindowStore extends SegmentedStore implements WindowBytesSto
     }
   }
 
-  async *fetchAll(timeFrom: number, timeTo: number): AsyncIterable<{ readonly key: Buffer; readonly windowStartMs: number; readonly value: Buffer }> {
+  async *fetchAll(
+    timeFrom: number,
+    timeTo: number,
+  ): AsyncIterable<{ readonly key: Buffer; readonly windowStartMs: number; readonly value: Buffer }> {
     this.checkOpen()
     const lo = Math.max(timeFrom, this.minLiveTime())
     const hi = Math.min(timeTo, this.observedStreamTime)
@@ -1013,7 +1040,10 @@ export class RuntimeWindowStore extends SegmentedStore implements WindowBytesSto
       try {
         p = decodeWindowChangelogKey(r.key)
       } catch (err) {
-        throw new ProcessorStateError(`Malformed window changelog key`, { cause: err, place: { ...this.place(), topic: r.topic, partition: r.partition, offset: r.offset } })
+        throw new ProcessorStateError(`Malformed window changelog key`, {
+          cause: err,
+          place: { ...this.place(), topic: r.topic, partition: r.partition, offset: r.offset },
+        })
       }
       this.observe(p.windowStartMs)
       if (p.windowStartMs < this.minLiveTime()) continue
@@ -1048,7 +1078,8 @@ export class RuntimeSessionStore extends SegmentedStore implements SessionBytesS
     if (endMs < this.minLiveTime()) return Promise.resolve(undefined)
     const seg = this.segmentId(endMs)
     const k = sessionStoreKey(seg, key, startMs, endMs)
-    if (this.index && !this.index.mayHave(seg, hashBytes(key), hashBytes2(key), endMs, startMs)) return Promise.resolve(this.bufferedValue(k))
+    if (this.index && !this.index.mayHave(seg, hashBytes(key), hashBytes2(key), endMs, startMs))
+      return Promise.resolve(this.bufferedValue(k))
     return this.getPoint(k)
   }
 
@@ -1065,7 +1096,9 @@ export class RuntimeSessionStore extends SegmentedStore implements SessionBytesS
     const last = this.segmentId(hi)
     if (key && this.index && (this.index.ready ? this.index.covers(lo) : await this.indexCovers(lo))) {
       const accept = (_end: number, start: number) => start <= latestSessionStartTime
-      const r = this.indexedRead(key, first, last, lo, Number.POSITIVE_INFINITY, accept, (seg, end, start) => sessionStoreKey(seg, key, start, end))
+      const r = this.indexedRead(key, first, last, lo, Number.POSITIVE_INFINITY, accept, (seg, end, start) =>
+        sessionStoreKey(seg, key, start, end),
+      )
       const entries = r instanceof Promise ? await r : r
       for (const [endMs, startMs, value] of entries) {
         if (endMs < this.minLiveTime()) continue
@@ -1111,7 +1144,10 @@ export class RuntimeSessionStore extends SegmentedStore implements SessionBytesS
       try {
         p = decodeSessionChangelogKey(r.key)
       } catch (err) {
-        throw new ProcessorStateError(`Malformed session changelog key`, { cause: err, place: { ...this.place(), topic: r.topic, partition: r.partition, offset: r.offset } })
+        throw new ProcessorStateError(`Malformed session changelog key`, {
+          cause: err,
+          place: { ...this.place(), topic: r.topic, partition: r.partition, offset: r.offset },
+        })
       }
       this.observe(p.endMs)
       if (p.endMs < this.minLiveTime()) continue

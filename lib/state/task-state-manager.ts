@@ -184,12 +184,17 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
 
   private storeFor(def: StoreDef, type: StoreType): RuntimeStore {
     if (this.state !== 'open') {
-      throw new IllegalStateError(`Stores of task ${this.options.taskId} requested while its state manager is ${this.state}`, { place: this.place({ store: def.name }) })
+      throw new IllegalStateError(`Stores of task ${this.options.taskId} requested while its state manager is ${this.state}`, {
+        place: this.place({ store: def.name }),
+      })
     }
     const slot = this.slots.get(def.name)
-    if (!slot) throw new InvalidStateStoreError(`Store ${def.name} is not registered with this task`, { place: this.place({ store: def.name }) })
+    if (!slot)
+      throw new InvalidStateStoreError(`Store ${def.name} is not registered with this task`, { place: this.place({ store: def.name }) })
     if (slot.def.type !== type) {
-      throw new InvalidStateStoreError(`Store ${def.name} is a ${slot.def.type} store, not a ${type} store`, { place: this.place({ store: def.name }) })
+      throw new InvalidStateStoreError(`Store ${def.name} is a ${slot.def.type} store, not a ${type} store`, {
+        place: this.place({ store: def.name }),
+      })
     }
     return slot.store
   }
@@ -215,7 +220,8 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
   }
 
   async open(): Promise<void> {
-    if (this.state !== 'created') throw new IllegalStateError(`Task state manager of ${this.options.taskId} cannot open when ${this.state}`, { place: this.place() })
+    if (this.state !== 'created')
+      throw new IllegalStateError(`Task state manager of ${this.options.taskId} cannot open when ${this.state}`, { place: this.place() })
     const persistentDefs = this.options.stores.filter((d) => d.persistent)
     try {
       if (persistentDefs.length > 0) {
@@ -227,7 +233,10 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
         const cp = await readCheckpoint(this.checkpointFile)
         if (cp.status === 'ok') for (const [t, o] of cp.offsets) this.legacyCheckpoint.set(t, o)
         else if (cp.status === 'corrupt') {
-          this.log.warn(`Unreadable checkpoint file of task ${this.options.taskId} (${cp.reason}): ignored; stores without a position of their own are restored from the beginning`, { taskId: this.options.taskId })
+          this.log.warn(
+            `Unreadable checkpoint file of task ${this.options.taskId} (${cp.reason}): ignored; stores without a position of their own are restored from the beginning`,
+            { taskId: this.options.taskId },
+          )
         }
       }
       for (const def of this.options.stores) await this.openStore(def)
@@ -247,16 +256,26 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
   private async openStore(def: StoreDef): Promise<void> {
     const topic = this.options.changelogTopicFor(def)
     if (topic && this.byTopic.has(topic)) {
-      throw new ProcessorStateError(`Stores ${this.byTopic.get(topic)!.def.name} and ${def.name} share changelog topic ${topic}`, { place: this.place({ store: def.name, topic }) })
+      throw new ProcessorStateError(`Stores ${this.byTopic.get(topic)!.def.name} and ${def.name} share changelog topic ${topic}`, {
+        place: this.place({ store: def.name, topic }),
+      })
     }
     let store: RuntimeStore
     if (def.persistent) {
       store = await this.openPersistentStore(def, topic)
     } else {
-      store = this.createStore(def, new MemoryBackend(this.options.inMemoryStore ? this.options.inMemoryStore(def) : new InMemoryKeyValueBytesStore(def.name)))
+      store = this.createStore(
+        def,
+        new MemoryBackend(this.options.inMemoryStore ? this.options.inMemoryStore(def) : new InMemoryKeyValueBytesStore(def.name)),
+      )
       await store.init()
     }
-    const slot: StoreSlot = { def, store, topic, logs: topic !== undefined && def.loggingEnabled !== false && def.sourceChangelogTopic === undefined }
+    const slot: StoreSlot = {
+      def,
+      store,
+      topic,
+      logs: topic !== undefined && def.loggingEnabled !== false && def.sourceChangelogTopic === undefined,
+    }
     this.slots.set(def.name, slot)
     if (topic) this.byTopic.set(topic, slot)
   }
@@ -318,7 +337,13 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
     }
   }
 
-  private async settlePosition(def: StoreDef, store: RuntimeStore, topic: string | undefined, existed: boolean, unreadable: unknown): Promise<void> {
+  private async settlePosition(
+    def: StoreDef,
+    store: RuntimeStore,
+    topic: string | undefined,
+    existed: boolean,
+    unreadable: unknown,
+  ): Promise<void> {
     if (!topic || !existed) return // not logged: kept as is; new: restored from the beginning
     if (unreadable === undefined && store.position?.has(topic)) return
     const legacy = unreadable === undefined ? this.legacyCheckpoint.get(topic) : undefined
@@ -326,32 +351,55 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
       // Earlier versions fsynced each batch before writing the checkpoint file, so the file is at
       // or behind the data; from now on the position travels with the data.
       await store.writePosition(new Map([[topic, legacy]]))
-      this.log.info(`Store ${def.name} of task ${this.options.taskId}: position ${legacy} migrated from the checkpoint file into the store`, { taskId: this.options.taskId, store: def.name })
+      this.log.info(
+        `Store ${def.name} of task ${this.options.taskId}: position ${legacy} migrated from the checkpoint file into the store`,
+        { taskId: this.options.taskId, store: def.name },
+      )
       return
     }
     // Data of unknown position: never served, start over from the changelog.
     const why = unreadable !== undefined ? `an unreadable position (${(unreadable as Error).message})` : 'no position'
-    this.log.warn(`Store ${def.name} of task ${this.options.taskId} has ${why}: emptying it for a full restore from ${topic}`, { taskId: this.options.taskId, store: def.name })
+    this.log.warn(`Store ${def.name} of task ${this.options.taskId} has ${why}: emptying it for a full restore from ${topic}`, {
+      taskId: this.options.taskId,
+      store: def.name,
+    })
     this.options.onStoreWiped?.({ taskId: this.options.taskId, store: def.name, reason: 'unknown-position' })
     await store.reset()
   }
 
   /** Deletes a store's directory and corruption marker (the store is closed). */
   private async wipeStoreDir(name: string, error: unknown): Promise<void> {
-    const found = error !== undefined ? `LevelDB reports corruption (${(error as { code?: string }).code ?? 'LEVEL_CORRUPTION'}: ${(error as Error).message})` : 'an earlier run found it corrupted'
-    this.log.warn(`Store ${name} of task ${this.options.taskId}: ${found}; deleting its local data for a full restore from the changelog`, { taskId: this.options.taskId, store: name })
-    this.options.onStoreWiped?.({ taskId: this.options.taskId, store: name, reason: 'corruption', ...(error !== undefined ? { error } : {}) })
+    const found =
+      error !== undefined
+        ? `LevelDB reports corruption (${(error as { code?: string }).code ?? 'LEVEL_CORRUPTION'}: ${(error as Error).message})`
+        : 'an earlier run found it corrupted'
+    this.log.warn(`Store ${name} of task ${this.options.taskId}: ${found}; deleting its local data for a full restore from the changelog`, {
+      taskId: this.options.taskId,
+      store: name,
+    })
+    this.options.onStoreWiped?.({
+      taskId: this.options.taskId,
+      store: name,
+      reason: 'corruption',
+      ...(error !== undefined ? { error } : {}),
+    })
     await rm(this.storeDir(name), { recursive: true, force: true })
     await rm(this.corruptedMarker(name), { force: true })
   }
 
   /** Corruption found while the store is open: leave a marker so the next open wipes it. */
   private markCorrupted(name: string, error: unknown): void {
-    this.log.error(`Store ${name} of task ${this.options.taskId} is corrupted (${(error as Error).message}); it is wiped and restored from its changelog when the task is opened again`, { taskId: this.options.taskId, store: name })
+    this.log.error(
+      `Store ${name} of task ${this.options.taskId} is corrupted (${(error as Error).message}); it is wiped and restored from its changelog when the task is opened again`,
+      { taskId: this.options.taskId, store: name },
+    )
     try {
       writeFileSync(this.corruptedMarker(name), `${(error as Error).message}\n`)
     } catch (err) {
-      this.log.error(`Failed to leave the corruption marker of store ${name}: ${(err as Error).message}`, { taskId: this.options.taskId, store: name })
+      this.log.error(`Failed to leave the corruption marker of store ${name}: ${(err as Error).message}`, {
+        taskId: this.options.taskId,
+        store: name,
+      })
     }
   }
 
@@ -359,7 +407,10 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
     const deadline = Date.now() + (this.options.lockWaitMs ?? 2000)
     for (;;) {
       try {
-        return await LevelDbBackend.open(dir, { place: { taskId: this.options.taskId, store }, onCorruption: (e) => this.markCorrupted(store, e) })
+        return await LevelDbBackend.open(dir, {
+          place: { taskId: this.options.taskId, store },
+          onCorruption: (e) => this.markCorrupted(store, e),
+        })
       } catch (err) {
         if (!(err instanceof ProcessorStateError && isLockError(err.cause)) || Date.now() >= deadline) throw err
         await sleep(100)
@@ -388,7 +439,8 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
   }
 
   private requireOpen(op: string): void {
-    if (this.state !== 'open') throw new IllegalStateError(`${op} on task state manager of ${this.options.taskId} while ${this.state}`, { place: this.place() })
+    if (this.state !== 'open')
+      throw new IllegalStateError(`${op} on task state manager of ${this.options.taskId} while ${this.state}`, { place: this.place() })
   }
 
   /** Positions: a persistent store's is the one stored with its data; in-memory stores' are kept here. */
@@ -402,7 +454,10 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
 
   private slotOf(topic: string): StoreSlot {
     const slot = this.byTopic.get(topic)
-    if (!slot) throw new IllegalStateError(`No store of task ${this.options.taskId} is backed by changelog ${topic}`, { place: this.place({ topic }) })
+    if (!slot)
+      throw new IllegalStateError(`No store of task ${this.options.taskId} is backed by changelog ${topic}`, {
+        place: this.place({ topic }),
+      })
     return slot
   }
 
@@ -442,7 +497,14 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
       const entries = slot.store.prepareCommit()
       if (!slot.logs) continue
       for (const e of entries) {
-        collector.send({ topic: slot.topic!, partition: this.options.changelogPartition, key: e.key, value: e.value, timestamp: now, headers: {} })
+        collector.send({
+          topic: slot.topic!,
+          partition: this.options.changelogPartition,
+          key: e.key,
+          value: e.value,
+          timestamp: now,
+          headers: {},
+        })
         n++
       }
     }
@@ -502,11 +564,13 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
     for (const slot of this.slots.values()) await slot.store.close().catch((e: unknown) => errors.push(e))
     this.slots.clear()
     this.byTopic.clear()
-    if (errors.length) throw new ProcessorStateError(`Closing stores of task ${this.options.taskId} failed`, { cause: errors[0], place: this.place() })
+    if (errors.length)
+      throw new ProcessorStateError(`Closing stores of task ${this.options.taskId} failed`, { cause: errors[0], place: this.place() })
   }
 
   async wipe(): Promise<void> {
-    if (this.state === 'open') throw new IllegalStateError(`Cannot wipe task ${this.options.taskId} while its state is open`, { place: this.place() })
+    if (this.state === 'open')
+      throw new IllegalStateError(`Cannot wipe task ${this.options.taskId} while its state is open`, { place: this.place() })
     await rm(this.taskDir, { recursive: true, force: true })
     this.memoryPositions.clear()
   }

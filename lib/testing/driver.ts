@@ -122,7 +122,8 @@ export class TestInputTopic<K, V> {
   ) {
     this.currentTime = options.startTimestampMs ?? defaultStart
     this.autoAdvance = options.autoAdvanceMs ?? 0
-    if (!Number.isFinite(this.autoAdvance) || this.autoAdvance < 0) throw new IllegalStateError(`createInputTopic: 'autoAdvanceMs' must be >= 0`)
+    if (!Number.isFinite(this.autoAdvance) || this.autoAdvance < 0)
+      throw new IllegalStateError(`createInputTopic: 'autoAdvanceMs' must be >= 0`)
   }
 
   private nextTimestamp(given: number | undefined): number {
@@ -144,7 +145,13 @@ export class TestInputTopic<K, V> {
    */
   pipeInput(key: K | null, value: V | null, timestamp?: number, headers: Headers = {}): Promise<void> {
     const ts = this.nextTimestamp(timestamp)
-    return this.driver.pipeRaw(this.topic, this.keySerde.serialize(this.topic, key, headers), this.valueSerde.serialize(this.topic, value, headers), ts, headers)
+    return this.driver.pipeRaw(
+      this.topic,
+      this.keySerde.serialize(this.topic, key, headers),
+      this.valueSerde.serialize(this.topic, value, headers),
+      ts,
+      headers,
+    )
   }
 
   /** Pipes `{ key, value, timestamp?, headers? }`. */
@@ -278,7 +285,10 @@ export class TopologyTestDriver {
     this.wallClockMs = initialWallClockTimeMs
     this.topologyDef = topology.resolve(config.applicationId ?? 'topology-test-driver')
     const recordingLevel = config.metricsRecordingLevel ?? 'INFO'
-    if (!isRecordingLevel(recordingLevel)) throw new TypeError(`TopologyTestDriver: metricsRecordingLevel must be 'INFO' | 'DEBUG' | 'TRACE', got ${JSON.stringify(recordingLevel)}`)
+    if (!isRecordingLevel(recordingLevel))
+      throw new TypeError(
+        `TopologyTestDriver: metricsRecordingLevel must be 'INFO' | 'DEBUG' | 'TRACE', got ${JSON.stringify(recordingLevel)}`,
+      )
     this.streamsMetrics = new StreamsMetrics({ clientId: this.topologyDef.applicationId, recordingLevel, clock: () => this.wallClockMs })
     this.storeDefs = this.topologyDef.stores
     this.readyPromise = this.init()
@@ -299,8 +309,12 @@ export class TopologyTestDriver {
       ...(this.config.defaultKeySerde !== undefined ? { defaultKeySerde: this.config.defaultKeySerde } : {}),
       ...(this.config.defaultValueSerde !== undefined ? { defaultValueSerde: this.config.defaultValueSerde } : {}),
       ...(this.config.defaultTimestampExtractor !== undefined ? { defaultTimestampExtractor: this.config.defaultTimestampExtractor } : {}),
-      ...(this.config.deserializationExceptionHandler !== undefined ? { deserializationExceptionHandler: this.config.deserializationExceptionHandler } : {}),
-      ...(this.config.processingExceptionHandler !== undefined ? { processingExceptionHandler: this.config.processingExceptionHandler } : {}),
+      ...(this.config.deserializationExceptionHandler !== undefined
+        ? { deserializationExceptionHandler: this.config.deserializationExceptionHandler }
+        : {}),
+      ...(this.config.processingExceptionHandler !== undefined
+        ? { processingExceptionHandler: this.config.processingExceptionHandler }
+        : {}),
       ...(this.config.invalidTimestampPolicy !== undefined ? { invalidTimestampPolicy: this.config.invalidTimestampPolicy } : {}),
     }
     const globalByStore = new Map<string, TaskEngine>()
@@ -361,7 +375,8 @@ export class TopologyTestDriver {
 
   private checkReady(method: string): void {
     this.checkOpen()
-    if (!this.initialized) throw new IllegalStateError(`${method}: the driver is still initializing; await driver.ready() (or pipe a record) first`)
+    if (!this.initialized)
+      throw new IllegalStateError(`${method}: the driver is still initializing; await driver.ready() (or pipe a record) first`)
   }
 
   /** Serializes calls so concurrent pipes process one at a time, in call order. */
@@ -421,7 +436,8 @@ export class TopologyTestDriver {
   /** Creates an input topic handle. Records are serialized with these serdes. */
   createInputTopic<K, V>(topic: string, keySerde: Serde<K>, valueSerde: Serde<V>, options: InputTopicOptions = {}): TestInputTopic<K, V> {
     this.checkOpen()
-    if (typeof topic !== 'string' || topic.length === 0) throw new IllegalStateError(`createInputTopic: parameter 'topic' must be a non-empty string`)
+    if (typeof topic !== 'string' || topic.length === 0)
+      throw new IllegalStateError(`createInputTopic: parameter 'topic' must be a non-empty string`)
     if (!keySerde || !valueSerde) throw new IllegalStateError(`createInputTopic: parameters 'keySerde' and 'valueSerde' are required`)
     return new TestInputTopic<K, V>(this, topic, keySerde, valueSerde, options, this.wallClockMs)
   }
@@ -429,7 +445,8 @@ export class TopologyTestDriver {
   /** Creates an output topic handle. Records are deserialized with these serdes. */
   createOutputTopic<K, V>(topic: string, keySerde: Serde<K>, valueSerde: Serde<V>): TestOutputTopic<K, V> {
     this.checkOpen()
-    if (typeof topic !== 'string' || topic.length === 0) throw new IllegalStateError(`createOutputTopic: parameter 'topic' must be a non-empty string`)
+    if (typeof topic !== 'string' || topic.length === 0)
+      throw new IllegalStateError(`createOutputTopic: parameter 'topic' must be a non-empty string`)
     if (!keySerde || !valueSerde) throw new IllegalStateError(`createOutputTopic: parameters 'keySerde' and 'valueSerde' are required`)
     return new TestOutputTopic<K, V>(this, topic, keySerde, valueSerde)
   }
@@ -451,7 +468,8 @@ export class TopologyTestDriver {
 
   /** Advances the virtual wall clock by `ms` and runs due wall-clock punctuators. */
   advanceWallClockTime(ms: number): Promise<void> {
-    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new IllegalStateError(`advanceWallClockTime: parameter 'ms' must be >= 0`)
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0)
+      throw new IllegalStateError(`advanceWallClockTime: parameter 'ms' must be >= 0`)
     return this.exclusive(async () => {
       this.wallClockMs += ms
       const queue: RawRecord[] = []
@@ -488,7 +506,10 @@ export class TopologyTestDriver {
       byReason[reason] = n
       total += n
     }
-    const map = new Map(this.streamsMetrics.metrics()) as Map<MetricName, Metric> & { droppedRecords: number; droppedRecordsByReason: Record<string, number> }
+    const map = new Map(this.streamsMetrics.metrics()) as Map<MetricName, Metric> & {
+      droppedRecords: number
+      droppedRecordsByReason: Record<string, number>
+    }
     map.droppedRecords = total
     map.droppedRecordsByReason = byReason
     return map
@@ -542,7 +563,8 @@ export class TopologyTestDriver {
   /** A timestamped key-value store (DSL tables and aggregates). */
   getTimestampedKeyValueStore<K, V>(name: string): TimestampedKeyValueStore<K, V> {
     const def = this.defOf(name, 'getTimestampedKeyValueStore')
-    if (def.type !== 'keyValue' || !def.timestamped) throw new InvalidStateStoreError(`getTimestampedKeyValueStore: store '${name}' is not a timestamped key-value store`)
+    if (def.type !== 'keyValue' || !def.timestamped)
+      throw new InvalidStateStoreError(`getTimestampedKeyValueStore: store '${name}' is not a timestamped key-value store`)
     return this.findStore(name) as TimestampedKeyValueStore<K, V>
   }
 
@@ -557,7 +579,8 @@ export class TopologyTestDriver {
   /** A timestamped window store. */
   getTimestampedWindowStore<K, V>(name: string): TimestampedWindowStore<K, V> {
     const def = this.defOf(name, 'getTimestampedWindowStore')
-    if (def.type !== 'window' || !def.timestamped) throw new InvalidStateStoreError(`getTimestampedWindowStore: store '${name}' is not a timestamped window store`)
+    if (def.type !== 'window' || !def.timestamped)
+      throw new InvalidStateStoreError(`getTimestampedWindowStore: store '${name}' is not a timestamped window store`)
     return this.findStore(name) as TimestampedWindowStore<K, V>
   }
 

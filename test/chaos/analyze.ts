@@ -70,10 +70,14 @@ export async function analyze(dir: string, windowS = 15): Promise<string> {
   const anomalies: Anomaly[] = result.verdict?.anomalies ?? []
   const lines = await readLogs(dir)
   const out: string[] = [`${result.scenario} ${result.guarantee} #${result.run} (runtime ${result.code}): ${result.pass ? 'PASS' : 'FAIL'}`]
-  out.push(`deaths: ${result.deaths.length}${result.deaths.map((d) => `\n  ${fmt(msOfDay(new Date(d.t).toISOString().slice(11, 23)))} ${d.instance} ${d.kind}: ${d.detail.slice(0, 240)}`).join('')}`)
+  out.push(
+    `deaths: ${result.deaths.length}${result.deaths.map((d) => `\n  ${fmt(msOfDay(new Date(d.t).toISOString().slice(11, 23)))} ${d.instance} ${d.kind}: ${d.detail.slice(0, 240)}`).join('')}`,
+  )
   if (result.verdict) {
     const v = result.verdict
-    out.push(`verdict: produced ${v.produced}, echo ${v.echoRead}, agg ${v.aggRead}, aborted records ${v.abortedRecords}, lost ${v.lost}, dup ${v.duplicated}, open txns ${v.openTransactions.length}`)
+    out.push(
+      `verdict: produced ${v.produced}, echo ${v.echoRead}, agg ${v.aggRead}, aborted records ${v.abortedRecords}, lost ${v.lost}, dup ${v.duplicated}, open txns ${v.openTransactions.length}`,
+    )
     for (const p of v.problems.slice(0, 8)) out.push(`  problem: ${p}`)
   }
   const byPartition = new Map<number, Anomaly[]>()
@@ -84,8 +88,11 @@ export async function analyze(dir: string, windowS = 15): Promise<string> {
     for (const a of list) kinds.set(a.kind, (kinds.get(a.kind) ?? 0) + 1)
     out.push(`\n== partition ${p} (task ${taskId}): ${[...kinds].map(([k, n]) => `${n} ${k}`).join(', ')}`)
     const offsets = list.map((a) => a.inputOffset)
-    out.push(`input offsets ${Math.min(...offsets)}..${Math.max(...offsets)}; produced ${list[0]!.produced}..${list[list.length - 1]!.produced}`)
-    for (const a of list.slice(0, 20)) out.push(`  ${a.kind} ${a.value} @${a.inputOffset} produced ${a.produced}, in aborted txns: ${a.inAborted}`)
+    out.push(
+      `input offsets ${Math.min(...offsets)}..${Math.max(...offsets)}; produced ${list[0]!.produced}..${list[list.length - 1]!.produced}`,
+    )
+    for (const a of list.slice(0, 20))
+      out.push(`  ${a.kind} ${a.value} @${a.inputOffset} produced ${a.produced}, in aborted txns: ${a.inAborted}`)
     if (list.length > 20) out.push(`  ... ${list.length - 20} more`)
     const from = msOfDay(list[0]!.produced) - windowS * 1000
     const to = msOfDay(list[list.length - 1]!.produced) + windowS * 1000

@@ -11,7 +11,13 @@ export function stamp(t = Date.now()): string {
  * Polls `cond` every `intervalMs` until it returns true.
  * @throws Error naming `what` (and `detail()` when given) after `timeoutMs`.
  */
-export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number, detail?: () => string | Promise<string>, intervalMs = 250): Promise<void> {
+export async function waitFor(
+  what: string,
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  detail?: () => string | Promise<string>,
+  intervalMs = 250,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     if (await cond()) return

@@ -18,7 +18,13 @@ export function partitionOf(key: string, partitions: number): number {
   const partitioner = Partitioners.DefaultPartitioner()
   return partitioner({
     topic: 'x',
-    partitionMetadata: Array.from({ length: partitions }, (_, i) => ({ partitionId: i, leader: 1, replicas: [1], isr: [1], partitionErrorCode: 0 })),
+    partitionMetadata: Array.from({ length: partitions }, (_, i) => ({
+      partitionId: i,
+      leader: 1,
+      replicas: [1],
+      isr: [1],
+      partitionErrorCode: 0,
+    })),
     message: { key, value: null },
   })
 }
@@ -39,7 +45,11 @@ export function chooseKeys(partitions: number, perPartition: number): string[] {
  * leader (a KRaft broker's metadata lags CreateTopics for a moment).
  */
 export async function createTopics(admin: Admin, topics: ReadonlyArray<string>, partitions: number, replicationFactor = 1): Promise<void> {
-  await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor })), waitForLeaders: false, timeout: 30_000 })
+  await admin.createTopics({
+    topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor })),
+    waitForLeaders: false,
+    timeout: 30_000,
+  })
   await waitFor(
     `leaders of ${topics.join(', ')}`,
     async () => {
@@ -136,7 +146,13 @@ export class PacedInput {
 
   /** Resolves when all `total` records were produced (or the producer failed). */
   async finished(timeoutMs: number): Promise<void> {
-    await waitFor(`${this.options.total} input records`, () => this.produced >= this.options.total || this.error !== undefined, timeoutMs, () => `${this.produced} produced`, 200)
+    await waitFor(
+      `${this.options.total} input records`,
+      () => this.produced >= this.options.total || this.error !== undefined,
+      timeoutMs,
+      () => `${this.produced} produced`,
+      200,
+    )
     if (this.error) throw new Error(`input producer failed after ${this.produced} records: ${this.error.message}`)
   }
 

@@ -178,7 +178,8 @@ export class AppInstance {
         this.exits.push(c)
         this.note(`run ${run} exited (${code ?? sig})`)
         // a client in ERROR leaves nothing on the event loop, so node exits (0) by itself: one death, not two
-        if (!this.#stopping && this.#proc === proc && this.#replacing !== proc && this.#deadRun !== run) this.#died('exit', `exit ${c}; last error: ${this.#lastError}`)
+        if (!this.#stopping && this.#proc === proc && this.#replacing !== proc && this.#deadRun !== run)
+          this.#died('exit', `exit ${c}; last error: ${this.#lastError}`)
         resolve(c)
       }),
     )
@@ -261,7 +262,13 @@ export class AppInstance {
 
   /** Waits until the current run reached RUNNING. */
   async waitRunning(timeoutMs = 90_000): Promise<void> {
-    await waitFor(`${this.name} RUNNING`, () => this.state === 'RUNNING', timeoutMs, () => `state ${this.state}; see ${this.logFile}`, 100)
+    await waitFor(
+      `${this.name} RUNNING`,
+      () => this.state === 'RUNNING',
+      timeoutMs,
+      () => `state ${this.state}; see ${this.logFile}`,
+      100,
+    )
   }
 
   /** Kills the process, closes the log and removes a temporary state directory. */
@@ -277,4 +284,3 @@ export class AppInstance {
 export function allDeaths(instances: ReadonlyArray<AppInstance>): Death[] {
   return instances.flatMap((i) => i.deaths).sort((a, b) => a.t - b.t)
 }
-

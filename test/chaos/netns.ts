@@ -105,7 +105,11 @@ export async function startNetnsBroker(port = 29492, log: (m: string) => void = 
   const out = openSync(path.join(dir, 'stdout.log'), 'a')
   let pid: number
   try {
-    const child = spawn(java, ['-Xms256m', '-Xmx768m', '-XX:+UseG1GC', `-Dkafka.logs.dir=${dir}`, '-cp', classpath, 'kafka.Kafka', config], { cwd: dir, detached: true, stdio: ['ignore', out, out] })
+    const child = spawn(
+      java,
+      ['-Xms256m', '-Xmx768m', '-XX:+UseG1GC', `-Dkafka.logs.dir=${dir}`, '-cp', classpath, 'kafka.Kafka', config],
+      { cwd: dir, detached: true, stdio: ['ignore', out, out] },
+    )
     child.unref()
     pid = child.pid!
   } finally {

@@ -35,7 +35,12 @@ export async function startPrivateRegistry(port = 28081, log: (m: string) => voi
 }
 
 /** One run of the registry-freeze scenario. Never throws (a harness failure is the row's `error`). */
-export async function runRegistryFreeze(cluster: Cluster, registry: LocalRegistry, run: number, options: { guarantee: Guarantee; logDir: string; freezeMs?: number; code?: CodeVersion; supervise?: boolean }): Promise<RunResult> {
+export async function runRegistryFreeze(
+  cluster: Cluster,
+  registry: LocalRegistry,
+  run: number,
+  options: { guarantee: Guarantee; logDir: string; freezeMs?: number; code?: CodeVersion; supervise?: boolean },
+): Promise<RunResult> {
   const name = 'registry-freeze'
   await mkdir(options.logDir, { recursive: true })
   const runLog: string[] = []
@@ -83,7 +88,9 @@ export async function runRegistryFreeze(cluster: Cluster, registry: LocalRegistr
         }),
       )
     }
-    note(`runtime ${options.code?.id ?? 'worktree'}; app ${appId}, registry ${registry.url} (pid ${registryPid}), guarantee ${options.guarantee}`)
+    note(
+      `runtime ${options.code?.id ?? 'worktree'}; app ${appId}, registry ${registry.url} (pid ${registryPid}), guarantee ${options.guarantee}`,
+    )
     for (const i of instances) i.start()
     await Promise.all(instances.map((i) => i.waitRunning()))
     note('all instances RUNNING; generator starts')
@@ -94,7 +101,12 @@ export async function runRegistryFreeze(cluster: Cluster, registry: LocalRegistr
     const planned = { ...defaultGeneratorOptions(), count: 8_000, rate: 200, speedup: 10, campaigns: 4, seed: 7 + run }
     // event time at or behind the wall clock (Kafka 4.x rejects records stamped > 1 h ahead)
     const generatorOptions = { ...planned, startTime: replayStartTime(planned) }
-    const generator = runGenerator(generatorOptions, { brokers: cluster.brokers.split(','), registryUrl: registry.url, topics, waitForGroup: appId })
+    const generator = runGenerator(generatorOptions, {
+      brokers: cluster.brokers.split(','),
+      registryUrl: registry.url,
+      topics,
+      waitForGroup: appId,
+    })
     generator.catch(() => undefined)
     await sleep(10_000)
     note(`FAULT: schema registry frozen (SIGSTOP pid ${registryPid}) for ${freezeMs / 1000} s`)
@@ -111,13 +123,23 @@ export async function runRegistryFreeze(cluster: Cluster, registry: LocalRegistr
     }
     const faultEnd = Date.now()
     note('FAULT END: registry resumed (SIGCONT)')
-    await instances[2]!.waitRunning(120_000).catch((e: unknown) => note(`app3 not RUNNING after the registry returned: ${(e as Error).message}`))
+    await instances[2]!
+      .waitRunning(120_000)
+      .catch((e: unknown) => note(`app3 not RUNNING after the registry returned: ${(e as Error).message}`))
     const truth = await generator
     note(`generator done (${truth.impressions} impressions, ${truth.clicks} clicks); group caught up`)
     await lag.stop()
     lag.record(Date.now(), 0)
     catchUpMs = lag.caughtUpAfter(faultEnd, generatorOptions.rate)
-    const outputs = await readOutputs({ brokers: cluster.brokers.split(','), registryUrl: registry.url, topics, expectedAdEvents: truth.impressions - truth.tooLate, expectedCtr: truth.windows.length, settleMs: 2_000, timeoutMs: 120_000 })
+    const outputs = await readOutputs({
+      brokers: cluster.brokers.split(','),
+      registryUrl: registry.url,
+      topics,
+      expectedAdEvents: truth.impressions - truth.tooLate,
+      expectedCtr: truth.windows.length,
+      settleMs: 2_000,
+      timeoutMs: 120_000,
+    })
     const codes = await Promise.all(instances.map((i) => i.stop()))
     note(`instances stopped: exit codes ${codes.join(',')}`)
     report = verifyExample(truth, outputs)

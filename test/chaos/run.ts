@@ -50,7 +50,11 @@ interface ScenarioDef {
   readonly cluster: 'single' | 'three' | 'netns'
   readonly options?: Partial<RunOptions>
   /** A scenario with its own app and verdict (the registry freeze); replaces `fn` and runOnce. */
-  readonly custom?: (cluster: Cluster, run: number, options: { guarantee: Guarantee; logDir: string; code: CodeVersion; supervise: boolean }) => Promise<RunResult>
+  readonly custom?: (
+    cluster: Cluster,
+    run: number,
+    options: { guarantee: Guarantee; logDir: string; code: CodeVersion; supervise: boolean },
+  ) => Promise<RunResult>
   /** Per run: what the scenario needs outside Kafka (a namespace, a small disk), and its teardown. */
   readonly prepare?: () => Promise<{ fn: ScenarioFn; options: Partial<RunOptions>; teardown(): Promise<void> }>
 }
@@ -72,14 +76,22 @@ const SCENARIOS: Record<string, ScenarioDef> = {
     cluster: 'netns',
     prepare: async () => {
       const ns = await createNetns(1)
-      return { fn: partitionOne(ns), options: { instanceOptions: (i) => (i === 0 ? { prefix: ns.prefix } : {}) }, teardown: () => ns.remove() }
+      return {
+        fn: partitionOne(ns),
+        options: { instanceOptions: (i) => (i === 0 ? { prefix: ns.prefix } : {}) },
+        teardown: () => ns.remove(),
+      }
     },
   },
   'disk-full': {
     cluster: 'single',
     prepare: async () => {
       const disk = await mountSmallDisk(32)
-      return { fn: diskFull(disk), options: { instanceOptions: (i) => (i === 0 ? { stateDir: disk.dir } : {}) }, teardown: () => disk.remove() }
+      return {
+        fn: diskFull(disk),
+        options: { instanceOptions: (i) => (i === 0 ? { stateDir: disk.dir } : {}) },
+        teardown: () => disk.remove(),
+      }
     },
   },
 }
@@ -91,7 +103,22 @@ const fmtS = (ms: number | undefined): string => (ms === undefined ? '-' : `${(m
 
 /** The matrix table: one row per scenario × guarantee. */
 export function table(results: ReadonlyArray<RunResult>): string {
-  const rows: string[][] = [['scenario', 'guarantee', 'runs', 'pass', 'deaths', 'lost', 'dup', 'wrong-agg/problems', 'open-txn', 'catch-up s (per run)', 'input gaps', 'harness errors']]
+  const rows: string[][] = [
+    [
+      'scenario',
+      'guarantee',
+      'runs',
+      'pass',
+      'deaths',
+      'lost',
+      'dup',
+      'wrong-agg/problems',
+      'open-txn',
+      'catch-up s (per run)',
+      'input gaps',
+      'harness errors',
+    ],
+  ]
   const keys = [...new Set(results.map((r) => `${r.scenario}\u0000${r.guarantee}`))]
   for (const k of keys) {
     const [scenario, guarantee] = k.split('\u0000') as [string, string]
@@ -180,16 +207,20 @@ async function main(): Promise<void> {
           const cluster = await clusterFor(def.cluster)
           const logDir = path.join(out, `${name}-${guarantee}-${run}`)
           const prepared = def.prepare ? await def.prepare() : undefined
-          const r = def.custom ? await def.custom(cluster, run, { guarantee, logDir, code, supervise: values.supervise! }) : await runOnce(name, prepared?.fn ?? def.fn!, cluster, run, {
-            guarantee,
-            supervise: values.supervise,
-            logDir,
-            code,
-            ...def.options,
-            ...prepared?.options,
-          }).finally(() => prepared?.teardown())
+          const r = def.custom
+            ? await def.custom(cluster, run, { guarantee, logDir, code, supervise: values.supervise! })
+            : await runOnce(name, prepared?.fn ?? def.fn!, cluster, run, {
+                guarantee,
+                supervise: values.supervise,
+                logDir,
+                code,
+                ...def.options,
+                ...prepared?.options,
+              }).finally(() => prepared?.teardown())
           results.push(r)
-          process.stderr.write(`[chaos] ${name} ${guarantee} #${run}: ${r.pass ? 'PASS' : 'FAIL'} deaths=${r.deaths.length} lost=${r.verdict?.lost ?? '?'} dup=${r.verdict?.duplicated ?? '?'} problems=${r.verdict?.problems.length ?? '?'} open=${r.verdict?.openTransactions.length ?? '?'} catch-up=${fmtS(r.catchUpMs)}s${r.error ? ` error: ${r.error}` : ''}\n`)
+          process.stderr.write(
+            `[chaos] ${name} ${guarantee} #${run}: ${r.pass ? 'PASS' : 'FAIL'} deaths=${r.deaths.length} lost=${r.verdict?.lost ?? '?'} dup=${r.verdict?.duplicated ?? '?'} problems=${r.verdict?.problems.length ?? '?'} open=${r.verdict?.openTransactions.length ?? '?'} catch-up=${fmtS(r.catchUpMs)}s${r.error ? ` error: ${r.error}` : ''}\n`,
+          )
           await writeFile(path.join(out, 'summary.json'), JSON.stringify(results, null, 2))
         }
       }

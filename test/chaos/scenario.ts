@@ -137,13 +137,21 @@ export async function runOnce(name: string, scenario: ScenarioFn, cluster: Clust
         }),
       )
     }
-    note(`runtime ${options.code?.id ?? 'worktree'}; app ${appId}, input ${topics.input} (${partitions} partitions, ${keys.length} keys, ${rate}/s), guarantee ${options.guarantee}`)
+    note(
+      `runtime ${options.code?.id ?? 'worktree'}; app ${appId}, input ${topics.input} (${partitions} partitions, ${keys.length} keys, ${rate}/s), guarantee ${options.guarantee}`,
+    )
     for (const i of instances) i.start()
     await Promise.all(instances.map((i) => i.waitRunning()))
     await sleep(1000)
     note('all instances RUNNING; input starts')
     lag = new LagWatch(admin, appId, topics.input)
-    input = await new PacedInput(kafka, { topic: topics.input, keys, ratePerSec: rate, total: rate * (options.inputSeconds ?? 45), partitions }).start()
+    input = await new PacedInput(kafka, {
+      topic: topics.input,
+      keys,
+      ratePerSec: rate,
+      total: rate * (options.inputSeconds ?? 45),
+      partitions,
+    }).start()
     const ctx: RunContext = { cluster, kafka, admin, appId, instances, input, options, note }
     const { faultEnd } = await scenario(ctx)
     note('fault over')
@@ -162,7 +170,9 @@ export async function runOnce(name: string, scenario: ScenarioFn, cluster: Clust
     note(`instances stopped: exit codes ${codes.join(',')} (deaths so far ${deathsBeforeStop})`)
     const internal = (await admin.listTopics()).filter((t) => t.startsWith(`${appId}-`))
     verdict = await verify(kafka, admin, { brokers: cluster.brokers, appId, ...topics, internal }, options.guarantee, input.produced)
-    note(`verdict: ${verdict.ok ? 'exact' : 'ANOMALIES'} lost=${verdict.lost} dup=${verdict.duplicated} open=${verdict.openTransactions.length} problems=${verdict.problems.length}`)
+    note(
+      `verdict: ${verdict.ok ? 'exact' : 'ANOMALIES'} lost=${verdict.lost} dup=${verdict.duplicated} open=${verdict.openTransactions.length} problems=${verdict.problems.length}`,
+    )
   } catch (e) {
     error = (e as Error).message
     note(`harness error: ${error}`)

@@ -7,7 +7,9 @@ import type { RunContext, ScenarioFn } from './scenario.js'
 
 /** Freezes every node of the cluster (SIGSTOP) for `ms`, then resumes them. Returns the resume time. */
 export async function freezeCluster(ctx: RunContext, ms: number): Promise<number> {
-  ctx.note(`FAULT: freezing ${ctx.cluster.nodes.length} broker(s) (SIGSTOP pid ${ctx.cluster.nodes.map((n) => n.pid()).join(',')}) for ${ms / 1000} s`)
+  ctx.note(
+    `FAULT: freezing ${ctx.cluster.nodes.length} broker(s) (SIGSTOP pid ${ctx.cluster.nodes.map((n) => n.pid()).join(',')}) for ${ms / 1000} s`,
+  )
   for (const n of ctx.cluster.nodes) n.freeze()
   try {
     await sleep(ms)
@@ -52,8 +54,16 @@ interface ControllableNode {
 }
 
 /** The cluster of scripts/local-cluster.ts (3 nodes), or an error naming what the scenario needs. */
-function multiNode(ctx: RunContext): { nodes: ReadonlyArray<ControllableNode>; groupCoordinator(id: string): Promise<number>; transactionCoordinator(id: string): Promise<number> } {
-  const c = ctx.cluster as unknown as { nodes: ReadonlyArray<Partial<ControllableNode>>; groupCoordinator?: unknown; transactionCoordinator?: unknown }
+function multiNode(ctx: RunContext): {
+  nodes: ReadonlyArray<ControllableNode>
+  groupCoordinator(id: string): Promise<number>
+  transactionCoordinator(id: string): Promise<number>
+} {
+  const c = ctx.cluster as unknown as {
+    nodes: ReadonlyArray<Partial<ControllableNode>>
+    groupCoordinator?: unknown
+    transactionCoordinator?: unknown
+  }
   if (c.nodes.length < 3 || typeof c.groupCoordinator !== 'function' || c.nodes.some((n) => typeof n.restart !== 'function')) {
     throw new Error('this scenario needs a 3-node cluster from scripts/local-cluster.ts (startLocalCluster)')
   }

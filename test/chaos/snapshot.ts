@@ -30,7 +30,10 @@ export async function codeVersion(ref: string): Promise<CodeVersion> {
     const tmp = `${root}.tmp-${process.pid}`
     await rm(tmp, { recursive: true, force: true })
     await mkdir(tmp, { recursive: true })
-    const tar = execFileSync('git', ['archive', '--format=tar', sha, 'lib', 'topology', 'examples', 'package.json', 'tsconfig.json'], { cwd: ROOT, maxBuffer: 256 * 1024 * 1024 })
+    const tar = execFileSync('git', ['archive', '--format=tar', sha, 'lib', 'topology', 'examples', 'package.json', 'tsconfig.json'], {
+      cwd: ROOT,
+      maxBuffer: 256 * 1024 * 1024,
+    })
     execFileSync('tar', ['-x', '-C', tmp], { input: tar })
     await symlink(path.join(ROOT, 'node_modules'), path.join(tmp, 'node_modules'))
     await rm(root, { recursive: true, force: true })

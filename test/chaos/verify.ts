@@ -13,7 +13,17 @@
  * it (read_uncommitted sees it) or it was never sent at all.
  */
 import type { Admin, Kafka } from 'kafkajs'
-import { checkEcho, checkInput, checkRunningAggregates, expectNoOpenTransactions, MARKER_KEY, readUntilMarkers, writeMarkers, type Partitioned, type Rec } from '../eos/verifier.js'
+import {
+  checkEcho,
+  checkInput,
+  checkRunningAggregates,
+  expectNoOpenTransactions,
+  MARKER_KEY,
+  readUntilMarkers,
+  writeMarkers,
+  type Partitioned,
+  type Rec,
+} from '../eos/verifier.js'
 import { openTransactions, readCommittedJava, type JavaRecord } from './tools/java-reader.js'
 import { sleep, stamp, waitFor } from './clock.js'
 
@@ -122,10 +132,11 @@ export function lossReport(input: Partitioned, echo: Partitioned, agg: Partition
   const out: Anomaly[] = []
   const count = (parts: Partitioned, field: (r: Rec) => string | undefined): Map<string, number> => {
     const m = new Map<string, number>()
-    for (const recs of parts) for (const r of recs) {
-      const v = field(r)
-      if (v !== undefined) m.set(v, (m.get(v) ?? 0) + 1)
-    }
+    for (const recs of parts)
+      for (const r of recs) {
+        const v = field(r)
+        if (v !== undefined) m.set(v, (m.get(v) ?? 0) + 1)
+      }
     return m
   }
   const lastOf = (r: Rec): string | undefined => {
@@ -139,15 +150,16 @@ export function lossReport(input: Partitioned, echo: Partitioned, agg: Partition
   const echoAllN = count(echoAll, (r) => r.value)
   const aggN = count(agg, lastOf)
   const aggAllN = count(aggAll, lastOf)
-  for (const recs of input) for (const r of recs) {
-    const base = { value: r.value, partition: r.partition, inputOffset: r.offset, produced: stamp(Number(r.timestamp)) }
-    const e = echoN.get(r.value) ?? 0
-    const a = aggN.get(r.value) ?? 0
-    if (e === 0) out.push({ kind: 'lost-echo', ...base, inAborted: (echoAllN.get(r.value) ?? 0) - e })
-    if (e > 1) out.push({ kind: 'dup-echo', ...base, inAborted: (echoAllN.get(r.value) ?? 0) - e })
-    if (a === 0) out.push({ kind: 'lost-agg', ...base, inAborted: (aggAllN.get(r.value) ?? 0) - a })
-    if (a > 1) out.push({ kind: 'dup-agg', ...base, inAborted: (aggAllN.get(r.value) ?? 0) - a })
-  }
+  for (const recs of input)
+    for (const r of recs) {
+      const base = { value: r.value, partition: r.partition, inputOffset: r.offset, produced: stamp(Number(r.timestamp)) }
+      const e = echoN.get(r.value) ?? 0
+      const a = aggN.get(r.value) ?? 0
+      if (e === 0) out.push({ kind: 'lost-echo', ...base, inAborted: (echoAllN.get(r.value) ?? 0) - e })
+      if (e > 1) out.push({ kind: 'dup-echo', ...base, inAborted: (echoAllN.get(r.value) ?? 0) - e })
+      if (a === 0) out.push({ kind: 'lost-agg', ...base, inAborted: (aggAllN.get(r.value) ?? 0) - a })
+      if (a > 1) out.push({ kind: 'dup-agg', ...base, inAborted: (aggAllN.get(r.value) ?? 0) - a })
+    }
   return out
 }
 
@@ -182,7 +194,13 @@ export interface Verdict {
  * the loss report) up to the markers, and judges them under `guarantee`.
  * Call after every instance stopped.
  */
-export async function verify(kafka: Kafka, admin: Admin, t: { brokers: string; appId: string; input: string; echo: string; agg: string; internal: ReadonlyArray<string> }, guarantee: 'exactly_once' | 'at_least_once', produced: number): Promise<Verdict> {
+export async function verify(
+  kafka: Kafka,
+  admin: Admin,
+  t: { brokers: string; appId: string; input: string; echo: string; agg: string; internal: ReadonlyArray<string> },
+  guarantee: 'exactly_once' | 'at_least_once',
+  produced: number,
+): Promise<Verdict> {
   const markers = await writeMarkers(kafka, admin, [t.input, t.echo, t.agg, ...t.internal])
   const openTransactionsKafkajs = await expectNoOpenTransactions(admin, markers, 10_000)
   const viaKafkajs = await readUntilMarkers(kafka, admin, [t.input, t.echo, t.agg], { timeoutMs: 120_000 })
@@ -202,8 +220,14 @@ export async function verify(kafka: Kafka, admin: Admin, t: { brokers: string; a
   const open = [...openTransactionsKafkajs]
   try {
     const o = await openTransactions(t.brokers, { topics: [t.input, t.echo, t.agg, ...t.internal] })
-    for (const x of o.transactions) if (x.transactionalId.startsWith(`${t.appId}-`) || x.partitions.some((p) => [t.echo, t.agg, ...t.internal].some((tp) => p.startsWith(`${tp}-`)))) open.push(`open transaction (Java admin): ${x.transactionalId} ${x.state} on ${x.partitions.join(',')}`)
-    for (const p of o.partitions) open.push(`open transaction (Java admin) on ${p.topic}-${p.partition} from offset ${p.startOffset}, producer ${p.producerId}`)
+    for (const x of o.transactions)
+      if (
+        x.transactionalId.startsWith(`${t.appId}-`) ||
+        x.partitions.some((p) => [t.echo, t.agg, ...t.internal].some((tp) => p.startsWith(`${tp}-`)))
+      )
+        open.push(`open transaction (Java admin): ${x.transactionalId} ${x.state} on ${x.partitions.join(',')}`)
+    for (const p of o.partitions)
+      open.push(`open transaction (Java admin) on ${p.topic}-${p.partition} from offset ${p.startOffset}, producer ${p.producerId}`)
   } catch (e) {
     problems.push(`Java admin (open transactions): ${(e as Error).message.slice(0, 300)}`)
   }
@@ -245,7 +269,15 @@ function fromJava(records: ReadonlyArray<JavaRecord>, partitions: number): Parti
     if (r.key === MARKER_KEY) continue
     const key = r.key ?? ''
     const value = r.value ?? ''
-    ;(out[r.partition] ??= []).push({ partition: r.partition, offset: r.offset, key, value, timestamp: String(r.timestamp), keyHex: Buffer.from(key).toString('hex'), valueHex: r.value === null ? null : Buffer.from(value).toString('hex') })
+    ;(out[r.partition] ??= []).push({
+      partition: r.partition,
+      offset: r.offset,
+      key,
+      value,
+      timestamp: String(r.timestamp),
+      keyHex: Buffer.from(key).toString('hex'),
+      valueHex: r.value === null ? null : Buffer.from(value).toString('hex'),
+    })
   }
   return out
 }
@@ -258,7 +290,9 @@ export function sameRecords(topic: string, a: Partitioned, b: Partitioned): stri
     const y = b[p] ?? []
     const i = x.findIndex((r, j) => y[j] === undefined || r.offset !== y[j]!.offset || r.key !== y[j]!.key || r.value !== y[j]!.value)
     if (i >= 0 || x.length !== y.length) {
-      problems.push(`readers disagree on ${topic}[${p}]: Java ${x.length} records, kafkajs ${y.length}${i >= 0 ? `, first difference at index ${i}: Java ${x[i]?.offset}:${x[i]?.value} vs kafkajs ${y[i]?.offset}:${y[i]?.value}` : ''}`)
+      problems.push(
+        `readers disagree on ${topic}[${p}]: Java ${x.length} records, kafkajs ${y.length}${i >= 0 ? `, first difference at index ${i}: Java ${x[i]?.offset}:${x[i]?.value} vs kafkajs ${y[i]?.offset}:${y[i]?.value}` : ''}`,
+      )
     }
   }
   return problems
@@ -270,30 +304,50 @@ export function sameRecords(topic: string, a: Partitioned, b: Partitioned): stri
  * what went wrong (empty = the checks can fail and do pass).
  */
 export function selfCheck(): string[] {
-  const rec = (partition: number, offset: number, key: string, value: string): Rec => ({ partition, offset, key, value, timestamp: String(1_700_000_000_000 + offset), keyHex: Buffer.from(key).toString('hex'), valueHex: Buffer.from(value).toString('hex') })
+  const rec = (partition: number, offset: number, key: string, value: string): Rec => ({
+    partition,
+    offset,
+    key,
+    value,
+    timestamp: String(1_700_000_000_000 + offset),
+    keyHex: Buffer.from(key).toString('hex'),
+    valueHex: Buffer.from(value).toString('hex'),
+  })
   const input: Partitioned = [[0, 1, 2, 3].map((i) => rec(0, i, 'k1', `k1:${i}:${i + 1}`))]
   const aggOf = (recs: Rec[]): Rec[] => {
     let count = 0
     let sum = 0
-    return recs.map((r, j) => rec(0, j, r.key, JSON.stringify({ count: ++count, sum: (sum += Number(r.value.split(':')[2])), last: r.value })))
+    return recs.map((r, j) =>
+      rec(0, j, r.key, JSON.stringify({ count: ++count, sum: (sum += Number(r.value.split(':')[2])), last: r.value })),
+    )
   }
   const agg: Partitioned = [aggOf(input[0]!)]
   const failures: string[] = []
-  const expectClean = (what: string, problems: unknown[]) => problems.length && failures.push(`${what}: a faithful copy was reported: ${problems[0]}`)
+  const expectClean = (what: string, problems: unknown[]) =>
+    problems.length && failures.push(`${what}: a faithful copy was reported: ${problems[0]}`)
   const expectCaught = (what: string, problems: unknown[]) => problems.length || failures.push(`${what} was not reported`)
   expectClean('echo', checkEcho(input, input))
   expectClean('aggregates', checkRunningAggregates(input, agg))
   expectClean('loss report', lossReport(input, input, agg, input, agg))
   const dropped: Partitioned = [input[0]!.filter((_, i) => i !== 2)]
   expectCaught('a lost echo record', checkEcho(input, dropped))
-  expectCaught('a lost echo record (loss report)', lossReport(input, dropped, agg, dropped, agg).filter((a) => a.kind === 'lost-echo'))
+  expectCaught(
+    'a lost echo record (loss report)',
+    lossReport(input, dropped, agg, dropped, agg).filter((a) => a.kind === 'lost-echo'),
+  )
   const duplicated: Partitioned = [[...input[0]!.slice(0, 3), input[0]![2]!, input[0]![3]!]]
   expectCaught('a duplicated echo record', checkEcho(input, duplicated))
-  expectCaught('a duplicated echo record (loss report)', lossReport(input, duplicated, agg, duplicated, agg).filter((a) => a.kind === 'dup-echo'))
+  expectCaught(
+    'a duplicated echo record (loss report)',
+    lossReport(input, duplicated, agg, duplicated, agg).filter((a) => a.kind === 'dup-echo'),
+  )
   // the update of input[2] missing, later counts computed as if it had been applied (issue 16's signature)
   const skipped: Partitioned = [agg[0]!.filter((_, i) => i !== 2)]
   expectCaught('an aggregate update that skipped an input record', checkRunningAggregates(input, skipped))
-  expectCaught('a lost aggregate update (loss report)', lossReport(input, input, skipped, input, skipped).filter((a) => a.kind === 'lost-agg'))
+  expectCaught(
+    'a lost aggregate update (loss report)',
+    lossReport(input, input, skipped, input, skipped).filter((a) => a.kind === 'lost-agg'),
+  )
   expectCaught('two readers that disagree', sameRecords('t', input, dropped))
   expectClean('two readers that agree', sameRecords('t', input, input))
   return failures

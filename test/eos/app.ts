@@ -100,7 +100,9 @@ const details = (e?: Record<string, unknown>): string => {
     err = (err as { cause?: unknown; originalError?: unknown }).cause ?? (err as { originalError?: unknown }).originalError
   }
   // other scalar fields (kafkajs log entries: broker, groupId, error text, retry counts, ...)
-  const scalars = Object.entries(e).filter(([k, v]) => k !== 'taskId' && k !== 'error' && ['string', 'number', 'boolean'].includes(typeof v))
+  const scalars = Object.entries(e).filter(
+    ([k, v]) => k !== 'taskId' && k !== 'error' && ['string', 'number', 'boolean'].includes(typeof v),
+  )
   if (scalars.length) parts.push(scalars.map(([k, v]) => `${k}=${String(v).slice(0, 200)}`).join(' '))
   if (typeof e.error === 'string') parts.push(`error=${e.error}`)
   return parts.length ? ` {${parts.join(' <- ')}}` : ''
@@ -111,39 +113,60 @@ const logger: Logger = {
   error: (m, e) => process.stderr.write(`[error] ${m} ${e?.error instanceof Error ? e.error.message : ''}${details(e)}\n`),
   warn: (m, e) => process.stderr.write(`[warn] ${m}${details(e)}\n`),
   info: (m, e) => process.stderr.write(`[info] ${m}${details(e)}\n`),
-  debug: (m, e) => process.stderr.write(`[debug] ${m}${e ? ` ${JSON.stringify(e, (_k, v: unknown) => (v instanceof Error ? v.message : v))}` : ''}\n`),
+  debug: (m, e) =>
+    process.stderr.write(`[debug] ${m}${e ? ` ${JSON.stringify(e, (_k, v: unknown) => (v instanceof Error ? v.message : v))}` : ''}\n`),
 }
 
-const streams = new KafkaStreams(b.build(), {
-  applicationId: env('APP_ID'),
-  bootstrapServers: env('BROKERS'),
-  stateDir: env('STATE_DIR'),
-  processingGuarantee: env('GUARANTEE', 'exactly_once') as 'exactly_once' | 'at_least_once',
-  commitIntervalMs: num('COMMIT_INTERVAL_MS', 100),
-  sessionTimeoutMs: num('SESSION_TIMEOUT_MS', 6000),
-  heartbeatIntervalMs: num('HEARTBEAT_INTERVAL_MS', 1000),
-  rebalanceTimeoutMs: num('REBALANCE_TIMEOUT_MS', 15000),
-  logLevel,
-  logger,
-}, { testHooks: crashHooksFromEnv() })
+const streams = new KafkaStreams(
+  b.build(),
+  {
+    applicationId: env('APP_ID'),
+    bootstrapServers: env('BROKERS'),
+    stateDir: env('STATE_DIR'),
+    processingGuarantee: env('GUARANTEE', 'exactly_once') as 'exactly_once' | 'at_least_once',
+    commitIntervalMs: num('COMMIT_INTERVAL_MS', 100),
+    sessionTimeoutMs: num('SESSION_TIMEOUT_MS', 6000),
+    heartbeatIntervalMs: num('HEARTBEAT_INTERVAL_MS', 1000),
+    rebalanceTimeoutMs: num('REBALANCE_TIMEOUT_MS', 15000),
+    logLevel,
+    logger,
+  },
+  { testHooks: crashHooksFromEnv() },
+)
 
 streams.onStateChange((now, old) => emit({ ev: 'state', now, old }))
-streams.on(StreamsEvents.ASSIGNMENT, (p: { active: string[]; standby: string[] }) => emit({ ev: 'assignment', active: [...p.active].sort(), standby: p.standby }))
-streams.on(StreamsEvents.TASK_MIGRATED, (p: { taskId: string; reason: string }) => emit({ ev: 'migrated', taskId: p.taskId, reason: p.reason }))
-streams.on(StreamsEvents.TASK_CLOSED, (p: { taskId: string; standby: boolean; clean: boolean }) => emit({ ev: 'closed', taskId: p.taskId, standby: p.standby, clean: p.clean }))
-streams.on(StreamsEvents.TASK_CREATED, (p: { taskId: string; standby: boolean }) => emit({ ev: 'created', taskId: p.taskId, standby: p.standby }))
+streams.on(StreamsEvents.ASSIGNMENT, (p: { active: string[]; standby: string[] }) =>
+  emit({ ev: 'assignment', active: [...p.active].sort(), standby: p.standby }),
+)
+streams.on(StreamsEvents.TASK_MIGRATED, (p: { taskId: string; reason: string }) =>
+  emit({ ev: 'migrated', taskId: p.taskId, reason: p.reason }),
+)
+streams.on(StreamsEvents.TASK_CLOSED, (p: { taskId: string; standby: boolean; clean: boolean }) =>
+  emit({ ev: 'closed', taskId: p.taskId, standby: p.standby, clean: p.clean }),
+)
+streams.on(StreamsEvents.TASK_CREATED, (p: { taskId: string; standby: boolean }) =>
+  emit({ ev: 'created', taskId: p.taskId, standby: p.standby }),
+)
 // retries of the resilient runtime (absent from older runtimes, hence the guard)
 const events = StreamsEvents as Record<string, string | undefined>
 if (events.TASK_RETRY) {
-  streams.on(events.TASK_RETRY, (p: { taskId: string; error?: Error; attempt: number; waitedMs: number }) => emit({ ev: 'retry', taskId: p.taskId, attempt: p.attempt, waitedMs: p.waitedMs, error: p.error?.message }))
+  streams.on(events.TASK_RETRY, (p: { taskId: string; error?: Error; attempt: number; waitedMs: number }) =>
+    emit({ ev: 'retry', taskId: p.taskId, attempt: p.attempt, waitedMs: p.waitedMs, error: p.error?.message }),
+  )
 }
 if (events.CONSUMER_RESTART) {
-  streams.on(events.CONSUMER_RESTART, (p: { error?: Error; attempt: number; waitedMs: number }) => emit({ ev: 'consumer-restart', attempt: p.attempt, waitedMs: p.waitedMs, error: p.error?.message }))
+  streams.on(events.CONSUMER_RESTART, (p: { error?: Error; attempt: number; waitedMs: number }) =>
+    emit({ ev: 'consumer-restart', attempt: p.attempt, waitedMs: p.waitedMs, error: p.error?.message }),
+  )
 }
 if (process.env.TRACE_COMMITS === '1') {
-  streams.on(StreamsEvents.COMMIT, (p: { taskIds: string[]; transactional: boolean; durationMs: number }) => emit({ ev: 'commit', tasks: p.taskIds, ms: p.durationMs }))
+  streams.on(StreamsEvents.COMMIT, (p: { taskIds: string[]; transactional: boolean; durationMs: number }) =>
+    emit({ ev: 'commit', tasks: p.taskIds, ms: p.durationMs }),
+  )
 }
-streams.on(StreamsEvents.ERROR, (p: { error: Error; taskId?: string }) => emit({ ev: 'error', message: p.error?.message, taskId: p.taskId }))
+streams.on(StreamsEvents.ERROR, (p: { error: Error; taskId?: string }) =>
+  emit({ ev: 'error', message: p.error?.message, taskId: p.taskId }),
+)
 
 let closing = false
 process.on('SIGTERM', () => {

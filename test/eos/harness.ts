@@ -16,8 +16,17 @@ import { fileURLToPath } from 'node:url'
 import type { Admin, Producer } from 'kafkajs'
 import { brokers, createTopics, kafkaClient, onCleanup, randomTopic } from '../integration/helpers.js'
 import { chooseKeys, partitionOf } from '../chaos/input.js'
-import { checkEcho, checkInput, checkRegroupedAggregates, checkRunningAggregates, expectNoOpenTransactions, lastDataOffsets, readUntilMarkers, writeMarkers, type Partitioned } from './verifier.js'
-
+import {
+  checkEcho,
+  checkInput,
+  checkRegroupedAggregates,
+  checkRunningAggregates,
+  expectNoOpenTransactions,
+  lastDataOffsets,
+  readUntilMarkers,
+  writeMarkers,
+  type Partitioned,
+} from './verifier.js'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const APP = path.join(ROOT, 'test/eos/app.ts')
@@ -43,7 +52,13 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
  * Polls `cond` every `intervalMs` until it returns true.
  * @throws Error naming `what` (and `detail()` when given) after `timeoutMs`.
  */
-export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number, detail?: () => string | Promise<string>, intervalMs = 200): Promise<void> {
+export async function waitFor(
+  what: string,
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  detail?: () => string | Promise<string>,
+  intervalMs = 200,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     if (await cond()) return
@@ -55,7 +70,9 @@ export async function waitFor(what: string, cond: () => boolean | Promise<boolea
 export { chooseKeys, partitionOf }
 
 /** Creates the input/echo/aggregate topics of a scenario; its internal topics are deleted at teardown. */
-export async function createScenario(options: { topology?: TopologyKind; partitions?: number; keysPerPartition?: number } = {}): Promise<Scenario> {
+export async function createScenario(
+  options: { topology?: TopologyKind; partitions?: number; keysPerPartition?: number } = {},
+): Promise<Scenario> {
   const partitions = options.partitions ?? 4
   const appId = randomTopic('eos-app')
   const [input, echo, agg] = await createTopics(
@@ -71,7 +88,16 @@ export async function createScenario(options: { topology?: TopologyKind; partiti
       await admin.disconnect()
     }
   })
-  return { appId, input: input!, echo: echo!, agg: agg!, partitions, topology: options.topology ?? 'echo-agg', keys: chooseKeys(partitions, options.keysPerPartition ?? 3), admin }
+  return {
+    appId,
+    input: input!,
+    echo: echo!,
+    agg: agg!,
+    partitions,
+    topology: options.topology ?? 'echo-agg',
+    keys: chooseKeys(partitions, options.keysPerPartition ?? 3),
+    admin,
+  }
 }
 
 /** Internal topics the application created (`<appId>-...-changelog`, `<appId>-...-repartition`). */
@@ -206,7 +232,10 @@ export class Instance {
   async waitExit(timeoutMs: number): Promise<number> {
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${this.name} did not exit within ${timeoutMs} ms; stderr:\n${this.stderrTail()}`)), timeoutMs)
+      timer = setTimeout(
+        () => reject(new Error(`${this.name} did not exit within ${timeoutMs} ms; stderr:\n${this.stderrTail()}`)),
+        timeoutMs,
+      )
     })
     try {
       return await Promise.race([this.#exit, timeout])
@@ -243,7 +272,8 @@ export class Instance {
       `${this.name}: ${what}`,
       () => {
         found = this.currentRun.find(pred)
-        if (!found && !this.running) throw new Error(`${this.name} exited (${this.exits.at(-1)}) while waiting for ${what}; stderr:\n${this.stderrTail()}`)
+        if (!found && !this.running)
+          throw new Error(`${this.name} exited (${this.exits.at(-1)}) while waiting for ${what}; stderr:\n${this.stderrTail()}`)
         return found !== undefined
       },
       timeoutMs,
@@ -369,7 +399,12 @@ export async function stableEndOffsets(s: Scenario, topic: string): Promise<numb
 }
 
 /** Waits until the group's committed input offset grew past `since` on EVERY input partition (all tasks progress). */
-export async function waitForProgress(s: Scenario, since: number[], timeoutMs: number, what = 'progress on every input partition'): Promise<number[]> {
+export async function waitForProgress(
+  s: Scenario,
+  since: number[],
+  timeoutMs: number,
+  what = 'progress on every input partition',
+): Promise<number[]> {
   let now: number[] = []
   await waitFor(
     what,
@@ -389,7 +424,11 @@ export async function waitForProgress(s: Scenario, since: number[], timeoutMs: n
  * every input partition) and, for a repartitioning topology, every committed record of its
  * repartition topics (read independently with read_committed).
  */
-export async function waitForAllConsumed(s: Scenario, timeoutMs: number, readLastDataOffsets: (topic: string) => Promise<number[]>): Promise<void> {
+export async function waitForAllConsumed(
+  s: Scenario,
+  timeoutMs: number,
+  readLastDataOffsets: (topic: string) => Promise<number[]>,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
   const ends = await stableEndOffsets(s, s.input)
   let committed: number[] = []
@@ -453,7 +492,12 @@ export interface RunResult {
  * (outputs, changelogs, repartition topics) and checks that no transaction is left open before
  * it, then reads input/echo/aggregates read_committed up to the markers and verifies them.
  */
-export async function finishAndVerify(s: Scenario, instances: ReadonlyArray<Instance>, producer: InputProducer, options: { groups?: number; timeoutMs?: number } = {}): Promise<RunResult> {
+export async function finishAndVerify(
+  s: Scenario,
+  instances: ReadonlyArray<Instance>,
+  producer: InputProducer,
+  options: { groups?: number; timeoutMs?: number } = {},
+): Promise<RunResult> {
   const kafka = kafkaClient()
   const produced = await producer.stop()
   await waitForAllConsumed(s, options.timeoutMs ?? 120_000, (topic) => lastDataOffsets(kafka, s.admin, topic))
@@ -473,7 +517,19 @@ export async function finishAndVerify(s: Scenario, instances: ReadonlyArray<Inst
   const count = (p: Partitioned) => p.reduce((n, l) => n + l.length, 0)
   const all = await readUntilMarkers(kafka, s.admin, [s.echo, s.agg], { readUncommitted: true })
   const abortedRecords = count(all.get(s.echo)!) + count(all.get(s.agg)!) - count(echo) - count(agg)
-  return { exitCodes, openTransactions, problems, produced, inputRead: count(input), echoRead: count(echo), aggRead: count(agg), abortedRecords, changelogs, repartitions, input }
+  return {
+    exitCodes,
+    openTransactions,
+    problems,
+    produced,
+    inputRead: count(input),
+    echoRead: count(echo),
+    aggRead: count(agg),
+    abortedRecords,
+    changelogs,
+    repartitions,
+    input,
+  }
 }
 
 /** With `EOS_VERBOSE=1`, prints one summary line per scenario (for reports and the loop script). */

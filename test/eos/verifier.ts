@@ -92,7 +92,10 @@ export function checkEcho(input: Partitioned, echo: Partitioned): string[] {
       const x = a[j]!
       const y = b[j]!
       if (x.key !== y.key || x.value !== y.value || x.timestamp !== y.timestamp) {
-        push(problems, `echo p${p}[${j}]: ${show(y)} (ts ${y.timestamp}) where the input has ${show(x)} (ts ${x.timestamp})${describeDivergence(a, b, j)}`)
+        push(
+          problems,
+          `echo p${p}[${j}]: ${show(y)} (ts ${y.timestamp}) where the input has ${show(x)} (ts ${x.timestamp})${describeDivergence(a, b, j)}`,
+        )
         break
       }
     }
@@ -204,7 +207,8 @@ export function checkRegroupedAggregates(input: Partitioned, agg: Partitioned, g
       if (!want.has(a.last)) push(problems, `regrouped ${g}[${i}]: ${r.value} names ${a.last}, not an input record of ${g}`)
       if (seen.has(a.last)) push(problems, `regrouped ${g}[${i}]: ${a.last} aggregated twice (duplicate)`)
       seen.add(a.last)
-      if ((lastSeqOfKey.get(key!) ?? -1) >= seq) push(problems, `regrouped ${g}[${i}]: ${a.last} after seq ${lastSeqOfKey.get(key!)} of ${key} (reordered)`)
+      if ((lastSeqOfKey.get(key!) ?? -1) >= seq)
+        push(problems, `regrouped ${g}[${i}]: ${a.last} after seq ${lastSeqOfKey.get(key!)} of ${key} (reordered)`)
       lastSeqOfKey.set(key!, seq)
       sum += amountOf(a.last)
       if (a.count !== i + 1 || a.sum !== sum) {
@@ -235,13 +239,17 @@ export function compact(records: ReadonlyArray<Rec>): Map<string, string> {
 
 function diffMaps(label: string, store: ReadonlyMap<string, string>, want: ReadonlyMap<string, string>): string[] {
   const problems: string[] = []
-  const dec = (h: string) => Buffer.from(h, 'hex').toString('utf8').replace(/[^\x20-\x7e]/g, '.')
+  const dec = (h: string) =>
+    Buffer.from(h, 'hex')
+      .toString('utf8')
+      .replace(/[^\x20-\x7e]/g, '.')
   for (const [k, v] of want) {
     const s = store.get(k)
     if (s === undefined) push(problems, `${label}: key ${dec(k)} missing from the store (changelog: ${dec(v)})`)
     else if (s !== v) push(problems, `${label}: key ${dec(k)} is ${dec(s)} in the store, ${dec(v)} in the committed changelog`)
   }
-  for (const [k, s] of store) if (!want.has(k)) push(problems, `${label}: key ${dec(k)}=${dec(s)} in the store, not in the committed changelog`)
+  for (const [k, s] of store)
+    if (!want.has(k)) push(problems, `${label}: key ${dec(k)}=${dec(s)} in the store, not in the committed changelog`)
   return problems
 }
 
@@ -256,7 +264,12 @@ export function checkStoreMatchesChangelog(label: string, store: ReadonlyMap<str
  * still open transaction) and nothing older than its checkpoint claims.
  * @returns problems (empty = pass) and whether the store is behind the committed end.
  */
-export function checkStoreIsCommittedPrefix(label: string, store: ReadonlyMap<string, string>, changelog: ReadonlyArray<Rec>, checkpoint: number | undefined): { problems: string[]; behind: boolean } {
+export function checkStoreIsCommittedPrefix(
+  label: string,
+  store: ReadonlyMap<string, string>,
+  changelog: ReadonlyArray<Rec>,
+  checkpoint: number | undefined,
+): { problems: string[]; behind: boolean } {
   const cp = checkpoint ?? 0
   const state = compact(changelog.filter((r) => r.offset < cp))
   const equal = () => state.size === store.size && [...state].every(([k, v]) => store.get(k) === v)
@@ -268,7 +281,13 @@ export function checkStoreIsCommittedPrefix(label: string, store: ReadonlyMap<st
     if (!matched && equal()) matched = true
   }
   if (!matched) {
-    return { problems: [`${label}: the store is no committed prefix of the changelog at or after its checkpoint ${cp}`, ...diffMaps(`${label} vs committed end`, store, state).slice(0, 4)], behind: false }
+    return {
+      problems: [
+        `${label}: the store is no committed prefix of the changelog at or after its checkpoint ${cp}`,
+        ...diffMaps(`${label} vs committed end`, store, state).slice(0, 4),
+      ],
+      behind: false,
+    }
   }
   return { problems: [], behind: !equal() }
 }
@@ -302,7 +321,11 @@ export async function writeMarkers(kafka: Kafka, admin: Admin, topics: ReadonlyA
   try {
     for (const topic of topics) {
       const n = await partitionCount(admin, topic)
-      const res = await producer.send({ topic, acks: -1, messages: Array.from({ length: n }, (_, p) => ({ key: MARKER_KEY, value: `marker-${p}`, partition: p })) })
+      const res = await producer.send({
+        topic,
+        acks: -1,
+        messages: Array.from({ length: n }, (_, p) => ({ key: MARKER_KEY, value: `marker-${p}`, partition: p })),
+      })
       const offs: number[] = []
       for (const r of res) offs[r.partition] = Number(r.baseOffset)
       out.set(topic, offs)
@@ -339,23 +362,38 @@ export async function expectNoOpenTransactions(admin: Admin, markers: ReadonlyMa
  * Reads `topics` from the beginning (read_committed unless `readUncommitted`) until the marker of
  * every partition; returns topic → records per partition BEFORE the marker.
  */
-export async function readUntilMarkers(kafka: Kafka, admin: Admin, topics: ReadonlyArray<string>, options: { timeoutMs?: number; readUncommitted?: boolean } = {}): Promise<Map<string, Partitioned>> {
+export async function readUntilMarkers(
+  kafka: Kafka,
+  admin: Admin,
+  topics: ReadonlyArray<string>,
+  options: { timeoutMs?: number; readUncommitted?: boolean } = {},
+): Promise<Map<string, Partitioned>> {
   const out = new Map<string, Partitioned>()
   let pending = 0
   const done = new Set<string>()
   for (const t of topics) {
     const n = await partitionCount(admin, t)
-    out.set(t, Array.from({ length: n }, () => []))
+    out.set(
+      t,
+      Array.from({ length: n }, () => []),
+    )
     pending += n
   }
-  const consumer = kafka.consumer({ groupId: randomTopic('eos-verifier'), readUncommitted: options.readUncommitted ?? false, maxWaitTimeInMs: 100, maxBytesPerPartition: 4 * 1024 * 1024 })
+  const consumer = kafka.consumer({
+    groupId: randomTopic('eos-verifier'),
+    readUncommitted: options.readUncommitted ?? false,
+    maxWaitTimeInMs: 100,
+    maxBytesPerPartition: 4 * 1024 * 1024,
+  })
   await consumer.connect()
   const timeoutMs = options.timeoutMs ?? 60_000
   try {
     await consumer.subscribe({ topics: [...topics], fromBeginning: true })
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
-        const missing = [...out].flatMap(([t, parts]) => parts.map((recs, p) => (done.has(`${t}:${p}`) ? '' : `${t}[${p}] (${recs.length} read)`)).filter(Boolean))
+        const missing = [...out].flatMap(([t, parts]) =>
+          parts.map((recs, p) => (done.has(`${t}:${p}`) ? '' : `${t}[${p}] (${recs.length} read)`)).filter(Boolean),
+        )
         reject(new Error(`verifier: no marker after ${timeoutMs} ms on ${missing.join(', ')}`))
       }, timeoutMs)
       consumer
@@ -398,7 +436,12 @@ export async function readUntilMarkers(kafka: Kafka, admin: Admin, topics: Reado
  * unchanged for `settleMs`, so commit markers of a just-committed transaction are in): the
  * committed content at this moment, while a transaction may still be open after it.
  */
-export async function readToStableEnd(kafka: Kafka, admin: Admin, topic: string, options: { timeoutMs?: number; settleMs?: number } = {}): Promise<{ records: Partitioned; ends: number[] }> {
+export async function readToStableEnd(
+  kafka: Kafka,
+  admin: Admin,
+  topic: string,
+  options: { timeoutMs?: number; settleMs?: number } = {},
+): Promise<{ records: Partitioned; ends: number[] }> {
   const settleMs = options.settleMs ?? 1000
   const lso = async () => (await admin.fetchTopicOffsets(topic)).sort((a, b) => a.partition - b.partition).map((p) => Number(p.offset))
   let ends = await lso()
@@ -414,7 +457,12 @@ export async function readToStableEnd(kafka: Kafka, admin: Admin, topic: string,
   ends.forEach((_, p) => (position[p] = lows.get(p) ?? 0))
   const complete = () => position.every((pos, p) => pos >= ends[p]!)
   if (complete()) return { records, ends }
-  const consumer = kafka.consumer({ groupId: randomTopic('eos-verifier'), readUncommitted: false, maxWaitTimeInMs: 100, maxBytesPerPartition: 4 * 1024 * 1024 })
+  const consumer = kafka.consumer({
+    groupId: randomTopic('eos-verifier'),
+    readUncommitted: false,
+    maxWaitTimeInMs: 100,
+    maxBytesPerPartition: 4 * 1024 * 1024,
+  })
   consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
     const { partition, lastOffset } = e.payload as unknown as { partition: number; lastOffset: string }
     position[partition] = Math.max(position[partition]!, Number(lastOffset) + 1)
@@ -433,7 +481,10 @@ export async function readToStableEnd(kafka: Kafka, admin: Admin, topic: string,
     })
     const deadline = Date.now() + timeoutMs
     while (!complete()) {
-      if (Date.now() > deadline) throw new Error(`verifier: ${topic} read to ${JSON.stringify(position)} of stable end ${JSON.stringify(ends)} after ${timeoutMs} ms`)
+      if (Date.now() > deadline)
+        throw new Error(
+          `verifier: ${topic} read to ${JSON.stringify(position)} of stable end ${JSON.stringify(ends)} after ${timeoutMs} ms`,
+        )
       await sleep(100)
     }
   } finally {

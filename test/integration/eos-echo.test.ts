@@ -5,11 +5,28 @@
  */
 import { describe, expect, it } from 'vitest'
 import { createScenario, finishAndVerify, InputProducer, Instance, report, waitForProgress } from '../eos/harness.js'
-import { checkEcho, checkInput, checkRegroupedAggregates, checkRunningAggregates, checkStoreIsCommittedPrefix, checkStoreMatchesChangelog, type Partitioned, type Rec } from '../eos/verifier.js'
+import {
+  checkEcho,
+  checkInput,
+  checkRegroupedAggregates,
+  checkRunningAggregates,
+  checkStoreIsCommittedPrefix,
+  checkStoreMatchesChangelog,
+  type Partitioned,
+  type Rec,
+} from '../eos/verifier.js'
 
 const hex = (s: string) => Buffer.from(s, 'utf8').toString('hex')
 let offset = 0
-const rec = (partition: number, key: string, value: string, ts = '1000'): Rec => ({ partition, offset: offset++, key, value, timestamp: ts, keyHex: hex(key), valueHex: hex(value) })
+const rec = (partition: number, key: string, value: string, ts = '1000'): Rec => ({
+  partition,
+  offset: offset++,
+  key,
+  value,
+  timestamp: ts,
+  keyHex: hex(key),
+  valueHex: hex(value),
+})
 const inputOf = (...values: string[][]): Partitioned => values.map((vs, p) => vs.map((v) => rec(p, v.split(':')[0]!, v)))
 const aggsOf = (input: Partitioned): Partitioned =>
   input.map((recs, p) => {
@@ -27,7 +44,12 @@ describe('exactly-once verifier (hand-made data, no broker)', () => {
 
   it('accepts an exact echo and exact running aggregates', () => {
     expect(checkInput(input)).toEqual([])
-    expect(checkEcho(input, input.map((l) => l.map((r) => ({ ...r }))))).toEqual([])
+    expect(
+      checkEcho(
+        input,
+        input.map((l) => l.map((r) => ({ ...r }))),
+      ),
+    ).toEqual([])
     expect(checkRunningAggregates(input, aggsOf(input))).toEqual([])
   })
 
@@ -62,47 +84,119 @@ describe('exactly-once verifier (hand-made data, no broker)', () => {
     }
     const ok: Partitioned = [[...g('g0', ['a:0:5', 'c:0:3', 'b:0:1', 'a:2:2']), ...g('g1', ['c:1:4', 'a:1:7'])]]
     expect(checkRegroupedAggregates(input, ok, 2)).toEqual([])
-    expect(checkRegroupedAggregates(input, [[...g('g0', ['a:0:5', 'c:0:3', 'b:0:1', 'a:2:2', 'a:2:2']), ...g('g1', ['c:1:4', 'a:1:7'])]], 2).join('\n')).toMatch(/twice/)
-    expect(checkRegroupedAggregates(input, [[...g('g0', ['a:0:5', 'c:0:3', 'b:0:1']), ...g('g1', ['c:1:4', 'a:1:7'])]], 2).join('\n')).toMatch(/never aggregated/)
-    expect(checkRegroupedAggregates(input, [[...g('g0', ['a:2:2', 'c:0:3', 'b:0:1', 'a:0:5']), ...g('g1', ['c:1:4', 'a:1:7'])]], 2).join('\n')).toMatch(/reordered/)
+    expect(
+      checkRegroupedAggregates(
+        input,
+        [[...g('g0', ['a:0:5', 'c:0:3', 'b:0:1', 'a:2:2', 'a:2:2']), ...g('g1', ['c:1:4', 'a:1:7'])]],
+        2,
+      ).join('\n'),
+    ).toMatch(/twice/)
+    expect(
+      checkRegroupedAggregates(input, [[...g('g0', ['a:0:5', 'c:0:3', 'b:0:1']), ...g('g1', ['c:1:4', 'a:1:7'])]], 2).join('\n'),
+    ).toMatch(/never aggregated/)
+    expect(
+      checkRegroupedAggregates(input, [[...g('g0', ['a:2:2', 'c:0:3', 'b:0:1', 'a:0:5']), ...g('g1', ['c:1:4', 'a:1:7'])]], 2).join('\n'),
+    ).toMatch(/reordered/)
   })
 
   it('compares a store with the committed changelog, and a crashed store with its committed prefixes', () => {
     const cl = [rec(0, 'a', 'v1'), rec(0, 'b', 'w1'), rec(0, 'a', 'v2'), rec(0, 'b', 'w2')]
     const store = (entries: Array<[string, string]>) => new Map(entries.map(([k, v]) => [hex(k), hex(v)]))
-    expect(checkStoreMatchesChangelog('s', store([['a', 'v2'], ['b', 'w2']]), cl)).toEqual([])
-    expect(checkStoreMatchesChangelog('s', store([['a', 'v2'], ['b', 'w1']]), cl)).not.toEqual([])
+    expect(
+      checkStoreMatchesChangelog(
+        's',
+        store([
+          ['a', 'v2'],
+          ['b', 'w2'],
+        ]),
+        cl,
+      ),
+    ).toEqual([])
+    expect(
+      checkStoreMatchesChangelog(
+        's',
+        store([
+          ['a', 'v2'],
+          ['b', 'w1'],
+        ]),
+        cl,
+      ),
+    ).not.toEqual([])
     const cp = cl[2]!.offset // checkpoint: next offset after a=v1, b=w1
-    expect(checkStoreIsCommittedPrefix('s', store([['a', 'v1'], ['b', 'w1']]), cl, cp)).toEqual({ problems: [], behind: true })
-    expect(checkStoreIsCommittedPrefix('s', store([['a', 'v2'], ['b', 'w1']]), cl, cp)).toEqual({ problems: [], behind: true })
-    expect(checkStoreIsCommittedPrefix('s', store([['a', 'v2'], ['b', 'w2']]), cl, cp)).toEqual({ problems: [], behind: false })
+    expect(
+      checkStoreIsCommittedPrefix(
+        's',
+        store([
+          ['a', 'v1'],
+          ['b', 'w1'],
+        ]),
+        cl,
+        cp,
+      ),
+    ).toEqual({ problems: [], behind: true })
+    expect(
+      checkStoreIsCommittedPrefix(
+        's',
+        store([
+          ['a', 'v2'],
+          ['b', 'w1'],
+        ]),
+        cl,
+        cp,
+      ),
+    ).toEqual({ problems: [], behind: true })
+    expect(
+      checkStoreIsCommittedPrefix(
+        's',
+        store([
+          ['a', 'v2'],
+          ['b', 'w2'],
+        ]),
+        cl,
+        cp,
+      ),
+    ).toEqual({ problems: [], behind: false })
     // a value no committed changelog record has (an aborted transaction's write)
-    expect(checkStoreIsCommittedPrefix('s', store([['a', 'v3'], ['b', 'w2']]), cl, cp).problems).not.toEqual([])
+    expect(
+      checkStoreIsCommittedPrefix(
+        's',
+        store([
+          ['a', 'v3'],
+          ['b', 'w2'],
+        ]),
+        cl,
+        cp,
+      ).problems,
+    ).not.toEqual([])
     // older than the checkpoint claims
     expect(checkStoreIsCommittedPrefix('s', store([['a', 'v1']]), cl, cp).problems).not.toEqual([])
   })
 })
 
 describe('exactly-once, scenario 1: echo + running aggregates', () => {
-  it('two instances, 4 partitions: the echo equals the input per partition and every aggregate equals the recomputed running aggregate', { timeout: 180_000 }, async () => {
-    const s = await createScenario({ partitions: 4 })
-    const a = await Instance.create('a', s)
-    const b = await Instance.create('b', s)
-    a.start()
-    b.start()
-    await Promise.all([a.waitRunning(), b.waitRunning()])
-    const input = await new InputProducer(s, { perTick: 12, maxRecords: 2400 }).start()
-    await waitForProgress(s, [-1, -1, -1, -1], 60_000)
-    await input.finished()
-    const r = await finishAndVerify(s, [a, b], input)
-    expect(r.exitCodes).toEqual([0, 0])
-    expect(r.openTransactions).toEqual([])
-    expect(r.problems).toEqual([])
-    expect(r.inputRead).toBe(r.produced)
-    expect(r.produced).toBe(2400)
-    expect(r.echoRead).toBe(2400)
-    expect(r.aggRead).toBe(2400)
-    expect(r.changelogs).toEqual([`${s.appId}-agg-changelog`])
-    report('echo + aggregates', { produced: r.produced, abortedRecords: r.abortedRecords })
-  })
+  it(
+    'two instances, 4 partitions: the echo equals the input per partition and every aggregate equals the recomputed running aggregate',
+    { timeout: 180_000 },
+    async () => {
+      const s = await createScenario({ partitions: 4 })
+      const a = await Instance.create('a', s)
+      const b = await Instance.create('b', s)
+      a.start()
+      b.start()
+      await Promise.all([a.waitRunning(), b.waitRunning()])
+      const input = await new InputProducer(s, { perTick: 12, maxRecords: 2400 }).start()
+      await waitForProgress(s, [-1, -1, -1, -1], 60_000)
+      await input.finished()
+      const r = await finishAndVerify(s, [a, b], input)
+      expect(r.exitCodes).toEqual([0, 0])
+      expect(r.openTransactions).toEqual([])
+      expect(r.problems).toEqual([])
+      expect(r.inputRead).toBe(r.produced)
+      expect(r.produced).toBe(2400)
+      expect(r.echoRead).toBe(2400)
+      expect(r.aggRead).toBe(2400)
+      expect(r.changelogs).toEqual([`${s.appId}-agg-changelog`])
+      report('echo + aggregates', { produced: r.produced, abortedRecords: r.abortedRecords })
+    },
+  )
 })

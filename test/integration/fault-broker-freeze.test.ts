@@ -40,24 +40,38 @@ describe('fault: the broker frozen while three instances process', () => {
   })
 
   for (const guarantee of ['exactly_once', 'at_least_once'] as Guarantee[]) {
-    it(`${guarantee}: a ${FREEZE_S} s freeze kills no instance and loses nothing${guarantee === 'exactly_once' ? ', duplicates nothing, aggregates exact' : ''}`, { timeout: 300_000 }, async () => {
-      const r = await runOnce(`fast-freeze-${FREEZE_S}`, clusterFreeze(FREEZE_S, 6), cluster!, 1, {
-        guarantee,
-        ratePerSec: 100,
-        inputSeconds: 20,
-        drainTimeoutMs: 120_000,
-        ...(code ? { code } : {}),
-        logDir: path.join(ROOT, '.cache/chaos/fast', `${stamp}-${guarantee}`),
-      })
-      const where = `logs: ${r.logDir}`
-      expect(r.error, where).toBeUndefined()
-      expect(r.deaths.map((d) => `${d.instance} ${d.kind}: ${d.detail}`), where).toEqual([])
-      expect(r.verdict?.openTransactions, where).toEqual([])
-      expect(r.verdict?.problems, where).toEqual([])
-      expect(r.verdict?.anomalies.filter((a) => a.kind.startsWith('lost')).map((a) => a.value), where).toEqual([])
-      if (guarantee === 'exactly_once') expect(r.verdict?.anomalies.map((a) => `${a.kind} ${a.value}`), where).toEqual([])
-      expect(r.verdict?.inputRead).toBe(r.verdict?.produced)
-      expect(r.pass, where).toBe(true)
-    })
+    it(
+      `${guarantee}: a ${FREEZE_S} s freeze kills no instance and loses nothing${guarantee === 'exactly_once' ? ', duplicates nothing, aggregates exact' : ''}`,
+      { timeout: 300_000 },
+      async () => {
+        const r = await runOnce(`fast-freeze-${FREEZE_S}`, clusterFreeze(FREEZE_S, 6), cluster!, 1, {
+          guarantee,
+          ratePerSec: 100,
+          inputSeconds: 20,
+          drainTimeoutMs: 120_000,
+          ...(code ? { code } : {}),
+          logDir: path.join(ROOT, '.cache/chaos/fast', `${stamp}-${guarantee}`),
+        })
+        const where = `logs: ${r.logDir}`
+        expect(r.error, where).toBeUndefined()
+        expect(
+          r.deaths.map((d) => `${d.instance} ${d.kind}: ${d.detail}`),
+          where,
+        ).toEqual([])
+        expect(r.verdict?.openTransactions, where).toEqual([])
+        expect(r.verdict?.problems, where).toEqual([])
+        expect(
+          r.verdict?.anomalies.filter((a) => a.kind.startsWith('lost')).map((a) => a.value),
+          where,
+        ).toEqual([])
+        if (guarantee === 'exactly_once')
+          expect(
+            r.verdict?.anomalies.map((a) => `${a.kind} ${a.value}`),
+            where,
+          ).toEqual([])
+        expect(r.verdict?.inputRead).toBe(r.verdict?.produced)
+        expect(r.pass, where).toBe(true)
+      },
+    )
   }
 })

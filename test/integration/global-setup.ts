@@ -10,42 +10,42 @@
  * Tests read the addresses with `brokers()` / `registryUrl()` from ./helpers.ts (vitest's
  * `inject('kafkaBrokers')` / `inject('schemaRegistryUrl')`; also exported to `process.env`).
  */
-import type { TestProject } from 'vitest/node';
-import { ensureKafka, type LocalKafka } from '../../scripts/local-kafka.js';
-import { ensureRegistry, type LocalRegistry } from '../../scripts/local-registry.js';
+import type { TestProject } from 'vitest/node'
+import { ensureKafka, type LocalKafka } from '../../scripts/local-kafka.js'
+import { ensureRegistry, type LocalRegistry } from '../../scripts/local-registry.js'
 
 declare module 'vitest' {
   export interface ProvidedContext {
     /** Comma-separated bootstrap brokers of the cluster under test. */
-    kafkaBrokers: string;
+    kafkaBrokers: string
     /** Base URL of the Confluent-compatible schema registry API under test. */
-    schemaRegistryUrl: string;
+    schemaRegistryUrl: string
   }
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const started = Date.now();
+  const started = Date.now()
   // Start both at once: each JVM is mostly single-threaded while booting.
-  const [kafka, registry] = await Promise.allSettled([ensureKafka(), ensureRegistry()]);
+  const [kafka, registry] = await Promise.allSettled([ensureKafka(), ensureRegistry()])
   if (kafka.status === 'rejected' || registry.status === 'rejected') {
-    if (kafka.status === 'fulfilled') await kafka.value.stop();
-    if (registry.status === 'fulfilled') await registry.value.stop();
-    throw kafka.status === 'rejected' ? kafka.reason : (registry as PromiseRejectedResult).reason;
+    if (kafka.status === 'fulfilled') await kafka.value.stop()
+    if (registry.status === 'fulfilled') await registry.value.stop()
+    throw kafka.status === 'rejected' ? kafka.reason : (registry as PromiseRejectedResult).reason
   }
-  const broker: LocalKafka = kafka.value;
-  const schemaRegistry: LocalRegistry = registry.value;
+  const broker: LocalKafka = kafka.value
+  const schemaRegistry: LocalRegistry = registry.value
   process.stderr.write(
     `[integration] Kafka ${broker.brokers}${broker.started ? ' (started)' : ''}, ` +
       `schema registry ${schemaRegistry.url}${schemaRegistry.started ? ' (started)' : ''}, ` +
       `ready in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
-  );
+  )
 
-  project.provide('kafkaBrokers', broker.brokers);
-  project.provide('schemaRegistryUrl', schemaRegistry.url);
-  process.env.KAFKA_BROKERS = broker.brokers;
-  process.env.SCHEMA_REGISTRY_URL = schemaRegistry.url;
+  project.provide('kafkaBrokers', broker.brokers)
+  project.provide('schemaRegistryUrl', schemaRegistry.url)
+  process.env.KAFKA_BROKERS = broker.brokers
+  process.env.SCHEMA_REGISTRY_URL = schemaRegistry.url
 
   return async () => {
-    await Promise.all([broker.stop(), schemaRegistry.stop()]);
-  };
+    await Promise.all([broker.stop(), schemaRegistry.stop()])
+  }
 }

@@ -6,12 +6,12 @@
  * inside a test (or beforeEach) it runs when that test finishes; inside beforeAll or at file
  * level it runs after the file's tests. So tests never call disconnect/delete themselves.
  */
-import { randomBytes } from 'node:crypto';
-import { afterAll, inject, onTestFinished } from 'vitest';
-import kafkajs from 'kafkajs';
+import { randomBytes } from 'node:crypto'
+import { afterAll, inject, onTestFinished } from 'vitest'
+import kafkajs from 'kafkajs'
 // kafkajs 2.2.4's read_committed returns records of aborted transactions when the broker lists them
 // out of offset order: every test-side consumer (consumeUntil, the EOS verifiers) reads with the fix.
-import '../../lib/app/kafkajs-fixes.js';
+import '../../lib/app/kafkajs-fixes.js'
 import type {
   Admin,
   Consumer,
@@ -22,38 +22,38 @@ import type {
   KafkaConfig,
   Producer,
   ProducerConfig,
-} from 'kafkajs';
+} from 'kafkajs'
 
-const { Kafka, logLevel } = kafkajs;
+const { Kafka, logLevel } = kafkajs
 
 /** Bootstrap brokers of the cluster under test, e.g. `['127.0.0.1:9092']`. */
 export function brokers(): string[] {
-  const list = inject('kafkaBrokers') ?? process.env.KAFKA_BROKERS;
-  if (!list) throw new Error('No Kafka brokers: run integration tests through vitest (the `integration` project)');
-  return list.split(',');
+  const list = inject('kafkaBrokers') ?? process.env.KAFKA_BROKERS
+  if (!list) throw new Error('No Kafka brokers: run integration tests through vitest (the `integration` project)')
+  return list.split(',')
 }
 
 /** Base URL of the Confluent-compatible schema registry API under test. */
 export function registryUrl(): string {
-  const url = inject('schemaRegistryUrl') ?? process.env.SCHEMA_REGISTRY_URL;
-  if (!url) throw new Error('No schema registry: run integration tests through vitest (the `integration` project)');
-  return url;
+  const url = inject('schemaRegistryUrl') ?? process.env.SCHEMA_REGISTRY_URL
+  if (!url) throw new Error('No schema registry: run integration tests through vitest (the `integration` project)')
+  return url
 }
 
 /** A topic (or group, or transactional id) name no other test run uses: `<prefix>-<time>-<random>`. */
 export function randomTopic(prefix = 'test'): string {
-  return `${prefix}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+  return `${prefix}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`
 }
 
-const fileCleanups: Array<() => Promise<void>> = [];
+const fileCleanups: Array<() => Promise<void>> = []
 
 afterAll(async () => {
-  const errors: unknown[] = [];
+  const errors: unknown[] = []
   while (fileCleanups.length > 0) {
-    await fileCleanups.pop()!().catch((err: unknown) => errors.push(err));
+    await fileCleanups.pop()!().catch((err: unknown) => errors.push(err))
   }
-  if (errors.length > 0) throw errors[0];
-});
+  if (errors.length > 0) throw errors[0]
+})
 
 /**
  * Registers `cleanup` to run when the current test finishes, or (outside a test, e.g. in
@@ -61,24 +61,24 @@ afterAll(async () => {
  */
 export function onCleanup(cleanup: () => Promise<void>): void {
   try {
-    onTestFinished(cleanup);
+    onTestFinished(cleanup)
   } catch {
-    fileCleanups.push(cleanup);
+    fileCleanups.push(cleanup)
   }
 }
 
 function clientLogLevel(): kafkajs.logLevel {
   switch ((process.env.KAFKAJS_LOG_LEVEL ?? '').toLowerCase()) {
     case 'error':
-      return logLevel.ERROR;
+      return logLevel.ERROR
     case 'warn':
-      return logLevel.WARN;
+      return logLevel.WARN
     case 'info':
-      return logLevel.INFO;
+      return logLevel.INFO
     case 'debug':
-      return logLevel.DEBUG;
+      return logLevel.DEBUG
     default:
-      return logLevel.NOTHING;
+      return logLevel.NOTHING
   }
 }
 
@@ -92,34 +92,31 @@ export function kafkaClient(config: Partial<KafkaConfig> = {}): KafkaClient {
     brokers: brokers(),
     logLevel: clientLogLevel(),
     ...config,
-  });
+  })
 }
 
 /** A connected admin client, disconnected at teardown. */
 export async function connectedAdmin(client: KafkaClient = kafkaClient()): Promise<Admin> {
-  const admin = client.admin();
-  await admin.connect();
-  onCleanup(() => admin.disconnect());
-  return admin;
+  const admin = client.admin()
+  await admin.connect()
+  onCleanup(() => admin.disconnect())
+  return admin
 }
 
 /** A connected producer, disconnected at teardown. */
 export async function connectedProducer(config: ProducerConfig = {}, client: KafkaClient = kafkaClient()): Promise<Producer> {
-  const producer = client.producer(config);
-  await producer.connect();
-  onCleanup(() => producer.disconnect());
-  return producer;
+  const producer = client.producer(config)
+  await producer.connect()
+  onCleanup(() => producer.disconnect())
+  return producer
 }
 
 /** A connected consumer (random group id unless given), disconnected at teardown. */
-export async function connectedConsumer(
-  config: Partial<ConsumerConfig> = {},
-  client: KafkaClient = kafkaClient(),
-): Promise<Consumer> {
-  const consumer = client.consumer({ groupId: randomTopic('group'), ...config });
-  await consumer.connect();
-  onCleanup(() => consumer.disconnect());
-  return consumer;
+export async function connectedConsumer(config: Partial<ConsumerConfig> = {}, client: KafkaClient = kafkaClient()): Promise<Consumer> {
+  const consumer = client.consumer({ groupId: randomTopic('group'), ...config })
+  await consumer.connect()
+  onCleanup(() => consumer.disconnect())
+  return consumer
 }
 
 /**
@@ -130,29 +127,29 @@ export async function connectedConsumer(
 export async function createTopics(...topics: Array<string | ITopicConfig>): Promise<string[]> {
   const configs: ITopicConfig[] = topics.map((t) =>
     typeof t === 'string' ? { topic: t, numPartitions: 1, replicationFactor: 1 } : { replicationFactor: 1, ...t },
-  );
-  const names = configs.map((c) => c.topic);
-  const admin = kafkaClient().admin();
-  await admin.connect();
+  )
+  const names = configs.map((c) => c.topic)
+  const admin = kafkaClient().admin()
+  await admin.connect()
   try {
-    await admin.createTopics({ topics: configs, waitForLeaders: false, timeout: 30_000 });
-    await waitForLeaders(admin, names, 30_000);
+    await admin.createTopics({ topics: configs, waitForLeaders: false, timeout: 30_000 })
+    await waitForLeaders(admin, names, 30_000)
   } finally {
-    await admin.disconnect();
+    await admin.disconnect()
   }
   onCleanup(async () => {
-    const deleter = kafkaClient().admin();
-    await deleter.connect();
+    const deleter = kafkaClient().admin()
+    await deleter.connect()
     try {
-      await deleter.deleteTopics({ topics: names, timeout: 30_000 });
+      await deleter.deleteTopics({ topics: names, timeout: 30_000 })
     } catch (err) {
       // Already gone is fine; anything else is a real failure of the test's cleanup.
-      if (!/does not host this topic-partition|UNKNOWN_TOPIC_OR_PARTITION/i.test(String((err as Error).message))) throw err;
+      if (!/does not host this topic-partition|UNKNOWN_TOPIC_OR_PARTITION/i.test(String((err as Error).message))) throw err
     } finally {
-      await deleter.disconnect();
+      await deleter.disconnect()
     }
-  });
-  return names;
+  })
+  return names
 }
 
 /**
@@ -161,30 +158,30 @@ export async function createTopics(...topics: Array<string | ITopicConfig>): Pro
  * answers for a moment after CreateTopics returned (its metadata lags the controller).
  */
 async function waitForLeaders(admin: Admin, topics: string[], timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + timeoutMs
   for (;;) {
     try {
-      const { topics: metadata } = await admin.fetchTopicMetadata({ topics });
-      if (metadata.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+      const { topics: metadata } = await admin.fetchTopicMetadata({ topics })
+      if (metadata.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return
     } catch (err) {
-      if (Date.now() >= deadline) throw err;
+      if (Date.now() >= deadline) throw err
     }
-    if (Date.now() >= deadline) throw new Error(`createTopics: no leader for ${topics.join(', ')} after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    if (Date.now() >= deadline) throw new Error(`createTopics: no leader for ${topics.join(', ')} after ${timeoutMs} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
   }
 }
 
 /** One consumed record, with key and value decoded as UTF-8 strings. */
 export interface ConsumedRecord {
-  topic: string;
-  partition: number;
-  offset: string;
-  key: string | null;
-  value: string | null;
+  topic: string
+  partition: number
+  offset: string
+  key: string | null
+  value: string | null
   /** Raw value bytes (for binary formats such as Avro). */
-  rawValue: Buffer | null;
-  timestamp: string;
-  headers: IHeaders | undefined;
+  rawValue: Buffer | null
+  timestamp: string
+  headers: IHeaders | undefined
 }
 
 /**
@@ -193,23 +190,23 @@ export interface ConsumedRecord {
  * @throws Error listing what was read when `until` is still false after `timeoutMs`.
  */
 export async function consumeUntil(options: {
-  topics: string[];
-  until: (records: ConsumedRecord[]) => boolean;
+  topics: string[]
+  until: (records: ConsumedRecord[]) => boolean
   /** @defaultValue true (read_committed, as kstreams reads) */
-  readCommitted?: boolean;
+  readCommitted?: boolean
   /** @defaultValue 30000 */
-  timeoutMs?: number;
+  timeoutMs?: number
 }): Promise<ConsumedRecord[]> {
   const consumer = kafkaClient().consumer({
     groupId: randomTopic('group'),
     readUncommitted: !(options.readCommitted ?? true),
     maxWaitTimeInMs: 100,
-  });
-  const records: ConsumedRecord[] = [];
-  await consumer.connect();
+  })
+  const records: ConsumedRecord[] = []
+  await consumer.connect()
   try {
-    await consumer.subscribe({ topics: options.topics, fromBeginning: true });
-    const timeoutMs = options.timeoutMs ?? 30_000;
+    await consumer.subscribe({ topics: options.topics, fromBeginning: true })
+    const timeoutMs = options.timeoutMs ?? 30_000
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
         () =>
@@ -220,7 +217,7 @@ export async function consumeUntil(options: {
             ),
           ),
         timeoutMs,
-      );
+      )
       consumer
         .run({
           eachMessage: async ({ topic, partition, message }) => {
@@ -233,20 +230,20 @@ export async function consumeUntil(options: {
               rawValue: message.value,
               timestamp: message.timestamp,
               headers: message.headers,
-            });
+            })
             if (options.until(records)) {
-              clearTimeout(timer);
-              resolve();
+              clearTimeout(timer)
+              resolve()
             }
           },
         })
         .catch((err: unknown) => {
-          clearTimeout(timer);
-          reject(err);
-        });
-    });
-    return records;
+          clearTimeout(timer)
+          reject(err)
+        })
+    })
+    return records
   } finally {
-    await consumer.disconnect();
+    await consumer.disconnect()
   }
 }

@@ -37,7 +37,11 @@ describe('impression-click example (real broker + registry)', () => {
     const serdes = registrySerdes({ host: registryUrl() })
     await serdes.impression.prepareSerialize!(topics.impressions)
     const good = serdes.impression.serialize(topics.impressions, {
-      impressionId: 'bad-base', userId: 'u', adId: 'a', campaignId: 'campaign-01', impressionTime: options.startTime - 60_000,
+      impressionId: 'bad-base',
+      userId: 'u',
+      adId: 'a',
+      campaignId: 'campaign-01',
+      impressionTime: options.startTime - 60_000,
     })!
     const wrongMagic = Buffer.from(good)
     wrongMagic[0] = 1
@@ -100,11 +104,15 @@ describe('impression-click example (real broker + registry)', () => {
     const dead = await consumeUntil({ topics: [dlq], until: allKeys, timeoutMs: 30_000 })
     await new Promise((r) => setTimeout(r, 1_000))
     const listing = (await consumeUntil({ topics: [dlq], until: (rs) => rs.length >= dead.length, timeoutMs: 10_000 })).map(
-      (r) => `${r.key} at ${r.partition}@${r.offset} from ${String(r.headers?.['__kstreams.error.topic'])}[${String(r.headers?.['__kstreams.error.partition'])}]@${String(r.headers?.['__kstreams.error.offset'])} task ${String(r.headers?.['__kstreams.error.task'])}`,
+      (r) =>
+        `${r.key} at ${r.partition}@${r.offset} from ${String(r.headers?.['__kstreams.error.topic'])}[${String(r.headers?.['__kstreams.error.partition'])}]@${String(r.headers?.['__kstreams.error.offset'])} task ${String(r.headers?.['__kstreams.error.task'])}`,
     )
     expect(dead.map((d) => d.key).sort(), `dead-letter topic:\n${listing.join('\n')}`).toEqual(bad.map((b) => b.key).sort())
     // no input record dead-lettered twice (the app's guarantee, whatever the input holds)
-    const sources = dead.map((r) => `${String(r.headers?.['__kstreams.error.topic'])}[${String(r.headers?.['__kstreams.error.partition'])}]@${String(r.headers?.['__kstreams.error.offset'])}`)
+    const sources = dead.map(
+      (r) =>
+        `${String(r.headers?.['__kstreams.error.topic'])}[${String(r.headers?.['__kstreams.error.partition'])}]@${String(r.headers?.['__kstreams.error.offset'])}`,
+    )
     expect(new Set(sources).size).toBe(sources.length)
     for (const b of bad) {
       const d = dead.find((r) => r.key === b.key)

@@ -54,17 +54,45 @@ describe('impression-click schema evolution (real broker + registry)', () => {
     await producer.send({
       topic: topics.impressions,
       messages: [
-        { key: 'old', value: v1.impression.serialize(topics.impressions, { impressionId: 'old', userId: 'u1', adId: 'a1', campaignId: 'c1', impressionTime: t }) },
-        { key: 'new', value: v2Impression.serialize(topics.impressions, { impressionId: 'new', userId: 'u2', adId: 'a2', campaignId: 'c2', impressionTime: t, placement: 'top' }) },
+        {
+          key: 'old',
+          value: v1.impression.serialize(topics.impressions, {
+            impressionId: 'old',
+            userId: 'u1',
+            adId: 'a1',
+            campaignId: 'c1',
+            impressionTime: t,
+          }),
+        },
+        {
+          key: 'new',
+          value: v2Impression.serialize(topics.impressions, {
+            impressionId: 'new',
+            userId: 'u2',
+            adId: 'a2',
+            campaignId: 'c2',
+            impressionTime: t,
+            placement: 'top',
+          }),
+        },
       ],
     })
     await producer.send({
       topic: topics.clicks,
-      messages: ['old', 'new'].map((id) => ({ key: id, value: v1.click.serialize(topics.clicks, { clickId: `click-${id}`, impressionId: id, clickTime: t + 1_000 }) })),
+      messages: ['old', 'new'].map((id) => ({
+        key: id,
+        value: v1.click.serialize(topics.clicks, { clickId: `click-${id}`, impressionId: id, clickTime: t + 1_000 }),
+      })),
     })
 
     // The v1 app (the example as is).
-    const env = { ...process.env, KAFKA_BROKERS: brokers().join(','), SCHEMA_REGISTRY_URL: registryUrl(), TOPIC_PREFIX: prefix, DEAD_LETTER_TOPIC: dlq }
+    const env = {
+      ...process.env,
+      KAFKA_BROKERS: brokers().join(','),
+      SCHEMA_REGISTRY_URL: registryUrl(),
+      TOPIC_PREFIX: prefix,
+      DEAD_LETTER_TOPIC: dlq,
+    }
     const v1App = await startApp(appSettings({ ...env, INSTANCE_ID: 'v1', STATE_DIR: path.join(stateRoot, 'v1') }))
     onCleanup(async () => void (await v1App.close()))
 
@@ -80,11 +108,21 @@ describe('impression-click schema evolution (real broker + registry)', () => {
 
     const decode = async (topic: string) => {
       const records = await consumeUntil({ topics: [topic], until: (rs) => rs.length >= 2, timeoutMs: 60_000 })
-      await v1.adEvent.prepareDeserialize!(topic, records.map((r) => r.rawValue))
+      await v1.adEvent.prepareDeserialize!(
+        topic,
+        records.map((r) => r.rawValue),
+      )
       return records.map((r) => v1.adEvent.deserialize(topic, r.rawValue)!).sort((a, b) => a.impressionId.localeCompare(b.impressionId))
     }
     const expected = (id: string, user: string, ad: string, campaign: string): AdEvent => ({
-      impressionId: id, userId: user, adId: ad, campaignId: campaign, impressionTime: t, clicked: true, clickId: `click-${id}`, clickTime: t + 1_000,
+      impressionId: id,
+      userId: user,
+      adId: ad,
+      campaignId: campaign,
+      impressionTime: t,
+      clicked: true,
+      clickId: `click-${id}`,
+      clickTime: t + 1_000,
     })
     const want = [expected('new', 'u2', 'a2', 'c2'), expected('old', 'u1', 'a1', 'c1')]
     expect(await decode(topics.adEvents)).toEqual(want)

@@ -10,7 +10,15 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { KafkaStreams } from '../../lib/app/kafka-streams.js'
 import type { StreamsConfig } from '../../lib/app/options.js'
 import { DLQ_HEADERS } from '../../lib/app/error-handlers.js'
-import { JoinWindows, Serdes, StreamsBuilder, TimeWindows, TopologyError, type ReadOnlyKeyValueStore, type Topology } from '../../lib/index.js'
+import {
+  JoinWindows,
+  Serdes,
+  StreamsBuilder,
+  TimeWindows,
+  TopologyError,
+  type ReadOnlyKeyValueStore,
+  type Topology,
+} from '../../lib/index.js'
 import { brokers, connectedAdmin, connectedProducer, consumeUntil, createTopics, randomTopic } from './helpers.js'
 
 const clients: KafkaStreams[] = []
@@ -61,7 +69,11 @@ describe('DSL end to end', () => {
     })
     await (await connectedProducer()).send({ topic: input, messages })
     const last = (rs: Array<{ key: string | null; value: string | null }>) => new Map(rs.map((r) => [r.key!, Number(r.value)]))
-    const out = await consumeUntil({ topics: [output], timeoutMs: 60_000, until: (rs) => [...expected].every(([k, n]) => last(rs).get(k) === n) })
+    const out = await consumeUntil({
+      topics: [output],
+      timeoutMs: 60_000,
+      until: (rs) => [...expected].every(([k, n]) => last(rs).get(k) === n),
+    })
     expect(last(out)).toEqual(expected)
   })
 
@@ -77,7 +89,11 @@ describe('DSL end to end', () => {
     const clickStream = b.stream<string, string>(clicks, { keySerde: S, valueSerde: S })
     clickStream.join(table, (page: string, name: string) => `${page} by ${name}`).to(enriched, { keySerde: S, valueSerde: S })
     clickStream
-      .join(b.stream<string, string>(views, { keySerde: S, valueSerde: S }), (c: string, v: string) => `${c}+${v}`, JoinWindows.ofTimeDifferenceWithNoGrace(5_000))
+      .join(
+        b.stream<string, string>(views, { keySerde: S, valueSerde: S }),
+        (c: string, v: string) => `${c}+${v}`,
+        JoinWindows.ofTimeDifferenceWithNoGrace(5_000),
+      )
       .to(paired, { keySerde: S, valueSerde: S })
     const topology = b.build()
     const appId = randomTopic('join')
@@ -88,7 +104,10 @@ describe('DSL end to end', () => {
     const producer = await connectedProducer()
     const N = 40
     const base = Date.now()
-    await producer.send({ topic: users, messages: Array.from({ length: N }, (_, i) => ({ key: `user${i}`, value: `name${i}`, timestamp: String(base) })) })
+    await producer.send({
+      topic: users,
+      messages: Array.from({ length: N }, (_, i) => ({ key: `user${i}`, value: `name${i}`, timestamp: String(base) })),
+    })
     // wait until every user is in one of the two instances' table stores
     await expect
       .poll(
@@ -96,7 +115,10 @@ describe('DSL end to end', () => {
           let n = 0
           for (let i = 0; i < N; i++) {
             for (const s of [a1, a2]) {
-              const v = await s.store<ReadOnlyKeyValueStore<string, string>>('users').get(`user${i}`).catch(() => undefined)
+              const v = await s
+                .store<ReadOnlyKeyValueStore<string, string>>('users')
+                .get(`user${i}`)
+                .catch(() => undefined)
               if (v !== undefined) n++
             }
           }
@@ -105,10 +127,18 @@ describe('DSL end to end', () => {
         { timeout: 30_000, interval: 500 },
       )
       .toBe(N)
-    await producer.send({ topic: clicks, messages: Array.from({ length: N }, (_, i) => ({ key: `user${i}`, value: `page${i}`, timestamp: String(base + 1000) })) })
-    await producer.send({ topic: views, messages: Array.from({ length: N }, (_, i) => ({ key: `user${i}`, value: `view${i}`, timestamp: String(base + 2000) })) })
+    await producer.send({
+      topic: clicks,
+      messages: Array.from({ length: N }, (_, i) => ({ key: `user${i}`, value: `page${i}`, timestamp: String(base + 1000) })),
+    })
+    await producer.send({
+      topic: views,
+      messages: Array.from({ length: N }, (_, i) => ({ key: `user${i}`, value: `view${i}`, timestamp: String(base + 2000) })),
+    })
     const out1 = await consumeUntil({ topics: [enriched], timeoutMs: 60_000, until: (rs) => rs.length >= N })
-    expect(new Map(out1.map((r) => [r.key, r.value]))).toEqual(new Map(Array.from({ length: N }, (_, i) => [`user${i}`, `page${i} by name${i}`])))
+    expect(new Map(out1.map((r) => [r.key, r.value]))).toEqual(
+      new Map(Array.from({ length: N }, (_, i) => [`user${i}`, `page${i} by name${i}`])),
+    )
     const out2 = await consumeUntil({ topics: [paired], timeoutMs: 60_000, until: (rs) => rs.length >= N })
     expect(out2.map((r) => `${r.key}=${r.value}`).sort()).toEqual(Array.from({ length: N }, (_, i) => `user${i}=page${i}+view${i}`).sort())
     expect([...a1.activeTaskIds(), ...a2.activeTaskIds()].sort()).toEqual(['0_0', '0_1', '0_2', '0_3'])
@@ -120,22 +150,36 @@ describe('DSL end to end', () => {
     const out = randomTopic('orders-out')
     await createTopics({ topic: countries, numPartitions: 1 }, { topic: orders, numPartitions: 3 }, { topic: out, numPartitions: 3 })
     const producer = await connectedProducer()
-    await producer.send({ topic: countries, messages: ['fr:France', 'de:Germany', 'jp:Japan'].map((kv) => ({ key: kv.split(':')[0]!, value: kv.split(':')[1]! })) })
+    await producer.send({
+      topic: countries,
+      messages: ['fr:France', 'de:Germany', 'jp:Japan'].map((kv) => ({ key: kv.split(':')[0]!, value: kv.split(':')[1]! })),
+    })
     const b = new StreamsBuilder()
     const g = b.globalTable<string, string>(countries, { keySerde: S, valueSerde: S }, { storeName: 'countries' })
     b.stream<string, string>(orders, { keySerde: S, valueSerde: S })
-      .join(g, (_k: string, v: string) => v.split('|')[1]!, (v: string, country: string) => `${v.split('|')[0]} to ${country}`)
+      .join(
+        g,
+        (_k: string, v: string) => v.split('|')[1]!,
+        (v: string, country: string) => `${v.split('|')[0]} to ${country}`,
+      )
       .to(out, { keySerde: S, valueSerde: S })
     const s = await app(b.build(), randomTopic('glob'))
     await s.start()
     const codes = ['fr', 'de', 'jp']
-    await producer.send({ topic: orders, messages: Array.from({ length: 30 }, (_, i) => ({ key: `o${i}`, value: `order${i}|${codes[i % 3]}` })) })
+    await producer.send({
+      topic: orders,
+      messages: Array.from({ length: 30 }, (_, i) => ({ key: `o${i}`, value: `order${i}|${codes[i % 3]}` })),
+    })
     const names: Record<string, string> = { fr: 'France', de: 'Germany', jp: 'Japan' }
     const records = await consumeUntil({ topics: [out], timeoutMs: 60_000, until: (rs) => rs.length >= 30 })
-    expect(new Map(records.map((r) => [r.key, r.value]))).toEqual(new Map(Array.from({ length: 30 }, (_, i) => [`o${i}`, `order${i} to ${names[codes[i % 3]!]}`])))
+    expect(new Map(records.map((r) => [r.key, r.value]))).toEqual(
+      new Map(Array.from({ length: 30 }, (_, i) => [`o${i}`, `order${i} to ${names[codes[i % 3]!]}`])),
+    )
     // kept current while running
     await producer.send({ topic: countries, messages: [{ key: 'fr', value: 'République française' }] })
-    await expect.poll(() => s.store<ReadOnlyKeyValueStore<string, string>>('countries').get('fr'), { timeout: 20_000 }).toBe('République française')
+    await expect
+      .poll(() => s.store<ReadOnlyKeyValueStore<string, string>>('countries').get('fr'), { timeout: 20_000 })
+      .toBe('République française')
   })
 
   it('refuses to start when co-partitioned topics have different partition counts, naming them', async () => {
@@ -169,7 +213,9 @@ describe('poison pills (random bytes, truncated JSON) under each deserialization
     const s = await app(b.build(), appId, { deserializationExceptionHandler: handler })
     await s.start()
     const good = (n: number) => ({ key: `k${n}`, value: JSON.stringify({ amount: n }) })
-    await (await connectedProducer()).send({
+    await (
+      await connectedProducer()
+    ).send({
       topic: input,
       messages: [good(1), { key: 'bad1', value: pills[0]! }, good(2), { key: 'bad2', value: pills[1]! }, good(3)],
     })

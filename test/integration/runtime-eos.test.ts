@@ -30,7 +30,10 @@ class Instance {
   exit: Promise<number | null> = Promise.resolve(null)
   /** Resolves when the instance first reports RUNNING. */
   running: Promise<void> = Promise.resolve()
-  constructor(readonly ctx: Ctx, readonly stateDir: string) {}
+  constructor(
+    readonly ctx: Ctx,
+    readonly stateDir: string,
+  ) {}
   start(env: Record<string, string> = {}): this {
     // node itself with tsx as a loader (not the tsx CLI, which would stand between us and the
     // process and neither relay SIGKILL nor SIGSTOP)
@@ -59,8 +62,12 @@ class Instance {
     this.proc = proc
     this.exit = new Promise((r) => proc.once('exit', (code, signal) => r(code ?? (signal ? 128 : null))))
     void this.exit.then((code) => {
-      if (code !== 0 && code !== 137 && code !== 128 && process.env.EOS_TEST_DEBUG) process.stderr.write(`instance exited ${code}: ${err}\n`)
-      if (process.env.EOS_TEST_DEBUG) void fs.appendFile(path.join(ROOT, '.kstreams', 'eos-test.log'), `--- ${this.ctx.appId} exit ${code}\n${err}\n`).catch(() => undefined)
+      if (code !== 0 && code !== 137 && code !== 128 && process.env.EOS_TEST_DEBUG)
+        process.stderr.write(`instance exited ${code}: ${err}\n`)
+      if (process.env.EOS_TEST_DEBUG)
+        void fs
+          .appendFile(path.join(ROOT, '.kstreams', 'eos-test.log'), `--- ${this.ctx.appId} exit ${code}\n${err}\n`)
+          .catch(() => undefined)
     })
     return this
   }
@@ -83,7 +90,13 @@ afterEach(async () => {
 })
 
 async function setup(repartition = false, partitions = 4): Promise<Ctx> {
-  const ctx = { appId: randomTopic('eos'), input: randomTopic('eos-in'), echo: randomTopic('eos-echo'), agg: randomTopic('eos-agg'), repartition }
+  const ctx = {
+    appId: randomTopic('eos'),
+    input: randomTopic('eos-in'),
+    echo: randomTopic('eos-echo'),
+    agg: randomTopic('eos-agg'),
+    repartition,
+  }
   await createTopics(...[ctx.input, ctx.echo, ctx.agg].map((topic) => ({ topic, numPartitions: partitions })))
   return ctx
 }
@@ -185,7 +198,10 @@ function verify(ctx: Ctx, keys: number, perKey: number, data: Map<string, Rec[]>
 /** A plain producer's marker per output partition must be the next thing read_committed sees: no transaction left open. */
 async function expectNoOpenTransaction(ctx: Ctx, partitions: number, already: number): Promise<void> {
   const producer = await connectedProducer()
-  await producer.send({ topic: ctx.echo, messages: Array.from({ length: partitions }, (_, p) => ({ key: 'marker', value: `marker:${p}`, partition: p })) })
+  await producer.send({
+    topic: ctx.echo,
+    messages: Array.from({ length: partitions }, (_, p) => ({ key: 'marker', value: `marker:${p}`, partition: p })),
+  })
   const data = await readCommitted([ctx.echo], already + partitions, 20_000, 500)
   const markers = data.get(ctx.echo)!.filter((r) => r.key === 'marker')
   expect(markers.map((m) => m.partition).sort()).toEqual(Array.from({ length: partitions }, (_, p) => p))

@@ -165,7 +165,10 @@ describe('restoration', () => {
     await a.s.close()
     await expect.poll(() => b.s.activeTaskIds(), { timeout: 30_000 }).toEqual(['0_0', '0_1'])
     await b.s.waitForState('RUNNING')
-    const tail = b.restores.slice(before).filter((r) => moving.includes(r.taskId)).reduce((n, r) => n + r.restored, 0)
+    const tail = b.restores
+      .slice(before)
+      .filter((r) => moving.includes(r.taskId))
+      .reduce((n, r) => n + r.restored, 0)
     expect(tail).toBeLessThan(end / 4)
     await produce(input, 1000, 200, 30, expected)
     expect(await waitForCounts(output, expected)).toEqual(expected)
@@ -193,9 +196,7 @@ describe('scaling while input flows', () => {
     const c = client(appId, input, output, await tmpDir(), cfg, false)
     await Promise.all([b.s.start(), c.s.start()])
     await Promise.all([a, b, c].map((x) => x.s.waitForState('RUNNING', 60_000)))
-    await expect
-      .poll(() => [a, b, c].map((x) => x.s.activeTaskIds().length), { timeout: 60_000 })
-      .toEqual([2, 2, 2])
+    await expect.poll(() => [a, b, c].map((x) => x.s.activeTaskIds().length), { timeout: 60_000 }).toEqual([2, 2, 2])
     const all = [a, b, c].flatMap((x) => x.s.activeTaskIds()).sort()
     expect(all).toEqual(['0_0', '0_1', '0_2', '0_3', '0_4', '0_5'])
     await new Promise((r) => setTimeout(r, 1500))

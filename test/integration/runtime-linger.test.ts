@@ -38,7 +38,13 @@ describe('output linger', () => {
     await streams.start()
     await streams.waitForState('RUNNING')
     const producer = await connectedProducer()
-    await producer.send({ topic: input, messages: [{ key: 'k', value: 'hello' }, { key: 'k', value: 'world' }] })
+    await producer.send({
+      topic: input,
+      messages: [
+        { key: 'k', value: 'hello' },
+        { key: 'k', value: 'world' },
+      ],
+    })
     // the consumer waits at most 60 s: half the commit interval, so only a linger-driven send can satisfy it
     const records = await consumeUntil({ topics: [output], timeoutMs: 60_000, until: (rs) => rs.length >= 2 })
     expect(records.map((r) => r.rawValue?.toString())).toEqual(['HELLO', 'WORLD'])

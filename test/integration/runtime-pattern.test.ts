@@ -69,7 +69,11 @@ describe('pattern sources on the runtime', () => {
     const expectedCounts = new Map<string, number>()
     for (const m of [...msgs('a', 30), ...msgs('b', 20)]) expectedCounts.set(m.key, (expectedCounts.get(m.key) ?? 0) + 1)
     const last = (rs: Array<{ key: string | null; value: string | null }>) => new Map(rs.map((r) => [r.key!, Number(r.value)]))
-    const countOut = await consumeUntil({ topics: [counts], timeoutMs: 60_000, until: (rs) => [...expectedCounts].every(([k, n]) => last(rs).get(k) === n) })
+    const countOut = await consumeUntil({
+      topics: [counts],
+      timeoutMs: 60_000,
+      until: (rs) => [...expectedCounts].every(([k, n]) => last(rs).get(k) === n),
+    })
     expect(last(countOut)).toEqual(expectedCounts)
 
     // every matching record was counted; after a few more commit intervals, read the whole
@@ -92,7 +96,10 @@ describe('pattern sources on the runtime', () => {
   it('fails the start with a StreamsConfigError naming a pattern that matches no topic', async () => {
     const prefix = randomTopic('pat-none')
     const b = new StreamsBuilder()
-    b.stream<string, string>(new RegExp(`${prefix}-nothing-.*`), { keySerde: S, valueSerde: S }).to(`${prefix}-out`, { keySerde: S, valueSerde: S })
+    b.stream<string, string>(new RegExp(`${prefix}-nothing-.*`), { keySerde: S, valueSerde: S }).to(`${prefix}-out`, {
+      keySerde: S,
+      valueSerde: S,
+    })
     const s = await app(b.build(), randomTopic('pat-none-app'))
     const err = await s.start().then(
       () => undefined,

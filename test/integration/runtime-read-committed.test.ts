@@ -24,7 +24,9 @@ afterEach(async () => {
  * lists B's aborted transaction before A's.
  */
 async function writeInput(topic: string): Promise<void> {
-  const [a, b, d] = await Promise.all(['a', 'b', 'd'].map((id) => connectedProducer({ transactionalId: randomTopic(`txn-${id}`), idempotent: true, maxInFlightRequests: 1 })))
+  const [a, b, d] = await Promise.all(
+    ['a', 'b', 'd'].map((id) => connectedProducer({ transactionalId: randomTopic(`txn-${id}`), idempotent: true, maxInFlightRequests: 1 })),
+  )
   const plain = await connectedProducer({ idempotent: true, maxInFlightRequests: 1 })
   const ta = await a!.transaction()
   const tb = await b!.transaction()
@@ -34,7 +36,13 @@ async function writeInput(topic: string): Promise<void> {
   await tb.send({ topic, messages: [{ key: 'k', value: 'b1' }] })
   await tb.abort()
   await ta.abort()
-  await plain.send({ topic, messages: [{ key: 'k', value: 'c0' }, { key: 'k', value: 'c1' }] })
+  await plain.send({
+    topic,
+    messages: [
+      { key: 'k', value: 'c0' },
+      { key: 'k', value: 'c1' },
+    ],
+  })
   const td = await d!.transaction()
   await td.send({ topic, messages: [{ key: 'k', value: 'd0' }] })
   await td.commit()
@@ -57,7 +65,9 @@ describe('read_committed input with interleaved aborted transactions', () => {
       await createTopics(input, output)
       await writeInput(input)
       const b = new StreamsBuilder()
-      b.stream<string, string>(input, { keySerde: S, valueSerde: S }).mapValues((v) => `seen:${v}`).to(output, { keySerde: S, valueSerde: S })
+      b.stream<string, string>(input, { keySerde: S, valueSerde: S })
+        .mapValues((v) => `seen:${v}`)
+        .to(output, { keySerde: S, valueSerde: S })
       const s = new KafkaStreams(b.build(), {
         applicationId: randomTopic('rc-app'),
         bootstrapServers: brokers(),

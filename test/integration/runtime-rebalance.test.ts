@@ -182,7 +182,10 @@ class Instance {
   exit: Promise<number | null> = Promise.resolve(null)
   running: Promise<void> = Promise.resolve()
   stderr = ''
-  constructor(readonly ctx: Ctx, readonly stateDir: string) {}
+  constructor(
+    readonly ctx: Ctx,
+    readonly stateDir: string,
+  ) {}
   start(): this {
     const proc = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
       cwd: ROOT,

@@ -45,17 +45,28 @@ describe('task idling (maxTaskIdleMs, KIP-695)', () => {
     const N = 40
     const base = 1_700_000_000_000
     const producer = await connectedProducer({ idempotent: true, maxInFlightRequests: 1 })
-    await producer.send({ topic: left, messages: Array.from({ length: N }, (_, i) => ({ key: `k${i}`, value: `L${i}`, timestamp: String(base + i * 1000) })) })
+    await producer.send({
+      topic: left,
+      messages: Array.from({ length: N }, (_, i) => ({ key: `k${i}`, value: `L${i}`, timestamp: String(base + i * 1000) })),
+    })
     const pad = 'x'.repeat(200_000)
     for (let i = 0; i < N; i += 4) {
       await producer.send({
         topic: right,
-        messages: Array.from({ length: Math.min(4, N - i) }, (_, j) => ({ key: `k${i + j}`, value: `R${i + j}|${pad}`, timestamp: String(base + (i + j) * 1000) })),
+        messages: Array.from({ length: Math.min(4, N - i) }, (_, j) => ({
+          key: `k${i + j}`,
+          value: `R${i + j}|${pad}`,
+          timestamp: String(base + (i + j) * 1000),
+        })),
       })
     }
     const b = new StreamsBuilder()
     b.stream<string, string>(left, { keySerde: S, valueSerde: S })
-      .join(b.stream<string, string>(right, { keySerde: S, valueSerde: S }), (l: string, r: string) => `${l}+${r.split('|')[0]}`, JoinWindows.ofTimeDifferenceWithNoGrace(100))
+      .join(
+        b.stream<string, string>(right, { keySerde: S, valueSerde: S }),
+        (l: string, r: string) => `${l}+${r.split('|')[0]}`,
+        JoinWindows.ofTimeDifferenceWithNoGrace(100),
+      )
       .to(out, { keySerde: S, valueSerde: S })
     // maxTaskIdleMs 0 (the default): no idling on caught-up partitions, but records known to be on
     // the broker are waited for

@@ -71,7 +71,14 @@ describe('word count', () => {
     await Promise.all([a.waitForState('RUNNING'), b.waitForState('RUNNING')])
     for (const word of ['the', 'fox', 'number3']) {
       const found = (
-        await Promise.all([a, b].map((s) => s.store<ReadOnlyKeyValueStore<string, number>>('counts').get(word).catch(() => undefined)))
+        await Promise.all(
+          [a, b].map((s) =>
+            s
+              .store<ReadOnlyKeyValueStore<string, number>>('counts')
+              .get(word)
+              .catch(() => undefined),
+          ),
+        )
       ).filter((v) => v !== undefined)
       expect(found).toEqual([expected.get(word)])
     }

@@ -17,7 +17,13 @@ function globalDef(topic: string): GlobalStoreDef {
   return {
     store,
     source: { type: 'source', name: 'KSTREAM-SOURCE-0000000000', topics: [topic], children: [] },
-    processor: { type: 'processor', name: 'KTABLE-SOURCE-0000000001', supplier: () => ({ process: () => {} }) as never, stores: ['gtable'], children: [] },
+    processor: {
+      type: 'processor',
+      name: 'KTABLE-SOURCE-0000000001',
+      supplier: () => ({ process: () => {} }) as never,
+      stores: ['gtable'],
+      children: [],
+    },
   }
 }
 
@@ -53,7 +59,13 @@ describe('global store (real broker)', () => {
     expect(await contents(kv1)).toEqual(expected)
 
     await u1.start()
-    await producer.send({ topic, messages: [{ key: 'new', value: 'x', partition: 1 }, { key: 'k7', value: 'updated', partition: 2 }] })
+    await producer.send({
+      topic,
+      messages: [
+        { key: 'new', value: 'x', partition: 1 },
+        { key: 'k7', value: 'updated', partition: 2 },
+      ],
+    })
     expected.set('new', 'x')
     expected.set('k7', 'updated')
     const deadline = Date.now() + 15_000

@@ -45,38 +45,48 @@ async function cutStoreLogsToHalf(stateDir: string, appId: string): Promise<{ st
 }
 
 describe('state durability against a power loss (real broker, child processes)', () => {
-  it('three exactly-once instances killed, every store log cut to half, restarted: the running aggregates stay exact', { timeout: 300_000 }, async () => {
-    const s = await createScenario({ partitions: 3, keysPerPartition: 4 })
-    const inst = await Promise.all(['a', 'b', 'c'].map((n) => Instance.create(n, s)))
-    inst.forEach((i) => i.start())
-    await Promise.all(inst.map((i) => i.waitRunning()))
-    const input = await new InputProducer(s, { perTick: 10 }).start()
-    await waitForProgress(s, [-1, -1, -1], 60_000, 'first commits')
-    // many commits per store (commit interval 100 ms), so half a log holds many of them
-    await input.produceAtLeast(1500)
-    await waitForProgress(s, await committedOffsets(s, s.input), 60_000, 'commits after 1500 records')
+  it(
+    'three exactly-once instances killed, every store log cut to half, restarted: the running aggregates stay exact',
+    { timeout: 300_000 },
+    async () => {
+      const s = await createScenario({ partitions: 3, keysPerPartition: 4 })
+      const inst = await Promise.all(['a', 'b', 'c'].map((n) => Instance.create(n, s)))
+      inst.forEach((i) => i.start())
+      await Promise.all(inst.map((i) => i.waitRunning()))
+      const input = await new InputProducer(s, { perTick: 10 }).start()
+      await waitForProgress(s, [-1, -1, -1], 60_000, 'first commits')
+      // many commits per store (commit interval 100 ms), so half a log holds many of them
+      await input.produceAtLeast(1500)
+      await waitForProgress(s, await committedOffsets(s, s.input), 60_000, 'commits after 1500 records')
 
-    // the machine goes down: every instance at once, then the disk loses the logs' tails
-    await Promise.all(inst.map((i) => i.kill9()))
-    for (const i of inst) expect(i.exits.at(-1)).toBe(SIGKILLED)
-    const cuts = await Promise.all(inst.map((i) => cutStoreLogsToHalf(i.stateDir, s.appId)))
-    const stores = cuts.reduce((n, c) => n + c.stores, 0)
-    const bytesCut = cuts.reduce((n, c) => n + c.bytesCut, 0)
-    expect(stores).toBeGreaterThanOrEqual(3)
-    expect(bytesCut).toBeGreaterThan(0)
+      // the machine goes down: every instance at once, then the disk loses the logs' tails
+      await Promise.all(inst.map((i) => i.kill9()))
+      for (const i of inst) expect(i.exits.at(-1)).toBe(SIGKILLED)
+      const cuts = await Promise.all(inst.map((i) => cutStoreLogsToHalf(i.stateDir, s.appId)))
+      const stores = cuts.reduce((n, c) => n + c.stores, 0)
+      const bytesCut = cuts.reduce((n, c) => n + c.bytesCut, 0)
+      expect(stores).toBeGreaterThanOrEqual(3)
+      expect(bytesCut).toBeGreaterThan(0)
 
-    const since = await committedOffsets(s, s.input)
-    inst.forEach((i) => i.start())
-    await Promise.all(inst.map((i) => i.waitRunning(90_000)))
-    await waitForProgress(s, since, 90_000, 'progress after the restart')
-    await input.produceAtLeast(600)
+      const since = await committedOffsets(s, s.input)
+      inst.forEach((i) => i.start())
+      await Promise.all(inst.map((i) => i.waitRunning(90_000)))
+      await waitForProgress(s, since, 90_000, 'progress after the restart')
+      await input.produceAtLeast(600)
 
-    const r = await finishAndVerify(s, inst, input)
-    report('power loss: logs cut to half', { produced: r.produced, stores, bytesCut, problems: r.problems.length, firstProblems: r.problems.slice(0, 3) })
-    expect(r.exitCodes).toEqual([0, 0, 0])
-    expect(r.openTransactions).toEqual([])
-    expect(r.problems).toEqual([])
-    expect(r.inputRead).toBe(r.produced)
-    expect(r.aggRead).toBe(r.produced)
-  })
+      const r = await finishAndVerify(s, inst, input)
+      report('power loss: logs cut to half', {
+        produced: r.produced,
+        stores,
+        bytesCut,
+        problems: r.problems.length,
+        firstProblems: r.problems.slice(0, 3),
+      })
+      expect(r.exitCodes).toEqual([0, 0, 0])
+      expect(r.openTransactions).toEqual([])
+      expect(r.problems).toEqual([])
+      expect(r.inputRead).toBe(r.produced)
+      expect(r.aggRead).toBe(r.produced)
+    },
+  )
 })

@@ -98,7 +98,8 @@ async function dump(m: TaskStateManager): Promise<{ kv: string[]; win: string[] 
   const kv: string[] = []
   for await (const [k, v] of (await m.provider.keyValue(kvDef)).range()) kv.push(`${k}=${v}`)
   const win: string[] = []
-  for await (const e of (await m.provider.window(winDef)).fetchAll(0, Number.MAX_SAFE_INTEGER)) win.push(`${e.key}@${e.windowStartMs}=${e.value}`)
+  for await (const e of (await m.provider.window(winDef)).fetchAll(0, Number.MAX_SAFE_INTEGER))
+    win.push(`${e.key}@${e.windowStartMs}=${e.value}`)
   return { kv, win: win.sort() }
 }
 
@@ -190,9 +191,27 @@ describe('state restoration from changelogs (real broker)', () => {
       else if (outcome === 'abort') await tx.abort()
       return tx
     }
-    await send([['a', '1'], ['b', '1']], 'commit')
-    await send([['a', 'ABORTED'], ['c', 'ABORTED']], 'abort')
-    await send([['b', '2'], ['d', '1']], 'commit')
+    await send(
+      [
+        ['a', '1'],
+        ['b', '1'],
+      ],
+      'commit',
+    )
+    await send(
+      [
+        ['a', 'ABORTED'],
+        ['c', 'ABORTED'],
+      ],
+      'abort',
+    )
+    await send(
+      [
+        ['b', '2'],
+        ['d', '1'],
+      ],
+      'commit',
+    )
     await send([['d', null]], 'commit')
     await send([['a', 'ABORTED-AGAIN']], 'abort')
     // a transaction left open at the end: the LSO stays before it

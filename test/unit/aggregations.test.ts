@@ -16,7 +16,12 @@ describe('KGroupedStream aggregations', () => {
     await input.pipeInput('b', 'x', 50)
     await input.pipeInput('a', 'y', 80) // out of order: timestamp stays 100
     await input.pipeInput('a', 'z', 120)
-    expect(d.createOutputTopic('out', S, L).readRecordsToList().map((r) => [r.key, r.value, r.timestamp])).toEqual([
+    expect(
+      d
+        .createOutputTopic('out', S, L)
+        .readRecordsToList()
+        .map((r) => [r.key, r.value, r.timestamp]),
+    ).toEqual([
       ['a', 1, 100],
       ['b', 1, 50],
       ['a', 2, 100],
@@ -31,7 +36,12 @@ describe('KGroupedStream aggregations', () => {
   it('word count: re-keying before count goes through the repartition topic named after the store', async () => {
     const b = new StreamsBuilder()
     b.stream('lines', Consumed.with(S, S))
-      .flatMapValues((line) => line.toLowerCase().split(/\W+/).filter((w) => w.length > 0))
+      .flatMapValues((line) =>
+        line
+          .toLowerCase()
+          .split(/\W+/)
+          .filter((w) => w.length > 0),
+      )
       .groupBy((_k, word) => word, Grouped.with(S, S))
       .count(Materialized.as('counts-store'))
       .toStream()
@@ -55,8 +65,16 @@ describe('KGroupedStream aggregations', () => {
   it('unnamed store: repartition topic KSTREAM-AGGREGATE-STATE-STORE-<n>-repartition; Grouped name wins when given', async () => {
     const b = new StreamsBuilder()
     const s = b.stream('in', Consumed.with(S, S))
-    s.selectKey((_k, v) => v).groupByKey(Grouped.with(S, S)).count().toStream().to('out1', Produced.with(S, L))
-    s.selectKey((_k, v) => v.toUpperCase()).groupByKey(Grouped.as<string, string>('by-upper').withKeySerde(S).withValueSerde(S)).count().toStream().to('out2', Produced.with(S, L))
+    s.selectKey((_k, v) => v)
+      .groupByKey(Grouped.with(S, S))
+      .count()
+      .toStream()
+      .to('out1', Produced.with(S, L))
+    s.selectKey((_k, v) => v.toUpperCase())
+      .groupByKey(Grouped.as<string, string>('by-upper').withKeySerde(S).withValueSerde(S))
+      .count()
+      .toStream()
+      .to('out2', Produced.with(S, L))
     const d = new TopologyTestDriver(b.build(), { applicationId: 'app' }, 0)
     await d.createInputTopic('in', S, S).pipeInput('k', 'v', 1)
     // source 0, key-select 1, store 2, aggregate 3, sink 4, filter 5, source 6, ...
@@ -71,7 +89,12 @@ describe('KGroupedStream aggregations', () => {
 
   it('after a key change the key serde is dropped: without Grouped serdes nor defaults the repartition sink fails', async () => {
     const b = new StreamsBuilder()
-    b.stream('in', Consumed.with(S, S)).selectKey((_k, v) => v.length).groupByKey().count().toStream().to('out', Produced.with(I, L))
+    b.stream('in', Consumed.with(S, S))
+      .selectKey((_k, v) => v.length)
+      .groupByKey()
+      .count()
+      .toStream()
+      .to('out', Produced.with(I, L))
     const d = new TopologyTestDriver(b.build(), { applicationId: 'app' }, 0)
     const err = await d
       .createInputTopic('in', S, S)
@@ -81,7 +104,9 @@ describe('KGroupedStream aggregations', () => {
         (e: unknown) => e,
       )
     expect(err).toBeInstanceOf(SerializationError)
-    expect((err as Error).message).toContain("no key serde for sink 'KSTREAM-SINK-0000000004' (topic 'app-KSTREAM-AGGREGATE-STATE-STORE-0000000002-repartition')")
+    expect((err as Error).message).toContain(
+      "no key serde for sink 'KSTREAM-SINK-0000000004' (topic 'app-KSTREAM-AGGREGATE-STATE-STORE-0000000002-repartition')",
+    )
     await d.close()
   })
 

@@ -2,12 +2,7 @@ import { describe, expect, it } from 'vitest'
 import avsc from 'avsc'
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry'
 import { SerializationError } from '../../topology/errors.js'
-import {
-  decodeWireFormat,
-  encodeWireFormat,
-  RecordNameStrategy,
-  schemaRegistryAvroSerde,
-} from '../../lib/serdes/index.js'
+import { decodeWireFormat, encodeWireFormat, RecordNameStrategy, schemaRegistryAvroSerde } from '../../lib/serdes/index.js'
 
 interface Impression {
   impressionId: string
@@ -123,9 +118,7 @@ describe('schemaRegistryAvroSerde', () => {
     const keySerde = schemaRegistryAvroSerde<Impression>({ registry, schema: impressionV1, isKey: true })
     expect(keySerde.subjectFor('t')).toBe('t-key')
     expect(schemaRegistryAvroSerde({ registry, schema: impressionV1, subject: 'fixed' }).subjectFor('t')).toBe('fixed')
-    expect(schemaRegistryAvroSerde({ registry, schema: impressionV1, subject: RecordNameStrategy }).subjectFor('t')).toBe(
-      'test.Impression',
-    )
+    expect(schemaRegistryAvroSerde({ registry, schema: impressionV1, subject: RecordNameStrategy }).subjectFor('t')).toBe('test.Impression')
   })
 
   it('looks an existing registration up instead of registering again', async () => {
@@ -212,9 +205,7 @@ describe('schemaRegistryAvroSerde', () => {
 
   it('reports an id that was never fetched', () => {
     const serde = schemaRegistryAvroSerde<Impression>({ registry: new FakeRegistry(), schema: impressionV1 })
-    expect(() => serde.deserialize('t', encodeWireFormat(7, Buffer.from([2, 0x61])))).toThrow(
-      /writer schema id 7 has not been fetched/,
-    )
+    expect(() => serde.deserialize('t', encodeWireFormat(7, Buffer.from([2, 0x61])))).toThrow(/writer schema id 7 has not been fetched/)
   })
 
   it('throws SerializationError for an incompatible writer schema', async () => {

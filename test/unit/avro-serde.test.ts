@@ -67,9 +67,7 @@ describe('avroSerde', () => {
   })
 
   it('rejects an invalid schema at construction', () => {
-    expect(() => avroSerde({ type: 'record', name: 'X', fields: [{ name: 'a', type: 'nope' }] } as never)).toThrow(
-      /invalid Avro schema/,
-    )
+    expect(() => avroSerde({ type: 'record', name: 'X', fields: [{ name: 'a', type: 'nope' }] } as never)).toThrow(/invalid Avro schema/)
   })
 
   it('resolves a v2 writer into the v1 reader and back (schema evolution)', () => {

@@ -169,7 +169,9 @@ describe('Topology.describe() matches Kafka Streams', () => {
 
   it('KTable groupBy count: source table materialized on demand, repartition without filter (TopologyTest.tableZeroArgCount...)', () => {
     const b = new StreamsBuilder()
-    b.table('input-topic').groupBy(() => null as never).count()
+    b.table('input-topic')
+      .groupBy(() => null as never)
+      .count()
     expect(b.build().describe().toString()).toBe(
       'Topologies:\n' +
         '   Sub-topology: 0\n' +
@@ -196,7 +198,9 @@ describe('Topology.describe() matches Kafka Streams', () => {
 
   it('KTable groupBy count into a named store (TopologyTest.tableNamedMaterializedCount...)', () => {
     const b = new StreamsBuilder()
-    b.table('input-topic').groupBy(() => null as never).count(Materialized.as<unknown, number>('count-store').withStoreType('inMemory'))
+    b.table('input-topic')
+      .groupBy(() => null as never)
+      .count(Materialized.as<unknown, number>('count-store').withStoreType('inMemory'))
     expect(b.build().describe().toString()).toBe(
       'Topologies:\n' +
         '   Sub-topology: 0\n' +
@@ -281,7 +285,11 @@ describe('Topology.describe() matches Kafka Streams', () => {
     countStream.to('outputTopic_0', Produced.with(S, Serdes.Long()))
     mapped
       .groupByKey(Grouped.as('aggregate-stream'))
-      .aggregate(() => 0, (_k, v, agg) => agg + v.length, Materialized.with(S, Serdes.Integer()))
+      .aggregate(
+        () => 0,
+        (_k, v, agg) => agg + v.length,
+        Materialized.with(S, Serdes.Integer()),
+      )
       .toStream()
       .to('outputTopic_1', Produced.with(S, Serdes.Integer()))
     mapped
@@ -293,7 +301,12 @@ describe('Topology.describe() matches Kafka Streams', () => {
       .to('outputTopic_2', Produced.with(S, S))
     mapped
       .filter((k) => k === 'A')
-      .join(countStream, (v1: string, v2: number | null) => `${v1}:${v2}`, JoinWindows.ofTimeDifferenceWithNoGrace(5000), StreamJoined.with<string, string, number | null>(S, S, Serdes.Long()).withStoreName('joined-stream').withName('joined-stream'))
+      .join(
+        countStream,
+        (v1: string, v2: number | null) => `${v1}:${v2}`,
+        JoinWindows.ofTimeDifferenceWithNoGrace(5000),
+        StreamJoined.with<string, string, number | null>(S, S, Serdes.Long()).withStoreName('joined-stream').withName('joined-stream'),
+      )
       .to('outputTopicForJoin')
     expect(b.build().describe().toString()).toBe(EXPECTED_UNOPTIMIZED_TOPOLOGY)
   })
@@ -317,7 +330,9 @@ describe('Topology.describe() matches Kafka Streams', () => {
     const topology = new Topology()
       .addSource('source', 'input')
       .addProcessor('p', () => ({ process() {} }), 'source')
-      .addGlobalStore(Stores.keyValueStoreBuilder('globalStore', S, S), 'global-source', 'globalTopic', {}, 'global-processor', () => ({ process() {} }))
+      .addGlobalStore(Stores.keyValueStoreBuilder('globalStore', S, S), 'global-source', 'globalTopic', {}, 'global-processor', () => ({
+        process() {},
+      }))
       .addSource('source2', 'input2')
     expect(topology.describe().toString()).toBe(
       'Topologies:\n' +
@@ -384,8 +399,7 @@ describe('Topology.resolve()', () => {
   it('prefixes internal topics and lists repartition and changelog topics with their configs', () => {
     const b = new StreamsBuilder()
     b.addStateStore(Stores.keyValueStoreBuilder('plain', S, S).withLoggingDisabled())
-    b.stream('words', Consumed.with(S, S))
-      .process(() => ({ process() {} }), 'plain')
+    b.stream('words', Consumed.with(S, S)).process(() => ({ process() {} }), 'plain')
     b.stream('lines', Consumed.with(S, S))
       .groupBy((_k, w) => w, Grouped.with(S, S))
       .count(Materialized.as<string, number>('counts').withLoggingEnabled({ 'min.insync.replicas': '2' }))
@@ -394,10 +408,16 @@ describe('Topology.resolve()', () => {
     b.addStateStore(Stores.windowStoreBuilder('win', { retentionMs: 1000, windowSizeMs: 100 }, S, S))
     const def = b.build().resolve('my-app')
     expect(def.applicationId).toBe('my-app')
-    expect(def.repartitionTopics).toEqual([{ name: 'my-app-counts-repartition', kind: 'repartition', config: { 'cleanup.policy': 'delete', 'segment.bytes': '52428800' } }])
+    expect(def.repartitionTopics).toEqual([
+      { name: 'my-app-counts-repartition', kind: 'repartition', config: { 'cleanup.policy': 'delete', 'segment.bytes': '52428800' } },
+    ])
     expect(def.changelogTopics).toEqual([
       { name: 'my-app-counts-changelog', kind: 'changelog', config: { 'cleanup.policy': 'compact', 'min.insync.replicas': '2' } },
-      { name: 'my-app-win-changelog', kind: 'changelog', config: { 'cleanup.policy': 'compact,delete', 'retention.ms': String(1000 + 86_400_000) } },
+      {
+        name: 'my-app-win-changelog',
+        kind: 'changelog',
+        config: { 'cleanup.policy': 'compact,delete', 'retention.ms': String(1000 + 86_400_000) },
+      },
     ])
     const sinks = def.subtopologies.flatMap((s) => s.nodes).filter((n) => n.type === 'sink')
     expect(sinks.map((n) => n.type === 'sink' && n.topic)).toEqual(['my-app-counts-repartition', 'word-counts'])

@@ -36,25 +36,59 @@ describe('TopologyError for invalid topologies', () => {
     const b = new StreamsBuilder()
     const s = b.stream('in', Consumed.with(S, S))
     b.addStateStore(Stores.keyValueStoreBuilder('store', S, S))
-    expectTopologyError(() => b.addStateStore(Stores.keyValueStoreBuilder('store', S, L)), "addStateStore: a state store named 'store' has already been added")
+    expectTopologyError(
+      () => b.addStateStore(Stores.keyValueStoreBuilder('store', S, L)),
+      "addStateStore: a state store named 'store' has already been added",
+    )
     expectTopologyError(() => s.to(undefined as never), "to: parameter 'topic' must be a non-empty string or a TopicNameExtractor")
     expectTopologyError(() => s.groupBy(null as never), "groupBy: parameter 'keySelector' must be a function")
     expectTopologyError(() => s.groupByKey().reduce(undefined as never), "reduce: parameter 'reducer' must be a function")
-    expectTopologyError(() => s.process(() => ({ process() {} }), 'missing'), "process: state store 'missing' is not added yet; add it with StreamsBuilder.addStateStore first")
-    expectTopologyError(() => s.repartition(Repartitioned.numberOfPartitions(0)), "repartition: parameter 'repartitioned.numberOfPartitions' must be a positive integer, got 0")
+    expectTopologyError(
+      () => s.process(() => ({ process() {} }), 'missing'),
+      "process: state store 'missing' is not added yet; add it with StreamsBuilder.addStateStore first",
+    )
+    expectTopologyError(
+      () => s.repartition(Repartitioned.numberOfPartitions(0)),
+      "repartition: parameter 'repartitioned.numberOfPartitions' must be a positive integer, got 0",
+    )
     expectTopologyError(() => b.table('', Consumed.with(S, S)), "table: parameter 'topic' must be a non-empty string")
     expectTopologyError(() => Materialized.as(''), "Materialized.as: parameter 'name' must be a non-empty string")
-    expectTopologyError(() => Stores.windowStoreBuilder('w', { retentionMs: 10, windowSizeMs: 100 }), "Stores.windowStoreBuilder: parameter 'retentionMs' (10) must be >= 'windowSizeMs' (100)")
-    expectTopologyError(() => s.join(s, (a: string, c: string) => a + c, undefined as never), "join: parameter 'windows' must be a JoinWindows (a stream-stream join needs a join window)")
+    expectTopologyError(
+      () => Stores.windowStoreBuilder('w', { retentionMs: 10, windowSizeMs: 100 }),
+      "Stores.windowStoreBuilder: parameter 'retentionMs' (10) must be >= 'windowSizeMs' (100)",
+    )
+    expectTopologyError(
+      () => s.join(s, (a: string, c: string) => a + c, undefined as never),
+      "join: parameter 'windows' must be a JoinWindows (a stream-stream join needs a join window)",
+    )
     expect(() => s.join(s, (a: string, c: string) => a + c, JoinWindows.ofTimeDifferenceWithNoGrace(10))).not.toThrow()
   })
 
   it('hand-built topologies: unknown parents, sinks as parents, store checks', () => {
-    expectTopologyError(() => new Topology().addProcessor('p', () => ({ process() {} }), 'nope'), "addProcessor: parent processor 'nope' of 'p' is not added yet")
-    expectTopologyError(() => new Topology().addSource('s', 't').addSink('k', 'out', 's').addProcessor('p', () => ({ process() {} }), 'k'), "addProcessor: sink 'k' cannot be used as a parent of 'p'")
-    expectTopologyError(() => new Topology().addSource('s', 't').addSink('k', '', 's'), "addSink: parameter 'topic' of sink 'k' must be a non-empty string or a TopicNameExtractor")
-    expectTopologyError(() => new Topology().addSource('s', []), "addSource: parameter 'topics' must name at least one topic for source 's'")
-    expectTopologyError(() => new Topology().addSource('s', 't').connectProcessorAndStateStores('s', 'x'), "connectProcessorAndStores: 's' is a source, only processors can use stores")
+    expectTopologyError(
+      () => new Topology().addProcessor('p', () => ({ process() {} }), 'nope'),
+      "addProcessor: parent processor 'nope' of 'p' is not added yet",
+    )
+    expectTopologyError(
+      () =>
+        new Topology()
+          .addSource('s', 't')
+          .addSink('k', 'out', 's')
+          .addProcessor('p', () => ({ process() {} }), 'k'),
+      "addProcessor: sink 'k' cannot be used as a parent of 'p'",
+    )
+    expectTopologyError(
+      () => new Topology().addSource('s', 't').addSink('k', '', 's'),
+      "addSink: parameter 'topic' of sink 'k' must be a non-empty string or a TopicNameExtractor",
+    )
+    expectTopologyError(
+      () => new Topology().addSource('s', []),
+      "addSource: parameter 'topics' must name at least one topic for source 's'",
+    )
+    expectTopologyError(
+      () => new Topology().addSource('s', 't').connectProcessorAndStateStores('s', 'x'),
+      "connectProcessorAndStores: 's' is a source, only processors can use stores",
+    )
     expectTopologyError(() => new Topology().resolve(''), "resolve: parameter 'applicationId' must be a non-empty string")
   })
 })
@@ -86,8 +120,12 @@ describe('TopologyTestDriver', () => {
 
   it('an output topic that the topology also reads is fed back (Kafka Streams driver behaviour)', async () => {
     const b = new StreamsBuilder()
-    b.stream('a', Consumed.with(S, S)).mapValues((v) => v + '!').to('b', Produced.with(S, S))
-    b.stream('b', Consumed.with(S, S)).mapValues((v) => v + '?').to('c', Produced.with(S, S))
+    b.stream('a', Consumed.with(S, S))
+      .mapValues((v) => v + '!')
+      .to('b', Produced.with(S, S))
+    b.stream('b', Consumed.with(S, S))
+      .mapValues((v) => v + '?')
+      .to('c', Produced.with(S, S))
     const d = new TopologyTestDriver(b.build(), { applicationId: 'drv' }, 0)
     await d.createInputTopic('a', S, S).pipeInput('k', 'x', 1)
     expect(d.createOutputTopic('b', S, S).readValue()).toBe('x!')

@@ -51,7 +51,10 @@ describe('Kafka Streams fidelity (issue 13)', () => {
     const b = new StreamsBuilder()
     const left = b.table('left', Consumed.with(S, S))
     const right = b.table('right', Consumed.with(S, S)).suppress(Suppressed.untilTimeLimit<string>(10, BufferConfig.unbounded()))
-    left.join(right, (a, r) => `${a}+${r}`).toStream().to('out', { keySerde: S, valueSerde: S })
+    left
+      .join(right, (a, r) => `${a}+${r}`)
+      .toStream()
+      .to('out', { keySerde: S, valueSerde: S })
     const d = new TopologyTestDriver(b.build(), {}, 0)
     const l = d.createInputTopic('left', S, S)
     const r = d.createInputTopic('right', S, S)
@@ -67,7 +70,10 @@ describe('Kafka Streams fidelity (issue 13)', () => {
     const b = new StreamsBuilder()
     const left = b.table('left', Consumed.with(S, S))
     const right = b.table('right', Consumed.with(S, S)).suppress(Suppressed.untilTimeLimit<string>(10, BufferConfig.unbounded()))
-    left.join(right, (a, r) => `${a}+${r}`).toStream().to('out', { keySerde: S, valueSerde: S })
+    left
+      .join(right, (a, r) => `${a}+${r}`)
+      .toStream()
+      .to('out', { keySerde: S, valueSerde: S })
     const d = new TopologyTestDriver(b.build(), {}, 0)
     const l = d.createInputTopic('left', S, S)
     const r = d.createInputTopic('right', S, S)
@@ -88,7 +94,11 @@ describe('Kafka Streams fidelity (issue 13)', () => {
         .stream('in', Consumed.with(S, S))
         .groupByKey()
         .windowedBy(SlidingWindows.ofTimeDifferenceAndGrace(10, 100))
-        .aggregate(() => '', (_k, v, agg) => agg + v, Materialized.with<string, string>(S, S)),
+        .aggregate(
+          () => '',
+          (_k, v, agg) => agg + v,
+          Materialized.with<string, string>(S, S),
+        ),
     )
     const d = new TopologyTestDriver(b.build(), {}, 0)
     const input = d.createInputTopic('in', S, S)
@@ -206,7 +216,13 @@ describe('Kafka Streams fidelity (issue 13)', () => {
     }
 
     it('another key moved stream-time to 30: k1@30 starts a new session (the old one expired)', async () => {
-      expect(await run([['k1', 0], ['k2', 30], ['k1', 30]])).toEqual([
+      expect(
+        await run([
+          ['k1', 0],
+          ['k2', 30],
+          ['k1', 30],
+        ]),
+      ).toEqual([
         { key: 'k1 [0,0]', value: '1', timestamp: 0 },
         { key: 'k2 [30,30]', value: '1', timestamp: 30 },
         { key: 'k1 [30,30]', value: '1', timestamp: 30 },
@@ -214,7 +230,12 @@ describe('Kafka Streams fidelity (issue 13)', () => {
     })
 
     it('no other key in between: k1@30 merges with [0,0]', async () => {
-      expect(await run([['k1', 0], ['k1', 30]])).toEqual([
+      expect(
+        await run([
+          ['k1', 0],
+          ['k1', 30],
+        ]),
+      ).toEqual([
         { key: 'k1 [0,0]', value: '1', timestamp: 0 },
         { key: 'k1 [0,0]', value: null, timestamp: 0 },
         { key: 'k1 [0,30]', value: '2', timestamp: 30 },
@@ -229,7 +250,10 @@ describe('Kafka Streams fidelity (issue 13)', () => {
       const r = b.stream('right', Consumed.with(S, S))
       const windows = JoinWindows.ofTimeDifferenceAndGrace(10, 0)
       const sj = lateRecords === undefined ? undefined : StreamJoined.with(S, S, S).withLateRecords(lateRecords)
-      const joined = kind === 'inner' ? l.join(r, (a: string, c: string) => `${a}+${c}`, windows, sj) : l.leftJoin(r, (a: string, c: string | null) => `${a}+${c}`, windows, sj)
+      const joined =
+        kind === 'inner'
+          ? l.join(r, (a: string, c: string) => `${a}+${c}`, windows, sj)
+          : l.leftJoin(r, (a: string, c: string | null) => `${a}+${c}`, windows, sj)
       joined.to('out', { keySerde: S, valueSerde: S })
       const d = new TopologyTestDriver(b.build(), {}, 0)
       const topics = { left: d.createInputTopic('left', S, S), right: d.createInputTopic('right', S, S) }
@@ -270,7 +294,9 @@ describe('Kafka Streams fidelity (issue 13)', () => {
     })
 
     it("withLateRecords rejects anything but 'join' and 'drop'", () => {
-      expect(() => StreamJoined.with(S, S, S).withLateRecords('keep' as 'drop')).toThrow("StreamJoined.withLateRecords: lateRecords must be 'join' or 'drop', got keep")
+      expect(() => StreamJoined.with(S, S, S).withLateRecords('keep' as 'drop')).toThrow(
+        "StreamJoined.withLateRecords: lateRecords must be 'join' or 'drop', got keep",
+      )
     })
   })
 
@@ -325,19 +351,22 @@ describe('Kafka Streams fidelity (issue 13)', () => {
   it('(9) processValues: a fixed-key processor that forwards another key fails with a clear error', async () => {
     const b = new StreamsBuilder()
     b.stream('in', Consumed.with(S, S))
-      .processValues<string>(() => {
-        let ctx: ProcessorContext<string, string>
-        const p: FixedKeyProcessor<string, string, string> = {
-          init(c) {
-            ctx = c
-          },
-          async process(r) {
-            await ctx.forward({ ...r, value: r.value.toUpperCase() })
-            if (r.value === 'rekey') await ctx.forward({ ...r, key: 'other' })
-          },
-        }
-        return p
-      }, { name: 'upper' })
+      .processValues<string>(
+        () => {
+          let ctx: ProcessorContext<string, string>
+          const p: FixedKeyProcessor<string, string, string> = {
+            init(c) {
+              ctx = c
+            },
+            async process(r) {
+              await ctx.forward({ ...r, value: r.value.toUpperCase() })
+              if (r.value === 'rekey') await ctx.forward({ ...r, key: 'other' })
+            },
+          }
+          return p
+        },
+        { name: 'upper' },
+      )
       .to('out', { keySerde: S, valueSerde: S })
     const d = new TopologyTestDriver(b.build(), {}, 0)
     const input = d.createInputTopic('in', S, S)

@@ -14,7 +14,13 @@ const at = (hh: number, mm: number): number => Date.UTC(2024, 0, 1, hh, mm)
 
 async function counter(windows: TimeWindows, emit = EmitStrategy.onWindowUpdate()) {
   const h = new ProcessorHarness<string, string, Windowed<string>, Change<number>>(
-    timeWindowAggregateSupplier({ windows, storeName: 'agg', emitStrategy: emit, initializer: () => 0, aggregator: (_k, _v, n: number) => n + 1 }),
+    timeWindowAggregateSupplier({
+      windows,
+      storeName: 'agg',
+      emitStrategy: emit,
+      initializer: () => 0,
+      aggregator: (_k, _v, n: number) => n + 1,
+    }),
     new Map([['agg', new MemoryWindowStore<string, ValueAndTimestamp<number>>('agg', windows.size())]]),
   )
   return h.init()
@@ -27,7 +33,11 @@ describe('grace period', () => {
     await h.process('k', 'v', 14) // stream-time 14 < 10 + 5: [0,10) still open
     await h.process('k', 'v', 9)
     const out = h.drain()
-    expect(out.at(-1)).toMatchObject({ key: { key: 'k', window: { startMs: 0, endMs: 10 } }, value: { newValue: 2, oldValue: 1 }, timestamp: 9 })
+    expect(out.at(-1)).toMatchObject({
+      key: { key: 'k', window: { startMs: 0, endMs: 10 } },
+      value: { newValue: 2, oldValue: 1 },
+      timestamp: 9,
+    })
     expect(h.dropped).toEqual([])
   })
 
@@ -92,7 +102,10 @@ describe('grace through the TopologyTestDriver', () => {
       .windowedBy(TimeWindows.ofSizeAndGrace(15 * MIN, 30 * MIN))
       .count(Materialized.as('word-counts'))
       .toStream()
-      .map((w, n) => ({ key: `${w.key} ${new Date(w.window.startMs).toISOString().slice(11, 16)}-${new Date(w.window.endMs).toISOString().slice(11, 16)}`, value: n }))
+      .map((w, n) => ({
+        key: `${w.key} ${new Date(w.window.startMs).toISOString().slice(11, 16)}-${new Date(w.window.endMs).toISOString().slice(11, 16)}`,
+        value: n,
+      }))
       .to('counts', { keySerde: S, valueSerde: L })
     const d = new TopologyTestDriver(b.build(), {}, 0)
     const input = d.createInputTopic('words', S, S)

@@ -42,15 +42,28 @@ describe('impression-click schemas and types', () => {
   })
 
   it('values typed with the generated interfaces are valid for the schemas (and nullable fields are unions)', () => {
-    const adEvent: AdEvent = { impressionId: 'i', userId: 'u', adId: 'a', campaignId: 'c', impressionTime: 1, clicked: false, clickId: null, clickTime: null }
+    const adEvent: AdEvent = {
+      impressionId: 'i',
+      userId: 'u',
+      adId: 'a',
+      campaignId: 'c',
+      impressionTime: 1,
+      clicked: false,
+      clickId: null,
+      clickTime: null,
+    }
     const ctr: CampaignCtr = { campaignId: 'c', windowStart: 0, windowEnd: 60_000, impressions: 4, clicks: 1, ctr: 0.25 }
     expect(avsc.Type.forSchema(AdEventSchema as unknown as avsc.Schema).isValid(adEvent)).toBe(true)
-    expect(avsc.Type.forSchema(AdEventSchema as unknown as avsc.Schema).isValid({ ...adEvent, clicked: true, clickId: 'k', clickTime: 5 })).toBe(true)
+    expect(
+      avsc.Type.forSchema(AdEventSchema as unknown as avsc.Schema).isValid({ ...adEvent, clicked: true, clickId: 'k', clickTime: 5 }),
+    ).toBe(true)
     expect(avsc.Type.forSchema(CampaignCtrSchema as unknown as avsc.Schema).isValid(ctr)).toBe(true)
   })
 
   it('the --check mode of the generator script passes', () => {
-    expect(() => execFileSync(process.execPath, ['--import', 'tsx', 'examples/impression-click/schemas/generate-types.ts', '--check'])).not.toThrow()
+    expect(() =>
+      execFileSync(process.execPath, ['--import', 'tsx', 'examples/impression-click/schemas/generate-types.ts', '--check']),
+    ).not.toThrow()
   })
 })
 
@@ -65,11 +78,14 @@ describe('impression-click generator plan', () => {
     const impressions = new Map<string, { campaignId: string; time: number; sendAt: number }>()
     const clicks = new Map<string, { clickId: string; time: number }>()
     for (const r of records) {
-      if (r.kind === 'impression') impressions.set(r.key, { campaignId: r.value.campaignId, time: r.value.impressionTime, sendAt: r.sendAt })
+      if (r.kind === 'impression')
+        impressions.set(r.key, { campaignId: r.value.campaignId, time: r.value.impressionTime, sendAt: r.sendAt })
       else clicks.set(r.key, { clickId: r.value.clickId, time: r.value.clickTime })
     }
     expect(impressions.size).toBe(3_000)
-    const late = new Set([...impressions].filter(([, i]) => i.sendAt - i.time > JOIN_WINDOW_MS + DEFAULT_TIMING.joinGraceMs).map(([id]) => id))
+    const late = new Set(
+      [...impressions].filter(([, i]) => i.sendAt - i.time > JOIN_WINDOW_MS + DEFAULT_TIMING.joinGraceMs).map(([id]) => id),
+    )
     expect(new Set(truth.tooLateIds)).toEqual(late)
     expect(late.size).toBeGreaterThan(5)
     const windows = new Map<string, { impressions: number; clicks: number }>()
@@ -87,9 +103,9 @@ describe('impression-click generator plan', () => {
     }
     expect(truth.expectedClicked).toEqual(clicked)
     expect(truth.expectedNotClicked).toBe(3_000 - late.size - Object.keys(clicked).length)
-    expect(Object.fromEntries(truth.windows.map((w) => [`${w.campaignId}@${w.windowStart}`, { impressions: w.impressions, clicks: w.clicks }]))).toEqual(
-      Object.fromEntries(windows),
-    )
+    expect(
+      Object.fromEntries(truth.windows.map((w) => [`${w.campaignId}@${w.windowStart}`, { impressions: w.impressions, clicks: w.clicks }])),
+    ).toEqual(Object.fromEntries(windows))
     // every kind of click the join must get right is present
     const delays = [...clicks].filter(([id]) => impressions.has(id)).map(([id, c]) => c.time - impressions.get(id)!.time)
     expect(delays.some((d) => d < 0)).toBe(true)
@@ -156,7 +172,9 @@ describe('impression-click generator replay (event time at or behind the wall cl
     const b = plan(options({ startTime: Date.UTC(2025, 0, 1) + shift }))
     expect(b.truth.expectedClicked).toEqual(a.truth.expectedClicked)
     expect(b.truth.tooLateIds).toEqual(a.truth.tooLateIds)
-    expect(b.truth.windows).toEqual(a.truth.windows.map((w) => ({ ...w, windowStart: w.windowStart + shift, windowEnd: w.windowEnd + shift })))
+    expect(b.truth.windows).toEqual(
+      a.truth.windows.map((w) => ({ ...w, windowStart: w.windowStart + shift, windowEnd: w.windowEnd + shift })),
+    )
   })
 
   it('defaults and CLI flags start the replay so that it ends before now; --start-time is kept as given', () => {
@@ -179,7 +197,16 @@ describe('impression-click verify', () => {
       const id = `imp-${String(i).padStart(8, '0')}`
       if (late.has(id)) continue
       const clickId = truth.expectedClicked[id] ?? null
-      adEvents.push({ impressionId: id, userId: 'u', adId: 'a', campaignId: 'c', impressionTime: 0, clicked: clickId !== null, clickId, clickTime: clickId ? 1 : null })
+      adEvents.push({
+        impressionId: id,
+        userId: 'u',
+        adId: 'a',
+        campaignId: 'c',
+        impressionTime: 0,
+        clicked: clickId !== null,
+        clickId,
+        clickTime: clickId ? 1 : null,
+      })
     }
     const ctr: CampaignCtr[] = truth.windows.map((w) => ({ ...w, ctr: w.clicks / w.impressions }))
     return { adEvents, ctr, undecodable: 0 }

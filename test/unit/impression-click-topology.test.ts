@@ -32,7 +32,11 @@ function setup() {
   const ctr = driver.createOutputTopic(topics.campaignCtr, Serdes.String(), serdes.campaignCtr)
   // The record timestamp (Kafka's) is deliberately wrong: event time must come from the Avro fields.
   const impression = (id: string, time: number, campaignId = 'campaign-1') =>
-    impressions.pipeInput(id, { impressionId: id, userId: `user-${id}`, adId: 'ad-1', campaignId, impressionTime: time } satisfies Impression, 0)
+    impressions.pipeInput(
+      id,
+      { impressionId: id, userId: `user-${id}`, adId: 'ad-1', campaignId, impressionTime: time } satisfies Impression,
+      0,
+    )
   const click = (impressionId: string, time: number, clickId = `click-${impressionId}`) =>
     clicks.pipeInput(impressionId, { clickId, impressionId, clickTime: time } satisfies Click, 0)
   /** Moves stream-time of the join to `time` with an unrelated impression (which itself stays pending). */
@@ -49,7 +53,16 @@ describe('impression-click topology: join timing', () => {
     expect(t.adEvents.readKeyValuesToList()).toEqual([
       {
         key: 'i1',
-        value: { impressionId: 'i1', userId: 'user-i1', adId: 'ad-1', campaignId: 'campaign-1', impressionTime: T0, clicked: true, clickId: 'click-i1', clickTime: T0 },
+        value: {
+          impressionId: 'i1',
+          userId: 'user-i1',
+          adId: 'ad-1',
+          campaignId: 'campaign-1',
+          impressionTime: T0,
+          clicked: true,
+          clickId: 'click-i1',
+          clickTime: T0,
+        },
       },
     ])
   })
@@ -172,9 +185,18 @@ describe('impression-click topology: CTR per campaign window', () => {
     await t.click('z', far)
     const results = t.ctr.readKeyValuesToList() as Array<{ key: string; value: CampaignCtr }>
     expect(results.sort((x, y) => x.key.localeCompare(y.key) || x.value.windowStart - y.value.windowStart)).toEqual([
-      { key: 'campaign-1', value: { campaignId: 'campaign-1', windowStart: T0, windowEnd: T0 + CTR_WINDOW_MS, impressions: 3, clicks: 1, ctr: 1 / 3 } },
-      { key: 'campaign-1', value: { campaignId: 'campaign-1', windowStart: T0 + MIN, windowEnd: T0 + 2 * MIN, impressions: 1, clicks: 0, ctr: 0 } },
-      { key: 'campaign-2', value: { campaignId: 'campaign-2', windowStart: T0, windowEnd: T0 + CTR_WINDOW_MS, impressions: 1, clicks: 1, ctr: 1 } },
+      {
+        key: 'campaign-1',
+        value: { campaignId: 'campaign-1', windowStart: T0, windowEnd: T0 + CTR_WINDOW_MS, impressions: 3, clicks: 1, ctr: 1 / 3 },
+      },
+      {
+        key: 'campaign-1',
+        value: { campaignId: 'campaign-1', windowStart: T0 + MIN, windowEnd: T0 + 2 * MIN, impressions: 1, clicks: 0, ctr: 0 },
+      },
+      {
+        key: 'campaign-2',
+        value: { campaignId: 'campaign-2', windowStart: T0, windowEnd: T0 + CTR_WINDOW_MS, impressions: 1, clicks: 1, ctr: 1 },
+      },
     ])
 
     // Nothing is emitted twice, whatever comes later.

@@ -17,8 +17,16 @@ function setup(leftJoin: boolean) {
   const orders = b.stream<string, { productId: string; qty: number }>('orders', { keySerde: S, valueSerde: J })
   const products = b.globalTable<string, string>('products', { keySerde: S, valueSerde: S }, { storeName: 'products-store' })
   const joined: KStream<string, string> = leftJoin
-    ? orders.leftJoin(products, (_orderId, o) => o.productId, (o, name) => `${o.qty}x${name}`)
-    : orders.join(products, (_orderId, o) => o.productId, (o, name) => `${o.qty}x${name}`)
+    ? orders.leftJoin(
+        products,
+        (_orderId, o) => o.productId,
+        (o, name) => `${o.qty}x${name}`,
+      )
+    : orders.join(
+        products,
+        (_orderId, o) => o.productId,
+        (o, name) => `${o.qty}x${name}`,
+      )
   joined.to('out', { keySerde: S, valueSerde: S })
   const driver = new TopologyTestDriver(b.build())
   drivers.push(driver)
@@ -67,7 +75,13 @@ describe('stream-GlobalKTable join', () => {
     const b = new StreamsBuilder()
     const orders = b.stream<string, string>('orders', { keySerde: S, valueSerde: S })
     const products = b.globalTable<string, string>('products', { keySerde: S, valueSerde: S })
-    orders.join(products, (_k, v) => (v === 'none' ? null : v), (v, p: string) => `${v}=${p}`).to('out', { keySerde: S, valueSerde: S })
+    orders
+      .join(
+        products,
+        (_k, v) => (v === 'none' ? null : v),
+        (v, p: string) => `${v}=${p}`,
+      )
+      .to('out', { keySerde: S, valueSerde: S })
     const d = new TopologyTestDriver(b.build())
     drivers.push(d)
     await d.createInputTopic('products', S, S).pipeInput('p', 'P', 0)
@@ -83,7 +97,13 @@ describe('stream-GlobalKTable join', () => {
     const b = new StreamsBuilder()
     const orders = b.stream<string, string>('orders').selectKey((_k, v) => v)
     const products = b.globalTable<string, string>('products')
-    orders.join(products, (k) => k, withKey((k: string, v: string, p: string) => `${k}${v}${p}`)).to('out')
+    orders
+      .join(
+        products,
+        (k) => k,
+        withKey((k: string, v: string, p: string) => `${k}${v}${p}`),
+      )
+      .to('out')
     const def = b.build().resolve('app')
     expect(def.repartitionTopics).toEqual([])
     expect(def.copartitionGroups ?? []).toEqual([])
@@ -103,9 +123,15 @@ describe('stream-GlobalKTable join', () => {
     const b = new StreamsBuilder()
     const orders = b.stream<string, number>('orders')
     const products = b.globalTable<number, string>('products')
-    const ok: KStream<string, string> = orders.join(products, (_k: string, v: number) => v, (v: number, p: string) => `${v}${p}`)
+    const ok: KStream<string, string> = orders.join(
+      products,
+      (_k: string, v: number) => v,
+      (v: number, p: string) => `${v}${p}`,
+    )
+    // prettier-ignore
     // @ts-expect-error the global table's key is a number, the selector returns a string
     orders.join(products, (k: string) => k, (v: number, p: string) => `${v}${p}`)
+    // prettier-ignore
     // @ts-expect-error the global value is a string, not a number
     orders.join(products, (_k: string, v: number) => v, (v: number, p: number) => v + p)
     expect(ok.name).toMatch(/^KSTREAM-LEFTJOIN-/)

@@ -20,7 +20,13 @@ interface Harness {
   read(): string[]
 }
 
-function joinOf(kind: Kind, l: KStream<string, string>, r: KStream<string, string>, windows: JoinWindows, sj = StreamJoined.with(S, S, S)): KStream<string, string> {
+function joinOf(
+  kind: Kind,
+  l: KStream<string, string>,
+  r: KStream<string, string>,
+  windows: JoinWindows,
+  sj = StreamJoined.with(S, S, S),
+): KStream<string, string> {
   switch (kind) {
     case 'inner':
       return l.join(r, (a: string, b: string) => `${a}+${b}`, windows, sj)
@@ -82,14 +88,7 @@ describe('stream-stream inner join', () => {
     await h.right.pipeInput('k', 'a1', 0)
     await h.right.pipeInput('k', 'a2', 5)
     await h.left.pipeInput('k', 'A3', 7)
-    expect(h.read()).toEqual([
-      'k:A1+a1@0',
-      'k:A2+a1@0',
-      'k:A1+a2@5',
-      'k:A2+a2@5',
-      'k:A3+a1@7',
-      'k:A3+a2@7',
-    ])
+    expect(h.read()).toEqual(['k:A1+a1@0', 'k:A2+a1@0', 'k:A1+a2@5', 'k:A2+a2@5', 'k:A3+a1@7', 'k:A3+a2@7'])
   })
 
   it('only equal keys join', async () => {
@@ -99,7 +98,7 @@ describe('stream-stream inner join', () => {
     expect(h.read()).toEqual([])
   })
 
-  it("by default (Kafka Streams) joins records later than their window plus grace while the other side retains its records", async () => {
+  it('by default (Kafka Streams) joins records later than their window plus grace while the other side retains its records', async () => {
     const h = harness('inner', JoinWindows.ofTimeDifferenceAndGrace(10, 5))
     await h.left.pipeInput('k', 'A', 100)
     await h.left.pipeInput('other', 'B', 120) // stream-time 120
@@ -149,7 +148,11 @@ describe('stream-stream inner join', () => {
     const b = new StreamsBuilder()
     const l = b.stream<string, number>('left', { keySerde: S, valueSerde: Serdes.Integer() })
     const r = b.stream<string, number>('right', { keySerde: S, valueSerde: Serdes.Integer() })
-    l.join(r, withKey((k: string, a: number, c: number) => `${k}=${a + c}`), JoinWindows.ofTimeDifferenceWithNoGrace(10)).to('out', { keySerde: S, valueSerde: S })
+    l.join(
+      r,
+      withKey((k: string, a: number, c: number) => `${k}=${a + c}`),
+      JoinWindows.ofTimeDifferenceWithNoGrace(10),
+    ).to('out', { keySerde: S, valueSerde: S })
     const d = new TopologyTestDriver(b.build())
     drivers.push(d)
     await d.createInputTopic('left', S, Serdes.Integer()).pipeInput('k', 2, 0)
@@ -314,7 +317,9 @@ describe('stream-stream join topology', () => {
     const text = b.build().describe().toString()
     expect(text).toContain('Processor: KSTREAM-WINDOWED-0000000002 (stores: [KSTREAM-JOINTHIS-0000000004-store])')
     expect(text).toContain('Processor: KSTREAM-WINDOWED-0000000003 (stores: [KSTREAM-OUTEROTHER-0000000005-store])')
-    expect(text).toMatch(/Processor: KSTREAM-JOINTHIS-0000000004 \(stores: \[(KSTREAM-OUTEROTHER-0000000005-store, KSTREAM-OUTERSHARED-0000000004-store|KSTREAM-OUTERSHARED-0000000004-store, KSTREAM-OUTEROTHER-0000000005-store)\]\)/)
+    expect(text).toMatch(
+      /Processor: KSTREAM-JOINTHIS-0000000004 \(stores: \[(KSTREAM-OUTEROTHER-0000000005-store, KSTREAM-OUTERSHARED-0000000004-store|KSTREAM-OUTERSHARED-0000000004-store, KSTREAM-OUTEROTHER-0000000005-store)\]\)/,
+    )
     expect(text).toContain('<-- KSTREAM-JOINTHIS-0000000004, KSTREAM-OUTEROTHER-0000000005')
     expect(text).toContain('Processor: KSTREAM-MERGE-0000000006 (stores: [])')
   })
@@ -323,10 +328,16 @@ describe('stream-stream join topology', () => {
     const b = new StreamsBuilder()
     const l = b.stream<string, string>('left', { keySerde: S, valueSerde: S })
     const r = b.stream<string, string>('right', { keySerde: S, valueSerde: S })
-    l.outerJoin(r, (a: string | null, c: string | null) => `${a}+${c}`, JoinWindows.ofTimeDifferenceWithNoGrace(10), StreamJoined.with(S, S, S).withName('j').withStoreName('st')).to('out')
+    l.outerJoin(
+      r,
+      (a: string | null, c: string | null) => `${a}+${c}`,
+      JoinWindows.ofTimeDifferenceWithNoGrace(10),
+      StreamJoined.with(S, S, S).withName('j').withStoreName('st'),
+    ).to('out')
     const topo = b.build()
     const text = topo.describe().toString()
-    for (const n of ['j-this-windowed', 'j-other-windowed', 'j-outer-this-join', 'j-outer-other-join', 'j-merge']) expect(text).toContain(`Processor: ${n} `)
+    for (const n of ['j-this-windowed', 'j-other-windowed', 'j-outer-this-join', 'j-outer-other-join', 'j-merge'])
+      expect(text).toContain(`Processor: ${n} `)
     const stores = [...topo.resolve('app').stores.keys()].sort()
     expect(stores).toEqual(['st-outer-other-join-store', 'st-outer-shared-join-store', 'st-outer-this-join-store'])
     const w = topo.resolve('app').stores.get('st-outer-this-join-store')!
@@ -347,17 +358,29 @@ describe('stream-stream join topology', () => {
       { key: 'k', value: 'A+null' },
       { key: 'j', value: 'null+b' },
     ])
-    const outer = d.getKeyValueStore<{ timestamp: number; side: string; key: string }, { side: string; values: string[] }>('KSTREAM-OUTERSHARED-0000000004-store')
+    const outer = d.getKeyValueStore<{ timestamp: number; side: string; key: string }, { side: string; values: string[] }>(
+      'KSTREAM-OUTERSHARED-0000000004-store',
+    )
     const left: unknown[] = []
     for await (const e of outer.all()) left.push([e.key, e.value])
-    expect(left).toEqual([[{ timestamp: 100, side: 'left', key: 'z' }, { side: 'left', values: ['Z'] }]])
+    expect(left).toEqual([
+      [
+        { timestamp: 100, side: 'left', key: 'z' },
+        { side: 'left', values: ['Z'] },
+      ],
+    ])
   })
 
   it('withLoggingDisabled: no changelog topics', () => {
     const b = new StreamsBuilder()
     const l = b.stream<string, string>('left', { keySerde: S, valueSerde: S })
     const r = b.stream<string, string>('right', { keySerde: S, valueSerde: S })
-    l.join(r, (a: string, c: string) => a + c, JoinWindows.ofTimeDifferenceWithNoGrace(10), StreamJoined.with(S, S, S).withLoggingDisabled()).to('out')
+    l.join(
+      r,
+      (a: string, c: string) => a + c,
+      JoinWindows.ofTimeDifferenceWithNoGrace(10),
+      StreamJoined.with(S, S, S).withLoggingDisabled(),
+    ).to('out')
     expect(b.build().resolve('app').changelogTopics).toEqual([])
   })
 
@@ -365,7 +388,10 @@ describe('stream-stream join topology', () => {
     const b = new StreamsBuilder()
     const l = b.stream<string, string>('left', { keySerde: S, valueSerde: S }).selectKey((_k, v) => v.split(':')[0]!)
     const r = b.stream<string, string>('right', { keySerde: S, valueSerde: S })
-    l.join(r, (a: string, c: string) => `${a}+${c}`, JoinWindows.ofTimeDifferenceWithNoGrace(10), StreamJoined.with(S, S, S)).to('out', { keySerde: S, valueSerde: S })
+    l.join(r, (a: string, c: string) => `${a}+${c}`, JoinWindows.ofTimeDifferenceWithNoGrace(10), StreamJoined.with(S, S, S)).to('out', {
+      keySerde: S,
+      valueSerde: S,
+    })
     const topo = b.build()
     const def = topo.resolve('app')
     expect(def.repartitionTopics.map((t) => t.name)).toEqual(['app-KSTREAM-KEY-SELECT-0000000001-repartition'])
@@ -397,7 +423,11 @@ describe('stream-stream join types', () => {
     const outer: KStream<string, string> = l.outerJoin(r, (n: number | null, f: boolean | null) => `${n}${f}`, w)
     // inferred: parameters get the stream types (with null where a side may be missing), the result the joiner's
     const inferred: KStream<string, { n: number; f: boolean | null }> = l.leftJoin(r, (n, f) => ({ n, f }), w)
-    const keyed: KStream<string, string> = l.join(r, withKey((k: string, n: number, f: boolean) => `${k}${n}${f}`), w)
+    const keyed: KStream<string, string> = l.join(
+      r,
+      withKey((k: string, n: number, f: boolean) => `${k}${n}${f}`),
+      w,
+    )
     // @ts-expect-error inferred left value is a number
     l.join(r, (n, f) => n.toUpperCase() + f, w)
     // @ts-expect-error the right value is a boolean, not a string

@@ -10,7 +10,12 @@ afterEach(async () => {
   while (drivers.length) await drivers.pop()!.close()
 })
 
-function joinOf(kind: Kind, l: KTable<string, string>, r: KTable<string, string>, materialized?: { storeName: string; valueSerde: typeof S }): KTable<string, string> {
+function joinOf(
+  kind: Kind,
+  l: KTable<string, string>,
+  r: KTable<string, string>,
+  materialized?: { storeName: string; valueSerde: typeof S },
+): KTable<string, string> {
   switch (kind) {
     case 'inner':
       return l.join(r, (a, b) => `${a}+${b}`, materialized)
@@ -118,7 +123,9 @@ describe('table-table join topology and lookups', () => {
     const b = new StreamsBuilder()
     const l = b.table<string, string>('left')
     const r = b.table<string, string>('right')
-    l.join(r, (a, c) => a + c).toStream().to('out')
+    l.join(r, (a, c) => a + c)
+      .toStream()
+      .to('out')
     const text = b.build().describe().toString()
     expect(text).toContain('Processor: KTABLE-JOINTHIS-0000000007 (stores: [right-STATE-STORE-0000000003])')
     expect(text).toContain('Processor: KTABLE-JOINOTHER-0000000008 (stores: [left-STATE-STORE-0000000000])')

@@ -40,7 +40,12 @@ describe('TopologyTestDriver.metrics()', () => {
     // virtual clock never advanced: Kafka's rate pads the window to one full sample (30 s)
     expect(metricValue(m, 'dropped-records-rate', TASK, 'stream-task-metrics')).toBeCloseTo(1 / 30, 6)
     const [metric] = findMetrics(m, 'dropped-records-total')
-    expect(metric!.metricName).toEqual({ name: 'dropped-records-total', group: 'stream-task-metrics', description: 'The total number of records dropped within this task', tags: TASK })
+    expect(metric!.metricName).toEqual({
+      name: 'dropped-records-total',
+      group: 'stream-task-metrics',
+      description: 'The total number of records dropped within this task',
+      tags: TASK,
+    })
     expect(metric!.level).toBe('INFO')
     // the older counters by reason are still there
     expect(m.droppedRecords).toBe(1)
@@ -71,10 +76,22 @@ describe('TopologyTestDriver.metrics()', () => {
   it('DEBUG-only metrics are absent at INFO (KIP-444), INFO ones present', async () => {
     const d = await run(windowedCount(EmitStrategy.onWindowClose()), 'INFO', [0, 1, 5, 0])
     const names = new Set([...d.metrics().keys()].map((n) => n.name))
-    for (const debugOnly of ['record-lateness-max', 'process-total', 'process-latency-avg', 'window-aggregate-final-emit-total', 'window-aggregate-final-emit-latency-max']) {
+    for (const debugOnly of [
+      'record-lateness-max',
+      'process-total',
+      'process-latency-avg',
+      'window-aggregate-final-emit-total',
+      'window-aggregate-final-emit-latency-max',
+    ]) {
       expect(names.has(debugOnly), debugOnly).toBe(false)
     }
-    for (const info of ['dropped-records-total', 'dropped-records-rate', 'record-e2e-latency-avg', 'record-e2e-latency-min', 'record-e2e-latency-max']) {
+    for (const info of [
+      'dropped-records-total',
+      'dropped-records-rate',
+      'record-e2e-latency-avg',
+      'record-e2e-latency-min',
+      'record-e2e-latency-max',
+    ]) {
       expect(names.has(info), info).toBe(true)
     }
     expect(d.recordingLevel).toBe('INFO')
@@ -84,7 +101,10 @@ describe('TopologyTestDriver.metrics()', () => {
   it('window-aggregate-final-emit-total counts final results of emitStrategy(onWindowClose) (KIP-825, DEBUG)', async () => {
     const d = await run(windowedCount(EmitStrategy.onWindowClose()), 'DEBUG', [0, 1, 2, 1, 0, 5])
     const out = d.createOutputTopic('out', S, L).readKeyValuesToList()
-    expect(out).toEqual([{ key: 'k@0', value: 4 }, { key: 'k@2', value: 1 }])
+    expect(out).toEqual([
+      { key: 'k@0', value: 4 },
+      { key: 'k@2', value: 1 },
+    ])
     const m = d.metrics()
     const [emit] = findMetrics(m, 'window-aggregate-final-emit-total')
     expect(emit!.metricName.group).toBe('stream-processor-node-metrics')
@@ -105,7 +125,10 @@ describe('TopologyTestDriver.metrics()', () => {
       .map((w, n) => ({ key: `${w.key}@${w.window.startMs}`, value: n }))
       .to('out', { keySerde: S, valueSerde: L })
     const d = await run(b.build(), 'DEBUG', [0, 1, 2, 1, 0, 5])
-    expect(d.createOutputTopic('out', S, L).readKeyValuesToList()).toEqual([{ key: 'k@0', value: 4 }, { key: 'k@2', value: 1 }])
+    expect(d.createOutputTopic('out', S, L).readKeyValuesToList()).toEqual([
+      { key: 'k@0', value: 4 },
+      { key: 'k@2', value: 1 },
+    ])
     const m = d.metrics()
     expect(metricValue(m, 'suppression-emit-total', TASK, 'stream-processor-node-metrics')).toBe(2)
     const [count] = findMetrics(m, 'suppression-buffer-count-max', TASK, 'stream-state-metrics')

@@ -3,7 +3,13 @@
  * memory exporter), and Prometheus text from the OpenTelemetry Prometheus exporter, parsed back.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type DataPoint } from '@opentelemetry/sdk-metrics'
+import {
+  AggregationTemporality,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+  type DataPoint,
+} from '@opentelemetry/sdk-metrics'
 import { Consumed, Grouped, Materialized, Serdes, StreamsBuilder } from '../../topology/index.js'
 import { TimeWindows } from '../../topology/dsl/windows.js'
 import { TopologyTestDriver } from '../../lib/testing/index.js'
@@ -45,14 +51,19 @@ describe('OpenTelemetry (@opentelemetry/sdk-metrics as the user would run it)', 
     const registration = registerOpenTelemetry(provider.getMeter('kstreams-test'), counted)
     await reader.forceFlush()
     expect(reads).toBe(1) // one read of all metrics per collection
-    const metrics = exporter.getMetrics().at(-1)!.scopeMetrics.flatMap((s) => s.metrics)
+    const metrics = exporter
+      .getMetrics()
+      .at(-1)!
+      .scopeMetrics.flatMap((s) => s.metrics)
     const byName = new Map(metrics.map((m) => [m.descriptor.name, m]))
 
     const dropped = byName.get('kafka_streams_task_dropped_records_total')!
     expect(dropped.descriptor.description).toBe('The total number of records dropped within this task')
     expect(dropped.dataPointType).toBe(3 /* SUM */)
     expect((dropped as { isMonotonic?: boolean }).isMonotonic).toBe(true)
-    expect(dropped.dataPoints.map((p: DataPoint<unknown>) => [p.attributes, p.value])).toEqual([[{ thread_id: 'topology-test-driver', task_id: '0_0' }, 1]])
+    expect(dropped.dataPoints.map((p: DataPoint<unknown>) => [p.attributes, p.value])).toEqual([
+      [{ thread_id: 'topology-test-driver', task_id: '0_0' }, 1],
+    ])
 
     const lateness = byName.get('kafka_streams_task_record_lateness_max')!
     expect(lateness.descriptor.unit).toBe('ms')
@@ -81,22 +92,33 @@ describe('OpenTelemetry (@opentelemetry/sdk-metrics as the user would run it)', 
     teardown.push(() => provider.shutdown())
     registerOpenTelemetry(provider.getMeter('kstreams-test'), m)
     await reader.forceFlush()
-    const metrics = exporter.getMetrics().at(-1)!.scopeMetrics.flatMap((s) => s.metrics)
+    const metrics = exporter
+      .getMetrics()
+      .at(-1)!
+      .scopeMetrics.flatMap((s) => s.metrics)
     const state = metrics.find((x) => x.descriptor.name === 'kafka_streams_client_state')!
-    expect(state.dataPoints.map((p: DataPoint<unknown>) => [p.attributes, p.value])).toEqual([[{ client_id: 'app-1', state: 'REBALANCING' }, 1]])
+    expect(state.dataPoints.map((p: DataPoint<unknown>) => [p.attributes, p.value])).toEqual([
+      [{ client_id: 'app-1', state: 'REBALANCING' }, 1],
+    ])
     expect(metrics.find((x) => x.descriptor.name === 'kafka_streams_thread_commit_latency_avg')?.dataPoints ?? []).toEqual([])
     expect(metrics.find((x) => x.descriptor.name === 'kafka_streams_thread_commit_total')!.dataPoints[0]!.value).toBe(0)
   })
 
   it('names map per group', () => {
     expect(exportedMetricName('stream-thread-metrics', 'process-rate')).toBe('kafka_streams_thread_process_rate')
-    expect(exportedMetricName('stream-processor-node-metrics', 'window-aggregate-final-emit-total')).toBe('kafka_streams_processor_node_window_aggregate_final_emit_total')
+    expect(exportedMetricName('stream-processor-node-metrics', 'window-aggregate-final-emit-total')).toBe(
+      'kafka_streams_processor_node_window_aggregate_final_emit_total',
+    )
     expect(exportedMetricName('consumer-fetch-manager-metrics', 'records-lag-max')).toBe('kafka_consumer_fetch_manager_records_lag_max')
   })
 })
 
 /** Parses Prometheus text format 0.0.4: HELP/TYPE per family, samples `name{labels} value`. */
-function parsePrometheus(text: string): { types: Map<string, string>; help: Map<string, string>; samples: Array<{ name: string; labels: Record<string, string>; value: number }> } {
+function parsePrometheus(text: string): {
+  types: Map<string, string>
+  help: Map<string, string>
+  samples: Array<{ name: string; labels: Record<string, string>; value: number }>
+} {
   const types = new Map<string, string>()
   const help = new Map<string, string>()
   const samples: Array<{ name: string; labels: Record<string, string>; value: number }> = []
@@ -128,8 +150,14 @@ describe('Prometheus text (OpenTelemetry Prometheus exporter)', () => {
 
     expect(types.get('kafka_streams_task_dropped_records_total')).toBe('counter')
     expect(help.get('kafka_streams_task_dropped_records_total')).toBe('The total number of records dropped within this task')
-    expect(samples.filter((s) => s.name === 'kafka_streams_task_dropped_records_total')).toEqual([{ name: 'kafka_streams_task_dropped_records_total', labels: task, value: 1 }])
-    expect(samples.find((s) => s.name === 'kafka_streams_task_process_total')).toEqual({ name: 'kafka_streams_task_process_total', labels: task, value: 5 })
+    expect(samples.filter((s) => s.name === 'kafka_streams_task_dropped_records_total')).toEqual([
+      { name: 'kafka_streams_task_dropped_records_total', labels: task, value: 1 },
+    ])
+    expect(samples.find((s) => s.name === 'kafka_streams_task_process_total')).toEqual({
+      name: 'kafka_streams_task_process_total',
+      labels: task,
+      value: 5,
+    })
     expect(types.get('kafka_streams_task_process_rate')).toBe('gauge')
     expect(samples.find((s) => s.name === 'kafka_streams_task_record_lateness_max')?.value).toBe(5)
     // no OpenTelemetry scope labels or target_info unless asked for

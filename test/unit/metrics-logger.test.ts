@@ -18,7 +18,15 @@ function capture(): { logger: pino.Logger; lines: () => Array<Record<string, unk
     },
   })
   const logger = pino({ level: 'debug', base: undefined, timestamp: false }, stream)
-  return { logger, lines: () => chunks.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) }
+  return {
+    logger,
+    lines: () =>
+      chunks
+        .join('')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  }
 }
 
 describe('Logger with a real pino instance', () => {
@@ -56,7 +64,14 @@ describe('Logger with a real pino instance', () => {
   it("kafkajs' log entries reach pino with their fields", () => {
     const { logger, lines } = capture()
     const create = kafkajsLogCreator(filterLogger(logger, 'debug'), 'debug')
-    create(0)({ namespace: 'Consumer', level: 2 /* WARN */, label: 'WARN', log: { message: 'Restarting the consumer', groupId: 'app', retryCount: 2, timestamp: 'x' } })
-    expect(lines()).toEqual([{ level: 40, msg: '[kafkajs Consumer] Restarting the consumer', groupId: 'app', retryCount: 2, timestamp: 'x' }])
+    create(0)({
+      namespace: 'Consumer',
+      level: 2 /* WARN */,
+      label: 'WARN',
+      log: { message: 'Restarting the consumer', groupId: 'app', retryCount: 2, timestamp: 'x' },
+    })
+    expect(lines()).toEqual([
+      { level: 40, msg: '[kafkajs Consumer] Restarting the consumer', groupId: 'app', retryCount: 2, timestamp: 'x' },
+    ])
   })
 })

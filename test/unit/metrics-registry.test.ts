@@ -3,7 +3,15 @@
  * clock, owners, the runtime-level sensors (client, thread, task, store, consumer lag).
  */
 import { describe, expect, it } from 'vitest'
-import { METRIC_CATALOGUE, MetricsRegistry, StreamsMetrics, TASK_SENSORS, THREAD_SENSORS, findMetrics, metricValue } from '../../lib/metrics/index.js'
+import {
+  METRIC_CATALOGUE,
+  MetricsRegistry,
+  StreamsMetrics,
+  TASK_SENSORS,
+  THREAD_SENSORS,
+  findMetrics,
+  metricValue,
+} from '../../lib/metrics/index.js'
 import { NOOP_RECORDER } from '../../topology/engine/metrics.js'
 import { resolveStreamsConfig } from '../../lib/app/options.js'
 import { StreamsConfigError } from '../../topology/errors.js'
@@ -24,7 +32,9 @@ describe('MetricsRegistry', () => {
 
   it('rejects an unknown recording level', () => {
     // @ts-expect-error not a level
-    expect(() => new MetricsRegistry({ recordingLevel: 'debug' })).toThrow(/recordingLevel must be 'INFO' \| 'DEBUG' \| 'TRACE', got "debug"/)
+    expect(() => new MetricsRegistry({ recordingLevel: 'debug' })).toThrow(
+      /recordingLevel must be 'INFO' \| 'DEBUG' \| 'TRACE', got "debug"/,
+    )
   })
 
   it('latency avg/max/min and rate are windowed: samples older than numSamples windows are forgotten', () => {
@@ -176,7 +186,10 @@ describe('StreamsMetrics (the runtime levels)', () => {
 describe('metricsRecordingLevel config', () => {
   it("defaults to 'INFO' and rejects other values", () => {
     expect(resolveStreamsConfig({ applicationId: 'a', bootstrapServers: 'localhost:9092' }).metricsRecordingLevel).toBe('INFO')
-    expect(resolveStreamsConfig({ applicationId: 'a', bootstrapServers: 'localhost:9092', metricsRecordingLevel: 'DEBUG' }).metricsRecordingLevel).toBe('DEBUG')
+    expect(
+      resolveStreamsConfig({ applicationId: 'a', bootstrapServers: 'localhost:9092', metricsRecordingLevel: 'DEBUG' })
+        .metricsRecordingLevel,
+    ).toBe('DEBUG')
     // @ts-expect-error lower case is not a level
     const bad = () => resolveStreamsConfig({ applicationId: 'a', bootstrapServers: 'localhost:9092', metricsRecordingLevel: 'debug' })
     expect(bad).toThrow(StreamsConfigError)

@@ -8,7 +8,11 @@ const S = Serdes.String()
 describe('resolvePatternSources', () => {
   it('fills the pattern source and its sub-topology with full matches, skipping __ and own internal topics', () => {
     const b = new StreamsBuilder()
-    b.stream<string, string>(/in-.*|app-.*/, { keySerde: S, valueSerde: S }).groupByKey().count({ storeName: 'counts' }).toStream().to('out-x')
+    b.stream<string, string>(/in-.*|app-.*/, { keySerde: S, valueSerde: S })
+      .groupByKey()
+      .count({ storeName: 'counts' })
+      .toStream()
+      .to('out-x')
     const def = b.build().resolve('app')
     const changelog = def.changelogTopics[0]!.name
     expect(changelog.startsWith('app-')).toBe(true)

@@ -75,19 +75,21 @@ describe('Processor API', () => {
   it('stream-time punctuators fire when stream-time reaches the next multiple of the interval', async () => {
     const fired: number[] = []
     const b = new StreamsBuilder()
-    b.stream('in', Consumed.with(S, S)).process<string, string>(() => {
-      let ctx: ProcessorContext<string, string>
-      return {
-        init(c) {
-          ctx = c
-          ctx.schedule(10, 'STREAM_TIME', async (ts) => {
-            fired.push(ts)
-            await ctx.forward({ key: 'tick', value: String(ts), timestamp: ts, headers: {} })
-          })
-        },
-        process() {},
-      }
-    }).to('ticks', Produced.with(S, S))
+    b.stream('in', Consumed.with(S, S))
+      .process<string, string>(() => {
+        let ctx: ProcessorContext<string, string>
+        return {
+          init(c) {
+            ctx = c
+            ctx.schedule(10, 'STREAM_TIME', async (ts) => {
+              fired.push(ts)
+              await ctx.forward({ key: 'tick', value: String(ts), timestamp: ts, headers: {} })
+            })
+          },
+          process() {},
+        }
+      })
+      .to('ticks', Produced.with(S, S))
     const d = new TopologyTestDriver(b.build(), { applicationId: 'app' }, 0)
     const input = d.createInputTopic('in', S, S)
     await input.pipeInput('k', 'v', 3) // first punctuation at stream-time >= 0
@@ -129,13 +131,17 @@ describe('Processor API', () => {
   it('Topology built by hand: sources, processors, sinks, stores', async () => {
     const topology = new Topology()
       .addSource('src', 'in', { keySerde: S, valueSerde: S })
-      .addProcessor('upper', () => {
-        let ctx: ProcessorContext<string, string>
-        return {
-          init: (c: ProcessorContext<string, string>) => void (ctx = c),
-          process: (r: StreamRecord<string, string>) => ctx.forward({ ...r, value: r.value.toUpperCase() }),
-        }
-      }, 'src')
+      .addProcessor(
+        'upper',
+        () => {
+          let ctx: ProcessorContext<string, string>
+          return {
+            init: (c: ProcessorContext<string, string>) => void (ctx = c),
+            process: (r: StreamRecord<string, string>) => ctx.forward({ ...r, value: r.value.toUpperCase() }),
+          }
+        },
+        'src',
+      )
       .addProcessor('count', () => new CountingProcessor(), 'upper')
       .addStateStore(Stores.keyValueStoreBuilder('counts', S, L).withLoggingDisabled(), 'count')
       .addSink('sink-upper', 'upper-out', { keySerde: S, valueSerde: S }, 'upper')
@@ -181,17 +187,23 @@ describe('Processor API', () => {
         (e: unknown) => e,
       )
     expect(err).toBeInstanceOf(ProcessingError)
-    expect((err as Error).message).toBe("processor 'KSTREAM-MAPVALUES-0000000001' failed: boom (task 0_0, processor KSTREAM-MAPVALUES-0000000001, topic in, partition 0, offset 0)")
+    expect((err as Error).message).toBe(
+      "processor 'KSTREAM-MAPVALUES-0000000001' failed: boom (task 0_0, processor KSTREAM-MAPVALUES-0000000001, topic in, partition 0, offset 0)",
+    )
     await failing.close()
 
     const handled: string[] = []
-    const lenient = new TopologyTestDriver(build(), {
-      applicationId: 'app',
-      processingExceptionHandler: (_e, place) => {
-        handled.push(place.processor)
-        return 'continue'
+    const lenient = new TopologyTestDriver(
+      build(),
+      {
+        applicationId: 'app',
+        processingExceptionHandler: (_e, place) => {
+          handled.push(place.processor)
+          return 'continue'
+        },
       },
-    }, 0)
+      0,
+    )
     const input = lenient.createInputTopic('in', S, S)
     await input.pipeInput('k', 'bad', 1)
     await input.pipeInput('k', 'good', 2)

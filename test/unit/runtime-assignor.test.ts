@@ -31,7 +31,13 @@ function loads(result: ReturnType<typeof assignTasks>): number[] {
 
 describe('assignTasks', () => {
   it('assigns every task exactly once and balances within one', () => {
-    for (const [n, m] of [[4, 3], [8, 3], [1, 2], [12, 5], [3, 3]] as const) {
+    for (const [n, m] of [
+      [4, 3],
+      [8, 3],
+      [1, 2],
+      [12, 5],
+      [3, 3],
+    ] as const) {
       const tasks = tasksOf(n, 2)
       const members = Array.from({ length: m }, (_, i) => member(`m${i}`))
       const r = assignTasks(tasks, members, new Set(), 0)
@@ -58,13 +64,20 @@ describe('assignTasks', () => {
       0,
     )
     expect(loads(r)).toEqual([2, 2, 2])
-    const kept = r.active.get('a')!.filter((t) => tasks.slice(0, 3).includes(t)).length + r.active.get('b')!.filter((t) => tasks.slice(3).includes(t)).length
+    const kept =
+      r.active.get('a')!.filter((t) => tasks.slice(0, 3).includes(t)).length +
+      r.active.get('b')!.filter((t) => tasks.slice(3).includes(t)).length
     expect(kept).toBe(4)
   })
 
   it('prefers the member holding state (e.g. the former standby) for an orphaned task', () => {
     const tasks = tasksOf(2)
-    const r = assignTasks(tasks, [member('a', { prevActive: ['0_0'] }), member('b', { prevStandby: ['0_1'], taskOffsets: { '0_1': 500 } })], new Set(tasks), 0)
+    const r = assignTasks(
+      tasks,
+      [member('a', { prevActive: ['0_0'] }), member('b', { prevStandby: ['0_1'], taskOffsets: { '0_1': 500 } })],
+      new Set(tasks),
+      0,
+    )
     expect(r.active.get('b')).toEqual(['0_1'])
   })
 
@@ -92,7 +105,10 @@ describe('co-partitioning and partitions', () => {
     expect(msg).toBe("sub-topology 0: co-partitioned topics have different partition counts: 'clicks' (4), 'views' (3)")
   })
   it('maps a task to partition p of every source topic of its sub-topology', () => {
-    const subs = [{ id: 0, sourceTopics: ['a', 'b'], stateful: false }, { id: 1, sourceTopics: ['c'], stateful: false }]
+    const subs = [
+      { id: 0, sourceTopics: ['a', 'b'], stateful: false },
+      { id: 1, sourceTopics: ['c'], stateful: false },
+    ]
     expect(partitionsOfTasks(['0_2', '1_0', '0_1'], subs)).toEqual({ a: [1, 2], b: [1, 2], c: [0] })
   })
 })
@@ -101,13 +117,28 @@ describe('createTaskAssignor (kafkajs protocol)', () => {
   it('round-trips subscription and assignment userData through the kafkajs encoders', async () => {
     const subs = [{ id: 0, sourceTopics: ['in'], stateful: true }]
     const cluster = { findTopicPartitionMetadata: () => [0, 1, 2, 3].map((partitionId) => ({ partitionId })) } as never
-    const assigner = createTaskAssignor({ subtopologies: () => subs, numStandbyReplicas: () => 1, subscriptionInfo: () => ({ version: 1, prevActive: [], prevStandby: [], taskOffsets: {} }) })({
+    const assigner = createTaskAssignor({
+      subtopologies: () => subs,
+      numStandbyReplicas: () => 1,
+      subscriptionInfo: () => ({ version: 1, prevActive: [], prevStandby: [], taskOffsets: {} }),
+    })({
       cluster,
       groupId: 'g',
       logger: {} as never,
     })
-    const meta = (host: string) => AssignerProtocol.MemberMetadata.encode({ version: 1, topics: ['in'], userData: encodeSubscriptionInfo({ version: 1, host, prevActive: [], prevStandby: [], taskOffsets: {} }) })
-    const out = await assigner.assign({ members: [{ memberId: 'x', memberMetadata: meta('h1:1') }, { memberId: 'y', memberMetadata: meta('h2:2') }], topics: ['in'] })
+    const meta = (host: string) =>
+      AssignerProtocol.MemberMetadata.encode({
+        version: 1,
+        topics: ['in'],
+        userData: encodeSubscriptionInfo({ version: 1, host, prevActive: [], prevStandby: [], taskOffsets: {} }),
+      })
+    const out = await assigner.assign({
+      members: [
+        { memberId: 'x', memberMetadata: meta('h1:1') },
+        { memberId: 'y', memberMetadata: meta('h2:2') },
+      ],
+      topics: ['in'],
+    })
     const decoded = out.map((o) => decodeMemberAssignment(o.memberAssignment)!)
     const partitions = decoded.flatMap((d) => d.partitions['in'] ?? []).sort()
     expect(partitions).toEqual([0, 1, 2, 3])

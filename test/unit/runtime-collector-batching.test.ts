@@ -28,7 +28,8 @@ function collector(flushBytes?: number) {
 describe('TaskRecordCollector batch size', () => {
   it('starts a batch before a record would push it over flushBytes, keeping the order', async () => {
     const { c, batches, values } = collector(1000)
-    for (let i = 0; i < 7; i++) c.send({ topic: 'cl', partition: 0, key: null, value: Buffer.from(`v${i}`.padEnd(300, '.')), timestamp: 0, headers: {} })
+    for (let i = 0; i < 7; i++)
+      c.send({ topic: 'cl', partition: 0, key: null, value: Buffer.from(`v${i}`.padEnd(300, '.')), timestamp: 0, headers: {} })
     await c.flush()
     // 300 bytes + overhead each: two fit in 1000, a third would not
     expect(batches.map(values)).toEqual([['v0..', 'v1..'], ['v2..', 'v3..'], ['v4..', 'v5..'], ['v6..']])
@@ -52,7 +53,8 @@ describe('TaskRecordCollector batch size', () => {
 
   it('by default, batches of 10 KB records into one partition stay well under the broker default message.max.bytes (1048588)', async () => {
     const { c, batches, valueBytes } = collector()
-    for (let i = 0; i < 300; i++) c.send({ topic: 'cl', partition: 0, key: Buffer.from(`k${i}`), value: Buffer.alloc(10_000), timestamp: 0, headers: {} })
+    for (let i = 0; i < 300; i++)
+      c.send({ topic: 'cl', partition: 0, key: Buffer.from(`k${i}`), value: Buffer.alloc(10_000), timestamp: 0, headers: {} })
     await c.flush()
     expect(batches.reduce((n, b) => n + b[0]!.messages.length, 0)).toBe(300)
     for (const b of batches) expect(valueBytes(b)).toBeLessThanOrEqual(512 * 1024)

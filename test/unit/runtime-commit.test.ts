@@ -38,7 +38,11 @@ const rows = (...kv: Array<[string, string]>) => kv.map(([k, v]) => `${k}=${v}`)
 describe('exactly-once commit', () => {
   it('orders a commit: produce, then offsets, then the transaction commit, then local state', async () => {
     const h = createHarness()
-    h.broker.produce(INPUT, 0, [['a', '1'], ['b', '2'], ['a', '3']])
+    h.broker.produce(INPUT, 0, [
+      ['a', '1'],
+      ['b', '2'],
+      ['a', '3'],
+    ])
     await h.assign('0_0')
     h.broker.ops.length = 0
     expect(await h.feed('0_0')).toBe(3)
@@ -60,7 +64,10 @@ describe('exactly-once commit', () => {
     await h.assign('0_0')
     await h.feed('0_0')
     await h.commit()
-    h.broker.produce(INPUT, 0, [['a', '2'], ['b', '3']])
+    h.broker.produce(INPUT, 0, [
+      ['a', '2'],
+      ['b', '3'],
+    ])
     await h.feed('0_0')
     h.broker.fail('send', () => protocolError('NOT_LEADER_FOR_PARTITION'))
     await h.commit()
@@ -81,7 +88,10 @@ describe('exactly-once commit', () => {
 
   it('a fenced producer means the task migrated: closed dirty, no offsets committed, its output aborted', async () => {
     const h = createHarness()
-    h.broker.produce(INPUT, 0, [['a', '1'], ['a', '2']])
+    h.broker.produce(INPUT, 0, [
+      ['a', '1'],
+      ['a', '2'],
+    ])
     await h.assign('0_0')
     await h.feed('0_0')
     h.broker.fence('app-0_0') // another instance initialised the task's transactional id
@@ -108,7 +118,10 @@ describe('exactly-once commit', () => {
     await h.assign('0_0', '0_1', '0_2')
     for (const id of ['0_0', '0_1', '0_2']) await h.feed(id)
     await h.commit()
-    h.broker.produce(INPUT, 0, [['a', '2'], ['a', '3']])
+    h.broker.produce(INPUT, 0, [
+      ['a', '2'],
+      ['a', '3'],
+    ])
     h.broker.produce(INPUT, 1, [['b', '2']])
     h.broker.produce(INPUT, 2, [['c', '2']])
     for (const id of ['0_0', '0_1', '0_2']) await h.feed(id)
@@ -116,7 +129,12 @@ describe('exactly-once commit', () => {
     h.broker.fail('sendOffsets', () => protocolError('GROUP_LOAD_IN_PROGRESS'), { txnId: 'app-0_0' })
     h.broker.fail('sendOffsets', () => protocolError('GROUP_LOAD_IN_PROGRESS'), { txnId: 'app-0_1' })
     await h.commit()
-    expect(h.events.filter((e) => e.name === StreamsEvents.TASK_RETRY).map((e) => e.payload.taskId).sort()).toEqual(['0_0', '0_1'])
+    expect(
+      h.events
+        .filter((e) => e.name === StreamsEvents.TASK_RETRY)
+        .map((e) => e.payload.taskId)
+        .sort(),
+    ).toEqual(['0_0', '0_1'])
     expect([...h.manager.tasks.keys()]).toEqual(['0_2'])
     // neither failed task's offsets moved past its aborted output, nor its local state
     expect(h.broker.groupOffset(INPUT, 0)).toBe(1)
@@ -163,7 +181,10 @@ describe('exactly-once commit', () => {
 
   it('a revoked task with pending output is committed on revocation', async () => {
     const h = createHarness()
-    h.broker.produce(INPUT, 0, [['a', '1'], ['b', '1']])
+    h.broker.produce(INPUT, 0, [
+      ['a', '1'],
+      ['b', '1'],
+    ])
     await h.assign('0_0')
     await h.feed('0_0')
     await h.assign() // revoked before any interval commit
@@ -174,7 +195,10 @@ describe('exactly-once commit', () => {
 
   it('a revoked task whose commit fails is rolled back: its output aborted, its offsets not committed', async () => {
     const h = createHarness()
-    h.broker.produce(INPUT, 0, [['a', '1'], ['b', '1']])
+    h.broker.produce(INPUT, 0, [
+      ['a', '1'],
+      ['b', '1'],
+    ])
     await h.assign('0_0')
     await h.feed('0_0')
     h.broker.fail('commit', () => protocolError('NOT_COORDINATOR_FOR_GROUP'))
@@ -207,7 +231,9 @@ describe('exactly-once commit', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(30)
     expect(h.fatal).toHaveLength(1)
     expect(h.fatal[0]).toBeInstanceOf(StreamsError)
-    expect(h.fatal[0]!.message).toMatch(/^task 0_0 failed with retriable errors for \d+ ms, longer than taskTimeoutMs \(30 ms\); last error: /)
+    expect(h.fatal[0]!.message).toMatch(
+      /^task 0_0 failed with retriable errors for \d+ ms, longer than taskTimeoutMs \(30 ms\); last error: /,
+    )
     expect(h.events.filter((e) => e.name === StreamsEvents.TASK_RETRY).length).toBeGreaterThanOrEqual(1)
     expect(h.events.find((e) => e.name === StreamsEvents.ERROR)?.payload).toMatchObject({ taskId: '0_0' })
     expect(h.broker.groupOffset(INPUT, 0)).toBe(-1)
@@ -215,7 +241,10 @@ describe('exactly-once commit', () => {
 
   it("a user error that says 'fenced' and 'epoch' is fatal (uncaught exception handler), not a migration", async () => {
     const h = createHarness()
-    h.broker.produce(INPUT, 0, [['a', '1'], ['a', 'throw:producer fenced: invalid producer epoch']])
+    h.broker.produce(INPUT, 0, [
+      ['a', '1'],
+      ['a', 'throw:producer fenced: invalid producer epoch'],
+    ])
     await h.assign('0_0')
     await h.feed('0_0')
     expect(h.eventNames()).not.toContain(StreamsEvents.TASK_MIGRATED)
@@ -248,7 +277,10 @@ describe('at-least-once commit', () => {
 
   it('a retriable offset commit failure keeps the offsets for the next commit: nothing lost', async () => {
     const h = createHarness({ exactlyOnce: false })
-    h.broker.produce(INPUT, 0, [['a', '1'], ['a', '2']])
+    h.broker.produce(INPUT, 0, [
+      ['a', '1'],
+      ['a', '2'],
+    ])
     await h.assign('0_0')
     await h.feed('0_0')
     h.broker.fail('commitOffsets', () => protocolError('NOT_COORDINATOR_FOR_GROUP'))

@@ -30,7 +30,10 @@ describe('resolveStreamsConfig', () => {
   })
 
   it('takes brokers from a kafkajs config (SSL/SASL passthrough)', () => {
-    const c = resolveStreamsConfig({ applicationId: 'a', kafka: { brokers: ['b:1'], ssl: true, sasl: { mechanism: 'plain', username: 'u', password: 'p' } } })
+    const c = resolveStreamsConfig({
+      applicationId: 'a',
+      kafka: { brokers: ['b:1'], ssl: true, sasl: { mechanism: 'plain', username: 'u', password: 'p' } },
+    })
     expect(c.kafka.brokers).toEqual(['b:1'])
     expect(c.kafka.ssl).toBe(true)
   })
@@ -54,7 +57,10 @@ describe('resolveStreamsConfig', () => {
   })
 
   it('splits topicConfig overrides by internal topic kind', () => {
-    const c = resolveStreamsConfig({ ...base, topicConfig: { 'min.insync.replicas': '2', 'changelog.segment.ms': '100', 'repartition.retention.ms': '5' } })
+    const c = resolveStreamsConfig({
+      ...base,
+      topicConfig: { 'min.insync.replicas': '2', 'changelog.segment.ms': '100', 'repartition.retention.ms': '5' },
+    })
     expect(internalTopicOverrides(c, 'changelog')).toEqual({ 'min.insync.replicas': '2', 'segment.ms': '100' })
     expect(internalTopicOverrides(c, 'repartition')).toEqual({ 'min.insync.replicas': '2', 'retention.ms': '5' })
   })
@@ -70,7 +76,13 @@ describe('StateMachine', () => {
     sm.transition('REBALANCING')
     sm.transition('PENDING_SHUTDOWN')
     sm.transition('NOT_RUNNING')
-    expect(seen).toEqual(['CREATED>REBALANCING', 'REBALANCING>RUNNING', 'RUNNING>REBALANCING', 'REBALANCING>PENDING_SHUTDOWN', 'PENDING_SHUTDOWN>NOT_RUNNING'])
+    expect(seen).toEqual([
+      'CREATED>REBALANCING',
+      'REBALANCING>RUNNING',
+      'RUNNING>REBALANCING',
+      'REBALANCING>PENDING_SHUTDOWN',
+      'PENDING_SHUTDOWN>NOT_RUNNING',
+    ])
   })
   it('throws IllegalStateError on a transition the table does not allow', () => {
     const sm = new StateMachine()
@@ -86,14 +98,28 @@ function rec(topic: string, offset: number, timestamp: number): RawRecord {
 
 describe('PartitionGroup', () => {
   it('takes records across partitions in timestamp order', () => {
-    const g = new PartitionGroup([{ topic: 'a', partition: 0 }, { topic: 'b', partition: 0 }], 0, 0)
+    const g = new PartitionGroup(
+      [
+        { topic: 'a', partition: 0 },
+        { topic: 'b', partition: 0 },
+      ],
+      0,
+      0,
+    )
     g.queue('a', 0)!.push([rec('a', 0, 10), rec('a', 1, 30), rec('a', 2, 50)])
     g.queue('b', 0)!.push([rec('b', 0, 20), rec('b', 1, 40)])
     g.queue('b', 0)!.onFetched(1n, 2n, 0) // fetched to the end: b drained does not hold a back
     expect(g.take(10, 0).map((r) => `${r.topic}${r.timestamp}`)).toEqual(['a10', 'b20', 'a30', 'b40', 'a50'])
   })
   it('waits up to maxTaskIdleMs for an empty, caught-up partition before going ahead', () => {
-    const g = new PartitionGroup([{ topic: 'a', partition: 0 }, { topic: 'b', partition: 0 }], 1000, 100)
+    const g = new PartitionGroup(
+      [
+        { topic: 'a', partition: 0 },
+        { topic: 'b', partition: 0 },
+      ],
+      1000,
+      100,
+    )
     g.queue('a', 0)!.push([rec('a', 0, 10)])
     g.queue('b', 0)!.onSeek(5n)
     g.queue('b', 0)!.onEndOffset(5n, g.queue('b', 0)!.version, 1000) // lag 0 (KIP-695: see runtime-partition-group.test.ts)
@@ -138,7 +164,11 @@ describe('TaskRecordCollector', () => {
     expect(c.endOffset('cl', 3)).toBeUndefined()
   })
   it('surfaces a send error from flush', async () => {
-    const c = new TaskRecordCollector({ taskId: '0_0', sender: () => async () => Promise.reject(new Error('boom')), onSendError: async (e) => Promise.reject(e) })
+    const c = new TaskRecordCollector({
+      taskId: '0_0',
+      sender: () => async () => Promise.reject(new Error('boom')),
+      onSendError: async (e) => Promise.reject(e),
+    })
     c.send({ topic: 't', key: null, value: null, timestamp: 0, headers: {} })
     await expect(c.flush()).rejects.toThrow('boom')
   })
@@ -148,7 +178,10 @@ describe('TaskRecordCollector', () => {
       { topic: 'y', key: null, value: null, timestamp: 6, headers: {}, partition: 1 },
       { topic: 'x', key: null, value: null, timestamp: 7, headers: {} },
     ])
-    expect(tm.map((t) => [t.topic, t.messages.map((m) => m.timestamp)])).toEqual([['x', ['5', '7']], ['y', ['6']]])
+    expect(tm.map((t) => [t.topic, t.messages.map((m) => m.timestamp)])).toEqual([
+      ['x', ['5', '7']],
+      ['y', ['6']],
+    ])
     expect(tm[1]!.messages[0]!.partition).toBe(1)
   })
 })

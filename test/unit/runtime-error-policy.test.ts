@@ -118,9 +118,23 @@ describe('classifyError: Kafka protocol errors (kafkajs createErrorFromCode)', (
 
 describe('classifyError: kafkajs client errors', () => {
   it.each([
-    ['KafkaJSConnectionError', () => new kjs.KafkaJSConnectionError!('Connection error: connect ECONNREFUSED 127.0.0.1:9092', { broker: '127.0.0.1:9092', code: 'ECONNREFUSED' })],
+    [
+      'KafkaJSConnectionError',
+      () =>
+        new kjs.KafkaJSConnectionError!('Connection error: connect ECONNREFUSED 127.0.0.1:9092', {
+          broker: '127.0.0.1:9092',
+          code: 'ECONNREFUSED',
+        }),
+    ],
     ['KafkaJSConnectionClosedError', () => new kjs.KafkaJSConnectionClosedError!('Closed connection', { host: '127.0.0.1', port: 9092 })],
-    ['KafkaJSRequestTimeoutError', () => new kjs.KafkaJSRequestTimeoutError!('Request Produce(key: 0, version: 7) timed out', { broker: '127.0.0.1:9092', correlationId: 3 })],
+    [
+      'KafkaJSRequestTimeoutError',
+      () =>
+        new kjs.KafkaJSRequestTimeoutError!('Request Produce(key: 0, version: 7) timed out', {
+          broker: '127.0.0.1:9092',
+          correlationId: 3,
+        }),
+    ],
     ['KafkaJSGroupCoordinatorNotFound', () => new kjs.KafkaJSGroupCoordinatorNotFound!('Failed to find group coordinator')],
     ['KafkaJSBrokerNotFound', () => new kjs.KafkaJSBrokerNotFound!('No brokers in the broker pool')],
     ['KafkaJSNoBrokerAvailableError', () => new kjs.KafkaJSNoBrokerAvailableError!()],
@@ -139,7 +153,9 @@ describe('classifyError: kafkajs client errors', () => {
 
   it('non-retriable kafkajs errors are fatal (argument errors, unsupported API, invariant violations)', () => {
     expect(classifyError(new kjs.KafkaJSNonRetriableError!('Invalid topics array'))).toBe('fatal')
-    expect(classifyError(new kjs.KafkaJSServerDoesNotSupportApiKey!('not supported', { apiKey: 22, apiName: 'InitProducerId' }))).toBe('fatal')
+    expect(classifyError(new kjs.KafkaJSServerDoesNotSupportApiKey!('not supported', { apiKey: 22, apiName: 'InitProducerId' }))).toBe(
+      'fatal',
+    )
     expect(classifyError(new kjs.KafkaJSInvariantViolation!('bad state'))).toBe('fatal')
   })
 
@@ -157,10 +173,14 @@ describe('classifyError: kafkajs client errors', () => {
 
 describe('classifyError: a full disk', () => {
   it('ENOSPC from fs and classic-level LEVEL_IO_ERROR (as a failed batch and as the cause of a failed open) → retriable', () => {
-    expect(classifyError(Object.assign(new Error("ENOSPC: no space left on device, write"), { code: 'ENOSPC', errno: -28, syscall: 'write' }))).toBe('retriable')
+    expect(
+      classifyError(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' })),
+    ).toBe('retriable')
     const io = Object.assign(new Error('IO error: /state/0_1/kv/000003.log: No space left on device'), { code: 'LEVEL_IO_ERROR' })
     expect(classifyError(io)).toBe('retriable')
-    expect(classifyError(Object.assign(new Error('Database failed to open'), { code: 'LEVEL_DATABASE_NOT_OPEN', cause: io }))).toBe('retriable')
+    expect(classifyError(Object.assign(new Error('Database failed to open'), { code: 'LEVEL_DATABASE_NOT_OPEN', cause: io }))).toBe(
+      'retriable',
+    )
   })
 
   it('a LevelDB corruption found while running → retriable (the rewound task reopens its state, which wipes and restores the damaged store)', () => {
@@ -184,7 +204,8 @@ describe('classifyError: Node network errors', () => {
 })
 
 describe('classifyError: schema registry (HTTP status of @kafkajs/confluent-schema-registry ResponseError)', () => {
-  const responseError = (status: number): Error => Object.assign(new Error(`Confluent_Schema_Registry - status ${status}`), { name: 'ResponseError', status })
+  const responseError = (status: number): Error =>
+    Object.assign(new Error(`Confluent_Schema_Registry - status ${status}`), { name: 'ResponseError', status })
   it.each([500, 502, 503, 504, 408, 429])('HTTP %i → retriable', (status) => {
     expect(classifyError(responseError(status))).toBe('retriable')
   })
@@ -217,7 +238,9 @@ describe('classifyError: precedence', () => {
   it('a fencing error anywhere in the chain wins over retriable ones', () => {
     const fenced = protocolError('INVALID_PRODUCER_EPOCH')
     expect(classifyError(new SerializationError('x', { retriable: true, cause: fenced }))).toBe('task-migrated')
-    expect(classifyError(Object.assign(retriesExceeded(protocolError('REQUEST_TIMED_OUT')), { originalError: fenced }))).toBe('task-migrated')
+    expect(classifyError(Object.assign(retriesExceeded(protocolError('REQUEST_TIMED_OUT')), { originalError: fenced }))).toBe(
+      'task-migrated',
+    )
   })
   it('a retriable error below fatal-looking wrappers wins over them', () => {
     const inner = protocolError('CONCURRENT_TRANSACTIONS')
@@ -240,7 +263,18 @@ describe('classifyError: precedence', () => {
 })
 
 describe('classifyError: user errors with misleading messages go to the handlers', () => {
-  const messages = ['invalid epoch', 'producer fenced', 'The producer has been fenced by a newer epoch', 'NOT_COORDINATOR', 'NOT_COORDINATOR_FOR_GROUP', 'lock', 'IO error: lock /x/LOCK: already held by process', 'ECONNREFUSED', 'Request timed out', 'The coordinator is loading and hence can\'t process requests']
+  const messages = [
+    'invalid epoch',
+    'producer fenced',
+    'The producer has been fenced by a newer epoch',
+    'NOT_COORDINATOR',
+    'NOT_COORDINATOR_FOR_GROUP',
+    'lock',
+    'IO error: lock /x/LOCK: already held by process',
+    'ECONNREFUSED',
+    'Request timed out',
+    "The coordinator is loading and hence can't process requests",
+  ]
   it.each(messages)('user Error(%j) → fatal, also as a ProcessingError cause', (message) => {
     const user = new Error(message)
     expect(classifyError(user)).toBe('fatal')
@@ -251,7 +285,7 @@ describe('classifyError: user errors with misleading messages go to the handlers
     expect(isUnknownOutcomeError(wrapped)).toBe(false)
     expect(isStateLockedError(wrapped)).toBe(false)
   })
-  it('a user error named like a Kafka error, or wrapping a real kafkajs error, is still the user\'s', () => {
+  it("a user error named like a Kafka error, or wrapping a real kafkajs error, is still the user's", () => {
     class InvalidProducerEpoch extends Error {
       override name = 'InvalidProducerEpochException'
     }
@@ -259,7 +293,9 @@ describe('classifyError: user errors with misleading messages go to the handlers
     // user code that talks to Kafka (or an HTTP service) itself: its failure is a processing error
     const ownProducer = new ProcessingError("processor 'enrich' failed", { cause: protocolError('INVALID_PRODUCER_EPOCH') })
     expect(classifyError(ownProducer)).toBe('fatal')
-    const ownHttp = new ProcessingError("processor 'enrich' failed", { cause: Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }) })
+    const ownHttp = new ProcessingError("processor 'enrich' failed", {
+      cause: Object.assign(new Error('connect'), { code: 'ECONNREFUSED' }),
+    })
     expect(classifyError(ownHttp)).toBe('fatal')
   })
 })

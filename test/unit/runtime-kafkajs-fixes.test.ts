@@ -7,13 +7,20 @@ import { describe, expect, it } from 'vitest'
 import { markAbortedRecords, type FetchedPartitionData } from '../../lib/app/kafkajs-fixes.js'
 
 const require = createRequire(import.meta.url)
-const Batch = require('kafkajs/src/consumer/batch.js') as new (topic: string, fetchedOffset: string, pd: unknown) => { messages: Array<{ offset: string }>; lastOffset(): string }
+const Batch = require('kafkajs/src/consumer/batch.js') as new (
+  topic: string,
+  fetchedOffset: string,
+  pd: unknown,
+) => { messages: Array<{ offset: string }>; lastOffset(): string }
 
 const COMMIT = Buffer.from([0, 0, 0, 1])
 const ABORT = Buffer.from([0, 0, 0, 0])
 
 /** Records `[offset, producerId, kind]`: 'd' transactional data, 'p' plain data, 'A'/'C' abort/commit marker. */
-function partitionData(records: Array<[number, string, 'd' | 'p' | 'A' | 'C']>, aborted: Array<[string, number]>): FetchedPartitionData & Record<string, unknown> {
+function partitionData(
+  records: Array<[number, string, 'd' | 'p' | 'A' | 'C']>,
+  aborted: Array<[string, number]>,
+): FetchedPartitionData & Record<string, unknown> {
   return {
     partition: 0,
     highWatermark: String(records.length),
@@ -51,12 +58,22 @@ const committed = ['136', '146', '148', '150']
 
 describe('read_committed with an unsorted aborted-transaction list', () => {
   it('kafkajs alone returns records of an aborted transaction (the bug)', () => {
-    const b = new Batch('t', '136', partitionData(layout, [['5963', 142], ['5968', 138]]))
+    const b = new Batch(
+      't',
+      '136',
+      partitionData(layout, [
+        ['5963', 142],
+        ['5968', 138],
+      ]),
+    )
     expect(b.messages.map((m) => m.offset)).toEqual(['136', '138', '139', '140', '141', '146', '148', '150'])
   })
 
   it('after markAbortedRecords only committed records remain, and the batch still ends at its last offset', () => {
-    const pd = partitionData(layout, [['5963', 142], ['5968', 138]])
+    const pd = partitionData(layout, [
+      ['5963', 142],
+      ['5968', 138],
+    ])
     expect(markAbortedRecords(pd)).toBe(6)
     const b = new Batch('t', '136', pd)
     expect(b.messages.map((m) => m.offset)).toEqual(committed)
@@ -64,10 +81,22 @@ describe('read_committed with an unsorted aborted-transaction list', () => {
   })
 
   it('handles a fetch starting inside aborted transactions, and a response cut before the abort markers', () => {
-    const from140 = partitionData(layout.filter(([o]) => o >= 140), [['5963', 142], ['5968', 138]])
+    const from140 = partitionData(
+      layout.filter(([o]) => o >= 140),
+      [
+        ['5963', 142],
+        ['5968', 138],
+      ],
+    )
     markAbortedRecords(from140)
     expect(new Batch('t', '140', from140).messages.map((m) => m.offset)).toEqual(['146', '148', '150'])
-    const cut = partitionData(layout.filter(([o]) => o <= 143), [['5968', 138], ['5963', 142]])
+    const cut = partitionData(
+      layout.filter(([o]) => o <= 143),
+      [
+        ['5968', 138],
+        ['5963', 142],
+      ],
+    )
     markAbortedRecords(cut)
     const b = new Batch('t', '136', cut)
     expect(b.messages.map((m) => m.offset)).toEqual(['136'])
@@ -75,7 +104,10 @@ describe('read_committed with an unsorted aborted-transaction list', () => {
   })
 
   it('leaves data without aborted transactions alone', () => {
-    const pd = partitionData(layout.filter(([, p]) => p !== '5963' && p !== '5968'), [])
+    const pd = partitionData(
+      layout.filter(([, p]) => p !== '5963' && p !== '5968'),
+      [],
+    )
     expect(markAbortedRecords(pd)).toBe(0)
     expect(new Batch('t', '136', pd).messages.map((m) => m.offset)).toEqual(['136', '146', '150'])
   })

@@ -14,14 +14,21 @@ function fakeSend(options: { delayMs?: number; failIf?: (tm: TopicMessages) => b
   const send = async (topicMessages: TopicMessages[]): Promise<RecordMetadata[]> => {
     expect(topicMessages).toHaveLength(1)
     const tm = topicMessages[0]!
-    const call = { topic: tm.topic, partitions: [...new Set(tm.messages.map((m) => m.partition as number))], values: tm.messages.map((m) => String(m.value)), start: clock++, end: -1 }
+    const call = {
+      topic: tm.topic,
+      partitions: [...new Set(tm.messages.map((m) => m.partition as number))],
+      values: tm.messages.map((m) => String(m.value)),
+      start: clock++,
+      end: -1,
+    }
     calls.push(call)
     inFlight++
     maxInFlight = Math.max(maxInFlight, inFlight)
     await new Promise((r) => setTimeout(r, options.delayMs ?? 2))
     inFlight--
     call.end = clock++
-    if (options.failIf?.(tm)) throw Object.assign(new Error('leader moved'), { name: 'KafkaJSProtocolError', type: 'NOT_LEADER_FOR_PARTITION', retriable: true })
+    if (options.failIf?.(tm))
+      throw Object.assign(new Error('leader moved'), { name: 'KafkaJSProtocolError', type: 'NOT_LEADER_FOR_PARTITION', retriable: true })
     return [{ topicName: tm.topic, partition: call.partitions[0]!, errorCode: 0, baseOffset: '0' }]
   }
   return { send, calls, inFlight: () => inFlight, maxInFlight: () => maxInFlight }
@@ -37,7 +44,16 @@ describe('PartitionSender: one kafkajs send per topic-partition', () => {
     const f = fakeSend()
     const sender = new PartitionSender({ partitionsFor: () => 6, transactional: false })
     const keys = Array.from({ length: 40 }, (_, i) => `k${i}`)
-    const batch = [msgs('out', keys.map((k, i) => ({ key: k, value: `${k}:${i}` }))), msgs('app-store-changelog', [{ key: 'a', value: 'c1', partition: 2 }, { key: 'b', value: 'c2', partition: 2 }])]
+    const batch = [
+      msgs(
+        'out',
+        keys.map((k, i) => ({ key: k, value: `${k}:${i}` })),
+      ),
+      msgs('app-store-changelog', [
+        { key: 'a', value: 'c1', partition: 2 },
+        { key: 'b', value: 'c2', partition: 2 },
+      ]),
+    ]
     const results = await sender.send(f.send, batch)
 
     const expected = Partitioners.DefaultPartitioner()
@@ -62,7 +78,12 @@ describe('PartitionSender: one kafkajs send per topic-partition', () => {
   it('in a transaction, sends partitions new to the transaction one at a time, then known ones concurrently; again one at a time after endTransaction', async () => {
     const f = fakeSend()
     const sender = new PartitionSender({ partitionsFor: () => 4, transactional: true })
-    const batch = [msgs('t', [0, 1, 2, 3].map((p) => ({ value: `v${p}`, partition: p })))]
+    const batch = [
+      msgs(
+        't',
+        [0, 1, 2, 3].map((p) => ({ value: `v${p}`, partition: p })),
+      ),
+    ]
     await sender.send(f.send, batch)
     expect(f.maxInFlight()).toBe(1)
     const first = f.calls.splice(0)
@@ -80,7 +101,12 @@ describe('PartitionSender: one kafkajs send per topic-partition', () => {
   it('a failed partition fails the whole send only after every other send settled, and nothing is sent twice', async () => {
     const f = fakeSend({ delayMs: 5, failIf: (tm) => tm.messages[0]!.partition === 1 })
     const sender = new PartitionSender({ partitionsFor: () => 3, transactional: false })
-    const batch = [msgs('t', [0, 1, 2].map((p) => ({ value: `v${p}`, partition: p })))]
+    const batch = [
+      msgs(
+        't',
+        [0, 1, 2].map((p) => ({ value: `v${p}`, partition: p })),
+      ),
+    ]
     await expect(sender.send(f.send, batch)).rejects.toMatchObject({ type: 'NOT_LEADER_FOR_PARTITION' })
     expect(f.inFlight()).toBe(0)
     expect(f.calls.map((c) => c.partitions[0]).sort()).toEqual([0, 1, 2])
@@ -89,7 +115,12 @@ describe('PartitionSender: one kafkajs send per topic-partition', () => {
   it('a topic whose partition count is unknown is left to kafkajs in one send', async () => {
     const f = fakeSend()
     const sender = new PartitionSender({ partitionsFor: () => undefined, transactional: false })
-    await sender.send(f.send, [msgs('dyn', [{ key: 'a', value: '1' }, { key: 'b', value: '2' }])])
+    await sender.send(f.send, [
+      msgs('dyn', [
+        { key: 'a', value: '1' },
+        { key: 'b', value: '2' },
+      ]),
+    ])
     expect(f.calls).toHaveLength(1)
     expect(f.calls[0]!.values).toEqual(['1', '2'])
   })

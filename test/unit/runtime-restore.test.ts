@@ -12,7 +12,11 @@ import { CHANGELOG, MemoryTaskState, createHarness } from './helpers/runtime-har
 describe('restore coordinator', () => {
   it('a restore aborted by a revocation records no position past the data it applied, and the task never runs', async () => {
     const h = createHarness()
-    h.broker.produce(CHANGELOG, 0, Array.from({ length: 50 }, (_, i): [string, string] => [`k${i}`, '1']))
+    h.broker.produce(
+      CHANGELOG,
+      0,
+      Array.from({ length: 50 }, (_, i): [string, string] => [`k${i}`, '1']),
+    )
     h.client.reader.batchSize = 10
     let revoked: Promise<void> | undefined
     h.client.reader.beforeBatch = (n) => {
@@ -45,7 +49,11 @@ describe('restore coordinator', () => {
   it('restores a source-topic changelog only up to the committed input offset', async () => {
     const h = createHarness()
     // a source KTable's store uses its input topic as changelog: 6 records, 4 of them consumed and committed
-    h.broker.produce(CHANGELOG, 0, Array.from({ length: 6 }, (_, i): [string, string] => [`k${i}`, '1']))
+    h.broker.produce(
+      CHANGELOG,
+      0,
+      Array.from({ length: 6 }, (_, i): [string, string] => [`k${i}`, '1']),
+    )
     const sm = new MemoryTaskState({ data: new Map(), position: undefined }, 0, [])
     const restore = new RestoreCoordinator({ reader: h.client.reader, emitter: new EventEmitter(), logger: h.config.logger })
     expect(await restore.restore('0_0', sm, new AbortController().signal, (topic) => (topic === CHANGELOG ? 4n : undefined))).toBe(true)

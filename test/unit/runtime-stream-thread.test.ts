@@ -62,7 +62,10 @@ function setup(options: { exactlyOnce: boolean; buffered?: number }) {
   const fetch = (from: bigint) => {
     const records = broker.records(INPUT, 0, from)
     const last = records.at(-1)!.offset
-    return client.consumer.listener!.onBatch({ topic: INPUT, partition: 0, records, lastOffset: last, highWatermark: String(BigInt(last) + 1n) }, async () => undefined)
+    return client.consumer.listener!.onBatch(
+      { topic: INPUT, partition: 0, records, lastOffset: last, highWatermark: String(BigInt(last) + 1n) },
+      async () => undefined,
+    )
   }
   return { broker, client, disk, fatal, hints, thread, fetch }
 }
@@ -71,7 +74,11 @@ describe('stream thread loop', () => {
   for (const exactlyOnce of [true, false]) {
     it(`processes fetched records and commits them on the interval (${exactlyOnce ? 'exactly-once' : 'at-least-once'})`, async () => {
       const s = setup({ exactlyOnce })
-      s.broker.produce(INPUT, 0, [['a', '1'], ['b', '1'], ['a', '2']])
+      s.broker.produce(INPUT, 0, [
+        ['a', '1'],
+        ['b', '1'],
+        ['a', '2'],
+      ])
       await s.thread.start()
       s.client.consumer.listener!.onJoin({ memberId: 'm1', isLeader: true, assignment: { [INPUT]: [0] } })
       await until(() => s.thread.tasks.get('0_0')?.state === 'RUNNING', 'the task to run')
@@ -89,7 +96,11 @@ describe('stream thread loop', () => {
 
   it('leaves batches of a task that is still initializing unresolved, and pauses a full partition', async () => {
     const s = setup({ exactlyOnce: true, buffered: 2 })
-    s.broker.produce(INPUT, 0, [['a', '1'], ['a', '2'], ['a', '3']])
+    s.broker.produce(INPUT, 0, [
+      ['a', '1'],
+      ['a', '2'],
+      ['a', '3'],
+    ])
     let release: () => void = () => undefined
     s.client.reader.beforeBatch = () => new Promise<void>((r) => (release = r))
     s.broker.produce(CHANGELOG, 0, [['a', '0']])

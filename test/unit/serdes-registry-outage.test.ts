@@ -139,7 +139,8 @@ async function failure(p: Promise<unknown>): Promise<SerializationError> {
 /** The errors of a cause chain. */
 function chain(e: unknown): Array<{ name?: string; code?: unknown; status?: unknown }> {
   const out: Array<{ name?: string; code?: unknown; status?: unknown }> = []
-  for (let x = e as { cause?: unknown } | undefined; x && out.length < 10; x = x.cause as { cause?: unknown } | undefined) out.push(x as never)
+  for (let x = e as { cause?: unknown } | undefined; x && out.length < 10; x = x.cause as { cause?: unknown } | undefined)
+    out.push(x as never)
   return out
 }
 
@@ -151,7 +152,9 @@ describe('Schema Registry Avro serde: registry outages are retriable, and never 
     reg.mode = '503'
     const err = await failure(serde.prepareDeserialize('impressions', [wire(id)]))
     expect(err.retriable).toBe(true)
-    expect(err.message).toMatch(/^fetching schema id 1 from the schema registry failed: .*Service unavailable \(registry unavailable: retriable\)$/)
+    expect(err.message).toMatch(
+      /^fetching schema id 1 from the schema registry failed: .*Service unavailable \(registry unavailable: retriable\)$/,
+    )
     expect(err.cause).toMatchObject({ name: 'ResponseError', status: 503 })
     expect(classifyError(err)).toBe('retriable')
     // what the engine does with it: a record is retried, never sent to the dead-letter topic
@@ -175,7 +178,9 @@ describe('Schema Registry Avro serde: registry outages are retriable, and never 
     expect(err.retriable).toBe(true)
     expect(err.cause).toBeInstanceOf(RegistryTimeoutError)
     expect(err.cause).toMatchObject({ code: 'ETIMEDOUT', timeoutMs: 300 })
-    expect(err.message).toBe('fetching schema id 1 from the schema registry failed: the schema registry did not answer within 300 ms (registry unavailable: retriable)')
+    expect(err.message).toBe(
+      'fetching schema id 1 from the schema registry failed: the schema registry did not answer within 300 ms (registry unavailable: retriable)',
+    )
     expect(classifyError(err)).toBe('retriable')
     await expect.poll(() => reg.closedWhileHanging).toBe(1) // no socket left hanging
     reg.mode = 'ok'
@@ -194,7 +199,9 @@ describe('Schema Registry Avro serde: registry outages are retriable, and never 
     const causes = chain(err)
     expect(causes[1]).toMatchObject({ name: 'ResponseError', status: 400 }) // the client's made-up status
     expect(causes[2]).toMatchObject({ code: 'ECONNREFUSED' })
-    expect(err.message).toMatch(/^fetching schema id 1 from the schema registry failed: connect ECONNREFUSED 127\.0\.0\.1:\d+ \(registry unavailable: retriable\)$/)
+    expect(err.message).toMatch(
+      /^fetching schema id 1 from the schema registry failed: connect ECONNREFUSED 127\.0\.0\.1:\d+ \(registry unavailable: retriable\)$/,
+    )
     expect(classifyError(err)).toBe('retriable')
     // the same serde also fails to register while the registry is away
     const ser = await failure(serde.prepareSerialize('impressions'))
@@ -238,7 +245,9 @@ describe('Schema Registry Avro serde: registry outages are retriable, and never 
       }
       throw new Error('expected a failure')
     })()
-    expect(again.message).toMatch(/^no schema id for subject impressions-value yet \(looking it up failed: schema registry lookup of subject impressions-value failed: .*Service unavailable/)
+    expect(again.message).toMatch(
+      /^no schema id for subject impressions-value yet \(looking it up failed: schema registry lookup of subject impressions-value failed: .*Service unavailable/,
+    )
     expect(again.retriable).toBe(true)
     expect(classifyError(again)).toBe('retriable')
     reg.mode = 'ok'
@@ -330,7 +339,15 @@ describe('deserialization handler and retriable serde errors', () => {
       logger as never,
       (r) => void skipped.push(r),
     )
-    const record = { topic: 'impressions', partition: 0, offset: '5', key: null, value: Buffer.from([0, 0, 0, 0, 7]), timestamp: 1, headers: {} }
+    const record = {
+      topic: 'impressions',
+      partition: 0,
+      offset: '5',
+      key: null,
+      value: Buffer.from([0, 0, 0, 0, 7]),
+      timestamp: 1,
+      headers: {},
+    }
     const outage = new SerializationError("failed to deserialize value from topic 'impressions'", {
       cause: new SerializationError('fetching schema id 7 failed', { retriable: true }),
     })

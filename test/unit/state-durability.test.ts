@@ -27,7 +27,11 @@ import { decodeSessionChangelogKey, decodeWindowChangelogKey } from '../../lib/s
 const dirs: string[] = []
 const managers: TaskStateManager[] = []
 afterEach(async () => {
-  while (managers.length) await managers.pop()!.close({ clean: true }).catch(() => {})
+  while (managers.length)
+    await managers
+      .pop()!
+      .close({ clean: true })
+      .catch(() => {})
   while (dirs.length) await rm(dirs.pop()!, { recursive: true, force: true })
 })
 
@@ -36,8 +40,25 @@ const MAX = Number.MAX_SAFE_INTEGER
 const B = (s: string) => Buffer.from(s)
 
 const kvDef: StoreDef = { name: 'counts', type: 'keyValue', loggingEnabled: true, logConfig: {}, cachingEnabled: true, persistent: true }
-const winDef: StoreDef = { name: 'win', type: 'window', loggingEnabled: true, logConfig: {}, cachingEnabled: true, persistent: true, retentionMs: 1_000_000, windowSizeMs: 100 }
-const sesDef: StoreDef = { name: 'ses', type: 'session', loggingEnabled: true, logConfig: {}, cachingEnabled: true, persistent: true, retentionMs: 1_000_000 }
+const winDef: StoreDef = {
+  name: 'win',
+  type: 'window',
+  loggingEnabled: true,
+  logConfig: {},
+  cachingEnabled: true,
+  persistent: true,
+  retentionMs: 1_000_000,
+  windowSizeMs: 100,
+}
+const sesDef: StoreDef = {
+  name: 'ses',
+  type: 'session',
+  loggingEnabled: true,
+  logConfig: {},
+  cachingEnabled: true,
+  persistent: true,
+  retentionMs: 1_000_000,
+}
 const topicOf = (d: StoreDef) => `app-${d.name}-changelog`
 
 async function stateDir(): Promise<string> {
@@ -180,7 +201,13 @@ function comparable(def: StoreDef, m: Map<string, Buffer>): Record<string, strin
  * Runs `commits` commits of running aggregates (each commit changes every key's value) through a
  * task state manager: the changelog gets each commit's records, then `commitLocal` writes LevelDB.
  */
-async function runAggregation(m: TaskStateManager, log: FakeChangelog, stores: StoreDef[], commits: number, options: { keys?: number; valueBytes?: number } = {}): Promise<void> {
+async function runAggregation(
+  m: TaskStateManager,
+  log: FakeChangelog,
+  stores: StoreDef[],
+  commits: number,
+  options: { keys?: number; valueBytes?: number } = {},
+): Promise<void> {
   const keys = options.keys ?? 30
   const pad = Buffer.alloc(options.valueBytes ?? 0, 0x61)
   for (let c = 1; c <= commits; c++) {
@@ -188,7 +215,8 @@ async function runAggregation(m: TaskStateManager, log: FakeChangelog, stores: S
       const key = B(`key-${k}`)
       const value = Buffer.concat([B(`sum=${c * (k + 1)};`), pad])
       for (const def of stores) {
-        if (def.type === 'keyValue') await (m.provider.keyValue(def) as KeyValueBytesStore).put(key, k % 10 === 9 && c % 3 === 0 ? null : value)
+        if (def.type === 'keyValue')
+          await (m.provider.keyValue(def) as KeyValueBytesStore).put(key, k % 10 === 9 && c % 3 === 0 ? null : value)
         else if (def.type === 'window') await (m.provider.window(def) as WindowBytesStore).put(key, Math.floor(c / 4) * 100, value)
         else await (m.provider.session(def) as SessionBytesStore).put(key, 0, c * 10, value)
       }
@@ -335,7 +363,14 @@ describe('state durability: restoration and global stores carry their position w
 
   it('a global store: a power loss takes its per-partition positions back with its data', async () => {
     const dir = await stateDir()
-    const store: StoreDef = { name: 'gstore', type: 'keyValue', loggingEnabled: false, logConfig: {}, cachingEnabled: true, persistent: true }
+    const store: StoreDef = {
+      name: 'gstore',
+      type: 'keyValue',
+      loggingEnabled: false,
+      logConfig: {},
+      cachingEnabled: true,
+      persistent: true,
+    }
     const def = { store, source: { topics: ['gtopic'] } } as unknown as GlobalStoreDef
     const m = createGlobalStateManager({ applicationId: 'app', stateDir: dir, def, cacheMaxBytes: 1 << 20 })
     await m.open()
@@ -344,7 +379,12 @@ describe('state durability: restoration and global stores carry their position w
     const value = (c: number, k: number) => B(`v${c}-${k}`)
     for (let c = 1; c <= 40; c++) {
       for (let k = 0; k < 30; k++) await kv.put(B(`p${k % 2}-key-${k}`), value(c, k))
-      await m.commit(new Map([[0, String(c * 31)], [1, String(c * 31)]]))
+      await m.commit(
+        new Map([
+          [0, String(c * 31)],
+          [1, String(c * 31)],
+        ]),
+      )
     }
     await m.close()
     expect(await cutLogsToHalf(path.join(dir, 'app', 'global', 'gstore'))).toBeGreaterThan(0)

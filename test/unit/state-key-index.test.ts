@@ -100,48 +100,52 @@ function collidingKeys(): [Buffer, Buffer] {
 }
 
 describe('SegmentEntries', () => {
-  it('matches a reference multimap under random adds and removes (colliding hashes, growth, rehash, free list)', { timeout: 30_000 }, () => {
-    const r = rng(1)
-    const seg = new SegmentEntries()
-    // keys: 300 slot hashes, each shared by two keys told apart by their second hash
-    const model = new Map<string, Array<[number, number]>>()
-    const id = (h: number, h2: number) => `${h}/${h2}`
-    for (let step = 0; step < 8000; step++) {
-      const h = (r(300) * 0x01000193) >>> 0
-      const h2 = r(2)
-      const a = r(40)
-      const b = r(3)
-      const list = model.get(id(h, h2)) ?? []
-      if (r(3) === 0) {
-        const removed = seg.remove(h, h2, a, b)
-        const kept = list.filter(([x, y]) => x !== a || y !== b)
-        expect(removed).toBe(list.length - kept.length)
-        model.set(id(h, h2), kept)
-      } else {
-        const added = seg.add(h, h2, a, b, true)
-        const present = list.some(([x, y]) => x === a && y === b)
-        expect(added).toBe(!present)
-        if (!present) model.set(id(h, h2), [...list, [a, b]])
-      }
-      if (step % 2000 === 1999) {
-        let size = 0
-        let missing = 0
-        for (const [key, pairs] of model) {
-          const [h, h2] = key.split('/').map(Number) as [number, number]
-          size += pairs.length
-          const out: number[] = []
-          seg.collect(h, h2, 5, 30, out)
-          const got: Array<[number, number]> = []
-          for (let i = 0; i < out.length; i += 2) got.push([out[i]!, out[i + 1]!])
-          const want = pairs.filter(([x]) => x >= 5 && x <= 30)
-          expect(got.sort()).toEqual(want.sort())
-          for (const [x, y] of pairs) if (!seg.has(h, h2, x, y)) missing++
+  it(
+    'matches a reference multimap under random adds and removes (colliding hashes, growth, rehash, free list)',
+    { timeout: 30_000 },
+    () => {
+      const r = rng(1)
+      const seg = new SegmentEntries()
+      // keys: 300 slot hashes, each shared by two keys told apart by their second hash
+      const model = new Map<string, Array<[number, number]>>()
+      const id = (h: number, h2: number) => `${h}/${h2}`
+      for (let step = 0; step < 8000; step++) {
+        const h = (r(300) * 0x01000193) >>> 0
+        const h2 = r(2)
+        const a = r(40)
+        const b = r(3)
+        const list = model.get(id(h, h2)) ?? []
+        if (r(3) === 0) {
+          const removed = seg.remove(h, h2, a, b)
+          const kept = list.filter(([x, y]) => x !== a || y !== b)
+          expect(removed).toBe(list.length - kept.length)
+          model.set(id(h, h2), kept)
+        } else {
+          const added = seg.add(h, h2, a, b, true)
+          const present = list.some(([x, y]) => x === a && y === b)
+          expect(added).toBe(!present)
+          if (!present) model.set(id(h, h2), [...list, [a, b]])
         }
-        expect(missing).toBe(0)
-        expect(seg.size).toBe(size)
+        if (step % 2000 === 1999) {
+          let size = 0
+          let missing = 0
+          for (const [key, pairs] of model) {
+            const [h, h2] = key.split('/').map(Number) as [number, number]
+            size += pairs.length
+            const out: number[] = []
+            seg.collect(h, h2, 5, 30, out)
+            const got: Array<[number, number]> = []
+            for (let i = 0; i < out.length; i += 2) got.push([out[i]!, out[i + 1]!])
+            const want = pairs.filter(([x]) => x >= 5 && x <= 30)
+            expect(got.sort()).toEqual(want.sort())
+            for (const [x, y] of pairs) if (!seg.has(h, h2, x, y)) missing++
+          }
+          expect(missing).toBe(0)
+          expect(seg.size).toBe(size)
+        }
       }
-    }
-  })
+    },
+  )
 
   it('non-unique adds keep repeats, and remove drops all of them but not another key’s', () => {
     const seg = new SegmentEntries()
@@ -215,7 +219,15 @@ describe('KeyIndex memory bound', () => {
 
   it('index bytes shrink the room of clean entries (evicted) within the same budget', async () => {
     const budget = new CacheBudget(200_000, undefined, 150_000)
-    const w = new RuntimeWindowStore({ name: 'w', backend: await level(), budget, mode: 'managed', retentionMs: 1_000_000, windowSizeMs: 10, segmentIntervalMs: 1_000_000 })
+    const w = new RuntimeWindowStore({
+      name: 'w',
+      backend: await level(),
+      budget,
+      mode: 'managed',
+      retentionMs: 1_000_000,
+      windowSizeMs: 10,
+      segmentIntervalMs: 1_000_000,
+    })
     await w.init()
     for (let i = 0; i < 2000; i++) await w.put(B(`k${i}`), i, Buffer.alloc(100, 1))
     await commit(w)
@@ -253,88 +265,99 @@ describe.each(backends)('window store reads through the index equal range scans 
   ]
   for (const [dup, share] of variants) {
     const what = `(retainDuplicates: ${dup}${share ? `, index share ${share} B` : ''})`
-    it(`random puts, deletes, commits, aborts, expiry${persistent ? ', restarts' : ''} and restores ${what}`, { timeout: 60_000 }, async () => {
-      const r = rng((dup ? 11 : 12) + (share ?? 0))
-      const budget = () => new CacheBudget(share ? 100_000 : Number.POSITIVE_INFINITY, undefined, share)
-      const opts = { mode: 'managed' as const, retentionMs: 300, windowSizeMs: 20, segmentIntervalMs: 50, retainDuplicates: dup }
-      const dirsOf = { indexed: path.join(await tmpDir(), 'i'), scanned: path.join(await tmpDir(), 's') }
-      const open = async (which: 'indexed' | 'scanned'): Promise<RuntimeWindowStore> => {
-        const backend = persistent ? await LevelDbBackend.open(dirsOf[which]) : await mk()
-        const s = new RuntimeWindowStore({ ...opts, name: which, backend, budget: budget(), keyIndex: which === 'indexed' })
-        await s.init()
-        return s
-      }
-      let p: Pair<RuntimeWindowStore> = { indexed: await open('indexed'), scanned: await open('scanned') }
-      closers.push(() => p.indexed.close(), () => p.scanned.close())
-      let time = 0
-      let reads = 0
-      let nonEmpty = 0
-      let partial = 0
-      for (let step = 0; step < 1500; step++) {
-        const op = r(100)
-        const key = KEYS[r(KEYS.length)]!
-        if (op < 45) {
-          if (r(4) === 0) time += r(40)
-          const t = Math.max(0, time - 320 + r(420))
-          const value = r(8) === 0 ? null : B(`v${step}`)
-          await p.indexed.put(key, t, value)
-          await p.scanned.put(key, t, value)
-        } else if (op < 75) {
-          const from = Math.max(0, time - 350 + r(400))
-          const to = from + r(200)
-          const a = (await collect(p.indexed.fetchRange(key, from, to))).map((e) => `${e.windowStartMs}=${e.value}`)
-          const b = (await collect(p.scanned.fetchRange(key, from, to))).map((e) => `${e.windowStartMs}=${e.value}`)
-          expect(a).toEqual(b)
-          reads++
-          if (a.length) nonEmpty++
-          if (p.indexed.keyIndexStats().coveredFrom > Number.NEGATIVE_INFINITY) partial++
-        } else if (op < 82) {
-          const t = Math.max(0, time - 320 + r(420))
-          expect(S(await p.indexed.fetch(key, t))).toBe(S(await p.scanned.fetch(key, t)))
-        } else if (op < 92) {
-          await commit(p.indexed)
-          await commit(p.scanned)
-        } else if (op < 95) {
-          p.indexed.abort()
-          p.scanned.abort()
-        } else if (op < 97) {
-          const all = async (s: RuntimeWindowStore) => (await collect(s.fetchAll(0, time + 1000))).map((e) => `${e.key.toString('hex')}@${e.windowStartMs}=${e.value}`)
-          expect(await all(p.indexed)).toEqual(await all(p.scanned))
-        } else if (persistent) {
-          // restart: uncommitted writes are lost in both; the index is rebuilt from LevelDB
-          await p.indexed.close()
-          await p.scanned.close()
-          p = { indexed: await open('indexed'), scanned: await open('scanned') }
-          expect(p.indexed.keyIndexStats().ready).toBe(true)
+    it(
+      `random puts, deletes, commits, aborts, expiry${persistent ? ', restarts' : ''} and restores ${what}`,
+      { timeout: 60_000 },
+      async () => {
+        const r = rng((dup ? 11 : 12) + (share ?? 0))
+        const budget = () => new CacheBudget(share ? 100_000 : Number.POSITIVE_INFINITY, undefined, share)
+        const opts = { mode: 'managed' as const, retentionMs: 300, windowSizeMs: 20, segmentIntervalMs: 50, retainDuplicates: dup }
+        const dirsOf = { indexed: path.join(await tmpDir(), 'i'), scanned: path.join(await tmpDir(), 's') }
+        const open = async (which: 'indexed' | 'scanned'): Promise<RuntimeWindowStore> => {
+          const backend = persistent ? await LevelDbBackend.open(dirsOf[which]) : await mk()
+          const s = new RuntimeWindowStore({ ...opts, name: which, backend, budget: budget(), keyIndex: which === 'indexed' })
+          await s.init()
+          return s
         }
-      }
-      expect(reads).toBeGreaterThan(300)
-      expect(nonEmpty).toBeGreaterThan(50)
-      // the small share really did leave older times to range scans
-      if (share) expect(partial).toBeGreaterThan(100)
-      else expect(partial).toBe(0)
+        let p: Pair<RuntimeWindowStore> = { indexed: await open('indexed'), scanned: await open('scanned') }
+        closers.push(
+          () => p.indexed.close(),
+          () => p.scanned.close(),
+        )
+        let time = 0
+        let reads = 0
+        let nonEmpty = 0
+        let partial = 0
+        for (let step = 0; step < 1500; step++) {
+          const op = r(100)
+          const key = KEYS[r(KEYS.length)]!
+          if (op < 45) {
+            if (r(4) === 0) time += r(40)
+            const t = Math.max(0, time - 320 + r(420))
+            const value = r(8) === 0 ? null : B(`v${step}`)
+            await p.indexed.put(key, t, value)
+            await p.scanned.put(key, t, value)
+          } else if (op < 75) {
+            const from = Math.max(0, time - 350 + r(400))
+            const to = from + r(200)
+            const a = (await collect(p.indexed.fetchRange(key, from, to))).map((e) => `${e.windowStartMs}=${e.value}`)
+            const b = (await collect(p.scanned.fetchRange(key, from, to))).map((e) => `${e.windowStartMs}=${e.value}`)
+            expect(a).toEqual(b)
+            reads++
+            if (a.length) nonEmpty++
+            if (p.indexed.keyIndexStats().coveredFrom > Number.NEGATIVE_INFINITY) partial++
+          } else if (op < 82) {
+            const t = Math.max(0, time - 320 + r(420))
+            expect(S(await p.indexed.fetch(key, t))).toBe(S(await p.scanned.fetch(key, t)))
+          } else if (op < 92) {
+            await commit(p.indexed)
+            await commit(p.scanned)
+          } else if (op < 95) {
+            p.indexed.abort()
+            p.scanned.abort()
+          } else if (op < 97) {
+            const all = async (s: RuntimeWindowStore) =>
+              (await collect(s.fetchAll(0, time + 1000))).map((e) => `${e.key.toString('hex')}@${e.windowStartMs}=${e.value}`)
+            expect(await all(p.indexed)).toEqual(await all(p.scanned))
+          } else if (persistent) {
+            // restart: uncommitted writes are lost in both; the index is rebuilt from LevelDB
+            await p.indexed.close()
+            await p.scanned.close()
+            p = { indexed: await open('indexed'), scanned: await open('scanned') }
+            expect(p.indexed.keyIndexStats().ready).toBe(true)
+          }
+        }
+        expect(reads).toBeGreaterThan(300)
+        expect(nonEmpty).toBeGreaterThan(50)
+        // the small share really did leave older times to range scans
+        if (share) expect(partial).toBeGreaterThan(100)
+        else expect(partial).toBe(0)
 
-      // restore: the committed changelog of the indexed store, replayed into fresh stores
-      await commit(p.indexed)
-      await commit(p.scanned)
-      const log = await changelogOf(p.indexed, time)
-      const fresh: Pair<RuntimeWindowStore> = {
-        indexed: new RuntimeWindowStore({ ...opts, name: 'ri', backend: await mk(), keyIndex: true }),
-        scanned: new RuntimeWindowStore({ ...opts, name: 'rs', backend: await mk(), keyIndex: false }),
-      }
-      closers.push(() => fresh.indexed.close(), () => fresh.scanned.close())
-      await fresh.indexed.init()
-      await fresh.scanned.init()
-      await fresh.indexed.restore(log)
-      await fresh.scanned.restore(log)
-      for (const key of KEYS) {
-        const a = (await collect(fresh.indexed.fetchRange(key, 0, time + 1000))).map((e) => `${e.windowStartMs}=${e.value}`)
-        const b = (await collect(fresh.scanned.fetchRange(key, 0, time + 1000))).map((e) => `${e.windowStartMs}=${e.value}`)
-        expect(a).toEqual(b)
-        const c = (await collect(p.indexed.fetchRange(key, 0, time + 1000))).map((e) => e.value.toString())
-        expect(a.map((x) => x.split('=')[1])).toEqual(c)
-      }
-    })
+        // restore: the committed changelog of the indexed store, replayed into fresh stores
+        await commit(p.indexed)
+        await commit(p.scanned)
+        const log = await changelogOf(p.indexed, time)
+        const fresh: Pair<RuntimeWindowStore> = {
+          indexed: new RuntimeWindowStore({ ...opts, name: 'ri', backend: await mk(), keyIndex: true }),
+          scanned: new RuntimeWindowStore({ ...opts, name: 'rs', backend: await mk(), keyIndex: false }),
+        }
+        closers.push(
+          () => fresh.indexed.close(),
+          () => fresh.scanned.close(),
+        )
+        await fresh.indexed.init()
+        await fresh.scanned.init()
+        await fresh.indexed.restore(log)
+        await fresh.scanned.restore(log)
+        for (const key of KEYS) {
+          const a = (await collect(fresh.indexed.fetchRange(key, 0, time + 1000))).map((e) => `${e.windowStartMs}=${e.value}`)
+          const b = (await collect(fresh.scanned.fetchRange(key, 0, time + 1000))).map((e) => `${e.windowStartMs}=${e.value}`)
+          expect(a).toEqual(b)
+          const c = (await collect(p.indexed.fetchRange(key, 0, time + 1000))).map((e) => e.value.toString())
+          expect(a.map((x) => x.split('=')[1])).toEqual(c)
+        }
+      },
+    )
   }
 })
 
@@ -355,74 +378,86 @@ async function changelogOf(s: RuntimeWindowStore, time: number): Promise<RawReco
 }
 
 describe.each(backends)('session store reads through the index equal range scans on %s', (_name, mk, persistent) => {
-  it.each([undefined, 2500])(`random merges, removes, commits, aborts, expiry${persistent ? ' and restarts' : ''} (index share %s)`, { timeout: 60_000 }, async (share) => {
-    const r = rng(21 + (share ?? 0))
-    const budget = () => new CacheBudget(share ? 100_000 : Number.POSITIVE_INFINITY, undefined, share)
-    const opts = { mode: 'managed' as const, retentionMs: 400, segmentIntervalMs: 60 }
-    const dirsOf = { indexed: path.join(await tmpDir(), 'i'), scanned: path.join(await tmpDir(), 's') }
-    const open = async (which: 'indexed' | 'scanned'): Promise<RuntimeSessionStore> => {
-      const backend = persistent ? await LevelDbBackend.open(dirsOf[which]) : await mk()
-      const s = new RuntimeSessionStore({ ...opts, name: which, backend, budget: budget(), keyIndex: which === 'indexed' })
-      await s.init()
-      return s
-    }
-    let p: Pair<RuntimeSessionStore> = { indexed: await open('indexed'), scanned: await open('scanned') }
-    closers.push(() => p.indexed.close(), () => p.scanned.close())
-    const gap = 30
-    let time = 0
-    let merges = 0
-    let partial = 0
-    for (let step = 0; step < 1500; step++) {
-      const op = r(100)
-      const key = KEYS[r(KEYS.length)]!
-      if (op < 50) {
-        // a session-aggregate record: find overlapping sessions in both, merge, remove, put
-        if (r(3) === 0) time += r(25)
-        const t = Math.max(0, time - 100 + r(120))
-        const a = await collect(p.indexed.findSessions(key, t - gap, t + gap))
-        const b = await collect(p.scanned.findSessions(key, t - gap, t + gap))
-        expect(a.map((x) => `${x.key}:${x.startMs}-${x.endMs}=${x.value}`)).toEqual(b.map((x) => `${x.key}:${x.startMs}-${x.endMs}=${x.value}`))
-        let start = t
-        let end = t
-        for (const x of a) {
-          start = Math.min(start, x.startMs)
-          end = Math.max(end, x.endMs)
-        }
-        if (a.length) merges++
-        if (p.indexed.keyIndexStats().coveredFrom > Number.NEGATIVE_INFINITY) partial++
-        for (const s of [p.indexed, p.scanned]) {
-          for (const x of a) await s.put(key, x.startMs, x.endMs, null)
-          await s.put(key, start, end, B(`s${step}`))
-        }
-      } else if (op < 70) {
-        const earliest = Math.max(0, time - 450 + r(500))
-        const latest = earliest + r(300) - 100
-        const a = await collect(p.indexed.findSessions(key, earliest, latest))
-        const b = await collect(p.scanned.findSessions(key, earliest, latest))
-        expect(a.map((x) => `${x.startMs}-${x.endMs}=${x.value}`)).toEqual(b.map((x) => `${x.startMs}-${x.endMs}=${x.value}`))
-        const all = async (s: RuntimeSessionStore) => (await collect(s.findSessions(undefined, earliest, latest))).map((x) => `${x.key.toString('hex')}:${x.startMs}-${x.endMs}=${x.value}`)
-        expect(await all(p.indexed)).toEqual(await all(p.scanned))
-      } else if (op < 78) {
-        const sessions = await collect(p.scanned.findSessions(key, 0, time + 1000))
-        const pick = sessions.length ? sessions[r(sessions.length)]! : { startMs: time, endMs: time + 1 }
-        const start = pick.startMs + (r(4) === 0 ? 1 : 0)
-        expect(S(await p.indexed.fetchSession(key, start, pick.endMs))).toBe(S(await p.scanned.fetchSession(key, start, pick.endMs)))
-      } else if (op < 90) {
-        await commit(p.indexed)
-        await commit(p.scanned)
-      } else if (op < 94) {
-        p.indexed.abort()
-        p.scanned.abort()
-      } else if (persistent && op < 96) {
-        await p.indexed.close()
-        await p.scanned.close()
-        p = { indexed: await open('indexed'), scanned: await open('scanned') }
+  it.each([undefined, 2500])(
+    `random merges, removes, commits, aborts, expiry${persistent ? ' and restarts' : ''} (index share %s)`,
+    { timeout: 60_000 },
+    async (share) => {
+      const r = rng(21 + (share ?? 0))
+      const budget = () => new CacheBudget(share ? 100_000 : Number.POSITIVE_INFINITY, undefined, share)
+      const opts = { mode: 'managed' as const, retentionMs: 400, segmentIntervalMs: 60 }
+      const dirsOf = { indexed: path.join(await tmpDir(), 'i'), scanned: path.join(await tmpDir(), 's') }
+      const open = async (which: 'indexed' | 'scanned'): Promise<RuntimeSessionStore> => {
+        const backend = persistent ? await LevelDbBackend.open(dirsOf[which]) : await mk()
+        const s = new RuntimeSessionStore({ ...opts, name: which, backend, budget: budget(), keyIndex: which === 'indexed' })
+        await s.init()
+        return s
       }
-    }
-    expect(merges).toBeGreaterThan(100)
-    if (share) expect(partial).toBeGreaterThan(100)
-    else expect(partial).toBe(0)
-  })
+      let p: Pair<RuntimeSessionStore> = { indexed: await open('indexed'), scanned: await open('scanned') }
+      closers.push(
+        () => p.indexed.close(),
+        () => p.scanned.close(),
+      )
+      const gap = 30
+      let time = 0
+      let merges = 0
+      let partial = 0
+      for (let step = 0; step < 1500; step++) {
+        const op = r(100)
+        const key = KEYS[r(KEYS.length)]!
+        if (op < 50) {
+          // a session-aggregate record: find overlapping sessions in both, merge, remove, put
+          if (r(3) === 0) time += r(25)
+          const t = Math.max(0, time - 100 + r(120))
+          const a = await collect(p.indexed.findSessions(key, t - gap, t + gap))
+          const b = await collect(p.scanned.findSessions(key, t - gap, t + gap))
+          expect(a.map((x) => `${x.key}:${x.startMs}-${x.endMs}=${x.value}`)).toEqual(
+            b.map((x) => `${x.key}:${x.startMs}-${x.endMs}=${x.value}`),
+          )
+          let start = t
+          let end = t
+          for (const x of a) {
+            start = Math.min(start, x.startMs)
+            end = Math.max(end, x.endMs)
+          }
+          if (a.length) merges++
+          if (p.indexed.keyIndexStats().coveredFrom > Number.NEGATIVE_INFINITY) partial++
+          for (const s of [p.indexed, p.scanned]) {
+            for (const x of a) await s.put(key, x.startMs, x.endMs, null)
+            await s.put(key, start, end, B(`s${step}`))
+          }
+        } else if (op < 70) {
+          const earliest = Math.max(0, time - 450 + r(500))
+          const latest = earliest + r(300) - 100
+          const a = await collect(p.indexed.findSessions(key, earliest, latest))
+          const b = await collect(p.scanned.findSessions(key, earliest, latest))
+          expect(a.map((x) => `${x.startMs}-${x.endMs}=${x.value}`)).toEqual(b.map((x) => `${x.startMs}-${x.endMs}=${x.value}`))
+          const all = async (s: RuntimeSessionStore) =>
+            (await collect(s.findSessions(undefined, earliest, latest))).map(
+              (x) => `${x.key.toString('hex')}:${x.startMs}-${x.endMs}=${x.value}`,
+            )
+          expect(await all(p.indexed)).toEqual(await all(p.scanned))
+        } else if (op < 78) {
+          const sessions = await collect(p.scanned.findSessions(key, 0, time + 1000))
+          const pick = sessions.length ? sessions[r(sessions.length)]! : { startMs: time, endMs: time + 1 }
+          const start = pick.startMs + (r(4) === 0 ? 1 : 0)
+          expect(S(await p.indexed.fetchSession(key, start, pick.endMs))).toBe(S(await p.scanned.fetchSession(key, start, pick.endMs)))
+        } else if (op < 90) {
+          await commit(p.indexed)
+          await commit(p.scanned)
+        } else if (op < 94) {
+          p.indexed.abort()
+          p.scanned.abort()
+        } else if (persistent && op < 96) {
+          await p.indexed.close()
+          await p.scanned.close()
+          p = { indexed: await open('indexed'), scanned: await open('scanned') }
+        }
+      }
+      expect(merges).toBeGreaterThan(100)
+      if (share) expect(partial).toBeGreaterThan(100)
+      else expect(partial).toBe(0)
+    },
+  )
 })
 
 // --------------------------------------------------------------------------- properties
@@ -430,7 +465,15 @@ describe.each(backends)('session store reads through the index equal range scans
 describe('per-key reads through the index', () => {
   it('open no LevelDB iterator: misses read nothing, hits read by exact key', async () => {
     const c = counting(await level())
-    const w = new RuntimeWindowStore({ name: 'w', backend: c.backend, mode: 'managed', retentionMs: 10_000, windowSizeMs: 100, segmentIntervalMs: 1000, retainDuplicates: true })
+    const w = new RuntimeWindowStore({
+      name: 'w',
+      backend: c.backend,
+      mode: 'managed',
+      retentionMs: 10_000,
+      windowSizeMs: 100,
+      segmentIntervalMs: 1000,
+      retainDuplicates: true,
+    })
     await w.init()
     for (let i = 0; i < 50; i++) await w.put(B(`k${i}`), i * 100, B(`v${i}`))
     await commit(w)
@@ -438,7 +481,8 @@ describe('per-key reads through the index', () => {
     const g0 = c.gets()
     for (let i = 0; i < 50; i++) expect(await collect(w.fetchRange(B(`miss${i}`), 0, 5000))).toEqual([])
     expect(c.gets()).toBe(g0)
-    for (let i = 0; i < 50; i++) expect((await collect(w.fetchRange(B(`k${i}`), i * 100 - 50, i * 100 + 50))).map((e) => S(e.value))).toEqual([`v${i}`])
+    for (let i = 0; i < 50; i++)
+      expect((await collect(w.fetchRange(B(`k${i}`), i * 100 - 50, i * 100 + 50))).map((e) => S(e.value))).toEqual([`v${i}`])
     expect(c.iterators()).toBe(it0)
 
     const sc = counting(await level())
@@ -456,7 +500,14 @@ describe('per-key reads through the index', () => {
 
   it('window fetch of a window the index does not list never reads LevelDB, yet sees the buffer', async () => {
     const c = counting(await level())
-    const w = new RuntimeWindowStore({ name: 'w', backend: c.backend, mode: 'managed', retentionMs: 10_000, windowSizeMs: 100, segmentIntervalMs: 1000 })
+    const w = new RuntimeWindowStore({
+      name: 'w',
+      backend: c.backend,
+      mode: 'managed',
+      retentionMs: 10_000,
+      windowSizeMs: 100,
+      segmentIntervalMs: 1000,
+    })
     await w.init()
     await w.put(B('k'), 100, B('1'))
     await commit(w)
@@ -474,7 +525,15 @@ describe('per-key reads through the index', () => {
     expect(hashBytes(k1)).toBe(hashBytes(k2))
     expect(k1.equals(k2)).toBe(false)
     for (const dup of [false, true]) {
-      const w = new RuntimeWindowStore({ name: 'w', backend: await level(), mode: 'managed', retentionMs: 10_000, windowSizeMs: 100, segmentIntervalMs: 1000, retainDuplicates: dup })
+      const w = new RuntimeWindowStore({
+        name: 'w',
+        backend: await level(),
+        mode: 'managed',
+        retentionMs: 10_000,
+        windowSizeMs: 100,
+        segmentIntervalMs: 1000,
+        retainDuplicates: dup,
+      })
       await w.init()
       await w.put(k1, 100, B('one'))
       await w.put(k2, 100, B('two'))
@@ -491,8 +550,12 @@ describe('per-key reads through the index', () => {
     await s.put(k1, 10, 20, B('one'))
     await s.put(k2, 10, 20, B('two'))
     await commit(s)
-    expect((await collect(s.findSessions(k1, 0, 100))).map((x) => `${x.key.toString('hex')}=${x.value}`)).toEqual([`${k1.toString('hex')}=one`])
-    expect((await collect(s.findSessions(k2, 0, 100))).map((x) => `${x.key.toString('hex')}=${x.value}`)).toEqual([`${k2.toString('hex')}=two`])
+    expect((await collect(s.findSessions(k1, 0, 100))).map((x) => `${x.key.toString('hex')}=${x.value}`)).toEqual([
+      `${k1.toString('hex')}=one`,
+    ])
+    expect((await collect(s.findSessions(k2, 0, 100))).map((x) => `${x.key.toString('hex')}=${x.value}`)).toEqual([
+      `${k2.toString('hex')}=two`,
+    ])
     await s.put(k2, 10, 20, null)
     await commit(s)
     expect(S(await s.fetchSession(k1, 10, 20))).toBe('one')
@@ -525,7 +588,9 @@ describe('per-key reads through the index', () => {
     expect((await collect(w2.fetchRange(B('k1'), 0, 10_000))).length).toBe(10)
     expect(await collect(w2.fetchRange(B('lost'), 0, 10_000))).toEqual([])
     // the aborted record arrives by restore (changelog replay): the index follows
-    await w2.restore(log.map((e, i) => ({ topic: 't', partition: 0, offset: String(i), key: e.key, value: e.value, timestamp: 0, headers: {} })))
+    await w2.restore(
+      log.map((e, i) => ({ topic: 't', partition: 0, offset: String(i), key: e.key, value: e.value, timestamp: 0, headers: {} })),
+    )
     expect((await collect(w2.fetchRange(B('lost'), 0, 10_000))).map((e) => S(e.value))).toEqual(['uncommitted'])
     expect(c.iterators()).toBe(it0)
     // reset empties it; restoring again refills it
@@ -535,7 +600,14 @@ describe('per-key reads through the index', () => {
   })
 
   it('forgets expired segments, and keeps reading the live ones', async () => {
-    const w = new RuntimeWindowStore({ name: 'w', backend: await level(), mode: 'managed', retentionMs: 300, windowSizeMs: 10, segmentIntervalMs: 100 })
+    const w = new RuntimeWindowStore({
+      name: 'w',
+      backend: await level(),
+      mode: 'managed',
+      retentionMs: 300,
+      windowSizeMs: 10,
+      segmentIntervalMs: 100,
+    })
     await w.init()
     for (let t = 0; t <= 400; t += 50) await w.put(B('k'), t, B(String(t)))
     await commit(w)
@@ -551,7 +623,14 @@ describe('per-key reads through the index', () => {
 
   it('is built lazily when init() was not called', async () => {
     const c = counting(await level())
-    const w = new RuntimeWindowStore({ name: 'w', backend: c.backend, mode: 'managed', retentionMs: 100_000, windowSizeMs: 100, segmentIntervalMs: 1000 })
+    const w = new RuntimeWindowStore({
+      name: 'w',
+      backend: c.backend,
+      mode: 'managed',
+      retentionMs: 100_000,
+      windowSizeMs: 100,
+      segmentIntervalMs: 1000,
+    })
     await w.put(B('k'), 100, B('1'))
     await commit(w)
     expect(w.keyIndexStats().ready).toBe(false)
@@ -606,7 +685,15 @@ describe('per-key reads through the index', () => {
   it('reads reaching below the covered time fall back to range scans and stay correct', async () => {
     const budget = new CacheBudget(10_000_000, undefined, 8_000)
     const c = counting(await level())
-    const w = new RuntimeWindowStore({ name: 'w', backend: c.backend, budget, mode: 'managed', retentionMs: 100_000, windowSizeMs: 10, segmentIntervalMs: 1000 })
+    const w = new RuntimeWindowStore({
+      name: 'w',
+      backend: c.backend,
+      budget,
+      mode: 'managed',
+      retentionMs: 100_000,
+      windowSizeMs: 10,
+      segmentIntervalMs: 1000,
+    })
     await w.init()
     for (let seg = 0; seg < 6; seg++) {
       for (let i = 0; i < 60; i++) await w.put(B(`k${i}`), seg * 1000 + i, B(`${seg}/${i}`))
@@ -632,8 +719,26 @@ describe('per-key reads through the index', () => {
 describe('through the TaskStateManager', () => {
   it('window and session stores restored from their changelogs, then reopened, read through the index', async () => {
     const stateDir = await tmpDir()
-    const win: StoreDef = { name: 'win', type: 'window', loggingEnabled: true, logConfig: {}, cachingEnabled: true, persistent: true, retentionMs: 60_000, windowSizeMs: 1000, retainDuplicates: true }
-    const ses: StoreDef = { name: 'ses', type: 'session', loggingEnabled: true, logConfig: {}, cachingEnabled: true, persistent: true, retentionMs: 60_000 }
+    const win: StoreDef = {
+      name: 'win',
+      type: 'window',
+      loggingEnabled: true,
+      logConfig: {},
+      cachingEnabled: true,
+      persistent: true,
+      retentionMs: 60_000,
+      windowSizeMs: 1000,
+      retainDuplicates: true,
+    }
+    const ses: StoreDef = {
+      name: 'ses',
+      type: 'session',
+      loggingEnabled: true,
+      logConfig: {},
+      cachingEnabled: true,
+      persistent: true,
+      retentionMs: 60_000,
+    }
     const manager = (taskId: string) =>
       createTaskStateManager({
         applicationId: 'app',
@@ -656,10 +761,17 @@ describe('through the TaskStateManager', () => {
     for (let i = 0; i < 30; i++) await s.put(B(`k${i}`), 100 * i, 100 * i + 50, B(`s${i}`))
     const log: OutputRecord[] = []
     await src.prepareCommit({ send: (r: OutputRecord) => void log.push(r) })
-    await src.commitLocal(new Map([['app-win-changelog', '300'], ['app-ses-changelog', '30']]))
+    await src.commitLocal(
+      new Map([
+        ['app-win-changelog', '300'],
+        ['app-ses-changelog', '30'],
+      ]),
+    )
     await src.close({ clean: true })
     const consumed = (topic: string): RawRecord[] =>
-      log.filter((r) => r.topic === topic).map((r, i) => ({ topic, partition: 0, offset: String(i), key: r.key, value: r.value, timestamp: r.timestamp, headers: {} }))
+      log
+        .filter((r) => r.topic === topic)
+        .map((r, i) => ({ topic, partition: 0, offset: String(i), key: r.key, value: r.value, timestamp: r.timestamp, headers: {} }))
 
     // another task restores them from the changelog records
     const dst = manager('0_1')

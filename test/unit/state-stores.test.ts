@@ -259,7 +259,10 @@ describe.each(backends)('session store on %s', (_name, mk) => {
     await commit(s)
     await s.put(B('k'), 300, 350, B('s3'))
     await s.put(B('k'), 120, 180, null)
-    expect((await collect(s.findSessions(B('k'), 0, 1000))).map((x) => `${x.startMs}-${x.endMs}=${x.value}`)).toEqual(['0-50=s1', '300-350=s3'])
+    expect((await collect(s.findSessions(B('k'), 0, 1000))).map((x) => `${x.startMs}-${x.endMs}=${x.value}`)).toEqual([
+      '0-50=s1',
+      '300-350=s3',
+    ])
     expect((await collect(s.findSessions(B('k'), 60, 1000))).map((x) => x.startMs)).toEqual([300])
     expect((await collect(s.findSessions(B('k'), 0, 200))).map((x) => x.startMs)).toEqual([0])
     expect(S(await s.fetchSession(B('k'), 0, 50))).toBe('s1')
@@ -276,7 +279,15 @@ describe('restore from changelog records', () => {
     await src.put(B('k'), 100, B('2'))
     await src.put(B('j'), 200, B('3'))
     const log = src.prepareCommit()
-    const records: RawRecord[] = log.map((e, i) => ({ topic: 't', partition: 0, offset: String(i), key: e.key, value: e.value, timestamp: 0, headers: {} }))
+    const records: RawRecord[] = log.map((e, i) => ({
+      topic: 't',
+      partition: 0,
+      offset: String(i),
+      key: e.key,
+      value: e.value,
+      timestamp: 0,
+      headers: {},
+    }))
     const dst = windowStore(await level(), { dup: true, retentionMs: 10_000 })
     await dst.restore(records)
     await dst.restore(records) // idempotent replay

@@ -15,7 +15,11 @@ import { ClassicLevel } from 'classic-level'
 const dirs: string[] = []
 const managers: TaskStateManager[] = []
 afterEach(async () => {
-  while (managers.length) await managers.pop()!.close({ clean: true }).catch(() => {})
+  while (managers.length)
+    await managers
+      .pop()!
+      .close({ clean: true })
+      .catch(() => {})
   while (dirs.length) await rm(dirs.pop()!, { recursive: true, force: true })
 })
 
@@ -45,7 +49,16 @@ async function readRaw(location: string, key: Buffer): Promise<Buffer | undefine
 function kvDef(name: string, extra: Partial<StoreDef> = {}): StoreDef {
   return { name, type: 'keyValue', loggingEnabled: true, logConfig: {}, cachingEnabled: true, persistent: true, ...extra }
 }
-const windowDef: StoreDef = { name: 'win', type: 'window', loggingEnabled: true, logConfig: {}, cachingEnabled: true, persistent: true, retentionMs: 10_000, windowSizeMs: 100 }
+const windowDef: StoreDef = {
+  name: 'win',
+  type: 'window',
+  loggingEnabled: true,
+  logConfig: {},
+  cachingEnabled: true,
+  persistent: true,
+  retentionMs: 10_000,
+  windowSizeMs: 100,
+}
 
 async function stateDir(): Promise<string> {
   const d = await mkdtemp(path.join(tmpdir(), 'kstreams-tsm-'))
@@ -79,7 +92,15 @@ class Collector {
 
 /** Turns collected changelog records into consumed records at offsets from `base`. */
 function asConsumed(records: OutputRecord[], base = 0): RawRecord[] {
-  return records.map((r, i) => ({ topic: r.topic, partition: r.partition!, offset: String(base + i), key: r.key, value: r.value, timestamp: r.timestamp, headers: {} }))
+  return records.map((r, i) => ({
+    topic: r.topic,
+    partition: r.partition!,
+    offset: String(base + i),
+    key: r.key,
+    value: r.value,
+    timestamp: r.timestamp,
+    headers: {},
+  }))
 }
 
 describe('TaskStateManager', () => {
@@ -91,7 +112,10 @@ describe('TaskStateManager', () => {
       { store: 'counts', topic: 'app-counts-changelog', partition: 1 },
       { store: 'win', topic: 'app-win-changelog', partition: 1 },
     ])
-    expect([...m.checkpointedOffsets()]).toEqual([['app-counts-changelog', undefined], ['app-win-changelog', undefined]])
+    expect([...m.checkpointedOffsets()]).toEqual([
+      ['app-counts-changelog', undefined],
+      ['app-win-changelog', undefined],
+    ])
     const kv = await m.provider.keyValue(kvDef('counts'))
     const w = await m.provider.window(windowDef)
     await kv.put(B('a'), B('1'))
@@ -102,15 +126,30 @@ describe('TaskStateManager', () => {
     expect(await m.prepareCommit(c)).toBe(3)
     expect(c.records.every((r) => r.partition === 1)).toBe(true)
     const kvRecs = c.records.filter((r) => r.topic === 'app-counts-changelog')
-    expect(kvRecs.map((r) => [r.key?.toString(), r.value?.toString() ?? null])).toEqual([['a', '2'], ['b', null]])
+    expect(kvRecs.map((r) => [r.key?.toString(), r.value?.toString() ?? null])).toEqual([
+      ['a', '2'],
+      ['b', null],
+    ])
     const winRec = c.records.find((r) => r.topic === 'app-win-changelog')!
     expect(winRec.key).toEqual(Buffer.concat([B('k'), Buffer.from('00000000000001f400000000', 'hex')]))
-    await m.commitLocal(new Map([['app-counts-changelog', '2'], ['app-win-changelog', '1']]))
-    expect([...m.checkpointedOffsets()]).toEqual([['app-counts-changelog', '2'], ['app-win-changelog', '1']])
+    await m.commitLocal(
+      new Map([
+        ['app-counts-changelog', '2'],
+        ['app-win-changelog', '1'],
+      ]),
+    )
+    expect([...m.checkpointedOffsets()]).toEqual([
+      ['app-counts-changelog', '2'],
+      ['app-win-changelog', '1'],
+    ])
     // the position lives in the store, not in a checkpoint file
     expect(existsSync(path.join(dir, 'app', '0_1', '.checkpoint'))).toBe(false)
     await m.close({ clean: true })
-    expect(JSON.parse((await readRaw(path.join(dir, 'app', '0_1', 'counts'), POSITION_KEY))!.toString())).toEqual({ v: 1, offsets: { 'app-counts-changelog': '2' }, clean: true })
+    expect(JSON.parse((await readRaw(path.join(dir, 'app', '0_1', 'counts'), POSITION_KEY))!.toString())).toEqual({
+      v: 1,
+      offsets: { 'app-counts-changelog': '2' },
+      clean: true,
+    })
     const m2 = tsm(dir, [kvDef('counts'), windowDef])
     await m2.open()
     expect(m2.checkpointedOffsets().get('app-counts-changelog')).toBe('2')
@@ -190,7 +229,10 @@ describe('TaskStateManager', () => {
     const m = tsm(dir, [kvDef('s'), kvDef('t')])
     await m.open()
     // s migrated; t had data but no offset anywhere: unknown position, emptied for a full restore
-    expect([...m.checkpointedOffsets()]).toEqual([['app-s-changelog', '5'], ['app-t-changelog', undefined]])
+    expect([...m.checkpointedOffsets()]).toEqual([
+      ['app-s-changelog', '5'],
+      ['app-t-changelog', undefined],
+    ])
     expect((await (await m.provider.keyValue(kvDef('s'))).get(B('a')))?.toString()).toBe('1')
     expect(await (await m.provider.keyValue(kvDef('t'))).get(B('b'))).toBeUndefined()
     expect(existsSync(path.join(taskDir, '.checkpoint'))).toBe(false)
@@ -219,15 +261,31 @@ describe('TaskStateManager', () => {
     await m.open()
     for (const n of ['s', 't', 'u']) await (await m.provider.keyValue(kvDef(n))).put(B('a'), B(n))
     await m.prepareCommit(new Collector())
-    await m.commitLocal(new Map([['app-s-changelog', '1'], ['app-t-changelog', '1'], ['app-u-changelog', '1']]))
+    await m.commitLocal(
+      new Map([
+        ['app-s-changelog', '1'],
+        ['app-t-changelog', '1'],
+        ['app-u-changelog', '1'],
+      ]),
+    )
     await m.close({ clean: true })
     const taskDir = path.join(dir, 'app', '0_1')
     await writeRaw(path.join(taskDir, 's'), [[POSITION_KEY, null]])
     await rm(path.join(taskDir, 't'), { recursive: true })
-    await writeCheckpoint(path.join(taskDir, '.checkpoint'), new Map([['app-t-changelog', '9'], ['app-u-changelog', '9']]))
+    await writeCheckpoint(
+      path.join(taskDir, '.checkpoint'),
+      new Map([
+        ['app-t-changelog', '9'],
+        ['app-u-changelog', '9'],
+      ]),
+    )
     const m2 = tsm(dir, [kvDef('s'), kvDef('t'), kvDef('u')])
     await m2.open()
-    expect([...m2.checkpointedOffsets()]).toEqual([['app-s-changelog', undefined], ['app-t-changelog', undefined], ['app-u-changelog', '1']])
+    expect([...m2.checkpointedOffsets()]).toEqual([
+      ['app-s-changelog', undefined],
+      ['app-t-changelog', undefined],
+      ['app-u-changelog', '1'],
+    ])
     expect(await (await m2.provider.keyValue(kvDef('s'))).get(B('a'))).toBeUndefined()
     expect((await (await m2.provider.keyValue(kvDef('u'))).get(B('a')))?.toString()).toBe('u')
   })
@@ -248,7 +306,11 @@ describe('TaskStateManager', () => {
     for await (const [k] of kv.range()) all.push(k.toString('hex'))
     expect(all).toEqual([B('a').toString('hex')])
     expect(await kv.approximateNumEntries()).toBe(1)
-    await expect(m.restoreBatch('app-s-changelog', [{ topic: 'app-s-changelog', partition: 1, offset: '1', key: POSITION_KEY, value: B('x'), timestamp: 0, headers: {} }])).rejects.toThrow(/reserved position key/)
+    await expect(
+      m.restoreBatch('app-s-changelog', [
+        { topic: 'app-s-changelog', partition: 1, offset: '1', key: POSITION_KEY, value: B('x'), timestamp: 0, headers: {} },
+      ]),
+    ).rejects.toThrow(/reserved position key/)
   })
 
   it('checkpoint writes are atomic: a leftover temp file never replaces the checkpoint', async () => {
@@ -272,7 +334,10 @@ describe('TaskStateManager', () => {
     const a = tsm(dir, [kvDef('s')])
     await a.open()
     const b = tsm(dir, [kvDef('s')], { lockWaitMs: 200 })
-    const err = await b.open().then(() => null, (e: unknown) => e)
+    const err = await b.open().then(
+      () => null,
+      (e: unknown) => e,
+    )
     expect(err).toBeInstanceOf(ProcessorStateError)
     expect((err as ProcessorStateError).retriable).toBe(true)
     expect((err as Error).message).toMatch(/in use by another task state manager|is locked/)
@@ -288,7 +353,10 @@ describe('TaskStateManager', () => {
     const other = await LevelDbBackend.open(path.join(dir, 'app', '0_1', 's'))
     try {
       const m = tsm(dir, [kvDef('s')], { lockWaitMs: 150 })
-      const err = await m.open().then(() => null, (e: unknown) => e)
+      const err = await m.open().then(
+        () => null,
+        (e: unknown) => e,
+      )
       expect(err).toBeInstanceOf(ProcessorStateError)
       expect((err as ProcessorStateError).retriable).toBe(true)
       expect((err as Error).message).toMatch(/is locked: another instance/)
@@ -304,7 +372,9 @@ describe('TaskStateManager', () => {
     const m = tsm(dir, [mem])
     await m.open()
     expect(existsSync(path.join(dir, 'app', '0_1'))).toBe(false)
-    await m.restoreBatch('app-mem-changelog', [{ topic: 'app-mem-changelog', partition: 1, offset: '0', key: B('a'), value: B('1'), timestamp: 0, headers: {} }])
+    await m.restoreBatch('app-mem-changelog', [
+      { topic: 'app-mem-changelog', partition: 1, offset: '0', key: B('a'), value: B('1'), timestamp: 0, headers: {} },
+    ])
     await m.markRestored('app-mem-changelog', '1')
     const kv = await m.provider.keyValue(mem)
     expect((await kv.get(B('a')))?.toString()).toBe('1')

@@ -14,8 +14,15 @@ describe('stateless KStream operations', () => {
     const b = new StreamsBuilder()
     const seen: string[] = []
     const nums = b.stream('in', Consumed.with(S, I))
-    nums.filter((_k, v) => v % 2 === 0).mapValues((v) => v * 10).to('evens', Produced.with(S, I))
-    nums.filterNot((_k, v) => v % 2 === 0).peek((k) => seen.push(k)).map((k, v) => ({ key: `${k}!`, value: String(v) })).to('odds', Produced.with(S, S))
+    nums
+      .filter((_k, v) => v % 2 === 0)
+      .mapValues((v) => v * 10)
+      .to('evens', Produced.with(S, I))
+    nums
+      .filterNot((_k, v) => v % 2 === 0)
+      .peek((k) => seen.push(k))
+      .map((k, v) => ({ key: `${k}!`, value: String(v) }))
+      .to('odds', Produced.with(S, S))
     nums.selectKey((_k, v) => v).to('rekeyed', Produced.with(I, I))
     const d = driverFor(b)
     const input = d.createInputTopic('in', S, I)
@@ -23,7 +30,12 @@ describe('stateless KStream operations', () => {
     await input.pipeInput('b', 2, 200)
     await input.pipeInput('c', 3, 300)
     await input.pipeInput('d', 4, 400)
-    expect(d.createOutputTopic('evens', S, I).readRecordsToList().map((r) => [r.key, r.value, r.timestamp])).toEqual([
+    expect(
+      d
+        .createOutputTopic('evens', S, I)
+        .readRecordsToList()
+        .map((r) => [r.key, r.value, r.timestamp]),
+    ).toEqual([
       ['b', 20, 200],
       ['d', 40, 400],
     ])
@@ -31,7 +43,12 @@ describe('stateless KStream operations', () => {
       { key: 'a!', value: '1' },
       { key: 'c!', value: '3' },
     ])
-    expect(d.createOutputTopic('rekeyed', I, I).readKeyValuesToList().map((kv) => kv.key)).toEqual([1, 2, 3, 4])
+    expect(
+      d
+        .createOutputTopic('rekeyed', I, I)
+        .readKeyValuesToList()
+        .map((kv) => kv.key),
+    ).toEqual([1, 2, 3, 4])
     expect(seen).toEqual(['a', 'c'])
     await d.close()
   })
@@ -52,12 +69,22 @@ describe('stateless KStream operations', () => {
     const b = new StreamsBuilder()
     const s = b.stream('in', Consumed.with(S, S))
     s.flatMapValues((line) => line.split(' ').filter((w) => w.length > 0)).to('words', Produced.with(S, S))
-    s.flatMap((k, line) => line.split(' ').filter((w) => w.length > 0).map((w) => ({ key: w, value: k }))).to('byWord', Produced.with(S, S))
+    s.flatMap((k, line) =>
+      line
+        .split(' ')
+        .filter((w) => w.length > 0)
+        .map((w) => ({ key: w, value: k })),
+    ).to('byWord', Produced.with(S, S))
     const d = driverFor(b)
     const input = d.createInputTopic('in', S, S)
     await input.pipeInput('l1', 'hello big world', 5)
     await input.pipeInput('l2', '', 6)
-    expect(d.createOutputTopic('words', S, S).readRecordsToList().map((r) => [r.key, r.value, r.timestamp])).toEqual([
+    expect(
+      d
+        .createOutputTopic('words', S, S)
+        .readRecordsToList()
+        .map((r) => [r.key, r.value, r.timestamp]),
+    ).toEqual([
       ['l1', 'hello', 5],
       ['l1', 'big', 5],
       ['l1', 'world', 5],
@@ -75,10 +102,7 @@ describe('stateless KStream operations', () => {
     const seen: Array<[string, number]> = []
     b.stream('in', Consumed.with(S, I)).foreach((k, v) => seen.push([k, v]))
     const d = driverFor(b)
-    await d.createInputTopic('in', S, I).pipeKeyValueList([
-      ['x', 1],
-      { key: 'y', value: 2 },
-    ])
+    await d.createInputTopic('in', S, I).pipeKeyValueList([['x', 1], { key: 'y', value: 2 }])
     expect(seen).toEqual([
       ['x', 1],
       ['y', 2],
@@ -92,8 +116,14 @@ describe('stateless KStream operations', () => {
       .stream('in', Consumed.with(S, I))
       .split(Named.as('num-'))
       .branch((_k, v) => v < 0, Branched.as('neg'))
-      .branch((_k, v) => v < 10, Branched.withFunction((s) => s.mapValues((v) => v * 100), 'small'))
-      .branch((_k, v) => v > 1000, Branched.withConsumer((s) => s.to('huge', Produced.with(S, I)), 'huge'))
+      .branch(
+        (_k, v) => v < 10,
+        Branched.withFunction((s) => s.mapValues((v) => v * 100), 'small'),
+      )
+      .branch(
+        (_k, v) => v > 1000,
+        Branched.withConsumer((s) => s.to('huge', Produced.with(S, I)), 'huge'),
+      )
       .defaultBranch(Branched.as('other'))
     expect([...branches.keys()]).toEqual(['num-neg', 'num-small', 'num-other'])
     branches.get('num-neg')!.to('neg', Produced.with(S, I))
@@ -131,7 +161,9 @@ describe('stateless KStream operations', () => {
     const b = new StreamsBuilder()
     const a = b.stream('a', Consumed.with(S, S))
     const c = b.stream('c', Consumed.with(S, S))
-    a.merge(c).mapValues((v) => v.toUpperCase()).to('out', Produced.with(S, S))
+    a.merge(c)
+      .mapValues((v) => v.toUpperCase())
+      .to('out', Produced.with(S, S))
     const d = driverFor(b)
     await d.createInputTopic('a', S, S).pipeInput('1', 'x', 1)
     await d.createInputTopic('c', S, S).pipeInput('2', 'y', 2)
@@ -156,7 +188,9 @@ describe('stateless KStream operations', () => {
   it('stream() with several topics and with a RegExp', async () => {
     const b = new StreamsBuilder()
     b.stream(['t1', 't2'], Consumed.with(S, S)).to('out', Produced.with(S, S))
-    b.stream(/logs-.*/, Consumed.with(S, S)).mapValues((v) => `log:${v}`).to('logs', Produced.with(S, S))
+    b.stream(/logs-.*/, Consumed.with(S, S))
+      .mapValues((v) => `log:${v}`)
+      .to('logs', Produced.with(S, S))
     const d = driverFor(b)
     await d.createInputTopic('t2', S, S).pipeInput('k', 'two', 1)
     await d.createInputTopic('t1', S, S).pipeInput('k', 'one', 2)
@@ -176,7 +210,12 @@ describe('stateless KStream operations', () => {
       .to('out', Produced.with(S, S))
     const d = driverFor(b)
     await d.createInputTopic('in', S, S).pipeInput('k1', 'v1', 7)
-    expect(d.createOutputTopic('out', S, S).readRecordsToList().map((r) => [r.key, r.value, r.timestamp])).toEqual([['v1', 'v1', 7]])
+    expect(
+      d
+        .createOutputTopic('out', S, S)
+        .readRecordsToList()
+        .map((r) => [r.key, r.value, r.timestamp]),
+    ).toEqual([['v1', 'v1', 7]])
     expect(d.producedTopicNames()).toEqual(new Set(['app-by-value-repartition', 'out']))
     await d.close()
   })
@@ -190,7 +229,12 @@ describe('stateless KStream operations', () => {
     await input.pipeInput('b', '2')
     await input.pipeInput('c', '3', 5)
     await input.pipeInput('d', '4')
-    expect(d.createOutputTopic('out', S, S).readRecordsToList().map((r) => r.timestamp)).toEqual([1000, 1010, 5, 1020])
+    expect(
+      d
+        .createOutputTopic('out', S, S)
+        .readRecordsToList()
+        .map((r) => r.timestamp),
+    ).toEqual([1000, 1010, 5, 1020])
     await d.close()
   })
 
@@ -212,7 +256,9 @@ describe('stateless KStream operations', () => {
     expect(() => s.mapValues(null as never)).toThrow("mapValues: parameter 'mapper' must be a function")
     expect(() => s.to('')).toThrow("to: parameter 'topic' must be a non-empty string or a TopicNameExtractor")
     expect(() => b.stream('in')).toThrow("addSource: topic 'in' has already been registered by source 'KSTREAM-SOURCE-0000000000'")
-    expect(() => s.filter(() => true, Named.as('dup')).filter(() => true, Named.as('dup'))).toThrow("addProcessor: processor 'dup' is already added")
+    expect(() => s.filter(() => true, Named.as('dup')).filter(() => true, Named.as('dup'))).toThrow(
+      "addProcessor: processor 'dup' is already added",
+    )
     expect(() => Named.as('bad name!')).toThrow(TopologyError)
   })
 })

@@ -64,7 +64,9 @@ describe('Suppressed / BufferConfig', () => {
   it('only accepts strict buffers for untilWindowCloses (type level)', () => {
     // @ts-expect-error an eager (emit-early) buffer cannot give final results
     expect(() => Suppressed.untilWindowCloses(BufferConfig.maxRecords(3))).toThrow(TopologyError)
-    expectTypeOf(Suppressed.untilWindowCloses<string>(BufferConfig.maxRecords(3).shutDownWhenFull())).toEqualTypeOf<Suppressed<Windowed<string>>>()
+    expectTypeOf(Suppressed.untilWindowCloses<string>(BufferConfig.maxRecords(3).shutDownWhenFull())).toEqualTypeOf<
+      Suppressed<Windowed<string>>
+    >()
     // @ts-expect-error untilWindowCloses is for windowed keys only
     const notWindowed: Suppressed<string> = Suppressed.untilWindowCloses<string>(BufferConfig.unbounded())
     expect(notWindowed.kind).toBe('untilWindowCloses')
@@ -137,7 +139,9 @@ describe('suppress(untilWindowCloses)', () => {
     await h.process(wk('B', 0, 10), ch(1, null), 1)
     await h.process(wk('A', 0, 10), ch(2, 1), 1) // same key: still 2 records
     await expect(h.process(wk('C', 0, 10), ch(1, null), 1)).rejects.toThrow(StreamsError)
-    await expect(h.process(wk('D', 0, 10), ch(1, null), 1)).rejects.toThrow(/KTABLE-SUPPRESS-0000000003 buffer exceeded its max capacity\. Currently \[4\/2\] records/)
+    await expect(h.process(wk('D', 0, 10), ch(1, null), 1)).rejects.toThrow(
+      /KTABLE-SUPPRESS-0000000003 buffer exceeded its max capacity\. Currently \[4\/2\] records/,
+    )
   })
 })
 
@@ -154,7 +158,8 @@ describe('suppress(untilTimeLimit)', () => {
     )
     return h.init()
   }
-  const f = (r: { key: string; value: Change<number>; timestamp: number }) => `${r.key} ${r.value.newValue}/${r.value.oldValue} t=${r.timestamp}`
+  const f = (r: { key: string; value: Change<number>; timestamp: number }) =>
+    `${r.key} ${r.value.newValue}/${r.value.oldValue} t=${r.timestamp}`
 
   it('emits the latest value per key once the time limit (stream-time) since its first update passed', async () => {
     const h = await rateLimited(10)
@@ -202,7 +207,13 @@ describe('suppress(untilTimeLimit)', () => {
 
 describe('suppression buffer entry format', () => {
   it('round-trips values, tombstones and headers', () => {
-    const e = { bufferTime: 10, recordTimestamp: 12, headers: { a: 'x', b: Buffer.from([1, 2]), c: ['y', 'z'] }, priorValue: null, newValue: Buffer.from('v') }
+    const e = {
+      bufferTime: 10,
+      recordTimestamp: 12,
+      headers: { a: 'x', b: Buffer.from([1, 2]), c: ['y', 'z'] },
+      priorValue: null,
+      newValue: Buffer.from('v'),
+    }
     const decoded = decodeBufferEntry(Buffer.from('k'), encodeBufferEntry(e))
     expect(decoded).toMatchObject({ bufferTime: 10, recordTimestamp: 12, priorValue: null, newValue: Buffer.from('v') })
     expect(decoded.headers).toEqual({ a: 'x', b: Buffer.from([1, 2]), c: ['y', 'z'] })
@@ -301,8 +312,12 @@ describe('KTable.suppress topology (SuppressTopologyTest)', () => {
   it('rejects untilWindowCloses on a table that is not windowed', () => {
     const b = new StreamsBuilder()
     const counts = b.stream('input', Consumed.with(Serdes.String(), Serdes.String())).groupByKey().count()
-    expect(() => counts.suppress(Suppressed.untilWindowCloses(BufferConfig.unbounded()) as unknown as Suppressed<string>)).toThrow(TopologyError)
-    expect(() => counts.suppress(Suppressed.untilWindowCloses(BufferConfig.unbounded()) as unknown as Suppressed<string>)).toThrow(/untilWindowCloses is only defined for windowed computations/)
+    expect(() => counts.suppress(Suppressed.untilWindowCloses(BufferConfig.unbounded()) as unknown as Suppressed<string>)).toThrow(
+      TopologyError,
+    )
+    expect(() => counts.suppress(Suppressed.untilWindowCloses(BufferConfig.unbounded()) as unknown as Suppressed<string>)).toThrow(
+      /untilWindowCloses is only defined for windowed computations/,
+    )
   })
 
   it('finds the window grace through stateless table operations', () => {
@@ -321,7 +336,11 @@ describe('KTable.suppress topology (SuppressTopologyTest)', () => {
 describe('suppress through the TopologyTestDriver (SuppressScenarioTest)', () => {
   const S = Serdes.String()
   const L = Serdes.Long()
-  const drain = (d: TopologyTestDriver, topic: string) => d.createOutputTopic(topic, S, L).readRecordsToList().map((r) => [r.key, r.value, r.timestamp])
+  const drain = (d: TopologyTestDriver, topic: string) =>
+    d
+      .createOutputTopic(topic, S, L)
+      .readRecordsToList()
+      .map((r) => [r.key, r.value, r.timestamp])
 
   it('shouldSupportFinalResultsForTimeWindows: one final result per window, late records dropped and counted', async () => {
     const b = new StreamsBuilder()
@@ -485,7 +504,10 @@ describe('suppress through the TopologyTestDriver (SuppressScenarioTest)', () =>
       .table('input', Consumed.with(S, S), Materialized.with<string, string>(S, S).withCachingDisabled().withLoggingDisabled())
       .groupBy((k, v) => ({ key: v, value: k }), Grouped.with(S, S))
       .count()
-    valueCounts.suppress(Suppressed.untilTimeLimit(2, BufferConfig.unbounded())).toStream().to('output-suppressed', { keySerde: S, valueSerde: L })
+    valueCounts
+      .suppress(Suppressed.untilTimeLimit(2, BufferConfig.unbounded()))
+      .toStream()
+      .to('output-suppressed', { keySerde: S, valueSerde: L })
     valueCounts.toStream().to('output-raw', { keySerde: S, valueSerde: L })
     const d = new TopologyTestDriver(b.build(), {}, 0)
     const input = d.createInputTopic('input', S, S)

@@ -20,7 +20,12 @@ describe('KTable', () => {
     await input.pipeInput('bob', 'v1', 11)
     await input.pipeInput('alice', 'v2', 12)
     await input.pipeInput('bob', null, 13)
-    expect(d.createOutputTopic('out', S, S).readRecordsToList().map((r) => [r.key, r.value, r.timestamp])).toEqual([
+    expect(
+      d
+        .createOutputTopic('out', S, S)
+        .readRecordsToList()
+        .map((r) => [r.key, r.value, r.timestamp]),
+    ).toEqual([
       ['alice', 'v1', 10],
       ['bob', 'v1', 11],
       ['alice', 'v2', 12],

@@ -54,36 +54,46 @@ describe('types flow through the DSL', () => {
     const orders = b.stream('orders', Consumed.with(S, orderSerde))
     const grouped = orders.groupByKey()
 
+    // prettier-ignore
     // @ts-expect-error the aggregator must return the aggregate type (number), not a string
     grouped.aggregate(() => 0, (_k, o, sum) => `${sum}${o.id}`)
 
+    // prettier-ignore
     // @ts-expect-error the aggregator's value parameter is an Order, it has no 'price'
     grouped.aggregate(() => 0, (_k, o, sum) => sum + o.price)
 
+    // prettier-ignore
     // @ts-expect-error a reducer combines Orders, not numbers
     grouped.reduce((a: number, v: number) => a + v)
 
     const amounts = orders.mapValues((o) => o.amount)
+    // prettier-ignore
     // @ts-expect-error mapValues produced numbers: a string serde cannot write them
     amounts.to('amounts', Produced.with(S, S))
 
+    // prettier-ignore
     // @ts-expect-error a Materialized for string values cannot hold the numeric count
     grouped.count(Materialized.as<string, string>('counts'))
 
+    // prettier-ignore
     // @ts-expect-error the key serde must match the key type
     orders.to('out', Produced.with(Serdes.Integer(), orderSerde))
 
+    // prettier-ignore
     // @ts-expect-error filter predicates return booleans over (key, value)
     orders.filter((_k, o) => o.amount)
 
     const table = b.table('t', Consumed.with(S, Serdes.Long()))
+    // prettier-ignore
     // @ts-expect-error a table-table joiner gets the two table values (number | null for a left join)
     table.leftJoin(table, (l: number, r: number) => l + r)
 
     const other = b.stream('other', Consumed.with(Serdes.Integer(), S))
+    // prettier-ignore
     // @ts-expect-error merged streams must have the same key and value types
     orders.merge(other)
 
+    // prettier-ignore
     // @ts-expect-error processors must accept the stream's record types
     orders.process<string, string>(() => ({ process: (r: { key: number; value: Order; timestamp: number; headers: Record<string, never> }) => void r }))
 

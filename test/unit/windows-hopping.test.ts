@@ -66,10 +66,24 @@ describe('hopping window aggregation (KStreamWindowAggregateTest.testAggBasic)',
   it('updates every window containing the record, in-order and out-of-order within grace', async () => {
     const { h } = await hoppingHarness(TimeWindows.ofSizeAndGrace(10, 100).advanceBy(5))
     const input: Array<[string, string, number]> = [
-      ['A', '1', 0], ['B', '2', 1], ['C', '3', 2], ['D', '4', 3], ['A', '1', 4],
-      ['A', '1', 5], ['B', '2', 6], ['D', '4', 7], ['B', '2', 8], ['C', '3', 9],
-      ['A', '1', 10], ['B', '2', 11], ['D', '4', 12], ['B', '2', 13], ['C', '3', 14],
-      ['B', '1', 3], ['B', '2', 2], ['B', '3', 9],
+      ['A', '1', 0],
+      ['B', '2', 1],
+      ['C', '3', 2],
+      ['D', '4', 3],
+      ['A', '1', 4],
+      ['A', '1', 5],
+      ['B', '2', 6],
+      ['D', '4', 7],
+      ['B', '2', 8],
+      ['C', '3', 9],
+      ['A', '1', 10],
+      ['B', '2', 11],
+      ['D', '4', 12],
+      ['B', '2', 13],
+      ['C', '3', 14],
+      ['B', '1', 3],
+      ['B', '2', 2],
+      ['B', '3', 9],
     ]
     for (const [k, v, t] of input) await h.process(k, v, t)
     expect(h.drain().map(fmt)).toEqual([
@@ -148,7 +162,12 @@ describe('hopping windows through the TopologyTestDriver', () => {
     await input.pipeInput('k', 'a', 95) // windows starting 40, 60, 80
     await input.pipeInput('k', 'b', 10) // windows starting 0 (only: no negative starts)
     await input.pipeInput('k', 'c', 45) // windows starting 0, 20, 40
-    expect(d.createOutputTopic('out', S, S).readRecordsToList().map((r) => [r.key, r.value, r.timestamp])).toEqual([
+    expect(
+      d
+        .createOutputTopic('out', S, S)
+        .readRecordsToList()
+        .map((r) => [r.key, r.value, r.timestamp]),
+    ).toEqual([
       ['k[40,100)', 'a', 95],
       ['k[60,120)', 'a', 95],
       ['k[80,140)', 'a', 95],

@@ -35,7 +35,8 @@ const kvt = (key: string, start: number, end: number, newValue: number | null, o
   value: { newValue, oldValue },
   timestamp,
 })
-const strip = (out: Array<Forwarded<Windowed<string>, Change<number>>>) => out.map(({ key, value, timestamp }) => ({ key, value, timestamp }))
+const strip = (out: Array<Forwarded<Windowed<string>, Change<number>>>) =>
+  out.map(({ key, value, timestamp }) => ({ key, value, timestamp }))
 
 describe('SessionWindows', () => {
   it('exposes gap and grace', () => {

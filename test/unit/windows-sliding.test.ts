@@ -8,7 +8,12 @@ import type { Change } from '../../topology/processors/windowed/types.js'
 import type { ValueAndTimestamp, Windowed } from '../../topology/state/types.js'
 import { MemoryKeyValueStore, MemoryWindowStore, ProcessorHarness, type Forwarded } from './helpers/processor-harness.js'
 
-async function sliding<VA>(windows: SlidingWindows, initializer: () => VA, aggregator: (k: string, v: string, a: VA) => VA, emit = EmitStrategy.onWindowUpdate()) {
+async function sliding<VA>(
+  windows: SlidingWindows,
+  initializer: () => VA,
+  aggregator: (k: string, v: string, a: VA) => VA,
+  emit = EmitStrategy.onWindowUpdate(),
+) {
   const store = new MemoryWindowStore<string, ValueAndTimestamp<VA>>('agg', windows.timeDifference())
   const h = new ProcessorHarness<string, string, Windowed<string>, Change<VA>>(
     slidingWindowAggregateSupplier({ windows, storeName: 'agg', emitStrategy: emit, initializer, aggregator, emitTimeStoreName: 'emit' }),
@@ -46,7 +51,15 @@ describe('SlidingWindows', () => {
 describe('sliding window aggregation (KStreamSlidingWindowAggregateTest)', () => {
   it('testAggregateSmallInput: left windows per record, right windows only when a later record falls inside', async () => {
     const { h } = await sliding(SlidingWindows.ofTimeDifferenceAndGrace(10, 5), () => '0', concat)
-    const input: Array<[string, number]> = [['1', 10], ['2', 10], ['3', 14], ['4', 15], ['5', 20], ['6', 22], ['7', 30]]
+    const input: Array<[string, number]> = [
+      ['1', 10],
+      ['2', 10],
+      ['3', 14],
+      ['4', 15],
+      ['5', 20],
+      ['6', 22],
+      ['7', 30],
+    ]
     for (const [v, t] of input) await h.process('A', v, t)
     const out = h.drain()
     // every window spans d = 10 with both ends included
@@ -69,7 +82,15 @@ describe('sliding window aggregation (KStreamSlidingWindowAggregateTest)', () =>
 
   it('testAggregateSmallInput with onWindowClose: only closed windows, once, with final values', async () => {
     const { h } = await sliding(SlidingWindows.ofTimeDifferenceAndGrace(10, 5), () => '0', concat, EmitStrategy.onWindowClose())
-    const input: Array<[string, number]> = [['1', 10], ['2', 10], ['3', 14], ['4', 15], ['5', 20], ['6', 22], ['7', 30]]
+    const input: Array<[string, number]> = [
+      ['1', 10],
+      ['2', 10],
+      ['3', 14],
+      ['4', 15],
+      ['5', 20],
+      ['6', 22],
+      ['7', 30],
+    ]
     for (const [v, t] of input) await h.process('A', v, t)
     // stream-time 30, grace 5: windows with end < 25 are closed (starts <= 14)
     const out = h.drain()
@@ -86,7 +107,15 @@ describe('sliding window aggregation (KStreamSlidingWindowAggregateTest)', () =>
 
   it('testEarlyRecordsSmallInput: records before d share the window [0, d]', async () => {
     const { h } = await sliding(SlidingWindows.ofTimeDifferenceAndGrace(50, 0), () => '0', concat)
-    const input: Array<[string, number]> = [['1', 0], ['2', 5], ['3', 6], ['4', 3], ['5', 13], ['6', 10], ['7', 70]]
+    const input: Array<[string, number]> = [
+      ['1', 0],
+      ['2', 5],
+      ['3', 6],
+      ['4', 3],
+      ['5', 13],
+      ['6', 10],
+      ['7', 70],
+    ]
     for (const [v, t] of input) await h.process('A', v, t)
     expect(gather(h.drain())).toEqual({
       0: sorted(['0+1@0', '0+1+2@5', '0+1+2+3@6', '0+1+2+3+4@6', '0+1+2+3+4+5@13', '0+1+2+3+4+5+6@13']),
@@ -140,7 +169,8 @@ describe('sliding window aggregation (KStreamSlidingWindowAggregateTest)', () =>
           return { start: s, values: inside, timestamp: Math.max(...inside) }
         })
       const actual: Array<{ start: number; values: number[]; timestamp: number }> = []
-      for await (const kv of store.fetchRange('k', 0, 1000)) actual.push({ start: kv.key, values: kv.value.value, timestamp: kv.value.timestamp })
+      for await (const kv of store.fetchRange('k', 0, 1000))
+        actual.push({ start: kv.key, values: kv.value.value, timestamp: kv.value.timestamp })
       expect(actual).toEqual(expected)
     }
   })
@@ -153,13 +183,26 @@ describe('sliding windows through the TopologyTestDriver', () => {
     b.stream('topic', Consumed.with(S, S))
       .groupByKey(Grouped.with(S, S))
       .windowedBy(SlidingWindows.ofTimeDifferenceAndGrace(10, 5))
-      .aggregate(() => '0', (_k, v, agg) => `${agg}+${v}`, Materialized.as<string, string>('store-name').withValueSerde(S))
+      .aggregate(
+        () => '0',
+        (_k, v, agg) => `${agg}+${v}`,
+        Materialized.as<string, string>('store-name').withValueSerde(S),
+      )
       .toStream()
       .map((k, v) => ({ key: `${k.window.startMs}`, value: `${v}` }))
       .to('out', { keySerde: S, valueSerde: S })
     const d = new TopologyTestDriver(b.build(), {}, 0)
     const input = d.createInputTopic('topic', S, S)
-    for (const [v, t] of [['1', 10], ['2', 10], ['3', 14], ['4', 15], ['5', 20], ['6', 22], ['7', 30]] as const) await input.pipeInput('A', v, t)
+    for (const [v, t] of [
+      ['1', 10],
+      ['2', 10],
+      ['3', 14],
+      ['4', 15],
+      ['5', 20],
+      ['6', 22],
+      ['7', 30],
+    ] as const)
+      await input.pipeInput('A', v, t)
     const got: Record<number, string[]> = {}
     for (const r of d.createOutputTopic('out', S, S).readRecordsToList()) (got[Number(r.key)] ??= []).push(`${r.value}@${r.timestamp}`)
     for (const k of Object.keys(got)) got[Number(k)]!.sort()
@@ -184,7 +227,11 @@ describe('sliding windows through the TopologyTestDriver', () => {
     b.stream('topic', Consumed.with(S, S))
       .groupByKey(Grouped.with(S, S))
       .windowedBy(SlidingWindows.ofTimeDifferenceAndGrace(10, 90))
-      .aggregate(() => '0', (_k, v, agg) => `${agg}+${v}`, Materialized.with<string, string>(S, S))
+      .aggregate(
+        () => '0',
+        (_k, v, agg) => `${agg}+${v}`,
+        Materialized.with<string, string>(S, S),
+      )
       .toStream()
       .to('output', { keySerde: timeWindowedSerde(S, 10), valueSerde: S })
     const d = new TopologyTestDriver(b.build(), {}, 0)
@@ -197,7 +244,12 @@ describe('sliding windows through the TopologyTestDriver', () => {
     await input.pipeInput('k', '101', 300)
     await input.pipeInput('k', '102', 400)
     expect(d.droppedRecords('late')).toBe(7)
-    expect(d.createOutputTopic('output', timeWindowedSerde(S, 10), S).readRecordsToList().map((r) => [r.key, r.value, r.timestamp])).toEqual([
+    expect(
+      d
+        .createOutputTopic('output', timeWindowedSerde(S, 10), S)
+        .readRecordsToList()
+        .map((r) => [r.key, r.value, r.timestamp]),
+    ).toEqual([
       [{ key: 'k', window: { startMs: 190, endMs: 200 } }, '0+100', 200],
       [{ key: 'k', window: { startMs: 290, endMs: 300 } }, '0+101', 300],
       [{ key: 'k', window: { startMs: 390, endMs: 400 } }, '0+102', 400],

@@ -12,10 +12,12 @@ import { MemoryKeyValueStore, MemoryWindowStore, ProcessorHarness } from './help
 const count = (_k: string, _v: string, agg: number): number => agg + 1
 
 async function countHarness(windows: TimeWindows, emit = EmitStrategy.onWindowUpdate(), stores?: Map<string, StateStore>) {
-  const s = stores ?? new Map<string, StateStore>([
-    ['agg', new MemoryWindowStore<string, ValueAndTimestamp<number>>('agg', windows.size())],
-    ['agg-emit', new MemoryKeyValueStore<string, number>('agg-emit')],
-  ])
+  const s =
+    stores ??
+    new Map<string, StateStore>([
+      ['agg', new MemoryWindowStore<string, ValueAndTimestamp<number>>('agg', windows.size())],
+      ['agg-emit', new MemoryKeyValueStore<string, number>('agg-emit')],
+    ])
   const h = new ProcessorHarness<string, string, Windowed<string>, Change<number>>(
     timeWindowAggregateSupplier({
       windows,
@@ -96,13 +98,7 @@ describe('tumbling window aggregation', () => {
     await h.process('B', 'x', 5)
     await h.process('A', 'x', 10) // end is exclusive: next window
     await h.process('A', 'x', 9)
-    expect(h.drain().map(fmt)).toEqual([
-      'A@[0,10) 1 t=7',
-      'A@[0,10) 2 t=7',
-      'B@[0,10) 1 t=5',
-      'A@[10,20) 1 t=10',
-      'A@[0,10) 3 t=9',
-    ])
+    expect(h.drain().map(fmt)).toEqual(['A@[0,10) 1 t=7', 'A@[0,10) 2 t=7', 'B@[0,10) 1 t=5', 'A@[10,20) 1 t=10', 'A@[0,10) 3 t=9'])
   })
 
   it('forwards Change with the old aggregate', async () => {
@@ -200,7 +196,14 @@ describe('windowedBy DSL', () => {
         '\n',
     )
     const store = topology.resolve('app').stores.get('KSTREAM-AGGREGATE-STATE-STORE-0000000001')!
-    expect(store).toMatchObject({ type: 'window', windowSizeMs: 10, retentionMs: 10, retainDuplicates: false, timestamped: true, loggingEnabled: true })
+    expect(store).toMatchObject({
+      type: 'window',
+      windowSizeMs: 10,
+      retentionMs: 10,
+      retainDuplicates: false,
+      timestamped: true,
+      loggingEnabled: true,
+    })
   })
 
   it('reduce uses KSTREAM-REDUCE; onWindowClose adds the emit-time store', () => {
@@ -225,28 +228,58 @@ describe('windowedBy DSL', () => {
     expect(stores.get('sliding')).toMatchObject({ type: 'window', windowSizeMs: 10, retentionMs: 23 })
     // sessions: gap + grace, as Kafka Streams (onWindowClose keeps one more millisecond, below)
     expect(stores.get('sessions')).toMatchObject({ type: 'session', retentionMs: 9, timestamped: false })
-    g.windowedBy(SessionWindows.ofInactivityGapAndGrace(7, 2)).emitStrategy(EmitStrategy.onWindowClose()).count(Materialized.as('final-sessions'))
+    g.windowedBy(SessionWindows.ofInactivityGapAndGrace(7, 2))
+      .emitStrategy(EmitStrategy.onWindowClose())
+      .count(Materialized.as('final-sessions'))
     expect(b.build().resolve('app').stores.get('final-sessions')).toMatchObject({ type: 'session', retentionMs: 10 })
 
-    expect(() => input().windowedBy(TimeWindows.ofSizeAndGrace(10, 5)).count(Materialized.as<string, number>('w').withRetention(14))).toThrow(
+    expect(() =>
+      input().windowedBy(TimeWindows.ofSizeAndGrace(10, 5)).count(Materialized.as<string, number>('w').withRetention(14)),
+    ).toThrow(
       /retention period of the window store w must be no smaller than its window size plus the grace period \(15 ms\); got retentionMs=14/,
     )
-    expect(() => input().windowedBy(SlidingWindows.ofTimeDifferenceAndGrace(10, 5)).count(Materialized.as<string, number>('s').withRetention(24))).toThrow(TopologyError)
-    expect(() => input().windowedBy(SessionWindows.ofInactivityGapAndGrace(10, 5)).count(Materialized.as<string, number>('x').withRetention(14))).toThrow(/inactivity gap plus the grace period/)
-    expect(() => input().windowedBy(TimeWindows.ofSizeAndGrace(10, 5)).count(Materialized.as<string, number>('ok').withRetention(15))).not.toThrow()
+    expect(() =>
+      input().windowedBy(SlidingWindows.ofTimeDifferenceAndGrace(10, 5)).count(Materialized.as<string, number>('s').withRetention(24)),
+    ).toThrow(TopologyError)
+    expect(() =>
+      input().windowedBy(SessionWindows.ofInactivityGapAndGrace(10, 5)).count(Materialized.as<string, number>('x').withRetention(14)),
+    ).toThrow(/inactivity gap plus the grace period/)
+    expect(() =>
+      input().windowedBy(TimeWindows.ofSizeAndGrace(10, 5)).count(Materialized.as<string, number>('ok').withRetention(15)),
+    ).not.toThrow()
   })
 
   it('rejects invalid arguments', () => {
-    expect(() => input().windowedBy({} as TimeWindows)).toThrow(/windowedBy: parameter 'windows' must be TimeWindows, SlidingWindows or SessionWindows/)
-    expect(() => input().windowedBy(TimeWindows.ofSizeWithNoGrace(5)).aggregate(null as unknown as () => number, (_k, _v, a: number) => a)).toThrow(/parameter 'initializer' must be a function/)
-    expect(() => input().windowedBy(SessionWindows.ofInactivityGapWithNoGrace(5)).aggregate(() => 0, (_k, _v, a: number) => a, undefined as never)).toThrow(/parameter 'sessionMerger' must be a function/)
-    expect(() => input().windowedBy(TimeWindows.ofSizeWithNoGrace(5)).emitStrategy({ type: 'SOMETIMES' } as unknown as EmitStrategy)).toThrow(TopologyError)
+    expect(() => input().windowedBy({} as TimeWindows)).toThrow(
+      /windowedBy: parameter 'windows' must be TimeWindows, SlidingWindows or SessionWindows/,
+    )
+    expect(() =>
+      input()
+        .windowedBy(TimeWindows.ofSizeWithNoGrace(5))
+        .aggregate(null as unknown as () => number, (_k, _v, a: number) => a),
+    ).toThrow(/parameter 'initializer' must be a function/)
+    expect(() =>
+      input()
+        .windowedBy(SessionWindows.ofInactivityGapWithNoGrace(5))
+        .aggregate(
+          () => 0,
+          (_k, _v, a: number) => a,
+          undefined as never,
+        ),
+    ).toThrow(/parameter 'sessionMerger' must be a function/)
+    expect(() =>
+      input()
+        .windowedBy(TimeWindows.ofSizeWithNoGrace(5))
+        .emitStrategy({ type: 'SOMETIMES' } as unknown as EmitStrategy),
+    ).toThrow(TopologyError)
   })
 
   it('carries key and value types (type level)', () => {
     const g = input()
     expectTypeOf(g.windowedBy(TimeWindows.ofSizeWithNoGrace(5)).count()).toEqualTypeOf<KTable<Windowed<string>, number>>()
-    expectTypeOf(g.windowedBy(SlidingWindows.ofTimeDifferenceWithNoGrace(5)).reduce((a, b) => a + b)).toEqualTypeOf<KTable<Windowed<string>, string>>()
+    expectTypeOf(g.windowedBy(SlidingWindows.ofTimeDifferenceWithNoGrace(5)).reduce((a, b) => a + b)).toEqualTypeOf<
+      KTable<Windowed<string>, string>
+    >()
     expectTypeOf(
       g.windowedBy(SessionWindows.ofInactivityGapWithNoGrace(5)).aggregate(
         () => [] as string[],
@@ -254,12 +287,16 @@ describe('windowedBy DSL', () => {
         (_k, a, b) => [...a, ...b],
       ),
     ).toEqualTypeOf<KTable<Windowed<string>, string[]>>()
+    // prettier-ignore
     // @ts-expect-error the aggregator must accept the stream's value type (string), not number
     g.windowedBy(TimeWindows.ofSizeWithNoGrace(5)).aggregate(() => 0, (_k: string, v: number, agg: number) => agg + v)
+    // prettier-ignore
     // @ts-expect-error the aggregator must return the aggregate type
     g.windowedBy(TimeWindows.ofSizeWithNoGrace(5)).aggregate(() => 0, (_k, v, _agg) => v)
+    // prettier-ignore
     // @ts-expect-error session aggregate needs a merger of the aggregate type
     g.windowedBy(SessionWindows.ofInactivityGapWithNoGrace(5)).aggregate(() => 0, (_k, _v, a) => a + 1, (_k, a: string, b: string) => a + b)
+    // prettier-ignore
     // @ts-expect-error a reducer combines values of the stream's type
     g.windowedBy(TimeWindows.ofSizeWithNoGrace(5)).reduce((a: number, b: number) => a + b)
   })
@@ -303,11 +340,18 @@ describe('tumbling windows through the TopologyTestDriver', () => {
     const b = new StreamsBuilder()
     const counts = b.stream<string, string>('in').groupByKey().windowedBy(TimeWindows.ofSizeWithNoGrace(50))
     counts.count().toStream().to('out-default') // key serde: windowed(default String), value serde: Long
-    counts.reduce((a, v) => a + v).toStream().to('out-reduce') // value serde: the default String
+    counts
+      .reduce((a, v) => a + v)
+      .toStream()
+      .to('out-reduce') // value serde: the default String
     const d = new TopologyTestDriver(b.build(), { defaultKeySerde: S, defaultValueSerde: S }, 0)
     await d.createInputTopic('in', S, S).pipeInput('k', 'v', 70)
-    expect(d.createOutputTopic('out-default', timeWindowedSerde(S, 50), L).readKeyValuesToList()).toEqual([{ key: { key: 'k', window: { startMs: 50, endMs: 100 } }, value: 1 }])
-    expect(d.createOutputTopic('out-reduce', timeWindowedSerde(S, 50), S).readKeyValuesToList()).toEqual([{ key: { key: 'k', window: { startMs: 50, endMs: 100 } }, value: 'v' }])
+    expect(d.createOutputTopic('out-default', timeWindowedSerde(S, 50), L).readKeyValuesToList()).toEqual([
+      { key: { key: 'k', window: { startMs: 50, endMs: 100 } }, value: 1 },
+    ])
+    expect(d.createOutputTopic('out-reduce', timeWindowedSerde(S, 50), S).readKeyValuesToList()).toEqual([
+      { key: { key: 'k', window: { startMs: 50, endMs: 100 } }, value: 'v' },
+    ])
     await d.close()
   })
 

@@ -70,7 +70,11 @@ export class BranchedKStream<K, V> {
   /** @internal adds the splitter node. */
   static create<K, V>(source: KStream<K, V>, splitterName: string): BranchedKStream<K, V> {
     const state: SplitterState<K, V> = { predicates: [], childNames: [], defaultChild: undefined, finished: false }
-    source.builder.addProcessor(splitterName, branchSupplier(state.predicates, state.childNames, () => state.defaultChild), [source.name])
+    source.builder.addProcessor(
+      splitterName,
+      branchSupplier(state.predicates, state.childNames, () => state.defaultChild),
+      [source.name],
+    )
     return new BranchedKStream(source, splitterName, state, new Map())
   }
 
@@ -101,7 +105,8 @@ export class BranchedKStream<K, V> {
   }
 
   private checkOpen(method: string): void {
-    if (this.state.finished) throw new TopologyError(`${method}: the split '${this.splitterName}' is already finished by defaultBranch()/noDefaultBranch()`)
+    if (this.state.finished)
+      throw new TopologyError(`${method}: the split '${this.splitterName}' is already finished by defaultBranch()/noDefaultBranch()`)
   }
 
   private createBranch(branched: BranchedConfig<K, V>, index: number): { name: string; outputs: Map<string, KStream<K, V>> } {

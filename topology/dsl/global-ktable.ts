@@ -15,7 +15,12 @@ export class GlobalKTable<K, V> {
   /** @internal */ readonly valueSerde: Serde<V> | undefined
 
   /** Made by `StreamsBuilder.globalTable`; not for applications. */
-  constructor(init: { builder: InternalTopologyBuilder; storeName: string; keySerde?: Serde<K> | undefined; valueSerde?: Serde<V> | undefined }) {
+  constructor(init: {
+    builder: InternalTopologyBuilder
+    storeName: string
+    keySerde?: Serde<K> | undefined
+    valueSerde?: Serde<V> | undefined
+  }) {
     this.builder = init.builder
     this.queryableStoreName = init.storeName
     this.keySerde = init.keySerde

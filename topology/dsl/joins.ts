@@ -69,7 +69,7 @@ export interface ValueJoinerWithKey<K, V1, V2, VR> {
  * @throws TopologyError when `joiner` is not a function
  */
 export function withKey<K, V1, V2, VR>(joiner: (readOnlyKey: K, value1: V1, value2: V2) => VR): ValueJoinerWithKey<K, V1, V2, VR> {
-  if (typeof joiner !== 'function') throw new TopologyError('withKey: parameter \'joiner\' must be a function')
+  if (typeof joiner !== 'function') throw new TopologyError("withKey: parameter 'joiner' must be a function")
   return Object.freeze({ kind: 'ValueJoinerWithKey' as const, apply: joiner })
 }
 
@@ -78,14 +78,22 @@ export type AnyValueJoiner<K, V1, V2, VR> = ValueJoiner<V1, V2, VR> | ValueJoine
 
 /** True if `joiner` was made by {@link withKey}. */
 export function isValueJoinerWithKey<K, V1, V2, VR>(joiner: AnyValueJoiner<K, V1, V2, VR>): joiner is ValueJoinerWithKey<K, V1, V2, VR> {
-  return typeof joiner === 'object' && joiner !== null && (joiner as ValueJoinerWithKey<K, V1, V2, VR>).kind === 'ValueJoinerWithKey' && typeof (joiner as ValueJoinerWithKey<K, V1, V2, VR>).apply === 'function'
+  return (
+    typeof joiner === 'object' &&
+    joiner !== null &&
+    (joiner as ValueJoinerWithKey<K, V1, V2, VR>).kind === 'ValueJoinerWithKey' &&
+    typeof (joiner as ValueJoinerWithKey<K, V1, V2, VR>).apply === 'function'
+  )
 }
 
 /**
  * Normalizes either joiner kind to `(key, v1, v2) => VR` (Kafka Streams: `toValueJoinerWithKey`).
  * @throws TopologyError naming `parameter` when `joiner` is neither a function nor made by {@link withKey}
  */
-export function toJoinerWithKey<K, V1, V2, VR>(joiner: AnyValueJoiner<K, V1, V2, VR>, parameter = 'joiner'): (key: K, v1: V1, v2: V2) => VR {
+export function toJoinerWithKey<K, V1, V2, VR>(
+  joiner: AnyValueJoiner<K, V1, V2, VR>,
+  parameter = 'joiner',
+): (key: K, v1: V1, v2: V2) => VR {
   if (isValueJoinerWithKey(joiner)) return joiner.apply
   if (typeof joiner !== 'function') throw new TopologyError(`parameter '${parameter}' must be a function (ValueJoiner) or withKey(...)`)
   const plain = joiner
@@ -362,7 +370,12 @@ function requireObject(value: unknown, parameter: string, method: string): void 
   }
 }
 
-function checkSameBuilder(a: { builder: InternalTopologyBuilder }, b: { builder?: InternalTopologyBuilder }, parameter: string, method: string): void {
+function checkSameBuilder(
+  a: { builder: InternalTopologyBuilder },
+  b: { builder?: InternalTopologyBuilder },
+  parameter: string,
+  method: string,
+): void {
   if (b.builder !== a.builder) throw new TopologyError(`${method}: parameter '${parameter}' comes from a different StreamsBuilder`)
 }
 
@@ -406,8 +419,10 @@ export function buildStreamStreamJoin<K, V, VO, VR>(
 
   let left = self
   let right = other
-  if (left.repartitionRequired) left = left.repartitionIfRequired(name !== undefined ? `${name}-left` : left.name, sj.keySerde, sj.valueSerde)
-  if (right.repartitionRequired) right = right.repartitionIfRequired(name !== undefined ? `${name}-right` : right.name, sj.keySerde, sj.otherValueSerde)
+  if (left.repartitionRequired)
+    left = left.repartitionIfRequired(name !== undefined ? `${name}-left` : left.name, sj.keySerde, sj.valueSerde)
+  if (right.repartitionRequired)
+    right = right.repartitionIfRequired(name !== undefined ? `${name}-right` : right.name, sj.keySerde, sj.otherValueSerde)
   builder.copartition([...left.sourceNodes, ...right.sourceNodes])
 
   const keySerde = sj.keySerde ?? left.keySerde ?? right.keySerde
@@ -459,8 +474,16 @@ export function buildStreamStreamJoin<K, V, VO, VR>(
   })
 
   const trackers = new JoinTimeTrackers()
-  builder.addProcessor(thisWindowedName, joinWindowProcessorSupplier<K, V>({ side: 'left', storeName: thisStoreName, windows: w, trackers }), [left.name])
-  builder.addProcessor(otherWindowedName, joinWindowProcessorSupplier<K, VO>({ side: 'right', storeName: otherStoreName, windows: w, trackers }), [right.name])
+  builder.addProcessor(
+    thisWindowedName,
+    joinWindowProcessorSupplier<K, V>({ side: 'left', storeName: thisStoreName, windows: w, trackers }),
+    [left.name],
+  )
+  builder.addProcessor(
+    otherWindowedName,
+    joinWindowProcessorSupplier<K, VO>({ side: 'right', storeName: otherStoreName, windows: w, trackers }),
+    [right.name],
+  )
   builder.addStateStore(windowStore(thisStoreName, valueSerde), { processorNames: [thisWindowedName] })
   builder.addStateStore(windowStore(otherStoreName, otherValueSerde), { processorNames: [otherWindowedName] })
   if (outerStoreName !== undefined) {
@@ -475,8 +498,18 @@ export function buildStreamStreamJoin<K, V, VO, VR>(
     })
   }
   const common = { leftOuter, rightOuter, windows: w, joiner, trackers, ...(outerStoreName !== undefined ? { outerStoreName } : {}) }
-  builder.addProcessor(joinThisName, streamStreamJoinProcessorSupplier<K, V, VO, VR>({ ...common, side: 'left', otherStoreName }), [thisWindowedName], [otherStoreName, ...(outerStoreName !== undefined ? [outerStoreName] : [])])
-  builder.addProcessor(joinOtherName, streamStreamJoinProcessorSupplier<K, V, VO, VR>({ ...common, side: 'right', otherStoreName: thisStoreName }), [otherWindowedName], [thisStoreName, ...(outerStoreName !== undefined ? [outerStoreName] : [])])
+  builder.addProcessor(
+    joinThisName,
+    streamStreamJoinProcessorSupplier<K, V, VO, VR>({ ...common, side: 'left', otherStoreName }),
+    [thisWindowedName],
+    [otherStoreName, ...(outerStoreName !== undefined ? [outerStoreName] : [])],
+  )
+  builder.addProcessor(
+    joinOtherName,
+    streamStreamJoinProcessorSupplier<K, V, VO, VR>({ ...common, side: 'right', otherStoreName: thisStoreName }),
+    [otherWindowedName],
+    [thisStoreName, ...(outerStoreName !== undefined ? [outerStoreName] : [])],
+  )
   builder.addProcessor(mergeName, passThroughSupplier(), [joinThisName, joinOtherName])
 
   return left.derive<K, VR>(mergeName, {
@@ -520,7 +553,12 @@ export function buildStreamTableJoin<K, V, VT, VR>(
     [stream.name],
     getter.storeNames(),
   )
-  return stream.derive<K, VR>(processorName, { keySerde: j.keySerde ?? stream.keySerde, valueSerde: undefined, sourceNodes, repartitionRequired: false })
+  return stream.derive<K, VR>(processorName, {
+    keySerde: j.keySerde ?? stream.keySerde,
+    valueSerde: undefined,
+    sourceNodes,
+    repartitionRequired: false,
+  })
 }
 
 /** What a stream-GlobalKTable join needs of a GlobalKTable. */
@@ -553,7 +591,13 @@ export function buildStreamGlobalTableJoin<K, V, GK, GV, VR>(
   const name = named?.name === undefined ? builder.newProcessorName('KSTREAM-LEFTJOIN-') : checkName(method, 'named.name', named.name)
   builder.addProcessor(
     name,
-    streamTableJoinProcessorSupplier<K, V, GK, GV, VR>({ valueGetter: globalTable.valueGetterSupplier(), keyMapper: keySelector, joiner, leftJoin, kind: 'stream-globalTable' }),
+    streamTableJoinProcessorSupplier<K, V, GK, GV, VR>({
+      valueGetter: globalTable.valueGetterSupplier(),
+      keyMapper: keySelector,
+      joiner,
+      leftJoin,
+      kind: 'stream-globalTable',
+    }),
     [self.name],
   )
   return self.derive<K, VR>(name, { valueSerde: undefined })

@@ -104,7 +104,14 @@ export class KGroupedStream<K, V> {
     })
   }
 
-  private doAggregate<VAgg>(method: string, prefix: string, materialized: MaterializedConfig<K, VAgg> | undefined, named: NamedConfig | undefined, defaultValueSerde: Serde<VAgg> | undefined, supplier: (flags: TableNodeFlags) => ProcessorSupplier<any, any, K, Change<VAgg>>): KTable<K, VAgg> {
+  private doAggregate<VAgg>(
+    method: string,
+    prefix: string,
+    materialized: MaterializedConfig<K, VAgg> | undefined,
+    named: NamedConfig | undefined,
+    defaultValueSerde: Serde<VAgg> | undefined,
+    supplier: (flags: TableNodeFlags) => ProcessorSupplier<any, any, K, Change<VAgg>>,
+  ): KTable<K, VAgg> {
     const m = resolveMaterialized(this.builder, materialized, prefix, method)
     const functionName = nameOrGenerate(this.builder, named, prefix, method)
     const keySerde = m.keySerde ?? this.keySerde
@@ -137,14 +144,23 @@ export class KGroupedStream<K, V> {
    */
   count(materialized?: MaterializedConfig<K, number>, named?: NamedConfig): KTable<K, number> {
     // Kafka Streams burns one extra store name for count(Materialized) without a store name (compatibility).
-    if (materialized !== undefined && materialized !== null && typeof materialized === 'object' && materialized.storeName === undefined) this.builder.newStoreName('KSTREAM-AGGREGATE-')
-    return this.doAggregate<number>('count', 'KSTREAM-AGGREGATE-', materialized, named, Serdes.Long(), (f) => streamAggregateSupplier<K, V, number>(f, () => 0, (_k, _v, agg) => agg + 1))
+    if (materialized !== undefined && materialized !== null && typeof materialized === 'object' && materialized.storeName === undefined)
+      this.builder.newStoreName('KSTREAM-AGGREGATE-')
+    return this.doAggregate<number>('count', 'KSTREAM-AGGREGATE-', materialized, named, Serdes.Long(), (f) =>
+      streamAggregateSupplier<K, V, number>(
+        f,
+        () => 0,
+        (_k, _v, agg) => agg + 1,
+      ),
+    )
   }
 
   /** Combines values per key with `reducer(aggregate, value)` (`KSTREAM-REDUCE-`). */
   reduce(reducer: (aggregate: V, value: V) => V, materialized?: MaterializedConfig<K, V>, named?: NamedConfig): KTable<K, V> {
     requireFunction(reducer, 'reducer', 'reduce')
-    return this.doAggregate<V>('reduce', 'KSTREAM-REDUCE-', materialized, named, this.valueSerde, (f) => streamReduceSupplier<K, V>(f, reducer))
+    return this.doAggregate<V>('reduce', 'KSTREAM-REDUCE-', materialized, named, this.valueSerde, (f) =>
+      streamReduceSupplier<K, V>(f, reducer),
+    )
   }
 
   /**
@@ -152,9 +168,16 @@ export class KGroupedStream<K, V> {
    * `aggregator(key, value, aggregate)` updates it. Pass the aggregate's serde in `materialized`
    * (or the default value serde is used).
    */
-  aggregate<VAgg>(initializer: () => VAgg, aggregator: (key: K, value: V, aggregate: VAgg) => VAgg, materialized?: MaterializedConfig<K, VAgg>, named?: NamedConfig): KTable<K, VAgg> {
+  aggregate<VAgg>(
+    initializer: () => VAgg,
+    aggregator: (key: K, value: V, aggregate: VAgg) => VAgg,
+    materialized?: MaterializedConfig<K, VAgg>,
+    named?: NamedConfig,
+  ): KTable<K, VAgg> {
     requireFunction(initializer, 'initializer', 'aggregate')
     requireFunction(aggregator, 'aggregator', 'aggregate')
-    return this.doAggregate<VAgg>('aggregate', 'KSTREAM-AGGREGATE-', materialized, named, undefined, (f) => streamAggregateSupplier<K, V, VAgg>(f, initializer, aggregator))
+    return this.doAggregate<VAgg>('aggregate', 'KSTREAM-AGGREGATE-', materialized, named, undefined, (f) =>
+      streamAggregateSupplier<K, V, VAgg>(f, initializer, aggregator),
+    )
   }
 }

@@ -49,7 +49,14 @@ export class KGroupedTable<K, V> {
     Object.freeze(this)
   }
 
-  private doAggregate<VAgg>(method: string, prefix: string, materialized: MaterializedConfig<K, VAgg> | undefined, named: NamedConfig | undefined, defaultValueSerde: Serde<VAgg> | undefined, supplier: (flags: TableNodeFlags) => ProcessorSupplier<K, Change<V>, K, Change<VAgg>>): KTable<K, VAgg> {
+  private doAggregate<VAgg>(
+    method: string,
+    prefix: string,
+    materialized: MaterializedConfig<K, VAgg> | undefined,
+    named: NamedConfig | undefined,
+    defaultValueSerde: Serde<VAgg> | undefined,
+    supplier: (flags: TableNodeFlags) => ProcessorSupplier<K, Change<V>, K, Change<VAgg>>,
+  ): KTable<K, VAgg> {
     const m = resolveMaterialized(this.builder, materialized, prefix, method)
     const givenName = checkOptionalName(method, named?.name)
     const sinkName = suffixOrGenerate(this.builder, givenName, '-sink', 'KSTREAM-SINK-')
@@ -86,25 +93,45 @@ export class KGroupedTable<K, V> {
   /** Counts rows per group (`KTABLE-AGGREGATE-`); a row leaving the group decrements it. */
   count(materialized?: MaterializedConfig<K, number>, named?: NamedConfig): KTable<K, number> {
     return this.doAggregate<number>('count', 'KTABLE-AGGREGATE-', materialized, named, Serdes.Long(), (f) =>
-      tableAggregateSupplier<K, V, number>(f, () => 0, (_k, _v, agg) => agg + 1, (_k, _v, agg) => agg - 1),
+      tableAggregateSupplier<K, V, number>(
+        f,
+        () => 0,
+        (_k, _v, agg) => agg + 1,
+        (_k, _v, agg) => agg - 1,
+      ),
     )
   }
 
   /** Reduces rows per group (`KTABLE-REDUCE-`): `adder(agg, new)` for rows joining, `subtractor(agg, old)` for rows leaving. */
-  reduce(adder: (aggregate: V, value: V) => V, subtractor: (aggregate: V, value: V) => V, materialized?: MaterializedConfig<K, V>, named?: NamedConfig): KTable<K, V> {
+  reduce(
+    adder: (aggregate: V, value: V) => V,
+    subtractor: (aggregate: V, value: V) => V,
+    materialized?: MaterializedConfig<K, V>,
+    named?: NamedConfig,
+  ): KTable<K, V> {
     requireFunction(adder, 'adder', 'reduce')
     requireFunction(subtractor, 'subtractor', 'reduce')
-    return this.doAggregate<V>('reduce', 'KTABLE-REDUCE-', materialized, named, this.valueSerde, (f) => tableReduceSupplier<K, V>(f, adder, subtractor))
+    return this.doAggregate<V>('reduce', 'KTABLE-REDUCE-', materialized, named, this.valueSerde, (f) =>
+      tableReduceSupplier<K, V>(f, adder, subtractor),
+    )
   }
 
   /**
    * Aggregates rows per group (`KTABLE-AGGREGATE-`): `initializer()` starts a group,
    * `adder(key, value, agg)` adds a row's new value, `subtractor(key, value, agg)` removes its old value.
    */
-  aggregate<VAgg>(initializer: () => VAgg, adder: (key: K, value: V, aggregate: VAgg) => VAgg, subtractor: (key: K, value: V, aggregate: VAgg) => VAgg, materialized?: MaterializedConfig<K, VAgg>, named?: NamedConfig): KTable<K, VAgg> {
+  aggregate<VAgg>(
+    initializer: () => VAgg,
+    adder: (key: K, value: V, aggregate: VAgg) => VAgg,
+    subtractor: (key: K, value: V, aggregate: VAgg) => VAgg,
+    materialized?: MaterializedConfig<K, VAgg>,
+    named?: NamedConfig,
+  ): KTable<K, VAgg> {
     requireFunction(initializer, 'initializer', 'aggregate')
     requireFunction(adder, 'adder', 'aggregate')
     requireFunction(subtractor, 'subtractor', 'aggregate')
-    return this.doAggregate<VAgg>('aggregate', 'KTABLE-AGGREGATE-', materialized, named, undefined, (f) => tableAggregateSupplier<K, V, VAgg>(f, initializer, adder, subtractor))
+    return this.doAggregate<VAgg>('aggregate', 'KTABLE-AGGREGATE-', materialized, named, undefined, (f) =>
+      tableAggregateSupplier<K, V, VAgg>(f, initializer, adder, subtractor),
+    )
   }
 }

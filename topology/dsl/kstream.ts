@@ -11,7 +11,15 @@ import { TopologyError } from '../errors.js'
 import type { Serde } from '../serde.js'
 import type { FixedKeyProcessorSupplier, ProcessorSupplier, TopicNameExtractor } from '../processor/types.js'
 import type { InternalTopologyBuilder } from '../internals/internal-topology-builder.js'
-import type { ConsumedConfig, GroupedConfig, MaterializedConfig, NamedConfig, PrintedConfig, ProducedConfig, RepartitionedConfig } from './options.js'
+import type {
+  ConsumedConfig,
+  GroupedConfig,
+  MaterializedConfig,
+  NamedConfig,
+  PrintedConfig,
+  ProducedConfig,
+  RepartitionedConfig,
+} from './options.js'
 import { checkOptionalName } from './options.js'
 import { givenOrGenerate, nameOrGenerate, requireFunction, requireValue, resolveMaterialized, storeDefFrom } from './materialize.js'
 import {
@@ -99,7 +107,15 @@ export class KStream<K, V> {
     })
   }
 
-  private addStateless<K2, V2>(method: string, fn: unknown, parameter: string, prefix: string, named: NamedConfig | undefined, supplier: () => ProcessorSupplier<any, any, any, any>, changes: Partial<Omit<KStreamInit<K2, V2>, 'builder' | 'name'>>): KStream<K2, V2> {
+  private addStateless<K2, V2>(
+    method: string,
+    fn: unknown,
+    parameter: string,
+    prefix: string,
+    named: NamedConfig | undefined,
+    supplier: () => ProcessorSupplier<any, any, any, any>,
+    changes: Partial<Omit<KStreamInit<K2, V2>, 'builder' | 'name'>>,
+  ): KStream<K2, V2> {
     requireFunction(fn, parameter, method)
     const name = nameOrGenerate(this.builder, named, prefix, method)
     this.builder.addProcessor(name, supplier(), [this.name])
@@ -121,7 +137,11 @@ export class KStream<K, V> {
    * The key serde is dropped and a repartition is required before grouping/joining.
    */
   map<KR, VR>(mapper: (key: K, value: V) => KeyValueLike<KR, VR>, named?: NamedConfig): KStream<KR, VR> {
-    return this.addStateless<KR, VR>('map', mapper, 'mapper', 'KSTREAM-MAP-', named, () => mapSupplier(mapper), { keySerde: undefined, valueSerde: undefined, repartitionRequired: true })
+    return this.addStateless<KR, VR>('map', mapper, 'mapper', 'KSTREAM-MAP-', named, () => mapSupplier(mapper), {
+      keySerde: undefined,
+      valueSerde: undefined,
+      repartitionRequired: true,
+    })
   }
 
   /**
@@ -129,22 +149,39 @@ export class KStream<K, V> {
    * The value serde is dropped.
    */
   mapValues<VR>(mapper: (value: V, key: K) => VR, named?: NamedConfig): KStream<K, VR> {
-    return this.addStateless<K, VR>('mapValues', mapper, 'mapper', 'KSTREAM-MAPVALUES-', named, () => mapValuesSupplier(mapper), { valueSerde: undefined })
+    return this.addStateless<K, VR>('mapValues', mapper, 'mapper', 'KSTREAM-MAPVALUES-', named, () => mapValuesSupplier(mapper), {
+      valueSerde: undefined,
+    })
   }
 
   /** Maps each record to zero or more records (`KSTREAM-FLATMAP-`). Drops both serdes; requires a repartition. */
   flatMap<KR, VR>(mapper: (key: K, value: V) => Iterable<KeyValueLike<KR, VR>>, named?: NamedConfig): KStream<KR, VR> {
-    return this.addStateless<KR, VR>('flatMap', mapper, 'mapper', 'KSTREAM-FLATMAP-', named, () => flatMapSupplier(mapper), { keySerde: undefined, valueSerde: undefined, repartitionRequired: true })
+    return this.addStateless<KR, VR>('flatMap', mapper, 'mapper', 'KSTREAM-FLATMAP-', named, () => flatMapSupplier(mapper), {
+      keySerde: undefined,
+      valueSerde: undefined,
+      repartitionRequired: true,
+    })
   }
 
   /** Maps each value to zero or more values with the same key (`KSTREAM-FLATMAPVALUES-`); mapper gets `(value, key)`. */
   flatMapValues<VR>(mapper: (value: V, key: K) => Iterable<VR>, named?: NamedConfig): KStream<K, VR> {
-    return this.addStateless<K, VR>('flatMapValues', mapper, 'mapper', 'KSTREAM-FLATMAPVALUES-', named, () => flatMapValuesSupplier(mapper), { valueSerde: undefined })
+    return this.addStateless<K, VR>(
+      'flatMapValues',
+      mapper,
+      'mapper',
+      'KSTREAM-FLATMAPVALUES-',
+      named,
+      () => flatMapValuesSupplier(mapper),
+      { valueSerde: undefined },
+    )
   }
 
   /** Sets a new key (`KSTREAM-KEY-SELECT-`). Drops the key serde; requires a repartition. */
   selectKey<KR>(mapper: (key: K, value: V) => KR, named?: NamedConfig): KStream<KR, V> {
-    return this.addStateless<KR, V>('selectKey', mapper, 'mapper', 'KSTREAM-KEY-SELECT-', named, () => selectKeySupplier(mapper), { keySerde: undefined, repartitionRequired: true })
+    return this.addStateless<KR, V>('selectKey', mapper, 'mapper', 'KSTREAM-KEY-SELECT-', named, () => selectKeySupplier(mapper), {
+      keySerde: undefined,
+      repartitionRequired: true,
+    })
   }
 
   /** Calls `action` for each record and passes it on unchanged (`KSTREAM-PEEK-`). */
@@ -228,7 +265,8 @@ export class KStream<K, V> {
   repartition(repartitioned: RepartitionedConfig<K, V> = {}): KStream<K, V> {
     requireValue(repartitioned, 'repartitioned', 'repartition')
     const n = repartitioned.numberOfPartitions
-    if (n !== undefined && (!Number.isInteger(n) || n < 1)) throw new TopologyError(`repartition: parameter 'repartitioned.numberOfPartitions' must be a positive integer, got ${String(n)}`)
+    if (n !== undefined && (!Number.isInteger(n) || n < 1))
+      throw new TopologyError(`repartition: parameter 'repartitioned.numberOfPartitions' must be a positive integer, got ${String(n)}`)
     const name = checkOptionalName('repartition', repartitioned.name) ?? this.builder.newProcessorName('KSTREAM-REPARTITION-')
     const keySerde = repartitioned.keySerde ?? this.keySerde
     const valueSerde = repartitioned.valueSerde ?? this.valueSerde
@@ -240,7 +278,12 @@ export class KStream<K, V> {
       ...(repartitioned.partitioner !== undefined ? { partitioner: repartitioned.partitioner } : {}),
       ...(repartitioned.numberOfPartitions !== undefined ? { numPartitions: repartitioned.numberOfPartitions } : {}),
     })
-    return this.derive<K, V>(nodes.sourceName, { keySerde, valueSerde, sourceNodes: new Set([nodes.sourceName]), repartitionRequired: false })
+    return this.derive<K, V>(nodes.sourceName, {
+      keySerde,
+      valueSerde,
+      sourceNodes: new Set([nodes.sourceName]),
+      repartitionRequired: false,
+    })
   }
 
   /**
@@ -251,8 +294,18 @@ export class KStream<K, V> {
     if (!this.repartitionRequired) return this
     const k = keySerde ?? this.keySerde
     const v = valueSerde ?? this.valueSerde
-    const nodes = this.builder.addRepartition({ parent: this.name, topicPrefix: prefix, ...(k !== undefined ? { keySerde: k } : {}), ...(v !== undefined ? { valueSerde: v } : {}) })
-    return this.derive<K, V>(nodes.sourceName, { keySerde: k, valueSerde: v, sourceNodes: new Set([nodes.sourceName]), repartitionRequired: false })
+    const nodes = this.builder.addRepartition({
+      parent: this.name,
+      topicPrefix: prefix,
+      ...(k !== undefined ? { keySerde: k } : {}),
+      ...(v !== undefined ? { valueSerde: v } : {}),
+    })
+    return this.derive<K, V>(nodes.sourceName, {
+      keySerde: k,
+      valueSerde: v,
+      sourceNodes: new Set([nodes.sourceName]),
+      repartitionRequired: false,
+    })
   }
 
   /**
@@ -267,7 +320,12 @@ export class KStream<K, V> {
     let parent = this.name
     let sourceNodes = this.sourceNodes
     if (this.repartitionRequired) {
-      const nodes = this.builder.addRepartition({ parent: this.name, topicPrefix: name, ...(keySerde !== undefined ? { keySerde } : {}), ...(valueSerde !== undefined ? { valueSerde } : {}) })
+      const nodes = this.builder.addRepartition({
+        parent: this.name,
+        topicPrefix: name,
+        ...(keySerde !== undefined ? { keySerde } : {}),
+        ...(valueSerde !== undefined ? { valueSerde } : {}),
+      })
       parent = nodes.sourceName
       sourceNodes = new Set([nodes.sourceName])
     }
@@ -291,8 +349,16 @@ export class KStream<K, V> {
    * trailing store names) connects stores added with `addStateStore`. The output key may differ,
    * so serdes are dropped and a repartition is required before grouping/joining.
    */
-  process<KOut, VOut>(supplier: ProcessorSupplier<K, V, KOut, VOut>, options?: ProcessOptions | string, ...stateStoreNames: string[]): KStream<KOut, VOut> {
-    return this.doProcess<KOut, VOut>('process', 'KSTREAM-PROCESSOR-', supplier, options, stateStoreNames, { keySerde: undefined, valueSerde: undefined, repartitionRequired: true })
+  process<KOut, VOut>(
+    supplier: ProcessorSupplier<K, V, KOut, VOut>,
+    options?: ProcessOptions | string,
+    ...stateStoreNames: string[]
+  ): KStream<KOut, VOut> {
+    return this.doProcess<KOut, VOut>('process', 'KSTREAM-PROCESSOR-', supplier, options, stateStoreNames, {
+      keySerde: undefined,
+      valueSerde: undefined,
+      repartitionRequired: true,
+    })
   }
 
   /**
@@ -300,8 +366,20 @@ export class KStream<K, V> {
    * `FixedKeyProcessor`, KIP-820); keeps the key serde and needs no repartition. Forwarding a
    * record with another key than the input record's fails with `IllegalStateError`.
    */
-  processValues<VOut>(supplier: FixedKeyProcessorSupplier<K, V, VOut>, options?: ProcessOptions | string, ...stateStoreNames: string[]): KStream<K, VOut> {
-    return this.doProcess<K, VOut>('processValues', 'KSTREAM-PROCESSVALUES-', supplier, options, stateStoreNames, { valueSerde: undefined }, (s, name) => fixedKeyProcessorSupplier(s as FixedKeyProcessorSupplier<K, V, VOut>, name))
+  processValues<VOut>(
+    supplier: FixedKeyProcessorSupplier<K, V, VOut>,
+    options?: ProcessOptions | string,
+    ...stateStoreNames: string[]
+  ): KStream<K, VOut> {
+    return this.doProcess<K, VOut>(
+      'processValues',
+      'KSTREAM-PROCESSVALUES-',
+      supplier,
+      options,
+      stateStoreNames,
+      { valueSerde: undefined },
+      (s, name) => fixedKeyProcessorSupplier(s as FixedKeyProcessorSupplier<K, V, VOut>, name),
+    )
   }
 
   private doProcess<K2, V2>(
@@ -317,11 +395,18 @@ export class KStream<K, V> {
     const opts: ProcessOptions = typeof options === 'string' ? { stores: [options] } : (options ?? {})
     const stores = [...(opts.stores ?? []), ...more]
     for (const s of stores) {
-      if (typeof s !== 'string' || s.length === 0) throw new TopologyError(`${method}: parameter 'stateStoreNames' must contain non-empty store names`)
-      if (this.builder.storeDef(s) === undefined) throw new TopologyError(`${method}: state store '${s}' is not added yet; add it with StreamsBuilder.addStateStore first`)
+      if (typeof s !== 'string' || s.length === 0)
+        throw new TopologyError(`${method}: parameter 'stateStoreNames' must contain non-empty store names`)
+      if (this.builder.storeDef(s) === undefined)
+        throw new TopologyError(`${method}: state store '${s}' is not added yet; add it with StreamsBuilder.addStateStore first`)
     }
     const name = nameOrGenerate(this.builder, opts, prefix, method)
-    this.builder.addProcessor(name, wrap(supplier, name) as ProcessorSupplier<any, any, any, any>, [this.name], stores.filter((s) => !this.builder.isGlobalStore(s)))
+    this.builder.addProcessor(
+      name,
+      wrap(supplier, name) as ProcessorSupplier<any, any, any, any>,
+      [this.name],
+      stores.filter((s) => !this.builder.isGlobalStore(s)),
+    )
     return this.derive<K2, V2>(name, changes)
   }
 
@@ -332,8 +417,18 @@ export class KStream<K, V> {
    * Both streams are repartitioned if their keys changed upstream and must be co-partitioned.
    * @throws TopologyError naming the parameter (e.g. a missing `windows`)
    */
-  join<VO, VR>(other: KStream<K, VO>, joiner: ValueJoiner<V, VO, VR>, windows: JoinWindows, streamJoined?: StreamJoinedConfig<K, V, VO>): KStream<K, VR>
-  join<VO, VR>(other: KStream<K, VO>, joiner: ValueJoinerWithKey<K, V, VO, VR>, windows: JoinWindows, streamJoined?: StreamJoinedConfig<K, V, VO>): KStream<K, VR>
+  join<VO, VR>(
+    other: KStream<K, VO>,
+    joiner: ValueJoiner<V, VO, VR>,
+    windows: JoinWindows,
+    streamJoined?: StreamJoinedConfig<K, V, VO>,
+  ): KStream<K, VR>
+  join<VO, VR>(
+    other: KStream<K, VO>,
+    joiner: ValueJoinerWithKey<K, V, VO, VR>,
+    windows: JoinWindows,
+    streamJoined?: StreamJoinedConfig<K, V, VO>,
+  ): KStream<K, VR>
   /**
    * Inner join with a table (Kafka Streams: `KStream#join(KTable, ValueJoiner, Joined)`): each
    * stream record is joined with the table's current value for its key; no match = no output.
@@ -344,8 +439,18 @@ export class KStream<K, V> {
    * Inner join with a global table (Kafka Streams: `KStream#join(GlobalKTable, KeyValueMapper, ValueJoiner)`):
    * `keySelector(key, value)` picks the table key to look up; no co-partitioning needed.
    */
-  join<GK, GV, VR>(globalTable: GlobalKTable<GK, GV>, keySelector: KeyValueMapper<K, V, GK | null | undefined>, joiner: ValueJoiner<V, GV, VR>, named?: NamedConfig): KStream<K, VR>
-  join<GK, GV, VR>(globalTable: GlobalKTable<GK, GV>, keySelector: KeyValueMapper<K, V, GK | null | undefined>, joiner: ValueJoinerWithKey<K, V, GV, VR>, named?: NamedConfig): KStream<K, VR>
+  join<GK, GV, VR>(
+    globalTable: GlobalKTable<GK, GV>,
+    keySelector: KeyValueMapper<K, V, GK | null | undefined>,
+    joiner: ValueJoiner<V, GV, VR>,
+    named?: NamedConfig,
+  ): KStream<K, VR>
+  join<GK, GV, VR>(
+    globalTable: GlobalKTable<GK, GV>,
+    keySelector: KeyValueMapper<K, V, GK | null | undefined>,
+    joiner: ValueJoinerWithKey<K, V, GV, VR>,
+    named?: NamedConfig,
+  ): KStream<K, VR>
   join(other: unknown, a: unknown, b?: unknown, c?: unknown): KStream<K, unknown> {
     return this.dispatchJoin('inner', 'join', other, a, b, c)
   }
@@ -354,14 +459,34 @@ export class KStream<K, V> {
    * Windowed left join with another stream: like {@link KStream.join}, and a record of this
    * stream that found no match is emitted once with `null` after its window (plus grace) closed.
    */
-  leftJoin<VO, VR>(other: KStream<K, VO>, joiner: ValueJoiner<V, VO | null, VR>, windows: JoinWindows, streamJoined?: StreamJoinedConfig<K, V, VO>): KStream<K, VR>
-  leftJoin<VO, VR>(other: KStream<K, VO>, joiner: ValueJoinerWithKey<K, V, VO | null, VR>, windows: JoinWindows, streamJoined?: StreamJoinedConfig<K, V, VO>): KStream<K, VR>
+  leftJoin<VO, VR>(
+    other: KStream<K, VO>,
+    joiner: ValueJoiner<V, VO | null, VR>,
+    windows: JoinWindows,
+    streamJoined?: StreamJoinedConfig<K, V, VO>,
+  ): KStream<K, VR>
+  leftJoin<VO, VR>(
+    other: KStream<K, VO>,
+    joiner: ValueJoinerWithKey<K, V, VO | null, VR>,
+    windows: JoinWindows,
+    streamJoined?: StreamJoinedConfig<K, V, VO>,
+  ): KStream<K, VR>
   /** Left join with a table: a stream record without a table value is joined with `null`. */
   leftJoin<VT, VR>(table: KTable<K, VT>, joiner: ValueJoiner<V, VT | null, VR>, joined?: JoinedConfig<K, V, VT>): KStream<K, VR>
   leftJoin<VT, VR>(table: KTable<K, VT>, joiner: ValueJoinerWithKey<K, V, VT | null, VR>, joined?: JoinedConfig<K, V, VT>): KStream<K, VR>
   /** Left join with a global table: no table value (or a null lookup key) joins with `null`. */
-  leftJoin<GK, GV, VR>(globalTable: GlobalKTable<GK, GV>, keySelector: KeyValueMapper<K, V, GK | null | undefined>, joiner: ValueJoiner<V, GV | null, VR>, named?: NamedConfig): KStream<K, VR>
-  leftJoin<GK, GV, VR>(globalTable: GlobalKTable<GK, GV>, keySelector: KeyValueMapper<K, V, GK | null | undefined>, joiner: ValueJoinerWithKey<K, V, GV | null, VR>, named?: NamedConfig): KStream<K, VR>
+  leftJoin<GK, GV, VR>(
+    globalTable: GlobalKTable<GK, GV>,
+    keySelector: KeyValueMapper<K, V, GK | null | undefined>,
+    joiner: ValueJoiner<V, GV | null, VR>,
+    named?: NamedConfig,
+  ): KStream<K, VR>
+  leftJoin<GK, GV, VR>(
+    globalTable: GlobalKTable<GK, GV>,
+    keySelector: KeyValueMapper<K, V, GK | null | undefined>,
+    joiner: ValueJoinerWithKey<K, V, GV | null, VR>,
+    named?: NamedConfig,
+  ): KStream<K, VR>
   leftJoin(other: unknown, a: unknown, b?: unknown, c?: unknown): KStream<K, unknown> {
     return this.dispatchJoin('left', 'leftJoin', other, a, b, c)
   }
@@ -370,22 +495,69 @@ export class KStream<K, V> {
    * Windowed outer join with another stream: unmatched records of either side are emitted once,
    * with `null` for the missing side, after their window (plus grace) closed.
    */
-  outerJoin<VO, VR>(other: KStream<K, VO>, joiner: ValueJoiner<V | null, VO | null, VR>, windows: JoinWindows, streamJoined?: StreamJoinedConfig<K, V, VO>): KStream<K, VR>
-  outerJoin<VO, VR>(other: KStream<K, VO>, joiner: ValueJoinerWithKey<K, V | null, VO | null, VR>, windows: JoinWindows, streamJoined?: StreamJoinedConfig<K, V, VO>): KStream<K, VR>
-  outerJoin<VO, VR>(other: KStream<K, VO>, joiner: AnyValueJoiner<K, V | null, VO | null, VR>, windows: JoinWindows, streamJoined?: StreamJoinedConfig<K, V, VO>): KStream<K, VR> {
-    if (!(other instanceof KStream)) throw new TopologyError(`outerJoin: parameter 'otherStream' must be a KStream (outer joins of a stream with a table do not exist)`)
-    return buildStreamStreamJoin<K, V, VO, VR>('outer', this, other, toJoinerWithKey(joiner as AnyValueJoiner<K, V | null, VO | null, VR>) as (k: K, l: V | null, r: VO | null) => VR, windows, streamJoined, 'outerJoin')
+  outerJoin<VO, VR>(
+    other: KStream<K, VO>,
+    joiner: ValueJoiner<V | null, VO | null, VR>,
+    windows: JoinWindows,
+    streamJoined?: StreamJoinedConfig<K, V, VO>,
+  ): KStream<K, VR>
+  outerJoin<VO, VR>(
+    other: KStream<K, VO>,
+    joiner: ValueJoinerWithKey<K, V | null, VO | null, VR>,
+    windows: JoinWindows,
+    streamJoined?: StreamJoinedConfig<K, V, VO>,
+  ): KStream<K, VR>
+  outerJoin<VO, VR>(
+    other: KStream<K, VO>,
+    joiner: AnyValueJoiner<K, V | null, VO | null, VR>,
+    windows: JoinWindows,
+    streamJoined?: StreamJoinedConfig<K, V, VO>,
+  ): KStream<K, VR> {
+    if (!(other instanceof KStream))
+      throw new TopologyError(`outerJoin: parameter 'otherStream' must be a KStream (outer joins of a stream with a table do not exist)`)
+    return buildStreamStreamJoin<K, V, VO, VR>(
+      'outer',
+      this,
+      other,
+      toJoinerWithKey(joiner as AnyValueJoiner<K, V | null, VO | null, VR>) as (k: K, l: V | null, r: VO | null) => VR,
+      windows,
+      streamJoined,
+      'outerJoin',
+    )
   }
 
   private dispatchJoin(kind: 'inner' | 'left', method: string, other: unknown, a: unknown, b: unknown, c: unknown): KStream<K, unknown> {
     if (other instanceof KStream) {
-      return buildStreamStreamJoin<K, V, unknown, unknown>(kind, this, other as KStream<K, unknown>, toJoinerWithKey(a as AnyValueJoiner<K, any, any, unknown>) as (k: K, l: V | null, r: unknown) => unknown, b as JoinWindows, c as StreamJoinedConfig<K, V, unknown> | undefined, method)
+      return buildStreamStreamJoin<K, V, unknown, unknown>(
+        kind,
+        this,
+        other as KStream<K, unknown>,
+        toJoinerWithKey(a as AnyValueJoiner<K, any, any, unknown>) as (k: K, l: V | null, r: unknown) => unknown,
+        b as JoinWindows,
+        c as StreamJoinedConfig<K, V, unknown> | undefined,
+        method,
+      )
     }
     if (other instanceof KTable) {
-      return buildStreamTableJoin<K, V, unknown, unknown>(kind === 'left', this, other as KTable<K, unknown>, toJoinerWithKey(a as AnyValueJoiner<K, any, any, unknown>) as (k: K, v: V, t: unknown) => unknown, b as JoinedConfig<K, V, unknown> | undefined, method)
+      return buildStreamTableJoin<K, V, unknown, unknown>(
+        kind === 'left',
+        this,
+        other as KTable<K, unknown>,
+        toJoinerWithKey(a as AnyValueJoiner<K, any, any, unknown>) as (k: K, v: V, t: unknown) => unknown,
+        b as JoinedConfig<K, V, unknown> | undefined,
+        method,
+      )
     }
     if (other instanceof GlobalKTable) {
-      return buildStreamGlobalTableJoin<K, V, unknown, unknown, unknown>(kind === 'left', this, other as GlobalKTable<unknown, unknown>, a as KeyValueMapper<K, V, unknown>, toJoinerWithKey(b as AnyValueJoiner<K, any, any, unknown>, 'joiner') as (k: K, v: V, g: unknown) => unknown, c as NamedConfig | undefined, method)
+      return buildStreamGlobalTableJoin<K, V, unknown, unknown, unknown>(
+        kind === 'left',
+        this,
+        other as GlobalKTable<unknown, unknown>,
+        a as KeyValueMapper<K, V, unknown>,
+        toJoinerWithKey(b as AnyValueJoiner<K, any, any, unknown>, 'joiner') as (k: K, v: V, g: unknown) => unknown,
+        c as NamedConfig | undefined,
+        method,
+      )
     }
     throw new TopologyError(`${method}: parameter 'other' must be a KStream, a KTable or a GlobalKTable`)
   }

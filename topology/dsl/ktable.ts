@@ -78,7 +78,11 @@ export function storeTableOrigin<K, V>(flags: TableNodeFlags, storeName: string)
 }
 
 /** Origin of a table computed from a parent (filter, mapValues): own store if materialized, else derived. */
-export function derivedTableOrigin<K, V>(flags: TableNodeFlags, parent: TableOrigin<any, any>, derivedGetter: () => KTableValueGetterSupplier<K, V>): TableOrigin<K, V> {
+export function derivedTableOrigin<K, V>(
+  flags: TableNodeFlags,
+  parent: TableOrigin<any, any>,
+  derivedGetter: () => KTableValueGetterSupplier<K, V>,
+): TableOrigin<K, V> {
   return {
     enableSendingOldValues(force) {
       if (flags.storeName !== undefined) {
@@ -147,7 +151,15 @@ export class KTable<K, V> {
     return this.origin.valueGetterSupplier()
   }
 
-  private derivedTable<VR>(method: string, prefix: string, materialized: MaterializedConfig<K, VR> | undefined, named: NamedConfig | undefined, supplier: (flags: TableNodeFlags) => ProcessorSupplier<any, any, any, any>, getter: () => KTableValueGetterSupplier<K, VR>, valueSerde: Serde<VR> | undefined): KTable<K, VR> {
+  private derivedTable<VR>(
+    method: string,
+    prefix: string,
+    materialized: MaterializedConfig<K, VR> | undefined,
+    named: NamedConfig | undefined,
+    supplier: (flags: TableNodeFlags) => ProcessorSupplier<any, any, any, any>,
+    getter: () => KTableValueGetterSupplier<K, VR>,
+    valueSerde: Serde<VR> | undefined,
+  ): KTable<K, VR> {
     // Kafka Streams burns a store-name counter BEFORE the processor name when an unnamed Materialized is given.
     let m: ReturnType<typeof resolveMaterialized<K, VR>> | undefined
     if (materialized !== undefined) m = resolveMaterialized(this.builder, materialized, prefix, method)
@@ -176,19 +188,43 @@ export class KTable<K, V> {
    */
   filter(predicate: (key: K, value: V) => boolean, materialized?: MaterializedConfig<K, V>, named?: NamedConfig): KTable<K, V> {
     requireFunction(predicate, 'predicate', 'filter')
-    return this.derivedTable<V>('filter', 'KTABLE-FILTER-', materialized, named, (f) => tableFilterSupplier(f, predicate, false), () => filterValueGetterSupplier(this.origin.valueGetterSupplier(), predicate, false), this.valueSerde)
+    return this.derivedTable<V>(
+      'filter',
+      'KTABLE-FILTER-',
+      materialized,
+      named,
+      (f) => tableFilterSupplier(f, predicate, false),
+      () => filterValueGetterSupplier(this.origin.valueGetterSupplier(), predicate, false),
+      this.valueSerde,
+    )
   }
 
   /** Drops rows matching `predicate` (`KTABLE-FILTER-`), forwarding tombstones for them. */
   filterNot(predicate: (key: K, value: V) => boolean, materialized?: MaterializedConfig<K, V>, named?: NamedConfig): KTable<K, V> {
     requireFunction(predicate, 'predicate', 'filterNot')
-    return this.derivedTable<V>('filterNot', 'KTABLE-FILTER-', materialized, named, (f) => tableFilterSupplier(f, predicate, true), () => filterValueGetterSupplier(this.origin.valueGetterSupplier(), predicate, true), this.valueSerde)
+    return this.derivedTable<V>(
+      'filterNot',
+      'KTABLE-FILTER-',
+      materialized,
+      named,
+      (f) => tableFilterSupplier(f, predicate, true),
+      () => filterValueGetterSupplier(this.origin.valueGetterSupplier(), predicate, true),
+      this.valueSerde,
+    )
   }
 
   /** Maps each value (`KTABLE-MAPVALUES-`); the mapper gets `(value, key)`; tombstones stay tombstones. */
   mapValues<VR>(mapper: (value: V, key: K) => VR, materialized?: MaterializedConfig<K, VR>, named?: NamedConfig): KTable<K, VR> {
     requireFunction(mapper, 'mapper', 'mapValues')
-    return this.derivedTable<VR>('mapValues', 'KTABLE-MAPVALUES-', materialized, named, (f) => tableMapValuesSupplier(f, mapper), () => mapValuesValueGetterSupplier(this.origin.valueGetterSupplier(), mapper), undefined)
+    return this.derivedTable<VR>(
+      'mapValues',
+      'KTABLE-MAPVALUES-',
+      materialized,
+      named,
+      (f) => tableMapValuesSupplier(f, mapper),
+      () => mapValuesValueGetterSupplier(this.origin.valueGetterSupplier(), mapper),
+      undefined,
+    )
   }
 
   /** The table's changes as a stream (`KTABLE-TOSTREAM-`); deletes appear as `null` values. */
@@ -232,17 +268,40 @@ export class KTable<K, V> {
    * table has a row for every key present in both; updates on either side recompute it, and a
    * delete on either side deletes it. Both tables must be co-partitioned.
    */
-  join<VO, VR>(other: KTable<K, VO>, joiner: ValueJoiner<V, VO, VR>, materialized?: MaterializedConfig<K, VR>, named?: NamedConfig): KTable<K, VR> {
+  join<VO, VR>(
+    other: KTable<K, VO>,
+    joiner: ValueJoiner<V, VO, VR>,
+    materialized?: MaterializedConfig<K, VR>,
+    named?: NamedConfig,
+  ): KTable<K, VR> {
     return buildTableTableJoin<K, V, VO, VR>('inner', this, other, joiner as (l: V | null, r: VO | null) => VR, materialized, named, 'join')
   }
 
   /** Left join with another table: every row of this table, joined with the other's value or `null`. */
-  leftJoin<VO, VR>(other: KTable<K, VO>, joiner: ValueJoiner<V, VO | null, VR>, materialized?: MaterializedConfig<K, VR>, named?: NamedConfig): KTable<K, VR> {
-    return buildTableTableJoin<K, V, VO, VR>('left', this, other, joiner as (l: V | null, r: VO | null) => VR, materialized, named, 'leftJoin')
+  leftJoin<VO, VR>(
+    other: KTable<K, VO>,
+    joiner: ValueJoiner<V, VO | null, VR>,
+    materialized?: MaterializedConfig<K, VR>,
+    named?: NamedConfig,
+  ): KTable<K, VR> {
+    return buildTableTableJoin<K, V, VO, VR>(
+      'left',
+      this,
+      other,
+      joiner as (l: V | null, r: VO | null) => VR,
+      materialized,
+      named,
+      'leftJoin',
+    )
   }
 
   /** Outer join with another table: every key of either table, `null` for the missing side. */
-  outerJoin<VO, VR>(other: KTable<K, VO>, joiner: ValueJoiner<V | null, VO | null, VR>, materialized?: MaterializedConfig<K, VR>, named?: NamedConfig): KTable<K, VR> {
+  outerJoin<VO, VR>(
+    other: KTable<K, VO>,
+    joiner: ValueJoiner<V | null, VO | null, VR>,
+    materialized?: MaterializedConfig<K, VR>,
+    named?: NamedConfig,
+  ): KTable<K, VR> {
     return buildTableTableJoin<K, V, VO, VR>('outer', this, other, joiner, materialized, named, 'outerJoin')
   }
 

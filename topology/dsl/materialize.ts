@@ -24,7 +24,12 @@ export interface ResolvedMaterialized<K, V> {
  * Resolves `materialized`, generating `<generatedPrefix>STATE-STORE-<n>` when unnamed (this burns a
  * counter value, exactly where Kafka Streams' `MaterializedInternal` does).
  */
-export function resolveMaterialized<K, V>(builder: InternalTopologyBuilder, materialized: MaterializedConfig<K, V> | undefined, generatedPrefix: string, method: string): ResolvedMaterialized<K, V> {
+export function resolveMaterialized<K, V>(
+  builder: InternalTopologyBuilder,
+  materialized: MaterializedConfig<K, V> | undefined,
+  generatedPrefix: string,
+  method: string,
+): ResolvedMaterialized<K, V> {
   if (materialized !== undefined && (materialized === null || typeof materialized !== 'object')) {
     throw new TopologyError(`${method}: parameter 'materialized' must be a Materialized object`)
   }
@@ -68,7 +73,8 @@ export function storeDefFrom(
  * Streams' `NamedInternal.orElseGenerateWithPrefix`, a counter value is burned either way.
  */
 export function nameOrGenerate(builder: InternalTopologyBuilder, named: NamedConfig | undefined, prefix: string, method: string): string {
-  if (named !== undefined && (named === null || typeof named !== 'object')) throw new TopologyError(`${method}: parameter 'named' must be a Named object`)
+  if (named !== undefined && (named === null || typeof named !== 'object'))
+    throw new TopologyError(`${method}: parameter 'named' must be a Named object`)
   const given = checkOptionalName(method, named?.name)
   const generated = builder.newProcessorName(prefix)
   return given ?? generated

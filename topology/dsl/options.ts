@@ -16,12 +16,16 @@ import type { StreamPartitioner, TimestampExtractor } from '../processor/types.j
  * A {@link StreamPartitioner} accepted bivariantly in its value type, so that `Produced<K, V>`
  * fits a stream of `V | null` (e.g. `KTable.toStream()`, whose tombstones the serdes pass through).
  */
-export type PartitionerOption<K, V> = { bivarianceHack(topic: string, key: K, value: V, numPartitions: number): number | undefined }['bivarianceHack']
+export type PartitionerOption<K, V> = {
+  bivarianceHack(topic: string, key: K, value: V, numPartitions: number): number | undefined
+}['bivarianceHack']
 
 function checkName(method: string, name: unknown): string {
   if (typeof name !== 'string' || name.length === 0) throw new TopologyError(`${method}: parameter 'name' must be a non-empty string`)
   if (name.length > 249 || !/^[a-zA-Z0-9._-]+$/.test(name)) {
-    throw new TopologyError(`${method}: parameter 'name' '${name}' is illegal; names may contain only ASCII alphanumerics, '.', '_' and '-', at most 249 characters`)
+    throw new TopologyError(
+      `${method}: parameter 'name' '${name}' is illegal; names may contain only ASCII alphanumerics, '.', '_' and '-', at most 249 characters`,
+    )
   }
   return name
 }
@@ -88,7 +92,12 @@ export class Consumed<K, V> implements ConsumedConfig<K, V> {
     Object.freeze(this)
   }
   /** Serdes (either may be undefined = the app's default serde). */
-  static with<K, V>(keySerde?: Serde<K>, valueSerde?: Serde<V>, timestampExtractor?: TimestampExtractor<K, V>, offsetReset?: 'earliest' | 'latest'): Consumed<K, V> {
+  static with<K, V>(
+    keySerde?: Serde<K>,
+    valueSerde?: Serde<V>,
+    timestampExtractor?: TimestampExtractor<K, V>,
+    offsetReset?: 'earliest' | 'latest',
+  ): Consumed<K, V> {
     return new Consumed<K, V>({ keySerde, valueSerde, timestampExtractor, offsetReset })
   }
   /** Names the source processor. */
@@ -335,7 +344,8 @@ export class Materialized<K, V> implements MaterializedConfig<K, V> {
   }
   /** Window/session stores: retention, milliseconds (must be >= window size + grace). */
   withRetention(retentionMs: number): Materialized<K, V> {
-    if (!Number.isFinite(retentionMs) || retentionMs < 0) throw new TopologyError(`Materialized.withRetention: parameter 'retentionMs' must be a non-negative number of milliseconds`)
+    if (!Number.isFinite(retentionMs) || retentionMs < 0)
+      throw new TopologyError(`Materialized.withRetention: parameter 'retentionMs' must be a non-negative number of milliseconds`)
     return new Materialized<K, V>({ ...this, retentionMs })
   }
   withStoreType(storeType: 'persistent' | 'inMemory'): Materialized<K, V> {

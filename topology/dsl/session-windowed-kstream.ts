@@ -71,7 +71,10 @@ export class SessionWindowedKStream<K, V> {
     return this.build(call, merger)
   }
 
-  private build<VAgg>({ initializer, aggregator, ...call }: WindowedAggregateCall<K, V, VAgg>, merger: Merger<K, VAgg>): KTable<Windowed<K>, VAgg> {
+  private build<VAgg>(
+    { initializer, aggregator, ...call }: WindowedAggregateCall<K, V, VAgg>,
+    merger: Merger<K, VAgg>,
+  ): KTable<Windowed<K>, VAgg> {
     const windows = this.windows
     const emitStrategy = this.strategy
     return buildWindowedAggregate<K, VAgg>({
@@ -85,14 +88,24 @@ export class SessionWindowedKStream<K, V> {
       // when the store's stream-time has reached it. The time-ordered store of onWindowClose keeps
       // `end == stream-time - retention` too (AbstractDualSchemaRocksDBSegmentedBytesStore
       // #getActualFrom): one more millisecond, so a session is still there when it is emitted.
-      ...(emitStrategy.type === 'ON_WINDOW_CLOSE' ? { effectiveMinRetentionMs: windows.inactivityGap() + windows.gracePeriodMs() + 1 } : {}),
+      ...(emitStrategy.type === 'ON_WINDOW_CLOSE'
+        ? { effectiveMinRetentionMs: windows.inactivityGap() + windows.gracePeriodMs() + 1 }
+        : {}),
       windowedKeySerde: (keySerde) => sessionWindowedSerde(keySerde),
       emitStrategy,
       // What suppress(untilWindowCloses) waits after a session's end: gap + grace (Kafka Streams'
       // GraphGraceSearchUtil); its buffer emits once `end <= stream-time - gap - grace`.
       closeAfterEndMs: windows.inactivityGap() + windows.gracePeriodMs(),
       supplier: (storeName, emitTimeStoreName) =>
-        sessionWindowAggregateSupplier<K, V, VAgg>({ windows, storeName, emitStrategy, initializer, aggregator, merger, ...(emitTimeStoreName ? { emitTimeStoreName } : {}) }),
+        sessionWindowAggregateSupplier<K, V, VAgg>({
+          windows,
+          storeName,
+          emitStrategy,
+          initializer,
+          aggregator,
+          merger,
+          ...(emitTimeStoreName ? { emitTimeStoreName } : {}),
+        }),
       valueGetter: (storeName) => sessionStoreValueGetterSupplier<K, VAgg>(storeName),
     })
   }

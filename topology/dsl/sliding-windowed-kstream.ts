@@ -58,7 +58,14 @@ export class SlidingWindowedKStream<K, V> extends WindowAggregations<K, V> imple
       // (Kafka Streams does the same).
       closeAfterEndMs: windows.gracePeriodMs(),
       supplier: (storeName, emitTimeStoreName) =>
-        slidingWindowAggregateSupplier<K, V, VAgg>({ windows, storeName, emitStrategy, initializer, aggregator, ...(emitTimeStoreName ? { emitTimeStoreName } : {}) }),
+        slidingWindowAggregateSupplier<K, V, VAgg>({
+          windows,
+          storeName,
+          emitStrategy,
+          initializer,
+          aggregator,
+          ...(emitTimeStoreName ? { emitTimeStoreName } : {}),
+        }),
       valueGetter: (storeName) => windowStoreValueGetterSupplier<K, VAgg>(storeName),
     })
   }

@@ -26,7 +26,8 @@ import { KTable, sourceTableOrigin } from './ktable.js'
 import { GlobalKTable } from './global-ktable.js'
 
 function checkConsumed(consumed: unknown, method: string): void {
-  if (consumed === null || typeof consumed !== 'object') throw new TopologyError(`${method}: parameter 'consumed' must be a Consumed object`)
+  if (consumed === null || typeof consumed !== 'object')
+    throw new TopologyError(`${method}: parameter 'consumed' must be a Consumed object`)
 }
 
 function checkTopic(topic: unknown, method: string): asserts topic is string {
@@ -49,7 +50,8 @@ export class StreamsBuilder {
    */
   stream<K = unknown, V = unknown>(topics: string | ReadonlyArray<string> | RegExp, consumed: ConsumedConfig<K, V> = {}): KStream<K, V> {
     checkConsumed(consumed, 'stream')
-    if (topics === null || topics === undefined) throw new TopologyError(`stream: parameter 'topics' must be a topic name, an array of topic names or a RegExp`)
+    if (topics === null || topics === undefined)
+      throw new TopologyError(`stream: parameter 'topics' must be a topic name, an array of topic names or a RegExp`)
     const given = checkOptionalName('stream', consumed.name)
     const name = givenOrGenerate(this.internalBuilder, given, 'KSTREAM-SOURCE-')
     const common = {
@@ -82,7 +84,11 @@ export class StreamsBuilder {
    * store (`materialized.storeName`, else `<topic>-STATE-STORE-<n>`) is created when the table is
    * named or a downstream operation needs it. Null keys are dropped; null values delete.
    */
-  table<K = unknown, V = unknown>(topic: string, consumed: ConsumedConfig<K, V> = {}, materialized?: MaterializedConfig<K, V>): KTable<K, V> {
+  table<K = unknown, V = unknown>(
+    topic: string,
+    consumed: ConsumedConfig<K, V> = {},
+    materialized?: MaterializedConfig<K, V>,
+  ): KTable<K, V> {
     checkTopic(topic, 'table')
     checkConsumed(consumed, 'table')
     const b = this.internalBuilder
@@ -119,7 +125,11 @@ export class StreamsBuilder {
    * A table replicated in full to every instance, read from all partitions of `topic`
    * (global store `materialized.storeName`, else `<topic>-STATE-STORE-<n>`; no changelog).
    */
-  globalTable<K = unknown, V = unknown>(topic: string, consumed: ConsumedConfig<K, V> = {}, materialized?: MaterializedConfig<K, V>): GlobalKTable<K, V> {
+  globalTable<K = unknown, V = unknown>(
+    topic: string,
+    consumed: ConsumedConfig<K, V> = {},
+    materialized?: MaterializedConfig<K, V>,
+  ): GlobalKTable<K, V> {
     checkTopic(topic, 'globalTable')
     checkConsumed(consumed, 'globalTable')
     const b = this.internalBuilder
@@ -161,7 +171,12 @@ export class StreamsBuilder {
    * Adds a global store fed from all partitions of `topic` by `stateUpdateSupplier`'s processor
    * (`KSTREAM-SOURCE-` + `KTABLE-SOURCE-`).
    */
-  addGlobalStore<K = unknown, V = unknown>(storeBuilder: StoreDefSource, topic: string, consumed: ConsumedConfig<K, V>, stateUpdateSupplier: ProcessorSupplier<K, V, never, never>): this {
+  addGlobalStore<K = unknown, V = unknown>(
+    storeBuilder: StoreDefSource,
+    topic: string,
+    consumed: ConsumedConfig<K, V>,
+    stateUpdateSupplier: ProcessorSupplier<K, V, never, never>,
+  ): this {
     requireValue(storeBuilder, 'storeBuilder', 'addGlobalStore')
     checkTopic(topic, 'addGlobalStore')
     checkConsumed(consumed, 'addGlobalStore')

@@ -71,7 +71,13 @@ export class BufferConfig<Strict extends boolean = boolean> {
   /** Type-level marker: `true` for configs that never emit early (required by `untilWindowCloses`). */
   declare readonly __strict?: Strict
 
-  private constructor(maxRecords: number, maxBytes: number, strategy: BufferFullStrategy, loggingEnabled: boolean, logConfig: Readonly<Record<string, string>>) {
+  private constructor(
+    maxRecords: number,
+    maxBytes: number,
+    strategy: BufferFullStrategy,
+    loggingEnabled: boolean,
+    logConfig: Readonly<Record<string, string>>,
+  ) {
     this.maxRecords = maxRecords
     this.maxBytes = maxBytes
     this.bufferFullStrategy = strategy
@@ -187,7 +193,12 @@ export class Suppressed<K> {
    */
   declare readonly __keyType?: { check(key: K): void }['check']
 
-  private constructor(kind: 'untilWindowCloses' | 'untilTimeLimit', timeToWaitMs: number | undefined, bufferConfig: BufferConfig, name: string | undefined) {
+  private constructor(
+    kind: 'untilWindowCloses' | 'untilTimeLimit',
+    timeToWaitMs: number | undefined,
+    bufferConfig: BufferConfig,
+    name: string | undefined,
+  ) {
     this.kind = kind
     this.timeToWaitMs = timeToWaitMs
     this.bufferConfig = bufferConfig
@@ -204,7 +215,9 @@ export class Suppressed<K> {
   static untilWindowCloses<K = unknown>(bufferConfig: BufferConfig<true>): Suppressed<Windowed<K>> {
     if (!(bufferConfig instanceof BufferConfig)) throw new TopologyError('bufferConfig must be a BufferConfig')
     if (!bufferConfig.isStrict()) {
-      throw new TopologyError('bufferConfig of untilWindowCloses must be strict (BufferConfig.unbounded() or shutDownWhenFull()): final results are never emitted early')
+      throw new TopologyError(
+        'bufferConfig of untilWindowCloses must be strict (BufferConfig.unbounded() or shutDownWhenFull()): final results are never emitted early',
+      )
     }
     return new Suppressed<Windowed<K>>('untilWindowCloses', undefined, bufferConfig, undefined)
   }
@@ -251,7 +264,9 @@ export const SUPPRESS_NAME = 'KTABLE-SUPPRESS-'
  */
 export function buildSuppress<K, V>(table: KTable<K, V>, suppressed: Suppressed<K>): KTable<K, V> {
   if (!(suppressed instanceof Suppressed)) {
-    throw new TopologyError(`suppress: parameter 'suppressed' must be created with Suppressed.untilWindowCloses or Suppressed.untilTimeLimit`)
+    throw new TopologyError(
+      `suppress: parameter 'suppressed' must be created with Suppressed.untilWindowCloses or Suppressed.untilTimeLimit`,
+    )
   }
   const builder = table.builder
   const name = suppressed.name ?? builder.newProcessorName(SUPPRESS_NAME)

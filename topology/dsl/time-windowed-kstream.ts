@@ -94,7 +94,14 @@ export class TimeWindowedKStreamImpl<K, V> extends WindowAggregations<K, V> impl
       emitStrategy,
       closeAfterEndMs: windows.gracePeriodMs(),
       supplier: (storeName, emitTimeStoreName) =>
-        timeWindowAggregateSupplier<K, V, VAgg>({ windows, storeName, emitStrategy, initializer, aggregator, ...(emitTimeStoreName ? { emitTimeStoreName } : {}) }),
+        timeWindowAggregateSupplier<K, V, VAgg>({
+          windows,
+          storeName,
+          emitStrategy,
+          initializer,
+          aggregator,
+          ...(emitTimeStoreName ? { emitTimeStoreName } : {}),
+        }),
       valueGetter: (storeName) => windowStoreValueGetterSupplier<K, VAgg>(storeName),
     })
   }
@@ -115,8 +122,14 @@ export function checkEmitStrategy(strategy: EmitStrategy): void {
 export function windowedBy<K, V>(grouped: KGroupedStream<K, V>, windows: TimeWindows): TimeWindowedKStream<K, V>
 export function windowedBy<K, V>(grouped: KGroupedStream<K, V>, windows: SlidingWindows): TimeWindowedKStream<K, V>
 export function windowedBy<K, V>(grouped: KGroupedStream<K, V>, windows: SessionWindows): SessionWindowedKStream<K, V>
-export function windowedBy<K, V>(grouped: KGroupedStream<K, V>, windows: TimeWindows | SlidingWindows | SessionWindows): TimeWindowedKStream<K, V> | SessionWindowedKStream<K, V>
-export function windowedBy<K, V>(grouped: KGroupedStream<K, V>, windows: TimeWindows | SlidingWindows | SessionWindows): TimeWindowedKStream<K, V> | SessionWindowedKStream<K, V> {
+export function windowedBy<K, V>(
+  grouped: KGroupedStream<K, V>,
+  windows: TimeWindows | SlidingWindows | SessionWindows,
+): TimeWindowedKStream<K, V> | SessionWindowedKStream<K, V>
+export function windowedBy<K, V>(
+  grouped: KGroupedStream<K, V>,
+  windows: TimeWindows | SlidingWindows | SessionWindows,
+): TimeWindowedKStream<K, V> | SessionWindowedKStream<K, V> {
   if (windows instanceof TimeWindows) return new TimeWindowedKStreamImpl<K, V>(grouped, windows)
   if (windows instanceof SlidingWindows) return new SlidingWindowedKStream<K, V>(grouped, windows)
   if (windows instanceof SessionWindows) return new SessionWindowedKStream<K, V>(grouped, windows)

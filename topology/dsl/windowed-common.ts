@@ -35,7 +35,13 @@ export function windowedCountCall<K, V>(
   named: NamedConfig | undefined,
   burnStoreName: boolean,
 ): WindowedAggregateCall<K, V, number> {
-  if (burnStoreName && materialized !== undefined && materialized !== null && typeof materialized === 'object' && materialized.storeName === undefined) {
+  if (
+    burnStoreName &&
+    materialized !== undefined &&
+    materialized !== null &&
+    typeof materialized === 'object' &&
+    materialized.storeName === undefined
+  ) {
     grouped.builder.newStoreName('KSTREAM-AGGREGATE-')
   }
   return {
@@ -58,7 +64,15 @@ export function windowedReduceCall<K, V>(
 ): WindowedAggregateCall<K, V, V> {
   requireFunction(reducer, 'reducer', 'reduce')
   const { initializer, aggregator } = reduceAsAggregate<K, V>(reducer)
-  return { method: 'reduce', prefix: 'KSTREAM-REDUCE-', materialized, named, defaultValueSerde: grouped.valueSerde, initializer, aggregator }
+  return {
+    method: 'reduce',
+    prefix: 'KSTREAM-REDUCE-',
+    materialized,
+    named,
+    defaultValueSerde: grouped.valueSerde,
+    initializer,
+    aggregator,
+  }
 }
 
 /** `aggregate`: checks `initializer` and `aggregator` (`KSTREAM-AGGREGATE-`, no default value serde). */
@@ -95,7 +109,12 @@ export abstract class WindowAggregations<K, V> {
     return this.build(windowedReduceCall(this.grouped, reducer, materialized, named))
   }
 
-  aggregate<VAgg>(initializer: () => VAgg, aggregator: (key: K, value: V, aggregate: VAgg) => VAgg, materialized?: MaterializedConfig<K, VAgg>, named?: NamedConfig): KTable<Windowed<K>, VAgg> {
+  aggregate<VAgg>(
+    initializer: () => VAgg,
+    aggregator: (key: K, value: V, aggregate: VAgg) => VAgg,
+    materialized?: MaterializedConfig<K, VAgg>,
+    named?: NamedConfig,
+  ): KTable<Windowed<K>, VAgg> {
     return this.build(windowedAggregateCall(initializer, aggregator, materialized, named))
   }
 }

@@ -296,7 +296,9 @@ export class JoinWindows {
 
   private constructor(beforeMs: number, afterMs: number, graceMs: number) {
     if (beforeMs + afterMs < 0) {
-      throw new TopologyError(`join window interval (beforeMs + afterMs) must not be negative, got beforeMs=${beforeMs}, afterMs=${afterMs}`)
+      throw new TopologyError(
+        `join window interval (beforeMs + afterMs) must not be negative, got beforeMs=${beforeMs}, afterMs=${afterMs}`,
+      )
     }
     this.beforeMs = beforeMs
     this.afterMs = afterMs

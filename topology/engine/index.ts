@@ -25,7 +25,10 @@ export const GLOBAL_SUBTOPOLOGY_ID = -1
 export function globalSubtopologyDef(global: GlobalStoreDef): SubtopologyDef {
   return {
     id: GLOBAL_SUBTOPOLOGY_ID,
-    nodes: [{ ...global.source, children: [global.processor.name] }, { ...global.processor, children: [] }],
+    nodes: [
+      { ...global.source, children: [global.processor.name] },
+      { ...global.processor, children: [] },
+    ],
     sourceTopics: [...global.source.topics],
     sinkTopics: [],
     stores: [global.store.name],

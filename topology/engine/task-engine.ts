@@ -120,7 +120,8 @@ export class DefaultTaskEngine implements TaskEngine {
   private closed = false
 
   constructor(options: TaskEngineOptions) {
-    if (!options || !options.topology || !options.subtopology) throw new TopologyError('createTaskEngine: parameters \'topology\' and \'subtopology\' are required')
+    if (!options || !options.topology || !options.subtopology)
+      throw new TopologyError("createTaskEngine: parameters 'topology' and 'subtopology' are required")
     this.opts = options
     this.sub = options.subtopology
     this.taskId = options.taskId
@@ -163,7 +164,14 @@ export class DefaultTaskEngine implements TaskEngine {
           break
       }
       this.bytes.set(name, bytes)
-      this.typedStores.set(name, createTypedStore(def, bytes, { applicationId: topology.applicationId, ...(this.opts.defaultKeySerde !== undefined ? { defaultKeySerde: this.opts.defaultKeySerde } : {}), ...(this.opts.defaultValueSerde !== undefined ? { defaultValueSerde: this.opts.defaultValueSerde } : {}) }))
+      this.typedStores.set(
+        name,
+        createTypedStore(def, bytes, {
+          applicationId: topology.applicationId,
+          ...(this.opts.defaultKeySerde !== undefined ? { defaultKeySerde: this.opts.defaultKeySerde } : {}),
+          ...(this.opts.defaultValueSerde !== undefined ? { defaultValueSerde: this.opts.defaultValueSerde } : {}),
+        }),
+      )
     }
     // nodes
     for (const def of this.sub.nodes) {
@@ -225,7 +233,10 @@ export class DefaultTaskEngine implements TaskEngine {
         await node.processor.init(node.context!)
       } catch (e) {
         if (e instanceof StreamsError) throw e
-        throw new ProcessingError(`processor '${node.name}' failed to initialize: ${(e as Error)?.message ?? e}`, { cause: e, place: this.place(node) })
+        throw new ProcessingError(`processor '${node.name}' failed to initialize: ${(e as Error)?.message ?? e}`, {
+          cause: e,
+          place: this.place(node),
+        })
       }
     }
   }
@@ -267,14 +278,18 @@ export class DefaultTaskEngine implements TaskEngine {
     }
     const global = this.opts.globalStores?.(name)
     if (global) return global
-    throw new InvalidStateStoreError(`processor '${node.name}' has no access to state store '${name}'; connect the store to the processor (addStateStore(..., '${node.name}') or process(supplier, { stores: ['${name}'] }))`, { place: this.place(node, { store: name }) })
+    throw new InvalidStateStoreError(
+      `processor '${node.name}' has no access to state store '${name}'; connect the store to the processor (addStateStore(..., '${node.name}') or process(supplier, { stores: ['${name}'] }))`,
+      { place: this.place(node, { store: name }) },
+    )
   }
 
   private schedule(node: RuntimeNode, intervalMs: number, type: PunctuationType, callback: Punctuator): Cancellable {
     if (typeof intervalMs !== 'number' || !Number.isFinite(intervalMs) || intervalMs < 1) {
       throw new TopologyError(`schedule: parameter 'intervalMs' must be >= 1 millisecond (processor '${node.name}')`)
     }
-    if (typeof callback !== 'function') throw new TopologyError(`schedule: parameter 'callback' must be a function (processor '${node.name}')`)
+    if (typeof callback !== 'function')
+      throw new TopologyError(`schedule: parameter 'callback' must be a function (processor '${node.name}')`)
     let queue: Schedule[]
     let next: number
     if (type === 'STREAM_TIME') {
@@ -308,8 +323,16 @@ export class DefaultTaskEngine implements TaskEngine {
     for (const [topic, list] of byTopic) {
       const source = this.sourceFor(topic)
       if (!source) continue
-      if (source.keySerde?.prepareDeserialize) await source.keySerde.prepareDeserialize(topic, list.map((r) => r.key))
-      if (source.valueSerde?.prepareDeserialize) await source.valueSerde.prepareDeserialize(topic, list.map((r) => r.value))
+      if (source.keySerde?.prepareDeserialize)
+        await source.keySerde.prepareDeserialize(
+          topic,
+          list.map((r) => r.key),
+        )
+      if (source.valueSerde?.prepareDeserialize)
+        await source.valueSerde.prepareDeserialize(
+          topic,
+          list.map((r) => r.value),
+        )
     }
   }
 
@@ -331,9 +354,13 @@ export class DefaultTaskEngine implements TaskEngine {
   }
 
   async process(raw: RawRecord): Promise<void> {
-    if (!this.initialized || this.closed) throw new IllegalStateError(`task ${this.taskIdStr} is not running (init() first, not after close())`)
+    if (!this.initialized || this.closed)
+      throw new IllegalStateError(`task ${this.taskIdStr} is not running (init() first, not after close())`)
     const source = this.sourceFor(raw.topic)
-    if (!source) throw new IllegalStateError(`task ${this.taskIdStr} has no source node for topic '${raw.topic}'`, { place: { taskId: this.taskIdStr, topic: raw.topic, partition: raw.partition, offset: raw.offset } })
+    if (!source)
+      throw new IllegalStateError(`task ${this.taskIdStr} has no source node for topic '${raw.topic}'`, {
+        place: { taskId: this.taskIdStr, topic: raw.topic, partition: raw.partition, offset: raw.offset },
+      })
     const meta: RecordMetadata = { topic: raw.topic, partition: raw.partition, offset: raw.offset }
     const startMs = this.metrics.debugEnabled ? performance.now() : 0
     this.currentMeta = meta
@@ -345,7 +372,10 @@ export class DefaultTaskEngine implements TaskEngine {
         key = raw.key === null ? null : this.deserialize(source.keySerde, 'key', raw.topic, raw.key, raw)
         value = raw.value === null ? null : this.deserialize(source.valueSerde, 'value', raw.topic, raw.value, raw)
       } catch (e) {
-        const err = e instanceof SerializationError ? e : new SerializationError(`failed to deserialize record: ${(e as Error)?.message ?? e}`, { cause: e, place: this.place(source) })
+        const err =
+          e instanceof SerializationError
+            ? e
+            : new SerializationError(`failed to deserialize record: ${(e as Error)?.message ?? e}`, { cause: e, place: this.place(source) })
         // a retriable failure (e.g. the schema registry is unreachable) says nothing about the
         // record: it is retried by the runtime, never skipped or sent to a dead-letter topic
         const handler = this.opts.deserializationExceptionHandler
@@ -362,7 +392,10 @@ export class DefaultTaskEngine implements TaskEngine {
       const extractor = source.timestampExtractor
       if (extractor) {
         try {
-          ts = extractor.extract({ topic: raw.topic, partition: raw.partition, offset: raw.offset, key, value, timestamp: raw.timestamp, headers: raw.headers }, partitionTime)
+          ts = extractor.extract(
+            { topic: raw.topic, partition: raw.partition, offset: raw.offset, key, value, timestamp: raw.timestamp, headers: raw.headers },
+            partitionTime,
+          )
         } catch (e) {
           if (e instanceof StreamsError) throw e
           throw new ProcessingError(`timestamp extractor failed: ${(e as Error)?.message ?? e}`, { cause: e, place: this.place(source) })
@@ -370,7 +403,10 @@ export class DefaultTaskEngine implements TaskEngine {
       }
       if (typeof ts !== 'number' || !(ts >= 0)) {
         if ((this.opts.invalidTimestampPolicy ?? 'fail') === 'fail') {
-          throw new InvalidTimestampError(`record has invalid timestamp ${ts}; use a TimestampExtractor that returns a non-negative timestamp, or set the invalid timestamp policy to 'log-and-skip'`, { place: this.place(source) })
+          throw new InvalidTimestampError(
+            `record has invalid timestamp ${ts}; use a TimestampExtractor that returns a non-negative timestamp, or set the invalid timestamp policy to 'log-and-skip'`,
+            { place: this.place(source) },
+          )
         }
         this.dropped('invalid-timestamp', source)
         return
@@ -391,7 +427,8 @@ export class DefaultTaskEngine implements TaskEngine {
       this.currentMeta = undefined
       this.currentRaw = undefined
     }
-    if (this.streamSchedules.length > 0 && this.streamSchedules[0]!.next <= this.streamTimeMs) await this.punctuate(this.streamSchedules, this.streamTimeMs)
+    if (this.streamSchedules.length > 0 && this.streamSchedules[0]!.next <= this.streamTimeMs)
+      await this.punctuate(this.streamSchedules, this.streamTimeMs)
   }
 
   headTimestamp(raw: RawRecord): number {
@@ -402,7 +439,10 @@ export class DefaultTaskEngine implements TaskEngine {
       const key = raw.key === null ? null : this.deserialize(source.keySerde, 'key', raw.topic, raw.key, raw)
       const value = raw.value === null ? null : this.deserialize(source.valueSerde, 'value', raw.topic, raw.value, raw)
       const partitionTime = this.partitionTimes.get(raw.topic + '\u0000' + raw.partition) ?? -1
-      const ts = extractor.extract({ topic: raw.topic, partition: raw.partition, offset: raw.offset, key, value, timestamp: raw.timestamp, headers: raw.headers }, partitionTime)
+      const ts = extractor.extract(
+        { topic: raw.topic, partition: raw.partition, offset: raw.offset, key, value, timestamp: raw.timestamp, headers: raw.headers },
+        partitionTime,
+      )
       return typeof ts === 'number' && ts >= 0 ? ts : raw.timestamp
     } catch {
       // process() reports it (deserialization handler, extractor error) when the record's turn comes
@@ -411,11 +451,19 @@ export class DefaultTaskEngine implements TaskEngine {
   }
 
   private deserialize(serde: Serde<any> | undefined, what: 'key' | 'value', topic: string, data: Buffer, raw: RawRecord): unknown {
-    if (!serde) throw new SerializationError(`no ${what} serde for topic '${topic}': set it on the source (Consumed) or configure a default ${what} serde`, { place: { taskId: this.taskIdStr, topic, partition: raw.partition, offset: raw.offset } })
+    if (!serde)
+      throw new SerializationError(
+        `no ${what} serde for topic '${topic}': set it on the source (Consumed) or configure a default ${what} serde`,
+        { place: { taskId: this.taskIdStr, topic, partition: raw.partition, offset: raw.offset } },
+      )
     try {
       return serde.deserialize(topic, data, raw.headers)
     } catch (e) {
-      throw new SerializationError(`failed to deserialize ${what} from topic '${topic}': ${(e as Error)?.message ?? e}`, { cause: e, retriable: e instanceof StreamsError && e.retriable, place: { taskId: this.taskIdStr, topic, partition: raw.partition, offset: raw.offset } })
+      throw new SerializationError(`failed to deserialize ${what} from topic '${topic}': ${(e as Error)?.message ?? e}`, {
+        cause: e,
+        retriable: e instanceof StreamsError && e.retriable,
+        place: { taskId: this.taskIdStr, topic, partition: raw.partition, offset: raw.offset },
+      })
     }
   }
 
@@ -444,7 +492,8 @@ export class DefaultTaskEngine implements TaskEngine {
 
   private invoke(node: RuntimeNode, record: StreamRecord<any, any>): MaybePromise {
     // inside process() the source read the clock for this record; punctuators read it here
-    if (node.e2e !== undefined) node.e2e.record((this.currentMeta !== undefined ? this.recordWallClockMs : this.opts.clock()) - record.timestamp)
+    if (node.e2e !== undefined)
+      node.e2e.record((this.currentMeta !== undefined ? this.recordWallClockMs : this.opts.clock()) - record.timestamp)
     try {
       const r = node.kind === 'sink' ? this.sink(node, record) : node.processor!.process(record)
       if (isPromise(r)) return r.then(undefined, (e) => this.handleError(node, e))
@@ -460,9 +509,14 @@ export class DefaultTaskEngine implements TaskEngine {
     const err =
       e instanceof StreamsError
         ? e
-        : new ProcessingError(`processor '${node.name}' failed: ${(e as Error)?.message ?? String(e)}`, { cause: e, place: this.place(node) })
+        : new ProcessingError(`processor '${node.name}' failed: ${(e as Error)?.message ?? String(e)}`, {
+            cause: e,
+            place: this.place(node),
+          })
     const handler = this.opts.processingExceptionHandler
-    const response = handler ? handler(err, { taskId: this.taskId, processor: node.name, ...(this.currentRaw !== undefined ? { record: this.currentRaw } : {}) }) : 'fail'
+    const response = handler
+      ? handler(err, { taskId: this.taskId, processor: node.name, ...(this.currentRaw !== undefined ? { record: this.currentRaw } : {}) })
+      : 'fail'
     if (response === 'continue') {
       this.dropped('processing-error', node)
       return
@@ -476,8 +530,14 @@ export class DefaultTaskEngine implements TaskEngine {
     let topic: string
     if (typeof node.topic === 'string') topic = node.topic
     else {
-      topic = node.topic!(record.key, record.value, { ...(meta !== undefined ? { topic: meta.topic, partition: meta.partition } : {}), timestamp: record.timestamp })
-      if (typeof topic !== 'string' || topic.length === 0) throw new ProcessingError(`topic name extractor of sink '${node.name}' returned an invalid topic: ${String(topic)}`, { place: this.place(node) })
+      topic = node.topic!(record.key, record.value, {
+        ...(meta !== undefined ? { topic: meta.topic, partition: meta.partition } : {}),
+        timestamp: record.timestamp,
+      })
+      if (typeof topic !== 'string' || topic.length === 0)
+        throw new ProcessingError(`topic name extractor of sink '${node.name}' returned an invalid topic: ${String(topic)}`, {
+          place: this.place(node),
+        })
     }
     const key = this.serialize(node, node.keySerde, 'key', topic, record)
     const value = this.serialize(node, node.valueSerde, 'value', topic, record)
@@ -486,20 +546,43 @@ export class DefaultTaskEngine implements TaskEngine {
       const n = this.opts.partitionsFor?.(topic) ?? 1
       partition = node.partitioner(topic, record.key, record.value, n)
       if (partition !== undefined && (!Number.isInteger(partition) || partition < 0 || partition >= n)) {
-        throw new ProcessingError(`partitioner of sink '${node.name}' returned partition ${partition} for topic '${topic}' with ${n} partitions`, { place: this.place(node) })
+        throw new ProcessingError(
+          `partitioner of sink '${node.name}' returned partition ${partition} for topic '${topic}' with ${n} partitions`,
+          { place: this.place(node) },
+        )
       }
     }
-    this.opts.collector.send({ topic, key, value, timestamp: record.timestamp, headers: record.headers, ...(partition !== undefined ? { partition } : {}) })
+    this.opts.collector.send({
+      topic,
+      key,
+      value,
+      timestamp: record.timestamp,
+      headers: record.headers,
+      ...(partition !== undefined ? { partition } : {}),
+    })
   }
 
-  private serialize(node: RuntimeNode, serde: Serde<any> | undefined, what: 'key' | 'value', topic: string, record: StreamRecord<any, any>): Buffer | null {
+  private serialize(
+    node: RuntimeNode,
+    serde: Serde<any> | undefined,
+    what: 'key' | 'value',
+    topic: string,
+    record: StreamRecord<any, any>,
+  ): Buffer | null {
     const data = what === 'key' ? record.key : record.value
     if (data === null || data === undefined) return null
-    if (!serde) throw new SerializationError(`no ${what} serde for sink '${node.name}' (topic '${topic}'): set it with Produced/Grouped/Repartitioned (a key change drops the key serde) or configure a default ${what} serde`, { place: this.place(node, { topic }) })
+    if (!serde)
+      throw new SerializationError(
+        `no ${what} serde for sink '${node.name}' (topic '${topic}'): set it with Produced/Grouped/Repartitioned (a key change drops the key serde) or configure a default ${what} serde`,
+        { place: this.place(node, { topic }) },
+      )
     try {
       return serde.serialize(topic, data, record.headers)
     } catch (e) {
-      throw new SerializationError(`failed to serialize ${what} for topic '${topic}': ${(e as Error)?.message ?? e}`, { cause: e, place: this.place(node, { topic }) })
+      throw new SerializationError(`failed to serialize ${what} for topic '${topic}': ${(e as Error)?.message ?? e}`, {
+        cause: e,
+        place: this.place(node, { topic }),
+      })
     }
   }
 
@@ -550,7 +633,13 @@ export class DefaultTaskEngine implements TaskEngine {
       try {
         await node.processor?.close?.()
       } catch (e) {
-        first ??= e instanceof StreamsError ? e : new ProcessingError(`processor '${node.name}' failed to close: ${(e as Error)?.message ?? e}`, { cause: e, place: { taskId: this.taskIdStr, processor: node.name } })
+        first ??=
+          e instanceof StreamsError
+            ? e
+            : new ProcessingError(`processor '${node.name}' failed to close: ${(e as Error)?.message ?? e}`, {
+                cause: e,
+                place: { taskId: this.taskIdStr, processor: node.name },
+              })
       }
     }
     this.streamSchedules.length = 0

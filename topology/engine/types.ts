@@ -126,7 +126,10 @@ export type DeserializationHandlerResponse = 'continue' | 'fail'
 export type DeserializationExceptionHandler = (error: Error, record: RawRecord, taskId: TaskId) => DeserializationHandlerResponse
 
 /** What to do when a processor throws (Kafka Streams KIP-1033: `ProcessingExceptionHandler`). */
-export type ProcessingExceptionHandler = (error: Error, place: { taskId: TaskId; processor: string; record?: RawRecord }) => 'continue' | 'fail'
+export type ProcessingExceptionHandler = (
+  error: Error,
+  place: { taskId: TaskId; processor: string; record?: RawRecord },
+) => 'continue' | 'fail'
 
 /** Policy for invalid (negative) extracted timestamps. */
 export type InvalidTimestampPolicy = 'fail' | 'log-and-skip'
@@ -148,7 +151,10 @@ export interface TaskEngineOptions {
   readonly processingExceptionHandler?: ProcessingExceptionHandler
   readonly invalidTimestampPolicy?: InvalidTimestampPolicy
   /** Called for every record dropped on purpose (late, invalid timestamp, skipped by a handler). */
-  readonly onDropped?: (reason: string, place: { taskId: string; processor?: string; topic?: string; partition?: number; offset?: string }) => void
+  readonly onDropped?: (
+    reason: string,
+    place: { taskId: string; processor?: string; topic?: string; partition?: number; offset?: string },
+  ) => void
   /** Called when a processor requests a commit. */
   readonly onCommitRequested?: () => void
   /**

@@ -329,7 +329,10 @@ function globalStoreToString(g: DescribedGlobalStore): string {
   return `Sub-topology: ${g.id} for global store (will not generate tasks)\n    ${nodeToString(g.source)}\n    ${nodeToString(g.processor)}\n`
 }
 
-function descriptionToString(subtopologies: ReadonlyArray<DescribedSubtopology>, globalStores: ReadonlyArray<DescribedGlobalStore>): string {
+function descriptionToString(
+  subtopologies: ReadonlyArray<DescribedSubtopology>,
+  globalStores: ReadonlyArray<DescribedGlobalStore>,
+): string {
   // Kafka Streams interleaves sub-topologies and global stores by id.
   let out = 'Topologies:\n '
   const subs = [...subtopologies].sort((a, b) => a.id - b.id)
@@ -356,7 +359,10 @@ function mermaidLabel(text: string): string {
   return text.replace(/"/g, '#quot;')
 }
 
-function descriptionToMermaid(subtopologies: ReadonlyArray<DescribedSubtopology>, globalStores: ReadonlyArray<DescribedGlobalStore>): string {
+function descriptionToMermaid(
+  subtopologies: ReadonlyArray<DescribedSubtopology>,
+  globalStores: ReadonlyArray<DescribedGlobalStore>,
+): string {
   const lines: string[] = ['flowchart TD']
   const topics = new Set<string>()
   const stores = new Set<string>()

@@ -224,7 +224,12 @@ export class InternalTopologyBuilder {
    * Adds a processor node with the given parents and connects it to `storeNames` (stores may also
    * be added and connected later, before `build()`).
    */
-  addProcessor(name: string, supplier: ProcessorSupplier<any, any, any, any>, parentNames: ReadonlyArray<string>, storeNames: ReadonlyArray<string> = []): void {
+  addProcessor(
+    name: string,
+    supplier: ProcessorSupplier<any, any, any, any>,
+    parentNames: ReadonlyArray<string>,
+    storeNames: ReadonlyArray<string> = [],
+  ): void {
     this.checkNewNode(name, 'addProcessor')
     if (typeof supplier !== 'function') {
       throw new TopologyError(`addProcessor: parameter 'supplier' of '${name}' must be a function returning a Processor`)
@@ -239,7 +244,8 @@ export class InternalTopologyBuilder {
     this.checkNewNode(options.name, 'addSink')
     const { topic } = options
     if (typeof topic === 'string') {
-      if (topic.length === 0) throw new TopologyError(`addSink: parameter 'topic' of sink '${options.name}' must be a non-empty string or a TopicNameExtractor`)
+      if (topic.length === 0)
+        throw new TopologyError(`addSink: parameter 'topic' of sink '${options.name}' must be a non-empty string or a TopicNameExtractor`)
     } else if (typeof topic !== 'function') {
       throw new TopologyError(`addSink: parameter 'topic' of sink '${options.name}' must be a non-empty string or a TopicNameExtractor`)
     }
@@ -303,7 +309,8 @@ export class InternalTopologyBuilder {
   connectProcessorAndStores(processorName: string, storeNames: ReadonlyArray<string>): void {
     const node = this.nodes.get(processorName)
     if (!node) throw new TopologyError(`connectProcessorAndStores: processor '${processorName}' is not added yet`)
-    if (node.type !== 'processor') throw new TopologyError(`connectProcessorAndStores: '${processorName}' is a ${node.type}, only processors can use stores`)
+    if (node.type !== 'processor')
+      throw new TopologyError(`connectProcessorAndStores: '${processorName}' is a ${node.type}, only processors can use stores`)
     for (const s of storeNames) {
       requireName(s, 'storeNames', 'connectProcessorAndStores')
       const entry = this.storeEntries.get(s)
@@ -338,7 +345,9 @@ export class InternalTopologyBuilder {
    * downstream processor on.
    */
   addRepartition(options: AddRepartitionOptions): RepartitionNodes {
-    const topic = options.topicPrefix.endsWith(REPARTITION_TOPIC_SUFFIX) ? options.topicPrefix : options.topicPrefix + REPARTITION_TOPIC_SUFFIX
+    const topic = options.topicPrefix.endsWith(REPARTITION_TOPIC_SUFFIX)
+      ? options.topicPrefix
+      : options.topicPrefix + REPARTITION_TOPIC_SUFFIX
     const withFilter = options.withFilter ?? true
     let sinkName: string
     let filterName: string | undefined
@@ -409,7 +418,12 @@ export class InternalTopologyBuilder {
    * Adds a global store: a source reading all partitions of `topic` and a processor that applies
    * each record to `store` (logging is always disabled: the topic is the changelog).
    */
-  addGlobalStore(store: StoreDef, source: Omit<AddSourceOptions, 'topics' | 'pattern'> & { topic: string }, processorName: string, supplier: ProcessorSupplier<any, any, never, never>): void {
+  addGlobalStore(
+    store: StoreDef,
+    source: Omit<AddSourceOptions, 'topics' | 'pattern'> & { topic: string },
+    processorName: string,
+    supplier: ProcessorSupplier<any, any, never, never>,
+  ): void {
     if (store === null || typeof store !== 'object') throw new TopologyError(`addGlobalStore: parameter 'storeDef' must be a StoreDef`)
     requireName(store.name, 'storeDef.name', 'addGlobalStore')
     requireName(source.topic, 'topic', 'addGlobalStore')
@@ -417,12 +431,20 @@ export class InternalTopologyBuilder {
       throw new TopologyError(`addGlobalStore: a state store named '${store.name}' has already been added`)
     }
     this.checkNewNode(processorName, 'addGlobalStore')
-    if (typeof supplier !== 'function') throw new TopologyError(`addGlobalStore: parameter 'stateUpdateSupplier' must be a function returning a Processor`)
+    if (typeof supplier !== 'function')
+      throw new TopologyError(`addGlobalStore: parameter 'stateUpdateSupplier' must be a function returning a Processor`)
     const { topic, ...rest } = source
     this.addSource({ ...rest, topics: [topic] }, true)
     const def: StoreDef = { ...store, loggingEnabled: false }
     this.storeEntries.set(store.name, { def, lazy: undefined, global: true })
-    this.nodes.set(processorName, { type: 'processor', name: processorName, supplier, parents: [source.name], stores: new Set([store.name]), global: true })
+    this.nodes.set(processorName, {
+      type: 'processor',
+      name: processorName,
+      supplier,
+      parents: [source.name],
+      stores: new Set([store.name]),
+      global: true,
+    })
     this.globalStoreList.push({ store: def, sourceName: source.name, processorName, topic })
   }
 

@@ -77,14 +77,22 @@ export class Topology {
    * Adds a source node reading `topics` (one name, several, or a RegExp subscription).
    * Throws `TopologyError` when the name is taken or a topic is already read by another source.
    */
-  addSource<K = unknown, V = unknown>(name: string, topics: string | ReadonlyArray<string> | RegExp, options: TopologySourceOptions<K, V> = {}): this {
+  addSource<K = unknown, V = unknown>(
+    name: string,
+    topics: string | ReadonlyArray<string> | RegExp,
+    options: TopologySourceOptions<K, V> = {},
+  ): this {
     if (topics instanceof RegExp) this.internalBuilder.addSource({ name, pattern: topics, ...options })
     else this.internalBuilder.addSource({ name, topics: typeof topics === 'string' ? [topics] : [...(topics ?? [])], ...options })
     return this
   }
 
   /** Adds a processor node under `parentNames`. */
-  addProcessor<KIn = any, VIn = any, KOut = any, VOut = any>(name: string, supplier: ProcessorSupplier<KIn, VIn, KOut, VOut>, ...parentNames: string[]): this {
+  addProcessor<KIn = any, VIn = any, KOut = any, VOut = any>(
+    name: string,
+    supplier: ProcessorSupplier<KIn, VIn, KOut, VOut>,
+    ...parentNames: string[]
+  ): this {
     this.internalBuilder.addProcessor(name, supplier, parentNames)
     return this
   }
@@ -93,7 +101,11 @@ export class Topology {
    * Adds a sink writing to `topic` (or a topic chosen per record) under `parentNames`. The third
    * argument may be a {@link TopologySinkOptions} object (serdes, partitioner).
    */
-  addSink<K = unknown, V = unknown>(name: string, topic: string | TopicNameExtractor<K, V>, ...rest: Array<string | TopologySinkOptions<K, V>>): this {
+  addSink<K = unknown, V = unknown>(
+    name: string,
+    topic: string | TopicNameExtractor<K, V>,
+    ...rest: Array<string | TopologySinkOptions<K, V>>
+  ): this {
     let options: TopologySinkOptions<K, V> = {}
     const parents: string[] = []
     for (const r of rest) {
@@ -128,7 +140,12 @@ export class Topology {
     processorName: string,
     stateUpdateSupplier: ProcessorSupplier<K, V, never, never>,
   ): this {
-    this.internalBuilder.addGlobalStore(toStoreDef(storeBuilder), { name: sourceName, topic, ...options }, processorName, stateUpdateSupplier)
+    this.internalBuilder.addGlobalStore(
+      toStoreDef(storeBuilder),
+      { name: sourceName, topic, ...options },
+      processorName,
+      stateUpdateSupplier,
+    )
     return this
   }
 
@@ -174,7 +191,13 @@ export class Topology {
         return def
       }
       if (node.type === 'processor') {
-        const def: ProcessorNodeDef = { type: 'processor', name: node.name, supplier: node.supplier, stores: b.effectiveStores(node), children: kids }
+        const def: ProcessorNodeDef = {
+          type: 'processor',
+          name: node.name,
+          supplier: node.supplier,
+          stores: b.effectiveStores(node),
+          children: kids,
+        }
         return def
       }
       const def: SinkNodeDef = {
@@ -230,7 +253,11 @@ export class Topology {
         s.type === 'keyValue'
           ? { 'cleanup.policy': 'compact' }
           : { 'cleanup.policy': 'compact,delete', 'retention.ms': String((s.retentionMs ?? 0) + WINDOW_CHANGELOG_ADDITIONAL_RETENTION_MS) }
-      changelogTopics.push({ name: `${applicationId}-${s.name}${CHANGELOG_TOPIC_SUFFIX}`, kind: 'changelog', config: { ...base, ...s.logConfig } })
+      changelogTopics.push({
+        name: `${applicationId}-${s.name}${CHANGELOG_TOPIC_SUFFIX}`,
+        kind: 'changelog',
+        config: { ...base, ...s.logConfig },
+      })
     }
 
     const copartitionGroups = this.copartitionGroups(applicationId).map((g) => [...g])

@@ -131,7 +131,10 @@ export interface TimestampExtractor<K = unknown, V = unknown> {
    * @param partitionTime the largest timestamp seen so far on this partition, or -1
    * @returns event time in milliseconds; negative means invalid (handled by the configured policy)
    */
-  extract(record: { topic: string; partition: number; offset: string; key: K; value: V; timestamp: number; headers: Headers }, partitionTime: number): number
+  extract(
+    record: { topic: string; partition: number; offset: string; key: K; value: V; timestamp: number; headers: Headers },
+    partitionTime: number,
+  ): number
 }
 
 /** Chooses a sink topic per record (Kafka Streams: `TopicNameExtractor`). */

@@ -44,7 +44,11 @@ function isNullish(v: unknown): v is null | undefined {
 }
 
 /** `KGroupedStream.aggregate` / `count`: records with a null key or value are dropped and counted. */
-export function streamAggregateSupplier<K, V, VAgg>(flags: TableNodeFlags, initializer: () => VAgg, aggregator: (key: K, value: V, aggregate: VAgg) => VAgg): ProcessorSupplier<K, V, K, Change<VAgg>> {
+export function streamAggregateSupplier<K, V, VAgg>(
+  flags: TableNodeFlags,
+  initializer: () => VAgg,
+  aggregator: (key: K, value: V, aggregate: VAgg) => VAgg,
+): ProcessorSupplier<K, V, K, Change<VAgg>> {
   return () =>
     new (class extends AggProcessor<K, V, VAgg> {
       async process(r: StreamRecord<K, V>) {
@@ -59,7 +63,10 @@ export function streamAggregateSupplier<K, V, VAgg>(flags: TableNodeFlags, initi
 }
 
 /** `KGroupedStream.reduce`: the first value starts the aggregate. */
-export function streamReduceSupplier<K, V>(flags: TableNodeFlags, reducer: (aggregate: V, value: V) => V): ProcessorSupplier<K, V, K, Change<V>> {
+export function streamReduceSupplier<K, V>(
+  flags: TableNodeFlags,
+  reducer: (aggregate: V, value: V) => V,
+): ProcessorSupplier<K, V, K, Change<V>> {
   return () =>
     new (class extends AggProcessor<K, V, V> {
       async process(r: StreamRecord<K, V>) {
@@ -101,7 +108,11 @@ export function tableAggregateSupplier<K, V, VAgg>(
 }
 
 /** `KGroupedTable.reduce`: subtract the old value, then add the new one (first value starts the aggregate). */
-export function tableReduceSupplier<K, V>(flags: TableNodeFlags, adder: (aggregate: V, value: V) => V, subtractor: (aggregate: V, value: V) => V): ProcessorSupplier<K, Change<V>, K, Change<V>> {
+export function tableReduceSupplier<K, V>(
+  flags: TableNodeFlags,
+  adder: (aggregate: V, value: V) => V,
+  subtractor: (aggregate: V, value: V) => V,
+): ProcessorSupplier<K, Change<V>, K, Change<V>> {
   return () =>
     new (class extends AggProcessor<K, Change<V>, V> {
       async process(r: StreamRecord<K, Change<V>>) {

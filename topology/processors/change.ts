@@ -24,16 +24,19 @@ export function change<V>(newValue: V | null, oldValue: V | null): Change<V> {
  */
 export function changeSerde<V>(inner: Serde<V> | undefined): DefaultingSerde<Change<V>> {
   const base = changeSerdeOf<V>(() => {
-    if (!inner) throw new SerializationError('no value serde for a table repartition topic: set Grouped.valueSerde or a default value serde')
+    if (!inner)
+      throw new SerializationError('no value serde for a table repartition topic: set Grouped.valueSerde or a default value serde')
     return inner
   })
   return {
     ...base,
-    withDefaults: (_k, v) => changeSerdeOf<V>(() => {
-      const s = inner ?? (v as Serde<V> | undefined)
-      if (!s) throw new SerializationError('no value serde for a table repartition topic: set Grouped.valueSerde or a default value serde')
-      return s
-    }),
+    withDefaults: (_k, v) =>
+      changeSerdeOf<V>(() => {
+        const s = inner ?? (v as Serde<V> | undefined)
+        if (!s)
+          throw new SerializationError('no value serde for a table repartition topic: set Grouped.valueSerde or a default value serde')
+        return s
+      }),
   }
 }
 
@@ -63,7 +66,10 @@ function changeSerdeOf<V>(serde: () => Serde<V>): Serde<Change<V>> {
       const ol = data.readInt32BE(off)
       off += 4
       const ob = ol < 0 ? null : data.subarray(off, off + ol)
-      return { newValue: nb === null ? null : s.deserialize(topic, nb, headers), oldValue: ob === null ? null : s.deserialize(topic, ob, headers) }
+      return {
+        newValue: nb === null ? null : s.deserialize(topic, nb, headers),
+        oldValue: ob === null ? null : s.deserialize(topic, ob, headers),
+      }
     },
   }
 }

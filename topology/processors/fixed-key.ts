@@ -31,7 +31,10 @@ function describeKey(k: unknown): string {
 }
 
 /** Wraps a fixed-key processor supplier so that forwarding another key than the input's fails. */
-export function fixedKeyProcessorSupplier<K, V, VOut>(supplier: FixedKeyProcessorSupplier<K, V, VOut>, processorName: string): ProcessorSupplier<K, V, K, VOut> {
+export function fixedKeyProcessorSupplier<K, V, VOut>(
+  supplier: FixedKeyProcessorSupplier<K, V, VOut>,
+  processorName: string,
+): ProcessorSupplier<K, V, K, VOut> {
   return () => {
     const inner = supplier()
     /** The key of the record being processed; `inside` tells whether one is. */

@@ -66,7 +66,9 @@ export function mapValuesSupplier<K, V, VR>(mapper: (value: V, key: K) => VR): P
 }
 
 /** Zero or more records per input (`flatMap`). */
-export function flatMapSupplier<K, V, KR, VR>(mapper: (key: K, value: V) => Iterable<KeyValueLike<KR, VR>>): ProcessorSupplier<K, V, KR, VR> {
+export function flatMapSupplier<K, V, KR, VR>(
+  mapper: (key: K, value: V) => Iterable<KeyValueLike<KR, VR>>,
+): ProcessorSupplier<K, V, KR, VR> {
   return () =>
     new (class extends Base<K, V, KR, VR> {
       async process(r: StreamRecord<K, V>) {
@@ -114,7 +116,11 @@ export function passThroughSupplier<K, V>(): ProcessorSupplier<K, V, K, V> {
  * unmatched records go to `defaultChild` when set, else are dropped. `predicates` and
  * `childNames` are read at init, so branches added after the splitter node still count.
  */
-export function branchSupplier<K, V>(predicates: ReadonlyArray<(key: K, value: V) => boolean>, childNames: ReadonlyArray<string>, defaultChild: () => string | undefined): ProcessorSupplier<K, V, K, V> {
+export function branchSupplier<K, V>(
+  predicates: ReadonlyArray<(key: K, value: V) => boolean>,
+  childNames: ReadonlyArray<string>,
+  defaultChild: () => string | undefined,
+): ProcessorSupplier<K, V, K, V> {
   return () =>
     new (class extends Base<K, V, K, V> {
       private def: string | undefined
@@ -132,7 +138,11 @@ export function branchSupplier<K, V>(predicates: ReadonlyArray<(key: K, value: V
 }
 
 /** Prints each record (`print`). */
-export function printSupplier<K, V>(label: string, writer: (line: string) => void, mapper: (key: K, value: V) => string): ProcessorSupplier<K, V, never, never> {
+export function printSupplier<K, V>(
+  label: string,
+  writer: (line: string) => void,
+  mapper: (key: K, value: V) => string,
+): ProcessorSupplier<K, V, never, never> {
   return () => ({
     process(r: StreamRecord<K, V>) {
       writer(`[${label}]: ${mapper(r.key, r.value)}`)

@@ -86,9 +86,12 @@ export function suppressedValueGetterSupplier<K, V>(
         },
         async get(key) {
           if (keySerde === undefined || valueSerde === undefined) {
-            throw new StreamsConfigError(`lookup into suppressed table needs a ${keySerde ? 'value' : 'key'} serde: set it on the upstream table or configure a default serde`, {
-              place: { processor: options.processorName, store: options.storeName },
-            })
+            throw new StreamsConfigError(
+              `lookup into suppressed table needs a ${keySerde ? 'value' : 'key'} serde: set it on the upstream table or configure a default serde`,
+              {
+                place: { processor: options.processorName, store: options.storeName },
+              },
+            )
           }
           const keyBytes = keySerde.serialize(topic, key)
           const encoded = keyBytes === null ? undefined : await store.get(keyBytes)
@@ -138,29 +141,43 @@ function headerEntries(headers: Headers): Array<[string, Buffer | string]> {
 
 /** Encodes an entry: version, bufferTime, timestamp, prior, new, headers. */
 export function encodeBufferEntry(e: Omit<BufferEntry, 'keyBytes' | 'size'>): Buffer {
-  const hs = headerEntries(e.headers).map(([k, v]) => [Buffer.from(k, 'utf8'), typeof v === 'string' ? 0 : 1, typeof v === 'string' ? Buffer.from(v, 'utf8') : v] as const)
+  const hs = headerEntries(e.headers).map(
+    ([k, v]) => [Buffer.from(k, 'utf8'), typeof v === 'string' ? 0 : 1, typeof v === 'string' ? Buffer.from(v, 'utf8') : v] as const,
+  )
   let size = 1 + 8 + 8 + blobSize(e.priorValue) + blobSize(e.newValue) + 4
   for (const [k, , v] of hs) size += 2 + k.length + 1 + 4 + v.length
   const buf = Buffer.allocUnsafe(size)
   let o = 0
-  buf.writeUInt8(FORMAT_VERSION, o); o += 1
-  buf.writeBigInt64BE(BigInt(e.bufferTime), o); o += 8
-  buf.writeBigInt64BE(BigInt(e.recordTimestamp), o); o += 8
+  buf.writeUInt8(FORMAT_VERSION, o)
+  o += 1
+  buf.writeBigInt64BE(BigInt(e.bufferTime), o)
+  o += 8
+  buf.writeBigInt64BE(BigInt(e.recordTimestamp), o)
+  o += 8
   for (const b of [e.priorValue, e.newValue]) {
     if (b === null) {
-      buf.writeInt32BE(-1, o); o += 4
+      buf.writeInt32BE(-1, o)
+      o += 4
     } else {
-      buf.writeInt32BE(b.length, o); o += 4
-      b.copy(buf, o); o += b.length
+      buf.writeInt32BE(b.length, o)
+      o += 4
+      b.copy(buf, o)
+      o += b.length
     }
   }
-  buf.writeInt32BE(hs.length, o); o += 4
+  buf.writeInt32BE(hs.length, o)
+  o += 4
   for (const [k, type, v] of hs) {
-    buf.writeUInt16BE(k.length, o); o += 2
-    k.copy(buf, o); o += k.length
-    buf.writeUInt8(type, o); o += 1
-    buf.writeInt32BE(v.length, o); o += 4
-    v.copy(buf, o); o += v.length
+    buf.writeUInt16BE(k.length, o)
+    o += 2
+    k.copy(buf, o)
+    o += k.length
+    buf.writeUInt8(type, o)
+    o += 1
+    buf.writeInt32BE(v.length, o)
+    o += 4
+    v.copy(buf, o)
+    o += v.length
   }
   return buf
 }
@@ -168,30 +185,49 @@ export function encodeBufferEntry(e: Omit<BufferEntry, 'keyBytes' | 'size'>): Bu
 /** Decodes {@link encodeBufferEntry}'s format. */
 export function decodeBufferEntry(keyBytes: Buffer, buf: Buffer): BufferEntry {
   let o = 0
-  const version = buf.readUInt8(o); o += 1
+  const version = buf.readUInt8(o)
+  o += 1
   if (version !== FORMAT_VERSION) throw new StreamsError(`unknown suppression buffer entry format version ${version}`)
-  const bufferTime = Number(buf.readBigInt64BE(o)); o += 8
-  const recordTimestamp = Number(buf.readBigInt64BE(o)); o += 8
+  const bufferTime = Number(buf.readBigInt64BE(o))
+  o += 8
+  const recordTimestamp = Number(buf.readBigInt64BE(o))
+  o += 8
   const blobs: Array<Buffer | null> = []
   for (let i = 0; i < 2; i++) {
-    const len = buf.readInt32BE(o); o += 4
+    const len = buf.readInt32BE(o)
+    o += 4
     if (len < 0) blobs.push(null)
     else {
-      blobs.push(Buffer.from(buf.subarray(o, o + len))); o += len
+      blobs.push(Buffer.from(buf.subarray(o, o + len)))
+      o += len
     }
   }
-  const count = buf.readInt32BE(o); o += 4
+  const count = buf.readInt32BE(o)
+  o += 4
   const headers: { [k: string]: Buffer | string | Array<Buffer | string> } = {}
   for (let i = 0; i < count; i++) {
-    const kl = buf.readUInt16BE(o); o += 2
-    const k = buf.toString('utf8', o, o + kl); o += kl
-    const type = buf.readUInt8(o); o += 1
-    const vl = buf.readInt32BE(o); o += 4
-    const v: Buffer | string = type === 0 ? buf.toString('utf8', o, o + vl) : Buffer.from(buf.subarray(o, o + vl)); o += vl
+    const kl = buf.readUInt16BE(o)
+    o += 2
+    const k = buf.toString('utf8', o, o + kl)
+    o += kl
+    const type = buf.readUInt8(o)
+    o += 1
+    const vl = buf.readInt32BE(o)
+    o += 4
+    const v: Buffer | string = type === 0 ? buf.toString('utf8', o, o + vl) : Buffer.from(buf.subarray(o, o + vl))
+    o += vl
     const prev = headers[k]
     headers[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v]
   }
-  return { keyBytes, bufferTime, recordTimestamp, headers, priorValue: blobs[0]!, newValue: blobs[1]!, size: 8 + keyBytes.length + buf.length }
+  return {
+    keyBytes,
+    bufferTime,
+    recordTimestamp,
+    headers,
+    priorValue: blobs[0]!,
+    newValue: blobs[1]!,
+    size: 8 + keyBytes.length + buf.length,
+  }
 }
 
 function compareEntries(a: BufferEntry, b: BufferEntry): number {
@@ -304,7 +340,8 @@ class SuppressProcessor<K, V> implements Processor<K, Change<V>, K, Change<V>> {
 
   private async buffer(record: StreamRecord<K, Change<V>>): Promise<void> {
     const keyBytes = this.keySerde.serialize(this.topic, record.key)
-    if (keyBytes === null) throw new StreamsError('suppression buffer key serialized to null', { place: { processor: this.options.processorName } })
+    if (keyBytes === null)
+      throw new StreamsError('suppression buffer key serialized to null', { place: { processor: this.options.processorName } })
     const id = keyBytes.toString('latin1')
     const change = record.value
     const newValue = this.valueSerde.serialize(this.topic, change.newValue)

@@ -54,12 +54,19 @@ export function storeValueGetterSupplier<K, V>(storeName: string): KTableValueGe
 }
 
 /** Value getter of a filtered table computed from the parent's getter. */
-export function filterValueGetterSupplier<K, V>(parent: KTableValueGetterSupplier<K, V>, predicate: (key: K, value: V) => boolean, not: boolean): KTableValueGetterSupplier<K, V> {
+export function filterValueGetterSupplier<K, V>(
+  parent: KTableValueGetterSupplier<K, V>,
+  predicate: (key: K, value: V) => boolean,
+  not: boolean,
+): KTableValueGetterSupplier<K, V> {
   return derivedValueGetterSupplier(parent, (key, vt) => (vt !== null && predicate(key, vt.value) !== not ? vt : null))
 }
 
 /** Value getter of a mapped table computed from the parent's getter. */
-export function mapValuesValueGetterSupplier<K, V, VR>(parent: KTableValueGetterSupplier<K, V>, mapper: (value: V, key: K) => VR): KTableValueGetterSupplier<K, VR> {
+export function mapValuesValueGetterSupplier<K, V, VR>(
+  parent: KTableValueGetterSupplier<K, V>,
+  mapper: (value: V, key: K) => VR,
+): KTableValueGetterSupplier<K, VR> {
   return derivedValueGetterSupplier(parent, (key, vt) => (vt === null ? null : valueAndTimestamp(mapper(vt.value, key), vt.timestamp)))
 }
 
@@ -90,7 +97,8 @@ abstract class TableProcessor<K, VIn, KOut, VOut> implements Processor<K, VIn, K
   init(context: ProcessorContext<KOut, VOut>): void {
     this.ctx = context
     this.sendOldValues = this.flags.sendOldValues
-    this.store = this.flags.storeName === undefined ? undefined : context.getStateStore<TimestampedKeyValueStore<K, any>>(this.flags.storeName)
+    this.store =
+      this.flags.storeName === undefined ? undefined : context.getStateStore<TimestampedKeyValueStore<K, any>>(this.flags.storeName)
   }
   abstract process(record: StreamRecord<K, VIn>): void | Promise<void>
 }
@@ -111,7 +119,12 @@ export function tableSourceSupplier<K, V>(flags: TableNodeFlags): ProcessorSuppl
         if (this.store) {
           const old = await this.store.get(r.key)
           await this.store.put(r.key, valueAndTimestamp(value, r.timestamp))
-          return this.ctx.forward({ key: r.key, value: change(value, this.sendOldValues ? (old?.value ?? null) : null), timestamp: r.timestamp, headers: r.headers })
+          return this.ctx.forward({
+            key: r.key,
+            value: change(value, this.sendOldValues ? (old?.value ?? null) : null),
+            timestamp: r.timestamp,
+            headers: r.headers,
+          })
         }
         return this.ctx.forward({ key: r.key, value: change(value, null), timestamp: r.timestamp, headers: r.headers })
       }
@@ -122,7 +135,11 @@ export function tableSourceSupplier<K, V>(flags: TableNodeFlags): ProcessorSuppl
  * `KTable.filter` / `filterNot`: a value failing the predicate becomes a tombstone (forwarded, so
  * downstream deletes it); when old values are sent and both sides are null nothing is forwarded.
  */
-export function tableFilterSupplier<K, V>(flags: TableNodeFlags, predicate: (key: K, value: V) => boolean, not: boolean): ProcessorSupplier<K, Change<V>, K, Change<V>> {
+export function tableFilterSupplier<K, V>(
+  flags: TableNodeFlags,
+  predicate: (key: K, value: V) => boolean,
+  not: boolean,
+): ProcessorSupplier<K, Change<V>, K, Change<V>> {
   const compute = (key: K, v: V | null): V | null => (v !== null && predicate(key, v) !== not ? v : null)
   return () =>
     new (class extends TableProcessor<K, Change<V>, K, Change<V>> {
@@ -137,7 +154,10 @@ export function tableFilterSupplier<K, V>(flags: TableNodeFlags, predicate: (key
 }
 
 /** `KTable.mapValues`: maps new (and, if sent, old) values; tombstones stay tombstones. */
-export function tableMapValuesSupplier<K, V, VR>(flags: TableNodeFlags, mapper: (value: V, key: K) => VR): ProcessorSupplier<K, Change<V>, K, Change<VR>> {
+export function tableMapValuesSupplier<K, V, VR>(
+  flags: TableNodeFlags,
+  mapper: (value: V, key: K) => VR,
+): ProcessorSupplier<K, Change<V>, K, Change<VR>> {
   return () =>
     new (class extends TableProcessor<K, Change<V>, K, Change<VR>> {
       async process(r: StreamRecord<K, Change<V>>) {
@@ -164,7 +184,9 @@ export function tableToStreamSupplier<K, V>(): ProcessorSupplier<K, Change<V>, K
  * and the new value; sends `Change(null, old)` to the old group and `Change(new, null)` to the new
  * group (one `Change(new, old)` when the group did not change). Null selections are skipped.
  */
-export function tableRepartitionMapSupplier<K, V, KR, VR>(selector: (key: K, value: V) => KeyValueLike<KR, VR>): ProcessorSupplier<K, Change<V>, KR, Change<VR>> {
+export function tableRepartitionMapSupplier<K, V, KR, VR>(
+  selector: (key: K, value: V) => KeyValueLike<KR, VR>,
+): ProcessorSupplier<K, Change<V>, KR, Change<VR>> {
   return () =>
     new (class extends TableProcessor<K, Change<V>, KR, Change<VR>> {
       async process(r: StreamRecord<K, Change<V>>) {
@@ -174,13 +196,22 @@ export function tableRepartitionMapSupplier<K, V, KR, VR>(selector: (key: K, val
         }
         const newPair = r.value.newValue === null ? null : toKeyValue(selector(r.key, r.value.newValue))
         const oldPair = r.value.oldValue === null ? null : toKeyValue(selector(r.key, r.value.oldValue))
-        const oldOk = oldPair !== null && oldPair.key !== null && oldPair.key !== undefined && oldPair.value !== null && oldPair.value !== undefined
-        const newOk = newPair !== null && newPair.key !== null && newPair.key !== undefined && newPair.value !== null && newPair.value !== undefined
+        const oldOk =
+          oldPair !== null && oldPair.key !== null && oldPair.key !== undefined && oldPair.value !== null && oldPair.value !== undefined
+        const newOk =
+          newPair !== null && newPair.key !== null && newPair.key !== undefined && newPair.value !== null && newPair.value !== undefined
         if (oldOk && newOk && sameKey(oldPair!.key, newPair!.key)) {
-          return this.ctx.forward({ key: newPair!.key, value: change(newPair!.value, oldPair!.value), timestamp: r.timestamp, headers: r.headers })
+          return this.ctx.forward({
+            key: newPair!.key,
+            value: change(newPair!.value, oldPair!.value),
+            timestamp: r.timestamp,
+            headers: r.headers,
+          })
         }
-        if (oldOk) await this.ctx.forward({ key: oldPair!.key, value: change<VR>(null, oldPair!.value), timestamp: r.timestamp, headers: r.headers })
-        if (newOk) await this.ctx.forward({ key: newPair!.key, value: change<VR>(newPair!.value, null), timestamp: r.timestamp, headers: r.headers })
+        if (oldOk)
+          await this.ctx.forward({ key: oldPair!.key, value: change<VR>(null, oldPair!.value), timestamp: r.timestamp, headers: r.headers })
+        if (newOk)
+          await this.ctx.forward({ key: newPair!.key, value: change<VR>(newPair!.value, null), timestamp: r.timestamp, headers: r.headers })
       }
     })({ sendOldValues: true, storeName: undefined })
 }

@@ -173,7 +173,11 @@ export class InMemoryWindowBytesStore extends MemoryBase implements WindowBytesS
     return e !== undefined && e.start === windowStartMs && e.key === k ? e.value : undefined
   }
 
-  async *fetchRange(key: Buffer, timeFrom: number, timeTo: number): AsyncIterable<{ readonly windowStartMs: number; readonly value: Buffer }> {
+  async *fetchRange(
+    key: Buffer,
+    timeFrom: number,
+    timeTo: number,
+  ): AsyncIterable<{ readonly windowStartMs: number; readonly value: Buffer }> {
     const k = k2s(key)
     const from = Math.max(timeFrom, this.minLiveStart())
     const out: Array<{ windowStartMs: number; value: Buffer }> = []
@@ -185,7 +189,10 @@ export class InMemoryWindowBytesStore extends MemoryBase implements WindowBytesS
     yield* out
   }
 
-  async *fetchAll(timeFrom: number, timeTo: number): AsyncIterable<{ readonly key: Buffer; readonly windowStartMs: number; readonly value: Buffer }> {
+  async *fetchAll(
+    timeFrom: number,
+    timeTo: number,
+  ): AsyncIterable<{ readonly key: Buffer; readonly windowStartMs: number; readonly value: Buffer }> {
     const from = Math.max(timeFrom, this.minLiveStart())
     const out: Array<{ key: Buffer; windowStartMs: number; value: Buffer }> = []
     for (let i = this.indexOf({ start: from, key: '', seq: -1 }); i < this.entries.length; i++) {
@@ -255,7 +262,11 @@ export class InMemorySessionBytesStore extends MemoryBase implements SessionByte
     return e !== undefined && e.end === endMs && e.key === k && e.start === startMs ? e.value : undefined
   }
 
-  async *findSessions(key: Buffer | undefined, earliestSessionEndTime: number, latestSessionStartTime: number): AsyncIterable<{ readonly key: Buffer; readonly startMs: number; readonly endMs: number; readonly value: Buffer }> {
+  async *findSessions(
+    key: Buffer | undefined,
+    earliestSessionEndTime: number,
+    latestSessionStartTime: number,
+  ): AsyncIterable<{ readonly key: Buffer; readonly startMs: number; readonly endMs: number; readonly value: Buffer }> {
     const k = key === undefined ? undefined : k2s(key)
     const from = Math.max(earliestSessionEndTime, this.minLiveEnd())
     const out: Array<{ key: Buffer; startMs: number; endMs: number; value: Buffer }> = []
@@ -275,7 +286,12 @@ export class InMemoryStoreProvider implements StoreProvider {
     return new InMemoryKeyValueBytesStore(def.name)
   }
   window(def: StoreDef): WindowBytesStore {
-    return new InMemoryWindowBytesStore(def.name, def.retentionMs ?? 24 * 60 * 60 * 1000, def.windowSizeMs ?? 0, def.retainDuplicates ?? false)
+    return new InMemoryWindowBytesStore(
+      def.name,
+      def.retentionMs ?? 24 * 60 * 60 * 1000,
+      def.windowSizeMs ?? 0,
+      def.retainDuplicates ?? false,
+    )
   }
   session(def: StoreDef): SessionBytesStore {
     return new InMemorySessionBytesStore(def.name, def.retentionMs ?? 24 * 60 * 60 * 1000)

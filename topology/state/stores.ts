@@ -66,12 +66,16 @@ export class StoreBuilder<K, V> {
 
 function checkStoreName(method: string, name: unknown): string {
   if (typeof name !== 'string' || name.length === 0) throw new TopologyError(`${method}: parameter 'name' must be a non-empty string`)
-  if (!/^[a-zA-Z0-9._-]+$/.test(name)) throw new TopologyError(`${method}: parameter 'name' '${name}' is illegal; store names may contain only ASCII alphanumerics, '.', '_' and '-'`)
+  if (!/^[a-zA-Z0-9._-]+$/.test(name))
+    throw new TopologyError(
+      `${method}: parameter 'name' '${name}' is illegal; store names may contain only ASCII alphanumerics, '.', '_' and '-'`,
+    )
   return name
 }
 
 function checkMs(method: string, parameter: string, v: unknown, min = 0): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min) throw new TopologyError(`${method}: parameter '${parameter}' must be a number of milliseconds >= ${min}`)
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min)
+    throw new TopologyError(`${method}: parameter '${parameter}' must be a number of milliseconds >= ${min}`)
   return v
 }
 
@@ -96,7 +100,10 @@ export const Stores = {
   },
   /** A key-value store whose values are `ValueAndTimestamp<V>`. */
   timestampedKeyValueStoreBuilder<K, V>(name: string, keySerde?: Serde<K>, valueSerde?: Serde<V>): StoreBuilder<K, V> {
-    return new StoreBuilder<K, V>({ ...base(checkStoreName('Stores.timestampedKeyValueStoreBuilder', name), 'keyValue', keySerde, valueSerde), timestamped: true })
+    return new StoreBuilder<K, V>({
+      ...base(checkStoreName('Stores.timestampedKeyValueStoreBuilder', name), 'keyValue', keySerde, valueSerde),
+      timestamped: true,
+    })
   },
   /**
    * A window store.
@@ -104,18 +111,38 @@ export const Stores = {
    * @param options.windowSizeMs window size
    * @param options.retainDuplicates keep every put (stream-stream join buffers) @defaultValue false
    */
-  windowStoreBuilder<K, V>(name: string, options: { retentionMs: number; windowSizeMs: number; retainDuplicates?: boolean }, keySerde?: Serde<K>, valueSerde?: Serde<V>): StoreBuilder<K, V> {
+  windowStoreBuilder<K, V>(
+    name: string,
+    options: { retentionMs: number; windowSizeMs: number; retainDuplicates?: boolean },
+    keySerde?: Serde<K>,
+    valueSerde?: Serde<V>,
+  ): StoreBuilder<K, V> {
     const m = 'Stores.windowStoreBuilder'
-    if (options === null || typeof options !== 'object') throw new TopologyError(`${m}: parameter 'options' must be { retentionMs, windowSizeMs }`)
+    if (options === null || typeof options !== 'object')
+      throw new TopologyError(`${m}: parameter 'options' must be { retentionMs, windowSizeMs }`)
     const retentionMs = checkMs(m, 'retentionMs', options.retentionMs)
     const windowSizeMs = checkMs(m, 'windowSizeMs', options.windowSizeMs, 1)
-    if (retentionMs < windowSizeMs) throw new TopologyError(`${m}: parameter 'retentionMs' (${retentionMs}) must be >= 'windowSizeMs' (${windowSizeMs})`)
-    return new StoreBuilder<K, V>({ ...base(checkStoreName(m, name), 'window', keySerde, valueSerde), retentionMs, windowSizeMs, retainDuplicates: options.retainDuplicates ?? false })
+    if (retentionMs < windowSizeMs)
+      throw new TopologyError(`${m}: parameter 'retentionMs' (${retentionMs}) must be >= 'windowSizeMs' (${windowSizeMs})`)
+    return new StoreBuilder<K, V>({
+      ...base(checkStoreName(m, name), 'window', keySerde, valueSerde),
+      retentionMs,
+      windowSizeMs,
+      retainDuplicates: options.retainDuplicates ?? false,
+    })
   },
   /** A session store keeping sessions for `retentionMs`. */
-  sessionStoreBuilder<K, V>(name: string, options: { retentionMs: number }, keySerde?: Serde<K>, valueSerde?: Serde<V>): StoreBuilder<K, V> {
+  sessionStoreBuilder<K, V>(
+    name: string,
+    options: { retentionMs: number },
+    keySerde?: Serde<K>,
+    valueSerde?: Serde<V>,
+  ): StoreBuilder<K, V> {
     const m = 'Stores.sessionStoreBuilder'
     if (options === null || typeof options !== 'object') throw new TopologyError(`${m}: parameter 'options' must be { retentionMs }`)
-    return new StoreBuilder<K, V>({ ...base(checkStoreName(m, name), 'session', keySerde, valueSerde), retentionMs: checkMs(m, 'retentionMs', options.retentionMs) })
+    return new StoreBuilder<K, V>({
+      ...base(checkStoreName(m, name), 'session', keySerde, valueSerde),
+      retentionMs: checkMs(m, 'retentionMs', options.retentionMs),
+    })
   },
 } as const

@@ -68,7 +68,11 @@ function decodeIfPresent<T>(codec: Codec<T>, bytes: Buffer | undefined): T | und
 
 function serdeCodec<T>(serde: Serde<T> | undefined, topic: string, what: string, store: string): Codec<T> {
   const get = (): Serde<T> => {
-    if (!serde) throw new SerializationError(`no ${what} serde for store '${store}': set it on the store (Materialized/Stores) or configure a default ${what} serde`, { place: { store } })
+    if (!serde)
+      throw new SerializationError(
+        `no ${what} serde for store '${store}': set it on the store (Materialized/Stores) or configure a default ${what} serde`,
+        { place: { store } },
+      )
     return serde
   }
   return {
@@ -80,7 +84,8 @@ function serdeCodec<T>(serde: Serde<T> | undefined, topic: string, what: string,
         if (e instanceof SerializationError) throw e
         throw new SerializationError(`failed to serialize ${what} for store '${store}'`, { cause: e, place: { store } })
       }
-      if (b === null) throw new SerializationError(`${what} serde of store '${store}' returned null for a non-null ${what}`, { place: { store } })
+      if (b === null)
+        throw new SerializationError(`${what} serde of store '${store}' returned null for a non-null ${what}`, { place: { store } })
       return b
     },
     decode(b) {
@@ -113,7 +118,10 @@ function timestampedCodec<V>(inner: Codec<V>): Codec<ValueAndTimestamp<V>> {
 
 function codecsFor(def: StoreDef, ctx: TypedStoreContext): { key: Codec<any>; value: Codec<any> } {
   const topic = changelogTopicFor(ctx.applicationId, def.name)
-  const defaults = { ...(ctx.defaultKeySerde !== undefined ? { keySerde: ctx.defaultKeySerde } : {}), ...(ctx.defaultValueSerde !== undefined ? { valueSerde: ctx.defaultValueSerde } : {}) }
+  const defaults = {
+    ...(ctx.defaultKeySerde !== undefined ? { keySerde: ctx.defaultKeySerde } : {}),
+    ...(ctx.defaultValueSerde !== undefined ? { valueSerde: ctx.defaultValueSerde } : {}),
+  }
   const key = serdeCodec(resolveSerde(def.keySerde, ctx.defaultKeySerde, defaults), topic, 'key', def.name)
   const plain = serdeCodec(resolveSerde(def.valueSerde, ctx.defaultValueSerde, defaults), topic, 'value', def.name)
   return { key, value: def.timestamped ? timestampedCodec(plain) : plain }
@@ -186,11 +194,15 @@ export class WindowStoreFacade<K, V> implements WindowStore<K, V> {
     return decodeIfPresent(this.valueCodec, b)
   }
   async *fetchRange(key: K, timeFrom: number, timeTo: number): AsyncIterable<KeyValue<number, V>> {
-    for await (const e of this.bytes.fetchRange(this.keyCodec.encode(key), timeFrom, timeTo)) yield { key: e.windowStartMs, value: this.valueCodec.decode(e.value) }
+    for await (const e of this.bytes.fetchRange(this.keyCodec.encode(key), timeFrom, timeTo))
+      yield { key: e.windowStartMs, value: this.valueCodec.decode(e.value) }
   }
   async *fetchAll(timeFrom: number, timeTo: number): AsyncIterable<KeyValue<Windowed<K>, V>> {
     for await (const e of this.bytes.fetchAll(timeFrom, timeTo)) {
-      yield { key: { key: this.keyCodec.decode(e.key), window: { startMs: e.windowStartMs, endMs: e.windowStartMs + this.windowSizeMs } }, value: this.valueCodec.decode(e.value) }
+      yield {
+        key: { key: this.keyCodec.decode(e.key), window: { startMs: e.windowStartMs, endMs: e.windowStartMs + this.windowSizeMs } },
+        value: this.valueCodec.decode(e.value),
+      }
     }
   }
   all(): AsyncIterable<KeyValue<Windowed<K>, V>> {
@@ -215,7 +227,10 @@ export class SessionStoreFacade<K, AGG> implements SessionStore<K, AGG> {
   }
   private async *iterate(key: Buffer | undefined, earliestEnd: number, latestStart: number): AsyncIterable<KeyValue<Windowed<K>, AGG>> {
     for await (const e of this.bytes.findSessions(key, earliestEnd, latestStart)) {
-      yield { key: { key: this.keyCodec.decode(e.key), window: { startMs: e.startMs, endMs: e.endMs } }, value: this.valueCodec.decode(e.value) }
+      yield {
+        key: { key: this.keyCodec.decode(e.key), window: { startMs: e.startMs, endMs: e.endMs } },
+        value: this.valueCodec.decode(e.value),
+      }
     }
   }
   findSessions(key: K, earliestSessionEndTime: number, latestSessionStartTime: number): AsyncIterable<KeyValue<Windowed<K>, AGG>> {
@@ -243,7 +258,12 @@ export class SessionStoreFacade<K, AGG> implements SessionStore<K, AGG> {
     return this.iterate(undefined, MIN_TIME, MAX_TIME)
   }
   put(sessionKey: Windowed<K>, aggregate: AGG | null): Promise<void> {
-    return this.bytes.put(this.keyCodec.encode(sessionKey.key), sessionKey.window.startMs, sessionKey.window.endMs, encodeOrTombstone(this.valueCodec, aggregate))
+    return this.bytes.put(
+      this.keyCodec.encode(sessionKey.key),
+      sessionKey.window.startMs,
+      sessionKey.window.endMs,
+      encodeOrTombstone(this.valueCodec, aggregate),
+    )
   }
   remove(sessionKey: Windowed<K>): Promise<void> {
     return this.bytes.put(this.keyCodec.encode(sessionKey.key), sessionKey.window.startMs, sessionKey.window.endMs, null)
@@ -271,7 +291,10 @@ export function createTypedStore(def: StoreDef, bytes: BytesStoreBase, ctx: Type
  * A plain-value view of a timestamped key-value store (Kafka Streams' test driver `KeyValueStoreFacade`):
  * reads return `V`, writes use timestamp `timestampForWrites` (default: now).
  */
-export function plainKeyValueView<K, V>(store: TimestampedKeyValueStore<K, V>, timestampForWrites: () => number = () => Date.now()): KeyValueStore<K, V> {
+export function plainKeyValueView<K, V>(
+  store: TimestampedKeyValueStore<K, V>,
+  timestampForWrites: () => number = () => Date.now(),
+): KeyValueStore<K, V> {
   const strip = async function* (it: AsyncIterable<KeyValue<K, ValueAndTimestamp<V>>>): AsyncIterable<KeyValue<K, V>> {
     for await (const e of it) yield { key: e.key, value: e.value.value }
   }
@@ -290,7 +313,10 @@ export function plainKeyValueView<K, V>(store: TimestampedKeyValueStore<K, V>, t
 }
 
 /** A plain-value view of a timestamped window store. */
-export function plainWindowView<K, V>(store: TimestampedWindowStore<K, V>, timestampForWrites: () => number = () => Date.now()): WindowStore<K, V> {
+export function plainWindowView<K, V>(
+  store: TimestampedWindowStore<K, V>,
+  timestampForWrites: () => number = () => Date.now(),
+): WindowStore<K, V> {
   return {
     name: store.name,
     persistent: store.persistent,

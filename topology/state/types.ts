@@ -125,7 +125,10 @@ export interface WindowBytesStore extends BytesStoreBase {
   put(key: Buffer, windowStartMs: number, value: Buffer | null): Promise<void>
   fetch(key: Buffer, windowStartMs: number): Promise<Buffer | undefined>
   fetchRange(key: Buffer, timeFrom: number, timeTo: number): AsyncIterable<{ readonly windowStartMs: number; readonly value: Buffer }>
-  fetchAll(timeFrom: number, timeTo: number): AsyncIterable<{ readonly key: Buffer; readonly windowStartMs: number; readonly value: Buffer }>
+  fetchAll(
+    timeFrom: number,
+    timeTo: number,
+  ): AsyncIterable<{ readonly key: Buffer; readonly windowStartMs: number; readonly value: Buffer }>
 }
 
 export interface SessionBytesStore extends BytesStoreBase {
@@ -134,7 +137,11 @@ export interface SessionBytesStore extends BytesStoreBase {
   put(key: Buffer, startMs: number, endMs: number, value: Buffer | null): Promise<void>
   fetchSession(key: Buffer, startMs: number, endMs: number): Promise<Buffer | undefined>
   /** Sessions of `key` (or of all keys when `key` is undefined) with end >= earliestEnd and start <= latestStart, ascending by end. */
-  findSessions(key: Buffer | undefined, earliestSessionEndTime: number, latestSessionStartTime: number): AsyncIterable<{ readonly key: Buffer; readonly startMs: number; readonly endMs: number; readonly value: Buffer }>
+  findSessions(
+    key: Buffer | undefined,
+    earliestSessionEndTime: number,
+    latestSessionStartTime: number,
+  ): AsyncIterable<{ readonly key: Buffer; readonly startMs: number; readonly endMs: number; readonly value: Buffer }>
 }
 
 /** Kinds of store. */

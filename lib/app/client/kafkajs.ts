@@ -52,9 +52,17 @@ export class KafkajsClient implements StreamsClient {
   }
 
   async transactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
-    const producer = this.options.kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+    const producer = this.options.kafka.producer({
+      transactionalId,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+    })
     await producer.connect()
-    return new KafkajsTransactionalProducer(producer, new PartitionSender({ partitionsFor: this.options.partitionsFor, transactional: true }))
+    return new KafkajsTransactionalProducer(
+      producer,
+      new PartitionSender({ partitionsFor: this.options.partitionsFor, transactional: true }),
+    )
   }
 
   changelogReader(): ChangelogReader {
@@ -181,7 +189,11 @@ class KafkajsGroupConsumer implements GroupConsumer {
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       const p = e.payload
       this.#down = false
-      this.#listener?.onJoin({ memberId: p.memberId, isLeader: p.isLeader, assignment: (p.memberAssignment ?? {}) as Record<string, number[]> })
+      this.#listener?.onJoin({
+        memberId: p.memberId,
+        isLeader: p.isLeader,
+        assignment: (p.memberAssignment ?? {}) as Record<string, number[]>,
+      })
     })
     consumer.on(consumer.events.HEARTBEAT, () => this.#listener?.onHeartbeat())
     consumer.on(consumer.events.REBALANCING, () => this.#listener?.onRebalancing())
@@ -235,9 +247,20 @@ class KafkajsGroupConsumer implements GroupConsumer {
     const records: RawRecord[] = new Array(batch.messages.length)
     for (let i = 0; i < batch.messages.length; i++) {
       const m = batch.messages[i]!
-      records[i] = { topic, partition, offset: m.offset, key: m.key ?? null, value: m.value ?? null, timestamp: Number(m.timestamp), headers: (m.headers ?? {}) as RawRecord['headers'] }
+      records[i] = {
+        topic,
+        partition,
+        offset: m.offset,
+        key: m.key ?? null,
+        value: m.value ?? null,
+        timestamp: Number(m.timestamp),
+        headers: (m.headers ?? {}) as RawRecord['headers'],
+      }
     }
-    const taken = await this.#listener.onBatch({ topic, partition, records, lastOffset: batch.lastOffset(), highWatermark: batch.highWatermark }, heartbeat)
+    const taken = await this.#listener.onBatch(
+      { topic, partition, records, lastOffset: batch.lastOffset(), highWatermark: batch.highWatermark },
+      heartbeat,
+    )
     if (taken) resolveOffset(batch.messages[batch.messages.length - 1]!.offset)
   }
 

@@ -110,10 +110,15 @@ function addTo(out: Map<string, { key: string; batch: TopicMessages }>, key: str
   g.batch.messages.push(m)
 }
 
-const metadataCache = new Map<number, Array<{ partitionId: number; leader: number; partitionErrorCode: number; replicas: number[]; isr: number[] }>>()
+const metadataCache = new Map<
+  number,
+  Array<{ partitionId: number; leader: number; partitionErrorCode: number; replicas: number[]; isr: number[] }>
+>()
 
 /** Partition metadata as the partitioner reads it: every partition available (round robin for null keys over all of them). */
-function partitionMetadata(n: number): Array<{ partitionId: number; leader: number; partitionErrorCode: number; replicas: number[]; isr: number[] }> {
+function partitionMetadata(
+  n: number,
+): Array<{ partitionId: number; leader: number; partitionErrorCode: number; replicas: number[]; isr: number[] }> {
   let m = metadataCache.get(n)
   if (!m) {
     m = Array.from({ length: n }, (_, partitionId) => ({ partitionId, leader: 0, partitionErrorCode: 0, replicas: [], isr: [] }))

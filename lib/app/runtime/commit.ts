@@ -218,7 +218,11 @@ export class ExactlyOnceCommit implements CommitStrategy {
         // next owner's InitProducerId aborts whatever is still open
       }
       if (e instanceof StreamsError) throw e
-      throw new ProductionError(`transactional commit of task ${t.id} failed: ${asError(e).message}`, { cause: e, place, retriable: classifyError(e) === 'retriable' })
+      throw new ProductionError(`transactional commit of task ${t.id} failed: ${asError(e).message}`, {
+        cause: e,
+        place,
+        retriable: classifyError(e) === 'retriable',
+      })
     }
   }
 }

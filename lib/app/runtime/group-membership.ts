@@ -60,7 +60,11 @@ export class GroupMembership {
       .map((s) => ({ id: s.id, sourceTopics: s.sourceTopics, stateful: s.stores.some((n) => topology.stores.get(n)?.loggingEnabled) }))
     this.consumer = o.client.groupConsumer({
       groupId: c.applicationId,
-      assignor: { subtopologies: () => subs, numStandbyReplicas: () => c.numStandbyReplicas, subscriptionInfo: () => this.#subscriptionInfo() },
+      assignor: {
+        subtopologies: () => subs,
+        numStandbyReplicas: () => c.numStandbyReplicas,
+        subscriptionInfo: () => this.#subscriptionInfo(),
+      },
       sessionTimeoutMs: c.sessionTimeoutMs,
       heartbeatIntervalMs: c.heartbeatIntervalMs,
       rebalanceTimeoutMs: c.rebalanceTimeoutMs,
@@ -117,12 +121,21 @@ export class GroupMembership {
     const waitedMs = now - r.since
     const c = this.o.config
     if (waitedMs >= c.taskTimeoutMs) {
-      c.logger.error(`consumer failed with retriable errors for ${waitedMs} ms (taskTimeoutMs ${c.taskTimeoutMs}): ${error.message}`, { error })
-      this.o.fail(new StreamsError(`the group consumer could not recover within taskTimeoutMs (${c.taskTimeoutMs} ms): ${error.message}`, { cause: error }))
+      c.logger.error(`consumer failed with retriable errors for ${waitedMs} ms (taskTimeoutMs ${c.taskTimeoutMs}): ${error.message}`, {
+        error,
+      })
+      this.o.fail(
+        new StreamsError(`the group consumer could not recover within taskTimeoutMs (${c.taskTimeoutMs} ms): ${error.message}`, {
+          cause: error,
+        }),
+      )
       return
     }
     const delay = backoffMs(r.attempts - 1, c.retryBackoffMs, c.retryBackoffMaxMs)
-    c.logger.warn(`consumer stopped on a retriable error (${error.name}: ${error.message}); restarting it in ${delay} ms (retrying for ${Math.round(waitedMs / 1000)} s, taskTimeoutMs ${c.taskTimeoutMs})`, { error })
+    c.logger.warn(
+      `consumer stopped on a retriable error (${error.name}: ${error.message}); restarting it in ${delay} ms (retrying for ${Math.round(waitedMs / 1000)} s, taskTimeoutMs ${c.taskTimeoutMs})`,
+      { error },
+    )
     emitEvent(this.o.emitter, StreamsEvents.CONSUMER_RESTART, { error, attempt: r.attempts, waitedMs, backoffMs: delay })
     this.o.onConsumerRestart()
     clearTimeout(this.#restart)
@@ -151,11 +164,21 @@ export class GroupMembership {
         } catch {
           host = undefined
         }
-        return { memberId: m.memberId, host, active: [...(a?.info?.active ?? [])], standby: [...(a?.info?.standby ?? [])], partitions: a?.partitions, info: a?.info }
+        return {
+          memberId: m.memberId,
+          host,
+          active: [...(a?.info?.active ?? [])],
+          standby: [...(a?.info?.standby ?? [])],
+          partitions: a?.partitions,
+          info: a?.info,
+        }
       })
       const me = members.find((m) => m.memberId === this.#memberId)
       if (!me || !samePartitions(me.partitions ?? {}, expected)) return
-      this.#view = { memberId: this.#memberId, members: members.map(({ memberId, host, active, standby }) => ({ memberId, host, active, standby })) }
+      this.#view = {
+        memberId: this.#memberId,
+        members: members.map(({ memberId, host, active, standby }) => ({ memberId, host, active, standby })),
+      }
       if (me.info?.error) {
         this.o.fail(new StreamsError(`assignment failed: ${me.info.error}`))
         return

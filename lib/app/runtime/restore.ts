@@ -27,7 +27,12 @@ export class RestoreCoordinator {
    * offset): records past it are processed, not restored.
    * @returns false when `signal` aborted the restore (the task must not run), true when complete
    */
-  async restore(taskId: string, sm: TaskStateManager, signal: AbortSignal, sourceLimit: (topic: string) => bigint | undefined): Promise<boolean> {
+  async restore(
+    taskId: string,
+    sm: TaskStateManager,
+    signal: AbortSignal,
+    sourceLimit: (topic: string) => bigint | undefined,
+  ): Promise<boolean> {
     const parts = sm.changelogPartitions()
     if (parts.length === 0) return !signal.aborted
     const reader = this.o.reader
@@ -45,7 +50,15 @@ export class RestoreCoordinator {
       const total = Number(BigInt(end) - fromN)
       const started = Date.now()
       let restored = 0
-      emitEvent(this.o.emitter, StreamsEvents.RESTORE_START, { taskId, store: p.store, topic: p.topic, partition: p.partition, fromOffset: from, endOffset: end, total })
+      emitEvent(this.o.emitter, StreamsEvents.RESTORE_START, {
+        taskId,
+        store: p.store,
+        topic: p.topic,
+        partition: p.partition,
+        fromOffset: from,
+        endOffset: end,
+        total,
+      })
       this.o.logger.info(`restoring ${p.topic}[${p.partition}] from ${from ?? 'beginning'} to ${end}`, { taskId })
       await reader.read(
         p.topic,
@@ -63,7 +76,13 @@ export class RestoreCoordinator {
         signal,
       )
       if (signal.aborted) return false
-      emitEvent(this.o.emitter, StreamsEvents.RESTORE_END, { taskId, topic: p.topic, partition: p.partition, restored, durationMs: Date.now() - started })
+      emitEvent(this.o.emitter, StreamsEvents.RESTORE_END, {
+        taskId,
+        topic: p.topic,
+        partition: p.partition,
+        restored,
+        durationMs: Date.now() - started,
+      })
     }
     return !signal.aborted
   }

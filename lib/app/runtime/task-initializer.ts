@@ -31,7 +31,10 @@ import type { PartitionFlow } from './partition-flow.js'
 import type { RestoreCoordinator } from './restore.js'
 
 /** Creates the state manager of a task (active or standby); undefined for an unknown sub-topology. */
-export type TaskStateFactory = (taskId: TaskId, options: { standby: boolean; cacheMaxBytes?: number; onCommitNeeded?: () => void }) => TaskStateManager | undefined
+export type TaskStateFactory = (
+  taskId: TaskId,
+  options: { standby: boolean; cacheMaxBytes?: number; onCommitNeeded?: () => void },
+) => TaskStateManager | undefined
 
 /** The {@link TaskStateFactory} of a topology on a state runtime. */
 export function taskStateFactory(c: ResolvedStreamsConfig, topology: TopologyDef, state: StateRuntime): TaskStateFactory {
@@ -44,7 +47,8 @@ export function taskStateFactory(c: ResolvedStreamsConfig, topology: TopologyDef
       taskId: `${taskId.subtopology}_${taskId.partition}`,
       stateDir: c.stateDir,
       stores: options.standby ? defs.filter((d) => d.loggingEnabled) : defs,
-      changelogTopicFor: (store) => (store.loggingEnabled ? (store.sourceChangelogTopic ?? changelogTopicName(c.applicationId, store.name)) : undefined),
+      changelogTopicFor: (store) =>
+        store.loggingEnabled ? (store.sourceChangelogTopic ?? changelogTopicName(c.applicationId, store.name)) : undefined,
       changelogPartition: taskId.partition,
       cacheMaxBytes: options.cacheMaxBytes ?? 1024 * 1024,
       exactlyOnce: c.exactlyOnce,
@@ -75,7 +79,8 @@ export class TaskInitializer {
 
   /** Where a source topic starts without a committed offset. */
   resetOf(topic: string): 'earliest' | 'latest' {
-    for (const s of this.o.topology.subtopologies) for (const n of s.nodes) if (n.type === 'source' && n.topics.includes(topic)) return n.offsetReset ?? 'earliest'
+    for (const s of this.o.topology.subtopologies)
+      for (const n of s.nodes) if (n.type === 'source' && n.topics.includes(topic)) return n.offsetReset ?? 'earliest'
     return 'earliest'
   }
 
@@ -130,8 +135,18 @@ export class TaskInitializer {
         defaultValueSerde: c.defaultValueSerde,
         defaultTimestampExtractor: c.defaultTimestampExtractor,
         partitionsFor: this.o.partitionsFor,
-        deserializationExceptionHandler: deserializationHandler(c.deserializationExceptionHandler, () => collector, c.logger, (r, e) =>
-          emitEvent(this.o.emitter, StreamsEvents.RECORD_DROPPED, { reason: `deserialization: ${e.message}`, taskId: task.id, topic: r.topic, partition: r.partition, offset: r.offset }),
+        deserializationExceptionHandler: deserializationHandler(
+          c.deserializationExceptionHandler,
+          () => collector,
+          c.logger,
+          (r, e) =>
+            emitEvent(this.o.emitter, StreamsEvents.RECORD_DROPPED, {
+              reason: `deserialization: ${e.message}`,
+              taskId: task.id,
+              topic: r.topic,
+              partition: r.partition,
+              offset: r.offset,
+            }),
         ),
         processingExceptionHandler: processingHandler(c.processingExceptionHandler, c.logger),
         onDropped: (reason, place) => emitEvent(this.o.emitter, StreamsEvents.RECORD_DROPPED, { reason, ...place }),
@@ -207,16 +222,29 @@ export class TaskInitializer {
     if (c.exactlyOnce || classifyError(e) !== 'fatal') throw e
     const err = e instanceof Error ? e : new Error(String(e))
     if (c.productionExceptionHandler === 'fail') {
-      throw new ProductionError(`producing ${records.length} record(s) failed: ${err.message}`, { cause: e, place: { taskId: task.id, topic: records[0]?.topic } })
+      throw new ProductionError(`producing ${records.length} record(s) failed: ${err.message}`, {
+        cause: e,
+        place: { taskId: task.id, topic: records[0]?.topic },
+      })
     }
     for (const r of records) {
       try {
-        await producer.send([{ topic: r.topic, messages: [{ key: r.key, value: r.value, timestamp: String(r.timestamp), headers: r.headers as ProduceHeaders, partition: r.partition }] }])
+        await producer.send([
+          {
+            topic: r.topic,
+            messages: [
+              { key: r.key, value: r.value, timestamp: String(r.timestamp), headers: r.headers as ProduceHeaders, partition: r.partition },
+            ],
+          },
+        ])
       } catch (re) {
         const rerr = re instanceof Error ? re : new Error(String(re))
         if (classifyError(rerr) !== 'fatal') throw re
         if (productionDecision(c.productionExceptionHandler, rerr, r, task.id) === 'fail') {
-          throw new ProductionError(`producing a record failed: ${rerr.message}`, { cause: re, place: { taskId: task.id, topic: r.topic, partition: r.partition } })
+          throw new ProductionError(`producing a record failed: ${rerr.message}`, {
+            cause: re,
+            place: { taskId: task.id, topic: r.topic, partition: r.partition },
+          })
         }
         c.logger.warn(`dropping output record that failed to produce: ${rerr.message}`, { taskId: task.id, topic: r.topic })
       }

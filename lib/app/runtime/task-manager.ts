@@ -225,7 +225,14 @@ export class TaskManager {
     const started = Date.now()
     const { committed, failed, records, offsets } = await this.o.commit.commit(tasks)
     for (const t of committed) this.#retrying.delete(t.id)
-    if (committed.length) emitEvent(this.o.emitter, StreamsEvents.COMMIT, { taskIds: committed.map((t) => t.id), records, offsets, durationMs: Date.now() - started, transactional: this.o.commit.transactional })
+    if (committed.length)
+      emitEvent(this.o.emitter, StreamsEvents.COMMIT, {
+        taskIds: committed.map((t) => t.id),
+        records,
+        offsets,
+        durationMs: Date.now() - started,
+        transactional: this.o.commit.transactional,
+      })
     if (failed.length === 0) return
     if (mode === 'throw') throw failed[0]!.error
     let fatal: { error: Error; taskId: string } | undefined
@@ -287,12 +294,25 @@ export class TaskManager {
       this.o.flow.pause(t.partitions)
       if (waitedMs >= c.taskTimeoutMs) {
         this.#retrying.delete(t.id)
-        throw new StreamsError(`task ${t.id} failed with retriable errors for ${waitedMs} ms, longer than taskTimeoutMs (${c.taskTimeoutMs} ms); last error: ${err.message}`, { cause: err, place: { taskId: t.id } })
+        throw new StreamsError(
+          `task ${t.id} failed with retriable errors for ${waitedMs} ms, longer than taskTimeoutMs (${c.taskTimeoutMs} ms); last error: ${err.message}`,
+          { cause: err, place: { taskId: t.id } },
+        )
       }
       const delay = backoffMs(r.attempts - 1, c.retryBackoffMs, c.retryBackoffMaxMs)
       r.nextAt = now + delay
-      c.logger.warn(`task ${t.id}: retriable error (${err.name}: ${err.message}); back at its last commit, retrying in ${delay} ms (attempt ${r.attempts}, retrying for ${Math.round(waitedMs / 1000)} s of taskTimeoutMs ${Math.round(c.taskTimeoutMs / 1000)} s)`, { taskId: t.id })
-      emitEvent(this.o.emitter, StreamsEvents.TASK_RETRY, { taskId: t.id, error: err, attempt: r.attempts, waitedMs, backoffMs: delay, taskTimeoutMs: c.taskTimeoutMs })
+      c.logger.warn(
+        `task ${t.id}: retriable error (${err.name}: ${err.message}); back at its last commit, retrying in ${delay} ms (attempt ${r.attempts}, retrying for ${Math.round(waitedMs / 1000)} s of taskTimeoutMs ${Math.round(c.taskTimeoutMs / 1000)} s)`,
+        { taskId: t.id },
+      )
+      emitEvent(this.o.emitter, StreamsEvents.TASK_RETRY, {
+        taskId: t.id,
+        error: err,
+        attempt: r.attempts,
+        waitedMs,
+        backoffMs: delay,
+        taskTimeoutMs: c.taskTimeoutMs,
+      })
       return
     }
     if (c.exactlyOnce) await this.closeTask(t, { clean: false, commit: false })

@@ -16,7 +16,10 @@ const emit = (o: Record<string, unknown>): void => {
 }
 
 const logger: Logger = {
-  error: (m, e) => process.stderr.write(`[error] ${m} ${e?.error instanceof Error ? e.error.message : ''}${e?.taskId ? ` {task=${String(e.taskId)}}` : ''}\n`),
+  error: (m, e) =>
+    process.stderr.write(
+      `[error] ${m} ${e?.error instanceof Error ? e.error.message : ''}${e?.taskId ? ` {task=${String(e.taskId)}}` : ''}\n`,
+    ),
   warn: (m, e) => process.stderr.write(`[warn] ${m}${e?.taskId ? ` {task=${String(e.taskId)}}` : ''}\n`),
   info: (m, e) => process.stderr.write(`[info] ${m}${e?.taskId ? ` {task=${String(e.taskId)}}` : ''}\n`),
   debug: () => {},
@@ -29,10 +32,18 @@ startApp(settings).then(
   (streams) => {
     emit({ ev: 'state', now: streams.state, old: 'CREATED' })
     streams.onStateChange((now, old) => emit({ ev: 'state', now, old }))
-    streams.on(StreamsEvents.ASSIGNMENT, (p: { active: string[]; standby: string[] }) => emit({ ev: 'assignment', active: [...p.active].sort(), standby: p.standby }))
-    streams.on(StreamsEvents.TASK_MIGRATED, (p: { taskId: string; reason: string }) => emit({ ev: 'migrated', taskId: p.taskId, reason: p.reason }))
-    streams.on(StreamsEvents.TASK_CLOSED, (p: { taskId: string; standby: boolean; clean: boolean }) => emit({ ev: 'closed', taskId: p.taskId, standby: p.standby, clean: p.clean }))
-    streams.on(StreamsEvents.ERROR, (p: { error: Error; taskId?: string }) => emit({ ev: 'error', message: p.error?.message, taskId: p.taskId }))
+    streams.on(StreamsEvents.ASSIGNMENT, (p: { active: string[]; standby: string[] }) =>
+      emit({ ev: 'assignment', active: [...p.active].sort(), standby: p.standby }),
+    )
+    streams.on(StreamsEvents.TASK_MIGRATED, (p: { taskId: string; reason: string }) =>
+      emit({ ev: 'migrated', taskId: p.taskId, reason: p.reason }),
+    )
+    streams.on(StreamsEvents.TASK_CLOSED, (p: { taskId: string; standby: boolean; clean: boolean }) =>
+      emit({ ev: 'closed', taskId: p.taskId, standby: p.standby, clean: p.clean }),
+    )
+    streams.on(StreamsEvents.ERROR, (p: { error: Error; taskId?: string }) =>
+      emit({ ev: 'error', message: p.error?.message, taskId: p.taskId }),
+    )
     let closing = false
     process.on('SIGTERM', () => {
       if (closing) return

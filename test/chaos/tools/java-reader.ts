@@ -194,7 +194,10 @@ async function runTool(args: string[], killAfterMs: number): Promise<string[]> {
       const failure = lines.find((l) => l.startsWith('E\t'))
       if (code === 0 && failure === undefined) resolve(lines)
       else if (failure !== undefined) reject(new Error(failure.slice(2)))
-      else reject(new Error(`Java reader ${args[0]} failed (${signal ?? `exit ${code}`}):\n${err.trimEnd().split('\n').slice(-20).join('\n')}`))
+      else
+        reject(
+          new Error(`Java reader ${args[0]} failed (${signal ?? `exit ${code}`}):\n${err.trimEnd().split('\n').slice(-20).join('\n')}`),
+        )
     })
   })
 }
@@ -212,10 +215,19 @@ async function compiledTool(): Promise<{ classDir: string; classpath: string }> 
     await rm(tmp, { recursive: true, force: true })
     await mkdir(tmp, { recursive: true })
     const javac = javaBin().replace(/java$/, 'javac')
-    await run(javac, ['-nowarn', '-d', tmp, '-cp', classpath, SOURCE], { missingHint: `javac (a JDK) is needed for the Java reader. ${JAVA_HINT}` })
+    await run(javac, ['-nowarn', '-d', tmp, '-cp', classpath, SOURCE], {
+      missingHint: `javac (a JDK) is needed for the Java reader. ${JAVA_HINT}`,
+    })
     await writeFile(
       path.join(tmp, 'log4j.properties'),
-      ['log4j.rootLogger=WARN, stderr', 'log4j.appender.stderr=org.apache.log4j.ConsoleAppender', 'log4j.appender.stderr.Target=System.err', 'log4j.appender.stderr.layout=org.apache.log4j.PatternLayout', 'log4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n', ''].join('\n'),
+      [
+        'log4j.rootLogger=WARN, stderr',
+        'log4j.appender.stderr=org.apache.log4j.ConsoleAppender',
+        'log4j.appender.stderr.Target=System.err',
+        'log4j.appender.stderr.layout=org.apache.log4j.PatternLayout',
+        'log4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n',
+        '',
+      ].join('\n'),
     )
     await rm(classDir, { recursive: true, force: true })
     await rename(tmp, classDir)

@@ -45,7 +45,13 @@ export function protocolError(type: string): Error {
 
 /** kafkajs' request timeout (the outcome of the request is unknown). */
 export function requestTimeout(): Error {
-  return new kjs.KafkaJSRequestTimeoutError!('Request Produce(key: 26, version: 1) timed out', { broker: 'b:9092', correlationId: 7, createdAt: 0, sentAt: 0, pendingDuration: 0 })
+  return new kjs.KafkaJSRequestTimeoutError!('Request Produce(key: 26, version: 1) timed out', {
+    broker: 'b:9092',
+    correlationId: 7,
+    createdAt: 0,
+    sentAt: 0,
+    pendingDuration: 0,
+  })
 }
 
 export type FaultOp = 'send' | 'sendOffsets' | 'commit' | 'abort' | 'init' | 'commitOffsets'
@@ -77,7 +83,12 @@ export class FakeBroker {
 
   /** The next `times` calls of `op` (optionally only for matching transactional ids) throw `error()`. */
   fail(op: FaultOp, error: () => Error, options: { times?: number; txnId?: string } = {}): void {
-    this.#faults.push({ op, error, times: options.times ?? 1, match: options.txnId === undefined ? undefined : (id) => id === options.txnId })
+    this.#faults.push({
+      op,
+      error,
+      times: options.times ?? 1,
+      match: options.txnId === undefined ? undefined : (id) => id === options.txnId,
+    })
   }
 
   check(op: FaultOp, txnId?: string): void {

@@ -36,7 +36,9 @@ export class MemoryKeyValueStore<K, V> implements KeyValueStore<K, V> {
   }
   async *range(): AsyncIterable<KeyValue<K, V>> {
     const entries = [...this.map.values()]
-    entries.sort((a, b) => (Buffer.isBuffer(a.key) && Buffer.isBuffer(b.key) ? Buffer.compare(a.key, b.key) : id(a.key) < id(b.key) ? -1 : 1))
+    entries.sort((a, b) =>
+      Buffer.isBuffer(a.key) && Buffer.isBuffer(b.key) ? Buffer.compare(a.key, b.key) : id(a.key) < id(b.key) ? -1 : 1,
+    )
     for (const e of entries) yield { key: e.key, value: e.value }
   }
   all(): AsyncIterable<KeyValue<K, V>> {
@@ -124,10 +126,13 @@ export class MemorySessionStore<K, V> implements SessionStore<K, V> {
   }
   async put(sessionKey: Windowed<K>, aggregate: V | null): Promise<void> {
     await this.remove(sessionKey)
-    if (aggregate !== null) this.sessions.push({ key: sessionKey.key, startMs: sessionKey.window.startMs, endMs: sessionKey.window.endMs, value: aggregate })
+    if (aggregate !== null)
+      this.sessions.push({ key: sessionKey.key, startMs: sessionKey.window.startMs, endMs: sessionKey.window.endMs, value: aggregate })
   }
   async remove(sessionKey: Windowed<K>): Promise<void> {
-    const i = this.sessions.findIndex((s) => id(s.key) === id(sessionKey.key) && s.startMs === sessionKey.window.startMs && s.endMs === sessionKey.window.endMs)
+    const i = this.sessions.findIndex(
+      (s) => id(s.key) === id(sessionKey.key) && s.startMs === sessionKey.window.startMs && s.endMs === sessionKey.window.endMs,
+    )
     if (i >= 0) this.sessions.splice(i, 1)
   }
 }

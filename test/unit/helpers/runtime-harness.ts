@@ -65,7 +65,15 @@ export class MemoryTaskState implements TaskStateManager {
     this.disk.position = nextOffset
   }
   async prepareCommit(collector: RecordCollector): Promise<number> {
-    for (const [k, n] of this.dirty) collector.send({ topic: CHANGELOG, partition: this.partition, key: Buffer.from(k), value: Buffer.from(String(n)), timestamp: 0, headers: {} })
+    for (const [k, n] of this.dirty)
+      collector.send({
+        topic: CHANGELOG,
+        partition: this.partition,
+        key: Buffer.from(k),
+        value: Buffer.from(String(n)),
+        timestamp: 0,
+        headers: {},
+      })
     return this.dirty.size
   }
   async commitLocal(ends: ReadonlyMap<string, string>): Promise<void> {
@@ -178,7 +186,9 @@ export function createHarness(options: HarnessOptions = {}) {
     config,
     topology: TOPOLOGY,
     initializer,
-    commit: config.exactlyOnce ? new ExactlyOnceCommit({ groupId: APP, hooks }) : new AtLeastOnceCommit({ consumer: client.consumer, logger: config.logger, hooks }),
+    commit: config.exactlyOnce
+      ? new ExactlyOnceCommit({ groupId: APP, hooks })
+      : new AtLeastOnceCommit({ consumer: client.consumer, logger: config.logger, hooks }),
     flow,
     standbys,
     emitter,

@@ -25,7 +25,9 @@ export interface OuterJoinKey<K> {
 }
 
 function missing(what: string, topic: string): never {
-  throw new SerializationError(`outer-join store: no ${what} serde (give one with StreamJoined.with(...) or configure a default)`, { place: { topic } })
+  throw new SerializationError(`outer-join store: no ${what} serde (give one with StreamJoined.with(...) or configure a default)`, {
+    place: { topic },
+  })
 }
 
 /** Serde of {@link OuterJoinKey}; wraps the join key's serde (or the default key serde). */
@@ -57,12 +59,17 @@ export function outerJoinKeySerde<K>(keySerde: Serde<K> | undefined): Defaulting
  * Serde of the value lists; wraps this side's and the other side's value serdes (or the default
  * value serde).
  */
-export function outerJoinValuesSerde<V, VO>(valueSerde: Serde<V> | undefined, otherValueSerde: Serde<VO> | undefined): DefaultingSerde<OuterJoinEntries<V, VO>> {
+export function outerJoinValuesSerde<V, VO>(
+  valueSerde: Serde<V> | undefined,
+  otherValueSerde: Serde<VO> | undefined,
+): DefaultingSerde<OuterJoinEntries<V, VO>> {
   return {
-    withDefaults: (_defaultKeySerde, defaultValueSerde) => outerJoinValuesSerde<V, VO>(valueSerde ?? defaultValueSerde, otherValueSerde ?? defaultValueSerde),
+    withDefaults: (_defaultKeySerde, defaultValueSerde) =>
+      outerJoinValuesSerde<V, VO>(valueSerde ?? defaultValueSerde, otherValueSerde ?? defaultValueSerde),
     serialize(topic, data) {
       if (data === null || data === undefined) return null
-      const serde: Serde<unknown> = (data.side === 'left' ? valueSerde : otherValueSerde) ?? missing(data.side === 'left' ? 'value' : 'other value', topic)
+      const serde: Serde<unknown> =
+        (data.side === 'left' ? valueSerde : otherValueSerde) ?? missing(data.side === 'left' ? 'value' : 'other value', topic)
       const parts: Buffer[] = []
       const head = Buffer.allocUnsafe(5)
       head.writeUInt8(data.side === 'left' ? 0 : 1, 0)
@@ -79,9 +86,11 @@ export function outerJoinValuesSerde<V, VO>(valueSerde: Serde<V> | undefined, ot
     },
     deserialize(topic, data) {
       if (data === null) return null
-      if (data.length < 5) throw new SerializationError(`outer-join store: value of ${data.length} bytes is too short`, { place: { topic } })
+      if (data.length < 5)
+        throw new SerializationError(`outer-join store: value of ${data.length} bytes is too short`, { place: { topic } })
       const side: JoinSide = data.readUInt8(0) === 0 ? 'left' : 'right'
-      const serde: Serde<unknown> = (side === 'left' ? valueSerde : otherValueSerde) ?? missing(side === 'left' ? 'value' : 'other value', topic)
+      const serde: Serde<unknown> =
+        (side === 'left' ? valueSerde : otherValueSerde) ?? missing(side === 'left' ? 'value' : 'other value', topic)
       const n = data.readUInt32BE(1)
       const values: unknown[] = []
       let pos = 5
@@ -104,5 +113,4 @@ export function outerJoinValuesSerde<V, VO>(valueSerde: Serde<V> | undefined, ot
 
 /** The value of an outer-join store key: the unmatched values of one side, in arrival order. */
 export type OuterJoinEntries<V, VO> =
-  | { readonly side: 'left'; readonly values: ReadonlyArray<V> }
-  | { readonly side: 'right'; readonly values: ReadonlyArray<VO> }
+  { readonly side: 'left'; readonly values: ReadonlyArray<V> } | { readonly side: 'right'; readonly values: ReadonlyArray<VO> }

@@ -143,7 +143,10 @@ class JoinWindowProcessor<K, V> implements Processor<K, V, K, V> {
       record.key !== undefined &&
       record.value !== null &&
       record.value !== undefined &&
-      !(this.spec.windows.dropLate === true && isLateJoinRecord(this.spec.side, record.timestamp, this.spec.windows, this.tracker.streamTime))
+      !(
+        this.spec.windows.dropLate === true &&
+        isLateJoinRecord(this.spec.side, record.timestamp, this.spec.windows, this.tracker.streamTime)
+      )
     await this.ctx.forward(record)
     if (buffer) await this.store.put(record.key, record.value, record.timestamp)
   }
@@ -171,7 +174,9 @@ export interface StreamStreamJoinProcessorSpec<K, VL, VR, VOut> {
  * `KSTREAM-JOINTHIS-…` (side `left`) / `KSTREAM-JOINOTHER-…` (side `right`) and their
  * `OUTERTHIS`/`OUTEROTHER` variants. See the module comment for the semantics.
  */
-export function streamStreamJoinProcessorSupplier<K, VL, VR, VOut>(spec: StreamStreamJoinProcessorSpec<K, VL, VR, VOut>): ProcessorSupplier<K, unknown, K, VOut> {
+export function streamStreamJoinProcessorSupplier<K, VL, VR, VOut>(
+  spec: StreamStreamJoinProcessorSpec<K, VL, VR, VOut>,
+): ProcessorSupplier<K, unknown, K, VOut> {
   return () => new StreamStreamJoinProcessor<K, VL, VR, VOut>(spec)
 }
 
@@ -277,7 +282,12 @@ class StreamStreamJoinProcessor<K, VL, VR, VOut> implements Processor<K, unknown
     }
   }
 
-  private async appendUnmatched(store: KeyValueStore<OuterJoinKey<K>, OuterJoinEntries<VL, VR>>, key: K, timestamp: number, value: unknown): Promise<void> {
+  private async appendUnmatched(
+    store: KeyValueStore<OuterJoinKey<K>, OuterJoinEntries<VL, VR>>,
+    key: K,
+    timestamp: number,
+    value: unknown,
+  ): Promise<void> {
     const outerKey: OuterJoinKey<K> = { timestamp, side: this.side, key }
     const existing = await store.get(outerKey)
     const values = existing === undefined || existing === null ? [value] : [...(existing.values as ReadonlyArray<unknown>), value]
@@ -290,7 +300,10 @@ class StreamStreamJoinProcessor<K, VL, VR, VOut> implements Processor<K, unknown
    * the current stream-time (with `headers`: those of the record that moved stream-time), and
    * deletes it from the outer-join store.
    */
-  private async emitClosedUnmatched(store: KeyValueStore<OuterJoinKey<K>, OuterJoinEntries<VL, VR>>, headers: StreamRecord<K, unknown>['headers']): Promise<void> {
+  private async emitClosedUnmatched(
+    store: KeyValueStore<OuterJoinKey<K>, OuterJoinEntries<VL, VR>>,
+    headers: StreamRecord<K, unknown>['headers'],
+  ): Promise<void> {
     const w = this.spec.windows
     const streamTime = this.tracker.streamTime
     // Cheap check first: nothing in the store can be due yet.

@@ -32,7 +32,9 @@ export interface StreamTableJoinProcessorSpec<K, V, KT, VT, VOut> {
 }
 
 /** `KSTREAM-JOIN-…` / `KSTREAM-LEFTJOIN-…` of a stream with a KTable or GlobalKTable. */
-export function streamTableJoinProcessorSupplier<K, V, KT, VT, VOut>(spec: StreamTableJoinProcessorSpec<K, V, KT, VT, VOut>): ProcessorSupplier<K, V, K, VOut> {
+export function streamTableJoinProcessorSupplier<K, V, KT, VT, VOut>(
+  spec: StreamTableJoinProcessorSpec<K, V, KT, VT, VOut>,
+): ProcessorSupplier<K, V, K, VOut> {
   return () => new StreamTableJoinProcessor<K, V, KT, VT, VOut>(spec)
 }
 
@@ -70,5 +72,4 @@ class StreamTableJoinProcessor<K, V, KT, VT, VOut> implements Processor<K, V, K,
     if (tableValue === null && !this.spec.leftJoin) return
     await this.ctx.forward({ ...record, value: this.spec.joiner(key, value, tableValue) })
   }
-
 }

@@ -118,7 +118,6 @@ class TableTableJoinProcessor<K, VL, VR, VOut> implements Processor<K, Change<un
     // Forwarded even when both are null (a delete of a key the other side has): a tombstone.
     await this.ctx.forward({ key, value: { newValue, oldValue }, timestamp, headers: record.headers })
   }
-
 }
 
 /**

@@ -65,10 +65,15 @@ export function buildWindowedAggregate<K, VAgg>(spec: WindowedAggregateSpec<K, V
     )
   }
   const retentionMs = Math.max(givenRetentionMs, spec.effectiveMinRetentionMs ?? 0)
-  const base = storeDefFrom(m, spec.storeType, { keySerde, valueSerde }, {
-    retentionMs,
-    ...(spec.windowSizeMs !== undefined ? { windowSizeMs: spec.windowSizeMs, retainDuplicates: false } : {}),
-  })
+  const base = storeDefFrom(
+    m,
+    spec.storeType,
+    { keySerde, valueSerde },
+    {
+      retentionMs,
+      ...(spec.windowSizeMs !== undefined ? { windowSizeMs: spec.windowSizeMs, retainDuplicates: false } : {}),
+    },
+  )
   // Session stores hold plain aggregates (the session end is their timestamp).
   const storeDef: StoreDef = spec.storeType === 'session' ? { ...base, timestamped: false } : base
   const emitTimeStoreName = spec.emitStrategy.type === 'ON_WINDOW_CLOSE' ? m.storeName + EMIT_TIME_STORE_SUFFIX : undefined
@@ -120,7 +125,9 @@ export function buildWindowedAggregate<K, VAgg>(spec: WindowedAggregateSpec<K, V
 }
 
 /** Reduce as an aggregation whose initial aggregate is "none": the first value starts it. */
-export function reduceAsAggregate<K, V>(reducer: (aggregate: V, value: V) => V): {
+export function reduceAsAggregate<K, V>(
+  reducer: (aggregate: V, value: V) => V,
+): {
   initializer: () => V
   aggregator: (key: K, value: V, aggregate: V) => V
 } {

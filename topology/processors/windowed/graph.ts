@@ -48,7 +48,9 @@ export function findWindowGrace(builder: InternalTopologyBuilder, nodeName: stri
   }
   const grace = visit(nodeName, new Set())
   if (grace === undefined) {
-    throw new TopologyError(`${method}: untilWindowCloses is only defined for windowed computations (a table from windowedBy(...) aggregations); '${nodeName}' is not one`)
+    throw new TopologyError(
+      `${method}: untilWindowCloses is only defined for windowed computations (a table from windowedBy(...) aggregations); '${nodeName}' is not one`,
+    )
   }
   return grace
 }

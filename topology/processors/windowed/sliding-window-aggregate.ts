@@ -21,12 +21,7 @@ import { windowOf as makeWindow } from '../../dsl/windows.js'
 import { IllegalStateError } from '../../errors.js'
 import { NO_TIMESTAMP } from './emit-tracker.js'
 import { WindowAggregateProcessorBase, forwardClosedWindows, type WindowAggregateCommonOptions } from './window-aggregate-base.js'
-import {
-  LATE_RECORD_DROP_REASON,
-  type Aggregator,
-  type Change,
-  type Initializer,
-} from './types.js'
+import { LATE_RECORD_DROP_REASON, type Aggregator, type Change, type Initializer } from './types.js'
 
 /** `storeName`: the `WindowStore<K, ValueAndTimestamp<VA>>` (window size = time difference). */
 export interface SlidingWindowAggregateOptions<K, V, VA> extends WindowAggregateCommonOptions {

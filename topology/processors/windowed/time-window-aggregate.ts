@@ -17,12 +17,7 @@ import type { ValueAndTimestamp, WindowStore, Windowed } from '../../state/types
 import type { TimeWindows } from '../../dsl/windows.js'
 import { NO_TIMESTAMP } from './emit-tracker.js'
 import { WindowAggregateProcessorBase, forwardClosedWindows, type WindowAggregateCommonOptions } from './window-aggregate-base.js'
-import {
-  LATE_RECORD_DROP_REASON,
-  type Aggregator,
-  type Change,
-  type Initializer,
-} from './types.js'
+import { LATE_RECORD_DROP_REASON, type Aggregator, type Change, type Initializer } from './types.js'
 
 /** `storeName`: the `WindowStore<K, ValueAndTimestamp<VA>>` (window size = `windows.size()`). */
 export interface TimeWindowAggregateOptions<K, V, VA> extends WindowAggregateCommonOptions {

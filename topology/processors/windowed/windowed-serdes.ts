@@ -49,7 +49,8 @@ export function timeWindowedSerde<K>(inner: Serde<K> | undefined, windowSizeMs: 
     },
     deserialize(topic, data, headers) {
       if (data === null) return null
-      if (data.length < 8) throw new SerializationError(`time-windowed key needs at least 8 bytes, got ${data.length}`, { place: { topic } })
+      if (data.length < 8)
+        throw new SerializationError(`time-windowed key needs at least 8 bytes, got ${data.length}`, { place: { topic } })
       const startMs = readLong(data, data.length - 8)
       const key = inner.deserialize(topic, data.subarray(0, data.length - 8), headers) as K
       return { key, window: Object.freeze({ startMs, endMs: startMs + windowSizeMs }) }
@@ -80,7 +81,8 @@ export function sessionWindowedSerde<K>(inner: Serde<K> | undefined): Defaulting
     },
     deserialize(topic, data, headers) {
       if (data === null) return null
-      if (data.length < 16) throw new SerializationError(`session-windowed key needs at least 16 bytes, got ${data.length}`, { place: { topic } })
+      if (data.length < 16)
+        throw new SerializationError(`session-windowed key needs at least 16 bytes, got ${data.length}`, { place: { topic } })
       const endMs = readLong(data, data.length - 16)
       const startMs = readLong(data, data.length - 8)
       const key = inner.deserialize(topic, data.subarray(0, data.length - 16), headers) as K
