@@ -39,6 +39,8 @@ export type {
   RepartitionedConfig,
 } from '../topology/dsl/options.js'
 export { Joined, StreamJoined, withKey } from '../topology/dsl/joins.js'
+export { TableJoined } from '../topology/dsl/foreign-key-join.js'
+export type { TableJoinedConfig } from '../topology/dsl/foreign-key-join.js'
 export type {
   AnyValueJoiner,
   JoinedConfig,
