@@ -81,6 +81,13 @@ export type {
 // State stores (Kafka Streams: org.apache.kafka.streams.state)
 export { DEFAULT_RETENTION_MS, StoreBuilder, Stores } from '../topology/state/stores.js'
 export { valueAndTimestamp } from '../topology/state/typed.js'
+export { PUT_RETURN_CODE_NOT_PUT, PUT_RETURN_CODE_VALID_TO_UNDEFINED } from '../topology/state/versioned.js'
+export type {
+  VersionedBytesStoreSupplier,
+  VersionedKeyValueStore,
+  VersionedRecord,
+  VersionedStoreOptions,
+} from '../topology/state/versioned.js'
 export type { TimestampedKeyValueStore, TimestampedWindowStore } from '../topology/state/typed.js'
 export type {
   KeyValue,
@@ -97,7 +104,7 @@ export type {
   WindowStore,
   Windowed,
 } from '../topology/state/types.js'
-export type { QueryableStore } from './app/interactive-queries.js'
+export type { QueryableStore, ReadOnlyVersionedKeyValueStore } from './app/interactive-queries.js'
 
 // Serdes
 export { Serdes, serdeFrom } from '../topology/serde.js'

@@ -20,7 +20,7 @@ import type { Processor, ProcessorContext, ProcessorSupplier, StreamRecord } fro
 import type { KeyValueStore, ValueAndTimestamp } from '../../state/types.js'
 import { valueAndTimestamp } from '../../state/typed.js'
 import { change, type Change } from '../change.js'
-import type { KTableValueGetter, KTableValueGetterSupplier } from '../table.js'
+import { OUT_OF_ORDER_VERSIONED_DROP_REASON, type KTableValueGetter, type KTableValueGetterSupplier } from '../table.js'
 import { murmur3Hash128Bytes } from './murmur3.js'
 import {
   FK_SUFFIX,
@@ -127,6 +127,11 @@ class SubscriptionSendProcessor<K, V, KO> implements Processor<K, Change<V>, KO 
 
   async process(record: StreamRecord<K, Change<V>>): Promise<void> {
     const { newValue, oldValue } = record.value
+    if (record.value.isLatest === false) {
+      // Versioned left table (KIP-914): an out-of-order update changes no join result.
+      this.context.recordDropped(OUT_OF_ORDER_VERSIONED_DROP_REASON)
+      return
+    }
     const extract = (v: V): KO | null => {
       const fk = this.options.foreignKeyExtractor(v)
       return fk === undefined ? null : fk
@@ -315,6 +320,10 @@ export function foreignTableJoinSupplier<K, KO, VO>(
       async process(record) {
         if (isNullish(record.key)) {
           context.recordDropped('null-key')
+          return
+        }
+        if (record.value.isLatest === false) {
+          context.recordDropped(OUT_OF_ORDER_VERSIONED_DROP_REASON)
           return
         }
         const prefix = combinedKeyPrefix(fkSerde.serialize(fkTopic, record.key) ?? Buffer.alloc(0))
