@@ -253,6 +253,40 @@ describe('foreign-key left join: null foreign keys', () => {
   })
 })
 
+describe('foreign-key join: one result per change (KAFKA-18713, KAFKA-16394, KAFKA-16407)', () => {
+  it('left join: a foreign-key change yields exactly one result, from the new key', async () => {
+    const h = await harness({ leftJoin: true, materialized: false, rejoin: false })
+    await h.right('rhs1', 'rhsValue1', 0)
+    await h.right('rhs2', 'rhsValue2', 0)
+    await h.left('lhs1', 'lhsValue1|rhs1', 1)
+    await h.left('lhs1', 'lhsValue1|rhs2', 2)
+    await h.left('lhs1', null, 3)
+    expect(h.d.createOutputTopic('output', S, S).readKeyValuesToList()).toEqual([
+      { key: 'lhs1', value: '(lhsValue1|rhs1,rhsValue1)' },
+      { key: 'lhs1', value: '(lhsValue1|rhs2,rhsValue2)' },
+      { key: 'lhs1', value: null },
+    ])
+    await h.close()
+  })
+
+  it('inner join: a foreign key becoming null retracts the result; one coming back from null joins again', async () => {
+    const fk = (v: string): string | null => (v.split('|')[1] === 'none' ? null : v.split('|')[1]!)
+    const h = await harness({ leftJoin: false, materialized: false, rejoin: false }, fk)
+    await h.right('rhs1', 'rhsValue1', 0)
+    await h.left('lhs1', 'lhsValue1|rhs1', 1)
+    await h.left('lhs1', 'lhsValue1|none', 2)
+    await h.left('lhs1', 'lhsValue1|rhs1', 3)
+    await h.left('lhs1', 'lhsValue2|rhs1', 4) // same foreign key
+    expect(h.d.createOutputTopic('output', S, S).readKeyValuesToList()).toEqual([
+      { key: 'lhs1', value: '(lhsValue1|rhs1,rhsValue1)' },
+      { key: 'lhs1', value: null },
+      { key: 'lhs1', value: '(lhsValue1|rhs1,rhsValue1)' },
+      { key: 'lhs1', value: '(lhsValue2|rhs1,rhsValue1)' },
+    ])
+    await h.close()
+  })
+})
+
 describe('foreign-key join: topology', () => {
   it('names processors, topics and stores as Kafka Streams does; both sides are co-partitioned with their topics', () => {
     const b = new StreamsBuilder()

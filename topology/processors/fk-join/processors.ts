@@ -147,33 +147,38 @@ class SubscriptionSendProcessor<K, V, KO> implements Processor<K, Change<V>, KO 
     const differ = (a: KO | null, b: KO | null): boolean =>
       !sameBytes(this.fkSerde.serialize(this.fkTopic, a), this.fkSerde.serialize(this.fkTopic, b))
 
+    const oldFk = oldValue === null ? null : extract(oldValue)
+    // The instructions are Kafka Streams' after KAFKA-18713, KAFKA-16394 and KAFKA-16407 (4.1):
+    // an old subscription is deleted without an answer whenever a new subscription answers, so two
+    // answers from two right-side tasks never race.
     if (this.options.leftJoin) {
-      if (oldValue !== null) {
-        const oldFk = extract(oldValue)
-        const newFk = newValue === null ? null : extract(newValue)
-        if (oldFk !== null && differ(newFk, oldFk)) await send(oldFk, Instruction.DELETE_KEY_AND_PROPAGATE)
-        await send(newFk, Instruction.PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE)
-      } else if (newValue !== null) {
-        await send(extract(newValue), Instruction.PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE)
-      }
+      if (oldValue === null && newValue === null) return // deleting an absent row
+      const newFk = newValue === null ? null : extract(newValue)
+      if (oldFk !== null && differ(newFk, oldFk)) await send(oldFk, Instruction.DELETE_KEY_NO_PROPAGATE)
+      // Always answered, also for a null foreign key or a delete (the receiver answers those at
+      // once), so every left change yields a left-join result.
+      await send(newFk, Instruction.PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE)
       return
     }
-    if (oldValue !== null) {
-      const oldFk = extract(oldValue)
-      if (oldFk === null) return this.droppedNullForeignKey()
-      if (newValue !== null) {
-        const newFk = extract(newValue)
-        if (newFk === null) return this.droppedNullForeignKey()
-        // Another foreign key: unsubscribe from the old one, then subscribe to the new one and
-        // send back null if it has no row, to retract the previous join result.
-        if (differ(newFk, oldFk)) await send(oldFk, Instruction.DELETE_KEY_NO_PROPAGATE)
-        await send(newFk, Instruction.PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE)
-      } else {
-        await send(oldFk, Instruction.DELETE_KEY_AND_PROPAGATE)
-      }
-    } else if (newValue !== null) {
-      const newFk = extract(newValue)
-      if (newFk === null) return this.droppedNullForeignKey()
+    if (newValue === null) {
+      if (oldFk !== null) await send(oldFk, Instruction.DELETE_KEY_AND_PROPAGATE)
+      return
+    }
+    const newFk = extract(newValue)
+    if (newFk === null) {
+      this.droppedNullForeignKey()
+      // Unset the previous result, if any.
+      if (oldFk !== null) await send(oldFk, Instruction.DELETE_KEY_AND_PROPAGATE)
+      return
+    }
+    if (oldFk === null) return send(newFk, Instruction.PROPAGATE_ONLY_IF_FK_VAL_AVAILABLE) // insert
+    if (differ(newFk, oldFk)) {
+      // Another foreign key: unsubscribe from the old one silently; the new one answers null when
+      // it has no row, to retract the previous result.
+      await send(oldFk, Instruction.DELETE_KEY_NO_PROPAGATE)
+      await send(newFk, Instruction.PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE)
+    } else {
+      // Same foreign key: if it has no row, the old value did not join either.
       await send(newFk, Instruction.PROPAGATE_ONLY_IF_FK_VAL_AVAILABLE)
     }
   }
