@@ -1,6 +1,7 @@
 /**
  * Task assignment (Kafka Streams: `StreamsPartitionAssignor` + `HighAvailabilityTaskAssignor`,
- * simplified) as a kafkajs partition assigner.
+ * simplified): the client-independent part; lib/app/client/kafkajs-assignor.ts plugs it into
+ * kafkajs as a partition assigner.
  *
  * The group leader alone runs `assign()`. It turns the group into TASKS: task
  * `<subtopology>_<p>` = partition p of every source topic of that sub-topology (co-partitioned
@@ -16,11 +17,7 @@
  * leader returns each member's partitions plus {@link AssignmentInfo} in the assignment `userData`
  * (active and standby tasks, an error or a shutdown request for the whole application).
  */
-import kafkajs from 'kafkajs'
-import type { Assigner, Cluster, GroupMember, GroupMemberAssignment, PartitionAssigner } from 'kafkajs'
 import { parseTaskId } from '../../topology/processor/types.js'
-
-const { AssignerProtocol } = kafkajs
 
 /** Protocol name registered with the group coordinator. */
 export const ASSIGNOR_NAME = 'kstreams'
@@ -108,24 +105,6 @@ export function decodeAssignmentInfo(buf: Buffer | null | undefined): Assignment
   } catch {
     return undefined
   }
-}
-
-/** Decodes a member's full assignment (partitions + our userData), e.g. from `describeGroup()`. */
-export function decodeMemberAssignment(
-  buf: Buffer | null | undefined,
-): { partitions: Record<string, number[]>; info: AssignmentInfo | undefined } | undefined {
-  if (!buf || buf.length === 0) return undefined
-  const decoded = AssignerProtocol.MemberAssignment.decode(buf)
-  if (!decoded) return undefined
-  return { partitions: decoded.assignment, info: decodeAssignmentInfo(decoded.userData) }
-}
-
-/** Decodes a member's subscription metadata (topics + our userData). */
-export function decodeMemberMetadata(buf: Buffer | null | undefined): { topics: string[]; info: SubscriptionInfo } | undefined {
-  if (!buf || buf.length === 0) return undefined
-  const decoded = AssignerProtocol.MemberMetadata.decode(buf)
-  if (!decoded) return undefined
-  return { topics: decoded.topics, info: decodeSubscriptionInfo(decoded.userData) }
 }
 
 /** Task ids of all sub-topologies given partition counts, ordered partition-major so that a fresh assignment spreads each sub-topology across members. */
@@ -286,7 +265,7 @@ export function coPartitioningError(
   return problems.length ? problems.join('; ') : undefined
 }
 
-/** What the kafkajs assigner needs from the running client. */
+/** What the group consumer's assignor needs from the running client. */
 export interface AssignorHooks {
   subtopologies(): ReadonlyArray<AssignorSubtopology>
   numStandbyReplicas(): number
@@ -294,68 +273,4 @@ export interface AssignorHooks {
   subscriptionInfo(): SubscriptionInfo
   /** Called on the leader with the computed assignment (diagnostics). */
   onAssignmentComputed?(result: AssignmentResult, error?: string): void
-}
-
-/**
- * Builds the kafkajs `PartitionAssigner` (pass it as `partitionAssigners: [createTaskAssignor(hooks)]`).
- */
-export function createTaskAssignor(hooks: AssignorHooks): PartitionAssigner {
-  return ({ cluster }: { cluster: Cluster }): Assigner => ({
-    name: ASSIGNOR_NAME,
-    version: ASSIGNOR_VERSION,
-    async assign({ members }: { members: GroupMember[]; topics: string[] }): Promise<GroupMemberAssignment[]> {
-      const subs = hooks.subtopologies()
-      const partitionsOfTopic = (topic: string): number | undefined => {
-        try {
-          return cluster.findTopicPartitionMetadata(topic).length
-        } catch {
-          return undefined
-        }
-      }
-      const decoded: AssignorMember[] = members.map((m) => ({
-        memberId: m.memberId,
-        info: decodeMemberMetadata(m.memberMetadata)?.info ?? decodeSubscriptionInfo(undefined),
-      }))
-      const shutdown = decoded.find((m) => m.info.shutdownRequested)?.info.shutdownRequested
-      const error = coPartitioningError(subs, partitionsOfTopic)
-      if (error || shutdown) {
-        hooks.onAssignmentComputed?.({ active: new Map(), standby: new Map() }, error)
-        return members.map((m) => ({
-          memberId: m.memberId,
-          memberAssignment: AssignerProtocol.MemberAssignment.encode({
-            version: ASSIGNOR_VERSION,
-            assignment: {},
-            userData: encodeAssignmentInfo({ version: ASSIGNOR_VERSION, active: [], standby: [], error, shutdown }),
-          }),
-        }))
-      }
-      const tasks = computeTasks(subs, (s) => partitionsOfTopic(s.sourceTopics[0]!) ?? 0)
-      const statefulSubs = new Set(subs.filter((s) => s.stateful).map((s) => s.id))
-      const stateful = new Set(tasks.filter((t) => statefulSubs.has(parseTaskId(t).subtopology)))
-      const result = assignTasks(tasks, decoded, stateful, hooks.numStandbyReplicas())
-      hooks.onAssignmentComputed?.(result)
-      return members.map((m) => {
-        const act = result.active.get(m.memberId) ?? []
-        const sb = result.standby.get(m.memberId) ?? []
-        return {
-          memberId: m.memberId,
-          memberAssignment: AssignerProtocol.MemberAssignment.encode({
-            version: ASSIGNOR_VERSION,
-            assignment: partitionsOfTasks(act, subs),
-            userData: encodeAssignmentInfo({ version: ASSIGNOR_VERSION, active: act, standby: sb }),
-          }),
-        }
-      })
-    },
-    protocol({ topics }: { topics: string[] }) {
-      return {
-        name: ASSIGNOR_NAME,
-        metadata: AssignerProtocol.MemberMetadata.encode({
-          version: ASSIGNOR_VERSION,
-          topics,
-          userData: encodeSubscriptionInfo(hooks.subscriptionInfo()),
-        }),
-      }
-    },
-  })
 }

@@ -2,7 +2,7 @@
  * Reading transactional input against the real broker: records of aborted transactions are never
  * processed, also when the broker lists the aborted transactions out of offset order (it lists them
  * in completion order; kafkajs 2.2.4 assumed offset order and let such records through, see
- * lib/app/kafkajs-fixes.ts).
+ * lib/app/client/kafkajs-internals.ts).
  */
 import fs from 'node:fs/promises'
 import os from 'node:os'

@@ -4,13 +4,13 @@ import {
   assignTasks,
   computeTasks,
   coPartitioningError,
-  createTaskAssignor,
-  decodeMemberAssignment,
+  decodeAssignmentInfo,
   encodeSubscriptionInfo,
   partitionsOfTasks,
   type AssignorMember,
   type SubscriptionInfo,
 } from '../../lib/app/assignor.js'
+import { createTaskAssignor, decodeMemberAssignment } from '../../lib/app/client/kafkajs-assignor.js'
 
 const { AssignerProtocol } = kafkajs
 
@@ -139,7 +139,10 @@ describe('createTaskAssignor (kafkajs protocol)', () => {
       ],
       topics: ['in'],
     })
-    const decoded = out.map((o) => decodeMemberAssignment(o.memberAssignment)!)
+    const decoded = out.map((o) => {
+      const a = decodeMemberAssignment(o.memberAssignment)!
+      return { partitions: a.assignment, info: decodeAssignmentInfo(a.userData) }
+    })
     const partitions = decoded.flatMap((d) => d.partitions['in'] ?? []).sort()
     expect(partitions).toEqual([0, 1, 2, 3])
     expect(decoded.map((d) => d.info!.active.length)).toEqual([2, 2])

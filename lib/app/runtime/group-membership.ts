@@ -12,7 +12,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import type { TopologyDef } from '../../../topology/engine/types.js'
 import { StreamsError } from '../../../topology/errors.js'
-import { decodeMemberAssignment, decodeMemberMetadata, type AssignorSubtopology, type SubscriptionInfo } from '../assignor.js'
+import { decodeAssignmentInfo, decodeSubscriptionInfo, type AssignorSubtopology, type SubscriptionInfo } from '../assignor.js'
 import type { GroupConsumer, GroupJoin, StreamsClient } from '../client/types.js'
 import { backoffMs, classifyError } from '../error-policy.js'
 import { emitEvent, StreamsEvents } from '../events.js'
@@ -157,20 +157,14 @@ export class GroupMembership {
       const d = await this.consumer.describeGroup()
       if (d.state !== 'Stable') return
       const members = d.members.map((m) => {
-        const a = decodeMemberAssignment(m.memberAssignment)
-        let host: string | undefined
-        try {
-          host = decodeMemberMetadata(m.memberMetadata)?.info.host
-        } catch {
-          host = undefined
-        }
+        const info = decodeAssignmentInfo(m.assignmentUserData)
         return {
           memberId: m.memberId,
-          host,
-          active: [...(a?.info?.active ?? [])],
-          standby: [...(a?.info?.standby ?? [])],
-          partitions: a?.partitions,
-          info: a?.info,
+          host: decodeSubscriptionInfo(m.subscriptionUserData).host,
+          active: [...(info?.active ?? [])],
+          standby: [...(info?.standby ?? [])],
+          partitions: m.assignment,
+          info,
         }
       })
       const me = members.find((m) => m.memberId === this.#memberId)
