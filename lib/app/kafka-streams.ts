@@ -23,7 +23,7 @@ import type { TopologyDef } from '../../topology/engine/types.js'
 import type { StateStore } from '../../topology/state/types.js'
 import { emitEvent, StreamsEvents } from './events.js'
 import { GlobalStreamThread } from './global-thread.js'
-import { compositeStore, type QueryableStore } from './interactive-queries.js'
+import { compositeStore, compositeVersionedStore, type QueryableStore } from './interactive-queries.js'
 import { fetchPartitionCounts, prepareInternalTopics } from './internal-topics.js'
 import { kafkajsLogCreator, kafkajsLogLevel } from './logger.js'
 import { internalTopicOverrides, resolveStreamsConfig, type ResolvedStreamsConfig, type StreamsConfig } from './options.js'
@@ -348,6 +348,8 @@ export class KafkaStreams extends EventEmitter {
    */
   store<S extends QueryableStore = QueryableStore>(name: string, options: { withTimestamps?: boolean } = {}): S {
     const def = this.#def?.stores.get(name) ?? this.#def?.globalStores.find((g) => g.store.name === name)?.store
+    if (def?.versioned !== undefined)
+      return compositeVersionedStore(name, def.versioned.historyRetentionMs, () => this.#localStores(name)) as S
     return compositeStore(name, () => this.#localStores(name), def?.timestamped === true && !options.withTimestamps) as S
   }
 

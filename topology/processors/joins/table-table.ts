@@ -20,7 +20,7 @@ import type { Processor, ProcessorContext, ProcessorSupplier, StreamRecord } fro
 import type { Change } from '../change.js'
 import type { TimestampedKeyValueStore } from '../../state/typed.js'
 import type { JoinSide } from './outer-join-store.js'
-import type { KTableValueGetter, KTableValueGetterSupplier } from '../table.js'
+import { OUT_OF_ORDER_VERSIONED_DROP_REASON, type KTableValueGetter, type KTableValueGetterSupplier } from '../table.js'
 
 /** The three table-table join kinds. */
 export type TableJoinKind = 'inner' | 'left' | 'outer'
@@ -100,6 +100,11 @@ class TableTableJoinProcessor<K, VL, VR, VOut> implements Processor<K, Change<un
     const { key } = record
     if (key === null || key === undefined) {
       this.ctx.recordDropped('table-table join: update with null key')
+      return
+    }
+    // Versioned tables (KIP-914): an out-of-order update changes no join result.
+    if (record.value?.isLatest === false) {
+      this.ctx.recordDropped(OUT_OF_ORDER_VERSIONED_DROP_REASON)
       return
     }
     const newThis = orNull(record.value?.newValue)
