@@ -5,6 +5,7 @@
 import { createChangelogReader } from '../state/changelog-reader.js'
 import { createTaskStateManager } from '../state/task-state-manager.js'
 import { createGlobalStateManager } from '../state/global-state.js'
+import { readTaskDirectoryPositions } from '../state/task-directories.js'
 import { StreamsError } from '../../topology/errors.js'
 import type { ResolvedStreamsConfig } from './options.js'
 import type { EngineRuntime, StateRuntime } from './state-runtime.js'
@@ -20,6 +21,7 @@ export function defaultStateRuntime(config: ResolvedStreamsConfig): StateRuntime
         logger: log,
       }),
     createChangelogReader: (kafka, logger) => createChangelogReader({ kafka, logger }),
+    readTaskDirectoryPositions,
     createGlobalStateManager: (options) => createGlobalStateManager({ ...options, logger: log }),
   }
 }

@@ -8,6 +8,7 @@ import type { RawRecord } from '../../../topology/engine/types.js'
 import type { ChangelogReader } from '../../state/types.js'
 import { createTaskAssignor } from '../assignor.js'
 import '../kafkajs-fixes.js' // kafkajs read_committed fix (aborted transactions), applied on import
+import { clearRejoin, requestRejoin } from './kafkajs-rejoin.js'
 import { PartitionSender } from './partition-send.js'
 import {
   tpKey,
@@ -173,8 +174,12 @@ class KafkajsGroupConsumer implements GroupConsumer {
   #listener: GroupConsumerListener | undefined
   /** Crashed, until it joins again (kafkajs' own restart or ours). */
   #down = false
+  readonly #groupId: string
+  /** Member id of the last join. */
+  #memberId: string | undefined
 
   constructor(kafka: Kafka, options: GroupConsumerOptions) {
+    this.#groupId = options.groupId
     const consumer = kafka.consumer({
       groupId: options.groupId,
       partitionAssigners: [createTaskAssignor(options.assignor)],
@@ -189,6 +194,8 @@ class KafkajsGroupConsumer implements GroupConsumer {
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       const p = e.payload
       this.#down = false
+      this.#memberId = p.memberId
+      clearRejoin(this.#groupId, p.memberId)
       this.#listener?.onJoin({
         memberId: p.memberId,
         isLeader: p.isLeader,
@@ -304,7 +311,12 @@ class KafkajsGroupConsumer implements GroupConsumer {
     return this.#consumer.describeGroup()
   }
 
+  enforceRebalance(): void {
+    if (this.#memberId !== undefined && !this.#down) requestRejoin(this.#groupId, this.#memberId)
+  }
+
   disconnect(): Promise<void> {
+    if (this.#memberId !== undefined) clearRejoin(this.#groupId, this.#memberId)
     return this.#consumer.disconnect()
   }
 }

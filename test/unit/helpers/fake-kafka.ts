@@ -306,6 +306,11 @@ export class FakeGroupConsumer implements GroupConsumer {
   async describeGroup(): Promise<GroupDescription> {
     return { state: 'Empty', members: [] }
   }
+  /** How often a rebalance was asked for. */
+  rebalancesEnforced = 0
+  enforceRebalance(): void {
+    this.rebalancesEnforced++
+  }
   async disconnect(): Promise<void> {}
 }
 
