@@ -4,6 +4,7 @@
  */
 import { createTaskStateManager } from '../state/task-state-manager.js'
 import { createGlobalStateManager } from '../state/global-state.js'
+import { readTaskDirectoryPositions } from '../state/task-directories.js'
 import { StreamsError } from '../../topology/errors.js'
 import type { ResolvedStreamsConfig } from './options.js'
 import type { EngineRuntime, StateRuntime } from './state-runtime.js'
@@ -18,6 +19,7 @@ export function defaultStateRuntime(config: ResolvedStreamsConfig): StateRuntime
         lockWaitMs: 2_000,
         logger: log,
       }),
+    readTaskDirectoryPositions,
     createGlobalStateManager: (options) => createGlobalStateManager({ ...options, logger: log }),
   }
 }

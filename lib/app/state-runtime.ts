@@ -11,6 +11,12 @@ export type { GlobalStateManager, GlobalStateManagerOptions } from '../state/glo
 
 export interface StateRuntime {
   createTaskStateManager(options: TaskStateManagerOptions): TaskStateManager
+  /**
+   * Optional: the changelog positions (topic → next offset) of the task directories under
+   * `<stateDir>/<applicationId>/`, except `skip` (Kafka Streams reads their checkpoint files), so
+   * the assignor can place tasks where their state is. Without it only open tasks are reported.
+   */
+  readTaskDirectoryPositions?(stateDir: string, applicationId: string, skip: ReadonlySet<string>): Promise<Map<string, Map<string, bigint>>>
   /** Optional: a global store's state; without it GlobalKTables are not supported. */
   createGlobalStateManager?(options: GlobalStateManagerOptions): GlobalStateManager
 }

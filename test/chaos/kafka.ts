@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto'
 import kafkajs from 'kafkajs'
 import type { Kafka, KafkaConfig } from 'kafkajs'
-import { fixReadCommitted } from '../../lib/app/client/kafkajs-internals.js'
+import { fixKafkajs } from '../../lib/app/client/kafkajs-internals.js'
 
 const { Kafka: KafkaClient, logLevel } = kafkajs
 
@@ -20,7 +20,7 @@ export function randomName(prefix: string): string {
 
 /** A silent kafkajs client for `brokers` (comma-separated or a list). */
 export function kafkaFor(brokers: string | ReadonlyArray<string>, config: Partial<KafkaConfig> = {}): Kafka {
-  return fixReadCommitted(
+  return fixKafkajs(
     new KafkaClient({
       clientId: 'kstreams-chaos',
       brokers: typeof brokers === 'string' ? brokers.split(',') : [...brokers],

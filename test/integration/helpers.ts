@@ -11,7 +11,7 @@ import { afterAll, inject, onTestFinished } from 'vitest'
 import kafkajs from 'kafkajs'
 // kafkajs 2.2.4's read_committed returns records of aborted transactions when the broker lists them
 // out of offset order: every test-side client (consumeUntil, the EOS verifiers) reads with kstreams' fix.
-import { fixReadCommitted } from '../../lib/app/client/kafkajs-internals.js'
+import { fixKafkajs } from '../../lib/app/client/kafkajs-internals.js'
 import type {
   Admin,
   Consumer,
@@ -87,7 +87,7 @@ function clientLogLevel(): kafkajs.logLevel {
  * (error|warn|info|debug) is set.
  */
 export function kafkaClient(config: Partial<KafkaConfig> = {}): KafkaClient {
-  return fixReadCommitted(
+  return fixKafkajs(
     new Kafka({
       clientId: 'kstreams-test',
       brokers: brokers(),

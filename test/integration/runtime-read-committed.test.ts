@@ -49,7 +49,7 @@ async function writeInput(topic: string): Promise<void> {
 }
 
 describe('read_committed input with interleaved aborted transactions', () => {
-  it('a kafkajs consumer with fixReadCommitted applied to its Kafka instance sees only committed records', async () => {
+  it('a kafkajs consumer with fixKafkajs applied to its Kafka instance sees only committed records', async () => {
     const topic = randomTopic('rc-in')
     await createTopics(topic)
     await writeInput(topic)

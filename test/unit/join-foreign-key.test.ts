@@ -327,6 +327,67 @@ describe('foreign-key join: topology', () => {
     ])
   })
 
+  it('describes a foreign-key join of two tables from streams exactly as Kafka Streams (KStreamImplTest)', () => {
+    const b = new StreamsBuilder()
+    const left = b.stream('input1', Consumed.with(S, S)).toTable()
+    const right = b.stream('input2', Consumed.with(S, S)).toTable()
+    left
+      .join(right, extractor, (l: string, r: string) => joiner(l, r))
+      .toStream()
+      .to('output')
+    expect(b.build().describe().toString()).toBe(
+      [
+        'Topologies:',
+        '   Sub-topology: 0',
+        '    Source: KTABLE-SOURCE-0000000016 (topics: [KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-0000000014-topic])',
+        '      --> KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-RESOLVER-PROCESSOR-0000000017',
+        '    Source: KSTREAM-SOURCE-0000000000 (topics: [input1])',
+        '      --> KSTREAM-TOTABLE-0000000001',
+        '    Processor: KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-RESOLVER-PROCESSOR-0000000017 (stores: [KSTREAM-TOTABLE-STATE-STORE-0000000002])',
+        '      --> KTABLE-FK-JOIN-OUTPUT-0000000018',
+        '      <-- KTABLE-SOURCE-0000000016',
+        '    Processor: KSTREAM-TOTABLE-0000000001 (stores: [KSTREAM-TOTABLE-STATE-STORE-0000000002])',
+        '      --> KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-0000000007',
+        '      <-- KSTREAM-SOURCE-0000000000',
+        '    Processor: KTABLE-FK-JOIN-OUTPUT-0000000018 (stores: [])',
+        '      --> KTABLE-TOSTREAM-0000000020',
+        '      <-- KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-RESOLVER-PROCESSOR-0000000017',
+        '    Processor: KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-0000000007 (stores: [])',
+        '      --> KTABLE-SINK-0000000008',
+        '      <-- KSTREAM-TOTABLE-0000000001',
+        '    Processor: KTABLE-TOSTREAM-0000000020 (stores: [])',
+        '      --> KSTREAM-SINK-0000000021',
+        '      <-- KTABLE-FK-JOIN-OUTPUT-0000000018',
+        '    Sink: KSTREAM-SINK-0000000021 (topic: output)',
+        '      <-- KTABLE-TOSTREAM-0000000020',
+        '    Sink: KTABLE-SINK-0000000008 (topic: KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-0000000006-topic)',
+        '      <-- KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-0000000007',
+        '',
+        '  Sub-topology: 1',
+        '    Source: KSTREAM-SOURCE-0000000003 (topics: [input2])',
+        '      --> KSTREAM-TOTABLE-0000000004',
+        '    Source: KTABLE-SOURCE-0000000009 (topics: [KTABLE-FK-JOIN-SUBSCRIPTION-REGISTRATION-0000000006-topic])',
+        '      --> KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-0000000011',
+        '    Processor: KSTREAM-TOTABLE-0000000004 (stores: [KSTREAM-TOTABLE-STATE-STORE-0000000005])',
+        '      --> KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-0000000013',
+        '      <-- KSTREAM-SOURCE-0000000003',
+        '    Processor: KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-0000000011 (stores: [KTABLE-FK-JOIN-SUBSCRIPTION-STATE-STORE-0000000010])',
+        '      --> KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-0000000012',
+        '      <-- KTABLE-SOURCE-0000000009',
+        '    Processor: KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-0000000012 (stores: [KSTREAM-TOTABLE-STATE-STORE-0000000005])',
+        '      --> KTABLE-SINK-0000000015',
+        '      <-- KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-0000000011',
+        '    Processor: KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-0000000013 (stores: [KTABLE-FK-JOIN-SUBSCRIPTION-STATE-STORE-0000000010])',
+        '      --> KTABLE-SINK-0000000015',
+        '      <-- KSTREAM-TOTABLE-0000000004',
+        '    Sink: KTABLE-SINK-0000000015 (topic: KTABLE-FK-JOIN-SUBSCRIPTION-RESPONSE-0000000014-topic)',
+        '      <-- KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-0000000012, KTABLE-FK-JOIN-SUBSCRIPTION-PROCESSOR-0000000013',
+        '',
+        '',
+      ].join('\n'),
+    )
+  })
+
   it('TableJoined.as names everything <name>-...', () => {
     const b = new StreamsBuilder()
     const left = b.table('left_table', Consumed.with(S, S))
@@ -419,6 +480,25 @@ describe('foreign-key join: stale responses and partitioners', () => {
     await d.createInputTopic('left_table', S, S).pipeInput('lhs1', 'lhsValue1|rhs1', 1)
     expect(calls).toEqual(['right:rhs1/1', 'left:lhs1/1'])
     expect(d.createOutputTopic('output', S, S).readKeyValuesToList()).toEqual([{ key: 'lhs1', value: '(lhsValue1|rhs1,rhsValue1)' }])
+    await d.close()
+  })
+
+  it('the extractor also gets the left key (KIP-1104)', async () => {
+    const b = new StreamsBuilder()
+    const left = b.table('left_table', Consumed.with(S, S))
+    const right = b.table('right_table', Consumed.with(S, S))
+    left
+      .join(
+        right,
+        (_v: string, k: string) => `rhs${k.slice(3)}`,
+        (l: string, r: string) => joiner(l, r),
+      )
+      .toStream()
+      .to('output')
+    const d = new TopologyTestDriver(b.build(), { applicationId: 'fk', defaultKeySerde: S, defaultValueSerde: S }, 0)
+    await d.createInputTopic('right_table', S, S).pipeInput('rhs7', 'seven', 0)
+    await d.createInputTopic('left_table', S, S).pipeInput('lhs7', 'x', 1)
+    expect(d.createOutputTopic('output', S, S).readKeyValuesToList()).toEqual([{ key: 'lhs7', value: '(x,seven)' }])
     await d.close()
   })
 

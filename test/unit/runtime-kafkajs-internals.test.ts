@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest'
 import { KafkajsClient } from '../../lib/app/client/kafkajs.js'
 import {
   checkKafkajsInternals,
-  fixReadCommitted,
+  fixKafkajs,
   markAbortedRecords,
   readCommittedCluster,
   type FetchedPartitionData,
@@ -193,14 +193,14 @@ describe('kafkajs internals', () => {
     const sym = Object.getOwnPropertySymbols(kafka).find((s) => s.description === CREATE_CLUSTER)!
     Object.defineProperty(stripped, sym, { value: undefined })
     expect(() => checkKafkajsInternals(stripped as never)).toThrow(/kafkajs internals changed shape.*private:Kafka:createCluster/)
-    expect(() => fixReadCommitted(stripped as never)).toThrow(/kafkajs internals changed shape/)
+    expect(() => fixKafkajs(stripped as never)).toThrow(/kafkajs internals changed shape/)
   })
 
   it("kstreams' own consumer gets the read_committed fix; a user's kafkajs consumer in the same process does not", async () => {
     const protoFetch = Broker.prototype.fetch
     const ours: Cluster[] = []
     const theirs: Cluster[] = []
-    const ourKafka = fixReadCommitted(offlineKafka())
+    const ourKafka = fixKafkajs(offlineKafka())
     spyClusters(ourKafka, ours)
     const userKafka = offlineKafka()
     spyClusters(userKafka, theirs)

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import {
+  Consumed,
   Materialized,
+  StreamsBuilder,
+  type ProcessorContext,
+  type StreamRecord,
   PUT_RETURN_CODE_NOT_PUT as NOT_PUT,
   PUT_RETURN_CODE_VALID_TO_UNDEFINED as LATEST,
   Serdes,
@@ -8,6 +12,7 @@ import {
   TopologyError,
   type VersionedKeyValueStore,
 } from '../../lib/index.js'
+import { TopologyTestDriver } from '../../lib/testing/index.js'
 import { InMemoryKeyValueBytesStore } from '../../topology/state/memory.js'
 import { VersionedKeyValueStoreFacade } from '../../topology/state/versioned.js'
 
@@ -291,5 +296,60 @@ describe('Stores.persistentVersionedKeyValueStore / versionedKeyValueStoreBuilde
     expect(m.storeName).toBe('prices')
     expect(m.versioned).toEqual({ historyRetentionMs: 60_000, segmentIntervalMs: 20_000 })
     expect(() => Stores.persistentVersionedKeyValueStore('x', -1)).toThrow(TopologyError)
+  })
+})
+
+describe('Processor API with a versioned store (VersionedKeyValueStoreIntegrationTest-style)', () => {
+  it('a processor puts every record at its timestamp and answers "key@asOf" lookups', async () => {
+    const b = new StreamsBuilder()
+    b.addStateStore(Stores.versionedKeyValueStoreBuilder(Stores.persistentVersionedKeyValueStore('versions', HISTORY_RETENTION), S, S))
+    b.stream('in', Consumed.with(S, S))
+      .process<string, string>(
+        () => {
+          let ctx!: ProcessorContext<string, string>
+          let store!: VersionedKeyValueStore<string, string>
+          return {
+            init(c) {
+              ctx = c
+              store = c.getStateStore<VersionedKeyValueStore<string, string>>('versions')
+            },
+            async process(r: StreamRecord<string, string>) {
+              if (r.value.startsWith('?')) {
+                const found = await store.get(r.key, Number(r.value.slice(1)))
+                await ctx.forward({ ...r, value: found === null ? 'none' : `${found.value}@${found.timestamp}` })
+              } else {
+                const code = await store.put(r.key, r.value === '-' ? null : r.value, r.timestamp)
+                await ctx.forward({ ...r, value: `put:${code}` })
+              }
+            },
+          }
+        },
+        { stores: ['versions'] },
+      )
+      .to('out', { keySerde: S, valueSerde: S })
+    const d = new TopologyTestDriver(b.build(), { applicationId: 'papi' }, 0)
+    const input = d.createInputTopic('in', S, S)
+    await input.pipeInput('k', 'a', 100)
+    await input.pipeInput('k', 'b', 200)
+    await input.pipeInput('k', 'early', 50)
+    await input.pipeInput('k', '-', 300)
+    for (const asOf of [40, 60, 150, 250, 350]) await input.pipeInput('k', `?${asOf}`, 400)
+    expect(d.createOutputTopic('out', S, S).readValuesToList()).toEqual([
+      'put:-1',
+      'put:-1',
+      'put:100',
+      'put:-1',
+      'none',
+      'early@50',
+      'a@100',
+      'b@200',
+      'none',
+    ])
+    expect(await d.getVersionedKeyValueStore<string, string>('versions').get('k', 150)).toEqual({
+      value: 'a',
+      timestamp: 100,
+      validTo: 200,
+    })
+    await d.close()
   })
 })

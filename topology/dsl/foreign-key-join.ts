@@ -124,7 +124,7 @@ export function buildForeignKeyJoin<K, V, KO, VO, VR>(
   leftJoin: boolean,
   self: KTable<K, V>,
   other: KTable<KO, VO>,
-  foreignKeyExtractor: (value: V) => KO | null | undefined,
+  foreignKeyExtractor: (value: V, key: K) => KO | null | undefined,
   joiner: (left: V, right: VO | null) => VR,
   tableJoined: TableJoinedConfig<K, KO> | undefined,
   materialized: MaterializedConfig<K, VR> | undefined,

@@ -9,7 +9,6 @@ import { parseTaskId } from '../../../topology/processor/types.js'
 import {
   ASSIGNOR_NAME,
   ASSIGNOR_VERSION,
-  assignTasks,
   computeTasks,
   coPartitioningError,
   decodeSubscriptionInfo,
@@ -19,6 +18,7 @@ import {
   type AssignorHooks,
   type AssignorMember,
 } from '../assignor.js'
+import { assignTasks } from '../task-assignor.js'
 
 const { AssignerProtocol } = kafkajs
 
@@ -75,7 +75,7 @@ export function createTaskAssignor(hooks: AssignorHooks): PartitionAssigner {
       const shutdown = decoded.find((m) => m.info.shutdownRequested)?.info.shutdownRequested
       const error = coPartitioningError(subs, partitionsOfTopic)
       if (error || shutdown) {
-        hooks.onAssignmentComputed?.({ active: new Map(), standby: new Map() }, error)
+        hooks.onAssignmentComputed?.({ active: new Map(), standby: new Map(), warmup: new Map(), probingRebalanceNeeded: false }, error)
         return members.map((m) => ({
           memberId: m.memberId,
           memberAssignment: AssignerProtocol.MemberAssignment.encode({
@@ -87,18 +87,39 @@ export function createTaskAssignor(hooks: AssignorHooks): PartitionAssigner {
       }
       const tasks = computeTasks(subs, (s) => partitionsOfTopic(s.sourceTopics[0]!) ?? 0)
       const statefulSubs = new Set(subs.filter((s) => s.stateful).map((s) => s.id))
-      const stateful = new Set(tasks.filter((t) => statefulSubs.has(parseTaskId(t).subtopology)))
-      const result = assignTasks(tasks, decoded, stateful, hooks.numStandbyReplicas())
-      hooks.onAssignmentComputed?.(result)
+      const stateful = tasks.filter((t) => statefulSubs.has(parseTaskId(t).subtopology))
+      let endOffsetSums: ReadonlyMap<string, number> | undefined
+      try {
+        endOffsetSums = stateful.length > 0 ? await hooks.changelogEndOffsets(stateful) : new Map()
+      } catch (e) {
+        hooks.onEndOffsetsFailed?.(e instanceof Error ? e : new Error(String(e)))
+      }
+      const configs = hooks.assignmentConfigs()
+      const assignment = assignTasks(
+        tasks,
+        decoded.map((m) => ({ memberId: m.memberId, ...m.info })),
+        new Set(stateful),
+        configs,
+        endOffsetSums,
+      )
+      // Kafka Streams' FallbackPriorTaskAssignor: without end offsets, probe again later
+      const probing = assignment.probingRebalanceNeeded || endOffsetSums === undefined
+      const nextRebalanceMs = probing ? Date.now() + configs.probingRebalanceIntervalMs : undefined
+      hooks.onAssignmentComputed?.({ ...assignment, nextRebalanceMs })
       return members.map((m) => {
-        const act = result.active.get(m.memberId) ?? []
-        const sb = result.standby.get(m.memberId) ?? []
+        const act = assignment.active.get(m.memberId) ?? []
+        const sb = assignment.standby.get(m.memberId) ?? []
         return {
           memberId: m.memberId,
           memberAssignment: AssignerProtocol.MemberAssignment.encode({
             version: ASSIGNOR_VERSION,
             assignment: partitionsOfTasks(act, subs),
-            userData: encodeAssignmentInfo({ version: ASSIGNOR_VERSION, active: act, standby: sb }),
+            userData: encodeAssignmentInfo({
+              version: ASSIGNOR_VERSION,
+              active: act,
+              standby: sb,
+              ...(nextRebalanceMs !== undefined ? { nextRebalanceMs } : {}),
+            }),
           }),
         }
       })

@@ -11,10 +11,13 @@
  *   wrapping it on kstreams' OWN `Kafka` instance is how the read_committed fix below reaches
  *   every client kstreams creates and nothing else.
  * - `cluster.brokerPool.createBroker` (an instance field): wrapped per cluster, so every broker
- *   connection of that cluster gets the fixed `fetch` as an own property; `Broker.prototype`
- *   is never touched, so a user's own kafkajs clients in the same process keep kafkajs' behaviour.
- * - `kafkajs/src/broker/index.js` (the `Broker` class): only its prototype's `fetch`, called by
- *   the wrapper and checked for shape.
+ *   connection of that cluster gets the fixed `fetch` and the rejoin-aware `heartbeat` as own
+ *   properties; `Broker.prototype` is never touched, so a user's own kafkajs clients in the same
+ *   process keep kafkajs' behaviour.
+ * - `kafkajs/src/broker/index.js` (the `Broker` class): only its prototype's `fetch` and
+ *   `heartbeat`, called by the wrappers and checked for shape.
+ * - `kafkajs/src/protocol/error.js` (`createErrorFromCode`): the real REBALANCE_IN_PROGRESS error
+ *   a requested rejoin answers (./kafkajs-rejoin.ts).
  * - `kafkajs/src/consumer/batch.js` (`Batch`): decodes a fetched partition (drops control records,
  *   records before the fetch offset) for the changelog reader, exactly as kafkajs' consumer does.
  *
@@ -33,6 +36,7 @@
  */
 import { createRequire } from 'node:module'
 import type { Kafka } from 'kafkajs'
+import { takeRejoin } from './kafkajs-rejoin.js'
 
 const require = createRequire(import.meta.url)
 
@@ -84,6 +88,7 @@ export interface KafkajsFetchResponse {
 /** kafkajs' `Broker` (one connection pool to one broker), the part we call. */
 export interface KafkajsBroker {
   fetch(request: KafkajsFetchRequest): Promise<KafkajsFetchResponse>
+  heartbeat(request: { groupId: string; memberId: string; groupGenerationId: number }): Promise<unknown>
 }
 
 /** kafkajs' `Cluster`, the part we call. */
@@ -117,7 +122,10 @@ const CREATE_CLUSTER = 'private:Kafka:createCluster'
 const FIXED = Symbol('kstreams.kafkajs.readCommittedFix')
 const ABORT_MARKER_KEY = Buffer.from([0, 0, 0, 0]) // control record key: version 0, type 0 (ABORT)
 
-const BrokerClass = require('kafkajs/src/broker/index.js') as { prototype: { fetch?: unknown } }
+const BrokerClass = require('kafkajs/src/broker/index.js') as { prototype: { fetch?: unknown; heartbeat?: unknown } }
+const { createErrorFromCode } = require('kafkajs/src/protocol/error.js') as { createErrorFromCode?: (code: number) => Error }
+/** Kafka's REBALANCE_IN_PROGRESS error code. */
+const REBALANCE_IN_PROGRESS = 27
 const BatchClass = require('kafkajs/src/consumer/batch.js') as new (
   topic: string,
   fetchedOffset: string,
@@ -135,6 +143,11 @@ export function checkKafkajsInternals(kafka: Kafka): void {
   const version = (require('kafkajs/package.json') as { version: string }).version
   if (version !== KAFKAJS_VERSION) problems.push(`kafkajs ${version} is installed, kstreams needs exactly ${KAFKAJS_VERSION}`)
   if (typeof BrokerClass?.prototype?.fetch !== 'function') problems.push('kafkajs/src/broker Broker.prototype.fetch is not a function')
+  if (typeof BrokerClass?.prototype?.heartbeat !== 'function')
+    problems.push('kafkajs/src/broker Broker.prototype.heartbeat is not a function')
+  if (typeof createErrorFromCode !== 'function') problems.push('kafkajs/src/protocol/error.js has no createErrorFromCode')
+  else if ((createErrorFromCode(REBALANCE_IN_PROGRESS) as { type?: string }).type !== 'REBALANCE_IN_PROGRESS')
+    problems.push(`kafkajs' error code ${REBALANCE_IN_PROGRESS} is not REBALANCE_IN_PROGRESS`)
   if (typeof BatchClass !== 'function') problems.push('kafkajs/src/consumer/batch.js does not export a class')
   const factory = clusterFactoryOf(kafka)
   if (!factory) problems.push(`a Kafka instance has no ${CREATE_CLUSTER} factory`)
@@ -198,15 +211,24 @@ export function markAbortedRecords(pd: FetchedPartitionData): number {
   return marked
 }
 
-/** Gives one broker (connection pool) the fixed `fetch` as an own property. */
+/**
+ * Gives one broker (connection pool) the fixed `fetch` and a `heartbeat` that answers a requested
+ * rejoin (./kafkajs-rejoin.ts) with kafkajs' own REBALANCE_IN_PROGRESS error instead of sending,
+ * as own properties.
+ */
 function fixBroker(broker: KafkajsBroker): KafkajsBroker {
   const target = broker as KafkajsBroker & { [FIXED]?: true }
   if (target[FIXED]) return broker
-  const original = target.fetch
-  target.fetch = async function fetch(this: unknown, request: KafkajsFetchRequest) {
-    const response = await original.call(broker, request)
+  const fetch = target.fetch
+  target.fetch = async function fixedFetch(request: KafkajsFetchRequest) {
+    const response = await fetch.call(broker, request)
     for (const t of response?.responses ?? []) for (const pd of t.partitions ?? []) markAbortedRecords(pd)
     return response
+  }
+  const heartbeat = target.heartbeat
+  target.heartbeat = async function rejoiningHeartbeat(request) {
+    if (takeRejoin(request.groupId, request.memberId)) throw createErrorFromCode!(REBALANCE_IN_PROGRESS)
+    return heartbeat.call(broker, request)
   }
   target[FIXED] = true
   return broker
@@ -224,13 +246,13 @@ function fixCluster<C>(cluster: C): C {
 }
 
 /**
- * Applies the read_committed fix to every client (consumer, producer, admin) that `kafka` creates
- * from now on, and to nothing else: the instance's own cluster factory is wrapped, kafkajs'
- * classes are left alone. Idempotent.
+ * Applies kstreams' kafkajs fixes (the read_committed fix, the rejoin hook of `enforceRebalance`)
+ * to every client (consumer, producer, admin) that `kafka` creates from now on, and to nothing
+ * else: the instance's own cluster factory is wrapped, kafkajs' classes are left alone. Idempotent.
  * @returns `kafka`.
  * @throws Error when kafkajs' internals changed shape.
  */
-export function fixReadCommitted<K extends Kafka>(kafka: K): K {
+export function fixKafkajs<K extends Kafka>(kafka: K): K {
   const sym = Object.getOwnPropertySymbols(kafka).find((s) => s.description === CREATE_CLUSTER)
   const holder = kafka as unknown as Record<symbol, unknown> & { [FIXED]?: true }
   if (holder[FIXED]) return kafka
@@ -242,8 +264,8 @@ export function fixReadCommitted<K extends Kafka>(kafka: K): K {
 }
 
 /**
- * A read_committed `Cluster` of `kafka` (its brokers, TLS, SASL and retry settings) with the
- * read_committed fix, for reading partitions outside a consumer group.
+ * A read_committed `Cluster` of `kafka` (its brokers, TLS, SASL and retry settings) with kstreams'
+ * fixes, for reading partitions outside a consumer group.
  */
 export function readCommittedCluster(kafka: Kafka): KafkajsCluster {
   const factory = clusterFactoryOf(kafka)

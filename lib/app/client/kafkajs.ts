@@ -3,8 +3,8 @@
  * that imports kafkajs: this module (consumer, producers, admin), kafkajs-assignor.ts (the task
  * assignor as a kafkajs `PartitionAssigner`), kafkajs-changelog-reader.ts (the fetch-based
  * partition reader), kafkajs-log.ts (kafkajs' log lines), partition-send.ts, and
- * kafkajs-internals.ts (every use of kafkajs' private modules, and the read_committed fix applied
- * to kstreams' own `Kafka` instance only).
+ * kafkajs-rejoin.ts (`enforceRebalance`) and kafkajs-internals.ts (every use of kafkajs' private
+ * modules; the read_committed fix and the rejoin hook, applied to kstreams' own `Kafka` instance only).
  */
 import kafkajs from 'kafkajs'
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaConfig, Producer, Transaction } from 'kafkajs'
@@ -13,8 +13,9 @@ import type { ChangelogReader } from '../../state/types.js'
 import type { LogLevel, Logger } from '../logger.js'
 import { createTaskAssignor, decodeMemberAssignment, decodeMemberMetadata } from './kafkajs-assignor.js'
 import { createChangelogReader } from './kafkajs-changelog-reader.js'
-import { checkKafkajsInternals, fixReadCommitted } from './kafkajs-internals.js'
+import { checkKafkajsInternals, fixKafkajs } from './kafkajs-internals.js'
 import { kafkajsLogCreator, kafkajsLogLevel } from './kafkajs-log.js'
+import { clearRejoin, requestRejoin } from './kafkajs-rejoin.js'
 import { PartitionSender } from './partition-send.js'
 import {
   tpKey,
@@ -49,7 +50,7 @@ export interface KafkajsClientOptions {
 
 export class KafkajsClient implements StreamsClient {
   readonly admin: StreamsAdmin
-  /** kstreams' own kafkajs instance: every client it creates has the read_committed fix. */
+  /** kstreams' own kafkajs instance: every client it creates has kstreams' fixes (kafkajs-internals.ts). */
   readonly #kafka: Kafka
   readonly #admin: Admin
 
@@ -61,7 +62,7 @@ export class KafkajsClient implements StreamsClient {
       ...options.config,
     })
     checkKafkajsInternals(kafka)
-    this.#kafka = fixReadCommitted(kafka)
+    this.#kafka = fixKafkajs(kafka)
     this.#admin = this.#kafka.admin()
     this.admin = new KafkajsAdmin(this.#admin)
   }
@@ -227,8 +228,12 @@ class KafkajsGroupConsumer implements GroupConsumer {
   #listener: GroupConsumerListener | undefined
   /** Crashed, until it joins again (kafkajs' own restart or ours). */
   #down = false
+  readonly #groupId: string
+  /** Member id of the last join. */
+  #memberId: string | undefined
 
   constructor(kafka: Kafka, options: GroupConsumerOptions) {
+    this.#groupId = options.groupId
     const consumer = kafka.consumer({
       groupId: options.groupId,
       partitionAssigners: [createTaskAssignor(options.assignor)],
@@ -243,6 +248,8 @@ class KafkajsGroupConsumer implements GroupConsumer {
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       const p = e.payload
       this.#down = false
+      this.#memberId = p.memberId
+      clearRejoin(this.#groupId, p.memberId)
       this.#listener?.onJoin({
         memberId: p.memberId,
         isLeader: p.isLeader,
@@ -370,7 +377,12 @@ class KafkajsGroupConsumer implements GroupConsumer {
     }
   }
 
+  enforceRebalance(): void {
+    if (this.#memberId !== undefined && !this.#down) requestRejoin(this.#groupId, this.#memberId)
+  }
+
   disconnect(): Promise<void> {
+    if (this.#memberId !== undefined) clearRejoin(this.#groupId, this.#memberId)
     return this.#consumer.disconnect()
   }
 }

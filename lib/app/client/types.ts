@@ -150,6 +150,12 @@ export interface GroupConsumer {
   /** Commits offsets of the group (at-least-once). */
   commitOffsets(offsets: ReadonlyArray<TopicPartitionOffset>): Promise<void>
   describeGroup(): Promise<GroupDescription>
+  /**
+   * Asks the group for a rebalance (Java consumer: `enforceRebalance`): this member rejoins at its
+   * next heartbeat. Kafka Streams uses it for probing rebalances (KIP-441). A join that happens
+   * meanwhile (for any reason) satisfies the request. Ignored while the consumer is not a member.
+   */
+  enforceRebalance(): void
   disconnect(): Promise<void>
 }
 
