@@ -17,6 +17,7 @@ import {
   tpKey,
   type GroupConsumer,
   type GroupConsumerListener,
+  type GroupConsumerOptions,
   type GroupDescription,
   type PartitionEnds,
   type SendResult,
@@ -303,8 +304,10 @@ export class FakeGroupConsumer implements GroupConsumer {
     this.broker.check('commitOffsets')
     for (const o of offsets) this.broker.groupOffsets.set(tpKey(o.topic, o.partition), BigInt(o.offset))
   }
+  /** What `describeGroup` answers. */
+  description: GroupDescription = { state: 'Empty', members: [] }
   async describeGroup(): Promise<GroupDescription> {
-    return { state: 'Empty', members: [] }
+    return this.description
   }
   /** How often a rebalance was asked for. */
   rebalancesEnforced = 0
@@ -381,7 +384,10 @@ export class FakeClient implements StreamsClient {
     this.consumer = new FakeGroupConsumer(broker)
     this.reader = new FakeChangelogReader(broker)
   }
-  groupConsumer(): GroupConsumer {
+  /** The options of the last group consumer asked for (its assignor hooks). */
+  groupOptions: GroupConsumerOptions | undefined
+  groupConsumer(options: GroupConsumerOptions): GroupConsumer {
+    this.groupOptions = options
     return this.consumer
   }
   async taskProducer(): Promise<TaskProducer> {
