@@ -21,7 +21,8 @@
  * The consumer has no revocation callback: when a rebalance starts the loop commits everything
  * (the group still accepts commits of the old generation while it prepares the rebalance); after
  * the join it closes revoked tasks (committing what is left, releasing state locks) BEFORE it
- * creates new ones.
+ * creates new ones. A consumer that crashed left the group: its tasks are closed dirty (lost) at
+ * once, and the assignment of its rejoin creates them afresh from the committed offsets.
  */
 import type { EventEmitter } from 'node:events'
 import { setImmediate as yieldImmediate } from 'node:timers/promises'
@@ -101,6 +102,8 @@ export class StreamThread {
   #commitSoon = false
   #lastCommit = Date.now()
   #lastStateHint: 'REBALANCING' | 'RUNNING' | undefined
+  /** The consumer crashed and left the group: the loop closes the active tasks (see TaskManager.closeLost). */
+  #lost = false
 
   constructor(options: StreamThreadOptions) {
     this.#o = options
@@ -126,10 +129,7 @@ export class StreamThread {
         this.#wakeUp()
       },
       onShutdownRequested: (reason) => options.onShutdownRequested(reason),
-      onConsumerRestart: () => {
-        this.#flow.forgetPaused(this.#manager.tasks.values())
-        this.#hint('REBALANCING')
-      },
+      onConsumerRestart: () => this.#membershipLost(),
       fail: (e) => this.#fail(e),
       stopping: () => this.#stopping,
     })
@@ -275,7 +275,7 @@ export class StreamThread {
       // policy restarts it here, with backoff, for up to taskTimeoutMs
       if (restarting) {
         this.#c.logger.warn(`consumer stopped (${error.name}: ${error.message}); the client restarts it`, { error })
-        this.#flow.forgetPaused(this.#manager.tasks.values())
+        this.#membershipLost()
       } else if (classifyError(error) === 'retriable') this.#membership.scheduleRestart(error)
       else {
         this.#c.logger.error(`consumer crashed: ${error.message}`, { error })
@@ -337,6 +337,17 @@ export class StreamThread {
     w?.()
   }
 
+  /**
+   * The consumer stopped and is restarted (by the client or by us): it left the group, and what it
+   * had paused or sought is gone with it. Its tasks are lost; the loop closes them before anything
+   * else, so none of them processes or commits again, and the rejoin's assignment re-creates them.
+   */
+  #membershipLost(): void {
+    this.#lost = true
+    this.#hint('REBALANCING')
+    this.#wakeUp()
+  }
+
   #hint(state: 'REBALANCING' | 'RUNNING'): void {
     if (this.#lastStateHint === state && state === 'RUNNING') return
     this.#lastStateHint = state
@@ -356,6 +367,10 @@ export class StreamThread {
     let current: StreamTask | undefined
     while (!this.#stopping) {
       try {
+        if (this.#lost) {
+          this.#lost = false
+          await m.closeLost('the group consumer stopped and left the group')
+        }
         if (this.#commitSoon) {
           this.#commitSoon = false
           this.#lastCommit = Date.now()

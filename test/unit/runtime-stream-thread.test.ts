@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { resolveStreamsConfig } from '../../lib/app/options.js'
 import { StreamThread } from '../../lib/app/stream-thread.js'
 import type { TaskStateManager } from '../../lib/state/types.js'
-import { FakeBroker, FakeClient } from './helpers/fake-kafka.js'
+import { FakeBroker, FakeClient, retriesExceeded } from './helpers/fake-kafka.js'
 import { CHANGELOG, INPUT, MemoryTaskState, OUTPUT, TOPOLOGY, countingEngine } from './helpers/runtime-harness.js'
 
 const threads: StreamThread[] = []
@@ -15,10 +15,10 @@ afterEach(async () => {
   for (const t of threads.splice(0)) await t.stop({ clean: false })
 })
 
-async function until(cond: () => boolean, what: string, ms = 3_000): Promise<void> {
+async function until(cond: () => boolean, what: string | (() => string), ms = 3_000): Promise<void> {
   const end = Date.now() + ms
   while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    if (Date.now() > end) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`)
     await new Promise((r) => setTimeout(r, 5))
   }
 }
@@ -26,7 +26,14 @@ async function until(cond: () => boolean, what: string, ms = 3_000): Promise<voi
 function setup(options: { exactlyOnce: boolean; buffered?: number }) {
   const broker = new FakeBroker()
   const client = new FakeClient(broker)
-  const disk = { data: new Map<string, number>(), position: undefined as string | undefined }
+  /** The local state of each task, by partition (it survives the task's close, as a state directory does). */
+  const disks = new Map<number, { data: Map<string, number>; position: string | undefined }>()
+  const diskOf = (partition: number) => {
+    let d = disks.get(partition)
+    if (!d) disks.set(partition, (d = { data: new Map<string, number>(), position: undefined }))
+    return d
+  }
+  const disk = diskOf(0)
   const fatal: Error[] = []
   const hints: string[] = []
   const config = resolveStreamsConfig({
@@ -45,7 +52,7 @@ function setup(options: { exactlyOnce: boolean; buffered?: number }) {
     engine: { createTaskEngine: (o) => countingEngine(o.stores as unknown as MemoryTaskState, o.collector) },
     state: {
       createTaskStateManager: (o): TaskStateManager => {
-        const sm = new MemoryTaskState(disk, o.changelogPartition, [])
+        const sm = new MemoryTaskState(diskOf(o.changelogPartition), o.changelogPartition, [])
         ;(sm as { provider: unknown }).provider = sm
         return sm
       },
@@ -66,7 +73,32 @@ function setup(options: { exactlyOnce: boolean; buffered?: number }) {
       async () => undefined,
     )
   }
-  return { broker, client, disk, fatal, hints, thread, fetch }
+  /**
+   * One fetch of the consumer's current incarnation: the records of `partition` from its position
+   * (last seek or committed offset) as one batch, unless the partition is paused; a batch the
+   * thread took moves the position on (kafkajs' resolveOffset). Returns the records handed over.
+   */
+  const position = new Map<number, bigint>()
+  const poll = async (partition: number): Promise<number> => {
+    const c = client.consumer
+    if (c.down || c.isPaused({ topic: INPUT, partition })) return 0
+    const from = position.get(partition) ?? c.position(INPUT, partition)
+    const records = broker.records(INPUT, partition, from)
+    if (records.length === 0) return 0
+    const last = records.at(-1)!.offset
+    const taken = await c.listener!.onBatch(
+      { topic: INPUT, partition, records, lastOffset: last, highWatermark: String(BigInt(last) + 1n) },
+      async () => undefined,
+    )
+    if (taken) position.set(partition, BigInt(last) + 1n)
+    return records.length
+  }
+  /** The consumer crashed (its fetch positions are gone with it) and is restarted. */
+  const crash = (restarting: boolean) => {
+    position.clear()
+    client.consumer.crash(retriesExceeded(), restarting)
+  }
+  return { broker, client, disk, diskOf, fatal, hints, thread, fetch, poll, crash }
 }
 
 describe('stream thread loop', () => {
@@ -118,4 +150,63 @@ describe('stream thread loop', () => {
     expect(s.client.consumer.isPaused({ topic: INPUT, partition: 0 })).toBe(false)
     expect(s.disk.data.get('a')).toBe(3)
   })
+
+  for (const exactlyOnce of [false, true]) {
+    for (const restarting of [true, false]) {
+      it(`closes the tasks of a consumer that crashed and left the group; the rejoin's assignment starts them from the group's committed offsets (${exactlyOnce ? 'exactly-once' : 'at-least-once'}, restarted by ${restarting ? 'kafkajs' : 'kstreams'})`, async () => {
+        // the chaos matrix's coordinator-kill: the consumer crashed while task 0_0 had a full,
+        // paused partition and task 0_1 was initializing; while it was out of the group another
+        // member processed and committed partition 0 to its end; the restarted consumer got both
+        // tasks back. A task kept across the crash committed its older offset over the other
+        // member's (the group's position went backwards, to records never fetched again).
+        const s = setup({ exactlyOnce, buffered: 2 })
+        const a = (n: number) => Array.from({ length: n }, (_, i) => ['a', String(i)] as [string, string])
+        const b = (n: number) => Array.from({ length: n }, (_, i) => ['b', String(i)] as [string, string])
+        s.broker.produce(INPUT, 0, a(4))
+        s.broker.produce(INPUT, 1, b(3))
+        s.broker.produce(CHANGELOG, 1, [['b', '0']])
+        let release: () => void = () => undefined
+        const blocked = new Promise<void>((r) => (release = r))
+        s.client.reader.beforeBatch = () => blocked
+        await s.thread.start()
+        s.client.consumer.rejoin({ memberId: 'm1', isLeader: true, assignment: { [INPUT]: [0, 1] } })
+        await until(
+          () => s.thread.tasks.get('0_0')?.state === 'RUNNING' && s.thread.tasks.get('0_1')?.state === 'RESTORING',
+          'one task to run, one to restore',
+        )
+        expect(await s.poll(1)).toBe(3) // not taken: 0_1 is initializing, its partition paused
+        expect(s.client.consumer.isPaused({ topic: INPUT, partition: 1 })).toBe(true)
+        const fetched = s.poll(0) // 4 records over bufferedRecordsPerPartition (2): paused
+        expect(s.client.consumer.isPaused({ topic: INPUT, partition: 0 })).toBe(true)
+        s.crash(restarting)
+        await fetched
+        release()
+        // meanwhile another member processed partition 0 (its state in the changelog) and committed it
+        s.broker.produce(INPUT, 0, a(3))
+        s.broker.produce(CHANGELOG, 0, [['a', '7']])
+        if (exactlyOnce) s.broker.fence('app-0_0')
+        s.broker.groupOffsets.set(`${INPUT}:0`, 7n)
+        await new Promise((r) => setTimeout(r, 50))
+        s.client.consumer.rejoin({ memberId: 'm2', isLeader: true, assignment: { [INPUT]: [0, 1] } })
+        await until(() => [...s.thread.tasks.values()].filter((t) => t.state === 'RUNNING').length === 2, 'both tasks to run')
+        await new Promise((r) => setTimeout(r, 100)) // a few commit intervals
+        expect(s.broker.groupOffset(INPUT, 0)).toBe(7)
+        // every partition of the running tasks is fetched by the new consumer, from the committed offsets
+        expect(s.client.consumer.isPaused({ topic: INPUT, partition: 0 })).toBe(false)
+        expect(s.client.consumer.isPaused({ topic: INPUT, partition: 1 })).toBe(false)
+        s.broker.produce(INPUT, 0, a(2))
+        await until(
+          () => {
+            void s.poll(0)
+            void s.poll(1)
+            return s.broker.groupOffset(INPUT, 0) === 9 && s.broker.groupOffset(INPUT, 1) === 3
+          },
+          () =>
+            `every record to be processed and committed (${s.broker.groupOffset(INPUT, 0)}, ${s.broker.groupOffset(INPUT, 1)}, ${[...s.thread.tasks.values()].map((t) => t.id + t.state)}, paused ${[...s.client.consumer.paused]})`,
+        )
+        await until(() => s.diskOf(0).data.get('a') === 9 && s.diskOf(1).data.get('b') === 3, 'the counts to be committed locally')
+        expect(s.fatal).toEqual([])
+      })
+    }
+  }
 })

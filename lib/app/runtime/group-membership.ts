@@ -46,7 +46,7 @@ export interface GroupMembershipOptions {
   /** The standby tasks of the current assignment are known. */
   readonly onStandbyAssignment: (ids: Set<string>) => void
   readonly onShutdownRequested: (reason: string) => void
-  /** The consumer is (about to be) restarted: it has nothing paused any more. */
+  /** The consumer stopped and is (about to be) restarted: it left the group, so its tasks are lost. */
   readonly onConsumerRestart: () => void
   readonly fail: (error: Error) => void
   readonly stopping: () => boolean

@@ -75,9 +75,4 @@ export class PartitionFlow {
   isPaused(p: TopicPartition): boolean {
     return this.consumer.isPaused(p)
   }
-
-  /** A restarted consumer starts with nothing paused: forget the tasks' pause marks. */
-  forgetPaused(tasks: Iterable<StreamTask>): void {
-    for (const t of tasks) t.paused.clear()
-  }
 }

@@ -175,6 +175,25 @@ export class TaskManager {
     emitEvent(this.o.emitter, StreamsEvents.TASK_CLOSED, { taskId: task.id, standby: false, clean })
   }
 
+  /**
+   * The group consumer crashed and left the group (Kafka Streams: `handleLostAll` when the
+   * consumer's partitions are lost): every active task is closed dirty, without a commit. While
+   * this member was out, the group gave its tasks to others, which processed and committed them
+   * further; a task kept across the rejoin would commit its older offsets over theirs (the group's
+   * position going backwards, the records in between never fetched again) and go on from a store
+   * without their changes. The assignment of the rejoin re-creates the tasks it gives us, from the
+   * committed offsets and the changelogs.
+   */
+  async closeLost(reason: string): Promise<void> {
+    const lost = [...this.tasks.values()]
+    if (lost.length === 0) return
+    this.o.config.logger.warn(`${reason}: closing tasks ${lost.map((t) => t.id).join(', ')} dirty until the group assigns them again`)
+    for (const t of lost) {
+      emitEvent(this.o.emitter, StreamsEvents.TASK_MIGRATED, { taskId: t.id, reason })
+      await this.closeTask(t, { clean: false, commit: false })
+    }
+  }
+
   async closeAll(clean: boolean): Promise<void> {
     for (const t of [...this.tasks.values()]) await this.closeTask(t, { clean: clean && !this.#fatal, commit: false })
   }

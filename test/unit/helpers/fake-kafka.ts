@@ -19,6 +19,7 @@ import {
   type GroupConsumerListener,
   type GroupConsumerOptions,
   type GroupDescription,
+  type GroupJoin,
   type NewTopic,
   type PartitionEnds,
   type SendResult,
@@ -55,6 +56,15 @@ export function requestTimeout(): Error {
     sentAt: 0,
     pendingDuration: 0,
   })
+}
+
+/** What kafkajs' consumer crashes with when a broker stays unreachable (its retries exhausted). */
+export function retriesExceeded(): Error {
+  const cause = new kjs.KafkaJSConnectionError!('Connection error: connect ECONNREFUSED 127.0.0.1:9092', {
+    broker: 'b:9092',
+    code: 'ECONNREFUSED',
+  })
+  return new kjs.KafkaJSNumberOfRetriesExceeded!(cause, { retryCount: 5, retryTime: 1000 })
 }
 
 export type FaultOp = 'send' | 'sendOffsets' | 'commit' | 'abort' | 'init' | 'commitOffsets'
@@ -279,6 +289,8 @@ class FakeTransactionalProducer extends FakeTaskProducer implements Transactiona
 export class FakeGroupConsumer implements GroupConsumer {
   readonly paused = new Set<string>()
   readonly seeks: Array<{ topic: string; partition: number; offset: string }> = []
+  /** Fetch positions set by seeks since the last join (kafkajs' seek offsets of one incarnation). */
+  readonly #sought = new Map<string, bigint>()
   down = false
   listener: GroupConsumerListener | undefined
   constructor(private readonly broker: FakeBroker) {}
@@ -288,14 +300,39 @@ export class FakeGroupConsumer implements GroupConsumer {
     this.listener = listener
   }
   async restart(): Promise<void> {}
+  /**
+   * kafkajs' consumer stopped by an error (`restarting`: kafkajs restarts it by itself): it left
+   * the group, and its pauses and seeks are gone with it (the next incarnation starts with nothing
+   * paused, from the committed offsets); until it joins again pause/resume/seek do nothing.
+   */
+  crash(error: Error, restarting: boolean): void {
+    this.down = true
+    this.paused.clear()
+    this.#sought.clear()
+    this.listener!.onCrash(error, restarting)
+  }
+  /** The restarted consumer joined the group again. */
+  rejoin(join: GroupJoin): void {
+    this.down = false
+    this.listener!.onJoin(join)
+  }
+  /** Where this incarnation fetches a partition from: its last seek, else the committed offset, else 0. */
+  position(topic: string, partition: number): bigint {
+    const k = tpKey(topic, partition)
+    return this.#sought.get(k) ?? this.broker.groupOffsets.get(k) ?? 0n
+  }
   pause(ps: ReadonlyArray<TopicPartition>): void {
+    if (this.down) return
     for (const p of ps) this.paused.add(tpKey(p.topic, p.partition))
   }
   resume(ps: ReadonlyArray<TopicPartition>): void {
+    if (this.down) return
     for (const p of ps) this.paused.delete(tpKey(p.topic, p.partition))
   }
   seek(p: TopicPartition, offset: string): void {
+    if (this.down) return
     this.seeks.push({ topic: p.topic, partition: p.partition, offset })
+    if (BigInt(offset) >= 0n) this.#sought.set(tpKey(p.topic, p.partition), BigInt(offset))
   }
   isPaused(p: TopicPartition): boolean {
     return this.paused.has(tpKey(p.topic, p.partition))
