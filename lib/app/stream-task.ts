@@ -78,7 +78,9 @@ export class StreamTask {
     this.taskId = init.taskId
     this.subtopology = init.subtopology
     this.partitions = init.partitions
-    this.group = new PartitionGroup(init.partitions, init.now, init.maxTaskIdleMs)
+    // Queues are ordered by the head records' extracted timestamps once the engine exists (Kafka
+    // Streams' RecordQueue#headRecordTimestamp); before that nothing is taken from them.
+    this.group = new PartitionGroup(init.partitions, init.now, init.maxTaskIdleMs, (r) => this.engine?.headTimestamp?.(r) ?? r.timestamp)
   }
 
   static key(topic: string, partition: number): string {
@@ -154,6 +156,16 @@ export class StreamTask {
    */
   async process(max: number, now: number): Promise<number> {
     const engine = this.engine!
+    if (this.group.queues.length > 1 && this.group.size > 0) {
+      // The choice among queues deserializes head records (extracted timestamps): fetch their
+      // writer schemas first, once per batch.
+      try {
+        await engine.prepareBatch(this.group.candidates(max))
+      } catch (e) {
+        this.#failed = true
+        throw e
+      }
+    }
     const records = this.group.take(max, now)
     if (records.length === 0) return 0
     this.#processing = true
