@@ -56,7 +56,6 @@ function setup(options: { exactlyOnce: boolean }) {
         ;(sm as { provider: unknown }).provider = sm
         return sm
       },
-      createChangelogReader: () => client.reader,
     },
     emitter: new EventEmitter(),
     partitionsFor: () => 1,
