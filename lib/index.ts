@@ -165,6 +165,7 @@ export { collectLiveTopology, liveAnnotations, liveTopology, liveTopologyTable }
 export type { LiveProcessor, LiveSource, LiveStore, LiveTopology, LiveTopologyClient, LiveTopologySnapshot } from './app/live-topology.js'
 export type {
   DeserializationHandlerConfig,
+  HealthOptions,
   KafkaStreamsState,
   Logger,
   LogLevel,
@@ -176,8 +177,12 @@ export type {
   StreamsConfig,
   StreamsEventName,
   StreamsEventPayloads,
+  StreamsHealth,
   StreamsMetadata,
   StreamsUncaughtExceptionHandler,
   StreamThreadExceptionResponse,
+  TaskHealth,
+  TaskRestoreProgress,
+  TaskWaiting,
   TopologyLike,
 } from './app/index.js'

@@ -16,6 +16,7 @@
 import type { RawRecord, SubtopologyDef, TaskEngine } from '../../topology/engine/types.js'
 import { IllegalStateError, ProcessingError, StreamsError } from '../../topology/errors.js'
 import type { TaskId } from '../../topology/processor/types.js'
+import type { RuntimeTaskMetrics } from '../metrics/streams-metrics.js'
 import type { TaskStateManager } from '../state/types.js'
 import { PartitionGroup } from './partition-group.js'
 import type { TaskRecordCollector } from './record-collector.js'
@@ -66,6 +67,10 @@ export class StreamTask {
   processedSinceCommit = 0
   commitRequested = false
   lastWallClockPunctuation = 0
+  /** The task's sensors (task, processor-node and store metrics); undefined without metrics. */
+  metrics: RuntimeTaskMetrics | undefined
+  /** Restoration progress (records, summed over its changelogs) while restoring. */
+  restoreProgress: { restored: number; remaining: number; total: number } | undefined
   /** Partitions paused because their queue is full. */
   readonly paused = new Set<string>()
   /** True while {@link process} runs (records taken from the queues are in flight). */
