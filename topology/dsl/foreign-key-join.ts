@@ -267,7 +267,10 @@ export function buildForeignKeyJoin<K, V, KO, VO, VR>(
   const valueSerde = m.valueSerde
   const flags: TableNodeFlags = { sendOldValues: false, storeName: m.queryable ? m.storeName : undefined }
   builder.addProcessor(resultName, tableSourceSupplier<K, VR>(flags), [resolverName])
-  builder.addStateStore(storeDefFrom(m, 'keyValue', { keySerde, valueSerde }), { lazy: !m.queryable, processorNames: [resultName] })
+  builder.addStateStore(storeDefFrom(m, 'keyValue', { keySerde, valueSerde }, {}, { versionedAllowed: true }), {
+    lazy: !m.queryable,
+    processorNames: [resultName],
+  })
   return new KTable<K, VR>({
     builder,
     name: resultName,

@@ -170,7 +170,10 @@ export class KTable<K, V> {
     const vSerde = m?.valueSerde ?? valueSerde
     const flags: TableNodeFlags = { sendOldValues: false, storeName: queryable ? m!.storeName : undefined }
     this.builder.addProcessor(name, supplier(flags), [this.name])
-    if (queryable) this.builder.addStateStore(storeDefFrom(m!, 'keyValue', { keySerde, valueSerde: vSerde }), { processorNames: [name] })
+    if (queryable)
+      this.builder.addStateStore(storeDefFrom(m!, 'keyValue', { keySerde, valueSerde: vSerde }, {}, { versionedAllowed: true }), {
+        processorNames: [name],
+      })
     return new KTable<K, VR>({
       builder: this.builder,
       name,
