@@ -1,21 +1,21 @@
 /**
  * The probing rebalance (KIP-441) on the member side: the leader rejoins at the time of the
  * assignment it computed, every member at the `nextRebalanceMs` of its assignment info; a join
- * that does not change the assignment does not repeat it. And the kafkajs heartbeat patch that
- * makes a member rejoin (kafkajs has no `enforceRebalance`).
+ * that does not change the assignment does not repeat it. And the heartbeat of kstreams' own
+ * kafkajs brokers that makes a member rejoin (kafkajs has no `enforceRebalance`).
  */
 import { EventEmitter } from 'node:events'
 import { createRequire } from 'node:module'
 import kafkajs from 'kafkajs'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { encodeAssignmentInfo } from '../../lib/app/assignor.js'
+import { readCommittedCluster } from '../../lib/app/client/kafkajs-internals.js'
 import { clearRejoin, rejoinRequested, requestRejoin } from '../../lib/app/client/kafkajs-rejoin.js'
 import { resolveStreamsConfig } from '../../lib/app/options.js'
 import { GroupMembership } from '../../lib/app/runtime/group-membership.js'
 import { FakeBroker, FakeClient } from './helpers/fake-kafka.js'
 import { TOPOLOGY } from './helpers/runtime-harness.js'
 
-const { AssignerProtocol } = kafkajs
 const require = createRequire(import.meta.url)
 
 afterEach(() => {
@@ -56,12 +56,14 @@ function describeAs(client: FakeClient, memberId: string, nextRebalanceMs: numbe
     members: [
       {
         memberId,
-        memberMetadata: Buffer.alloc(0),
-        memberAssignment: AssignerProtocol.MemberAssignment.encode({
+        assignment: {},
+        assignmentUserData: encodeAssignmentInfo({
           version: 2,
-          assignment: {},
-          userData: encodeAssignmentInfo({ version: 2, active: [], standby: ['0_0'], ...(nextRebalanceMs ? { nextRebalanceMs } : {}) }),
+          active: [],
+          standby: ['0_0'],
+          ...(nextRebalanceMs ? { nextRebalanceMs } : {}),
         }),
+        subscriptionUserData: undefined,
       },
     ],
   }
@@ -123,8 +125,23 @@ describe('probing rebalance scheduling', () => {
 describe('kafkajs rejoin (enforceRebalance)', () => {
   it("fails the member's next heartbeat with kafkajs' REBALANCE_IN_PROGRESS, once, and only that member's", async () => {
     const Broker = require('kafkajs/src/broker/index.js') as { prototype: { heartbeat(r: object): Promise<unknown> } }
-    const fakeBroker = Object.create(Broker.prototype) as { heartbeat(r: object): Promise<unknown> }
+    // a broker of a cluster kstreams made (not connected), and a plain kafkajs broker
+    const cluster = readCommittedCluster(
+      new kafkajs.Kafka({ brokers: ['127.0.0.1:1'], logLevel: kafkajs.logLevel.NOTHING }),
+    ) as unknown as {
+      brokerPool: { createBroker(o: object): { heartbeat(r: object): Promise<unknown> } }
+    }
+    const fakeBroker = cluster.brokerPool.createBroker({
+      connectionPool: { connectionTimeout: 1000, host: '127.0.0.1', port: 1 },
+      logger: { namespace: () => ({}) },
+      nodeId: 0,
+    })
+    const plainBroker = Object.create(Broker.prototype) as { heartbeat(r: object): Promise<unknown> }
     requestRejoin('g', 'm1')
+    expect(rejoinRequested('g', 'm1')).toBe(true)
+    // a user's kafkajs client is not affected (kafkajs' classes are not patched), and leaves the request pending
+    const user = await plainBroker.heartbeat({ groupId: 'g', memberId: 'm1', groupGenerationId: 1 }).catch((e: unknown) => e)
+    expect((user as { type?: string }).type).not.toBe('REBALANCE_IN_PROGRESS')
     expect(rejoinRequested('g', 'm1')).toBe(true)
     // another member's heartbeat goes to the real request (which fails here: no connection)
     const other = await fakeBroker.heartbeat({ groupId: 'g', memberId: 'm2', groupGenerationId: 1 }).catch((e: unknown) => e)
