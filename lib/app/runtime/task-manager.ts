@@ -69,6 +69,13 @@ export class TaskManager {
   /** Active tasks in the current assignment (the store cache budget is split among them). */
   #assigned = 1
   #fatal = false
+  /**
+   * Tasks this manager closed dirty. Re-created, even by a new assignment, they go back to their
+   * partitions' reset position when nothing is committed: the consumer may already have fetched
+   * (and moved past) records the dirty-closed task took but never committed, e.g. batches of the
+   * new generation delivered to the old task object before the assignment was applied.
+   */
+  readonly #closedDirty = new Set<string>()
   /** Exactly-once v2: tasks rolled back with an aborted thread transaction, re-created by the next {@link revive}. */
   readonly #rewind = new Set<string>()
 
@@ -110,7 +117,7 @@ export class TaskManager {
   }
 
   /** Creates a task and starts its initialization in the background (the consumer keeps heartbeating). */
-  createTask(id: string, revived = false): StreamTask {
+  createTask(id: string, revived = this.#closedDirty.has(id)): StreamTask {
     const taskId = parseTaskId(id)
     const sub = this.o.topology.subtopologies.find((s) => s.id === taskId.subtopology)
     if (!sub) throw new StreamsError(`assigned unknown task ${id}`)
@@ -157,6 +164,7 @@ export class TaskManager {
       }
     }
     task.markClosed()
+    if (!clean) this.#closedDirty.add(task.id)
     await task.initPromise
     this.tasks.delete(task.id)
     for (const p of task.partitions) {
