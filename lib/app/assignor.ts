@@ -1,6 +1,7 @@
 /**
- * Task assignment as a kafkajs partition assigner (Kafka Streams: `StreamsPartitionAssignor`); the
- * algorithm itself is ./task-assignor.ts (`HighAvailabilityTaskAssignor`, KIP-441).
+ * Task assignment (Kafka Streams: `StreamsPartitionAssignor`), the client-independent part:
+ * lib/app/client/kafkajs-assignor.ts plugs it into kafkajs as a partition assigner; the algorithm
+ * itself is ./task-assignor.ts (`HighAvailabilityTaskAssignor`, KIP-441).
  *
  * The group leader alone runs `assign()`. It turns the group into TASKS: task
  * `<subtopology>_<p>` = partition p of every source topic of that sub-topology (co-partitioned
@@ -12,12 +13,8 @@
  * member's partitions plus {@link AssignmentInfo} in the assignment `userData` (active and standby
  * tasks, when to rebalance again, an error or a shutdown request for the whole application).
  */
-import kafkajs from 'kafkajs'
-import type { Assigner, Cluster, GroupMember, GroupMemberAssignment, PartitionAssigner } from 'kafkajs'
 import { parseTaskId } from '../../topology/processor/types.js'
-import { assignTasks, LATEST_OFFSET, type AssignmentConfigs, type TaskAssignment } from './task-assignor.js'
-
-const { AssignerProtocol } = kafkajs
+import { LATEST_OFFSET, type AssignmentConfigs, type TaskAssignment } from './task-assignor.js'
 
 /** Protocol name registered with the group coordinator. */
 export const ASSIGNOR_NAME = 'kstreams'
@@ -127,24 +124,6 @@ export function decodeAssignmentInfo(buf: Buffer | null | undefined): Assignment
   }
 }
 
-/** Decodes a member's full assignment (partitions + our userData), e.g. from `describeGroup()`. */
-export function decodeMemberAssignment(
-  buf: Buffer | null | undefined,
-): { partitions: Record<string, number[]>; info: AssignmentInfo | undefined } | undefined {
-  if (!buf || buf.length === 0) return undefined
-  const decoded = AssignerProtocol.MemberAssignment.decode(buf)
-  if (!decoded) return undefined
-  return { partitions: decoded.assignment, info: decodeAssignmentInfo(decoded.userData) }
-}
-
-/** Decodes a member's subscription metadata (topics + our userData). */
-export function decodeMemberMetadata(buf: Buffer | null | undefined): { topics: string[]; info: SubscriptionInfo } | undefined {
-  if (!buf || buf.length === 0) return undefined
-  const decoded = AssignerProtocol.MemberMetadata.decode(buf)
-  if (!decoded) return undefined
-  return { topics: decoded.topics, info: decodeSubscriptionInfo(decoded.userData) }
-}
-
 /** Task ids of all sub-topologies given partition counts, ordered partition-major so that a fresh assignment spreads each sub-topology across members. */
 export function computeTasks(
   subtopologies: ReadonlyArray<AssignorSubtopology>,
@@ -199,7 +178,7 @@ export function coPartitioningError(
   return problems.length ? problems.join('; ') : undefined
 }
 
-/** What the kafkajs assigner needs from the running client. */
+/** What the group consumer's assignor needs from the running client. */
 export interface AssignorHooks {
   subtopologies(): ReadonlyArray<AssignorSubtopology>
   /** Standbys, acceptable recovery lag, warm-ups, and the probing rebalance interval (ms). */
@@ -216,89 +195,4 @@ export interface AssignorHooks {
   onAssignmentComputed?(result: AssignmentResult, error?: string): void
   /** Called on the leader when the changelog end offsets could not be read. */
   onEndOffsetsFailed?(error: Error): void
-}
-
-/**
- * Builds the kafkajs `PartitionAssigner` (pass it as `partitionAssigners: [createTaskAssignor(hooks)]`).
- */
-export function createTaskAssignor(hooks: AssignorHooks): PartitionAssigner {
-  return ({ cluster }: { cluster: Cluster }): Assigner => ({
-    name: ASSIGNOR_NAME,
-    version: ASSIGNOR_VERSION,
-    async assign({ members }: { members: GroupMember[]; topics: string[] }): Promise<GroupMemberAssignment[]> {
-      const subs = hooks.subtopologies()
-      const partitionsOfTopic = (topic: string): number | undefined => {
-        try {
-          return cluster.findTopicPartitionMetadata(topic).length
-        } catch {
-          return undefined
-        }
-      }
-      const decoded: AssignorMember[] = members.map((m) => ({
-        memberId: m.memberId,
-        info: decodeMemberMetadata(m.memberMetadata)?.info ?? decodeSubscriptionInfo(undefined),
-      }))
-      const shutdown = decoded.find((m) => m.info.shutdownRequested)?.info.shutdownRequested
-      const error = coPartitioningError(subs, partitionsOfTopic)
-      if (error || shutdown) {
-        hooks.onAssignmentComputed?.({ active: new Map(), standby: new Map(), warmup: new Map(), probingRebalanceNeeded: false }, error)
-        return members.map((m) => ({
-          memberId: m.memberId,
-          memberAssignment: AssignerProtocol.MemberAssignment.encode({
-            version: ASSIGNOR_VERSION,
-            assignment: {},
-            userData: encodeAssignmentInfo({ version: ASSIGNOR_VERSION, active: [], standby: [], error, shutdown }),
-          }),
-        }))
-      }
-      const tasks = computeTasks(subs, (s) => partitionsOfTopic(s.sourceTopics[0]!) ?? 0)
-      const statefulSubs = new Set(subs.filter((s) => s.stateful).map((s) => s.id))
-      const stateful = tasks.filter((t) => statefulSubs.has(parseTaskId(t).subtopology))
-      let endOffsetSums: ReadonlyMap<string, number> | undefined
-      try {
-        endOffsetSums = stateful.length > 0 ? await hooks.changelogEndOffsets(stateful) : new Map()
-      } catch (e) {
-        hooks.onEndOffsetsFailed?.(e instanceof Error ? e : new Error(String(e)))
-      }
-      const configs = hooks.assignmentConfigs()
-      const assignment = assignTasks(
-        tasks,
-        decoded.map((m) => ({ memberId: m.memberId, ...m.info })),
-        new Set(stateful),
-        configs,
-        endOffsetSums,
-      )
-      // Kafka Streams' FallbackPriorTaskAssignor: without end offsets, probe again later
-      const probing = assignment.probingRebalanceNeeded || endOffsetSums === undefined
-      const nextRebalanceMs = probing ? Date.now() + configs.probingRebalanceIntervalMs : undefined
-      hooks.onAssignmentComputed?.({ ...assignment, nextRebalanceMs })
-      return members.map((m) => {
-        const act = assignment.active.get(m.memberId) ?? []
-        const sb = assignment.standby.get(m.memberId) ?? []
-        return {
-          memberId: m.memberId,
-          memberAssignment: AssignerProtocol.MemberAssignment.encode({
-            version: ASSIGNOR_VERSION,
-            assignment: partitionsOfTasks(act, subs),
-            userData: encodeAssignmentInfo({
-              version: ASSIGNOR_VERSION,
-              active: act,
-              standby: sb,
-              ...(nextRebalanceMs !== undefined ? { nextRebalanceMs } : {}),
-            }),
-          }),
-        }
-      })
-    },
-    protocol({ topics }: { topics: string[] }) {
-      return {
-        name: ASSIGNOR_NAME,
-        metadata: AssignerProtocol.MemberMetadata.encode({
-          version: ASSIGNOR_VERSION,
-          topics,
-          userData: encodeSubscriptionInfo(hooks.subscriptionInfo()),
-        }),
-      }
-    },
-  })
 }

@@ -16,9 +16,6 @@ import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import kafkajs from 'kafkajs'
-import './kafkajs-fixes.js' // kafkajs read_committed fix (aborted transactions), applied on import
-import type { Admin, Kafka } from 'kafkajs'
 import { IllegalStateError, StreamsError } from '../../topology/errors.js'
 import type { TopologyDef } from '../../topology/engine/types.js'
 import type { StateStore } from '../../topology/state/types.js'
@@ -26,7 +23,6 @@ import { emitEvent, StreamsEvents } from './events.js'
 import { GlobalStreamThread } from './global-thread.js'
 import { compositeStore, compositeVersionedStore, type QueryableStore } from './interactive-queries.js'
 import { fetchPartitionCounts, prepareInternalTopics } from './internal-topics.js'
-import { kafkajsLogCreator, kafkajsLogLevel } from './logger.js'
 import { internalTopicOverrides, resolveStreamsConfig, type ResolvedStreamsConfig, type StreamsConfig } from './options.js'
 import { defaultEngineRuntime, defaultStateRuntime } from './runtime-wiring.js'
 import { resolvePatternSourcesWithAdmin } from './pattern-sources.js'
@@ -34,9 +30,8 @@ import { StateMachine, type KafkaStreamsState, type StateListener } from './stat
 import type { EngineRuntime, StateRuntime } from './state-runtime.js'
 import { StreamThread } from './stream-thread.js'
 import { KafkajsClient } from './client/kafkajs.js'
+import type { StreamsClient } from './client/types.js'
 import type { RuntimeTestHooks } from './runtime/commit.js'
-
-const { Kafka: KafkaClient } = kafkajs
 
 /** What the uncaught exception handler answers (Kafka Streams: `StreamThreadExceptionResponse`). */
 export type StreamThreadExceptionResponse = 'REPLACE_THREAD' | 'SHUTDOWN_CLIENT' | 'SHUTDOWN_APPLICATION'
@@ -77,8 +72,7 @@ export class KafkaStreams extends EventEmitter {
   readonly #internals: KafkaStreamsInternals
   readonly #sm: StateMachine
   #def: TopologyDef | undefined
-  #kafka: Kafka | undefined
-  #admin: Admin | undefined
+  #client: StreamsClient | undefined
   #thread: StreamThread | undefined
   #global: GlobalStreamThread | undefined
   #handler: StreamsUncaughtExceptionHandler | undefined
@@ -181,18 +175,18 @@ export class KafkaStreams extends EventEmitter {
       this.#engine = this.#internals.engine ?? (await defaultEngineRuntime())
       this.#state = this.#internals.state ?? defaultStateRuntime(this.config)
       const c = this.config
-      this.#kafka = new KafkaClient({
-        logLevel: kafkajsLogLevel(c.logLevel),
-        logCreator: kafkajsLogCreator(c.logger, c.logLevel),
-        ...c.kafka,
-      })
-      this.#admin = this.#kafka.admin()
-      await this.#admin.connect()
+      const client = (this.#client = new KafkajsClient({
+        config: c.kafka,
+        logger: c.logger,
+        logLevel: c.logLevel,
+        partitionsFor: (topic) => this.#partitionCounts.get(topic),
+      }))
+      await client.connect()
       // pattern sources read the topics matching at start (see pattern-sources.ts)
-      this.#def = await resolvePatternSourcesWithAdmin(this.#admin, this.#def!)
+      this.#def = await resolvePatternSourcesWithAdmin(client.admin, this.#def!)
       const def = this.#def
       const layout = await prepareInternalTopics({
-        admin: this.#admin,
+        admin: client.admin,
         topology: def,
         replicationFactor: c.replicationFactor,
         overrides: (kind) => internalTopicOverrides(c, kind),
@@ -200,12 +194,12 @@ export class KafkaStreams extends EventEmitter {
       })
       for (const [t, n] of layout.partitions) this.#partitionCounts.set(t, n)
       const sinks = [...new Set(def.subtopologies.flatMap((s) => s.sinkTopics))].filter((t) => !this.#partitionCounts.has(t))
-      for (const [t, n] of await fetchPartitionCounts(this.#admin, sinks)) if (n !== undefined) this.#partitionCounts.set(t, n)
+      for (const [t, n] of await fetchPartitionCounts(client.admin, sinks)) if (n !== undefined) this.#partitionCounts.set(t, n)
       if (def.globalStores.length) {
         this.#global = new GlobalStreamThread({
           config: c,
           topology: def,
-          kafka: this.#kafka,
+          client,
           engine: this.#engine,
           state: this.#state,
           emitter: this,
@@ -229,12 +223,7 @@ export class KafkaStreams extends EventEmitter {
     const thread = new StreamThread({
       config: this.config,
       topology: this.#def!,
-      client: new KafkajsClient({
-        kafka: this.#kafka!,
-        admin: this.#admin!,
-        partitionsFor: (topic) => this.#partitionCounts.get(topic),
-        changelogReader: () => this.#state!.createChangelogReader(this.#kafka!, this.config.logger),
-      }),
+      client: this.#client!,
       testHooks: this.#internals.testHooks,
       transactionalId: `${this.config.applicationId}-${this.#processId}-${++this.#threadIdx}`,
       engine: this.#engine!,
@@ -302,8 +291,8 @@ export class KafkaStreams extends EventEmitter {
     this.#thread = undefined
     await this.#global?.stop().catch(() => undefined)
     this.#global = undefined
-    await this.#admin?.disconnect().catch(() => undefined)
-    this.#admin = undefined
+    await this.#client?.close().catch(() => undefined)
+    this.#client = undefined
   }
 
   /**

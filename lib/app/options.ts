@@ -6,7 +6,7 @@
  */
 import os from 'node:os'
 import path from 'node:path'
-import type { KafkaConfig } from 'kafkajs'
+import type { KafkaConfig } from './client/kafkajs.js'
 import { StreamsConfigError } from '../../topology/errors.js'
 import type { Serde } from '../../topology/serde.js'
 import type { TimestampExtractor } from '../../topology/processor/types.js'

@@ -483,6 +483,25 @@ describe('foreign-key join: stale responses and partitioners', () => {
     await d.close()
   })
 
+  it('the extractor also gets the left key (KIP-1104)', async () => {
+    const b = new StreamsBuilder()
+    const left = b.table('left_table', Consumed.with(S, S))
+    const right = b.table('right_table', Consumed.with(S, S))
+    left
+      .join(
+        right,
+        (_v: string, k: string) => `rhs${k.slice(3)}`,
+        (l: string, r: string) => joiner(l, r),
+      )
+      .toStream()
+      .to('output')
+    const d = new TopologyTestDriver(b.build(), { applicationId: 'fk', defaultKeySerde: S, defaultValueSerde: S }, 0)
+    await d.createInputTopic('right_table', S, S).pipeInput('rhs7', 'seven', 0)
+    await d.createInputTopic('left_table', S, S).pipeInput('lhs7', 'x', 1)
+    expect(d.createOutputTopic('output', S, S).readKeyValuesToList()).toEqual([{ key: 'lhs7', value: '(x,seven)' }])
+    await d.close()
+  })
+
   it('the result timestamp is the larger of the two rows', async () => {
     const h = await harness({ leftJoin: false, materialized: false, rejoin: false })
     await h.right('rhs1', 'r', 50)

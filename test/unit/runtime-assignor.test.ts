@@ -2,8 +2,7 @@ import { describe, expect, it } from 'vitest'
 import kafkajs from 'kafkajs'
 import {
   coPartitioningError,
-  createTaskAssignor,
-  decodeMemberAssignment,
+  decodeAssignmentInfo,
   decodeSubscriptionInfo,
   encodeSubscriptionInfo,
   partitionsOfTasks,
@@ -11,8 +10,15 @@ import {
   type AssignorHooks,
   type SubscriptionInfo,
 } from '../../lib/app/assignor.js'
+import { createTaskAssignor, decodeMemberAssignment } from '../../lib/app/client/kafkajs-assignor.js'
 
 const { AssignerProtocol } = kafkajs
+
+/** A member's assignment as the consumer protocol carries it: partitions and our AssignmentInfo. */
+function assignmentOf(buf: Buffer): { partitions: Record<string, number[]>; info: ReturnType<typeof decodeAssignmentInfo> } {
+  const a = decodeMemberAssignment(buf)!
+  return { partitions: a.assignment, info: decodeAssignmentInfo(a.userData) }
+}
 
 describe('co-partitioning and partitions', () => {
   it('names the topics and counts when co-partitioned topics differ', () => {
@@ -76,7 +82,7 @@ describe('createTaskAssignor (kafkajs protocol)', () => {
       ],
       topics: ['in'],
     })
-    const decoded = out.map((o) => decodeMemberAssignment(o.memberAssignment)!)
+    const decoded = out.map((o) => assignmentOf(o.memberAssignment))
     const partitions = decoded.flatMap((d) => d.partitions['in'] ?? []).sort()
     expect(partitions).toEqual([0, 1, 2, 3])
     expect(decoded.map((d) => d.info!.active.length)).toEqual([2, 2])
@@ -112,7 +118,7 @@ describe('createTaskAssignor (kafkajs protocol)', () => {
       topics: ['in'],
     })
     expect([...asked].sort()).toEqual(tasks)
-    const [x, y] = out.map((o) => decodeMemberAssignment(o.memberAssignment)!)
+    const [x, y] = out.map((o) => assignmentOf(o.memberAssignment))
     expect(x!.partitions['in']).toEqual([0, 1, 2, 3])
     expect(y!.info!.active).toEqual([])
     expect(y!.info!.standby).toHaveLength(1)
@@ -138,7 +144,7 @@ describe('createTaskAssignor (kafkajs protocol)', () => {
       topics: ['in'],
     })
     expect(failed?.message).toBe('no leader')
-    const [x, y] = out.map((o) => decodeMemberAssignment(o.memberAssignment)!)
+    const [x, y] = out.map((o) => assignmentOf(o.memberAssignment))
     expect(x!.info!.active).toEqual(['0_0', '0_1'])
     expect(y!.info!.active).toEqual(['0_2', '0_3'])
     expect(x!.info!.nextRebalanceMs).toBeGreaterThan(Date.now())

@@ -174,9 +174,38 @@ describe('versioned KTable', () => {
     const b = new StreamsBuilder()
     expect(() => b.stream('s', Consumed.with(S, S)).groupByKey().count(versioned('counts'))).toThrow(
       new TopologyError(
-        "store 'counts' is versioned: versioned stores materialize StreamsBuilder.table and KStream.toTable only (KIP-889)",
+        "store 'counts' is versioned: versioned stores materialize tables (StreamsBuilder.table, KStream.toTable, KTable.filter/filterNot/mapValues and table joins), not aggregations (KIP-914)",
       ),
     )
+  })
+
+  it('filter, mapValues, table-table and foreign-key join results materialized as versioned tables keep history', async () => {
+    const b = new StreamsBuilder()
+    const t = b.table('t', Consumed.with(S, S))
+    const r = b.table('r', Consumed.with(S, S))
+    t.filter((_k, v) => !v.startsWith('x'), versioned('filtered'))
+    t.mapValues((v) => v.toUpperCase(), versioned('upper'))
+    t.join(r, (a: string, c: string) => `${a}+${c}`, versioned('joined'))
+    t.join(
+      r,
+      (v: string) => v.split('|')[1],
+      (a: string, c: string) => `${a}/${c}`,
+      versioned('fk'),
+    )
+    const d = new TopologyTestDriver(b.build(), { applicationId: 'v', defaultKeySerde: S, defaultValueSerde: S }, 0)
+    const ti = d.createInputTopic('t', S, S)
+    const ri = d.createInputTopic('r', S, S)
+    await ri.pipeInput('k', 'r1', 0)
+    await ti.pipeInput('k', 'a|k', 10)
+    await ti.pipeInput('k', 'x|k', 20)
+    await ti.pipeInput('k', 'b|k', 30)
+    const at = async (store: string, asOf: number) =>
+      (await d.getVersionedKeyValueStore<string, string>(store).get('k', asOf))?.value ?? null
+    expect([await at('filtered', 15), await at('filtered', 25), await at('filtered', 35)]).toEqual(['a|k', null, 'b|k'])
+    expect([await at('upper', 15), await at('upper', 25)]).toEqual(['A|K', 'X|K'])
+    expect([await at('joined', 15), await at('joined', 35)]).toEqual(['a|k+r1', 'b|k+r1'])
+    expect([await at('fk', 15), await at('fk', 25), await at('fk', 35)]).toEqual(['a|k/r1', 'x|k/r1', 'b|k/r1'])
+    await d.close()
   })
 
   it('KStream.toTable with a versioned store', async () => {

@@ -124,7 +124,7 @@ export function buildForeignKeyJoin<K, V, KO, VO, VR>(
   leftJoin: boolean,
   self: KTable<K, V>,
   other: KTable<KO, VO>,
-  foreignKeyExtractor: (value: V) => KO | null | undefined,
+  foreignKeyExtractor: (value: V, key: K) => KO | null | undefined,
   joiner: (left: V, right: VO | null) => VR,
   tableJoined: TableJoinedConfig<K, KO> | undefined,
   materialized: MaterializedConfig<K, VR> | undefined,
@@ -267,7 +267,10 @@ export function buildForeignKeyJoin<K, V, KO, VO, VR>(
   const valueSerde = m.valueSerde
   const flags: TableNodeFlags = { sendOldValues: false, storeName: m.queryable ? m.storeName : undefined }
   builder.addProcessor(resultName, tableSourceSupplier<K, VR>(flags), [resolverName])
-  builder.addStateStore(storeDefFrom(m, 'keyValue', { keySerde, valueSerde }), { lazy: !m.queryable, processorNames: [resultName] })
+  builder.addStateStore(storeDefFrom(m, 'keyValue', { keySerde, valueSerde }, {}, { versionedAllowed: true }), {
+    lazy: !m.queryable,
+    processorNames: [resultName],
+  })
   return new KTable<K, VR>({
     builder,
     name: resultName,

@@ -729,7 +729,10 @@ export function buildTableTableJoin<K, V, VO, VR>(
   const valueSerde = m?.valueSerde
   const mergeFlags: TableJoinMergeFlags = { sendOldValues: false, storeName: m?.storeName }
   builder.addProcessor(mergeName, tableJoinMergeSupplier<K, VR>(mergeFlags), [joinThisName, joinOtherName])
-  if (m !== undefined) builder.addStateStore(storeDefFrom(m, 'keyValue', { keySerde, valueSerde }), { processorNames: [mergeName] })
+  if (m !== undefined)
+    builder.addStateStore(storeDefFrom(m, 'keyValue', { keySerde, valueSerde }, {}, { versionedAllowed: true }), {
+      processorNames: [mergeName],
+    })
 
   const flags: TableNodeFlags = { sendOldValues: false, storeName: m?.storeName }
   const joinGetter = tableTableJoinValueGetterSupplier<K, V, VO, VR>(kind, leftGetter, rightGetter, joiner)

@@ -170,7 +170,10 @@ export class KTable<K, V> {
     const vSerde = m?.valueSerde ?? valueSerde
     const flags: TableNodeFlags = { sendOldValues: false, storeName: queryable ? m!.storeName : undefined }
     this.builder.addProcessor(name, supplier(flags), [this.name])
-    if (queryable) this.builder.addStateStore(storeDefFrom(m!, 'keyValue', { keySerde, valueSerde: vSerde }), { processorNames: [name] })
+    if (queryable)
+      this.builder.addStateStore(storeDefFrom(m!, 'keyValue', { keySerde, valueSerde: vSerde }, {}, { versionedAllowed: true }), {
+        processorNames: [name],
+      })
     return new KTable<K, VR>({
       builder: this.builder,
       name,
@@ -277,7 +280,7 @@ export class KTable<K, V> {
   ): KTable<K, VR>
   /**
    * Foreign-key inner join (Kafka Streams KIP-213: `KTable#join(KTable, Function, ValueJoiner)`):
-   * each row of this table joins the row of `other` whose key is `foreignKeyExtractor(value)`; the
+   * each row of this table joins the row of `other` whose key is `foreignKeyExtractor(value, key)`; the
    * result has this table's key. Rows whose foreign key is null or absent in `other` have no result;
    * a change of either row, a foreign key change or a delete on either side updates or deletes the
    * result. Goes through two internal topics (`...-subscription-registration-topic`,
@@ -287,7 +290,7 @@ export class KTable<K, V> {
    */
   join<KO, VO, VR>(
     other: KTable<KO, VO>,
-    foreignKeyExtractor: (value: V) => KO | null | undefined,
+    foreignKeyExtractor: (value: V, key: K) => KO | null | undefined,
     joiner: ValueJoiner<V, VO, VR>,
     tableJoined?: TableJoinedConfig<K, KO>,
     materialized?: MaterializedConfig<K, VR>,
@@ -295,7 +298,7 @@ export class KTable<K, V> {
   /** Foreign-key inner join with a `Materialized` and no `TableJoined` (Kafka Streams' overload). */
   join<KO, VO, VR>(
     other: KTable<KO, VO>,
-    foreignKeyExtractor: (value: V) => KO | null | undefined,
+    foreignKeyExtractor: (value: V, key: K) => KO | null | undefined,
     joiner: ValueJoiner<V, VO, VR>,
     materialized: MaterializedConfig<K, VR>,
   ): KTable<K, VR>
@@ -329,7 +332,7 @@ export class KTable<K, V> {
    */
   leftJoin<KO, VO, VR>(
     other: KTable<KO, VO>,
-    foreignKeyExtractor: (value: V) => KO | null | undefined,
+    foreignKeyExtractor: (value: V, key: K) => KO | null | undefined,
     joiner: ValueJoiner<V, VO | null, VR>,
     tableJoined?: TableJoinedConfig<K, KO>,
     materialized?: MaterializedConfig<K, VR>,
@@ -337,7 +340,7 @@ export class KTable<K, V> {
   /** Foreign-key left join with a `Materialized` and no `TableJoined` (Kafka Streams' overload). */
   leftJoin<KO, VO, VR>(
     other: KTable<KO, VO>,
-    foreignKeyExtractor: (value: V) => KO | null | undefined,
+    foreignKeyExtractor: (value: V, key: K) => KO | null | undefined,
     joiner: ValueJoiner<V, VO | null, VR>,
     materialized: MaterializedConfig<K, VR>,
   ): KTable<K, VR>

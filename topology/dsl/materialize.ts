@@ -55,7 +55,7 @@ export function storeDefFrom(
 ): StoreDef {
   if (m.config.versioned !== undefined && !options.versionedAllowed)
     throw new TopologyError(
-      `store '${m.storeName}' is versioned: versioned stores materialize StreamsBuilder.table and KStream.toTable only (KIP-889)`,
+      `store '${m.storeName}' is versioned: versioned stores materialize tables (StreamsBuilder.table, KStream.toTable, KTable.filter/filterNot/mapValues and table joins), not aggregations (KIP-914)`,
     )
   const keySerde = m.keySerde ?? serdes.keySerde
   const valueSerde = m.valueSerde ?? serdes.valueSerde

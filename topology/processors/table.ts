@@ -112,6 +112,20 @@ function derivedValueGetterSupplier<K, V, VR>(
   }
 }
 
+/**
+ * Writes a table node's own store: a versioned store (KIP-914) gets the value as a version at
+ * `timestamp`, any other a `ValueAndTimestamp` (`null` deletes).
+ */
+export async function putTableValue<K, V>(
+  store: TimestampedKeyValueStore<K, V>,
+  key: K,
+  value: V | null,
+  timestamp: number,
+): Promise<void> {
+  if (isVersionedStore(store)) await (store as unknown as VersionedKeyValueStore<K, V>).put(key, value, timestamp)
+  else await store.put(key, valueAndTimestamp(value, timestamp))
+}
+
 abstract class TableProcessor<K, VIn, KOut, VOut> implements Processor<K, VIn, KOut, VOut> {
   protected ctx!: ProcessorContext<KOut, VOut>
   protected store: TimestampedKeyValueStore<K, any> | undefined
@@ -184,7 +198,7 @@ export function tableFilterSupplier<K, V>(
         const newValue = compute(r.key, r.value.newValue)
         const oldValue = this.sendOldValues ? compute(r.key, r.value.oldValue) : null
         if (this.sendOldValues && oldValue === null && newValue === null) return
-        if (this.store) await this.store.put(r.key, valueAndTimestamp(newValue, r.timestamp))
+        if (this.store) await putTableValue(this.store, r.key, newValue, r.timestamp)
         return this.ctx.forward({
           key: r.key,
           value: change(newValue, oldValue, r.value.isLatest !== false),
@@ -205,7 +219,7 @@ export function tableMapValuesSupplier<K, V, VR>(
       async process(r: StreamRecord<K, Change<V>>) {
         const newValue = r.value.newValue === null ? null : mapper(r.value.newValue, r.key)
         const oldValue = this.sendOldValues && r.value.oldValue !== null ? mapper(r.value.oldValue, r.key) : null
-        if (this.store) await this.store.put(r.key, valueAndTimestamp(newValue, r.timestamp))
+        if (this.store) await putTableValue(this.store, r.key, newValue, r.timestamp)
         return this.ctx.forward({
           key: r.key,
           value: change(newValue, oldValue, r.value.isLatest !== false),

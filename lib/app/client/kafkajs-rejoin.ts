@@ -3,19 +3,15 @@
  * `enforceRebalance()` makes the member rejoin the group, which Kafka Streams uses for probing
  * rebalances (KIP-441). A kafkajs consumer rejoins when a heartbeat answers REBALANCE_IN_PROGRESS
  * (its runner then sends JoinGroup + SyncGroup with the same member id, as for any rebalance). So
- * a requested rejoin is delivered by patching kafkajs' `Broker.prototype.heartbeat`: the member's
- * next heartbeat is not sent but fails with the real kafkajs REBALANCE_IN_PROGRESS protocol error.
+ * a requested rejoin is delivered through the heartbeat of kstreams' own brokers (wrapped per
+ * instance in ./kafkajs-internals.ts, never `Broker.prototype`): the member's next heartbeat is not
+ * sent but fails with the real kafkajs REBALANCE_IN_PROGRESS protocol error.
  *
  * The rejoin starts a rebalance of the whole group when the member is the group's leader or its
  * subscription metadata changed (both hold for a probing rebalance: the leader asks, and the
  * warm-ups' offset sums have moved); a follower with unchanged metadata just gets its assignment
  * again.
  */
-import { createRequire } from 'node:module'
-
-const require = createRequire(import.meta.url)
-
-const PATCHED = Symbol.for('kstreams.kafkajs.heartbeat.enforceRebalance')
 /** `<groupId>\0<memberId>` of the members whose next heartbeat makes them rejoin. */
 const requested = new Set<string>()
 
@@ -23,7 +19,6 @@ const key = (groupId: string, memberId: string): string => `${groupId}\0${member
 
 /** The member rejoins at its next heartbeat. */
 export function requestRejoin(groupId: string, memberId: string): void {
-  applyRejoinPatch()
   requested.add(key(groupId, memberId))
 }
 
@@ -37,17 +32,7 @@ export function rejoinRequested(groupId: string, memberId: string): boolean {
   return requested.has(key(groupId, memberId))
 }
 
-/** Patches kafkajs' Broker.prototype.heartbeat (idempotent). */
-export function applyRejoinPatch(): void {
-  const Broker = require('kafkajs/src/broker/index.js') as { prototype: Record<string | symbol, unknown> }
-  const proto = Broker.prototype
-  if (proto[PATCHED]) return
-  const { createErrorFromCode } = require('kafkajs/src/protocol/error.js') as { createErrorFromCode(code: number): Error }
-  const REBALANCE_IN_PROGRESS = 27
-  const original = proto.heartbeat as (this: unknown, request: { groupId: string; memberId: string }) => Promise<unknown>
-  proto.heartbeat = async function heartbeat(this: unknown, request: { groupId: string; memberId: string }) {
-    if (requested.delete(key(request.groupId, request.memberId))) throw createErrorFromCode(REBALANCE_IN_PROGRESS)
-    return original.call(this, request)
-  }
-  proto[PATCHED] = true
+/** Whether a rejoin is pending for the member; a pending request is consumed (its heartbeat fails instead of being sent). */
+export function takeRejoin(groupId: string, memberId: string): boolean {
+  return requested.delete(key(groupId, memberId))
 }

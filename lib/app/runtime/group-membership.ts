@@ -14,8 +14,8 @@ import type { TopologyDef } from '../../../topology/engine/types.js'
 import { StreamsError } from '../../../topology/errors.js'
 import {
   ASSIGNOR_VERSION,
-  decodeMemberAssignment,
-  decodeMemberMetadata,
+  decodeAssignmentInfo,
+  decodeSubscriptionInfo,
   type AssignorSubtopology,
   type SubscriptionInfo,
 } from '../assignor.js'
@@ -220,20 +220,14 @@ export class GroupMembership {
       const d = await this.consumer.describeGroup()
       if (d.state !== 'Stable') return
       const members = d.members.map((m) => {
-        const a = decodeMemberAssignment(m.memberAssignment)
-        let host: string | undefined
-        try {
-          host = decodeMemberMetadata(m.memberMetadata)?.info.host
-        } catch {
-          host = undefined
-        }
+        const info = decodeAssignmentInfo(m.assignmentUserData)
         return {
           memberId: m.memberId,
-          host,
-          active: [...(a?.info?.active ?? [])],
-          standby: [...(a?.info?.standby ?? [])],
-          partitions: a?.partitions,
-          info: a?.info,
+          host: decodeSubscriptionInfo(m.subscriptionUserData).host,
+          active: [...(info?.active ?? [])],
+          standby: [...(info?.standby ?? [])],
+          partitions: m.assignment,
+          info,
         }
       })
       const me = members.find((m) => m.memberId === this.#memberId)

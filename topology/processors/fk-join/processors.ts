@@ -89,8 +89,9 @@ function sameBytes(a: Buffer | null, b: Buffer | null): boolean {
 // Left side: send subscriptions
 // ---------------------------------------------------------------------------------------------
 
-export interface SubscriptionSendOptions<V, KO> extends FkJoinNames {
-  readonly foreignKeyExtractor: (value: V) => KO | null | undefined
+export interface SubscriptionSendOptions<K, V, KO> extends FkJoinNames {
+  /** The foreign key of a left row (`value`, then its `key`: Kafka Streams 4.0's KIP-1104 extractor also sees the key). */
+  readonly foreignKeyExtractor: (value: V, key: K) => KO | null | undefined
   /** Key serde of the foreign table (to compare old and new foreign keys by their bytes). */
   readonly foreignKeySerde: Serde<KO> | undefined
   /** Value serde of the left table (the hashed bytes). */
@@ -100,7 +101,7 @@ export interface SubscriptionSendOptions<V, KO> extends FkJoinNames {
 
 /** Sends a subscription per left change (Kafka Streams: `SubscriptionSendProcessorSupplier`). */
 export function subscriptionSendSupplier<K, V, KO>(
-  options: SubscriptionSendOptions<V, KO>,
+  options: SubscriptionSendOptions<K, V, KO>,
 ): ProcessorSupplier<K, Change<V>, KO | null, SubscriptionWrapper<K>> {
   return () => new SubscriptionSendProcessor<K, V, KO>(options)
 }
@@ -112,7 +113,7 @@ class SubscriptionSendProcessor<K, V, KO> implements Processor<K, Change<V>, KO 
   private fkTopic = ''
   private vhTopic = ''
 
-  constructor(private readonly options: SubscriptionSendOptions<V, KO>) {}
+  constructor(private readonly options: SubscriptionSendOptions<K, V, KO>) {}
 
   async init(context: ProcessorContext<KO | null, SubscriptionWrapper<K>>): Promise<void> {
     this.context = context
@@ -133,7 +134,7 @@ class SubscriptionSendProcessor<K, V, KO> implements Processor<K, Change<V>, KO 
       return
     }
     const extract = (v: V): KO | null => {
-      const fk = this.options.foreignKeyExtractor(v)
+      const fk = this.options.foreignKeyExtractor(v, record.key)
       return fk === undefined ? null : fk
     }
     let hash: Buffer | null | undefined
