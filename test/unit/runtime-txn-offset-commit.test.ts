@@ -55,7 +55,7 @@ describe('TxnOffsetCommit v3 (KIP-447)', () => {
       producerId: '4242',
       producerEpoch: 3,
       group: GROUP,
-      topics: [{ topic: 'in', partitions: [{ partition: 2, offset: '17' }] }],
+      topics: [{ topic: 'in', partitions: [{ partition: 2, offset: '17', metadata: 'st=5' }] }],
     })
     const r = reader(b)
     expect(r.uvarint()).toBe(0) // request header v2's tagged fields
@@ -72,7 +72,7 @@ describe('TxnOffsetCommit v3 (KIP-447)', () => {
     expect(r.i32()).toBe(2)
     expect(r.i64()).toBe(17n)
     expect(r.i32()).toBe(-1) // leader epoch unknown
-    expect(r.str()).toBeNull() // metadata
+    expect(r.str()).toBe('st=5') // metadata (the task's stream-time)
     expect([r.uvarint(), r.uvarint(), r.uvarint()]).toEqual([0, 0, 0]) // partition, topic, request tags
     expect(r.done()).toBe(true)
   })

@@ -67,7 +67,10 @@ export interface TxnOffsetCommitArgs {
   readonly producerId: string | number
   readonly producerEpoch: number
   readonly group: ConsumerGroupMetadata
-  readonly topics: ReadonlyArray<{ topic: string; partitions: ReadonlyArray<{ partition: number; offset: string | number }> }>
+  readonly topics: ReadonlyArray<{
+    topic: string
+    partitions: ReadonlyArray<{ partition: number; offset: string | number; metadata?: string | null }>
+  }>
 }
 
 export interface PartitionError {
@@ -99,7 +102,11 @@ export function encodeTxnOffsetCommitV3(a: TxnOffsetCommitArgs): Buffer {
   compactArray(e, a.topics, (e, t) => {
     e.writeUVarIntString(t.topic)
     compactArray(e, t.partitions, (e, p) => {
-      e.writeInt32(p.partition).writeInt64(String(p.offset)).writeInt32(-1).writeUVarIntString(null).writeUVarInt(0)
+      e.writeInt32(p.partition)
+        .writeInt64(String(p.offset))
+        .writeInt32(-1)
+        .writeUVarIntString(p.metadata ?? null)
+        .writeUVarInt(0)
     })
     e.writeUVarInt(0)
   })
