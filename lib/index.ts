@@ -94,7 +94,7 @@ export type {
   WindowStore,
   Windowed,
 } from '../topology/state/types.js'
-export type { QueryableStore } from './app/interactive-queries.js'
+export type { QueryableKeyValueStore, QueryableSessionStore, QueryableStore, QueryableWindowStore } from './app/interactive-queries.js'
 
 // Serdes
 export { Serdes, serdeFrom } from '../topology/serde.js'
@@ -146,7 +146,9 @@ export { DLQ_HEADERS } from './app/index.js'
 export { KafkaStreams, StreamsEvents } from './app/index.js'
 export type {
   DeserializationHandlerConfig,
+  HostInfo,
   KafkaStreamsState,
+  KeyQueryMetadata,
   Logger,
   LogLevel,
   ProcessingGuarantee,
@@ -154,6 +156,7 @@ export type {
   ProductionHandlerConfig,
   ResolvedStreamsConfig,
   StateListener,
+  StoreQueryParameters,
   StreamsConfig,
   StreamsEventName,
   StreamsEventPayloads,
