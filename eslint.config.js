@@ -53,6 +53,34 @@ export default tseslint.config(
     },
   },
   {
+    // kafkajs is touched only behind the client adapter (lib/app/client/): the runtime and the DSL
+    // see the StreamsClient interfaces, so a client change or upgrade stays in one folder.
+    files: ['lib/**/*.ts', 'topology/**/*.ts'],
+    ignores: ['lib/app/client/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^kafkajs(/.*)?$',
+              message:
+                'kafkajs is imported only under lib/app/client/ (the client adapter); use the interfaces of lib/app/client/types.ts.',
+            },
+          ],
+        },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            "CallExpression[callee.name='require'] > Literal[value=/^kafkajs(\\/|$)/], ImportExpression > Literal[value=/^kafkajs(\\/|$)/]",
+          message: 'kafkajs is loaded only under lib/app/client/ (the client adapter).',
+        },
+      ],
+    },
+  },
+  {
     // Findings in files that are being rewritten in parallel (the runtime split, issue 12 items 1-3):
     // switched off here, per file and rule, until those files settle. Remove an entry once fixed.
     files: ['lib/app/global-thread.ts', 'lib/app/runtime-wiring.ts', 'lib/app/state-runtime.ts', 'lib/app/stream-thread.ts'],
@@ -61,10 +89,6 @@ export default tseslint.config(
   {
     files: ['lib/app/kafka-streams.ts'],
     rules: { 'no-unused-private-class-members': 'off' }, // #topology is assigned but never read
-  },
-  {
-    files: ['lib/state/changelog-reader.ts'],
-    linterOptions: { reportUnusedDisableDirectives: 'off' }, // its no-explicit-any directive is now redundant
   },
   {
     // Config files outside tsconfig.json's include: no type information.

@@ -24,6 +24,7 @@ export { KGroupedTable } from '../topology/dsl/kgrouped-table.js'
 export type { TimeWindowedKStream } from '../topology/dsl/time-windowed-kstream.js'
 export { SlidingWindowedKStream } from '../topology/dsl/sliding-windowed-kstream.js'
 export { SessionWindowedKStream } from '../topology/dsl/session-windowed-kstream.js'
+export { CogroupedKStream, SessionWindowedCogroupedKStream, TimeWindowedCogroupedKStream } from '../topology/dsl/cogrouped-kstream.js'
 export { Branched, BranchedKStream } from '../topology/dsl/branched.js'
 export type { BranchedConfig } from '../topology/dsl/branched.js'
 export { Consumed, Grouped, Materialized, Named, Printed, Produced, Repartitioned } from '../topology/dsl/options.js'
@@ -38,6 +39,8 @@ export type {
   RepartitionedConfig,
 } from '../topology/dsl/options.js'
 export { Joined, StreamJoined, withKey } from '../topology/dsl/joins.js'
+export { TableJoined } from '../topology/dsl/foreign-key-join.js'
+export type { TableJoinedConfig } from '../topology/dsl/foreign-key-join.js'
 export type {
   AnyValueJoiner,
   JoinedConfig,
@@ -78,6 +81,13 @@ export type {
 // State stores (Kafka Streams: org.apache.kafka.streams.state)
 export { DEFAULT_RETENTION_MS, StoreBuilder, Stores } from '../topology/state/stores.js'
 export { valueAndTimestamp } from '../topology/state/typed.js'
+export { PUT_RETURN_CODE_NOT_PUT, PUT_RETURN_CODE_VALID_TO_UNDEFINED } from '../topology/state/versioned.js'
+export type {
+  VersionedBytesStoreSupplier,
+  VersionedKeyValueStore,
+  VersionedRecord,
+  VersionedStoreOptions,
+} from '../topology/state/versioned.js'
 export type { TimestampedKeyValueStore, TimestampedWindowStore } from '../topology/state/typed.js'
 export type {
   KeyValue,
@@ -94,7 +104,13 @@ export type {
   WindowStore,
   Windowed,
 } from '../topology/state/types.js'
-export type { QueryableKeyValueStore, QueryableSessionStore, QueryableStore, QueryableWindowStore } from './app/interactive-queries.js'
+export type {
+  QueryableKeyValueStore,
+  QueryableSessionStore,
+  QueryableStore,
+  QueryableWindowStore,
+  ReadOnlyVersionedKeyValueStore,
+} from './app/interactive-queries.js'
 
 // Serdes
 export { Serdes, serdeFrom } from '../topology/serde.js'

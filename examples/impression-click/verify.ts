@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
 import kafkajs from 'kafkajs'
 // read_committed without records of aborted transactions (a kafkajs 2.2.4 bug after a kill -9; see the module)
-import '../../lib/app/kafkajs-fixes.js'
+import { fixKafkajs } from '../../lib/app/client/kafkajs-internals.js'
 import { isHeartbeat, topicNames, type ImpressionClickTopics } from './config.js'
 import { registrySerdes } from './serdes.js'
 import type { AdEvent, CampaignCtr } from './schemas/types.js'
@@ -190,7 +190,7 @@ export interface ReadOutputsOptions {
 
 /** Reads both output topics from the beginning with read_committed (a fresh consumer group). */
 export async function readOutputs(o: ReadOutputsOptions): Promise<Outputs> {
-  const kafka = new Kafka({ clientId: 'impression-click-verifier', brokers: o.brokers, logLevel: logLevel.NOTHING })
+  const kafka = fixKafkajs(new Kafka({ clientId: 'impression-click-verifier', brokers: o.brokers, logLevel: logLevel.NOTHING }))
   const consumer = kafka.consumer({
     groupId: `impression-click-verify-${randomBytes(6).toString('hex')}`,
     readUncommitted: false,

@@ -1,31 +1,25 @@
 /**
- * Task assignment (Kafka Streams: `StreamsPartitionAssignor` + `HighAvailabilityTaskAssignor`,
- * simplified) as a kafkajs partition assigner.
+ * Task assignment (Kafka Streams: `StreamsPartitionAssignor`), the client-independent part:
+ * lib/app/client/kafkajs-assignor.ts plugs it into kafkajs as a partition assigner; the algorithm
+ * itself is ./task-assignor.ts (`HighAvailabilityTaskAssignor`, KIP-441).
  *
  * The group leader alone runs `assign()`. It turns the group into TASKS: task
  * `<subtopology>_<p>` = partition p of every source topic of that sub-topology (co-partitioned
- * topics land on the same instance), then:
- * 1. **active tasks**, balanced (every member gets ⌊T/M⌋ or ⌈T/M⌉ tasks) and sticky: a task stays
- *    with its previous owner, else goes to a member holding its state (largest checkpointed
- *    offsets), else to the least-loaded member;
- * 2. **standby tasks** (`numStandbyReplicas` per stateful task) on members other than the active
- *    owner, preferring members that already hold the task's state, then the least loaded.
+ * topics land on the same instance), reads the end offsets of the stateful tasks' changelogs, and
+ * places active, standby and warm-up tasks by each member's lag (see ./task-assignor.ts).
  *
  * Members tell the leader what they own through the subscription `userData` ({@link SubscriptionInfo}:
- * previous active/standby tasks, task directories with their checkpointed offsets, host:port). The
- * leader returns each member's partitions plus {@link AssignmentInfo} in the assignment `userData`
- * (active and standby tasks, an error or a shutdown request for the whole application).
+ * previous active/standby tasks, each task's offset sum, host:port). The leader returns each
+ * member's partitions plus {@link AssignmentInfo} in the assignment `userData` (active and standby
+ * tasks, when to rebalance again, an error or a shutdown request for the whole application).
  */
-import kafkajs from 'kafkajs'
-import type { Assigner, Cluster, GroupMember, GroupMemberAssignment, PartitionAssigner } from 'kafkajs'
 import { parseTaskId } from '../../topology/processor/types.js'
-
-const { AssignerProtocol } = kafkajs
+import { LATEST_OFFSET, type AssignmentConfigs, type TaskAssignment } from './task-assignor.js'
 
 /** Protocol name registered with the group coordinator. */
 export const ASSIGNOR_NAME = 'kstreams'
-/** Version of the userData encoding. */
-export const ASSIGNOR_VERSION = 1
+/** Version of the userData encoding (2: offset sums, `nextRebalanceMs`). */
+export const ASSIGNOR_VERSION = 2
 
 /** What a member tells the leader when it joins (encoded as JSON in the subscription userData). */
 export interface SubscriptionInfo {
@@ -36,8 +30,13 @@ export interface SubscriptionInfo {
   readonly prevActive: ReadonlyArray<string>
   /** Tasks this member ran as standby in the previous generation. */
   readonly prevStandby: ReadonlyArray<string>
-  /** Task directories found locally → sum of their checkpointed changelog offsets (-1 = unknown). */
-  readonly taskOffsets: Readonly<Record<string, number>>
+  /**
+   * Kafka Streams' `taskOffsetSums`: task → sum over its changelog partitions of the offsets its
+   * local state reflects, for active and standby tasks and for task directories left on disk;
+   * {@link LATEST_OFFSET} (-2) for an active task this member is running. Tasks without local
+   * state are absent.
+   */
+  readonly taskOffsetSums: Readonly<Record<string, number>>
   /** Set when this member asks the whole application to shut down (uncaught handler `SHUTDOWN_APPLICATION`). */
   readonly shutdownRequested?: string
 }
@@ -51,6 +50,11 @@ export interface AssignmentInfo {
   readonly error?: string
   /** The application is asked to shut down (a member requested it). */
   readonly shutdown?: string
+  /**
+   * When (epoch ms) the member should rejoin the group for a probing rebalance (KIP-441): warm-up
+   * replicas are catching up. Absent: no followup rebalance.
+   */
+  readonly nextRebalanceMs?: number
 }
 
 /** One sub-topology as the assignor sees it. */
@@ -66,9 +70,9 @@ export interface AssignorMember {
   readonly info: SubscriptionInfo
 }
 
-export interface AssignmentResult {
-  readonly active: ReadonlyMap<string, string[]>
-  readonly standby: ReadonlyMap<string, string[]>
+/** What the leader computed (diagnostics): the assignment and the probing rebalance time, if any. */
+export interface AssignmentResult extends TaskAssignment {
+  readonly nextRebalanceMs?: number
 }
 
 /** Encodes subscription info. */
@@ -78,7 +82,7 @@ export function encodeSubscriptionInfo(info: SubscriptionInfo): Buffer {
 
 /** Decodes subscription info; malformed or foreign userData yields an empty (stateless) member. */
 export function decodeSubscriptionInfo(buf: Buffer | null | undefined): SubscriptionInfo {
-  const empty: SubscriptionInfo = { version: ASSIGNOR_VERSION, prevActive: [], prevStandby: [], taskOffsets: {} }
+  const empty: SubscriptionInfo = { version: ASSIGNOR_VERSION, prevActive: [], prevStandby: [], taskOffsetSums: {} }
   if (!buf || buf.length === 0) return empty
   try {
     const v = JSON.parse(buf.toString('utf8')) as Partial<SubscriptionInfo>
@@ -87,12 +91,22 @@ export function decodeSubscriptionInfo(buf: Buffer | null | undefined): Subscrip
       host: typeof v.host === 'string' ? v.host : undefined,
       prevActive: Array.isArray(v.prevActive) ? v.prevActive.filter((t) => typeof t === 'string') : [],
       prevStandby: Array.isArray(v.prevStandby) ? v.prevStandby.filter((t) => typeof t === 'string') : [],
-      taskOffsets: v.taskOffsets && typeof v.taskOffsets === 'object' ? v.taskOffsets : {},
+      taskOffsetSums: offsetSums(v.taskOffsetSums),
       shutdownRequested: typeof v.shutdownRequested === 'string' ? v.shutdownRequested : undefined,
     }
   } catch {
     return empty
   }
+}
+
+/** Keeps the well-formed entries of a decoded offset-sum map (integers ≥ 0, or LATEST_OFFSET). */
+function offsetSums(v: unknown): Record<string, number> {
+  const out: Record<string, number> = {}
+  if (!v || typeof v !== 'object') return out
+  for (const [t, n] of Object.entries(v as Record<string, unknown>)) {
+    if (typeof n === 'number' && Number.isSafeInteger(n) && (n >= 0 || n === LATEST_OFFSET)) out[t] = n
+  }
+  return out
 }
 
 export function encodeAssignmentInfo(info: AssignmentInfo): Buffer {
@@ -110,24 +124,6 @@ export function decodeAssignmentInfo(buf: Buffer | null | undefined): Assignment
   }
 }
 
-/** Decodes a member's full assignment (partitions + our userData), e.g. from `describeGroup()`. */
-export function decodeMemberAssignment(
-  buf: Buffer | null | undefined,
-): { partitions: Record<string, number[]>; info: AssignmentInfo | undefined } | undefined {
-  if (!buf || buf.length === 0) return undefined
-  const decoded = AssignerProtocol.MemberAssignment.decode(buf)
-  if (!decoded) return undefined
-  return { partitions: decoded.assignment, info: decodeAssignmentInfo(decoded.userData) }
-}
-
-/** Decodes a member's subscription metadata (topics + our userData). */
-export function decodeMemberMetadata(buf: Buffer | null | undefined): { topics: string[]; info: SubscriptionInfo } | undefined {
-  if (!buf || buf.length === 0) return undefined
-  const decoded = AssignerProtocol.MemberMetadata.decode(buf)
-  if (!decoded) return undefined
-  return { topics: decoded.topics, info: decodeSubscriptionInfo(decoded.userData) }
-}
-
 /** Task ids of all sub-topologies given partition counts, ordered partition-major so that a fresh assignment spreads each sub-topology across members. */
 export function computeTasks(
   subtopologies: ReadonlyArray<AssignorSubtopology>,
@@ -140,110 +136,6 @@ export function computeTasks(
     for (const { s, n } of counts) if (p < n) tasks.push(`${s.id}_${p}`)
   }
   return tasks
-}
-
-/**
- * The assignment algorithm (pure, deterministic for a given input).
- * @param tasks all task ids
- * @param members group members with their subscription info
- * @param statefulTasks tasks that get standby replicas
- * @param numStandbyReplicas replicas per stateful task (capped at members − 1)
- */
-export function assignTasks(
-  tasks: ReadonlyArray<string>,
-  members: ReadonlyArray<AssignorMember>,
-  statefulTasks: ReadonlySet<string>,
-  numStandbyReplicas: number,
-): AssignmentResult {
-  const sorted = [...members].sort((a, b) => (a.memberId < b.memberId ? -1 : a.memberId > b.memberId ? 1 : 0))
-  const active = new Map<string, string[]>(sorted.map((m) => [m.memberId, []]))
-  const standby = new Map<string, string[]>(sorted.map((m) => [m.memberId, []]))
-  if (sorted.length === 0) return { active, standby }
-
-  const M = sorted.length
-  const base = Math.floor(tasks.length / M)
-  let extrasLeft = tasks.length % M
-  const load = new Map<string, number>(sorted.map((m) => [m.memberId, 0]))
-  const canTake = (id: string): boolean => {
-    const l = load.get(id)!
-    return l < base || (l === base && extrasLeft > 0)
-  }
-  const give = (id: string, task: string): void => {
-    const l = load.get(id)!
-    if (l === base) extrasLeft--
-    load.set(id, l + 1)
-    active.get(id)!.push(task)
-  }
-  const owner = new Map<string, string>()
-  const prevOwner = new Map<string, string>()
-  for (const m of sorted) for (const t of m.info.prevActive) if (!prevOwner.has(t)) prevOwner.set(t, m.memberId)
-  const stateOf = (m: AssignorMember, t: string): number => {
-    const v = m.info.taskOffsets[t]
-    if (typeof v === 'number') return v
-    return m.info.prevStandby.includes(t) ? 0 : -Infinity
-  }
-
-  // 1. previous owners keep their tasks (within their quota)
-  for (const t of tasks) {
-    const p = prevOwner.get(t)
-    if (p !== undefined && load.has(p) && canTake(p)) {
-      give(p, t)
-      owner.set(t, p)
-    }
-  }
-  // 2. members holding the task's state (most caught-up first), 3. least loaded
-  for (const t of tasks) {
-    if (owner.has(t)) continue
-    let best: string | undefined
-    let bestState = -Infinity
-    for (const m of sorted) {
-      if (!canTake(m.memberId)) continue
-      const s = stateOf(m, t)
-      if (s > bestState) {
-        best = m.memberId
-        bestState = s
-      }
-    }
-    if (best === undefined || bestState === -Infinity) {
-      best = undefined
-      for (const m of sorted) {
-        if (!canTake(m.memberId)) continue
-        if (best === undefined || load.get(m.memberId)! < load.get(best)!) best = m.memberId
-      }
-    }
-    if (best === undefined) throw new Error(`assignTasks: no member can take task ${t} (bug)`)
-    give(best, t)
-    owner.set(t, best)
-  }
-
-  // standby replicas
-  const replicas = Math.min(numStandbyReplicas, M - 1)
-  if (replicas > 0) {
-    const sload = new Map<string, number>(sorted.map((m) => [m.memberId, 0]))
-    for (const t of tasks) {
-      if (!statefulTasks.has(t)) continue
-      const taken = new Set<string>([owner.get(t)!])
-      for (let r = 0; r < replicas; r++) {
-        let best: string | undefined
-        let bestKey: [number, number] | undefined
-        for (const m of sorted) {
-          if (taken.has(m.memberId)) continue
-          // prefer state holders (higher offsets), then lower standby load, then lower active load
-          const s = stateOf(m, t)
-          const key: [number, number] = [s === -Infinity ? 0 : 1, -(sload.get(m.memberId)! * 1000 + load.get(m.memberId)!)]
-          if (!bestKey || key[0] > bestKey[0] || (key[0] === bestKey[0] && key[1] > bestKey[1])) {
-            best = m.memberId
-            bestKey = key
-          }
-        }
-        if (best === undefined) break
-        taken.add(best)
-        sload.set(best, sload.get(best)! + 1)
-        standby.get(best)!.push(t)
-      }
-    }
-  }
-  return { active, standby }
 }
 
 /** Partitions (topic → partitions) of a set of active tasks. */
@@ -286,76 +178,21 @@ export function coPartitioningError(
   return problems.length ? problems.join('; ') : undefined
 }
 
-/** What the kafkajs assigner needs from the running client. */
+/** What the group consumer's assignor needs from the running client. */
 export interface AssignorHooks {
   subtopologies(): ReadonlyArray<AssignorSubtopology>
-  numStandbyReplicas(): number
+  /** Standbys, acceptable recovery lag, warm-ups, and the probing rebalance interval (ms). */
+  assignmentConfigs(): AssignmentConfigs & { readonly probingRebalanceIntervalMs: number }
+  /**
+   * Sum of the changelog end offsets of each of `tasks` (stateful tasks), read by the leader at
+   * every assignment. A rejection leaves the lags to the members' offset sums alone (and asks for
+   * a probing rebalance to try again).
+   */
+  changelogEndOffsets(tasks: ReadonlyArray<string>): Promise<ReadonlyMap<string, number>>
   /** Current subscription info of this member (called at every join). */
   subscriptionInfo(): SubscriptionInfo
-  /** Called on the leader with the computed assignment (diagnostics). */
+  /** Called on the leader with the computed assignment. */
   onAssignmentComputed?(result: AssignmentResult, error?: string): void
-}
-
-/**
- * Builds the kafkajs `PartitionAssigner` (pass it as `partitionAssigners: [createTaskAssignor(hooks)]`).
- */
-export function createTaskAssignor(hooks: AssignorHooks): PartitionAssigner {
-  return ({ cluster }: { cluster: Cluster }): Assigner => ({
-    name: ASSIGNOR_NAME,
-    version: ASSIGNOR_VERSION,
-    async assign({ members }: { members: GroupMember[]; topics: string[] }): Promise<GroupMemberAssignment[]> {
-      const subs = hooks.subtopologies()
-      const partitionsOfTopic = (topic: string): number | undefined => {
-        try {
-          return cluster.findTopicPartitionMetadata(topic).length
-        } catch {
-          return undefined
-        }
-      }
-      const decoded: AssignorMember[] = members.map((m) => ({
-        memberId: m.memberId,
-        info: decodeMemberMetadata(m.memberMetadata)?.info ?? decodeSubscriptionInfo(undefined),
-      }))
-      const shutdown = decoded.find((m) => m.info.shutdownRequested)?.info.shutdownRequested
-      const error = coPartitioningError(subs, partitionsOfTopic)
-      if (error || shutdown) {
-        hooks.onAssignmentComputed?.({ active: new Map(), standby: new Map() }, error)
-        return members.map((m) => ({
-          memberId: m.memberId,
-          memberAssignment: AssignerProtocol.MemberAssignment.encode({
-            version: ASSIGNOR_VERSION,
-            assignment: {},
-            userData: encodeAssignmentInfo({ version: ASSIGNOR_VERSION, active: [], standby: [], error, shutdown }),
-          }),
-        }))
-      }
-      const tasks = computeTasks(subs, (s) => partitionsOfTopic(s.sourceTopics[0]!) ?? 0)
-      const statefulSubs = new Set(subs.filter((s) => s.stateful).map((s) => s.id))
-      const stateful = new Set(tasks.filter((t) => statefulSubs.has(parseTaskId(t).subtopology)))
-      const result = assignTasks(tasks, decoded, stateful, hooks.numStandbyReplicas())
-      hooks.onAssignmentComputed?.(result)
-      return members.map((m) => {
-        const act = result.active.get(m.memberId) ?? []
-        const sb = result.standby.get(m.memberId) ?? []
-        return {
-          memberId: m.memberId,
-          memberAssignment: AssignerProtocol.MemberAssignment.encode({
-            version: ASSIGNOR_VERSION,
-            assignment: partitionsOfTasks(act, subs),
-            userData: encodeAssignmentInfo({ version: ASSIGNOR_VERSION, active: act, standby: sb }),
-          }),
-        }
-      })
-    },
-    protocol({ topics }: { topics: string[] }) {
-      return {
-        name: ASSIGNOR_NAME,
-        metadata: AssignerProtocol.MemberMetadata.encode({
-          version: ASSIGNOR_VERSION,
-          topics,
-          userData: encodeSubscriptionInfo(hooks.subscriptionInfo()),
-        }),
-      }
-    },
-  })
+  /** Called on the leader when the changelog end offsets could not be read. */
+  onEndOffsetsFailed?(error: Error): void
 }

@@ -228,29 +228,6 @@ export function classifyError(e: unknown): ErrorKind {
   return retriable ? 'retriable' : 'fatal'
 }
 
-/** Whether the chain holds a classic-level error with the given `code`. */
-function hasLevelCode(e: unknown, code: string): boolean {
-  return errorChain(e).some((x) => x.code === code)
-}
-
-/**
- * A LevelDB "database is locked by another process" error (classic-level code LEVEL_LOCKED, in the
- * cause chain): the store's previous owner (another instance on this host, or a task being closed
- * in this process) has not released the LOCK file yet. Retriable (see {@link classifyError}).
- * classic-level reports it as `LEVEL_DATABASE_NOT_OPEN` with a `LEVEL_LOCKED` cause.
- */
-export function isStateLockedError(e: unknown): boolean {
-  return hasLevelCode(e, 'LEVEL_LOCKED')
-}
-
-/**
- * A LevelDB corruption error (classic-level code LEVEL_CORRUPTION, in the cause chain): a damaged
- * table or log file. The store must be wiped and restored from its changelog.
- */
-export function isStateCorruptionError(e: unknown): boolean {
-  return hasLevelCode(e, 'LEVEL_CORRUPTION')
-}
-
 /**
  * Exponential backoff with jitter (kafkajs `retry`, Kafka's `retry.backoff.ms` /
  * `retry.backoff.max.ms` of KIP-580): attempt 0 waits about `retryBackoffMs`, each attempt doubles,

@@ -2,8 +2,7 @@
  * Global stores (Kafka Streams: `GlobalStreamThread` + `GlobalStateManagerImpl`): every instance
  * keeps a full copy of each global store's source topic (all partitions) in a local store.
  *
- * kafkajs has no manual partition assignment, so the source partitions are read with the state
- * runtime's {@link ChangelogReader} (direct Fetch requests, read_committed, outside the group).
+ * The source partitions are read with the client's {@link ChangelogReader} (direct Fetch requests, read_committed, outside the group).
  * `start()` bootstraps: it reads every partition from the local checkpoint to the end offset read
  * at start, applying records through the store's processor (a TaskEngine over the global
  * sub-topology: deserialize, then the materializer writes the store), and returns only then, so
@@ -13,13 +12,13 @@
  * the tail is idempotent.
  */
 import { EventEmitter } from 'node:events'
-import type { Kafka } from 'kafkajs'
 import type { RawRecord, SubtopologyDef, TaskEngine, TopologyDef } from '../../topology/engine/types.js'
 import { StreamsError } from '../../topology/errors.js'
 import { backoffMs, classifyError } from './error-policy.js'
 import type { StateStore } from '../../topology/state/types.js'
 import { GlobalStoreUpdater } from '../state/global-state.js'
 import type { ChangelogReader } from '../state/types.js'
+import type { StreamsClient } from './client/types.js'
 import { emitEvent, StreamsEvents } from './events.js'
 import type { ResolvedStreamsConfig } from './options.js'
 import type { EngineRuntime, GlobalStateManager, StateRuntime } from './state-runtime.js'
@@ -27,7 +26,8 @@ import type { EngineRuntime, GlobalStateManager, StateRuntime } from './state-ru
 export interface GlobalStreamThreadOptions {
   readonly config: ResolvedStreamsConfig
   readonly topology: TopologyDef
-  readonly kafka: Kafka
+  /** The client whose changelog reader reads the global topics. */
+  readonly client: Pick<StreamsClient, 'changelogReader'>
   readonly engine: EngineRuntime
   readonly state: StateRuntime
   readonly emitter: EventEmitter
@@ -65,10 +65,10 @@ export class GlobalStreamThread {
 
   /** Opens the global stores, bootstraps them to the end of their topics, then keeps them current. */
   async start(): Promise<void> {
-    const { config: c, topology, kafka } = this.#o
+    const { config: c, topology, client } = this.#o
     const create = this.#o.state.createGlobalStateManager
     if (!create) throw new StreamsError('this state runtime does not support global stores')
-    const reader = (this.#reader = this.#o.state.createChangelogReader(kafka, c.logger))
+    const reader = (this.#reader = client.changelogReader())
     for (const g of topology.globalStores) {
       const topic = g.source.topics[0]
       if (!topic) continue

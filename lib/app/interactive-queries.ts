@@ -28,6 +28,7 @@ import type {
   StoreType,
   Windowed,
 } from '../../topology/state/types.js'
+import type { VersionedKeyValueStore, VersionedRecord } from '../../topology/state/versioned.js'
 
 /**
  * A read-only key-value view for interactive queries (Kafka Streams: `ReadOnlyKeyValueStore`, with
@@ -60,8 +61,40 @@ export interface QueryableSessionStore<K, AGG> extends ReadOnlySessionStore<K, A
   backwardFetch(key: K): AsyncIterable<KeyValue<Windowed<K>, AGG>>
 }
 
+/** The read side of a versioned store (KIP-889): the latest version, or the version valid as of a timestamp. */
+export type ReadOnlyVersionedKeyValueStore<K, V> = Pick<VersionedKeyValueStore<K, V>, 'name' | 'persistent' | 'historyRetentionMs' | 'get'>
+
 /** Any read-only store view. */
-export type QueryableStore = QueryableKeyValueStore<any, any> | QueryableWindowStore<any, any> | QueryableSessionStore<any, any>
+export type QueryableStore =
+  | QueryableKeyValueStore<any, any>
+  | QueryableWindowStore<any, any>
+  | QueryableSessionStore<any, any>
+  | ReadOnlyVersionedKeyValueStore<any, any>
+
+/** The view of a versioned store across this instance's tasks: `get` asks each until one answers. */
+export function compositeVersionedStore(
+  name: string,
+  historyRetentionMs: number,
+  stores: () => StateStore[],
+): ReadOnlyVersionedKeyValueStore<any, any> {
+  const current = (): VersionedKeyValueStore<any, any>[] => {
+    const list = stores()
+    if (list.length === 0)
+      throw new InvalidStateStoreError(
+        `store '${name}' is not available on this instance (no local task holds it, or the client is not RUNNING)`,
+        { place: { store: name } },
+      )
+    return list as unknown as VersionedKeyValueStore<any, any>[]
+  }
+  async function get(key: unknown, asOfTimestamp?: number): Promise<VersionedRecord<any> | null> {
+    for (const s of current()) {
+      const r = asOfTimestamp === undefined ? await s.get(key) : await s.get(key, asOfTimestamp)
+      if (r !== null) return r
+    }
+    return null
+  }
+  return { name, persistent: true, historyRetentionMs, get: get as ReadOnlyVersionedKeyValueStore<any, any>['get'] }
+}
 
 /** What a composite view needs to know about the store (from its definition in the topology). */
 export interface CompositeStoreSpec {

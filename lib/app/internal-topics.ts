@@ -10,10 +10,10 @@
  *    fine) and checks existing ones: a wrong partition count is a {@link StreamsConfigError};
  * 4. waits until metadata shows every internal topic with all its partitions led.
  */
-import type { Admin, ITopicConfig } from 'kafkajs'
 import { StreamsConfigError, TopologyError } from '../../topology/errors.js'
 import type { InternalTopicDef, SubtopologyDef, TopologyDef } from '../../topology/engine/types.js'
 import { coPartitioningError } from './assignor.js'
+import type { NewTopic, StreamsAdmin } from './client/types.js'
 import type { Logger } from './logger.js'
 
 /** Partition counts of all source, repartition and changelog topics of a topology. */
@@ -25,7 +25,7 @@ export interface TopicLayout {
 }
 
 export interface InternalTopicManagerOptions {
-  readonly admin: Admin
+  readonly admin: StreamsAdmin
   readonly topology: TopologyDef
   readonly replicationFactor: number
   readonly overrides: (kind: 'changelog' | 'repartition') => Record<string, string>
@@ -35,7 +35,7 @@ export interface InternalTopicManagerOptions {
 }
 
 /** Reads the partition counts of `topics`; a missing topic maps to undefined. */
-export async function fetchPartitionCounts(admin: Admin, topics: ReadonlyArray<string>): Promise<Map<string, number | undefined>> {
+export async function fetchPartitionCounts(admin: StreamsAdmin, topics: ReadonlyArray<string>): Promise<Map<string, number | undefined>> {
   const out = new Map<string, number | undefined>()
   if (topics.length === 0) return out
   for (let attempt = 0; ; attempt++) {
@@ -44,8 +44,7 @@ export async function fetchPartitionCounts(admin: Admin, topics: ReadonlyArray<s
       const present = topics.filter((t) => existing.has(t))
       for (const t of topics) out.set(t, undefined)
       if (present.length) {
-        const md = await admin.fetchTopicMetadata({ topics: [...new Set(present)] })
-        for (const t of md.topics) out.set(t.name, t.partitions.length)
+        for (const t of await admin.describeTopics([...new Set(present)])) out.set(t.name, t.partitions.length)
       }
       return out
     } catch (e) {
@@ -157,16 +156,13 @@ export async function prepareInternalTopics(options: InternalTopicManagerOptions
     defs.map((d) => d.name),
   )
   const wrong: string[] = []
-  const toCreate: ITopicConfig[] = []
+  const toCreate: NewTopic[] = []
   for (const d of defs) {
     const want = layout.partitions.get(d.name)!
     const have = existing.get(d.name)
     if (have === undefined) {
-      const configEntries = Object.entries({ ...defaultConfig(d), ...d.config, ...options.overrides(d.kind) }).map(([name, value]) => ({
-        name,
-        value,
-      }))
-      toCreate.push({ topic: d.name, numPartitions: want, replicationFactor: options.replicationFactor, configEntries })
+      const configs = { ...defaultConfig(d), ...d.config, ...options.overrides(d.kind) }
+      toCreate.push({ topic: d.name, numPartitions: want, replicationFactor: options.replicationFactor, configs })
     } else if (have !== want) {
       wrong.push(`'${d.name}' has ${have} partitions, expected ${want}`)
     }
@@ -180,7 +176,7 @@ export async function prepareInternalTopics(options: InternalTopicManagerOptions
     let createError: unknown
     logger.info('creating internal topics', { topics: toCreate.map((t) => `${t.topic}(${t.numPartitions})`) })
     try {
-      await admin.createTopics({ topics: toCreate, waitForLeaders: true })
+      await admin.createTopics(toCreate)
     } catch (e) {
       // another instance may have created them concurrently (TOPIC_ALREADY_EXISTS, or metadata
       // not ready yet): what counts is that they show up below with the right partition counts
@@ -190,7 +186,7 @@ export async function prepareInternalTopics(options: InternalTopicManagerOptions
     try {
       await waitForTopics(
         admin,
-        toCreate.map((t) => ({ topic: t.topic, partitions: t.numPartitions! })),
+        toCreate.map((t) => ({ topic: t.topic, partitions: t.numPartitions })),
         options.metadataTimeoutMs ?? 30_000,
       )
     } catch (e) {
@@ -210,7 +206,7 @@ function defaultConfig(d: InternalTopicDef): Record<string, string> {
 
 /** Waits until every topic shows the expected partitions with a leader. */
 export async function waitForTopics(
-  admin: Admin,
+  admin: StreamsAdmin,
   topics: ReadonlyArray<{ topic: string; partitions: number }>,
   timeoutMs: number,
 ): Promise<void> {
@@ -218,9 +214,9 @@ export async function waitForTopics(
   let lastError: unknown
   for (;;) {
     try {
-      const md = await admin.fetchTopicMetadata({ topics: topics.map((t) => t.topic) })
+      const md = await admin.describeTopics(topics.map((t) => t.topic))
       const ok = topics.every((t) => {
-        const m = md.topics.find((x) => x.name === t.topic)
+        const m = md.find((x) => x.name === t.topic)
         return m !== undefined && m.partitions.length === t.partitions && m.partitions.every((p) => p.leader >= 0)
       })
       if (ok) return

@@ -15,19 +15,16 @@
 import { EventEmitter } from 'node:events'
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import kafkajs from 'kafkajs'
-import './kafkajs-fixes.js' // kafkajs read_committed fix (aborted transactions), applied on import
-import type { Admin, Kafka } from 'kafkajs'
 import { IllegalStateError, InvalidStateStoreError, StreamsError } from '../../topology/errors.js'
 import type { TopologyDef } from '../../topology/engine/types.js'
 import type { StateStore } from '../../topology/state/types.js'
 import { emitEvent, StreamsEvents } from './events.js'
 import { GlobalStreamThread } from './global-thread.js'
-import { compositeStore, type QueryableStore } from './interactive-queries.js'
+import { compositeStore, compositeVersionedStore, type QueryableStore } from './interactive-queries.js'
 import { changelogTopicFor } from '../../topology/state/typed.js'
 import { resolveSerde, type Serde } from '../../topology/serde.js'
+import { defaultPartition } from './client/partition-send.js'
 import { fetchPartitionCounts, prepareInternalTopics } from './internal-topics.js'
-import { kafkajsLogCreator, kafkajsLogLevel } from './logger.js'
 import { internalTopicOverrides, resolveStreamsConfig, type ResolvedStreamsConfig, type StreamsConfig } from './options.js'
 import { defaultEngineRuntime, defaultStateRuntime } from './runtime-wiring.js'
 import { resolvePatternSourcesWithAdmin } from './pattern-sources.js'
@@ -35,9 +32,8 @@ import { StateMachine, type KafkaStreamsState, type StateListener } from './stat
 import type { EngineRuntime, StateRuntime } from './state-runtime.js'
 import { StreamThread } from './stream-thread.js'
 import { KafkajsClient } from './client/kafkajs.js'
+import type { StreamsClient } from './client/types.js'
 import type { RuntimeTestHooks } from './runtime/commit.js'
-
-const { Kafka: KafkaClient, Partitioners } = kafkajs
 
 /** What the uncaught exception handler answers (Kafka Streams: `StreamThreadExceptionResponse`). */
 export type StreamThreadExceptionResponse = 'REPLACE_THREAD' | 'SHUTDOWN_CLIENT' | 'SHUTDOWN_APPLICATION'
@@ -106,17 +102,13 @@ export interface KafkaStreamsInternals {
   readonly testHooks?: RuntimeTestHooks
 }
 
-/** The producer's default partitioner (murmur2 of the key bytes), as the records were partitioned. */
-const defaultPartitioner = Partitioners.DefaultPartitioner()
-
 export class KafkaStreams extends EventEmitter {
   readonly config: ResolvedStreamsConfig
   readonly #topology: TopologyLike
   readonly #internals: KafkaStreamsInternals
   readonly #sm: StateMachine
   #def: TopologyDef | undefined
-  #kafka: Kafka | undefined
-  #admin: Admin | undefined
+  #client: StreamsClient | undefined
   #thread: StreamThread | undefined
   #global: GlobalStreamThread | undefined
   #handler: StreamsUncaughtExceptionHandler | undefined
@@ -215,18 +207,18 @@ export class KafkaStreams extends EventEmitter {
       this.#engine = this.#internals.engine ?? (await defaultEngineRuntime())
       this.#state = this.#internals.state ?? defaultStateRuntime(this.config)
       const c = this.config
-      this.#kafka = new KafkaClient({
-        logLevel: kafkajsLogLevel(c.logLevel),
-        logCreator: kafkajsLogCreator(c.logger, c.logLevel),
-        ...c.kafka,
-      })
-      this.#admin = this.#kafka.admin()
-      await this.#admin.connect()
+      const client = (this.#client = new KafkajsClient({
+        config: c.kafka,
+        logger: c.logger,
+        logLevel: c.logLevel,
+        partitionsFor: (topic) => this.#partitionCounts.get(topic),
+      }))
+      await client.connect()
       // pattern sources read the topics matching at start (see pattern-sources.ts)
-      this.#def = await resolvePatternSourcesWithAdmin(this.#admin, this.#def!)
+      this.#def = await resolvePatternSourcesWithAdmin(client.admin, this.#def!)
       const def = this.#def
       const layout = await prepareInternalTopics({
-        admin: this.#admin,
+        admin: client.admin,
         topology: def,
         replicationFactor: c.replicationFactor,
         overrides: (kind) => internalTopicOverrides(c, kind),
@@ -234,12 +226,12 @@ export class KafkaStreams extends EventEmitter {
       })
       for (const [t, n] of layout.partitions) this.#partitionCounts.set(t, n)
       const sinks = [...new Set(def.subtopologies.flatMap((s) => s.sinkTopics))].filter((t) => !this.#partitionCounts.has(t))
-      for (const [t, n] of await fetchPartitionCounts(this.#admin, sinks)) if (n !== undefined) this.#partitionCounts.set(t, n)
+      for (const [t, n] of await fetchPartitionCounts(client.admin, sinks)) if (n !== undefined) this.#partitionCounts.set(t, n)
       if (def.globalStores.length) {
         this.#global = new GlobalStreamThread({
           config: c,
           topology: def,
-          kafka: this.#kafka,
+          client,
           engine: this.#engine,
           state: this.#state,
           emitter: this,
@@ -262,12 +254,7 @@ export class KafkaStreams extends EventEmitter {
     const thread = new StreamThread({
       config: this.config,
       topology: this.#def!,
-      client: new KafkajsClient({
-        kafka: this.#kafka!,
-        admin: this.#admin!,
-        partitionsFor: (topic) => this.#partitionCounts.get(topic),
-        changelogReader: () => this.#state!.createChangelogReader(this.#kafka!, this.config.logger),
-      }),
+      client: this.#client!,
       testHooks: this.#internals.testHooks,
       engine: this.#engine!,
       state: this.#state!,
@@ -334,8 +321,8 @@ export class KafkaStreams extends EventEmitter {
     this.#thread = undefined
     await this.#global?.stop().catch(() => undefined)
     this.#global = undefined
-    await this.#admin?.disconnect().catch(() => undefined)
-    this.#admin = undefined
+    await this.#client?.close().catch(() => undefined)
+    this.#client = undefined
   }
 
   /**
@@ -381,11 +368,11 @@ export class KafkaStreams extends EventEmitter {
   /**
    * A read-only view of a local state store for interactive queries (all of this instance's active
    * tasks holding it, one task with `partition`, or the global store of that name). Its kind
-   * (key-value, window, session) comes from the store's definition in the topology; cast it to
-   * `QueryableKeyValueStore`, `QueryableWindowStore` or `QueryableSessionStore`.
-   * Values of timestamped stores (DSL tables and aggregates) come back plain unless
-   * `withTimestamps` is set (then as `{ value, timestamp }`). Ranges are merged across tasks in
-   * key-byte order.
+   * (key-value, window, session, versioned) comes from the store's definition in the topology; cast
+   * it to `QueryableKeyValueStore`, `QueryableWindowStore`, `QueryableSessionStore` or
+   * `ReadOnlyVersionedKeyValueStore`. Values of timestamped stores (DSL tables and aggregates) come
+   * back plain unless `withTimestamps` is set (then as `{ value, timestamp }`). Key-value ranges are
+   * merged across tasks in key-byte order.
    * @throws InvalidStateStoreError at once for a store name the topology does not have; when
    *   queried, if no local RUNNING task holds the store (or the partition's task).
    */
@@ -395,6 +382,8 @@ export class KafkaStreams extends EventEmitter {
     if (!def) {
       throw new InvalidStateStoreError(`the topology has no state store named '${name}'`, { place: { store: name } })
     }
+    const local = () => this.#localStores(name, options.partition)
+    if (def.versioned !== undefined) return compositeVersionedStore(name, def.versioned.historyRetentionMs, local) as unknown as S
     return compositeStore(
       {
         name,
@@ -405,7 +394,7 @@ export class KafkaStreams extends EventEmitter {
         persistent: def.persistent,
         windowSizeMs: def.windowSizeMs,
       },
-      () => this.#localStores(name, options.partition),
+      local,
     ) as unknown as S
   }
 
@@ -467,18 +456,7 @@ export class KafkaStreams extends EventEmitter {
     if (partitioner) {
       partition = partitioner(key, n)
     } else {
-      const bytes = keySerializer.serialize(topic!, key)
-      partition = defaultPartitioner({
-        topic: topic!,
-        partitionMetadata: Array.from({ length: n }, (_, i) => ({
-          partitionId: i,
-          leader: 0,
-          partitionErrorCode: 0,
-          replicas: [],
-          isr: [],
-        })),
-        message: { key: bytes, value: null },
-      })
+      partition = defaultPartition(keySerializer.serialize(topic!, key), n)
     }
     const taskId = `${sub.id}_${partition}`
     let activeHost: HostInfo | undefined

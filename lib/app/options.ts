@@ -6,7 +6,7 @@
  */
 import os from 'node:os'
 import path from 'node:path'
-import type { KafkaConfig } from 'kafkajs'
+import type { KafkaConfig } from './client/kafkajs.js'
 import { StreamsConfigError } from '../../topology/errors.js'
 import type { Serde } from '../../topology/serde.js'
 import type { TimestampExtractor } from '../../topology/processor/types.js'
@@ -92,6 +92,31 @@ export interface StreamsConfig {
   stateDir?: string
   /** Warm copies of each stateful task kept on other instances. @defaultValue 0 */
   numStandbyReplicas?: number
+  /**
+   * The most changelog records (summed over a task's changelog partitions) an instance may lag
+   * behind and still count as caught up for a stateful task, so the assignor may give it the task as
+   * active (Kafka Streams: `acceptable.recovery.lag`, KIP-441). A task only moves to an instance
+   * that is caught up; otherwise it stays where its state is and the new owner first warms up a
+   * replica. It should correspond to well under a minute of restoration. 0 or more.
+   * @defaultValue 10000
+   */
+  acceptableRecoveryLag?: number
+  /**
+   * Warm-up replicas the group may hold at once (Kafka Streams: `max.warmup.replicas`, KIP-441): a
+   * warm-up is a standby beyond `numStandbyReplicas` that an instance restores for a task it is
+   * meant to take over; it takes the task at a probing rebalance once caught up. Bounds the extra
+   * broker traffic and local state of a scale-out. 1 or more.
+   * @defaultValue 2
+   */
+  maxWarmupReplicas?: number
+  /**
+   * How long after an assignment with warm-up replicas the group rebalances again to let caught-up
+   * warm-ups take their tasks over, milliseconds (Kafka Streams: `probing.rebalance.interval.ms`,
+   * KIP-441). Probing rebalances repeat until no task waits for a warm-up. Kafka Streams requires at
+   * least 60000; kstreams accepts 1000 or more (tests, small state).
+   * @defaultValue 600000
+   */
+  probingRebalanceIntervalMs?: number
   /** Serde for keys when a source/sink/store has none. @defaultValue none (a missing serde is an error) */
   defaultKeySerde?: Serde<any>
   /** Serde for values when a source/sink/store has none. @defaultValue none */
@@ -194,6 +219,9 @@ export interface ResolvedStreamsConfig {
   readonly commitIntervalMs: number
   readonly stateDir: string
   readonly numStandbyReplicas: number
+  readonly acceptableRecoveryLag: number
+  readonly maxWarmupReplicas: number
+  readonly probingRebalanceIntervalMs: number
   readonly defaultKeySerde: Serde<any> | undefined
   readonly defaultValueSerde: Serde<any> | undefined
   readonly defaultTimestampExtractor: TimestampExtractor<any, any> | undefined
@@ -226,6 +254,9 @@ const KNOWN_KEYS = new Set<string>([
   'commitIntervalMs',
   'stateDir',
   'numStandbyReplicas',
+  'acceptableRecoveryLag',
+  'maxWarmupReplicas',
+  'probingRebalanceIntervalMs',
   'defaultKeySerde',
   'defaultValueSerde',
   'defaultTimestampExtractor',
@@ -388,6 +419,9 @@ export function resolveStreamsConfig(config: StreamsConfig): ResolvedStreamsConf
     commitIntervalMs,
     stateDir: path.resolve(stateDir),
     numStandbyReplicas: int(config, 'numStandbyReplicas', 0, 0, 100),
+    acceptableRecoveryLag: int(config, 'acceptableRecoveryLag', 10_000, 0),
+    maxWarmupReplicas: int(config, 'maxWarmupReplicas', 2, 1),
+    probingRebalanceIntervalMs: int(config, 'probingRebalanceIntervalMs', 600_000, 1_000),
     defaultKeySerde: config.defaultKeySerde,
     defaultValueSerde: config.defaultValueSerde,
     defaultTimestampExtractor: config.defaultTimestampExtractor,

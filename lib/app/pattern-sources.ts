@@ -13,9 +13,9 @@
  * - Kafka Streams waits (with no tasks) while no topic matches. Here `start()` fails with a
  *   {@link StreamsConfigError} naming the pattern.
  */
-import type { Admin } from 'kafkajs'
 import { StreamsConfigError, TopologyError } from '../../topology/errors.js'
 import type { NodeDef, SourceNodeDef, SubtopologyDef, TopologyDef } from '../../topology/engine/types.js'
+import type { StreamsAdmin } from './client/types.js'
 
 /** Whether `topology` has any pattern source (global stores never do). */
 export function hasPatternSources(topology: TopologyDef): boolean {
@@ -80,9 +80,9 @@ export function resolvePatternSources(topology: TopologyDef, allTopics: Readonly
 
 /**
  * Lists the cluster's topics with `admin` and applies {@link resolvePatternSources}.
- * @throws as {@link resolvePatternSources}; kafkajs errors from `listTopics`.
+ * @throws as {@link resolvePatternSources}; the client's errors from `listTopics`.
  */
-export async function resolvePatternSourcesWithAdmin(admin: Admin, topology: TopologyDef): Promise<TopologyDef> {
+export async function resolvePatternSourcesWithAdmin(admin: Pick<StreamsAdmin, 'listTopics'>, topology: TopologyDef): Promise<TopologyDef> {
   if (!hasPatternSources(topology)) return topology
   return resolvePatternSources(topology, await admin.listTopics())
 }

@@ -2,14 +2,14 @@
  * Default wiring of the app runtime to the state runtime (lib/state) and the task engine
  * (topology/engine).
  */
-import { createChangelogReader } from '../state/changelog-reader.js'
 import { createTaskStateManager } from '../state/task-state-manager.js'
 import { createGlobalStateManager } from '../state/global-state.js'
+import { readTaskDirectoryPositions } from '../state/task-directories.js'
 import { StreamsError } from '../../topology/errors.js'
 import type { ResolvedStreamsConfig } from './options.js'
 import type { EngineRuntime, StateRuntime } from './state-runtime.js'
 
-/** The LevelDB task state (lib/state) and its broker-fetch changelog reader, logging through the app's logger. */
+/** The LevelDB task state (lib/state), logging through the app's logger. */
 export function defaultStateRuntime(config: ResolvedStreamsConfig): StateRuntime {
   const log = config.logger
   return {
@@ -19,7 +19,7 @@ export function defaultStateRuntime(config: ResolvedStreamsConfig): StateRuntime
         lockWaitMs: 2_000,
         logger: log,
       }),
-    createChangelogReader: (kafka, logger) => createChangelogReader({ kafka, logger }),
+    readTaskDirectoryPositions,
     createGlobalStateManager: (options) => createGlobalStateManager({ ...options, logger: log }),
   }
 }

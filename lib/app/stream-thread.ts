@@ -38,10 +38,13 @@ import { LagProbe } from './runtime/lag-probe.js'
 import { PartitionFlow } from './runtime/partition-flow.js'
 import { RestoreCoordinator } from './runtime/restore.js'
 import { StandbyManager } from './runtime/standby-manager.js'
+import { changelogsBySubtopology } from './runtime/task-changelogs.js'
 import { TaskInitializer, taskStateFactory } from './runtime/task-initializer.js'
+import { TaskOffsetSums } from './runtime/task-offset-sums.js'
 import { TaskManager } from './runtime/task-manager.js'
 import type { EngineRuntime, StateRuntime } from './state-runtime.js'
 import type { StreamTask } from './stream-task.js'
+import { parseTaskId } from '../../topology/processor/types.js'
 
 /** Records taken from one task per loop iteration. */
 const BATCH = 500
@@ -87,6 +90,7 @@ export class StreamThread {
   readonly #manager: TaskManager
   readonly #standbys: StandbyManager
   readonly #lags: LagProbe
+  readonly #offsetSums: TaskOffsetSums
   #loop: Promise<void> | undefined
   #stopping = false
   #stopped = false
@@ -102,6 +106,12 @@ export class StreamThread {
     this.#o = options
     const c = (this.#c = options.config)
     const { topology, client, emitter } = options
+    const changelogs = changelogsBySubtopology(topology, c.applicationId)
+    this.#offsetSums = new TaskOffsetSums({
+      running: (id) => this.#manager.tasks.get(id)?.state === 'RUNNING',
+      persistentChangelogs: (id) =>
+        new Set((changelogs.get(parseTaskId(id).subtopology) ?? []).filter((l) => l.persistent).map((l) => l.topic)),
+    })
     this.#membership = new GroupMembership({
       config: c,
       topology,
@@ -109,6 +119,7 @@ export class StreamThread {
       emitter,
       activeTasks: () => [...this.#manager.tasks.keys()],
       standbyTasks: () => this.#standbys.ids(),
+      taskOffsetSums: () => this.#offsetSums.sums(),
       shutdownRequest: options.shutdownRequest,
       onStandbyAssignment: (ids) => {
         this.#pendingStandby = ids
@@ -127,7 +138,7 @@ export class StreamThread {
     const wakeUp = () => this.#wakeUp()
     this.#flow = new PartitionFlow(this.#consumer, emitter, c.bufferedRecordsPerPartition)
     const restore = new RestoreCoordinator({ reader: this.#reader, emitter, logger: c.logger })
-    const stateFactory = taskStateFactory(c, topology, options.state)
+    const stateFactory = this.#offsetSums.track(taskStateFactory(c, topology, options.state))
     this.#standbys = new StandbyManager({ config: c, stateFactory, restore, emitter, isActive: (id) => this.#manager.tasks.has(id) })
     const initializer = new TaskInitializer({
       config: c,
@@ -191,6 +202,15 @@ export class StreamThread {
   /** Connects, subscribes and joins. Resolves after the first join. */
   async start(): Promise<void> {
     const consumer = this.#consumer
+    // the state left on disk, reported to the assignor from the first join on
+    const read = this.#o.state.readTaskDirectoryPositions
+    if (read) {
+      try {
+        this.#offsetSums.addDiskPositions(await read(this.#c.stateDir, this.#c.applicationId, this.#offsetSums.openTasks()))
+      } catch (e) {
+        this.#c.logger.warn(`reading the task directories' positions failed: ${(e as Error).message}`, { error: e })
+      }
+    }
     await consumer.connect()
     const earliest: string[] = []
     const latest: string[] = []
@@ -211,6 +231,7 @@ export class StreamThread {
     if (this.#stopped) return
     this.#stopping = true
     this.#membership.cancelRestart()
+    this.#membership.cancelFollowup()
     this.#wakeUp()
     await this.#loop?.catch(() => undefined)
     const clean = options.clean && !this.#fatal && !this.#manager.failed

@@ -41,10 +41,13 @@ export interface OrderedBytesBackend {
   close(): Promise<void>
 }
 
-/** True when `err` is classic-level's "LOCK held" open failure. */
+/**
+ * True when `err`, or an error in its `cause` chain, carries classic-level's `LEVEL_LOCKED` code:
+ * another process (or a task of this one being closed) still holds the store's LOCK file.
+ * classic-level reports it as `LEVEL_DATABASE_NOT_OPEN` with a `LEVEL_LOCKED` cause.
+ */
 export function isLockError(err: unknown): boolean {
-  const e = err as { code?: string; cause?: { code?: string } } | undefined
-  return e?.code === 'LEVEL_LOCKED' || e?.cause?.code === 'LEVEL_LOCKED'
+  return hasLevelCode(err, 'LEVEL_LOCKED')
 }
 
 /**
@@ -53,9 +56,14 @@ export function isLockError(err: unknown): boolean {
  * number, "missing files" at open). Classified by `code` only, never by message text.
  */
 export function isCorruptionError(err: unknown): boolean {
+  return hasLevelCode(err, 'LEVEL_CORRUPTION')
+}
+
+/** Whether `err` or an error in its `cause` chain (at most 8 deep) carries the classic-level `code`. */
+function hasLevelCode(err: unknown, code: string): boolean {
   let e = err as { code?: unknown; cause?: unknown } | undefined
   for (let depth = 0; e !== undefined && e !== null && depth < 8; depth++) {
-    if (e.code === 'LEVEL_CORRUPTION') return true
+    if (e.code === code) return true
     e = e.cause as { code?: unknown; cause?: unknown } | undefined
   }
   return false

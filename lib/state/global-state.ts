@@ -24,7 +24,7 @@ import { CacheBudget } from './cache.js'
 import { readCheckpoint } from './checkpoint.js'
 import { createRuntimeStore, type RuntimeStore } from './stores.js'
 import type { ChangelogReader } from './types.js'
-import { topicPartitionKey } from './changelog-reader.js'
+import { tpKey } from '../app/client/types.js'
 
 /** Options of {@link createGlobalStateManager} (matches the app runtime's GlobalStateManagerOptions). */
 export interface GlobalStateManagerOptions {
@@ -174,7 +174,7 @@ class GlobalStore implements GlobalStateManager {
     const store = this.store()
     store.prepareCommit()
     const topic = this.options.def.source.topics[0] ?? ''
-    await store.commitLocal(new Map([...offsets].map(([p, o]) => [topicPartitionKey(topic, p), o])))
+    await store.commitLocal(new Map([...offsets].map(([p, o]) => [tpKey(topic, p), o])))
     for (const [p, o] of offsets) this.offsets.set(p, o)
   }
 
@@ -266,7 +266,7 @@ export class GlobalStoreUpdater {
     await Promise.all(
       parts.map(async (p) => {
         const from = cps.get(p)
-        const end = ends.get(topicPartitionKey(this.options.topic, p))!
+        const end = ends.get(tpKey(this.options.topic, p))!
         if (from !== undefined) this.positions.set(p, from)
         if (from !== undefined && BigInt(from) >= BigInt(end)) return
         await this.options.reader.read(

@@ -10,7 +10,7 @@
  */
 import { ProcessorStateError } from '../../topology/errors.js'
 import type { ChangelogPartition, ChangelogReader, TaskStateManager } from './types.js'
-import { topicPartitionKey } from './changelog-reader.js'
+import { tpKey } from '../app/client/types.js'
 
 /** Progress of one changelog partition's restoration. */
 export interface RestoreProgress {
@@ -59,7 +59,7 @@ async function startPositions(sm: TaskStateManager, reader: ChangelogReader, par
   const cps = sm.checkpointedOffsets()
   const out: Start[] = []
   for (const cp of parts) {
-    const end = ends.get(topicPartitionKey(cp.topic, cp.partition))
+    const end = ends.get(tpKey(cp.topic, cp.partition))
     if (end === undefined)
       throw new ProcessorStateError(`No end offset for changelog ${cp.topic}-${cp.partition}`, {
         place: { topic: cp.topic, partition: cp.partition, store: cp.store },

@@ -116,7 +116,7 @@ function encodePosition(offsets: ReadonlyMap<string, string>, clean: boolean): B
 const OFFSET_RE = /^\d+$/
 
 /** Decodes a stored position; undefined when the bytes are not a valid position. */
-function decodePosition(b: Buffer): StorePosition | undefined {
+export function decodePosition(b: Buffer): StorePosition | undefined {
   let p: { v?: unknown; offsets?: unknown; clean?: unknown }
   try {
     p = JSON.parse(b.toString('utf8')) as typeof p

@@ -95,7 +95,7 @@ export interface TaskStateManager {
 export interface ChangelogReader {
   /**
    * Last stable end offset (read_committed: the LSO, not the high watermark) of each partition,
-   * keyed by `"<topic>:<partition>"` (see `topicPartitionKey` in changelog-reader.ts).
+   * keyed by `"<topic>:<partition>"` (`tpKey` in lib/app/client/types.ts).
    */
   endOffsets(partitions: ReadonlyArray<{ topic: string; partition: number }>): Promise<Map<string, string>>
   /**

@@ -25,6 +25,7 @@
  * await driver.close()
  * ```
  */
+import type { VersionedKeyValueStore } from '../../topology/state/versioned.js'
 import {
   IllegalStateError,
   InvalidStateStoreError,
@@ -556,8 +557,18 @@ export class TopologyTestDriver {
   getKeyValueStore<K, V>(name: string): KeyValueStore<K, V> {
     const def = this.defOf(name, 'getKeyValueStore')
     if (def.type !== 'keyValue') throw new InvalidStateStoreError(`getKeyValueStore: store '${name}' is a ${def.type} store`)
+    if (def.versioned !== undefined)
+      throw new InvalidStateStoreError(`getKeyValueStore: store '${name}' is versioned; use getVersionedKeyValueStore`)
     const s = this.findStore(name)!
     return def.timestamped ? plainKeyValueView(s as TimestampedKeyValueStore<K, V>, () => this.wallClockMs) : (s as KeyValueStore<K, V>)
+  }
+
+  /** A versioned key-value store (KIP-889: `Stores.persistentVersionedKeyValueStore`, versioned tables). */
+  getVersionedKeyValueStore<K, V>(name: string): VersionedKeyValueStore<K, V> {
+    const def = this.defOf(name, 'getVersionedKeyValueStore')
+    if (def.versioned === undefined)
+      throw new InvalidStateStoreError(`getVersionedKeyValueStore: store '${name}' is not a versioned key-value store`)
+    return this.findStore(name) as VersionedKeyValueStore<K, V>
   }
 
   /** A timestamped key-value store (DSL tables and aggregates). */

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto'
 import kafkajs from 'kafkajs'
 import type { Kafka, KafkaConfig } from 'kafkajs'
-import '../../lib/app/kafkajs-fixes.js'
+import { fixKafkajs } from '../../lib/app/client/kafkajs-internals.js'
 
 const { Kafka: KafkaClient, logLevel } = kafkajs
 
@@ -20,10 +20,12 @@ export function randomName(prefix: string): string {
 
 /** A silent kafkajs client for `brokers` (comma-separated or a list). */
 export function kafkaFor(brokers: string | ReadonlyArray<string>, config: Partial<KafkaConfig> = {}): Kafka {
-  return new KafkaClient({
-    clientId: 'kstreams-chaos',
-    brokers: typeof brokers === 'string' ? brokers.split(',') : [...brokers],
-    logLevel: logLevel.NOTHING,
-    ...config,
-  })
+  return fixKafkajs(
+    new KafkaClient({
+      clientId: 'kstreams-chaos',
+      brokers: typeof brokers === 'string' ? brokers.split(',') : [...brokers],
+      logLevel: logLevel.NOTHING,
+      ...config,
+    }),
+  )
 }

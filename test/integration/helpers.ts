@@ -10,8 +10,8 @@ import { randomBytes } from 'node:crypto'
 import { afterAll, inject, onTestFinished } from 'vitest'
 import kafkajs from 'kafkajs'
 // kafkajs 2.2.4's read_committed returns records of aborted transactions when the broker lists them
-// out of offset order: every test-side consumer (consumeUntil, the EOS verifiers) reads with the fix.
-import '../../lib/app/kafkajs-fixes.js'
+// out of offset order: every test-side client (consumeUntil, the EOS verifiers) reads with kstreams' fix.
+import { fixKafkajs } from '../../lib/app/client/kafkajs-internals.js'
 import type {
   Admin,
   Consumer,
@@ -87,12 +87,14 @@ function clientLogLevel(): kafkajs.logLevel {
  * (error|warn|info|debug) is set.
  */
 export function kafkaClient(config: Partial<KafkaConfig> = {}): KafkaClient {
-  return new Kafka({
-    clientId: 'kstreams-test',
-    brokers: brokers(),
-    logLevel: clientLogLevel(),
-    ...config,
-  })
+  return fixKafkajs(
+    new Kafka({
+      clientId: 'kstreams-test',
+      brokers: brokers(),
+      logLevel: clientLogLevel(),
+      ...config,
+    }),
+  )
 }
 
 /** A connected admin client, disconnected at teardown. */

@@ -2,7 +2,7 @@
  * Reading transactional input against the real broker: records of aborted transactions are never
  * processed, also when the broker lists the aborted transactions out of offset order (it lists them
  * in completion order; kafkajs 2.2.4 assumed offset order and let such records through, see
- * lib/app/kafkajs-fixes.ts).
+ * lib/app/client/kafkajs-internals.ts).
  */
 import fs from 'node:fs/promises'
 import os from 'node:os'
@@ -49,7 +49,7 @@ async function writeInput(topic: string): Promise<void> {
 }
 
 describe('read_committed input with interleaved aborted transactions', () => {
-  it('a kafkajs consumer in a process that loaded the library sees only committed records', async () => {
+  it('a kafkajs consumer with fixKafkajs applied to its Kafka instance sees only committed records', async () => {
     const topic = randomTopic('rc-in')
     await createTopics(topic)
     await writeInput(topic)

@@ -8,7 +8,7 @@ import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { GlobalStoreDef } from '../../topology/engine/types.js'
 import type { KeyValueBytesStore, StoreDef } from '../../topology/state/types.js'
-import { createChangelogReader } from '../../lib/state/changelog-reader.js'
+import { createChangelogReader } from '../../lib/app/client/kafkajs-changelog-reader.js'
 import { createGlobalStateManager, GlobalStoreUpdater } from '../../lib/state/global-state.js'
 import { connectedProducer, createTopics, kafkaClient, onCleanup, randomTopic } from './helpers.js'
 

@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest'
 import { Writable } from 'node:stream'
 import { pino } from 'pino'
-import { filterLogger, kafkajsLogCreator, pinoLogger } from '../../lib/app/logger.js'
+import { filterLogger, pinoLogger } from '../../lib/app/logger.js'
+import { kafkajsLogCreator } from '../../lib/app/client/kafkajs-log.js'
 import { resolveStreamsConfig } from '../../lib/app/options.js'
 
 /** A real pino logger writing JSON lines into an array. */

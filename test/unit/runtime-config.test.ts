@@ -17,6 +17,9 @@ describe('resolveStreamsConfig', () => {
     expect(c.commitIntervalMs).toBe(30_000)
     expect(c.stateDir).toBe(path.join(os.tmpdir(), 'kstreams'))
     expect(c.numStandbyReplicas).toBe(0)
+    expect(c.acceptableRecoveryLag).toBe(10_000)
+    expect(c.maxWarmupReplicas).toBe(2)
+    expect(c.probingRebalanceIntervalMs).toBe(600_000)
     expect(c.statestoreCacheMaxBytes).toBe(10 * 1024 * 1024)
     expect(c.bufferedRecordsPerPartition).toBe(1000)
     expect(c.replicationFactor).toBe(-1)
@@ -44,6 +47,9 @@ describe('resolveStreamsConfig', () => {
     [{ commitIntervalMs: 0 }, "invalid config 'commitIntervalMs': expected an integer in [1, ∞], got 0"],
     [{ processingGuarantee: 'exactly_once_v2' }, "invalid config 'processingGuarantee'"],
     [{ numStandbyReplicas: -1 }, "invalid config 'numStandbyReplicas'"],
+    [{ acceptableRecoveryLag: -1 }, "invalid config 'acceptableRecoveryLag': expected an integer in [0, ∞], got -1"],
+    [{ maxWarmupReplicas: 0 }, "invalid config 'maxWarmupReplicas': expected an integer in [1, ∞], got 0"],
+    [{ probingRebalanceIntervalMs: 500 }, "invalid config 'probingRebalanceIntervalMs': expected an integer in [1000, ∞], got 500"],
     [{ bootstrapServers: 'nohostport' }, "invalid config 'bootstrapServers'"],
     [{ applicationServer: 'host' }, "invalid config 'applicationServer': expected 'host:port', got \"host\""],
     [{ deserializationExceptionHandler: 'ignore' }, "invalid config 'deserializationExceptionHandler'"],

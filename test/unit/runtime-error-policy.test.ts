@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import { afterEach, describe, expect, it } from 'vitest'
-import { backoffMs, classifyError, isStateCorruptionError, isStateLockedError, type ErrorKind } from '../../lib/app/error-policy.js'
+import { backoffMs, classifyError, type ErrorKind } from '../../lib/app/error-policy.js'
+import { isCorruptionError as isStateCorruptionError, isLockError as isStateLockedError } from '../../lib/state/backend.js'
 import { isFencingError, isGroupMovedError, isUnknownOutcomeError } from '../../lib/app/error-handlers.js'
 import {
   ProcessingError,

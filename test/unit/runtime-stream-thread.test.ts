@@ -49,7 +49,6 @@ function setup(options: { exactlyOnce: boolean; buffered?: number }) {
         ;(sm as { provider: unknown }).provider = sm
         return sm
       },
-      createChangelogReader: () => client.reader,
     },
     emitter: new EventEmitter(),
     partitionsFor: () => 1,

@@ -9,7 +9,7 @@
  * All option objects are immutable: every `with*` returns a new object.
  */
 import { TopologyError } from '../errors.js'
-import type { Serde } from '../serde.js'
+import { Serdes, type Serde } from '../serde.js'
 import type { StoreDef } from '../state/types.js'
 import type { InternalTopologyBuilder } from '../internals/internal-topology-builder.js'
 import { passThroughSupplier } from '../processors/stateless.js'
@@ -127,6 +127,11 @@ export interface JoinedConfig<K, V, VO> {
   readonly otherValueSerde?: Serde<VO>
   /** Base name of the join processor (and of a repartition topic, if one is needed). */
   readonly name?: string
+  /**
+   * Grace period of the stream side, milliseconds (KIP-923): see {@link Joined.withGracePeriod}.
+   * @defaultValue none (each stream record is joined when it arrives)
+   */
+  readonly gracePeriodMs?: number
 }
 
 /**
@@ -143,12 +148,14 @@ export class Joined<K, V, VO> implements JoinedConfig<K, V, VO> {
   readonly valueSerde?: Serde<V>
   readonly otherValueSerde?: Serde<VO>
   readonly name?: string
+  readonly gracePeriodMs?: number
 
   private constructor(config: JoinedConfig<K, V, VO>) {
     if (config.keySerde !== undefined) this.keySerde = config.keySerde
     if (config.valueSerde !== undefined) this.valueSerde = config.valueSerde
     if (config.otherValueSerde !== undefined) this.otherValueSerde = config.otherValueSerde
     if (config.name !== undefined) this.name = config.name
+    if (config.gracePeriodMs !== undefined) this.gracePeriodMs = config.gracePeriodMs
     Object.freeze(this)
   }
 
@@ -197,8 +204,30 @@ export class Joined<K, V, VO> implements JoinedConfig<K, V, VO> {
     return new Joined<K, V, VO>({ ...this.config(), name: checkName('Joined.withName', 'name', name) })
   }
 
+  /**
+   * Delays the stream side by `gracePeriodMs` of stream-time (Kafka Streams KIP-923): stream
+   * records wait in a buffer store (`<join processor>-Buffer`) and are joined in timestamp order
+   * once stream-time has passed them by the grace, each with the table's value as of its own
+   * timestamp, so table updates arriving out of order within the grace are seen. Records already
+   * older than stream-time minus the grace are joined at once. The table must be versioned
+   * (`Materialized.as(Stores.persistentVersionedKeyValueStore(...))`) with a history retention of
+   * at least the grace.
+   * @throws TopologyError for a negative or non-finite grace
+   */
+  withGracePeriod(gracePeriodMs: number): Joined<K, V, VO> {
+    if (typeof gracePeriodMs !== 'number' || !Number.isFinite(gracePeriodMs) || gracePeriodMs < 0)
+      throw new TopologyError(`Joined.withGracePeriod: parameter 'gracePeriodMs' must be a number of milliseconds >= 0`)
+    return new Joined<K, V, VO>({ ...this.config(), gracePeriodMs })
+  }
+
   private config(): JoinedConfig<K, V, VO> {
-    return { keySerde: this.keySerde, valueSerde: this.valueSerde, otherValueSerde: this.otherValueSerde, name: this.name }
+    return {
+      keySerde: this.keySerde,
+      valueSerde: this.valueSerde,
+      otherValueSerde: this.otherValueSerde,
+      name: this.name,
+      ...(this.gracePeriodMs !== undefined ? { gracePeriodMs: this.gracePeriodMs } : {}),
+    }
   }
 }
 
@@ -547,11 +576,19 @@ export function buildStreamTableJoin<K, V, VT, VR>(
   builder.copartition(sourceNodes)
   const processorName = name ?? builder.newProcessorName(leftJoin ? 'KSTREAM-LEFTJOIN-' : 'KSTREAM-JOIN-')
   const getter = table.valueGetterSupplier()
+  const grace = j.gracePeriodMs === undefined ? undefined : streamTableGrace(builder, getter.storeNames(), j, stream, processorName, method)
   builder.addProcessor(
     processorName,
-    streamTableJoinProcessorSupplier<K, V, K, VT, VR>({ valueGetter: getter, keyMapper: (k) => k, joiner, leftJoin, kind: 'stream-table' }),
+    streamTableJoinProcessorSupplier<K, V, K, VT, VR>({
+      valueGetter: getter,
+      keyMapper: (k) => k,
+      joiner,
+      leftJoin,
+      kind: 'stream-table',
+      ...(grace !== undefined ? { grace } : {}),
+    }),
     [stream.name],
-    getter.storeNames(),
+    [...getter.storeNames(), ...(grace !== undefined ? [grace.bufferStoreName] : [])],
   )
   return stream.derive<K, VR>(processorName, {
     keySerde: j.keySerde ?? stream.keySerde,
@@ -559,6 +596,46 @@ export function buildStreamTableJoin<K, V, VT, VR>(
     sourceNodes,
     repartitionRequired: false,
   })
+}
+
+/**
+ * `Joined.withGracePeriod` (KIP-923): checks that the table is versioned with a history retention of
+ * at least the grace (Kafka Streams: `KStreamImpl#doStreamTableJoin`, `StreamTableJoinNode`) and
+ * registers the buffer store `<processor>-Buffer`.
+ */
+function streamTableGrace<K, V>(
+  builder: InternalTopologyBuilder,
+  tableStores: ReadonlyArray<string>,
+  joined: JoinedConfig<K, V, unknown>,
+  stream: KStream<K, V>,
+  processorName: string,
+  method: string,
+) {
+  const gracePeriodMs = joined.gracePeriodMs!
+  const versioned = tableStores.map((s) => builder.storeDef(s)?.versioned).find((v) => v !== undefined)
+  if (versioned === undefined) throw new TopologyError(`${method}: KTable must be versioned to use a grace period in a stream table join`)
+  if (gracePeriodMs > versioned.historyRetentionMs)
+    throw new TopologyError(
+      `${method}: history retention must be at least grace period (history retention ${versioned.historyRetentionMs} ms, grace ${gracePeriodMs} ms)`,
+    )
+  const bufferStoreName = processorName + '-Buffer'
+  builder.addStateStore({
+    name: bufferStoreName,
+    type: 'keyValue',
+    keySerde: Serdes.Bytes(),
+    valueSerde: Serdes.Bytes(),
+    loggingEnabled: true,
+    logConfig: {},
+    cachingEnabled: false,
+    persistent: true,
+  })
+  return {
+    gracePeriodMs,
+    bufferStoreName,
+    keySerde: joined.keySerde ?? stream.keySerde,
+    valueSerde: joined.valueSerde ?? stream.valueSerde,
+    processorName,
+  }
 }
 
 /** What a stream-GlobalKTable join needs of a GlobalKTable. */
@@ -652,7 +729,10 @@ export function buildTableTableJoin<K, V, VO, VR>(
   const valueSerde = m?.valueSerde
   const mergeFlags: TableJoinMergeFlags = { sendOldValues: false, storeName: m?.storeName }
   builder.addProcessor(mergeName, tableJoinMergeSupplier<K, VR>(mergeFlags), [joinThisName, joinOtherName])
-  if (m !== undefined) builder.addStateStore(storeDefFrom(m, 'keyValue', { keySerde, valueSerde }), { processorNames: [mergeName] })
+  if (m !== undefined)
+    builder.addStateStore(storeDefFrom(m, 'keyValue', { keySerde, valueSerde }, {}, { versionedAllowed: true }), {
+      processorNames: [mergeName],
+    })
 
   const flags: TableNodeFlags = { sendOldValues: false, storeName: m?.storeName }
   const joinGetter = tableTableJoinValueGetterSupplier<K, V, VO, VR>(kind, leftGetter, rightGetter, joiner)

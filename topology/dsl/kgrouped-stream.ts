@@ -20,6 +20,8 @@ import { KTable, storeTableOrigin } from './ktable.js'
 import type { SessionWindows, SlidingWindows, TimeWindows } from './windows.js'
 import { windowedBy, type TimeWindowedKStream } from './time-windowed-kstream.js'
 import type { SessionWindowedKStream } from './session-windowed-kstream.js'
+import { CogroupedKStream } from './cogrouped-kstream.js'
+import type { Aggregator } from '../processors/windowed/types.js'
 
 /** Internal state of a KGroupedStream handle. */
 export interface KGroupedStreamInit<K, V> {
@@ -179,5 +181,17 @@ export class KGroupedStream<K, V> {
     return this.doAggregate<VAgg>('aggregate', 'KSTREAM-AGGREGATE-', materialized, named, undefined, (f) =>
       streamAggregateSupplier<K, V, VAgg>(f, initializer, aggregator),
     )
+  }
+
+  /**
+   * Starts a cogroup (Kafka Streams KIP-150): this grouped stream, folded with
+   * `aggregator(key, value, aggregate)`, is the first input of a {@link CogroupedKStream}; add more
+   * grouped streams with `.cogroup(other, aggregator)`, then `.aggregate(initializer)` (or window it).
+   * All inputs share one aggregate per key and one store.
+   * @throws TopologyError when `aggregator` is not a function
+   */
+  cogroup<VOut>(aggregator: Aggregator<K, V, VOut>): CogroupedKStream<K, VOut> {
+    requireFunction(aggregator, 'aggregator', 'cogroup')
+    return new CogroupedKStream<K, VOut>(this.builder, [{ grouped: this, aggregator }])
   }
 }

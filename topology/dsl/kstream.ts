@@ -331,7 +331,10 @@ export class KStream<K, V> {
     }
     const flags: TableNodeFlags = { sendOldValues: false, storeName: m.queryable ? m.storeName : undefined }
     this.builder.addProcessor(name, tableSourceSupplier<K, V>(flags), [parent])
-    this.builder.addStateStore(storeDefFrom(m, 'keyValue', { keySerde, valueSerde }), { lazy: !m.queryable, processorNames: [name] })
+    this.builder.addStateStore(storeDefFrom(m, 'keyValue', { keySerde, valueSerde }, {}, { versionedAllowed: true }), {
+      lazy: !m.queryable,
+      processorNames: [name],
+    })
     return new KTable<K, V>({
       builder: this.builder,
       name,

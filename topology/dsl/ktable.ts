@@ -29,6 +29,7 @@ import { KStream } from './kstream.js'
 import { KGroupedTable } from './kgrouped-table.js'
 import { buildSuppress, type Suppressed } from './suppressed.js'
 import { buildTableTableJoin, type ValueJoiner } from './joins.js'
+import { buildForeignKeyJoin, fkJoinOptions, type TableJoinedConfig } from './foreign-key-join.js'
 
 /**
  * How a table node provides old values and lookups; one per table node.
@@ -169,7 +170,10 @@ export class KTable<K, V> {
     const vSerde = m?.valueSerde ?? valueSerde
     const flags: TableNodeFlags = { sendOldValues: false, storeName: queryable ? m!.storeName : undefined }
     this.builder.addProcessor(name, supplier(flags), [this.name])
-    if (queryable) this.builder.addStateStore(storeDefFrom(m!, 'keyValue', { keySerde, valueSerde: vSerde }), { processorNames: [name] })
+    if (queryable)
+      this.builder.addStateStore(storeDefFrom(m!, 'keyValue', { keySerde, valueSerde: vSerde }, {}, { versionedAllowed: true }), {
+        processorNames: [name],
+      })
     return new KTable<K, VR>({
       builder: this.builder,
       name,
@@ -273,8 +277,45 @@ export class KTable<K, V> {
     joiner: ValueJoiner<V, VO, VR>,
     materialized?: MaterializedConfig<K, VR>,
     named?: NamedConfig,
-  ): KTable<K, VR> {
-    return buildTableTableJoin<K, V, VO, VR>('inner', this, other, joiner as (l: V | null, r: VO | null) => VR, materialized, named, 'join')
+  ): KTable<K, VR>
+  /**
+   * Foreign-key inner join (Kafka Streams KIP-213: `KTable#join(KTable, Function, ValueJoiner)`):
+   * each row of this table joins the row of `other` whose key is `foreignKeyExtractor(value, key)`; the
+   * result has this table's key. Rows whose foreign key is null or absent in `other` have no result;
+   * a change of either row, a foreign key change or a delete on either side updates or deletes the
+   * result. Goes through two internal topics (`...-subscription-registration-topic`,
+   * `...-subscription-response-topic`) and a subscription store, so the tables need not be
+   * co-partitioned; results computed for a left value that has changed meanwhile are dropped
+   * (murmur3-128 hash of the serialized left value). See {@link TableJoined} for partitioners and names.
+   */
+  join<KO, VO, VR>(
+    other: KTable<KO, VO>,
+    foreignKeyExtractor: (value: V, key: K) => KO | null | undefined,
+    joiner: ValueJoiner<V, VO, VR>,
+    tableJoined?: TableJoinedConfig<K, KO>,
+    materialized?: MaterializedConfig<K, VR>,
+  ): KTable<K, VR>
+  /** Foreign-key inner join with a `Materialized` and no `TableJoined` (Kafka Streams' overload). */
+  join<KO, VO, VR>(
+    other: KTable<KO, VO>,
+    foreignKeyExtractor: (value: V, key: K) => KO | null | undefined,
+    joiner: ValueJoiner<V, VO, VR>,
+    materialized: MaterializedConfig<K, VR>,
+  ): KTable<K, VR>
+  join(other: KTable<any, any>, a: (...args: any[]) => any, b?: unknown, c?: unknown, d?: unknown): KTable<K, any> {
+    if (typeof b === 'function') {
+      const [tableJoined, materialized] = fkJoinOptions<K>(c, d)
+      return buildForeignKeyJoin(false, this, other, a, b as (l: V, r: unknown) => unknown, tableJoined, materialized, 'join')
+    }
+    return buildTableTableJoin<K, V, unknown, unknown>(
+      'inner',
+      this,
+      other,
+      a,
+      b as MaterializedConfig<K, unknown>,
+      c as NamedConfig,
+      'join',
+    )
   }
 
   /** Left join with another table: every row of this table, joined with the other's value or `null`. */
@@ -283,14 +324,38 @@ export class KTable<K, V> {
     joiner: ValueJoiner<V, VO | null, VR>,
     materialized?: MaterializedConfig<K, VR>,
     named?: NamedConfig,
-  ): KTable<K, VR> {
-    return buildTableTableJoin<K, V, VO, VR>(
+  ): KTable<K, VR>
+  /**
+   * Foreign-key left join (Kafka Streams KIP-213): like the foreign-key {@link KTable.join}, but
+   * every row of this table has a result, joined with `null` when its foreign key is null or absent
+   * in `other`.
+   */
+  leftJoin<KO, VO, VR>(
+    other: KTable<KO, VO>,
+    foreignKeyExtractor: (value: V, key: K) => KO | null | undefined,
+    joiner: ValueJoiner<V, VO | null, VR>,
+    tableJoined?: TableJoinedConfig<K, KO>,
+    materialized?: MaterializedConfig<K, VR>,
+  ): KTable<K, VR>
+  /** Foreign-key left join with a `Materialized` and no `TableJoined` (Kafka Streams' overload). */
+  leftJoin<KO, VO, VR>(
+    other: KTable<KO, VO>,
+    foreignKeyExtractor: (value: V, key: K) => KO | null | undefined,
+    joiner: ValueJoiner<V, VO | null, VR>,
+    materialized: MaterializedConfig<K, VR>,
+  ): KTable<K, VR>
+  leftJoin(other: KTable<any, any>, a: (...args: any[]) => any, b?: unknown, c?: unknown, d?: unknown): KTable<K, any> {
+    if (typeof b === 'function') {
+      const [tableJoined, materialized] = fkJoinOptions<K>(c, d)
+      return buildForeignKeyJoin(true, this, other, a, b as (l: V, r: unknown) => unknown, tableJoined, materialized, 'leftJoin')
+    }
+    return buildTableTableJoin<K, V, unknown, unknown>(
       'left',
       this,
       other,
-      joiner as (l: V | null, r: VO | null) => VR,
-      materialized,
-      named,
+      a,
+      b as MaterializedConfig<K, unknown>,
+      c as NamedConfig,
       'leftJoin',
     )
   }

@@ -51,7 +51,12 @@ export function storeDefFrom(
   type: StoreType,
   serdes: { keySerde?: Serde<any> | undefined; valueSerde?: Serde<any> | undefined },
   extra: Partial<Pick<StoreDef, 'retentionMs' | 'windowSizeMs' | 'retainDuplicates'>> = {},
+  options: { readonly versionedAllowed?: boolean } = {},
 ): StoreDef {
+  if (m.config.versioned !== undefined && !options.versionedAllowed)
+    throw new TopologyError(
+      `store '${m.storeName}' is versioned: versioned stores materialize tables (StreamsBuilder.table, KStream.toTable, KTable.filter/filterNot/mapValues and table joins), not aggregations (KIP-914)`,
+    )
   const keySerde = m.keySerde ?? serdes.keySerde
   const valueSerde = m.valueSerde ?? serdes.valueSerde
   return {
@@ -61,9 +66,10 @@ export function storeDefFrom(
     ...(valueSerde !== undefined ? { valueSerde } : {}),
     loggingEnabled: m.config.loggingEnabled ?? true,
     logConfig: { ...(m.config.logConfig ?? {}) },
-    cachingEnabled: m.config.cachingEnabled ?? true,
+    cachingEnabled: m.config.versioned === undefined && (m.config.cachingEnabled ?? true),
     persistent: m.config.storeType !== 'inMemory',
-    timestamped: true,
+    timestamped: m.config.versioned === undefined,
+    ...(m.config.versioned !== undefined ? { versioned: m.config.versioned } : {}),
     ...extra,
   }
 }

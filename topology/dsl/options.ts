@@ -11,6 +11,7 @@
 import { TopologyError } from '../errors.js'
 import type { Serde } from '../serde.js'
 import type { StreamPartitioner, TimestampExtractor } from '../processor/types.js'
+import { isVersionedBytesStoreSupplier, type VersionedBytesStoreSupplier, type VersionedStoreOptions } from '../state/versioned.js'
 
 /**
  * A {@link StreamPartitioner} accepted bivariantly in its value type, so that `Produced<K, V>`
@@ -300,6 +301,11 @@ export interface MaterializedConfig<K, V> {
   readonly retentionMs?: number
   /** 'persistent' (LevelDB) or 'inMemory'. @defaultValue 'persistent' */
   readonly storeType?: 'persistent' | 'inMemory'
+  /**
+   * A versioned store (KIP-889), set by `Materialized.as(Stores.persistentVersionedKeyValueStore(...))`:
+   * tables keep history and serve lookups as of a timestamp; caching does not apply.
+   */
+  readonly versioned?: VersionedStoreOptions
 }
 
 /** How a table/aggregate is stored (Kafka Streams: `Materialized<K, V, S>`). */
@@ -312,13 +318,22 @@ export class Materialized<K, V> implements MaterializedConfig<K, V> {
   readonly cachingEnabled?: boolean
   readonly retentionMs?: number
   readonly storeType?: 'persistent' | 'inMemory'
+  /** Set by `Materialized.as(versionedStoreSupplier)`: a versioned store (KIP-889). */
+  readonly versioned?: VersionedStoreOptions
   private constructor(c: MaterializedConfig<K, V>) {
     Object.assign(this, strip(c))
     Object.freeze(this)
   }
-  /** A named (queryable) store. */
-  static as<K, V>(storeName: string): Materialized<K, V> {
-    return new Materialized<K, V>({ storeName: checkName('Materialized.as', storeName) })
+  /**
+   * A named (queryable) store; with a versioned store supplier
+   * (`Stores.persistentVersionedKeyValueStore(name, historyRetentionMs)`), a versioned table (KIP-889).
+   */
+  static as<K, V>(storeNameOrSupplier: string | VersionedBytesStoreSupplier): Materialized<K, V> {
+    if (isVersionedBytesStoreSupplier(storeNameOrSupplier)) {
+      const { name, historyRetentionMs, segmentIntervalMs } = storeNameOrSupplier
+      return new Materialized<K, V>({ storeName: checkName('Materialized.as', name), versioned: { historyRetentionMs, segmentIntervalMs } })
+    }
+    return new Materialized<K, V>({ storeName: checkName('Materialized.as', storeNameOrSupplier) })
   }
   /** Serdes only (store name generated). */
   static with<K, V>(keySerde?: Serde<K>, valueSerde?: Serde<V>): Materialized<K, V> {

@@ -108,7 +108,10 @@ export class StreamsBuilder {
     })
     const flags: TableNodeFlags = { sendOldValues: false, storeName: m.queryable ? m.storeName : undefined }
     b.addProcessor(tableSourceName, tableSourceSupplier<K, V>(flags), [sourceName])
-    b.addStateStore(storeDefFrom(m, 'keyValue', { keySerde, valueSerde }), { lazy: !m.queryable, processorNames: [tableSourceName] })
+    b.addStateStore(storeDefFrom(m, 'keyValue', { keySerde, valueSerde }, {}, { versionedAllowed: true }), {
+      lazy: !m.queryable,
+      processorNames: [tableSourceName],
+    })
     return new KTable<K, V>({
       builder: b,
       name: tableSourceName,

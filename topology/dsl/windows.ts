@@ -281,6 +281,13 @@ export class SessionWindows {
  * `before + after >= 0`). Out-of-order records are joined until stream-time passes the window
  * plus `graceMs`; left/outer joins emit unmatched records only after that.
  *
+ * Kafka Streams' deprecated `JoinWindows.of(timeDifference)` (replaced by KIP-633 in 3.0) is not
+ * provided: its grace (24 h minus twice the time difference) is easy to spell as
+ * `ofTimeDifferenceAndGrace(ms, Math.max(86_400_000 - 2 * ms, 0))`, but it also switches left/outer
+ * joins to the old eager results (an unmatched record is emitted at once, then again when matched;
+ * `enableSpuriousResultFix = false`), a second emission mode the join does not have. Use
+ * `ofTimeDifferenceAndGrace` or `ofTimeDifferenceWithNoGrace`.
+ *
  * @example
  * ```ts
  * JoinWindows.ofTimeDifferenceAndGrace(60_000, 10_000).after(0) // right record up to 60s before

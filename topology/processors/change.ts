@@ -10,11 +10,17 @@ import type { DefaultingSerde, Serde } from '../serde.js'
 export interface Change<V> {
   readonly newValue: V | null
   readonly oldValue: V | null
+  /**
+   * `false` for an out-of-order update of a versioned table (KIP-914): it went into the table's
+   * history but did not replace the latest value. Joins and re-groupings ignore such updates.
+   * Absent means `true`.
+   */
+  readonly isLatest?: boolean
 }
 
-/** Builds a {@link Change}. */
-export function change<V>(newValue: V | null, oldValue: V | null): Change<V> {
-  return { newValue, oldValue }
+/** Builds a {@link Change}; `isLatest: false` only for out-of-order versioned updates. */
+export function change<V>(newValue: V | null, oldValue: V | null, isLatest = true): Change<V> {
+  return isLatest ? { newValue, oldValue } : { newValue, oldValue, isLatest }
 }
 
 /**

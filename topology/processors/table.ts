@@ -12,6 +12,15 @@ import type { TimestampedKeyValueStore } from '../state/typed.js'
 import { valueAndTimestamp } from '../state/typed.js'
 import { change, type Change } from './change.js'
 import { toKeyValue, type KeyValueLike } from './stateless.js'
+import {
+  isVersionedStore,
+  PUT_RETURN_CODE_NOT_PUT,
+  PUT_RETURN_CODE_VALID_TO_UNDEFINED,
+  type VersionedKeyValueStore,
+} from '../state/versioned.js'
+
+/** Reason given to `recordDropped` for an out-of-order update of a versioned table that a join or re-grouping ignores. */
+export const OUT_OF_ORDER_VERSIONED_DROP_REASON = 'out-of-order-versioned-update'
 
 /** Build-time decisions of a table node, read by its processor at init. */
 export interface TableNodeFlags {
@@ -27,6 +36,10 @@ export interface KTableValueGetter<K, V> {
   init(context: ProcessorContext<any, any>): void
   /** The current value and its timestamp, or `null` when absent. */
   get(key: K): Promise<ValueAndTimestamp<V> | null>
+  /** Whether the table is versioned (KIP-914); then {@link KTableValueGetter.getAsOf} answers. Valid after `init`. */
+  isVersioned?(): boolean
+  /** Versioned tables: the value valid at `asOfTimestamp` (inclusive), or `null`. */
+  getAsOf?(key: K, asOfTimestamp: number): Promise<ValueAndTimestamp<V> | null>
 }
 
 /** Creates value getters and names the stores they read (connect those to the reading processor). */
@@ -41,12 +54,18 @@ export function storeValueGetterSupplier<K, V>(storeName: string): KTableValueGe
     storeNames: () => [storeName],
     get: () => {
       let store: TimestampedKeyValueStore<K, V>
+      let versioned: VersionedKeyValueStore<K, V> | undefined
       return {
         init(context) {
           store = context.getStateStore<TimestampedKeyValueStore<K, V>>(storeName)
+          versioned = isVersionedStore(store) ? (store as unknown as VersionedKeyValueStore<K, V>) : undefined
         },
         async get(key) {
           return (await store.get(key)) ?? null
+        },
+        isVersioned: () => versioned !== undefined,
+        async getAsOf(key, asOfTimestamp) {
+          return versioned !== undefined ? versioned.get(key, asOfTimestamp) : ((await store.get(key)) ?? null)
         },
       }
     },
@@ -84,9 +103,27 @@ function derivedValueGetterSupplier<K, V, VR>(
         async get(key) {
           return derive(key, await p.get(key))
         },
+        isVersioned: () => p.isVersioned?.() ?? false,
+        async getAsOf(key, asOfTimestamp) {
+          return derive(key, p.getAsOf ? await p.getAsOf(key, asOfTimestamp) : await p.get(key))
+        },
       }
     },
   }
+}
+
+/**
+ * Writes a table node's own store: a versioned store (KIP-914) gets the value as a version at
+ * `timestamp`, any other a `ValueAndTimestamp` (`null` deletes).
+ */
+export async function putTableValue<K, V>(
+  store: TimestampedKeyValueStore<K, V>,
+  key: K,
+  value: V | null,
+  timestamp: number,
+): Promise<void> {
+  if (isVersionedStore(store)) await (store as unknown as VersionedKeyValueStore<K, V>).put(key, value, timestamp)
+  else await store.put(key, valueAndTimestamp(value, timestamp))
 }
 
 abstract class TableProcessor<K, VIn, KOut, VOut> implements Processor<K, VIn, KOut, VOut> {
@@ -116,6 +153,20 @@ export function tableSourceSupplier<K, V>(flags: TableNodeFlags): ProcessorSuppl
           return
         }
         const value = r.value === undefined ? null : r.value
+        if (this.store && isVersionedStore(this.store)) {
+          // A versioned table (KIP-914): an out-of-order update goes into the history only and is
+          // forwarded with isLatest=false; one older than the history retention is not forwarded.
+          const store = this.store as VersionedKeyValueStore<K, V>
+          const old = await store.get(r.key)
+          const code = await store.put(r.key, value, r.timestamp)
+          if (code === PUT_RETURN_CODE_NOT_PUT) return
+          return this.ctx.forward({
+            key: r.key,
+            value: change(value, this.sendOldValues ? (old?.value ?? null) : null, code === PUT_RETURN_CODE_VALID_TO_UNDEFINED),
+            timestamp: r.timestamp,
+            headers: r.headers,
+          })
+        }
         if (this.store) {
           const old = await this.store.get(r.key)
           await this.store.put(r.key, valueAndTimestamp(value, r.timestamp))
@@ -147,8 +198,13 @@ export function tableFilterSupplier<K, V>(
         const newValue = compute(r.key, r.value.newValue)
         const oldValue = this.sendOldValues ? compute(r.key, r.value.oldValue) : null
         if (this.sendOldValues && oldValue === null && newValue === null) return
-        if (this.store) await this.store.put(r.key, valueAndTimestamp(newValue, r.timestamp))
-        return this.ctx.forward({ key: r.key, value: change(newValue, oldValue), timestamp: r.timestamp, headers: r.headers })
+        if (this.store) await putTableValue(this.store, r.key, newValue, r.timestamp)
+        return this.ctx.forward({
+          key: r.key,
+          value: change(newValue, oldValue, r.value.isLatest !== false),
+          timestamp: r.timestamp,
+          headers: r.headers,
+        })
       }
     })(flags)
 }
@@ -163,8 +219,13 @@ export function tableMapValuesSupplier<K, V, VR>(
       async process(r: StreamRecord<K, Change<V>>) {
         const newValue = r.value.newValue === null ? null : mapper(r.value.newValue, r.key)
         const oldValue = this.sendOldValues && r.value.oldValue !== null ? mapper(r.value.oldValue, r.key) : null
-        if (this.store) await this.store.put(r.key, valueAndTimestamp(newValue, r.timestamp))
-        return this.ctx.forward({ key: r.key, value: change(newValue, oldValue), timestamp: r.timestamp, headers: r.headers })
+        if (this.store) await putTableValue(this.store, r.key, newValue, r.timestamp)
+        return this.ctx.forward({
+          key: r.key,
+          value: change(newValue, oldValue, r.value.isLatest !== false),
+          timestamp: r.timestamp,
+          headers: r.headers,
+        })
       }
     })(flags)
 }
@@ -192,6 +253,11 @@ export function tableRepartitionMapSupplier<K, V, KR, VR>(
       async process(r: StreamRecord<K, Change<V>>) {
         if (r.key === null || r.key === undefined) {
           this.ctx.recordDropped('null-key')
+          return
+        }
+        if (r.value.isLatest === false) {
+          // Kafka Streams (KIP-914) re-groups only the latest versions of a versioned table.
+          this.ctx.recordDropped(OUT_OF_ORDER_VERSIONED_DROP_REASON)
           return
         }
         const newPair = r.value.newValue === null ? null : toKeyValue(selector(r.key, r.value.newValue))

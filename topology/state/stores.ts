@@ -11,6 +11,7 @@
 import { TopologyError } from '../errors.js'
 import type { Serde } from '../serde.js'
 import type { StoreDef, StoreType } from './types.js'
+import { isVersionedBytesStoreSupplier, persistentVersionedKeyValueStore, type VersionedBytesStoreSupplier } from './versioned.js'
 
 /** Default retention of window/session stores built without one: 1 day (Kafka Streams' default). */
 export const DEFAULT_RETENTION_MS = 24 * 60 * 60 * 1000
@@ -41,6 +42,8 @@ export class StoreBuilder<K, V> {
     return new StoreBuilder<K, V>({ ...this.def, loggingEnabled: false, logConfig: {} })
   }
   withCachingEnabled(): StoreBuilder<K, V> {
+    if (this.def.versioned !== undefined)
+      throw new TopologyError(`withCachingEnabled: versioned store '${this.def.name}' cannot be cached (as in Kafka Streams)`)
     return new StoreBuilder<K, V>({ ...this.def, cachingEnabled: true })
   }
   withCachingDisabled(): StoreBuilder<K, V> {
@@ -143,6 +146,29 @@ export const Stores = {
     return new StoreBuilder<K, V>({
       ...base(checkStoreName(m, name), 'session', keySerde, valueSerde),
       retentionMs: checkMs(m, 'retentionMs', options.retentionMs),
+    })
+  },
+  /**
+   * A versioned key-value store on LevelDB keeping `historyRetentionMs` of history (Kafka Streams
+   * KIP-889: `Stores.persistentVersionedKeyValueStore`). Give it to `Materialized.as(...)` for a
+   * versioned KTable, or to {@link Stores.versionedKeyValueStoreBuilder} for the Processor API.
+   * @throws TopologyError for an illegal name or a negative duration
+   */
+  persistentVersionedKeyValueStore(name: string, historyRetentionMs: number, segmentIntervalMs?: number): VersionedBytesStoreSupplier {
+    return persistentVersionedKeyValueStore(name, historyRetentionMs, segmentIntervalMs)
+  },
+  /** A versioned key-value store for `addStateStore` (Kafka Streams: `Stores.versionedKeyValueStoreBuilder`); caching is not available. */
+  versionedKeyValueStoreBuilder<K, V>(
+    supplier: VersionedBytesStoreSupplier,
+    keySerde?: Serde<K>,
+    valueSerde?: Serde<V>,
+  ): StoreBuilder<K, V> {
+    const m = 'Stores.versionedKeyValueStoreBuilder'
+    if (!isVersionedBytesStoreSupplier(supplier))
+      throw new TopologyError(`${m}: parameter 'supplier' must come from Stores.persistentVersionedKeyValueStore`)
+    return new StoreBuilder<K, V>({
+      ...base(checkStoreName(m, supplier.name), 'keyValue', keySerde, valueSerde),
+      versioned: { historyRetentionMs: supplier.historyRetentionMs, segmentIntervalMs: supplier.segmentIntervalMs },
     })
   },
 } as const

@@ -23,6 +23,7 @@ import type {
   Windowed,
   BytesStoreBase,
 } from './types.js'
+import { VersionedKeyValueStoreFacade } from './versioned.js'
 
 /** A key-value store of values with timestamps (Kafka Streams: `TimestampedKeyValueStore`). DSL tables and aggregates use it. */
 export interface TimestampedKeyValueStore<K, V> extends KeyValueStore<K, ValueAndTimestamp<V>> {}
@@ -286,6 +287,16 @@ export class SessionStoreFacade<K, AGG> implements SessionStore<K, AGG> {
  * hold `ValueAndTimestamp` values).
  */
 export function createTypedStore(def: StoreDef, bytes: BytesStoreBase, ctx: TypedStoreContext): StateStore {
+  if (def.versioned !== undefined) {
+    const defaults = { keySerde: ctx.defaultKeySerde, valueSerde: ctx.defaultValueSerde }
+    return new VersionedKeyValueStoreFacade(
+      bytes as KeyValueBytesStore,
+      def.versioned,
+      resolveSerde(def.keySerde, ctx.defaultKeySerde, defaults),
+      resolveSerde(def.valueSerde, ctx.defaultValueSerde, defaults),
+      changelogTopicFor(ctx.applicationId, def.name),
+    )
+  }
   const { key, value } = codecsFor(def, ctx)
   switch (def.type) {
     case 'keyValue':

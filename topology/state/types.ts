@@ -182,6 +182,11 @@ export interface StoreDef {
    * @defaultValue false
    */
   readonly timestamped?: boolean
+  /**
+   * A versioned key-value store (KIP-889; `type` is `keyValue`): the typed store is a
+   * `VersionedKeyValueStore` keeping history for `historyRetentionMs`.
+   */
+  readonly versioned?: { readonly historyRetentionMs: number; readonly segmentIntervalMs: number }
 }
 
 /** Creates the bytes stores of a task (runtime: LevelDB layers; driver: in-memory). */

@@ -1,13 +1,21 @@
 /**
- * The kafkajs implementation of {@link StreamsClient}: the only runtime module that touches
- * kafkajs' consumer, producer and admin (assignor.ts holds the kafkajs `PartitionAssigner` glue,
- * lib/state/changelog-reader.ts the fetch-based partition reader).
+ * The kafkajs implementation of {@link StreamsClient}. lib/app/client/ is the only part of kstreams
+ * that imports kafkajs: this module (consumer, producers, admin), kafkajs-assignor.ts (the task
+ * assignor as a kafkajs `PartitionAssigner`), kafkajs-changelog-reader.ts (the fetch-based
+ * partition reader), kafkajs-log.ts (kafkajs' log lines), partition-send.ts, and
+ * kafkajs-rejoin.ts (`enforceRebalance`) and kafkajs-internals.ts (every use of kafkajs' private
+ * modules; the read_committed fix and the rejoin hook, applied to kstreams' own `Kafka` instance only).
  */
-import type { Admin, Consumer, EachBatchPayload, Kafka, Producer, Transaction } from 'kafkajs'
+import kafkajs from 'kafkajs'
+import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaConfig, Producer, Transaction } from 'kafkajs'
 import type { RawRecord } from '../../../topology/engine/types.js'
 import type { ChangelogReader } from '../../state/types.js'
-import { createTaskAssignor } from '../assignor.js'
-import '../kafkajs-fixes.js' // kafkajs read_committed fix (aborted transactions), applied on import
+import type { LogLevel, Logger } from '../logger.js'
+import { createTaskAssignor, decodeMemberAssignment, decodeMemberMetadata } from './kafkajs-assignor.js'
+import { createChangelogReader } from './kafkajs-changelog-reader.js'
+import { checkKafkajsInternals, fixKafkajs } from './kafkajs-internals.js'
+import { kafkajsLogCreator, kafkajsLogLevel } from './kafkajs-log.js'
+import { clearRejoin, requestRejoin } from './kafkajs-rejoin.js'
 import { PartitionSender } from './partition-send.js'
 import {
   tpKey,
@@ -15,44 +23,70 @@ import {
   type GroupConsumerListener,
   type GroupConsumerOptions,
   type GroupDescription,
+  type NewTopic,
   type PartitionEnds,
   type SendResult,
   type StreamsAdmin,
   type StreamsClient,
   type TaskProducer,
+  type TopicDescription,
   type TopicMessages,
   type TopicPartition,
   type TopicPartitionOffset,
   type TransactionalProducer,
 } from './types.js'
 
+/** The kafkajs client configuration `StreamsConfig.kafka` takes (brokers, TLS, SASL, retries, socket factory). */
+export type { KafkaConfig } from 'kafkajs'
+
 export interface KafkajsClientOptions {
-  readonly kafka: Kafka
-  /** A connected admin client (owned by the caller). */
-  readonly admin: Admin
+  /** The kafkajs configuration; its `logLevel` / `logCreator` default to the runtime's logger. */
+  readonly config: KafkaConfig
+  readonly logger: Logger
+  readonly logLevel: LogLevel
   /** Partition count of a topic (sink and internal topics are known at start); undefined = unknown. */
   readonly partitionsFor: (topic: string) => number | undefined
-  readonly changelogReader: () => ChangelogReader
 }
 
 export class KafkajsClient implements StreamsClient {
   readonly admin: StreamsAdmin
+  /** kstreams' own kafkajs instance: every client it creates has kstreams' fixes (kafkajs-internals.ts). */
+  readonly #kafka: Kafka
+  readonly #admin: Admin
+
+  /** @throws Error when kafkajs' internals are not those of the pinned version (see kafkajs-internals.ts). */
   constructor(private readonly options: KafkajsClientOptions) {
-    this.admin = new KafkajsAdmin(options.admin)
+    const kafka = new kafkajs.Kafka({
+      logLevel: kafkajsLogLevel(options.logLevel),
+      logCreator: kafkajsLogCreator(options.logger, options.logLevel),
+      ...options.config,
+    })
+    checkKafkajsInternals(kafka)
+    this.#kafka = fixKafkajs(kafka)
+    this.#admin = this.#kafka.admin()
+    this.admin = new KafkajsAdmin(this.#admin)
+  }
+
+  connect(): Promise<void> {
+    return this.#admin.connect()
+  }
+
+  async close(): Promise<void> {
+    await this.#admin.disconnect().catch(() => undefined)
   }
 
   groupConsumer(options: GroupConsumerOptions): GroupConsumer {
-    return new KafkajsGroupConsumer(this.options.kafka, options)
+    return new KafkajsGroupConsumer(this.#kafka, options)
   }
 
   async taskProducer(): Promise<TaskProducer> {
-    const producer = this.options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+    const producer = this.#kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
     await producer.connect()
     return new KafkajsTaskProducer(producer, new PartitionSender({ partitionsFor: this.options.partitionsFor, transactional: false }))
   }
 
   async transactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
-    const producer = this.options.kafka.producer({
+    const producer = this.#kafka.producer({
       transactionalId,
       idempotent: true,
       maxInFlightRequests: 1,
@@ -66,12 +100,33 @@ export class KafkajsClient implements StreamsClient {
   }
 
   changelogReader(): ChangelogReader {
-    return this.options.changelogReader()
+    return createChangelogReader({ kafka: this.#kafka, logger: this.options.logger })
   }
 }
 
 class KafkajsAdmin implements StreamsAdmin {
   constructor(private readonly admin: Admin) {}
+
+  listTopics(): Promise<string[]> {
+    return this.admin.listTopics()
+  }
+
+  async describeTopics(topics: ReadonlyArray<string>): Promise<TopicDescription[]> {
+    const md = await this.admin.fetchTopicMetadata({ topics: [...topics] })
+    return md.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partition: p.partitionId, leader: p.leader })) }))
+  }
+
+  async createTopics(topics: ReadonlyArray<NewTopic>): Promise<void> {
+    await this.admin.createTopics({
+      topics: topics.map((t) => ({
+        topic: t.topic,
+        numPartitions: t.numPartitions,
+        replicationFactor: t.replicationFactor,
+        configEntries: Object.entries(t.configs).map(([name, value]) => ({ name, value })),
+      })),
+      waitForLeaders: true,
+    })
+  }
 
   async committedOffsets(groupId: string, partitions: ReadonlyArray<TopicPartition>): Promise<Map<string, bigint>> {
     const out = new Map<string, bigint>()
@@ -173,8 +228,12 @@ class KafkajsGroupConsumer implements GroupConsumer {
   #listener: GroupConsumerListener | undefined
   /** Crashed, until it joins again (kafkajs' own restart or ours). */
   #down = false
+  readonly #groupId: string
+  /** Member id of the last join. */
+  #memberId: string | undefined
 
   constructor(kafka: Kafka, options: GroupConsumerOptions) {
+    this.#groupId = options.groupId
     const consumer = kafka.consumer({
       groupId: options.groupId,
       partitionAssigners: [createTaskAssignor(options.assignor)],
@@ -189,6 +248,8 @@ class KafkajsGroupConsumer implements GroupConsumer {
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       const p = e.payload
       this.#down = false
+      this.#memberId = p.memberId
+      clearRejoin(this.#groupId, p.memberId)
       this.#listener?.onJoin({
         memberId: p.memberId,
         isLeader: p.isLeader,
@@ -300,11 +361,28 @@ class KafkajsGroupConsumer implements GroupConsumer {
     return this.#consumer.commitOffsets(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })))
   }
 
-  describeGroup(): Promise<GroupDescription> {
-    return this.#consumer.describeGroup()
+  async describeGroup(): Promise<GroupDescription> {
+    const d = await this.#consumer.describeGroup()
+    return {
+      state: d.state,
+      members: d.members.map((m) => {
+        const a = decodeMemberAssignment(m.memberAssignment)
+        return {
+          memberId: m.memberId,
+          assignment: a?.assignment,
+          assignmentUserData: a?.userData,
+          subscriptionUserData: decodeMemberMetadata(m.memberMetadata)?.userData,
+        }
+      }),
+    }
+  }
+
+  enforceRebalance(): void {
+    if (this.#memberId !== undefined && !this.#down) requestRejoin(this.#groupId, this.#memberId)
   }
 
   disconnect(): Promise<void> {
+    if (this.#memberId !== undefined) clearRejoin(this.#groupId, this.#memberId)
     return this.#consumer.disconnect()
   }
 }

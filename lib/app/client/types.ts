@@ -92,9 +92,20 @@ export interface GroupJoin {
   readonly assignment: Record<string, number[]>
 }
 
+/** One member of a group as DescribeGroups reports it, its consumer-protocol fields decoded. */
+export interface GroupMemberDescription {
+  readonly memberId: string
+  /** topic → partitions of the member's assignment; undefined when it has none or it is not ours. */
+  readonly assignment: Record<string, number[]> | undefined
+  /** The userData of the member's assignment (the assignor's `AssignmentInfo`). */
+  readonly assignmentUserData: Buffer | undefined
+  /** The userData of the member's subscription (the assignor's `SubscriptionInfo`). */
+  readonly subscriptionUserData: Buffer | undefined
+}
+
 export interface GroupDescription {
   readonly state: string
-  readonly members: ReadonlyArray<{ memberId: string; memberMetadata: Buffer; memberAssignment: Buffer }>
+  readonly members: ReadonlyArray<GroupMemberDescription>
 }
 
 /** Callbacks of a running group consumer. */
@@ -139,6 +150,12 @@ export interface GroupConsumer {
   /** Commits offsets of the group (at-least-once). */
   commitOffsets(offsets: ReadonlyArray<TopicPartitionOffset>): Promise<void>
   describeGroup(): Promise<GroupDescription>
+  /**
+   * Asks the group for a rebalance (Java consumer: `enforceRebalance`): this member rejoins at its
+   * next heartbeat. Kafka Streams uses it for probing rebalances (KIP-441). A join that happens
+   * meanwhile (for any reason) satisfies the request. Ignored while the consumer is not a member.
+   */
+  enforceRebalance(): void
   disconnect(): Promise<void>
 }
 
@@ -148,23 +165,55 @@ export interface PartitionEnds {
   readonly low: string
 }
 
+/** A topic to create (Kafka Streams: `NewTopic`). */
+export interface NewTopic {
+  readonly topic: string
+  readonly numPartitions: number
+  readonly replicationFactor: number
+  /** Topic configs, e.g. `{ 'cleanup.policy': 'compact' }`. */
+  readonly configs: Readonly<Record<string, string>>
+}
+
+/** A topic's partitions as metadata shows them. */
+export interface TopicDescription {
+  readonly name: string
+  /** One entry per partition; `leader` is the leader's node id, negative when it has none. */
+  readonly partitions: ReadonlyArray<{ readonly partition: number; readonly leader: number }>
+}
+
 /** Admin calls of the runtime. */
 export interface StreamsAdmin {
+  /** Names of every topic of the cluster. */
+  listTopics(): Promise<string[]>
+  /**
+   * Metadata of existing topics.
+   * @throws the client's error when one of them does not exist (UNKNOWN_TOPIC_OR_PARTITION)
+   */
+  describeTopics(topics: ReadonlyArray<string>): Promise<TopicDescription[]>
+  /**
+   * Creates topics and waits for their leaders.
+   * @throws the client's error, e.g. TOPIC_ALREADY_EXISTS when another instance created one first
+   */
+  createTopics(topics: ReadonlyArray<NewTopic>): Promise<void>
   /** Committed offsets of `groupId` for the given partitions, keyed {@link tpKey}; partitions without one are absent. */
   committedOffsets(groupId: string, partitions: ReadonlyArray<TopicPartition>): Promise<Map<string, bigint>>
   /** Start and end offsets of every partition of `topic`, keyed {@link tpKey}. */
   topicOffsets(topic: string): Promise<Map<string, PartitionEnds>>
 }
 
-/** Everything the stream thread needs from Kafka. */
+/** Everything the runtime needs from Kafka (one per KafkaStreams instance). */
 export interface StreamsClient {
+  /** Connects the admin client (before any admin call). */
+  connect(): Promise<void>
+  /** Disconnects the admin client; consumers, producers and readers are closed by their owners. */
+  close(): Promise<void>
   groupConsumer(options: GroupConsumerOptions): GroupConsumer
   /** An idempotent producer for one task, connected. */
   taskProducer(): Promise<TaskProducer>
   /** A transactional producer for one task, connected (call `init` before use). */
   transactionalProducer(transactionalId: string): Promise<TransactionalProducer>
   readonly admin: StreamsAdmin
-  /** A reader of changelog partitions outside the group (restore, standbys). */
+  /** A reader of changelog partitions outside the group (restore, standbys, global stores); the caller closes it. */
   changelogReader(): ChangelogReader
 }
 

@@ -1,22 +1,29 @@
 /**
  * This thread's membership of the application's consumer group (Kafka Streams: the consumer side
  * of `StreamThread` + `StreamsPartitionAssignor`'s member metadata): the group consumer with our
- * task assignor and what this member tells it at every join (previous tasks, task directories,
- * `applicationServer`, a shutdown request); turning a join's partitions into active tasks; the
- * assignment's userData (standby tasks, an assignment error, a relayed shutdown) and every member's
- * host read back through DescribeGroups; when the group last confirmed us; and restarting a
- * consumer the client left stopped after a retriable error (backoff, bounded by `taskTimeoutMs`).
+ * task assignor and what this member tells it at every join (previous tasks, each task's offset
+ * sum, `applicationServer`, a shutdown request); on the leader, the changelog end offsets the
+ * assignor computes lags with; turning a join's partitions into active tasks; the assignment's
+ * userData (standby tasks, an assignment error, a relayed shutdown, the next probing rebalance) and
+ * every member's host read back through DescribeGroups; the probing rebalance (KIP-441: this member
+ * rejoins at `nextRebalanceMs`); when the group last confirmed us; and restarting a consumer the
+ * client left stopped after a retriable error (backoff, bounded by `taskTimeoutMs`).
  */
 import type { EventEmitter } from 'node:events'
-import fs from 'node:fs'
-import path from 'node:path'
 import type { TopologyDef } from '../../../topology/engine/types.js'
 import { StreamsError } from '../../../topology/errors.js'
-import { decodeMemberAssignment, decodeMemberMetadata, type AssignorSubtopology, type SubscriptionInfo } from '../assignor.js'
+import {
+  ASSIGNOR_VERSION,
+  decodeAssignmentInfo,
+  decodeSubscriptionInfo,
+  type AssignorSubtopology,
+  type SubscriptionInfo,
+} from '../assignor.js'
 import type { GroupConsumer, GroupJoin, StreamsClient } from '../client/types.js'
 import { backoffMs, classifyError } from '../error-policy.js'
 import { emitEvent, StreamsEvents } from '../events.js'
 import type { ResolvedStreamsConfig } from '../options.js'
+import { changelogEndOffsetSums, changelogsBySubtopology } from './task-changelogs.js'
 
 /** Group membership view of the last assignment (for interactive-query metadata). */
 export interface GroupView {
@@ -32,6 +39,8 @@ export interface GroupMembershipOptions {
   /** Active and standby task ids held now (sticky assignment). */
   readonly activeTasks: () => string[]
   readonly standbyTasks: () => string[]
+  /** Kafka Streams' `taskOffsetSums` of this member (see ./task-offset-sums.ts). */
+  readonly taskOffsetSums: () => Record<string, number>
   /** Set when this member asks the whole application to shut down (SHUTDOWN_APPLICATION). */
   readonly shutdownRequest?: string
   /** The standby tasks of the current assignment are known. */
@@ -50,6 +59,12 @@ export class GroupMembership {
   #confirmedAt = 0
   #retry: { since: number; attempts: number } | undefined
   #restart: NodeJS.Timeout | undefined
+  /** The probing rebalance: when this member rejoins. */
+  #followup: { at: number; timer: NodeJS.Timeout } | undefined
+  /** On the leader: the probing rebalance time of the assignment it has just computed. */
+  #computedFollowup: number | undefined
+  /** The last probing rebalance time acted on (a join that did not change the assignment repeats it). */
+  #followupDone = 0
   readonly #subByTopic = new Map<string, number>()
 
   constructor(private readonly o: GroupMembershipOptions) {
@@ -58,12 +73,33 @@ export class GroupMembership {
     const subs: AssignorSubtopology[] = topology.subtopologies
       .filter((s) => s.sourceTopics.length > 0)
       .map((s) => ({ id: s.id, sourceTopics: s.sourceTopics, stateful: s.stores.some((n) => topology.stores.get(n)?.loggingEnabled) }))
+    const changelogs = changelogsBySubtopology(topology, c.applicationId)
     this.consumer = o.client.groupConsumer({
       groupId: c.applicationId,
       assignor: {
         subtopologies: () => subs,
-        numStandbyReplicas: () => c.numStandbyReplicas,
+        assignmentConfigs: () => ({
+          numStandbyReplicas: c.numStandbyReplicas,
+          acceptableRecoveryLag: c.acceptableRecoveryLag,
+          maxWarmupReplicas: c.maxWarmupReplicas,
+          probingRebalanceIntervalMs: c.probingRebalanceIntervalMs,
+        }),
+        changelogEndOffsets: (tasks) => changelogEndOffsetSums(o.client.admin, c.applicationId, changelogs, tasks),
         subscriptionInfo: () => this.#subscriptionInfo(),
+        onAssignmentComputed: (result) => {
+          this.#computedFollowup = result.nextRebalanceMs
+          const warmups = [...result.warmup].filter(([, l]) => l.length > 0)
+          c.logger.info('assignment computed', {
+            active: Object.fromEntries(result.active),
+            standby: Object.fromEntries(result.standby),
+            warmup: Object.fromEntries(warmups),
+            nextRebalanceMs: result.nextRebalanceMs,
+          })
+        },
+        onEndOffsetsFailed: (error) => {
+          const message = `reading the changelog end offsets for the assignment failed (${error.message}); placing tasks by offset sums alone`
+          c.logger.warn(message, { error })
+        },
       },
       sessionTimeoutMs: c.sessionTimeoutMs,
       heartbeatIntervalMs: c.heartbeatIntervalMs,
@@ -98,6 +134,10 @@ export class GroupMembership {
     this.#memberId = join.memberId
     this.#retry = undefined
     this.#confirmedAt = Date.now()
+    // a new generation: its own assignment says whether (and when) to probe again
+    this.cancelFollowup()
+    if (join.isLeader && this.#computedFollowup !== undefined) this.#scheduleFollowup(this.#computedFollowup)
+    this.#computedFollowup = undefined
     const active = new Set<string>()
     for (const [topic, partitions] of Object.entries(join.assignment)) {
       const s = this.#subByTopic.get(topic)
@@ -111,6 +151,29 @@ export class GroupMembership {
   cancelRestart(): void {
     clearTimeout(this.#restart)
     this.#restart = undefined
+  }
+
+  cancelFollowup(): void {
+    if (this.#followup) clearTimeout(this.#followup.timer)
+    this.#followup = undefined
+  }
+
+  /** Rejoins the group at `at` (epoch ms) for a probing rebalance (Kafka Streams: `nextScheduledRebalanceMs`). */
+  #scheduleFollowup(at: number): void {
+    if (this.#followup?.at === at || at <= this.#followupDone) return
+    this.cancelFollowup()
+    const timer = setTimeout(
+      () => {
+        this.#followup = undefined
+        this.#followupDone = at
+        if (this.o.stopping()) return
+        this.o.config.logger.info('probing rebalance: rejoining the group so that caught-up warm-up replicas can take their tasks')
+        this.consumer.enforceRebalance()
+      },
+      Math.max(0, at - Date.now()),
+    )
+    timer.unref?.()
+    this.#followup = { at, timer }
   }
 
   /** Starts the consumer again after a retriable crash it did not recover from (backoff, bounded by taskTimeoutMs). */
@@ -157,20 +220,14 @@ export class GroupMembership {
       const d = await this.consumer.describeGroup()
       if (d.state !== 'Stable') return
       const members = d.members.map((m) => {
-        const a = decodeMemberAssignment(m.memberAssignment)
-        let host: string | undefined
-        try {
-          host = decodeMemberMetadata(m.memberMetadata)?.info.host
-        } catch {
-          host = undefined
-        }
+        const info = decodeAssignmentInfo(m.assignmentUserData)
         return {
           memberId: m.memberId,
-          host,
-          active: [...(a?.info?.active ?? [])],
-          standby: [...(a?.info?.standby ?? [])],
-          partitions: a?.partitions,
-          info: a?.info,
+          host: decodeSubscriptionInfo(m.subscriptionUserData).host,
+          active: [...(info?.active ?? [])],
+          standby: [...(info?.standby ?? [])],
+          partitions: m.assignment,
+          info,
         }
       })
       const me = members.find((m) => m.memberId === this.#memberId)
@@ -187,6 +244,7 @@ export class GroupMembership {
         this.o.onShutdownRequested(me.info.shutdown)
         return
       }
+      if (me.info?.nextRebalanceMs !== undefined) this.#scheduleFollowup(me.info.nextRebalanceMs)
       this.o.onStandbyAssignment(new Set(me.info?.standby ?? []))
     } catch (e) {
       this.o.config.logger.debug(`describeGroup failed: ${(e as Error).message}`)
@@ -195,21 +253,12 @@ export class GroupMembership {
 
   #subscriptionInfo(): SubscriptionInfo {
     const c = this.o.config
-    const taskOffsets: Record<string, number> = {}
-    try {
-      const dir = path.join(c.stateDir, c.applicationId)
-      for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-        if (e.isDirectory() && /^\d+_\d+$/.test(e.name)) taskOffsets[e.name] = 0
-      }
-    } catch {
-      // no state directory yet
-    }
     return {
-      version: 1,
+      version: ASSIGNOR_VERSION,
       host: c.applicationServer ? `${c.applicationServer.host}:${c.applicationServer.port}` : undefined,
       prevActive: this.o.activeTasks(),
       prevStandby: this.o.standbyTasks(),
-      taskOffsets,
+      taskOffsetSums: this.o.taskOffsetSums(),
       shutdownRequested: this.o.shutdownRequest,
     }
   }

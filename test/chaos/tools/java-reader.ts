@@ -1,7 +1,7 @@
 /**
  * An independent read_committed reader for verifiers: Kafka's own Java consumer and admin client
  * (from the jars scripts/local-kafka.ts already resolves into `.cache/`), not kafkajs. kafkajs
- * 2.2.4 needs kstreams' own patch to read_committed correctly (lib/app/kafkajs-fixes.ts), so a
+ * 2.2.4 needs kstreams' own patch to read_committed correctly (lib/app/client/kafkajs-internals.ts), so a
  * verifier built on kafkajs would share the bug it should catch.
  *
  * The Java side is test/chaos/tools/ReadCommitted.java, compiled with `javac` on first use into

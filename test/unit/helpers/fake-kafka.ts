@@ -17,12 +17,15 @@ import {
   tpKey,
   type GroupConsumer,
   type GroupConsumerListener,
+  type GroupConsumerOptions,
   type GroupDescription,
+  type NewTopic,
   type PartitionEnds,
   type SendResult,
   type StreamsAdmin,
   type StreamsClient,
   type TaskProducer,
+  type TopicDescription,
   type TopicMessages,
   type TopicPartition,
   type TopicPartitionOffset,
@@ -73,6 +76,8 @@ interface Entry {
 
 export class FakeBroker {
   readonly logs = new Map<string, Entry[]>()
+  /** Topics created through the admin: name → partition count and configs. */
+  readonly topics = new Map<string, { partitions: number; configs: Readonly<Record<string, string>> }>()
   /** Committed offsets of the (one) consumer group. */
   readonly groupOffsets = new Map<string, bigint>()
   readonly #epochs = new Map<string, number>()
@@ -303,8 +308,15 @@ export class FakeGroupConsumer implements GroupConsumer {
     this.broker.check('commitOffsets')
     for (const o of offsets) this.broker.groupOffsets.set(tpKey(o.topic, o.partition), BigInt(o.offset))
   }
+  /** What `describeGroup` answers. */
+  description: GroupDescription = { state: 'Empty', members: [] }
   async describeGroup(): Promise<GroupDescription> {
-    return { state: 'Empty', members: [] }
+    return this.description
+  }
+  /** How often a rebalance was asked for. */
+  rebalancesEnforced = 0
+  enforceRebalance(): void {
+    this.rebalancesEnforced++
   }
   async disconnect(): Promise<void> {}
 }
@@ -345,6 +357,35 @@ export class FakeChangelogReader implements ChangelogReader {
 
 class FakeAdmin implements StreamsAdmin {
   constructor(private readonly broker: FakeBroker) {}
+  /** Partition count of a created topic, or one more than the highest partition with a log. */
+  #partitions(topic: string): number | undefined {
+    const created = this.broker.topics.get(topic)
+    if (created) return created.partitions
+    let n: number | undefined
+    for (const k of this.broker.logs.keys()) {
+      const i = k.lastIndexOf(':')
+      if (k.slice(0, i) === topic) n = Math.max(n ?? 0, Number(k.slice(i + 1)) + 1)
+    }
+    return n
+  }
+  async listTopics(): Promise<string[]> {
+    const names = new Set(this.broker.topics.keys())
+    for (const k of this.broker.logs.keys()) names.add(k.slice(0, k.lastIndexOf(':')))
+    return [...names].sort()
+  }
+  async describeTopics(topics: ReadonlyArray<string>): Promise<TopicDescription[]> {
+    return topics.map((name) => {
+      const n = this.#partitions(name)
+      if (n === undefined) throw protocolError('UNKNOWN_TOPIC_OR_PARTITION')
+      return { name, partitions: Array.from({ length: n }, (_, partition) => ({ partition, leader: 0 })) }
+    })
+  }
+  async createTopics(topics: ReadonlyArray<NewTopic>): Promise<void> {
+    const existing = topics.find((t) => this.#partitions(t.topic) !== undefined)
+    for (const t of topics)
+      if (this.#partitions(t.topic) === undefined) this.broker.topics.set(t.topic, { partitions: t.numPartitions, configs: t.configs })
+    if (existing) throw protocolError('TOPIC_ALREADY_EXISTS')
+  }
   async committedOffsets(_groupId: string, partitions: ReadonlyArray<TopicPartition>): Promise<Map<string, bigint>> {
     const out = new Map<string, bigint>()
     for (const p of partitions) {
@@ -376,7 +417,10 @@ export class FakeClient implements StreamsClient {
     this.consumer = new FakeGroupConsumer(broker)
     this.reader = new FakeChangelogReader(broker)
   }
-  groupConsumer(): GroupConsumer {
+  /** The options of the last group consumer asked for (its assignor hooks). */
+  groupOptions: GroupConsumerOptions | undefined
+  groupConsumer(options: GroupConsumerOptions): GroupConsumer {
+    this.groupOptions = options
     return this.consumer
   }
   async taskProducer(): Promise<TaskProducer> {
@@ -389,6 +433,8 @@ export class FakeClient implements StreamsClient {
     this.producers.push(p)
     return p
   }
+  async connect(): Promise<void> {}
+  async close(): Promise<void> {}
   changelogReader(): ChangelogReader {
     return this.reader
   }

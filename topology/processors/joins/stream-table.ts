@@ -17,6 +17,10 @@
  */
 import type { Processor, ProcessorContext, ProcessorSupplier, StreamRecord } from '../../processor/types.js'
 import type { KTableValueGetter, KTableValueGetterSupplier } from '../table.js'
+import { StreamsConfigError, TopologyError } from '../../errors.js'
+import { resolveSerde, type Serde } from '../../serde.js'
+import type { KeyValueStore } from '../../state/types.js'
+import { TimeOrderedRecordBuffer } from './stream-table-buffer.js'
 
 /** Options of {@link streamTableJoinProcessorSupplier}. */
 export interface StreamTableJoinProcessorSpec<K, V, KT, VT, VOut> {
@@ -29,6 +33,19 @@ export interface StreamTableJoinProcessorSpec<K, V, KT, VT, VOut> {
   readonly leftJoin: boolean
   /** Word used in drop reasons: 'stream-table' or 'stream-globalTable'. */
   readonly kind: string
+  /**
+   * `Joined.withGracePeriod` (KIP-923): stream records wait this long (ms of stream-time) in the
+   * buffer store `bufferStoreName` and are joined in timestamp order. The table must be versioned.
+   */
+  readonly grace?: {
+    readonly gracePeriodMs: number
+    readonly bufferStoreName: string
+    /** Serdes of the stream's keys and values in the buffer (undefined: the defaults). */
+    readonly keySerde: Serde<K> | undefined
+    readonly valueSerde: Serde<V> | undefined
+    /** The join processor's name (errors). */
+    readonly processorName: string
+  }
 }
 
 /** `KSTREAM-JOIN-…` / `KSTREAM-LEFTJOIN-…` of a stream with a KTable or GlobalKTable. */
@@ -41,6 +58,8 @@ export function streamTableJoinProcessorSupplier<K, V, KT, VT, VOut>(
 class StreamTableJoinProcessor<K, V, KT, VT, VOut> implements Processor<K, V, K, VOut> {
   private ctx!: ProcessorContext<K, VOut>
   private readonly getter: KTableValueGetter<KT, VT>
+  private versioned = false
+  private buffer: TimeOrderedRecordBuffer<K, V> | undefined
 
   constructor(private readonly spec: StreamTableJoinProcessorSpec<K, V, KT, VT, VOut>) {
     this.getter = spec.valueGetter.get()
@@ -49,6 +68,29 @@ class StreamTableJoinProcessor<K, V, KT, VT, VOut> implements Processor<K, V, K,
   init(context: ProcessorContext<K, VOut>): void {
     this.ctx = context
     this.getter.init(context)
+    this.versioned = this.getter.isVersioned?.() ?? false
+    const grace = this.spec.grace
+    if (grace !== undefined) {
+      if (!this.versioned)
+        throw new TopologyError('KTable must be versioned to use a grace period in a stream table join', {
+          place: { processor: grace.processorName },
+        })
+      const defaults = { keySerde: context.keySerde?.(), valueSerde: context.valueSerde?.() }
+      const keySerde = resolveSerde(grace.keySerde, defaults.keySerde, defaults)
+      const valueSerde = resolveSerde(grace.valueSerde, defaults.valueSerde, defaults)
+      if (keySerde === undefined || valueSerde === undefined)
+        throw new StreamsConfigError(
+          `the grace-period buffer of a stream-table join needs the stream's ${keySerde ? 'value' : 'key'} serde: give it in Joined or configure a default serde`,
+          { place: { processor: grace.processorName, store: grace.bufferStoreName } },
+        )
+      this.buffer = new TimeOrderedRecordBuffer<K, V>(
+        context.getStateStore<KeyValueStore<Buffer, Buffer>>(grace.bufferStoreName),
+        grace.gracePeriodMs,
+        keySerde,
+        valueSerde,
+        `${context.applicationId}-${grace.bufferStoreName}-changelog`,
+      )
+    }
   }
 
   async process(record: StreamRecord<K, V>): Promise<void> {
@@ -63,9 +105,17 @@ class StreamTableJoinProcessor<K, V, KT, VT, VOut> implements Processor<K, V, K,
       this.ctx.recordDropped(`${this.spec.kind} join: stream record with null join key`)
       return
     }
+    if (this.buffer === undefined || nullKeyLeft || !(await this.buffer.put(record))) return this.join(record, lookupKey)
+    await this.buffer.evict((r) => this.join(r, this.spec.keyMapper(r.key, r.value)))
+  }
+
+  private async join(record: StreamRecord<K, V>, lookupKey: KT | null | undefined): Promise<void> {
+    const { key, value } = record
     let tableValue: VT | null = null
     if (lookupKey !== null && lookupKey !== undefined) {
-      const found = await this.getter.get(lookupKey)
+      // A versioned table is read as of the stream record's time (KIP-914).
+      const found =
+        this.versioned && this.getter.getAsOf ? await this.getter.getAsOf(lookupKey, record.timestamp) : await this.getter.get(lookupKey)
       tableValue = found === null || found === undefined ? null : found.value
       if (tableValue === undefined) tableValue = null
     }

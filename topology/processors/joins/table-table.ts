@@ -20,7 +20,7 @@ import type { Processor, ProcessorContext, ProcessorSupplier, StreamRecord } fro
 import type { Change } from '../change.js'
 import type { TimestampedKeyValueStore } from '../../state/typed.js'
 import type { JoinSide } from './outer-join-store.js'
-import type { KTableValueGetter, KTableValueGetterSupplier } from '../table.js'
+import { OUT_OF_ORDER_VERSIONED_DROP_REASON, putTableValue, type KTableValueGetter, type KTableValueGetterSupplier } from '../table.js'
 
 /** The three table-table join kinds. */
 export type TableJoinKind = 'inner' | 'left' | 'outer'
@@ -102,6 +102,11 @@ class TableTableJoinProcessor<K, VL, VR, VOut> implements Processor<K, Change<un
       this.ctx.recordDropped('table-table join: update with null key')
       return
     }
+    // Versioned tables (KIP-914): an out-of-order update changes no join result.
+    if (record.value?.isLatest === false) {
+      this.ctx.recordDropped(OUT_OF_ORDER_VERSIONED_DROP_REASON)
+      return
+    }
     const newThis = orNull(record.value?.newValue)
     const oldThis = orNull(record.value?.oldValue)
     const other = await this.getter.get(key)
@@ -179,7 +184,7 @@ export function tableJoinMergeSupplier<K, V>(flags: TableJoinMergeFlags): Proces
       async process(record) {
         const newValue = record.value.newValue
         if (store !== undefined) {
-          await store.put(record.key, newValue === null ? null : { value: newValue, timestamp: record.timestamp })
+          await putTableValue(store, record.key, newValue, record.timestamp)
         }
         const oldValue = flags.sendOldValues ? record.value.oldValue : null
         await ctx.forward({ ...record, value: { newValue, oldValue } })

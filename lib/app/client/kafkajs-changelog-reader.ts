@@ -1,16 +1,18 @@
 /**
- * Reading changelog (and global-store source) partitions outside the consumer group
- * (Kafka Streams: the restore consumer, `StoreChangelogReader`, `GlobalStateManagerImpl`).
+ * The kafkajs implementation of {@link ChangelogReader}: reading changelog (and global-store
+ * source) partitions outside the consumer group (Kafka Streams: the restore consumer,
+ * `StoreChangelogReader`, `GlobalStateManagerImpl`). The runtime gets it from
+ * `StreamsClient.changelogReader()`.
  *
  * ## Why kafkajs' broker `fetch`, not a consumer
  *
  * kafkajs has no manual partition assignment. Of the two workable designs we chose the internal
- * `Cluster`/`Broker` API of kafkajs (pinned at exactly 2.2.4 in package.json, so these internals
- * cannot move under us):
+ * `Cluster`/`Broker` API of kafkajs (pinned at exactly 2.2.4 in package.json; reached only through
+ * ./kafkajs-internals.ts, which checks its shape):
  *
  * - the reader issues Fetch requests itself (isolation level READ_COMMITTED) for exactly the
  *   partition and offset it wants, and uses kafkajs' own `Batch` to drop aborted transactional
- *   records and control markers: no group, no JoinGroup/SyncGroup round trips, no rebalance
+ *   records (with the read_committed fix of kafkajs-internals.ts) and control markers: no group, no JoinGroup/SyncGroup round trips, no rebalance
  *   delay, no heartbeats, no committed offsets, nothing for the coordinator to clean up; many
  *   partitions read concurrently over the same connections;
  * - the alternative (a consumer in a private never-committed group with a custom assigner that
@@ -18,8 +20,7 @@
  *   restoration, has to be torn down to stop at an end offset, and leaves empty groups behind.
  *
  * The Cluster is created through the `Kafka` instance the app already has (its private
- * cluster factory, so brokers/SSL/SASL/retry settings are exactly the app's), or from a
- * `KafkaConfig`.
+ * cluster factory, so brokers/SSL/SASL/retry settings are exactly the app's).
  *
  * ## End offsets and termination
  *
@@ -37,70 +38,19 @@
  * `maxBytesPerPartition` (decode and apply time stays in the milliseconds), and the reader yields
  * to the event loop (`setImmediate`) after every batch.
  */
-import { createRequire } from 'node:module'
 import { setImmediate as yieldLoop, setTimeout as sleep } from 'node:timers/promises'
-import kafkajs from 'kafkajs'
-import type { Kafka, KafkaConfig } from 'kafkajs'
-import { ProcessorStateError } from '../../topology/errors.js'
-import type { RawRecord } from '../../topology/engine/types.js'
-import type { ChangelogReader } from './types.js'
-
-const require = createRequire(import.meta.url)
-
-/* eslint-disable @typescript-eslint/no-explicit-any */
-interface KafkajsMessage {
-  offset: string
-  key: Buffer | null
-  value: Buffer | null
-  timestamp: string
-  headers: Record<string, Buffer | Buffer[] | undefined>
-  isControlRecord?: boolean
-}
-interface KafkajsBatch {
-  readonly messages: KafkajsMessage[]
-  readonly messagesWithinOffset: KafkajsMessage[]
-  readonly rawMessages: KafkajsMessage[]
-}
-interface KafkajsPartitionData {
-  partition: number
-  errorCode: number
-  highWatermark: string
-  lastStableOffset: string
-  abortedTransactions: Array<{ producerId: string; firstOffset: string }>
-  messages: KafkajsMessage[]
-}
-interface KafkajsBroker {
-  fetch(request: {
-    replicaId: number
-    isolationLevel: number
-    maxWaitTime: number
-    minBytes: number
-    maxBytes: number
-    topics: Array<{ topic: string; partitions: Array<{ partition: number; fetchOffset: string; maxBytes: number }> }>
-  }): Promise<{ responses: Array<{ topicName: string; partitions: KafkajsPartitionData[] }> }>
-}
-interface KafkajsCluster {
-  isolationLevel: number
-  connect(): Promise<void>
-  disconnect(): Promise<void>
-  refreshMetadata(): Promise<void>
-  addMultipleTargetTopics(topics: string[]): Promise<void>
-  findTopicPartitionMetadata(topic: string): Array<{ partitionId: number; leader: number }>
-  findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>
-  findBroker(args: { nodeId: string }): Promise<KafkajsBroker>
-  fetchTopicsOffset(
-    topics: Array<{ topic: string; fromBeginning: boolean; partitions: Array<{ partition: number }> }>,
-  ): Promise<Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }>>
-}
-
-const Batch = require('kafkajs/src/consumer/batch.js') as new (
-  topic: string,
-  fetchedOffset: string,
-  pd: KafkajsPartitionData,
-) => KafkajsBatch
-const ClusterCtor = require('kafkajs/src/cluster/index.js') as new (options: any) => KafkajsCluster
-const defaultSocketFactory = require('kafkajs/src/network/socketFactory.js') as () => unknown
-const READ_COMMITTED = 1
+import type { Kafka } from 'kafkajs'
+import { ProcessorStateError } from '../../../topology/errors.js'
+import type { RawRecord } from '../../../topology/engine/types.js'
+import type { ChangelogReader } from '../../state/types.js'
+import { tpKey } from './types.js'
+import {
+  decodeFetchedPartition,
+  readCommittedCluster,
+  READ_COMMITTED,
+  type KafkajsCluster,
+  type KafkajsPartitionData,
+} from './kafkajs-internals.js'
 
 /** Structured logger (same shape as the app runtime's). */
 export interface ReaderLogger {
@@ -112,10 +62,8 @@ export interface ReaderLogger {
 
 /** Options of {@link createChangelogReader}. */
 export interface ChangelogReaderOptions {
-  /** The app's kafkajs client (preferred: same brokers, TLS, SASL) … */
-  readonly kafka?: Kafka
-  /** … or a kafkajs config to connect with. */
-  readonly kafkaConfig?: KafkaConfig
+  /** The kafkajs client to read with (its brokers, TLS, SASL, retry settings). */
+  readonly kafka: Kafka
   /** Byte limit of one fetch per partition (one batch handed to `onBatch`). @defaultValue 2 MiB */
   readonly maxBytesPerPartition?: number
   /** Long-poll wait of a fetch at the end of an unbounded read (standby, global), ms. @defaultValue 500 */
@@ -123,11 +71,6 @@ export interface ChangelogReaderOptions {
   /** Retries of retriable broker errors (leader moved, connection lost) before failing. @defaultValue 10 */
   readonly maxRetries?: number
   readonly logger?: ReaderLogger
-}
-
-/** Key of {@link ChangelogReader.endOffsets}' result map: `"<topic>:<partition>"`. */
-export function topicPartitionKey(topic: string, partition: number): string {
-  return `${topic}:${partition}`
 }
 
 /** Reader statistics (for progress logs and benchmarks). */
@@ -142,38 +85,6 @@ export function createChangelogReader(options: ChangelogReaderOptions): Changelo
   readonly stats: ChangelogReaderStats
 } {
   return new KafkaChangelogReader(options)
-}
-
-function clusterFromKafka(kafka: Kafka): KafkajsCluster {
-  const sym = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster')
-  if (!sym)
-    throw new ProcessorStateError(
-      'Cannot create a changelog reader: this kafkajs version has no private cluster factory (kafkajs 2.2.4 is required)',
-    )
-  const create = (kafka as unknown as Record<symbol, (o: object) => KafkajsCluster>)[sym]!
-  return create({ isolationLevel: READ_COMMITTED, allowAutoTopicCreation: false, maxInFlightRequests: null })
-}
-
-function clusterFromConfig(config: KafkaConfig): KafkajsCluster {
-  const logger = new kafkajs.Kafka({ ...config, logLevel: config.logLevel ?? kafkajs.logLevel.NOTHING }).logger()
-  return new ClusterCtor({
-    logger,
-    socketFactory: config.socketFactory ?? defaultSocketFactory(),
-    brokers: config.brokers,
-    ssl: config.ssl,
-    sasl: config.sasl,
-    clientId: config.clientId,
-    connectionTimeout: config.connectionTimeout ?? 1000,
-    authenticationTimeout: config.authenticationTimeout,
-    reauthenticationThreshold: config.reauthenticationThreshold,
-    requestTimeout: config.requestTimeout,
-    enforceRequestTimeout: config.enforceRequestTimeout ?? true,
-    retry: config.retry,
-    allowAutoTopicCreation: false,
-    maxInFlightRequests: null,
-    isolationLevel: READ_COMMITTED,
-    offsets: new Map(),
-  })
 }
 
 function isRetriable(err: unknown): boolean {
@@ -193,9 +104,7 @@ class KafkaChangelogReader implements ChangelogReader {
   readonly stats: ChangelogReaderStats = { fetches: 0, records: 0 }
 
   constructor(options: ChangelogReaderOptions) {
-    if (options.kafka) this.cluster = clusterFromKafka(options.kafka)
-    else if (options.kafkaConfig) this.cluster = clusterFromConfig(options.kafkaConfig)
-    else throw new ProcessorStateError('createChangelogReader needs `kafka` or `kafkaConfig`')
+    this.cluster = readCommittedCluster(options.kafka)
     this.maxBytes = options.maxBytesPerPartition ?? 2 * 1024 * 1024
     this.maxWaitMs = options.maxWaitMs ?? 500
     this.maxRetries = options.maxRetries ?? 10
@@ -255,9 +164,9 @@ class KafkaChangelogReader implements ChangelogReader {
         [...byTopic].map(([topic, ps]) => ({ topic, fromBeginning, partitions: ps.map((partition) => ({ partition })) })),
       )
       const out = new Map<string, string>()
-      for (const t of res) for (const p of t.partitions) out.set(topicPartitionKey(t.topic, p.partition), p.offset)
+      for (const t of res) for (const p of t.partitions) out.set(tpKey(t.topic, p.partition), p.offset)
       for (const p of partitions) {
-        if (!out.has(topicPartitionKey(p.topic, p.partition))) {
+        if (!out.has(tpKey(p.topic, p.partition))) {
           throw Object.assign(new Error(`No offset for ${p.topic}-${p.partition} (unknown topic or partition)`), { retriable: true })
         }
       }
@@ -287,7 +196,7 @@ class KafkaChangelogReader implements ChangelogReader {
     let position =
       fromOffset !== undefined
         ? BigInt(fromOffset)
-        : BigInt((await this.startOffsets([{ topic, partition }])).get(topicPartitionKey(topic, partition))!)
+        : BigInt((await this.startOffsets([{ topic, partition }])).get(tpKey(topic, partition))!)
     const until = untilOffset !== undefined ? BigInt(untilOffset) : undefined
     let partMaxBytes = this.maxBytes
     let emptyRounds = 0
@@ -326,7 +235,7 @@ class KafkaChangelogReader implements ChangelogReader {
         prefetch = undefined
         const cause = (err as { cause?: { type?: string } }).cause
         if (cause?.type === 'OFFSET_OUT_OF_RANGE') {
-          const start = BigInt((await this.startOffsets([place])).get(topicPartitionKey(topic, partition))!)
+          const start = BigInt((await this.startOffsets([place])).get(tpKey(topic, partition))!)
           if (position < start) {
             this.log?.warn(`Changelog ${topic}-${partition}: offset ${position} was deleted, continuing at log start ${start}`, {
               ...place,
@@ -342,7 +251,7 @@ class KafkaChangelogReader implements ChangelogReader {
         throw err
       }
       if (signal?.aborted || this.closed) return
-      const batch = new Batch(topic, position.toString(), pd)
+      const batch = decodeFetchedPartition(topic, position.toString(), pd)
       const within = batch.messagesWithinOffset
       let next = within.length ? BigInt(within[within.length - 1]!.offset) + 1n : position
       let messages = batch.messages
