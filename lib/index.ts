@@ -162,6 +162,7 @@ export { DLQ_HEADERS } from './app/index.js'
 export { KafkaStreams, StreamsEvents } from './app/index.js'
 export type {
   DeserializationHandlerConfig,
+  HealthOptions,
   HostInfo,
   KafkaStreamsState,
   KeyQueryMetadata,
@@ -176,8 +177,12 @@ export type {
   StreamsConfig,
   StreamsEventName,
   StreamsEventPayloads,
+  StreamsHealth,
   StreamsMetadata,
   StreamsUncaughtExceptionHandler,
   StreamThreadExceptionResponse,
+  TaskHealth,
+  TaskRestoreProgress,
+  TaskWaiting,
   TopologyLike,
 } from './app/index.js'

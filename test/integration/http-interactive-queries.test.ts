@@ -94,6 +94,29 @@ describe('kstreams/http: interactive queries across 3 instances', () => {
     }
     expect(await checkAll(ports)).toBeGreaterThan(0)
 
+    // /metrics on each instance: Prometheus text with Kafka Streams' names. Every line went through
+    // sub-topology 0 and every word through sub-topology 1 exactly once (no failure so far), so the
+    // threads' process-total summed over the instances is lines + words; the consumer lag drains to 0.
+    const words = [...expected.values()].reduce((a, b) => a + b, 0)
+    const series = (text: string, name: string) =>
+      text
+        .split('\n')
+        .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
+        .map((l) => Number(l.slice(l.lastIndexOf(' ') + 1)))
+    const scrape = async () => Promise.all(ports.map(async (p) => (await get(p, '/metrics')).body as string))
+    const metricsDeadline = Date.now() + 30_000
+    let texts = await scrape()
+    const processed = (ts: string[]) => ts.flatMap((t) => series(t, 'kafka_streams_thread_process_total')).reduce((a, b) => a + b, 0)
+    const lags = (ts: string[]) => ts.flatMap((t) => series(t, 'kafka_consumer_fetch_manager_records_lag'))
+    while ((processed(texts) !== lines.length + words || lags(texts).some((l) => l !== 0)) && Date.now() < metricsDeadline) {
+      await sleep(500)
+      texts = await scrape()
+    }
+    for (const t of texts) expect(t).toMatch(/^kafka_streams_thread_process_total\{.*thread_id=/m)
+    expect(processed(texts)).toBe(lines.length + words)
+    expect(lags(texts).length).toBeGreaterThan(0)
+    expect(lags(texts).every((l) => l === 0)).toBe(true)
+
     // the owner a key's metadata names answers it locally; another instance forwards it there
     const meta = instances[0]!.streams.queryMetadataForKey('counts', 'alpha', Serdes.String())
     expect(meta.partition).toBeGreaterThanOrEqual(0)
