@@ -12,6 +12,7 @@
  * }
  * ```
  */
+import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import fs from 'node:fs/promises'
 import path from 'node:path'
@@ -119,6 +120,8 @@ export class KafkaStreams extends EventEmitter implements MetricsSource {
   #partitionCounts = new Map<string, number>()
   #engine: EngineRuntime | undefined
   #state: StateRuntime | undefined
+  /** This instance's process id (Kafka Streams: `processId`), kept in the state directory across restarts. */
+  #processId: string | undefined
   readonly #metrics: StreamsMetrics
   readonly #clientMetrics: ClientMetrics
   /** Stream threads started so far (names `<clientId>-StreamThread-<n>`, as Kafka Streams). */
@@ -292,11 +295,14 @@ export class KafkaStreams extends EventEmitter implements MetricsSource {
   }
 
   async #startThread(shutdownRequest: string | undefined): Promise<void> {
+    this.#processId ??= await processIdOf(this.config.stateDir, this.config.applicationId)
+    const threadIdx = ++this.#threadCount
     const thread = new StreamThread({
       config: this.config,
       topology: this.#def!,
       client: this.#client!,
       testHooks: this.#internals.testHooks,
+      transactionalId: `${this.config.applicationId}-${this.#processId}-${threadIdx}`,
       engine: this.#engine!,
       state: this.#state!,
       emitter: this,
@@ -312,7 +318,7 @@ export class KafkaStreams extends EventEmitter implements MetricsSource {
       },
       shutdownRequest,
       metrics: this.#metrics,
-      threadId: `${this.config.clientId}-StreamThread-${++this.#threadCount}`,
+      threadId: `${this.config.clientId}-StreamThread-${threadIdx}`,
     })
     this.#thread = thread
     await thread.start()
@@ -582,4 +588,30 @@ export class KafkaStreams extends EventEmitter implements MetricsSource {
   standbyTaskIds(): string[] {
     return [...(this.#thread?.standbyIds() ?? [])].sort()
   }
+}
+
+/**
+ * The process id of the instance owning `<stateDir>/<applicationId>` (Kafka Streams keeps it in
+ * the state directory's `kafka-streams-process-metadata`): the same across restarts, so a restarted
+ * instance's thread producers (exactly-once v2: `<applicationId>-<processId>-<threadIdx>`) fence
+ * those of its killed predecessor and abort their open transactions at once instead of after the
+ * transaction timeout.
+ */
+async function processIdOf(stateDir: string, applicationId: string): Promise<string> {
+  const dir = path.join(stateDir, applicationId)
+  const file = path.join(dir, 'kafka-streams-process-metadata')
+  try {
+    const id = (JSON.parse(await fs.readFile(file, 'utf8')) as { processId?: unknown }).processId
+    if (typeof id === 'string' && /^[0-9a-f-]{36}$/.test(id)) return id
+  } catch {
+    // none yet, or unreadable: a new one
+  }
+  const id = randomUUID()
+  try {
+    await fs.mkdir(dir, { recursive: true })
+    await fs.writeFile(file, JSON.stringify({ processId: id }))
+  } catch {
+    // a read-only state directory: the id lives as long as the process
+  }
+  return id
 }
