@@ -156,6 +156,7 @@ export { DLQ_HEADERS } from './app/index.js'
 export { KafkaStreams, StreamsEvents } from './app/index.js'
 export type {
   DeserializationHandlerConfig,
+  HealthOptions,
   KafkaStreamsState,
   Logger,
   LogLevel,
@@ -167,8 +168,12 @@ export type {
   StreamsConfig,
   StreamsEventName,
   StreamsEventPayloads,
+  StreamsHealth,
   StreamsMetadata,
   StreamsUncaughtExceptionHandler,
   StreamThreadExceptionResponse,
+  TaskHealth,
+  TaskRestoreProgress,
+  TaskWaiting,
   TopologyLike,
 } from './app/index.js'

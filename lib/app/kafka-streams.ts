@@ -31,6 +31,9 @@ import { StreamThread } from './stream-thread.js'
 import { KafkajsClient } from './client/kafkajs.js'
 import type { StreamsClient } from './client/types.js'
 import type { RuntimeTestHooks } from './runtime/commit.js'
+import { StreamsMetrics, type ClientMetrics } from '../metrics/streams-metrics.js'
+import type { Metric, MetricName, MetricsSource } from '../metrics/types.js'
+import { streamsHealth, type HealthOptions, type StreamsHealth } from './health.js'
 
 /** What the uncaught exception handler answers (Kafka Streams: `StreamThreadExceptionResponse`). */
 export type StreamThreadExceptionResponse = 'REPLACE_THREAD' | 'SHUTDOWN_CLIENT' | 'SHUTDOWN_APPLICATION'
@@ -65,7 +68,7 @@ export interface KafkaStreamsInternals {
   readonly testHooks?: RuntimeTestHooks
 }
 
-export class KafkaStreams extends EventEmitter {
+export class KafkaStreams extends EventEmitter implements MetricsSource {
   readonly config: ResolvedStreamsConfig
   readonly #topology: TopologyLike
   readonly #internals: KafkaStreamsInternals
@@ -79,6 +82,10 @@ export class KafkaStreams extends EventEmitter {
   #partitionCounts = new Map<string, number>()
   #engine: EngineRuntime | undefined
   #state: StateRuntime | undefined
+  readonly #metrics: StreamsMetrics
+  readonly #clientMetrics: ClientMetrics
+  /** Stream threads started so far (names `<clientId>-StreamThread-<n>`, as Kafka Streams). */
+  #threadCount = 0
 
   /**
    * @param topology the built topology (`builder.build()`)
@@ -96,6 +103,40 @@ export class KafkaStreams extends EventEmitter {
     })
     // resolve early: topology errors surface in the constructor, as in Kafka Streams
     this.#def = topology.resolve(this.config.applicationId)
+    this.#metrics = new StreamsMetrics({ clientId: this.config.clientId, recordingLevel: this.config.metricsRecordingLevel })
+    this.#clientMetrics = this.#metrics.client({
+      state: () => this.state,
+      aliveStreamThreads: () => (this.#thread !== undefined && (this.state === 'RUNNING' || this.state === 'REBALANCING') ? 1 : 0),
+    })
+  }
+
+  /**
+   * A snapshot of this client's metrics (Kafka Streams: `KafkaStreams#metrics()`): client, thread,
+   * task, processor-node and state-store metrics plus consumer lag, keyed by {@link MetricName}
+   * (name, group, tags), with Kafka Streams' names and KIP-444 recording levels
+   * (`metricsRecordingLevel`). Rates are per second, latencies in milliseconds. The client is a
+   * {@link MetricsSource}: pass it to `createPrometheusScraper` or `registerOpenTelemetry`.
+   * Find one metric with `metricValue(streams.metrics(), 'process-total', { 'thread-id': ... })`.
+   */
+  metrics(): ReadonlyMap<MetricName, Metric> {
+    return this.#metrics.metrics()
+  }
+
+  /** The configured metrics recording level (read by the metrics exporters). */
+  get recordingLevel(): StreamsMetrics['recordingLevel'] {
+    return this.#metrics.recordingLevel
+  }
+
+  /**
+   * Health for probes and dashboards: state, liveness (the processing loop iterates and the client
+   * is not ERROR / PENDING_ERROR / NOT_RUNNING), readiness (RUNNING and every active task running,
+   * i.e. restoration done), active tasks (running, restoring with progress, waiting on a retriable
+   * error or a migration), the largest consumer lag and the age of the last commit. See
+   * {@link StreamsHealth}. Cheap: reads in-memory state only.
+   */
+  health(options: HealthOptions = {}): StreamsHealth {
+    const now = Date.now()
+    return streamsHealth(this.state, this.#thread?.health(now), now, options)
   }
 
   /** The current lifecycle state. */
@@ -233,6 +274,8 @@ export class KafkaStreams extends EventEmitter {
         void this.#errorShutdown()
       },
       shutdownRequest,
+      metrics: this.#metrics,
+      threadId: `${this.config.clientId}-StreamThread-${++this.#threadCount}`,
     })
     this.#thread = thread
     await thread.start()
@@ -240,6 +283,7 @@ export class KafkaStreams extends EventEmitter {
 
   #onFatal(error: Error): void {
     if (this.state !== 'RUNNING' && this.state !== 'REBALANCING') return
+    this.#clientMetrics.failedStreamThreads.record()
     let response: StreamThreadExceptionResponse = 'SHUTDOWN_CLIENT'
     try {
       if (this.#handler) response = this.#handler(error)

@@ -16,6 +16,7 @@
 import type { RawRecord, SubtopologyDef, TaskEngine } from '../../topology/engine/types.js'
 import { IllegalStateError, ProcessingError, StreamsError } from '../../topology/errors.js'
 import type { TaskId } from '../../topology/processor/types.js'
+import type { RuntimeTaskMetrics } from '../metrics/streams-metrics.js'
 import type { TaskStateManager } from '../state/types.js'
 import { PartitionGroup } from './partition-group.js'
 import type { TaskRecordCollector } from './record-collector.js'
@@ -66,6 +67,10 @@ export class StreamTask {
   processedSinceCommit = 0
   commitRequested = false
   lastWallClockPunctuation = 0
+  /** The task's sensors (task, processor-node and store metrics); undefined without metrics. */
+  metrics: RuntimeTaskMetrics | undefined
+  /** Restoration progress (records, summed over its changelogs) while restoring. */
+  restoreProgress: { restored: number; remaining: number; total: number } | undefined
   /** Partitions paused because their queue is full. */
   readonly paused = new Set<string>()
   /** True while {@link process} runs (records taken from the queues are in flight). */
@@ -78,7 +83,9 @@ export class StreamTask {
     this.taskId = init.taskId
     this.subtopology = init.subtopology
     this.partitions = init.partitions
-    this.group = new PartitionGroup(init.partitions, init.now, init.maxTaskIdleMs)
+    // Queues are ordered by the head records' extracted timestamps once the engine exists (Kafka
+    // Streams' RecordQueue#headRecordTimestamp); before that nothing is taken from them.
+    this.group = new PartitionGroup(init.partitions, init.now, init.maxTaskIdleMs, (r) => this.engine?.headTimestamp?.(r) ?? r.timestamp)
   }
 
   static key(topic: string, partition: number): string {
@@ -154,6 +161,16 @@ export class StreamTask {
    */
   async process(max: number, now: number): Promise<number> {
     const engine = this.engine!
+    if (this.group.queues.length > 1 && this.group.size > 0) {
+      // The choice among queues deserializes head records (extracted timestamps): fetch their
+      // writer schemas first, once per batch.
+      try {
+        await engine.prepareBatch(this.group.candidates(max))
+      } catch (e) {
+        this.#failed = true
+        throw e
+      }
+    }
     const records = this.group.take(max, now)
     if (records.length === 0) return 0
     this.#processing = true

@@ -45,6 +45,8 @@ import { TaskManager } from './runtime/task-manager.js'
 import type { EngineRuntime, StateRuntime } from './state-runtime.js'
 import type { StreamTask } from './stream-task.js'
 import { parseTaskId } from '../../topology/processor/types.js'
+import { StreamsMetrics, type ConsumerLagMetrics, type ThreadMetrics } from '../metrics/streams-metrics.js'
+import type { TaskHealth, ThreadHealth } from './health.js'
 
 /** Records taken from one task per loop iteration. */
 const BATCH = 500
@@ -76,6 +78,10 @@ export interface StreamThreadOptions {
   readonly shutdownRequest?: string
   /** Internal: hooks for tests (crash injection in the commit path). */
   readonly testHooks?: RuntimeTestHooks
+  /** The client's metrics. @defaultValue metrics of this thread alone (client id, `metricsRecordingLevel`) */
+  readonly metrics?: StreamsMetrics
+  /** The `thread-id` tag (Kafka Streams: `<clientId>-StreamThread-<n>`). @defaultValue `<clientId>-StreamThread-1` */
+  readonly threadId?: string
 }
 
 export type { GroupView } from './runtime/group-membership.js'
@@ -101,11 +107,19 @@ export class StreamThread {
   #commitSoon = false
   #lastCommit = Date.now()
   #lastStateHint: 'REBALANCING' | 'RUNNING' | undefined
+  readonly #metrics: ThreadMetrics
+  readonly #lag: ConsumerLagMetrics
+  /** When the loop last iterated (ms epoch), for liveness. */
+  #loopAt: number | undefined
 
   constructor(options: StreamThreadOptions) {
     this.#o = options
     const c = (this.#c = options.config)
     const { topology, client, emitter } = options
+    const streamsMetrics = options.metrics ?? new StreamsMetrics({ clientId: c.clientId, recordingLevel: c.metricsRecordingLevel })
+    const threadId = options.threadId ?? `${c.clientId}-StreamThread-1`
+    this.#metrics = streamsMetrics.thread(threadId)
+    this.#lag = streamsMetrics.consumerLag()
     const changelogs = changelogsBySubtopology(topology, c.applicationId)
     this.#offsetSums = new TaskOffsetSums({
       running: (id) => this.#manager.tasks.get(id)?.state === 'RUNNING',
@@ -170,6 +184,13 @@ export class StreamThread {
       failed: () => this.#fatal,
       consumerDown: () => this.#membership.restarting,
       memberConfirmedAt: () => this.#membership.confirmedAt,
+      metrics: {
+        thread: this.#metrics,
+        task: (id) => streamsMetrics.task(threadId, id),
+        partitionsReleased: (ps) => {
+          for (const p of ps) this.#lag.remove(p.topic, p.partition)
+        },
+      },
     })
     this.#lags = new LagProbe({
       admin: client.admin,
@@ -197,6 +218,28 @@ export class StreamThread {
 
   standbyIds(): string[] {
     return this.#standbys.ids()
+  }
+
+  /** Tasks, lag, last commit and loop activity for {@link KafkaStreams.health}. */
+  health(now: number): ThreadHealth {
+    const tasks: TaskHealth[] = []
+    let maxLag = 0
+    for (const t of this.#manager.tasks.values()) {
+      if (t.state === 'CLOSED') continue
+      if (t.state === 'RUNNING') {
+        tasks.push({ taskId: t.id, state: 'running' })
+        for (const q of t.group.queues) {
+          const lag = q.fetchedLag()
+          if (lag !== undefined && Number(lag) > maxLag) maxLag = Number(lag)
+        }
+      } else if (t.state === 'RESTORING') {
+        const p = t.restoreProgress
+        tasks.push({ taskId: t.id, state: 'restoring', ...(p && p.total > 0 ? { restore: { ...p } } : {}) })
+      } else tasks.push({ taskId: t.id, state: 'created' })
+    }
+    for (const [id, waiting] of this.#manager.waiting(now)) tasks.push({ taskId: id, state: 'waiting', waiting })
+    tasks.sort((a, b) => (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : 0))
+    return { tasks, maxLag, lastCommitAt: this.#manager.lastCommitAt, loopAt: this.#stopped ? undefined : this.#loopAt }
   }
 
   /** Connects, subscribes and joins. Resolves after the first join. */
@@ -250,6 +293,7 @@ export class StreamThread {
       this.#c.logger.warn(`consumer disconnect failed: ${(e as Error).message}`)
     }
     await this.#reader.close().catch(() => undefined)
+    this.#metrics.close()
     this.#stopped = true
   }
 
@@ -285,6 +329,15 @@ export class StreamThread {
   }
 
   async #onBatch(batch: FetchedBatch, heartbeat: () => Promise<void>): Promise<boolean> {
+    const started = performance.now()
+    const taken = await this.#takeBatch(batch, heartbeat)
+    // kafkajs fetches in its own loop: a "poll" is the hand-over of one fetched batch
+    this.#metrics.poll.record(performance.now() - started)
+    this.#metrics.pollRecords.record(taken ? batch.records.length : 0)
+    return taken
+  }
+
+  async #takeBatch(batch: FetchedBatch, heartbeat: () => Promise<void>): Promise<boolean> {
     const { topic, partition } = batch
     const task = this.#manager.byPartition(topic, partition)
     if (!task || task.state === 'CLOSED') return false // not ours (any more)
@@ -296,7 +349,9 @@ export class StreamThread {
     }
     const size = task.enqueue(topic, partition, batch.records)
     // the position after this batch (its trailing markers included) and the partition's end: its lag
-    task.group.queue(topic, partition)?.onFetched(BigInt(batch.lastOffset), BigInt(batch.highWatermark), Date.now())
+    const q = task.group.queue(topic, partition)
+    q?.onFetched(BigInt(batch.lastOffset), BigInt(batch.highWatermark), Date.now())
+    this.#recordLag(topic, partition, q?.fetchedLag())
     this.#flow.afterEnqueue(task, topic, partition, size)
     this.#wakeUp()
     await heartbeat()
@@ -318,6 +373,13 @@ export class StreamThread {
       task.advanceDrained()
       this.#wakeUp()
     }
+    // a batch of markers only (e.g. the commit marker after the last record): the lag drops to 0
+    this.#recordLag(b.topic, b.partition, q?.fetchedLag())
+  }
+
+  /** `records-lag` of a partition: high watermark − fetch position, markers included. */
+  #recordLag(topic: string, partition: number, lag: bigint | undefined): void {
+    if (lag !== undefined) this.#lag.record(topic, partition, Number(lag))
   }
 
   #onJoin(join: GroupJoin): void {
@@ -355,6 +417,7 @@ export class StreamThread {
     const m = this.#manager
     let current: StreamTask | undefined
     while (!this.#stopping) {
+      this.#loopAt = Date.now()
       try {
         if (this.#commitSoon) {
           this.#commitSoon = false
@@ -375,17 +438,21 @@ export class StreamThread {
         m.revive(now)
         this.#standbys.revive(now)
         let processed = 0
+        let processMs = 0
         for (const task of m.tasks.values()) {
           if (this.#stopping) break
           if (!task.processable(now)) continue
           current = task
           const collector = task.collector!
           if (collector.error !== undefined || collector.pendingBatches >= MAX_PENDING_BATCHES) await collector.flush()
+          const t0 = performance.now()
           processed += await task.process(BATCH, now)
+          processMs += performance.now() - t0
           this.#flow.maybeResume(task)
           current = undefined
           await yieldImmediate()
         }
+        this.#metrics.recordProcess(processed, processMs)
         const after = Date.now()
         for (const task of m.tasks.values()) task.collector?.maybeLinger(after, PRODUCER_LINGER_MS)
         // a paused partition whose queue drained without being processed (cleared by a seek) is resumed here
@@ -395,7 +462,12 @@ export class StreamThread {
           if (task.state !== 'RUNNING' || after - task.lastWallClockPunctuation < 10) continue
           task.lastWallClockPunctuation = after
           current = task
-          await task.engine!.punctuateWallClock(after)
+          const t0 = performance.now()
+          if (await task.engine!.punctuateWallClock(after)) {
+            const ms = performance.now() - t0
+            this.#metrics.punctuate.record(ms)
+            task.metrics?.punctuate.record(ms)
+          }
           current = undefined
         }
         let requested = false

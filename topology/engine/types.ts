@@ -192,9 +192,11 @@ export interface TaskEngine {
   /**
    * The timestamp `process` would give `record` (Kafka Streams: `RecordQueue#headRecordTimestamp`):
    * its source's `TimestampExtractor` applied to the deserialized record with the partition's
-   * current partition-time; the record's own timestamp when the source has no extractor, or when
-   * deserialization or extraction fails or yields a negative timestamp (`process` then applies the
-   * handlers and the invalid-timestamp policy). Never throws. The runtime orders a task's input
+   * current partition-time; the record's own timestamp when the source has no extractor, when
+   * deserialization fails transiently (a retriable error), or when extraction fails or yields a
+   * negative timestamp (`process` then applies the handlers and the invalid-timestamp policy);
+   * -Infinity when the record cannot be deserialized, so it is taken first and goes to the
+   * deserialization exception handler at once. Never throws. The runtime orders a task's input
    * queues by it (`PartitionGroup`); it deserializes the record once more when an extractor is set.
    */
   headTimestamp?(record: RawRecord): number

@@ -11,6 +11,20 @@ import type { ChangelogReader, TaskStateManager } from '../../state/types.js'
 import { tpKey } from '../client/types.js'
 import { emitEvent, StreamsEvents } from '../events.js'
 import type { Logger } from '../logger.js'
+import type { CountRecorder } from '../../metrics/types.js'
+
+/**
+ * What a restoration reports as it goes (KIP-869): `restore-rate/-total` per applied record,
+ * `restore-remaining-records-total` from `progress.remaining`, and the progress {@link KafkaStreams.health} shows.
+ */
+export interface RestoreObserver {
+  /** `restore-rate/-total` of the task (records). */
+  readonly restored?: CountRecorder
+  /** Registers the task's `restore-remaining-records-total` gauge. */
+  readonly remainingGauge?: (remaining: () => number) => void
+  /** Filled in when the restoration starts, updated per applied batch. */
+  readonly progress?: { restored: number; remaining: number; total: number }
+}
 
 export interface RestoreCoordinatorOptions {
   readonly reader: ChangelogReader
@@ -32,14 +46,15 @@ export class RestoreCoordinator {
     sm: TaskStateManager,
     signal: AbortSignal,
     sourceLimit: (topic: string) => bigint | undefined,
+    observer: RestoreObserver = {},
   ): Promise<boolean> {
     const parts = sm.changelogPartitions()
     if (parts.length === 0) return !signal.aborted
     const reader = this.o.reader
     const ends = await reader.endOffsets(parts.map((p) => ({ topic: p.topic, partition: p.partition })))
     const checkpoints = sm.checkpointedOffsets()
+    const plan: Array<{ p: (typeof parts)[number]; from: string | undefined; fromN: bigint; end: string; total: number }> = []
     for (const p of parts) {
-      if (signal.aborted) return false
       let end = ends.get(tpKey(p.topic, p.partition))
       const limit = sourceLimit(p.topic)
       if (limit !== undefined && end !== undefined && limit < BigInt(end)) end = limit.toString()
@@ -47,7 +62,17 @@ export class RestoreCoordinator {
       const from = checkpoints.get(p.topic)
       const fromN = from === undefined ? 0n : BigInt(from)
       if (fromN >= BigInt(end)) continue
-      const total = Number(BigInt(end) - fromN)
+      plan.push({ p, from, fromN, end, total: Number(BigInt(end) - fromN) })
+    }
+    const all = plan.reduce((n, x) => n + x.total, 0)
+    const progress = observer.progress ?? { restored: 0, remaining: 0, total: 0 }
+    progress.restored = 0
+    progress.remaining = progress.total = all
+    observer.remainingGauge?.(() => progress.remaining)
+    // offsets of the changelog partitions already restored (markers and aborted records take offsets too)
+    let behind = 0
+    for (const { p, from, fromN, end, total } of plan) {
+      if (signal.aborted) return false
       const started = Date.now()
       let restored = 0
       emitEvent(this.o.emitter, StreamsEvents.RESTORE_START, {
@@ -71,11 +96,16 @@ export class RestoreCoordinator {
           if (records.length) await sm.restoreBatch(p.topic, records, nextOffset)
           await sm.markRestored(p.topic, nextOffset)
           restored += records.length
+          progress.restored += records.length
+          progress.remaining = Math.max(0, all - behind - Number(BigInt(nextOffset) - fromN))
+          observer.restored?.record(records.length)
           emitEvent(this.o.emitter, StreamsEvents.RESTORE_PROGRESS, { taskId, topic: p.topic, partition: p.partition, restored, total })
         },
         signal,
       )
       if (signal.aborted) return false
+      behind += total
+      progress.remaining = all - behind
       emitEvent(this.o.emitter, StreamsEvents.RESTORE_END, {
         taskId,
         topic: p.topic,

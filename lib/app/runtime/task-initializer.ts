@@ -28,7 +28,7 @@ import { TaskRecordCollector } from '../record-collector.js'
 import type { EngineRuntime, StateRuntime } from '../state-runtime.js'
 import { StreamTask } from '../stream-task.js'
 import type { PartitionFlow } from './partition-flow.js'
-import type { RestoreCoordinator } from './restore.js'
+import type { RestoreCoordinator, RestoreObserver } from './restore.js'
 
 /** Creates the state manager of a task (active or standby); undefined for an unknown sub-topology. */
 export type TaskStateFactory = (
@@ -113,10 +113,17 @@ export class TaskInitializer {
         },
       })!
       await sm.open()
-      const restored = await this.o.restore.restore(task.id, sm, signal, (topic) => {
-        const s = task.partitions.find((p) => p.topic === topic)
-        return s ? committed.get(StreamTask.key(s.topic, s.partition)) : undefined
-      })
+      const restored = await this.o.restore.restore(
+        task.id,
+        sm,
+        signal,
+        (topic) => {
+          const s = task.partitions.find((p) => p.topic === topic)
+          return s ? committed.get(StreamTask.key(s.topic, s.partition)) : undefined
+        },
+        this.#restoreObserver(task),
+      )
+      task.restoreProgress = undefined
       if (!restored || signal.aborted) return await this.#discard(producer, sm)
       const taskProducer = producer
       const collector = new TaskRecordCollector({
@@ -155,7 +162,9 @@ export class TaskInitializer {
           this.o.wakeUp()
         },
         globalStores: this.o.globalStores,
+        metrics: task.metrics,
       })
+      task.metrics?.activeBufferCount(() => task.group.size)
       try {
         await engine.init()
       } catch (e) {
@@ -176,6 +185,19 @@ export class TaskInitializer {
     // cleared by the seek is never processed, so nothing else would resume them)
     this.o.flow.resumeAll(task)
     c.logger.info(`task ${task.id} running`, { taskId: task.id })
+  }
+
+  /** Restoration progress goes to the task (for health) and its KIP-869 metrics. */
+  #restoreObserver(task: StreamTask): RestoreObserver {
+    const m = task.metrics
+    const progress = { restored: 0, remaining: 0, total: 0 }
+    task.restoreProgress = progress
+    const observer: RestoreObserver = {
+      restored: m?.restore,
+      remainingGauge: m ? (remaining) => m.restoreRemainingRecords(remaining) : undefined,
+      progress,
+    }
+    return observer
   }
 
   /** Position: the committed offsets; buffered records may predate a zombie's last commit, or be ahead of it after a revival. */

@@ -27,6 +27,8 @@ import type { CommitStrategy } from './commit.js'
 import type { PartitionFlow } from './partition-flow.js'
 import type { StandbyManager } from './standby-manager.js'
 import type { TaskInitializer } from './task-initializer.js'
+import type { RuntimeTaskMetrics, ThreadMetrics } from '../../metrics/streams-metrics.js'
+import type { TaskWaiting } from '../health.js'
 
 export interface TaskManagerOptions {
   readonly config: ResolvedStreamsConfig
@@ -46,6 +48,16 @@ export interface TaskManagerOptions {
   readonly consumerDown: () => boolean
   /** When the group last confirmed our membership (heartbeat or join), ms. */
   readonly memberConfirmedAt: () => number
+  /** The thread's sensors and the factory of a task's sensors; none: no metrics. */
+  readonly metrics?: TaskManagerMetrics
+}
+
+/** Metrics of the task manager (see lib/metrics/streams-metrics.ts' wiring guide). */
+export interface TaskManagerMetrics {
+  readonly thread: ThreadMetrics
+  task(taskId: string): RuntimeTaskMetrics
+  /** A task's partitions are no longer consumed here (its lag metrics go). */
+  partitionsReleased(partitions: ReadonlyArray<TopicPartition>): void
 }
 
 /** What to do with the tasks whose commit failed (see {@link TaskManager.commitTasks}). */
@@ -57,7 +69,9 @@ export class TaskManager {
   /** Tasks closed as migrated, and when. */
   readonly #migrated = new Map<string, number>()
   /** Tasks retrying a retriable error (KIP-572); an entry lives until the task commits again. */
-  readonly #retrying = new Map<string, { since: number; attempts: number; nextAt: number | undefined; lastAt: number }>()
+  readonly #retrying = new Map<string, { since: number; attempts: number; nextAt: number | undefined; lastAt: number; error?: Error }>()
+  /** When the last commit succeeded (ms epoch). */
+  lastCommitAt: number | undefined
   /** Active tasks in the current assignment (the store cache budget is split among them). */
   #assigned = 1
   #fatal = false
@@ -105,6 +119,8 @@ export class TaskManager {
     if (!sub) throw new StreamsError(`assigned unknown task ${id}`)
     const partitions: TopicPartition[] = sub.sourceTopics.map((topic) => ({ topic, partition: taskId.partition }))
     const task = new StreamTask({ id, taskId, subtopology: sub, partitions, maxTaskIdleMs: this.o.config.maxTaskIdleMs, now: Date.now() })
+    task.metrics = this.o.metrics?.task(id)
+    this.o.metrics?.thread.taskCreated.record()
     this.tasks.set(id, task)
     for (const p of partitions) this.#byPartition.set(StreamTask.key(p.topic, p.partition), task)
     this.o.flow.resume(partitions)
@@ -172,6 +188,9 @@ export class TaskManager {
       }
       await r.producer.close()
     }
+    task.metrics?.close()
+    this.o.metrics?.thread.taskClosed.record()
+    this.o.metrics?.partitionsReleased(task.partitions)
     emitEvent(this.o.emitter, StreamsEvents.TASK_CLOSED, { taskId: task.id, standby: false, clean })
   }
 
@@ -225,6 +244,12 @@ export class TaskManager {
     const started = Date.now()
     const { committed, failed, records, offsets } = await this.o.commit.commit(tasks)
     for (const t of committed) this.#retrying.delete(t.id)
+    if (committed.length) {
+      const now = Date.now()
+      this.lastCommitAt = now
+      this.o.metrics?.thread.commit.record(now - started)
+      for (const t of committed) t.metrics?.commit.record()
+    }
     if (committed.length)
       emitEvent(this.o.emitter, StreamsEvents.COMMIT, {
         taskIds: committed.map((t) => t.id),
@@ -288,6 +313,7 @@ export class TaskManager {
       const r = this.#retrying.get(t.id) ?? { since: now, attempts: 0, nextAt: undefined, lastAt: now }
       r.attempts++
       r.lastAt = now
+      r.error = err
       this.#retrying.set(t.id, r)
       const waitedMs = now - r.since
       await this.closeTask(t, { clean: false, commit: false })
@@ -341,8 +367,37 @@ export class TaskManager {
     this.o.fail(err)
   }
 
+  /** Tasks closed after an error and waiting to be re-created (for health), by task id. */
+  waiting(now: number): Map<string, TaskWaiting> {
+    const out = new Map<string, TaskWaiting>()
+    for (const [id, at] of this.#migrated) if (!this.tasks.has(id)) out.set(id, { reason: 'task-migrated', sinceMs: now - at })
+    for (const [id, r] of this.#retrying) {
+      if (this.tasks.has(id)) continue
+      const code = errorCode(r.error)
+      out.set(id, {
+        reason: 'retriable-error',
+        ...(typeof code === 'string' ? { errorCode: code } : {}),
+        ...(r.error ? { message: r.error.message } : {}),
+        sinceMs: now - r.since,
+        attempts: r.attempts,
+      })
+    }
+    return out
+  }
+
   /** Whether a fatal error stopped this manager (no clean close then). */
   get failed(): boolean {
     return this.#fatal
   }
+}
+
+/** The code of an error for health: the Kafka error type of its root cause (kafkajs' `type`), else its own `code`. */
+function errorCode(error: Error | undefined): string | undefined {
+  let own: string | undefined
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    const { type, code } = e as { type?: unknown; code?: unknown }
+    if (typeof type === 'string') return type
+    if (own === undefined && typeof code === 'string') own = code
+  }
+  return own
 }
