@@ -621,6 +621,25 @@ export class DefaultTaskEngine implements TaskEngine {
     return this.streamTimeMs
   }
 
+  async advanceStreamTime(streamTimeMs: number): Promise<boolean> {
+    if (!this.initialized || this.closed) return false
+    if (!Number.isFinite(streamTimeMs) || streamTimeMs <= this.streamTimeMs) return false
+    this.streamTimeMs = streamTimeMs
+    for (const node of this.order) {
+      const p = node.processor
+      if (p?.advanceStreamTime === undefined) continue
+      try {
+        const r = p.advanceStreamTime(streamTimeMs)
+        if (isPromise(r)) await r
+      } catch (e) {
+        this.handleError(node, e)
+      }
+    }
+    if (this.streamSchedules.length > 0 && this.streamSchedules[0]!.next <= streamTimeMs)
+      await this.punctuate(this.streamSchedules, streamTimeMs)
+    return true
+  }
+
   async punctuateWallClock(nowMs: number): Promise<boolean> {
     if (!this.initialized || this.closed) return false
     if (this.wallSchedules.length === 0 || this.wallSchedules[0]!.next > nowMs) return false

@@ -204,6 +204,12 @@ export interface TaskEngine {
   streamTime(): number
   /** Runs wall-clock punctuators due at `nowMs`. Returns true if any ran. */
   punctuateWallClock(nowMs: number): Promise<boolean>
+  /**
+   * Moves stream-time to `streamTimeMs` without a record (the wall-clock idle advance): calls
+   * every processor's `advanceStreamTime` (parents before children), then the due stream-time
+   * punctuators. Does nothing and returns false when `streamTimeMs` is not beyond stream-time.
+   */
+  advanceStreamTime(streamTimeMs: number): Promise<boolean>
   /** Typed store facade by name (interactive queries, the test driver). */
   getStateStore(name: string): StateStore | undefined
   /** The bytes stores this task created, by store name (the runtime flushes/checkpoints them). */
