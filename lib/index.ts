@@ -14,7 +14,14 @@
 export { StreamsBuilder } from '../topology/dsl/streams-builder.js'
 export { Topology } from '../topology/internals/topology.js'
 export type { StoreDefSource, TopologySinkOptions, TopologySourceOptions } from '../topology/internals/topology.js'
-export type { DescribedGlobalStore, DescribedNode, DescribedSubtopology, TopologyDescription } from '../topology/internals/describe.js'
+export type {
+  DescribedGlobalStore,
+  DescribedNode,
+  DescribedSubtopology,
+  MermaidOptions,
+  TopologyAnnotations,
+  TopologyDescription,
+} from '../topology/internals/describe.js'
 export { KStream } from '../topology/dsl/kstream.js'
 export type { ProcessOptions, StreamConsumed } from '../topology/dsl/kstream.js'
 export { KTable } from '../topology/dsl/ktable.js'
@@ -154,6 +161,8 @@ export { DLQ_HEADERS } from './app/index.js'
 
 // The application (Kafka Streams: KafkaStreams, StreamsConfig)
 export { KafkaStreams, StreamsEvents } from './app/index.js'
+export { collectLiveTopology, liveAnnotations, liveTopology, liveTopologyTable } from './app/live-topology.js'
+export type { LiveProcessor, LiveSource, LiveStore, LiveTopology, LiveTopologyClient, LiveTopologySnapshot } from './app/live-topology.js'
 export type {
   DeserializationHandlerConfig,
   HealthOptions,

@@ -136,6 +136,25 @@ export interface StreamsConfig {
    */
   maxTaskIdleMs?: number
   /**
+   * Wall-clock idle advance, in milliseconds (beyond Kafka Streams; -1 = off). When every input
+   * partition of a task is fetched to its end (zero lag), its queues are empty and no record
+   * arrived for this long, the task's stream-time moves to the wall clock minus
+   * {@link StreamsConfig.idleAdvanceDelayMs}, and again every `idleAdvanceMs` while it stays idle.
+   * Windows (`onWindowClose`), `suppress(untilWindowCloses)` and left/outer stream-stream join rows
+   * then close and emit without waiting for a later record. Records that arrive afterwards with an
+   * event time behind the advanced stream-time are late (dropped after grace, as usual): choose
+   * the delay to cover how far event time trails the wall clock. What an advance emits is committed
+   * like any record's output (in the same transaction as the state it changes under exactly-once),
+   * so a restart neither repeats nor loses it.
+   * @defaultValue -1
+   */
+  idleAdvanceMs?: number
+  /**
+   * How far (ms) the wall-clock idle advance keeps stream-time behind the wall clock: the largest
+   * delay expected between a record's event time and its arrival. @defaultValue 0
+   */
+  idleAdvanceDelayMs?: number
+  /**
    * Upper bound of bytes held by the record caches of all of an instance's stores; over it a
    * commit is requested (Kafka Streams `statestore.cache.max.bytes`).
    * @defaultValue 10485760 (10 MiB)
@@ -226,6 +245,8 @@ export interface ResolvedStreamsConfig {
   readonly defaultValueSerde: Serde<any> | undefined
   readonly defaultTimestampExtractor: TimestampExtractor<any, any> | undefined
   readonly maxTaskIdleMs: number
+  readonly idleAdvanceMs: number
+  readonly idleAdvanceDelayMs: number
   readonly statestoreCacheMaxBytes: number
   readonly bufferedRecordsPerPartition: number
   readonly topicConfig: Readonly<Record<string, string>>
@@ -261,6 +282,8 @@ const KNOWN_KEYS = new Set<string>([
   'defaultValueSerde',
   'defaultTimestampExtractor',
   'maxTaskIdleMs',
+  'idleAdvanceMs',
+  'idleAdvanceDelayMs',
   'statestoreCacheMaxBytes',
   'bufferedRecordsPerPartition',
   'topicConfig',
@@ -426,6 +449,8 @@ export function resolveStreamsConfig(config: StreamsConfig): ResolvedStreamsConf
     defaultValueSerde: config.defaultValueSerde,
     defaultTimestampExtractor: config.defaultTimestampExtractor,
     maxTaskIdleMs: int(config, 'maxTaskIdleMs', 0, -1),
+    idleAdvanceMs: int(config, 'idleAdvanceMs', -1, -1),
+    idleAdvanceDelayMs: int(config, 'idleAdvanceDelayMs', 0, 0),
     statestoreCacheMaxBytes: int(config, 'statestoreCacheMaxBytes', 10 * 1024 * 1024, 0),
     bufferedRecordsPerPartition: int(config, 'bufferedRecordsPerPartition', 1000, 1),
     topicConfig: Object.freeze({ ...topicConfig }),

@@ -83,6 +83,11 @@ export class RecordQueue {
     return (this.#headTs ??= extract(h))
   }
 
+  /** Up to `n` records from the front, in order (not removed). */
+  front(n: number): RawRecord[] {
+    return this.#items.slice(this.#head, Math.min(this.#items.length, this.#head + n))
+  }
+
   shift(): RawRecord | undefined {
     if (this.#head >= this.#items.length) return undefined
     this.#headTs = undefined
@@ -260,6 +265,18 @@ export class PartitionGroup {
     let deadline: number | undefined
     for (const q of this.queues) if (q.size === 0 && q.idleDeadline !== undefined) deadline = Math.max(deadline ?? 0, q.idleDeadline)
     return deadline
+  }
+
+  /**
+   * The records a {@link take} of `max` could return: up to `max` from the front of every queue.
+   * The task prepares their deserialization (schema lookups) before taking, so that the head
+   * timestamps are extracted from records that can be deserialized.
+   */
+  candidates(max: number): RawRecord[] {
+    if (this.queues.length === 1) return this.queues[0]!.front(max)
+    const out: RawRecord[] = []
+    for (const q of this.queues) for (const r of q.front(max)) out.push(r)
+    return out
   }
 
   /**

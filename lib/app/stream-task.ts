@@ -19,6 +19,7 @@ import type { TaskId } from '../../topology/processor/types.js'
 import type { RuntimeTaskMetrics } from '../metrics/streams-metrics.js'
 import type { TaskStateManager } from '../state/types.js'
 import { PartitionGroup } from './partition-group.js'
+import { decodeStreamTime, encodeStreamTime } from './runtime/offset-metadata.js'
 import type { TaskRecordCollector } from './record-collector.js'
 import { tpKey, type TaskProducer, type TopicPartition, type TransactionalProducer } from './client/types.js'
 
@@ -62,11 +63,17 @@ export class StreamTask {
   readonly consumed = new Map<string, bigint>()
   /** Last committed offset per partition key. */
   readonly committed = new Map<string, bigint>()
+  /** The stream-time committed with the offsets (their metadata), -1 before any. */
+  committedStreamTime = -1
   /** Records below this offset are dropped on enqueue (already processed / before the committed position). */
   readonly floor = new Map<string, bigint>()
   processedSinceCommit = 0
   commitRequested = false
   lastWallClockPunctuation = 0
+  /** Wall-clock time (ms) records last arrived for this task (or it started running): the idle advance counts from it. */
+  lastInputAt: number
+  /** Wall-clock time (ms) of the last idle advance. */
+  lastIdleAdvanceAt = 0
   /** The task's sensors (task, processor-node and store metrics); undefined without metrics. */
   metrics: RuntimeTaskMetrics | undefined
   /** Restoration progress (records, summed over its changelogs) while restoring. */
@@ -83,7 +90,10 @@ export class StreamTask {
     this.taskId = init.taskId
     this.subtopology = init.subtopology
     this.partitions = init.partitions
-    this.group = new PartitionGroup(init.partitions, init.now, init.maxTaskIdleMs)
+    // Queues are ordered by the head records' extracted timestamps once the engine exists (Kafka
+    // Streams' RecordQueue#headRecordTimestamp); before that nothing is taken from them.
+    this.group = new PartitionGroup(init.partitions, init.now, init.maxTaskIdleMs, (r) => this.engine?.headTimestamp?.(r) ?? r.timestamp)
+    this.lastInputAt = init.now
   }
 
   static key(topic: string, partition: number): string {
@@ -105,6 +115,7 @@ export class StreamTask {
     if (this.#state !== 'RESTORING') throw new IllegalStateError(`task ${this.id}: RUNNING from ${this.#state}`)
     this.#resources = resources
     this.#state = 'RUNNING'
+    this.lastInputAt = Date.now()
   }
 
   /** Any state → CLOSED (the resources, if any, are closed by the owner). */
@@ -143,8 +154,25 @@ export class StreamTask {
       q.push(records)
     }
     const last = records[records.length - 1]
-    if (last) this.floor.set(StreamTask.key(topic, partition), BigInt(last.offset) + 1n)
+    if (last) {
+      this.floor.set(StreamTask.key(topic, partition), BigInt(last.offset) + 1n)
+      this.lastInputAt = Date.now()
+    }
     return q.size
+  }
+
+  /**
+   * Whether the wall-clock idle advance (`idleAdvanceMs`) should move this task's stream-time at
+   * `now`: it is RUNNING, nothing is buffered, every input partition is fetched to its end, no
+   * record arrived for `idleMs` and the last advance is `idleMs` (at least 100 ms) ago. Marks the
+   * advance as done when it answers true.
+   */
+  idleAdvanceDue(now: number, idleMs: number): boolean {
+    if (this.#state !== 'RUNNING' || now - this.lastInputAt < idleMs || now - this.lastIdleAdvanceAt < Math.max(idleMs, 100)) return false
+    if (this.group.size > 0) return false
+    for (const q of this.group.queues) if (q.fetchedLag() !== 0n) return false
+    this.lastIdleAdvanceAt = now
+    return true
   }
 
   /** Whether there is something to process now. */
@@ -159,6 +187,16 @@ export class StreamTask {
    */
   async process(max: number, now: number): Promise<number> {
     const engine = this.engine!
+    if (this.group.queues.length > 1 && this.group.size > 0) {
+      // The choice among queues deserializes head records (extracted timestamps): fetch their
+      // writer schemas first, once per batch.
+      try {
+        await engine.prepareBatch(this.group.candidates(max))
+      } catch (e) {
+        this.#failed = true
+        throw e
+      }
+    }
     const records = this.group.take(max, now)
     if (records.length === 0) return 0
     this.#processing = true
@@ -219,20 +257,32 @@ export class StreamTask {
     return moved
   }
 
-  /** Offsets to commit (only partitions that advanced since the last commit). */
-  offsetsToCommit(): Array<{ topic: string; partition: number; offset: string }> {
-    const out: Array<{ topic: string; partition: number; offset: string }> = []
+  /**
+   * Offsets to commit: the partitions that advanced since the last commit, or every partition with
+   * a position when the task's stream-time moved since (an idle advance moves it without records),
+   * each with the stream-time as metadata (runtime/offset-metadata.ts).
+   */
+  offsetsToCommit(): Array<{ topic: string; partition: number; offset: string; metadata?: string }> {
+    const out: Array<{ topic: string; partition: number; offset: string; metadata?: string }> = []
+    const streamTime = this.engine?.streamTime() ?? -1
+    const timeMoved = streamTime > this.committedStreamTime
+    const metadata = streamTime >= 0 ? { metadata: encodeStreamTime(streamTime) } : {}
     for (const p of this.partitions) {
       const k = StreamTask.key(p.topic, p.partition)
       const c = this.consumed.get(k)
-      if (c !== undefined && c !== this.committed.get(k)) out.push({ topic: p.topic, partition: p.partition, offset: c.toString() })
+      if (c !== undefined && (timeMoved || c !== this.committed.get(k)))
+        out.push({ topic: p.topic, partition: p.partition, offset: c.toString(), ...metadata })
     }
     return out
   }
 
   /** Marks offsets as committed after a successful commit. */
-  markCommitted(offsets: ReadonlyArray<{ topic: string; partition: number; offset: string }>): void {
-    for (const o of offsets) this.committed.set(StreamTask.key(o.topic, o.partition), BigInt(o.offset))
+  markCommitted(offsets: ReadonlyArray<{ topic: string; partition: number; offset: string; metadata?: string }>): void {
+    for (const o of offsets) {
+      this.committed.set(StreamTask.key(o.topic, o.partition), BigInt(o.offset))
+      const t = decodeStreamTime(o.metadata)
+      if (t !== undefined && t > this.committedStreamTime) this.committedStreamTime = t
+    }
     this.processedSinceCommit = 0
     this.commitRequested = false
   }

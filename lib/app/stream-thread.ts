@@ -197,6 +197,7 @@ export class StreamThread {
       flow: this.#flow,
       logger: c.logger,
       maxTaskIdleMs: c.maxTaskIdleMs,
+      idleAdvance: c.idleAdvanceMs >= 0,
       taskOf: (id) => this.#manager.tasks.get(id),
       resetOf: (topic) => initializer.resetOf(topic),
       wakeUp,
@@ -469,6 +470,14 @@ export class StreamThread {
             task.metrics?.punctuate.record(ms)
           }
           current = undefined
+        }
+        if (this.#c.idleAdvanceMs >= 0) {
+          for (const task of m.tasks.values()) {
+            if (!task.idleAdvanceDue(after, this.#c.idleAdvanceMs)) continue
+            current = task
+            await task.engine!.advanceStreamTime(after - this.#c.idleAdvanceDelayMs)
+            current = undefined
+          }
         }
         let requested = false
         for (const t of m.tasks.values()) if (t.commitRequested) requested = true

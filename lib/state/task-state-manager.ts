@@ -27,10 +27,9 @@
  * restores the store. A store without a readable position is never kept: it is emptied and
  * restored from the beginning.
  */
-import { existsSync, writeFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { mkdir, readdir, rm } from 'node:fs/promises'
 import path from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { IllegalStateError, InvalidStateStoreError, ProcessorStateError } from '../../topology/errors.js'
 import type { RawRecord, RecordCollector } from '../../topology/engine/types.js'
 import type {
@@ -42,85 +41,16 @@ import type {
   WindowBytesStore,
 } from '../../topology/state/types.js'
 import { InMemoryKeyValueBytesStore } from '../../topology/state/memory.js'
-import { isCorruptionError, isLockError, LevelDbBackend, MemoryBackend, type OrderedBytesBackend } from './backend.js'
+import { isCorruptionError, MemoryBackend, type LevelDbBackend, type OrderedBytesBackend } from './backend.js'
 import { CacheBudget } from './cache.js'
+import { StoreDirectory } from './store-directory.js'
+import { silentLogger, type CreateTaskStateManagerOptions, type StateLogger } from './task-state-options.js'
 import { readCheckpoint } from './checkpoint.js'
 import { createRuntimeStore, type RuntimeStore } from './stores.js'
-import type { ChangelogPartition, TaskStateManager, TaskStateManagerOptions } from './types.js'
-
-/** Structured logger (same shape as the app runtime's `Logger`). */
-export interface StateLogger {
-  error(message: string, extra?: Record<string, unknown>): void
-  warn(message: string, extra?: Record<string, unknown>): void
-  info(message: string, extra?: Record<string, unknown>): void
-  debug(message: string, extra?: Record<string, unknown>): void
-}
-
-const silent: StateLogger = { error() {}, warn() {}, info() {}, debug() {} }
-
-/** Options of {@link createTaskStateManager}: the contract's options plus runtime tuning. */
-export interface CreateTaskStateManagerOptions extends TaskStateManagerOptions {
-  /**
-   * How long `open()` keeps retrying while another instance holds a store's LevelDB LOCK (a task
-   * moving between two instances on one host), milliseconds. Then a retriable
-   * ProcessorStateError is thrown. @defaultValue 2000
-   */
-  readonly lockWaitMs?: number
-  /**
-   * fsync every LevelDB batch (commit, restore, position) before it counts as written. The
-   * position travels in the same batch as its data either way; syncing is what keeps a machine
-   * crash from dropping an earlier batch while keeping a later one. @defaultValue true
-   */
-  readonly syncWrites?: boolean
-  /**
-   * When to read every table of a persistent store once at open, so a damaged table is found
-   * (and the store wiped and restored) before the task processes: `'unclean'` when the store was
-   * not closed cleanly last time (crash, kill, power loss), `'always'`, or `'never'`. Costs one
-   * scan of the store (about 2.5 s per million entries on this machine kind).
-   * @defaultValue 'unclean'
-   */
-  readonly verifyOnOpen?: 'unclean' | 'always' | 'never'
-  /**
-   * Called when a persistent store's local data is dropped at open, to be restored from its
-   * changelog: `corruption` (LevelDB reported a damaged file, now or during an earlier run) or
-   * `unknown-position` (data without a readable position).
-   */
-  readonly onStoreWiped?: (event: StoreWipedEvent) => void
-  /** Segment width of window/session stores, ms. @defaultValue max(retentionMs / 2, 60000) */
-  readonly segmentIntervalMs?: (store: StoreDef) => number | undefined
-  /**
-   * In-memory ordered bytes store backing `persistent: false` store defs (window and session
-   * stores are laid out on it with the same composite keys as on LevelDB).
-   * @defaultValue topology's `InMemoryKeyValueBytesStore`
-   */
-  readonly inMemoryStore?: (store: StoreDef) => KeyValueBytesStore
-  /**
-   * Bytes the key indexes of the task's window and session stores may hold (lib/state/key-index.ts),
-   * counted within `cacheMaxBytes`: dirty and clean entries get the rest. Beyond it, indexes give
-   * up their oldest times (reads there scan LevelDB). @defaultValue max(cacheMaxBytes / 2, 2 MiB)
-   */
-  readonly keyIndexMaxBytes?: number
-  /** Timestamp of changelog records, ms. @defaultValue Date.now */
-  readonly clock?: () => number
-  readonly logger?: StateLogger
-}
-
-/** A persistent store's local data was dropped at open (see `onStoreWiped`). */
-export interface StoreWipedEvent {
-  readonly taskId: string
-  readonly store: string
-  readonly reason: 'corruption' | 'unknown-position'
-  /** The LevelDB error (corruption found at this open), if any. */
-  readonly error?: unknown
-}
-
-/** Task directories held by task state managers of this process. */
-const heldDirs = new Set<string>()
+import type { ChangelogPartition, TaskStateManager } from './types.js'
 
 /** Task checkpoint file of earlier versions: read once to migrate, then deleted. */
 const CHECKPOINT_FILE = '.checkpoint'
-/** Suffix of the marker file left next to a store in which corruption was found while running. */
-const CORRUPTED_SUFFIX = '.corrupted'
 
 interface StoreSlot {
   readonly def: StoreDef
@@ -132,6 +62,8 @@ interface StoreSlot {
 }
 
 type State = 'created' | 'open' | 'closed'
+
+export type { CreateTaskStateManagerOptions, StateLogger, StoreWipedEvent } from './task-state-options.js'
 
 /** Creates the {@link TaskStateManager} of one task. Nothing happens until `open()`. */
 export function createTaskStateManager(options: CreateTaskStateManagerOptions): TaskStateManager & TaskStateManagerExtras {
@@ -161,15 +93,16 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
   /** Positions of restored in-memory stores (never persisted). */
   private readonly memoryPositions = new Map<string, string>()
   private readonly budget: CacheBudget
-  private holdsDir = false
   private readonly log: StateLogger
   private readonly clock: () => number
+  private readonly dirs: StoreDirectory
 
   constructor(private readonly options: CreateTaskStateManagerOptions) {
     this.taskDir = path.join(options.stateDir, options.applicationId, options.taskId)
     this.budget = new CacheBudget(options.cacheMaxBytes, options.onCommitNeeded, options.keyIndexMaxBytes)
-    this.log = options.logger ?? silent
+    this.log = options.logger ?? silentLogger
     this.clock = options.clock ?? Date.now
+    this.dirs = new StoreDirectory(this.taskDir, options, this.log)
     const get = (def: StoreDef, type: StoreType) => this.storeFor(def, type)
     this.provider = {
       keyValue: (def) => get(def, 'keyValue') as unknown as KeyValueBytesStore,
@@ -225,7 +158,7 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
     const persistentDefs = this.options.stores.filter((d) => d.persistent)
     try {
       if (persistentDefs.length > 0) {
-        await this.acquireDir()
+        await this.dirs.acquire()
         await mkdir(this.taskDir, { recursive: true })
         for (const f of await readdir(this.taskDir)) {
           if (f.startsWith(`${CHECKPOINT_FILE}.`) && f.endsWith('.tmp')) await rm(path.join(this.taskDir, f), { force: true })
@@ -246,7 +179,7 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
       this.state = 'open'
     } catch (err) {
       await this.closeStores().catch(() => undefined)
-      this.releaseDir()
+      this.dirs.release()
       this.legacyCheckpoint.clear()
       this.state = 'created'
       throw err
@@ -291,29 +224,21 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
     })
   }
 
-  private storeDir(name: string): string {
-    return path.join(this.taskDir, name)
-  }
-
-  private corruptedMarker(name: string): string {
-    return path.join(this.taskDir, `${name}${CORRUPTED_SUFFIX}`)
-  }
-
   /**
    * Opens a LevelDB store and settles its position: the position stored with its data; else the
    * old checkpoint file's offset (migration); else none, and data without a position is deleted.
    * A store found corrupted (now, or by an earlier run's marker) is deleted and opened empty.
    */
   private async openPersistentStore(def: StoreDef, topic: string | undefined): Promise<RuntimeStore> {
-    const dir = this.storeDir(def.name)
-    const marker = this.corruptedMarker(def.name)
-    if (existsSync(marker)) await this.wipeStoreDir(def.name, undefined)
+    const dir = this.dirs.storeDir(def.name)
+    const marker = this.dirs.corruptedMarker(def.name)
+    if (existsSync(marker)) await this.dirs.wipe(def.name, undefined)
     for (let attempt = 0; ; attempt++) {
       const existed = existsSync(path.join(dir, 'CURRENT'))
       let backend: LevelDbBackend | undefined
       let store: RuntimeStore | undefined
       try {
-        backend = await this.openLevelDb(dir, def.name)
+        backend = await this.dirs.openLevelDb(dir, def.name)
         store = this.createStore(def, backend)
         await store.init()
         let unreadable: unknown
@@ -332,7 +257,7 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
         if (store) await store.close({ markClean: false }).catch(() => undefined)
         else await backend?.close().catch(() => undefined)
         if (attempt > 0 || !isCorruptionError(err)) throw err
-        await this.wipeStoreDir(def.name, err)
+        await this.dirs.wipe(def.name, err)
       }
     }
   }
@@ -365,77 +290,6 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
     })
     this.options.onStoreWiped?.({ taskId: this.options.taskId, store: def.name, reason: 'unknown-position' })
     await store.reset()
-  }
-
-  /** Deletes a store's directory and corruption marker (the store is closed). */
-  private async wipeStoreDir(name: string, error: unknown): Promise<void> {
-    const found =
-      error !== undefined
-        ? `LevelDB reports corruption (${(error as { code?: string }).code ?? 'LEVEL_CORRUPTION'}: ${(error as Error).message})`
-        : 'an earlier run found it corrupted'
-    this.log.warn(`Store ${name} of task ${this.options.taskId}: ${found}; deleting its local data for a full restore from the changelog`, {
-      taskId: this.options.taskId,
-      store: name,
-    })
-    this.options.onStoreWiped?.({
-      taskId: this.options.taskId,
-      store: name,
-      reason: 'corruption',
-      ...(error !== undefined ? { error } : {}),
-    })
-    await rm(this.storeDir(name), { recursive: true, force: true })
-    await rm(this.corruptedMarker(name), { force: true })
-  }
-
-  /** Corruption found while the store is open: leave a marker so the next open wipes it. */
-  private markCorrupted(name: string, error: unknown): void {
-    this.log.error(
-      `Store ${name} of task ${this.options.taskId} is corrupted (${(error as Error).message}); it is wiped and restored from its changelog when the task is opened again`,
-      { taskId: this.options.taskId, store: name },
-    )
-    try {
-      writeFileSync(this.corruptedMarker(name), `${(error as Error).message}\n`)
-    } catch (err) {
-      this.log.error(`Failed to leave the corruption marker of store ${name}: ${(err as Error).message}`, {
-        taskId: this.options.taskId,
-        store: name,
-      })
-    }
-  }
-
-  private async openLevelDb(dir: string, store: string): Promise<LevelDbBackend> {
-    const deadline = Date.now() + (this.options.lockWaitMs ?? 2000)
-    for (;;) {
-      try {
-        return await LevelDbBackend.open(dir, {
-          place: { taskId: this.options.taskId, store },
-          onCorruption: (e) => this.markCorrupted(store, e),
-        })
-      } catch (err) {
-        if (!(err instanceof ProcessorStateError && isLockError(err.cause)) || Date.now() >= deadline) throw err
-        await sleep(100)
-      }
-    }
-  }
-
-  private async acquireDir(): Promise<void> {
-    const deadline = Date.now() + (this.options.lockWaitMs ?? 2000)
-    while (heldDirs.has(this.taskDir)) {
-      if (Date.now() >= deadline) {
-        throw new ProcessorStateError(
-          `State directory ${this.taskDir} is in use by another task state manager in this process; retry once it has closed`,
-          { retriable: true, place: this.place() },
-        )
-      }
-      await sleep(50)
-    }
-    heldDirs.add(this.taskDir)
-    this.holdsDir = true
-  }
-
-  private releaseDir(): void {
-    if (this.holdsDir) heldDirs.delete(this.taskDir)
-    this.holdsDir = false
   }
 
   private requireOpen(op: string): void {
@@ -555,7 +409,7 @@ class LevelDbTaskStateManager implements TaskStateManager, TaskStateManagerExtra
     if (this.state === 'closed') return
     for (const slot of this.slots.values()) slot.store.abort()
     await this.closeStores()
-    this.releaseDir()
+    this.dirs.release()
     this.state = 'closed'
   }
 

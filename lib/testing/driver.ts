@@ -81,6 +81,17 @@ export interface TopologyTestDriverConfig {
    * @defaultValue 'INFO'
    */
   readonly metricsRecordingLevel?: RecordingLevel
+  /**
+   * Wall-clock idle advance (as the application config `idleAdvanceMs`, beyond Kafka Streams):
+   * when no record was piped for this many milliseconds of the virtual wall clock,
+   * {@link TopologyTestDriver.advanceWallClockTime} moves every task's stream-time to
+   * `wallClockTimeMs() - idleAdvanceDelayMs`, so windows, suppression and left/outer join rows
+   * close. The driver is always caught up (every piped record is processed at once).
+   * @defaultValue -1 (off)
+   */
+  readonly idleAdvanceMs?: number
+  /** How far (ms) the idle advance keeps stream-time behind the wall clock. @defaultValue 0 */
+  readonly idleAdvanceDelayMs?: number
 }
 
 /** The `thread-id` tag of the driver's metrics. */
@@ -265,6 +276,8 @@ export class TopologyTestDriver {
   readonly topologyDef: TopologyDef
   private readonly config: TopologyTestDriverConfig
   private wallClockMs: number
+  /** Virtual wall-clock time of the last piped record (idle advance). */
+  private lastInputMs: number
   private readonly engines: TaskEngine[] = []
   private readonly globalEngines: TaskEngine[] = []
   private readonly routes = new Map<string, Route>()
@@ -284,6 +297,12 @@ export class TopologyTestDriver {
   constructor(topology: Topology, config: TopologyTestDriverConfig = {}, initialWallClockTimeMs: number = Date.now()) {
     this.config = config
     this.wallClockMs = initialWallClockTimeMs
+    this.lastInputMs = initialWallClockTimeMs
+    for (const k of ['idleAdvanceMs', 'idleAdvanceDelayMs'] as const) {
+      const v = config[k]
+      if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < (k === 'idleAdvanceMs' ? -1 : 0)))
+        throw new TypeError(`TopologyTestDriver: ${k} must be an integer >= ${k === 'idleAdvanceMs' ? -1 : 0}, got ${String(v)}`)
+    }
     this.topologyDef = topology.resolve(config.applicationId ?? 'topology-test-driver')
     const recordingLevel = config.metricsRecordingLevel ?? 'INFO'
     if (!isRecordingLevel(recordingLevel))
@@ -398,6 +417,7 @@ export class TopologyTestDriver {
   pipeRaw(topic: string, key: Buffer | null, value: Buffer | null, timestamp: number, headers: Headers): Promise<void> {
     return this.exclusive(async () => {
       if (!this.routeFor(topic)) throw new IllegalStateError(`unknown input topic '${topic}': the topology does not read it`)
+      this.lastInputMs = this.wallClockMs
       await this.drain([this.rawRecord(topic, key, value, timestamp, headers)])
     })
   }
@@ -467,7 +487,11 @@ export class TopologyTestDriver {
     return new Set(this.produced)
   }
 
-  /** Advances the virtual wall clock by `ms` and runs due wall-clock punctuators. */
+  /**
+   * Advances the virtual wall clock by `ms` and runs due wall-clock punctuators; with
+   * `idleAdvanceMs` configured and no record piped for that long, then moves stream-time to the
+   * wall clock minus `idleAdvanceDelayMs` (see {@link TopologyTestDriverConfig.idleAdvanceMs}).
+   */
   advanceWallClockTime(ms: number): Promise<void> {
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0)
       throw new IllegalStateError(`advanceWallClockTime: parameter 'ms' must be >= 0`)
@@ -479,6 +503,15 @@ export class TopologyTestDriver {
         this.capture(queue)
       }
       await this.drain(queue)
+      const idleMs = this.config.idleAdvanceMs ?? -1
+      if (idleMs >= 0 && this.wallClockMs - this.lastInputMs >= idleMs) {
+        const to = this.wallClockMs - (this.config.idleAdvanceDelayMs ?? 0)
+        for (const engine of this.engines) {
+          await engine.advanceStreamTime(to)
+          this.capture(queue)
+          await this.drain(queue)
+        }
+      }
     })
   }
 

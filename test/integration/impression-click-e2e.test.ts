@@ -16,7 +16,14 @@ import { formatReport, readOutputs, verify } from '../../examples/impression-cli
 import { brokers, connectedProducer, consumeUntil, createTopics, onCleanup, randomTopic, registryUrl } from './helpers.js'
 
 describe('impression-click example (real broker + registry)', () => {
-  it('produces the exact AdEvents and final CTR windows, and dead-letters every bad payload', async () => {
+  // Bad payloads' broker timestamps: just before the replayed interval, or the wall clock (later
+  // than every good record's event time). A task chooses its next record by the extracted timestamp
+  // and takes an undeserializable head first, so neither holds a partition back and moves the other
+  // input ahead (which would drop its records as too late).
+  it.each([
+    { stamp: 'before the replayed interval', badTimestamp: (startTime: number) => startTime - 60_000 },
+    { stamp: 'at the wall clock', badTimestamp: () => Date.now() },
+  ])('produces the exact AdEvents and final CTR windows, and dead-letters every bad payload (stamped $stamp)', async (c) => {
     const prefix = `${randomTopic('ic')}-`
     const topics = topicNames(prefix)
     const dlq = `${prefix}dlq`
@@ -31,9 +38,8 @@ describe('impression-click example (real broker + registry)', () => {
     const replay = { ...defaultGeneratorOptions(), count: 3_000, rate: 1_000, speedup: 600, campaigns: 4, seed: 7, tooLateShare: 0.05 }
     const options = { ...replay, startTime: replayStartTime(replay) }
 
-    // Bad payloads, written before any good record and stamped just before the replayed interval
-    // (they must not move stream-time either).
-    const badTimestamp = String(options.startTime - 60_000)
+    // Bad payloads, written before any good record (they must not move stream-time either).
+    const badTimestamp = String(c.badTimestamp(options.startTime))
     const serdes = registrySerdes({ host: registryUrl() })
     await serdes.impression.prepareSerialize!(topics.impressions)
     const good = serdes.impression.serialize(topics.impressions, {

@@ -20,10 +20,15 @@ import {
   type KTable,
   type ProcessorContext,
   type RawRecord,
+  type Serde,
   type Windowed,
 } from '../../topology/index.js'
 import { TopologyTestDriver } from '../../lib/testing/index.js'
 import { PartitionGroup } from '../../lib/app/partition-group.js'
+import { StreamTask } from '../../lib/app/stream-task.js'
+import type { TaskRecordCollector } from '../../lib/app/record-collector.js'
+import type { TaskProducer } from '../../lib/app/client/types.js'
+import type { TaskStateManager } from '../../lib/state/types.js'
 import { createTaskEngine } from '../../topology/engine/index.js'
 import { InMemoryStoreProvider } from '../../topology/state/memory.js'
 
@@ -346,6 +351,73 @@ describe('Kafka Streams fidelity (issue 13)', () => {
     plain.queue('a', 0)!.push([raw('a', 0, 20, 1), raw('a', 1, 40, 2)])
     plain.queue('b', 0)!.push([raw('b', 0, 10, 1000), raw('b', 1, 30, 2000)])
     expect(plain.take(10, 0).map((r) => `${r.topic}:${r.value!.toString()}`)).toEqual(['a:20', 'a:40', 'b:10', 'b:30'])
+  })
+
+  it('(8) a StreamTask takes its records in the order of the extracted timestamps; an undeserializable head goes first', async () => {
+    // Values are event times; the broker timestamps say the opposite order. 'bad' cannot be deserialized.
+    const numberOrFail: Serde<string> = {
+      serialize: (_t, v) => (v === null || v === undefined ? null : Buffer.from(v)),
+      deserialize: (_t, d) => {
+        if (d === null) return null
+        const s = d.toString()
+        if (s === 'bad') throw new Error('not a number')
+        return s
+      },
+    }
+    const b = new StreamsBuilder()
+    const byValue = Consumed.with(S, numberOrFail).withTimestampExtractor({ extract: (r) => Number(r.value) })
+    b.stream('a', byValue).merge(b.stream('b', byValue)).to('out', { keySerde: S, valueSerde: S })
+    const def = b.build().resolve('fidelity')
+    const out: string[] = []
+    const handled: string[] = []
+    const engine = createTaskEngine({
+      topology: def,
+      subtopology: def.subtopologies[0]!,
+      taskId: { subtopology: def.subtopologies[0]!.id, partition: 0 },
+      stores: new InMemoryStoreProvider(),
+      collector: { send: (r) => void out.push(r.value!.toString()) },
+      clock: () => 0,
+      deserializationExceptionHandler: (_e, r) => {
+        handled.push(`${r.topic}@${r.offset}`)
+        out.push('handled')
+        return 'continue'
+      },
+    })
+    await engine.init()
+    const task = new StreamTask({
+      id: '0_0',
+      taskId: { subtopology: 0, partition: 0 },
+      subtopology: def.subtopologies[0]!,
+      partitions: [
+        { topic: 'a', partition: 0 },
+        { topic: 'b', partition: 0 },
+      ],
+      maxTaskIdleMs: -1,
+      now: 0,
+    })
+    task.markRestoring()
+    task.initialize({
+      engine,
+      stateManager: {} as TaskStateManager,
+      collector: {} as TaskRecordCollector,
+      producer: {} as TaskProducer,
+      transactional: undefined,
+    })
+    const raw = (topic: string, offset: number, value: string, brokerTime: number): RawRecord => ({
+      topic,
+      partition: 0,
+      offset: String(offset),
+      key: Buffer.from('k'),
+      value: Buffer.from(value),
+      timestamp: brokerTime,
+      headers: {},
+    })
+    task.enqueue('a', 0, [raw('a', 0, '20', 1), raw('a', 1, '40', 2)])
+    // the bad payload's broker timestamp is the latest of all: it must not hold partition b back
+    task.enqueue('b', 0, [raw('b', 0, 'bad', 5000), raw('b', 1, '10', 1000), raw('b', 2, '30', 2000)])
+    expect(await task.process(10, 0)).toBe(5)
+    expect(out).toEqual(['handled', '10', '20', '30', '40'])
+    expect(handled).toEqual(['b@0'])
   })
 
   it('(9) processValues: a fixed-key processor that forwards another key fails with a clear error', async () => {

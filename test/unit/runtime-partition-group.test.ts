@@ -136,7 +136,12 @@ describe('StreamTask consumed offsets of drained partitions', () => {
     })
     t.markRestoring()
     t.initialize({
-      engine: { prepareBatch: async () => undefined, process: async () => undefined, ...engine } as unknown as TaskEngine,
+      engine: {
+        prepareBatch: async () => undefined,
+        process: async () => undefined,
+        streamTime: () => -1,
+        ...engine,
+      } as unknown as TaskEngine,
       stateManager: {} as TaskStateManager,
       collector: {} as TaskRecordCollector,
       producer: {} as TaskProducer,
@@ -193,5 +198,43 @@ describe('StreamTask consumed offsets of drained partitions', () => {
     b.onEndOffset(50n, b.version, 0, 50n)
     expect(t.advanceDrained()).toBe(false)
     expect(t.offsetsToCommit()).toEqual([])
+  })
+
+  it('commits the stream-time as offset metadata, and every positioned partition when only stream-time moved', async () => {
+    let streamTime = -1
+    const t = task({ streamTime: () => streamTime })
+    const a = t.group.queue('a', 0)!
+    a.onSeek(0n)
+    t.enqueue('a', 0, [rec('a', 0, 1)])
+    a.onFetched(0n, 1n, 0)
+    await t.process(10, 0)
+    streamTime = 1
+    const first = t.offsetsToCommit()
+    expect(first).toEqual([{ topic: 'a', partition: 0, offset: '1', metadata: 'kstreams/1 st=1' }])
+    t.markCommitted(first)
+    expect(t.committedStreamTime).toBe(1)
+    expect(t.offsetsToCommit()).toEqual([])
+    // an idle advance: no record, stream-time moved
+    streamTime = 5000
+    expect(t.offsetsToCommit()).toEqual([{ topic: 'a', partition: 0, offset: '1', metadata: 'kstreams/1 st=5000' }])
+    expect(t.needsCommit()).toBe(true)
+  })
+
+  it('is due for an idle advance only when caught up, idle long enough, and not advanced just before', () => {
+    const t = task()
+    const a = t.group.queue('a', 0)!
+    const b = t.group.queue('b', 0)!
+    const now = Date.now() + 10_000
+    a.onSeek(0n)
+    a.onFetched(4n, 5n, 0)
+    expect(t.idleAdvanceDue(now, 1000)).toBe(false) // b's lag is unknown
+    b.onSeek(0n)
+    b.onFetched(1n, 9n, 0)
+    expect(t.idleAdvanceDue(now, 1000)).toBe(false) // b has records to fetch
+    b.onFetched(8n, 9n, 0)
+    expect(t.idleAdvanceDue(now, 20_000)).toBe(false) // input arrived less than 20 s ago
+    expect(t.idleAdvanceDue(now, 1000)).toBe(true)
+    expect(t.idleAdvanceDue(now + 500, 1000)).toBe(false) // advanced 500 ms ago
+    expect(t.idleAdvanceDue(now + 1000, 1000)).toBe(true)
   })
 })

@@ -435,9 +435,19 @@ export class DefaultTaskEngine implements TaskEngine {
     const source = this.sourceFor(raw.topic)
     const extractor = source?.timestampExtractor
     if (source === undefined || extractor === undefined) return raw.timestamp
+    let key: unknown, value: unknown
     try {
-      const key = raw.key === null ? null : this.deserialize(source.keySerde, 'key', raw.topic, raw.key, raw)
-      const value = raw.value === null ? null : this.deserialize(source.valueSerde, 'value', raw.topic, raw.value, raw)
+      key = raw.key === null ? null : this.deserialize(source.keySerde, 'key', raw.topic, raw.key, raw)
+      value = raw.value === null ? null : this.deserialize(source.valueSerde, 'value', raw.topic, raw.value, raw)
+    } catch (e) {
+      // A transient failure (e.g. a writer schema not fetched yet) says nothing about the record.
+      if (e instanceof StreamsError && e.retriable) return raw.timestamp
+      // Taken first: process() hands it to the deserialization exception handler at once (Kafka
+      // Streams' RecordQueue deals with such a head before ordering), so a bad payload never holds
+      // its partition back behind a broker timestamp that says nothing about event time.
+      return -Infinity
+    }
+    try {
       const partitionTime = this.partitionTimes.get(raw.topic + '\u0000' + raw.partition) ?? -1
       const ts = extractor.extract(
         { topic: raw.topic, partition: raw.partition, offset: raw.offset, key, value, timestamp: raw.timestamp, headers: raw.headers },
@@ -609,6 +619,25 @@ export class DefaultTaskEngine implements TaskEngine {
 
   streamTime(): number {
     return this.streamTimeMs
+  }
+
+  async advanceStreamTime(streamTimeMs: number): Promise<boolean> {
+    if (!this.initialized || this.closed) return false
+    if (!Number.isFinite(streamTimeMs) || streamTimeMs <= this.streamTimeMs) return false
+    this.streamTimeMs = streamTimeMs
+    for (const node of this.order) {
+      const p = node.processor
+      if (p?.advanceStreamTime === undefined) continue
+      try {
+        const r = p.advanceStreamTime(streamTimeMs)
+        if (isPromise(r)) await r
+      } catch (e) {
+        this.handleError(node, e)
+      }
+    }
+    if (this.streamSchedules.length > 0 && this.streamSchedules[0]!.next <= streamTimeMs)
+      await this.punctuate(this.streamSchedules, streamTimeMs)
+    return true
   }
 
   async punctuateWallClock(nowMs: number): Promise<boolean> {

@@ -192,9 +192,11 @@ export interface TaskEngine {
   /**
    * The timestamp `process` would give `record` (Kafka Streams: `RecordQueue#headRecordTimestamp`):
    * its source's `TimestampExtractor` applied to the deserialized record with the partition's
-   * current partition-time; the record's own timestamp when the source has no extractor, or when
-   * deserialization or extraction fails or yields a negative timestamp (`process` then applies the
-   * handlers and the invalid-timestamp policy). Never throws. The runtime orders a task's input
+   * current partition-time; the record's own timestamp when the source has no extractor, when
+   * deserialization fails transiently (a retriable error), or when extraction fails or yields a
+   * negative timestamp (`process` then applies the handlers and the invalid-timestamp policy);
+   * -Infinity when the record cannot be deserialized, so it is taken first and goes to the
+   * deserialization exception handler at once. Never throws. The runtime orders a task's input
    * queues by it (`PartitionGroup`); it deserializes the record once more when an extractor is set.
    */
   headTimestamp?(record: RawRecord): number
@@ -202,6 +204,12 @@ export interface TaskEngine {
   streamTime(): number
   /** Runs wall-clock punctuators due at `nowMs`. Returns true if any ran. */
   punctuateWallClock(nowMs: number): Promise<boolean>
+  /**
+   * Moves stream-time to `streamTimeMs` without a record (the wall-clock idle advance): calls
+   * every processor's `advanceStreamTime` (parents before children), then the due stream-time
+   * punctuators. Does nothing and returns false when `streamTimeMs` is not beyond stream-time.
+   */
+  advanceStreamTime(streamTimeMs: number): Promise<boolean>
   /** Typed store facade by name (interactive queries, the test driver). */
   getStateStore(name: string): StateStore | undefined
   /** The bytes stores this task created, by store name (the runtime flushes/checkpoints them). */

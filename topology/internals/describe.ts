@@ -47,8 +47,31 @@ export interface TopologyDescription {
   readonly globalStores: ReadonlyArray<DescribedGlobalStore>
   /** Kafka Streams' text format ("Topologies:\n   Sub-topology: 0\n    Source: ..."). */
   toString(): string
-  /** A Mermaid `flowchart TD` of the same graph (sub-topologies as subgraphs, topics and stores as shapes). */
-  toMermaid(): string
+  /**
+   * A Mermaid `flowchart TD` of the same graph (sub-topologies as subgraphs, topics and stores as
+   * shapes). With `annotations`, the named topics, stores and nodes get a second label line; node
+   * ids stay the same as without.
+   */
+  toMermaid(options?: MermaidOptions): string
+}
+
+/**
+ * Text shown under a node of the Mermaid rendering, as plain data (for example consumer lag or
+ * restore progress collected from a running application by `liveTopology` in the runtime).
+ * Entries naming no topic, store or node of the topology are ignored.
+ */
+export interface TopologyAnnotations {
+  /** By topic name (source and sink topics as the description names them; patterns as `/regex/`). */
+  readonly sources?: Readonly<Record<string, string>>
+  /** By state store name. */
+  readonly stores?: Readonly<Record<string, string>>
+  /** By node name (sources, processors and sinks). */
+  readonly processors?: Readonly<Record<string, string>>
+}
+
+/** Options of {@link TopologyDescription.toMermaid}. */
+export interface MermaidOptions {
+  readonly annotations?: TopologyAnnotations
 }
 
 /** Java's `String.hashCode()` (UTF-16 code units, 32-bit overflow). */
@@ -123,7 +146,7 @@ export function describeTopology(builder: InternalTopologyBuilder): TopologyDesc
     subtopologies,
     globalStores,
     toString: () => descriptionToString(subtopologies, globalStores),
-    toMermaid: () => descriptionToMermaid(subtopologies, globalStores),
+    toMermaid: (options?: MermaidOptions) => descriptionToMermaid(subtopologies, globalStores, options?.annotations ?? {}),
   }
 }
 
@@ -359,11 +382,27 @@ function mermaidLabel(text: string): string {
   return text.replace(/"/g, '#quot;')
 }
 
+/** The quoted label text of a node: its name, then the annotation (if any) on a second line. */
+function annotated(name: string, annotation: string | undefined): string {
+  const head = mermaidLabel(name)
+  if (annotation === undefined || annotation === '') return head
+  const body = mermaidLabel(annotation)
+    .replace(/[<>]/g, (c) => (c === '<' ? '#lt;' : '#gt;'))
+    .replace(/\r?\n/g, '<br/>')
+  return `${head}<br/>${body}`
+}
+
+function own(record: Readonly<Record<string, string>> | undefined, key: string): string | undefined {
+  return record !== undefined && Object.prototype.hasOwnProperty.call(record, key) ? record[key] : undefined
+}
+
 function descriptionToMermaid(
   subtopologies: ReadonlyArray<DescribedSubtopology>,
   globalStores: ReadonlyArray<DescribedGlobalStore>,
+  annotations: TopologyAnnotations,
 ): string {
   const lines: string[] = ['flowchart TD']
+  const nodeLabel = (name: string): string => annotated(name, own(annotations.processors, name))
   const topics = new Set<string>()
   const stores = new Set<string>()
   const edges: string[] = []
@@ -371,7 +410,7 @@ function descriptionToMermaid(
     for (const n of nodes) {
       const id = mermaidId(n.name)
       if (n.kind === 'source') {
-        lines.push(`${indent}${id}[/"${mermaidLabel(n.name)}"/]`)
+        lines.push(`${indent}${id}[/"${nodeLabel(n.name)}"/]`)
         if (n.topics) {
           for (const t of n.topics) {
             topics.add(t)
@@ -383,13 +422,13 @@ function descriptionToMermaid(
           edges.push(`  topic_${mermaidId(t)} --> ${id}`)
         }
       } else if (n.kind === 'processor') {
-        lines.push(`${indent}${id}["${mermaidLabel(n.name)}"]`)
+        lines.push(`${indent}${id}["${nodeLabel(n.name)}"]`)
         for (const s of n.stores ?? []) {
           stores.add(s)
           edges.push(`  ${id} <-.-> store_${mermaidId(s)}`)
         }
       } else {
-        lines.push(`${indent}${id}[\\"${mermaidLabel(n.name)}"\\]`)
+        lines.push(`${indent}${id}[\\"${nodeLabel(n.name)}"\\]`)
         if (n.topic !== undefined) {
           topics.add(n.topic)
           edges.push(`  ${id} --> topic_${mermaidId(n.topic)}`)
@@ -412,8 +451,8 @@ function descriptionToMermaid(
     emitNodes([g.source, g.processor], '    ')
     lines.push('  end')
   }
-  for (const t of topics) lines.push(`  topic_${mermaidId(t)}{{"${mermaidLabel(t)}"}}`)
-  for (const s of stores) lines.push(`  store_${mermaidId(s)}[("${mermaidLabel(s)}")]`)
+  for (const t of topics) lines.push(`  topic_${mermaidId(t)}{{"${annotated(t, own(annotations.sources, t))}"}}`)
+  for (const s of stores) lines.push(`  store_${mermaidId(s)}[("${annotated(s, own(annotations.stores, s))}")]`)
   lines.push(...edges)
   return lines.join('\n') + '\n'
 }

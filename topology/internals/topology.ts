@@ -17,7 +17,7 @@ import type {
   TopologyDef,
 } from '../engine/types.js'
 import { CHANGELOG_TOPIC_SUFFIX, InternalTopologyBuilder, type BuilderNode } from './internal-topology-builder.js'
-import { describeTopology, type TopologyDescription } from './describe.js'
+import { describeTopology, type MermaidOptions, type TopologyDescription } from './describe.js'
 
 /** Something that yields a {@link StoreDef} (`Stores.keyValueStoreBuilder(...)` etc.), or a StoreDef itself. */
 export type StoreDefSource = StoreDef | { build(): StoreDef }
@@ -155,9 +155,12 @@ export class Topology {
     return describeTopology(this.internalBuilder)
   }
 
-  /** Mermaid flowchart of the topology (same as `describe().toMermaid()`). */
-  toMermaid(): string {
-    return this.describe().toMermaid()
+  /**
+   * Mermaid flowchart of the topology (same as `describe().toMermaid(options)`); `annotations`
+   * add a line of text under named topics, stores and nodes (see `liveTopology` for live values).
+   */
+  toMermaid(options?: MermaidOptions): string {
+    return this.describe().toMermaid(options)
   }
 
   /**

@@ -114,6 +114,15 @@ export interface ProcessorContext<KForward = unknown, VForward = unknown> {
 export interface Processor<KIn, VIn, KOut = never, VOut = never> {
   init?(context: ProcessorContext<KOut, VOut>): void | Promise<void>
   process(record: StreamRecord<KIn, VIn>): void | Promise<void>
+  /**
+   * Optional, beyond Kafka Streams: stream-time moved to `streamTimeMs` without a record (the
+   * wall-clock idle advance, config `idleAdvanceMs`). A processor that closes windows on the
+   * stream-time it observes (windowed aggregations with `onWindowClose`, `suppress`, left/outer
+   * stream-stream joins) treats it like a record with that timestamp: it emits what closed. Called
+   * on every processor of the task, parents before children, only with a `streamTimeMs` larger
+   * than the task's stream-time before. No record metadata is current during the call.
+   */
+  advanceStreamTime?(streamTimeMs: number): void | Promise<void>
   close?(): void | Promise<void>
 }
 

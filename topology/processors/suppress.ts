@@ -338,6 +338,15 @@ class SuppressProcessor<K, V> implements Processor<K, Change<V>, K, Change<V>> {
     this.bufferMetrics.count.record(this.index.size)
   }
 
+  /** Stream-time moved without a record (wall-clock idle advance): emits what expired by it. */
+  async advanceStreamTime(streamTimeMs: number): Promise<void> {
+    if (streamTimeMs <= this.observedStreamTime) return
+    this.observedStreamTime = streamTimeMs
+    await this.enforceConstraints()
+    this.bufferMetrics.size.record(this.bufferBytes)
+    this.bufferMetrics.count.record(this.index.size)
+  }
+
   private async buffer(record: StreamRecord<K, Change<V>>): Promise<void> {
     const keyBytes = this.keySerde.serialize(this.topic, record.key)
     if (keyBytes === null)

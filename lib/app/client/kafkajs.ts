@@ -130,13 +130,26 @@ class KafkajsAdmin implements StreamsAdmin {
 
   async committedOffsets(groupId: string, partitions: ReadonlyArray<TopicPartition>): Promise<Map<string, bigint>> {
     const out = new Map<string, bigint>()
+    for (const p of await this.#fetchOffsets(groupId, partitions))
+      if (p.offset !== '-1' && p.offset !== '') out.set(p.key, BigInt(p.offset))
+    return out
+  }
+
+  async committedMetadata(groupId: string, partitions: ReadonlyArray<TopicPartition>): Promise<Map<string, string>> {
+    const out = new Map<string, string>()
+    for (const p of await this.#fetchOffsets(groupId, partitions)) if (p.offset !== '-1' && p.metadata) out.set(p.key, p.metadata)
+    return out
+  }
+
+  async #fetchOffsets(groupId: string, partitions: ReadonlyArray<TopicPartition>) {
+    const out: Array<{ key: string; offset: string; metadata: string | null }> = []
     const topics = [...new Set(partitions.map((p) => p.topic))]
     if (topics.length === 0) return out
     const wanted = new Set(partitions.map((p) => tpKey(p.topic, p.partition)))
     for (const t of await this.admin.fetchOffsets({ groupId, topics })) {
       for (const p of t.partitions) {
-        const k = tpKey(t.topic, p.partition)
-        if (wanted.has(k) && p.offset !== '-1' && p.offset !== '') out.set(k, BigInt(p.offset))
+        const key = tpKey(t.topic, p.partition)
+        if (wanted.has(key)) out.push({ key, offset: p.offset, metadata: p.metadata })
       }
     }
     return out
@@ -189,11 +202,11 @@ class KafkajsTransactionalProducer extends KafkajsTaskProducer implements Transa
   }
 
   async sendOffsets(groupId: string, offsets: ReadonlyArray<TopicPartitionOffset>): Promise<void> {
-    const byTopic = new Map<string, Array<{ partition: number; offset: string }>>()
+    const byTopic = new Map<string, Array<{ partition: number; offset: string; metadata?: string }>>()
     for (const o of offsets) {
       let l = byTopic.get(o.topic)
       if (!l) byTopic.set(o.topic, (l = []))
-      l.push({ partition: o.partition, offset: o.offset })
+      l.push({ partition: o.partition, offset: o.offset, ...(o.metadata !== undefined ? { metadata: o.metadata } : {}) })
     }
     const txn = await this.#transaction()
     await txn.sendOffsets({ consumerGroupId: groupId, topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) })
@@ -358,7 +371,14 @@ class KafkajsGroupConsumer implements GroupConsumer {
   }
 
   commitOffsets(offsets: ReadonlyArray<TopicPartitionOffset>): Promise<void> {
-    return this.#consumer.commitOffsets(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })))
+    return this.#consumer.commitOffsets(
+      offsets.map((o) => ({
+        topic: o.topic,
+        partition: o.partition,
+        offset: o.offset,
+        ...(o.metadata !== undefined ? { metadata: o.metadata } : {}),
+      })),
+    )
   }
 
   async describeGroup(): Promise<GroupDescription> {

@@ -18,6 +18,8 @@ export interface TopicPartition {
 export interface TopicPartitionOffset extends TopicPartition {
   /** The next offset to consume (last processed + 1), as a decimal string. */
   readonly offset: string
+  /** Offset metadata committed with it (the task's stream-time, see runtime/offset-metadata.ts). */
+  readonly metadata?: string
 }
 
 /** Record headers as the producer takes them. */
@@ -197,6 +199,8 @@ export interface StreamsAdmin {
   createTopics(topics: ReadonlyArray<NewTopic>): Promise<void>
   /** Committed offsets of `groupId` for the given partitions, keyed {@link tpKey}; partitions without one are absent. */
   committedOffsets(groupId: string, partitions: ReadonlyArray<TopicPartition>): Promise<Map<string, bigint>>
+  /** The metadata committed with those offsets, keyed {@link tpKey}; partitions without any are absent. Optional: without it, no stream-time is restored. */
+  committedMetadata?(groupId: string, partitions: ReadonlyArray<TopicPartition>): Promise<Map<string, string>>
   /** Start and end offsets of every partition of `topic`, keyed {@link tpKey}. */
   topicOffsets(topic: string): Promise<Map<string, PartitionEnds>>
 }

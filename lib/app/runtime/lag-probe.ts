@@ -23,6 +23,8 @@ export interface LagProbeOptions {
   readonly flow: PartitionFlow
   readonly logger: Logger
   readonly maxTaskIdleMs: number
+  /** Wall-clock idle advance is on: idle tasks (nothing buffered) need their partitions' lags too. */
+  readonly idleAdvance?: boolean
   /** The current task of an id (a probe's answer is dropped for a task closed meanwhile). */
   readonly taskOf: (id: string) => StreamTask | undefined
   readonly resetOf: (topic: string) => 'earliest' | 'latest'
@@ -40,9 +42,18 @@ export class LagProbe {
 
   /** Looks at every task; starts a ListOffsets round when some empty partition's lag is wanted. */
   check(tasks: Iterable<StreamTask>, now: number): void {
-    if (this.o.maxTaskIdleMs < 0) return
+    if (this.o.maxTaskIdleMs < 0 && this.o.idleAdvance !== true) return
     const wanted: Array<{ task: StreamTask; q: RecordQueue; version: number }> = []
     for (const task of tasks) {
+      if (this.o.idleAdvance === true && task.state === 'RUNNING' && task.group.size === 0) {
+        // an idle task may move its stream-time only once every input is known to be caught up
+        for (const q of task.group.queues) {
+          const lag = q.fetchedLag()
+          if (lag === 0n || (lag !== undefined && now - q.endKnownAt < LAG_TRUST_MS)) continue
+          wanted.push({ task, q, version: q.version })
+        }
+      }
+      if (this.o.maxTaskIdleMs < 0) continue
       if (task.state !== 'RUNNING' || task.group.queues.length < 2 || task.group.size === 0) {
         this.#waitingSince.delete(task.id)
         continue

@@ -28,6 +28,7 @@ import type { ResolvedStreamsConfig } from '../options.js'
 import { TaskRecordCollector } from '../record-collector.js'
 import type { EngineRuntime, StateRuntime } from '../state-runtime.js'
 import { StreamTask } from '../stream-task.js'
+import { decodeStreamTime } from './offset-metadata.js'
 import type { PartitionFlow } from './partition-flow.js'
 import type { RestoreCoordinator, RestoreObserver } from './restore.js'
 
@@ -105,6 +106,10 @@ export class TaskInitializer {
       }
       if (signal.aborted) return await this.#discard(producer, sm)
       const committed = await client.admin.committedOffsets(c.applicationId, task.partitions)
+      let committedStreamTime = -1
+      for (const m of (await client.admin.committedMetadata?.(c.applicationId, task.partitions))?.values() ?? []) {
+        committedStreamTime = Math.max(committedStreamTime, decodeStreamTime(m) ?? -1)
+      }
       sm = this.o.stateFactory(task.taskId, {
         standby: false,
         cacheMaxBytes: this.o.cacheMaxBytes(),
@@ -169,6 +174,11 @@ export class TaskInitializer {
       task.metrics?.activeBufferCount(() => task.group.size)
       try {
         await engine.init()
+        // the committed stream-time (it may have moved without records: idle advance) is where the
+        // task resumes; what it closed was emitted and committed with it, so this emits nothing
+        // under exactly-once, and what a crash left unsent under at-least-once
+        if (committedStreamTime >= 0) await engine.advanceStreamTime(committedStreamTime)
+        task.committedStreamTime = committedStreamTime
       } catch (e) {
         await engine.close().catch(() => undefined)
         throw e

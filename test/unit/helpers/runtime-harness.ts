@@ -109,6 +109,10 @@ export function countingEngine(sm: MemoryTaskState, collector: RecordCollector):
       collector.send(out)
     },
     async punctuateWallClock() {},
+    streamTime: () => -1,
+    async advanceStreamTime() {
+      return false
+    },
     async close() {},
     getStateStore: () => undefined,
   } as unknown as TaskEngine

@@ -282,6 +282,16 @@ class StreamStreamJoinProcessor<K, VL, VR, VOut> implements Processor<K, unknown
     }
   }
 
+  /**
+   * Stream-time moved without a record (wall-clock idle advance): records of either side whose
+   * window plus grace it closes are late from now on, and unmatched left/outer records whose window
+   * closed are emitted (without headers: no record caused them).
+   */
+  async advanceStreamTime(streamTimeMs: number): Promise<void> {
+    if (streamTimeMs > this.tracker.streamTime) this.tracker.streamTime = streamTimeMs
+    if (this.outerStore !== undefined) await this.emitClosedUnmatched(this.outerStore, {})
+  }
+
   private async appendUnmatched(
     store: KeyValueStore<OuterJoinKey<K>, OuterJoinEntries<VL, VR>>,
     key: K,

@@ -99,7 +99,11 @@ class SessionWindowAggregateProcessor<K, V, VA> extends WindowAggregateProcessor
     await this.context.forward({ key, value: { newValue, oldValue }, timestamp: key.window.endMs, headers: record.headers })
   }
 
-  private async maybeEmitFinal(record: StreamRecord<K, V>, closeTime: number): Promise<void> {
+  protected emitClosed(cause: Pick<StreamRecord<K, V>, 'headers'>): Promise<void> {
+    return this.maybeEmitFinal(cause, this.observedStreamTime - this.options.windows.gracePeriodMs() - this.options.windows.inactivityGap())
+  }
+
+  private async maybeEmitFinal(record: Pick<StreamRecord<K, V>, 'headers'>, closeTime: number): Promise<void> {
     if (!this.tracker.progressed(closeTime)) return
     // Inclusive ends: sessions with end < closeTime are closed.
     const upper = closeTime - 1

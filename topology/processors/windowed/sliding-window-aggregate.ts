@@ -225,7 +225,11 @@ class SlidingWindowAggregateProcessor<K, V, VA> extends WindowAggregateProcessor
     }
   }
 
-  private async maybeEmitFinal(record: StreamRecord<K, V>, closeTime: number): Promise<void> {
+  protected emitClosed(cause: Pick<StreamRecord<K, V>, 'headers'>): Promise<void> {
+    return this.maybeEmitFinal(cause, this.observedStreamTime - this.options.windows.gracePeriodMs())
+  }
+
+  private async maybeEmitFinal(record: Pick<StreamRecord<K, V>, 'headers'>, closeTime: number): Promise<void> {
     if (!this.tracker.progressed(closeTime)) return
     const d = this.d
     // Inclusive ends: a window is closed when start + d < closeTime.

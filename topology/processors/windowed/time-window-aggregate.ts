@@ -78,7 +78,11 @@ class TimeWindowAggregateProcessor<K, V, VA> extends WindowAggregateProcessorBas
   }
 
   /** Forwards the final result of every window closed since the last emit. */
-  private async maybeEmitFinal(record: StreamRecord<K, V>, closeTime: number): Promise<void> {
+  protected emitClosed(cause: Pick<StreamRecord<K, V>, 'headers'>): Promise<void> {
+    return this.maybeEmitFinal(cause, this.observedStreamTime - this.options.windows.gracePeriodMs())
+  }
+
+  private async maybeEmitFinal(record: Pick<StreamRecord<K, V>, 'headers'>, closeTime: number): Promise<void> {
     if (!this.tracker.progressed(closeTime)) return
     const { windows } = this.options
     const size = windows.size()

@@ -64,8 +64,22 @@ export abstract class WindowAggregateProcessorBase<K, V, VA, S extends StateStor
     await this.processRecord(record)
   }
 
+  /**
+   * Stream-time moved without a record (wall-clock idle advance): windows it closes are closed
+   * (later records for them are late) and, with `onWindowClose`, their final results are emitted
+   * (without headers: no record caused them).
+   */
+  async advanceStreamTime(streamTimeMs: number): Promise<void> {
+    if (streamTimeMs <= this.observedStreamTime) return
+    this.observedStreamTime = streamTimeMs
+    if (this.emitFinal) await this.emitClosed({ headers: {} })
+  }
+
   /** Processes a record with a key and a value; {@link observedStreamTime} already includes it. */
   protected abstract processRecord(record: StreamRecord<K, V>): Promise<void>
+
+  /** Emits the final results of the windows closed at {@link observedStreamTime} (`onWindowClose` only). */
+  protected abstract emitClosed(cause: Pick<StreamRecord<K, V>, 'headers'>): Promise<void>
 }
 
 /**
