@@ -26,6 +26,9 @@
  * error in its cause chain) and leaves a `<store>.corrupted` marker, so the next open wipes and
  * restores the store. A store without a readable position is never kept: it is emptied and
  * restored from the beginning.
+ *
+ * The directory (paths, lock, LevelDB open, corruption marker) is in store-directory.ts, the
+ * options in task-state-options.ts; the rest is one class whose steps share its state.
  */
 import { existsSync } from 'node:fs'
 import { mkdir, readdir, rm } from 'node:fs/promises'
