@@ -111,7 +111,13 @@ export type {
   WindowStore,
   Windowed,
 } from '../topology/state/types.js'
-export type { QueryableStore, ReadOnlyVersionedKeyValueStore } from './app/interactive-queries.js'
+export type {
+  QueryableKeyValueStore,
+  QueryableSessionStore,
+  QueryableStore,
+  QueryableWindowStore,
+  ReadOnlyVersionedKeyValueStore,
+} from './app/interactive-queries.js'
 
 // Serdes
 export { Serdes, serdeFrom } from '../topology/serde.js'
@@ -166,7 +172,9 @@ export type { LiveProcessor, LiveSource, LiveStore, LiveTopology, LiveTopologyCl
 export type {
   DeserializationHandlerConfig,
   HealthOptions,
+  HostInfo,
   KafkaStreamsState,
+  KeyQueryMetadata,
   Logger,
   LogLevel,
   ProcessingGuarantee,
@@ -174,6 +182,7 @@ export type {
   ProductionHandlerConfig,
   ResolvedStreamsConfig,
   StateListener,
+  StoreQueryParameters,
   StreamsConfig,
   StreamsEventName,
   StreamsEventPayloads,

@@ -9,7 +9,7 @@
  * - KAFKA_BROKERS (default 127.0.0.1:9092), SCHEMA_REGISTRY_URL (default http://127.0.0.1:8081/apis/ccompat/v7)
  * - APPLICATION_ID (default `impression-click`), INSTANCE_ID (default the pid), STATE_DIR
  *   (default `<tmp>/kstreams-impression-click/<INSTANCE_ID>`), TOPIC_PREFIX (default none)
- * - PROCESSING_GUARANTEE: `exactly_once` (default) or `at_least_once`
+ * - PROCESSING_GUARANTEE: `exactly_once` (default), `exactly_once_v2` or `at_least_once`
  * - JOIN_GRACE_MS, CTR_GRACE_MS (event-time ms; defaults in config.ts), COMMIT_INTERVAL_MS
  *   (default 100), MAX_TASK_IDLE_MS (default 2000: how long a task waits for an empty input
  *   partition before processing the other, which keeps impressions and clicks in time order
@@ -46,8 +46,8 @@ export function appSettings(env: NodeJS.ProcessEnv = process.env): AppSettings {
   const applicationId = env.APPLICATION_ID ?? `${prefix}impression-click`
   const deadLetterTopic = env.DEAD_LETTER_TOPIC ?? `${prefix}impression-click-dlq`
   const guarantee = env.PROCESSING_GUARANTEE ?? 'exactly_once'
-  if (guarantee !== 'exactly_once' && guarantee !== 'at_least_once') {
-    throw new Error(`PROCESSING_GUARANTEE must be exactly_once or at_least_once, got ${guarantee}`)
+  if (guarantee !== 'exactly_once' && guarantee !== 'exactly_once_v2' && guarantee !== 'at_least_once') {
+    throw new Error(`PROCESSING_GUARANTEE must be exactly_once, exactly_once_v2 or at_least_once, got ${guarantee}`)
   }
   return {
     registryUrl: env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7',

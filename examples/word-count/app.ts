@@ -4,19 +4,19 @@
  *   npx tsx examples/word-count/app.ts <instance-id> [port]
  *
  * Each instance has its own state directory (`<tmp>/kstreams-word-count/<instance-id>`) and, when a
- * port is given, answers `GET /count/<word>` from its local `counts` store (interactive queries),
- * asking the other instances (found through `metadataForAllStreamsClients()`) when the word is not
- * local; `GET /instances` lists them.
+ * port is given, runs kstreams' HTTP server there: `GET /stores/counts/keys/<word>` on any instance
+ * answers with the word's count from the instance that owns it (interactive queries routed by
+ * `queryMetadataForKey`), `GET /health/ready` and `GET /metrics` serve probes and Prometheus.
  * Environment: KAFKA_BROKERS (default 127.0.0.1:9092), INPUT_TOPIC (default `word-count-input`),
  * OUTPUT_TOPIC (default `word-count-output`), APPLICATION_ID (default `word-count`),
  * PROCESSING_GUARANTEE (`at_least_once` default, or `exactly_once`).
  */
-import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import kafkajs from 'kafkajs'
-import { KafkaStreams, type ReadOnlyKeyValueStore, type StreamsConfig } from '../../lib/index.js'
+import { KafkaStreams, type StreamsConfig } from '../../lib/index.js'
+import { StreamsHttpServer } from '../../lib/http/index.js'
 import { wordCountTopology } from './topology.js'
 
 export interface WordCountOptions {
@@ -44,63 +44,38 @@ export async function ensureTopics(brokers: string[], topics: string[], numParti
   }
 }
 
-/** Starts one instance (and its HTTP query endpoint when `port` is set). */
-export async function startWordCount(o: WordCountOptions): Promise<{ streams: KafkaStreams; server?: http.Server }> {
-  const streams = new KafkaStreams(wordCountTopology({ input: o.input, output: o.output }), {
+/**
+ * Starts one instance, and when `port` is set its HTTP server (`kstreams/http`) on 127.0.0.1:`port`,
+ * which is also the instance's `applicationServer`: `GET /stores/counts/keys/<word>` answers from
+ * whichever instance owns the word (forwarded there when it is not this one), plus `/health/live`,
+ * `/health/ready` and `/metrics`. Port 0 picks a free port (see `server.address()`).
+ */
+export async function startWordCount(o: WordCountOptions): Promise<{ streams: KafkaStreams; server?: StreamsHttpServer }> {
+  const ref: { streams?: KafkaStreams } = {}
+  let server: StreamsHttpServer | undefined
+  let applicationServer: string | undefined
+  if (o.port !== undefined) {
+    // listen first: the bound port goes into applicationServer, which the group learns at the join
+    server = new StreamsHttpServer(() => ref.streams, { port: o.port, stores: { counts: { encodeValue: (n: number) => n } } })
+    const { host, port } = await server.listen()
+    applicationServer = `${host}:${port}`
+  }
+  const streams = (ref.streams = new KafkaStreams(wordCountTopology({ input: o.input, output: o.output }), {
     applicationId: o.applicationId,
     bootstrapServers: o.brokers,
     clientId: `${o.applicationId}-${o.instanceId}`,
     stateDir: o.stateDir ?? path.join(os.tmpdir(), 'kstreams-word-count', o.instanceId),
     processingGuarantee: o.processingGuarantee ?? 'at_least_once',
     commitIntervalMs: o.commitIntervalMs ?? 1000,
-    applicationServer: o.port ? `127.0.0.1:${o.port}` : undefined,
+    applicationServer,
     logLevel: 'warn',
-  })
-  await streams.start()
-  if (!o.port) return { streams }
-  const server = http.createServer((req, res) => {
-    void (async () => {
-      const url = new URL(req.url ?? '/', 'http://x')
-      if (url.pathname === '/instances') {
-        res.setHeader('content-type', 'application/json')
-        res.end(JSON.stringify(streams.metadataForAllStreamsClients()))
-        return
-      }
-      const m = /^\/count\/(.+)$/.exec(url.pathname)
-      if (!m) {
-        res.statusCode = 404
-        res.end()
-        return
-      }
-      const word = decodeURIComponent(m[1]!)
-      let count = await streams
-        .store<ReadOnlyKeyValueStore<string, number>>('counts')
-        .get(word)
-        .catch(() => undefined)
-      let instance = o.instanceId
-      if (count === undefined && url.searchParams.get('local') !== '1') {
-        // not here: ask the other instances (their host:port comes from the group metadata)
-        const self = `127.0.0.1:${o.port}`
-        for (const meta of streams.metadataForAllStreamsClients()) {
-          if (!meta.hostInfo || meta.hostInfo === self) continue
-          const answer = (await fetch(`http://${meta.hostInfo}/count/${encodeURIComponent(word)}?local=1`)
-            .then((r) => r.json())
-            .catch(() => undefined)) as { count: number | null; instance: string } | undefined
-          if (answer?.count != null) {
-            count = answer.count
-            instance = answer.instance
-            break
-          }
-        }
-      }
-      res.setHeader('content-type', 'application/json')
-      res.end(JSON.stringify({ word, count: count ?? null, instance }))
-    })().catch((e: unknown) => {
-      res.statusCode = 500
-      res.end(String(e))
-    })
-  })
-  await new Promise<void>((r) => server.listen(o.port, '127.0.0.1', r))
+  }))
+  try {
+    await streams.start()
+  } catch (e) {
+    await server?.close()
+    throw e
+  }
   return { streams, server }
 }
 
@@ -125,13 +100,13 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     )
     .then(({ streams, server }) => {
       streams.onStateChange((now, before) => log(`${before} -> ${now}`))
-      log(`started${port ? `, queries on http://127.0.0.1:${port}/count/<word>` : ''}`)
+      log(`started${server ? `, queries on http://127.0.0.1:${server.address().port}/stores/counts/keys/<word>` : ''}`)
       let closing = false
       const stop = (signal: string) => {
         if (closing) return
         closing = true
         log(`${signal}: committing and leaving the group`)
-        server?.close()
+        void server?.close()
         void streams.close({ timeoutMs: 30_000 }).then((ok) => process.exit(ok ? 0 : 1))
       }
       process.once('SIGTERM', () => stop('SIGTERM'))

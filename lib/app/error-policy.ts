@@ -31,7 +31,7 @@ export type ErrorKind = 'retriable' | 'task-migrated' | 'fatal'
 const MIGRATED_TYPES: ReadonlySet<string> = new Set([
   // producer fenced by a newer epoch of the same transactional id
   'INVALID_PRODUCER_EPOCH', // 47: what brokers answer clients older than KIP-588, kafkajs included
-  'PRODUCER_FENCED', // 90: not in kafkajs' table (it reports unknown codes as KAFKAJS_UNKNOWN_ERROR_CODE)
+  'PRODUCER_FENCED', // 90: not in kafkajs' table; the exactly_once_v2 adapter (client/txn-offset-commit.ts) reports it by this type
   'INVALID_PRODUCER_ID_MAPPING', // 49: the transactional id no longer maps to our producer id
   'UNKNOWN_PRODUCER_ID', // 59: the broker dropped our producer state
   'OUT_OF_ORDER_SEQUENCE_NUMBER', // 45: idempotence broken; Kafka Streams treats it as migrated

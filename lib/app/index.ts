@@ -3,7 +3,10 @@
  */
 export { KafkaStreams } from './kafka-streams.js'
 export type {
+  HostInfo,
   KafkaStreamsInternals,
+  KeyQueryMetadata,
+  StoreQueryParameters,
   StreamThreadExceptionResponse,
   StreamsMetadata,
   StreamsUncaughtExceptionHandler,
@@ -24,5 +27,5 @@ export { StreamsEvents } from './events.js'
 export type { StreamsEventName, StreamsEventPayloads } from './events.js'
 export { DLQ_HEADERS } from './error-handlers.js'
 export type { Logger, LogLevel } from './logger.js'
-export type { QueryableStore } from './interactive-queries.js'
+export type { QueryableKeyValueStore, QueryableSessionStore, QueryableStore, QueryableWindowStore } from './interactive-queries.js'
 export type { HealthOptions, StreamsHealth, TaskHealth, TaskRestoreProgress, TaskWaiting } from './health.js'

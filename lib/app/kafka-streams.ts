@@ -12,15 +12,19 @@
  * }
  * ```
  */
+import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { IllegalStateError, StreamsError } from '../../topology/errors.js'
+import { IllegalStateError, InvalidStateStoreError, StreamsError } from '../../topology/errors.js'
 import type { TopologyDef } from '../../topology/engine/types.js'
 import type { StateStore } from '../../topology/state/types.js'
 import { emitEvent, StreamsEvents } from './events.js'
 import { GlobalStreamThread } from './global-thread.js'
 import { compositeStore, compositeVersionedStore, type QueryableStore } from './interactive-queries.js'
+import { changelogTopicFor } from '../../topology/state/typed.js'
+import { resolveSerde, type Serde } from '../../topology/serde.js'
+import { defaultPartition } from './client/partition-send.js'
 import { fetchPartitionCounts, prepareInternalTopics } from './internal-topics.js'
 import { internalTopicOverrides, resolveStreamsConfig, type ResolvedStreamsConfig, type StreamsConfig } from './options.js'
 import { defaultEngineRuntime, defaultStateRuntime } from './runtime-wiring.js'
@@ -55,9 +59,43 @@ export interface StreamsMetadata {
   readonly memberId: string
   /** Stores of the sub-topologies of its active tasks. */
   readonly stateStoreNames: ReadonlyArray<string>
+  /** Stores of the sub-topologies of its standby tasks (Kafka Streams: `standbyStateStoreNames`). */
+  readonly standbyStateStoreNames: ReadonlyArray<string>
   readonly activeTasks: ReadonlyArray<string>
   readonly standbyTasks: ReadonlyArray<string>
   readonly topicPartitions: ReadonlyArray<{ topic: string; partition: number }>
+}
+
+/** An instance's interactive-query endpoint, from its `applicationServer` config (Kafka Streams: `HostInfo`). */
+export interface HostInfo {
+  readonly host: string
+  readonly port: number
+}
+
+/**
+ * Where one key of a store lives (Kafka Streams: `KeyQueryMetadata`, KIP-535): the instance running
+ * its active task, the instances holding standby replicas, and the partition.
+ */
+export interface KeyQueryMetadata {
+  /**
+   * The active task's instance; undefined when unknown: no assignment yet, a rebalance in progress,
+   * or the owner has no `applicationServer` (Kafka Streams answers `KeyQueryMetadata.NOT_AVAILABLE`).
+   */
+  readonly activeHost: HostInfo | undefined
+  /** Instances with a standby replica of the key's task (may serve stale reads). */
+  readonly standbyHosts: ReadonlyArray<HostInfo>
+  /** The key's partition (of the store's source topics), or -1 when the partition count is not known yet. */
+  readonly partition: number
+  /** The key's task id (`<subtopology>_<partition>`), or undefined for a global store or an unknown partition. */
+  readonly taskId: string | undefined
+}
+
+/** Options of {@link KafkaStreams.store} (Kafka Streams: `StoreQueryParameters`). */
+export interface StoreQueryParameters {
+  /** Return values of timestamped stores as `{ value, timestamp }`. @defaultValue false */
+  readonly withTimestamps?: boolean
+  /** Query only the task of this partition (Kafka Streams: `withPartition`, KIP-562). @defaultValue all local tasks */
+  readonly partition?: number
 }
 
 /** Test seams and advanced wiring (not needed by applications). */
@@ -82,6 +120,8 @@ export class KafkaStreams extends EventEmitter implements MetricsSource {
   #partitionCounts = new Map<string, number>()
   #engine: EngineRuntime | undefined
   #state: StateRuntime | undefined
+  /** This instance's process id (Kafka Streams: `processId`), kept in the state directory across restarts. */
+  #processId: string | undefined
   readonly #metrics: StreamsMetrics
   readonly #clientMetrics: ClientMetrics
   /** Stream threads started so far (names `<clientId>-StreamThread-<n>`, as Kafka Streams). */
@@ -255,11 +295,14 @@ export class KafkaStreams extends EventEmitter implements MetricsSource {
   }
 
   async #startThread(shutdownRequest: string | undefined): Promise<void> {
+    this.#processId ??= await processIdOf(this.config.stateDir, this.config.applicationId)
+    const threadIdx = ++this.#threadCount
     const thread = new StreamThread({
       config: this.config,
       topology: this.#def!,
       client: this.#client!,
       testHooks: this.#internals.testHooks,
+      transactionalId: `${this.config.applicationId}-${this.#processId}-${threadIdx}`,
       engine: this.#engine!,
       state: this.#state!,
       emitter: this,
@@ -275,7 +318,7 @@ export class KafkaStreams extends EventEmitter implements MetricsSource {
       },
       shutdownRequest,
       metrics: this.#metrics,
-      threadId: `${this.config.clientId}-StreamThread-${++this.#threadCount}`,
+      threadId: `${this.config.clientId}-StreamThread-${threadIdx}`,
     })
     this.#thread = thread
     await thread.start()
@@ -373,30 +416,122 @@ export class KafkaStreams extends EventEmitter implements MetricsSource {
   }
 
   /**
-   * A read-only view of a local state store for interactive queries (all of this instance's tasks
-   * holding it, or the global store of that name). Cast it to the store kind you expect. Values of
-   * timestamped stores (DSL tables and aggregates) come back plain unless `withTimestamps` is set
-   * (then as `{ value, timestamp }`).
-   * @throws InvalidStateStoreError (when queried) if no local task holds the store.
+   * A read-only view of a local state store for interactive queries (all of this instance's active
+   * tasks holding it, one task with `partition`, or the global store of that name). Its kind
+   * (key-value, window, session, versioned) comes from the store's definition in the topology; cast
+   * it to `QueryableKeyValueStore`, `QueryableWindowStore`, `QueryableSessionStore` or
+   * `ReadOnlyVersionedKeyValueStore`. Values of timestamped stores (DSL tables and aggregates) come
+   * back plain unless `withTimestamps` is set (then as `{ value, timestamp }`). Key-value ranges are
+   * merged across tasks in key-byte order.
+   * @throws InvalidStateStoreError at once for a store name the topology does not have; when
+   *   queried, if no local RUNNING task holds the store (or the partition's task).
    */
-  store<S extends QueryableStore = QueryableStore>(name: string, options: { withTimestamps?: boolean } = {}): S {
-    const def = this.#def?.stores.get(name) ?? this.#def?.globalStores.find((g) => g.store.name === name)?.store
-    if (def?.versioned !== undefined)
-      return compositeVersionedStore(name, def.versioned.historyRetentionMs, () => this.#localStores(name)) as S
-    return compositeStore(name, () => this.#localStores(name), def?.timestamped === true && !options.withTimestamps) as S
+  store<S extends StateStore = QueryableStore>(name: string, options: StoreQueryParameters = {}): S {
+    const globalDef = this.#def?.globalStores.find((g) => g.store.name === name)?.store
+    const def = this.#def?.stores.get(name) ?? globalDef
+    if (!def) {
+      throw new InvalidStateStoreError(`the topology has no state store named '${name}'`, { place: { store: name } })
+    }
+    const local = () => this.#localStores(name, options.partition)
+    if (def.versioned !== undefined) return compositeVersionedStore(name, def.versioned.historyRetentionMs, local) as unknown as S
+    return compositeStore(
+      {
+        name,
+        type: def.type,
+        keySerde: this.#storeKeySerde(name),
+        serdeTopic: changelogTopicFor(this.config.applicationId, name),
+        unwrapTimestamps: def.timestamped === true && !options.withTimestamps,
+        persistent: def.persistent,
+        windowSizeMs: def.windowSizeMs,
+      },
+      local,
+    ) as unknown as S
   }
 
-  #localStores(name: string): StateStore[] {
+  /** The key serde of a store: its own, else the application's default key serde. */
+  #storeKeySerde(name: string): Serde<any> | undefined {
+    const def = this.#def?.stores.get(name) ?? this.#def?.globalStores.find((g) => g.store.name === name)?.store
+    const c = this.config
+    return resolveSerde(def?.keySerde, c.defaultKeySerde, {
+      ...(c.defaultKeySerde ? { keySerde: c.defaultKeySerde } : {}),
+      ...(c.defaultValueSerde ? { valueSerde: c.defaultValueSerde } : {}),
+    })
+  }
+
+  #localStores(name: string, partition?: number): StateStore[] {
     const out: StateStore[] = []
     const g = this.#global?.store(name)
     if (g) return [g]
     if (!this.#thread || (this.state !== 'RUNNING' && this.state !== 'REBALANCING')) return out
-    for (const t of this.#thread.tasks.values()) {
+    for (const [id, t] of this.#thread.tasks) {
       if (t.state !== 'RUNNING') continue
+      if (partition !== undefined && Number(id.slice(id.indexOf('_') + 1)) !== partition) continue
       const s = t.engine?.getStateStore(name)
       if (s) out.push(s)
     }
     return out
+  }
+
+  /**
+   * Finds the instance that holds `key` of store `storeName` (Kafka Streams:
+   * `queryMetadataForKey(storeName, key, keySerializer[, partitioner])`, KIP-535): the key's
+   * partition is computed as the producer's default partitioner does (murmur2 of the serialized
+   * key; pass `partitioner` when the store's input was written with a custom one), and its task's
+   * active and standby instances come from the last assignment. For a global store every instance
+   * holds the key: `activeHost` is this instance's `applicationServer`.
+   * @param keySerializer serializes the key as the store's input topic was keyed (usually the store's key serde)
+   * @returns the metadata; `activeHost` is undefined while it is not known (before the first
+   *   assignment, during a rebalance), so callers retry later.
+   * @throws InvalidStateStoreError for a store name the topology does not have.
+   */
+  queryMetadataForKey<K>(
+    storeName: string,
+    key: K,
+    keySerializer: Pick<Serde<K>, 'serialize'>,
+    partitioner?: (key: K, numPartitions: number) => number,
+  ): KeyQueryMetadata {
+    const def = this.#def
+    if (def?.globalStores.some((g) => g.store.name === storeName)) {
+      const me = this.config.applicationServer
+      return { activeHost: me ? { host: me.host, port: me.port } : undefined, standbyHosts: [], partition: -1, taskId: undefined }
+    }
+    const sub = def?.subtopologies.find((s) => s.stores.includes(storeName))
+    if (!def || !def.stores.has(storeName) || !sub) {
+      throw new InvalidStateStoreError(`the topology has no state store named '${storeName}'`, { place: { store: storeName } })
+    }
+    const topic = sub.sourceTopics[0]
+    const n = topic === undefined ? undefined : this.#partitionCounts.get(topic)
+    if (!n) return { activeHost: undefined, standbyHosts: [], partition: -1, taskId: undefined }
+    let partition: number
+    if (partitioner) {
+      partition = partitioner(key, n)
+    } else {
+      partition = defaultPartition(keySerializer.serialize(topic!, key), n)
+    }
+    const taskId = `${sub.id}_${partition}`
+    let activeHost: HostInfo | undefined
+    const standbyHosts: HostInfo[] = []
+    for (const m of this.metadataForAllStreamsClients()) {
+      if (m.host === undefined || m.port === undefined) continue
+      if (m.activeTasks.includes(taskId)) activeHost = { host: m.host, port: m.port }
+      else if (m.standbyTasks.includes(taskId)) standbyHosts.push({ host: m.host, port: m.port })
+    }
+    return { activeHost, standbyHosts, partition, taskId }
+  }
+
+  /**
+   * The clients holding store `storeName` in an active or standby task (Kafka Streams:
+   * `streamsMetadataForStore`); for a global store, every client.
+   * @throws InvalidStateStoreError for a store name the topology does not have.
+   */
+  streamsMetadataForStore(storeName: string): StreamsMetadata[] {
+    const def = this.#def
+    const global = def?.globalStores.some((g) => g.store.name === storeName) === true
+    if (!global && !def?.stores.has(storeName)) {
+      throw new InvalidStateStoreError(`the topology has no state store named '${storeName}'`, { place: { store: storeName } })
+    }
+    const all = this.metadataForAllStreamsClients()
+    return global ? all : all.filter((m) => m.stateStoreNames.includes(storeName) || m.standbyStateStoreNames.includes(storeName))
   }
 
   /**
@@ -412,6 +547,7 @@ export class KafkaStreams extends EventEmitter implements MetricsSource {
         ? [m.host.slice(0, m.host.lastIndexOf(':')), Number(m.host.slice(m.host.lastIndexOf(':') + 1))]
         : [undefined, undefined]
       const stores = new Set<string>()
+      const standbyStores = new Set<string>()
       const tps: Array<{ topic: string; partition: number }> = []
       for (const t of m.active) {
         const [sid, p] = t.split('_').map(Number)
@@ -420,12 +556,17 @@ export class KafkaStreams extends EventEmitter implements MetricsSource {
         for (const n of s.stores) stores.add(n)
         for (const topic of s.sourceTopics) tps.push({ topic, partition: p! })
       }
+      for (const t of m.standby) {
+        const s = def.subtopologies.find((x) => x.id === Number(t.split('_')[0]))
+        for (const n of s?.stores ?? []) standbyStores.add(n)
+      }
       return {
         hostInfo: m.host,
         host,
         port,
         memberId: m.memberId,
         stateStoreNames: [...stores],
+        standbyStateStoreNames: [...standbyStores],
         activeTasks: m.active,
         standbyTasks: m.standby,
         topicPartitions: tps,
@@ -447,4 +588,30 @@ export class KafkaStreams extends EventEmitter implements MetricsSource {
   standbyTaskIds(): string[] {
     return [...(this.#thread?.standbyIds() ?? [])].sort()
   }
+}
+
+/**
+ * The process id of the instance owning `<stateDir>/<applicationId>` (Kafka Streams keeps it in
+ * the state directory's `kafka-streams-process-metadata`): the same across restarts, so a restarted
+ * instance's thread producers (exactly-once v2: `<applicationId>-<processId>-<threadIdx>`) fence
+ * those of its killed predecessor and abort their open transactions at once instead of after the
+ * transaction timeout.
+ */
+async function processIdOf(stateDir: string, applicationId: string): Promise<string> {
+  const dir = path.join(stateDir, applicationId)
+  const file = path.join(dir, 'kafka-streams-process-metadata')
+  try {
+    const id = (JSON.parse(await fs.readFile(file, 'utf8')) as { processId?: unknown }).processId
+    if (typeof id === 'string' && /^[0-9a-f-]{36}$/.test(id)) return id
+  } catch {
+    // none yet, or unreadable: a new one
+  }
+  const id = randomUUID()
+  try {
+    await fs.mkdir(dir, { recursive: true })
+    await fs.writeFile(file, JSON.stringify({ processId: id }))
+  } catch {
+    // a read-only state directory: the id lives as long as the process
+  }
+  return id
 }

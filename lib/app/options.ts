@@ -15,8 +15,21 @@ import { createDefaultLogger, filterLogger, type LogLevel, type Logger } from '.
 import { isRecordingLevel } from '../metrics/registry.js'
 import type { RecordingLevel } from '../metrics/types.js'
 
-/** Processing guarantee (Kafka Streams: `processing.guarantee`). `'exactly_once'` is EOS-alpha (a transactional producer per task). */
-export type ProcessingGuarantee = 'at_least_once' | 'exactly_once'
+/**
+ * Processing guarantee (Kafka Streams: `processing.guarantee`):
+ * - `'at_least_once'`: output and offsets committed separately; a crash may re-process (duplicates).
+ * - `'exactly_once_v2'` (KIP-447, Kafka ≥ 2.5): one transactional producer per stream thread
+ *   (`transactional.id = <applicationId>-<processId>-<threadIdx>`) and one transaction per commit
+ *   covering all the thread's tasks; the offsets carry the consumer group's generation and member
+ *   id (TxnOffsetCommit v3), so the group coordinator fences a zombie; a task's new owner reads the
+ *   committed offsets with `require_stable` (OffsetFetch v7). Producers and transactions do not grow
+ *   with the number of tasks. Kafka Streams' recommended exactly-once mode.
+ * - `'exactly_once'` (EOS-alpha, KIP-98/KIP-129): a transactional producer per task
+ *   (`<applicationId>-<taskId>`) and a transaction per task per commit; works on any Kafka with
+ *   transactions. Kafka Streams deprecated it (3.0) in favour of v2 and removed it in 4.0; kept
+ *   here for brokers older than 2.5.
+ */
+export type ProcessingGuarantee = 'at_least_once' | 'exactly_once' | 'exactly_once_v2'
 
 /**
  * What to do with a record whose key or value cannot be deserialized
@@ -234,7 +247,10 @@ export interface ResolvedStreamsConfig {
   readonly clientId: string
   readonly kafka: KafkaConfig
   readonly processingGuarantee: ProcessingGuarantee
+  /** Either exactly-once mode. */
   readonly exactlyOnce: boolean
+  /** `processingGuarantee === 'exactly_once_v2'` (one transactional producer per thread). */
+  readonly exactlyOnceV2: boolean
   readonly commitIntervalMs: number
   readonly stateDir: string
   readonly numStandbyReplicas: number
@@ -357,10 +373,11 @@ export function resolveStreamsConfig(config: StreamsConfig): ResolvedStreamsConf
     fail('applicationId', `required; letters, digits, '.', '_', '-' only, got ${JSON.stringify(applicationId)}`)
   }
   const processingGuarantee = config.processingGuarantee ?? 'at_least_once'
-  if (processingGuarantee !== 'at_least_once' && processingGuarantee !== 'exactly_once') {
-    fail('processingGuarantee', `expected 'at_least_once' | 'exactly_once', got ${JSON.stringify(processingGuarantee)}`)
+  if (!['at_least_once', 'exactly_once', 'exactly_once_v2'].includes(processingGuarantee)) {
+    fail('processingGuarantee', `expected 'at_least_once' | 'exactly_once' | 'exactly_once_v2', got ${JSON.stringify(processingGuarantee)}`)
   }
-  const exactlyOnce = processingGuarantee === 'exactly_once'
+  const exactlyOnceV2 = processingGuarantee === 'exactly_once_v2'
+  const exactlyOnce = processingGuarantee === 'exactly_once' || exactlyOnceV2
 
   const logLevel = config.logLevel ?? 'warn'
   if (!['nothing', 'error', 'warn', 'info', 'debug'].includes(logLevel)) {
@@ -439,6 +456,7 @@ export function resolveStreamsConfig(config: StreamsConfig): ResolvedStreamsConf
     kafka: Object.freeze(kafka),
     processingGuarantee,
     exactlyOnce,
+    exactlyOnceV2,
     commitIntervalMs,
     stateDir: path.resolve(stateDir),
     numStandbyReplicas: int(config, 'numStandbyReplicas', 0, 0, 100),

@@ -23,16 +23,25 @@
  * the join it closes revoked tasks (committing what is left, releasing state locks) BEFORE it
  * creates new ones.
  */
+import { randomUUID } from 'node:crypto'
 import type { EventEmitter } from 'node:events'
 import { setImmediate as yieldImmediate } from 'node:timers/promises'
 import type { TopologyDef } from '../../topology/engine/types.js'
 import type { StateStore } from '../../topology/state/types.js'
 import type { ChangelogReader } from '../state/types.js'
-import type { FetchedBatch, GroupConsumer, GroupConsumerListener, GroupJoin, SkippedBatch, StreamsClient } from './client/types.js'
+import type {
+  ConsumerGroupMetadata,
+  FetchedBatch,
+  GroupConsumer,
+  GroupConsumerListener,
+  GroupJoin,
+  SkippedBatch,
+  StreamsClient,
+} from './client/types.js'
 import { classifyError } from './error-policy.js'
 import { emitEvent, StreamsEvents } from './events.js'
 import type { ResolvedStreamsConfig } from './options.js'
-import { AtLeastOnceCommit, ExactlyOnceCommit, type RuntimeTestHooks } from './runtime/commit.js'
+import { AtLeastOnceCommit, ExactlyOnceCommit, ExactlyOnceV2Commit, type RuntimeTestHooks } from './runtime/commit.js'
 import { GroupMembership, type GroupView } from './runtime/group-membership.js'
 import { LagProbe } from './runtime/lag-probe.js'
 import { PartitionFlow } from './runtime/partition-flow.js'
@@ -42,6 +51,7 @@ import { changelogsBySubtopology } from './runtime/task-changelogs.js'
 import { TaskInitializer, taskStateFactory } from './runtime/task-initializer.js'
 import { TaskOffsetSums } from './runtime/task-offset-sums.js'
 import { TaskManager } from './runtime/task-manager.js'
+import { ThreadProducerHolder } from './runtime/thread-producer.js'
 import type { EngineRuntime, StateRuntime } from './state-runtime.js'
 import type { StreamTask } from './stream-task.js'
 import { parseTaskId } from '../../topology/processor/types.js'
@@ -78,6 +88,11 @@ export interface StreamThreadOptions {
   readonly shutdownRequest?: string
   /** Internal: hooks for tests (crash injection in the commit path). */
   readonly testHooks?: RuntimeTestHooks
+  /**
+   * Exactly-once v2: this thread's transactional id, `<applicationId>-<processId>-<threadIdx>` as in
+   * Kafka Streams. @defaultValue `<applicationId>-<random UUID>-1`
+   */
+  readonly transactionalId?: string
   /** The client's metrics. @defaultValue metrics of this thread alone (client id, `metricsRecordingLevel`) */
   readonly metrics?: StreamsMetrics
   /** The `thread-id` tag (Kafka Streams: `<clientId>-StreamThread-<n>`). @defaultValue `<clientId>-StreamThread-1` */
@@ -102,7 +117,10 @@ export class StreamThread {
   #stopped = false
   #fatal = false
   #wake: (() => void) | undefined
-  #pendingAssignment: { memberId: string; active: Set<string>; isLeader: boolean } | undefined
+  #pendingAssignment: { memberId: string; generationId: number; active: Set<string>; isLeader: boolean } | undefined
+  /** Exactly-once v2: the thread's producer, and the group metadata of the assignment applied last. */
+  readonly #threadProducer: ThreadProducerHolder | undefined
+  #group: ConsumerGroupMetadata | undefined
   #pendingStandby: Set<string> | undefined
   #commitSoon = false
   #lastCommit = Date.now()
@@ -154,7 +172,11 @@ export class StreamThread {
     const restore = new RestoreCoordinator({ reader: this.#reader, emitter, logger: c.logger })
     const stateFactory = this.#offsetSums.track(taskStateFactory(c, topology, options.state))
     this.#standbys = new StandbyManager({ config: c, stateFactory, restore, emitter, isActive: (id) => this.#manager.tasks.has(id) })
+    this.#threadProducer = c.exactlyOnceV2
+      ? new ThreadProducerHolder(client, options.transactionalId ?? `${c.applicationId}-${randomUUID()}-1`, c.logger)
+      : undefined
     const initializer = new TaskInitializer({
+      eosV2: this.#threadProducer ? { producer: this.#threadProducer, consumer: this.#consumer } : undefined,
       config: c,
       topology,
       client,
@@ -169,13 +191,22 @@ export class StreamThread {
       wakeUp,
     })
     const hooks = options.testHooks
+    const threadProducer = this.#threadProducer
     this.#manager = new TaskManager({
       config: c,
       topology,
       initializer,
-      commit: c.exactlyOnce
-        ? new ExactlyOnceCommit({ groupId: c.applicationId, hooks })
-        : new AtLeastOnceCommit({ consumer: this.#consumer, logger: c.logger, hooks }),
+      commit: threadProducer
+        ? new ExactlyOnceV2Commit({
+            producer: threadProducer,
+            groupMetadata: () => this.#group,
+            tasks: () => [...this.#manager.tasks.values()].filter((t) => t.state === 'RUNNING'),
+            hooks,
+          })
+        : c.exactlyOnce
+          ? new ExactlyOnceCommit({ groupId: c.applicationId, hooks })
+          : new AtLeastOnceCommit({ consumer: this.#consumer, logger: c.logger, hooks }),
+      threadProducer,
       flow: this.#flow,
       standbys: this.#standbys,
       emitter,
@@ -287,6 +318,7 @@ export class StreamThread {
       }
     }
     await this.#manager.closeAll(clean)
+    await this.#threadProducer?.close()
     await this.#standbys.closeAll()
     try {
       await this.#consumer.disconnect()
@@ -385,7 +417,7 @@ export class StreamThread {
 
   #onJoin(join: GroupJoin): void {
     const active = this.#membership.onJoin(join)
-    this.#pendingAssignment = { memberId: join.memberId, active, isLeader: join.isLeader }
+    this.#pendingAssignment = { memberId: join.memberId, generationId: join.generationId ?? -1, active, isLeader: join.isLeader }
     this.#hint('REBALANCING')
     this.#wakeUp()
   }
@@ -429,6 +461,8 @@ export class StreamThread {
         if (a) {
           this.#pendingAssignment = undefined
           await m.applyAssignment(a.memberId, a.active, a.isLeader)
+          // revoked tasks committed above with the previous generation; from now on, this one
+          this.#group = { groupId: this.#c.applicationId, generationId: a.generationId, memberId: a.memberId, groupInstanceId: null }
         }
         const standby = this.#pendingStandby
         if (standby) {

@@ -162,7 +162,7 @@ export async function runRegistryFreeze(
   const deaths = allDeaths(instances)
   const lost = report ? report.missing.adEvents + report.missing.ctr : 0
   const duplicated = report ? report.duplicates.adEvents + report.duplicates.ctr : 0
-  const exactlyOnce = options.guarantee === 'exactly_once'
+  const exactlyOnce = options.guarantee !== 'at_least_once'
   const problems = report ? (exactlyOnce ? report.problems : report.problems.filter((p) => /missing/i.test(p))) : []
   const ok = report !== undefined && (exactlyOnce ? report.exact : lost === 0)
   const result: RunResult = {

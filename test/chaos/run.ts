@@ -8,12 +8,14 @@
  * npm run chaos -- --scenarios freeze-20,freeze-60 --guarantees exactly_once --runs 1
  * npm run chaos -- --scenarios issue-16 --supervise --runs 3
  * ```
- * Options: `--scenarios a,b` (default: all), `--guarantees exactly_once,at_least_once`, `--runs N`
+ * Options: `--scenarios a,b` (default: all), `--guarantees exactly_once,at_least_once` (also
+ * `exactly_once_v2`), `--runs N`
  * (3), `--supervise` (restart dead instances, as issue 16's operator did; the pass criterion runs
  * without), `--code worktree|HEAD|<commit>` (the runtime under test: the working tree, default, or a
  * committed version, see test/chaos/snapshot.ts), `--port P` (private single broker, default 29092),
  * `--cluster-port P` (node 1 of the private 3-node cluster, default 29292), `--netns-port P` (the
- * broker of the partition scenario, default 29492), `--out DIR` (default
+ * broker of the partition scenario, default 29492), `--registry-port P` (the private schema registry
+ * of the registry scenario, default 28081), `--out DIR` (default
  * `.cache/chaos/<time>`: one folder per run with every instance's timestamped log, run.log and
  * result.json; `summary.json` and `table.txt` at the top).
  *
@@ -59,6 +61,9 @@ interface ScenarioDef {
   readonly prepare?: () => Promise<{ fn: ScenarioFn; options: Partial<RunOptions>; teardown(): Promise<void> }>
 }
 
+/** The private schema registry's port (`--registry-port`). */
+let registryPort = 28081
+
 const SCENARIOS: Record<string, ScenarioDef> = {
   'issue-16': { fn: issue16, cluster: 'single' },
   'freeze-20': { fn: clusterFreeze(20), cluster: 'single' },
@@ -68,7 +73,7 @@ const SCENARIOS: Record<string, ScenarioDef> = {
   'registry-freeze': {
     cluster: 'single',
     custom: async (cluster, run, options) => {
-      registry ??= await startPrivateRegistry(28081, (m) => process.stderr.write(`[chaos registry] ${m}\n`))
+      registry ??= await startPrivateRegistry(registryPort, (m) => process.stderr.write(`[chaos registry] ${m}\n`))
       return runRegistryFreeze(cluster, registry, run, options)
     },
   },
@@ -154,6 +159,7 @@ async function main(): Promise<void> {
       port: { type: 'string', default: '29092' },
       'cluster-port': { type: 'string', default: '29292' },
       'netns-port': { type: 'string', default: '29492' },
+      'registry-port': { type: 'string', default: '28081' },
       out: { type: 'string' },
       code: { type: 'string', default: 'worktree' },
     },
@@ -161,7 +167,11 @@ async function main(): Promise<void> {
   const names = values.scenarios ? values.scenarios.split(',') : Object.keys(SCENARIOS)
   for (const n of names) if (!SCENARIOS[n]) throw new Error(`unknown scenario ${n}; known: ${Object.keys(SCENARIOS).join(', ')}`)
   const guarantees = values.guarantees!.split(',') as Guarantee[]
+  for (const g of guarantees)
+    if (!['exactly_once', 'exactly_once_v2', 'at_least_once'].includes(g))
+      throw new Error(`unknown guarantee ${g}; known: exactly_once, exactly_once_v2, at_least_once`)
   const runs = Number(values.runs)
+  registryPort = Number(values['registry-port'])
   const out = path.resolve(values.out ?? path.join(ROOT, '.cache/chaos', new Date().toISOString().replace(/[:.]/g, '-')))
   await mkdir(out, { recursive: true })
   process.stderr.write(`[chaos] logs in ${out}\n`)

@@ -18,7 +18,7 @@ import { kafkaFor, randomName } from './kafka.js'
 import type { CodeVersion } from './snapshot.js'
 import { LagWatch, verify, waitDrained, type Verdict } from './verify.js'
 
-export type Guarantee = 'exactly_once' | 'at_least_once'
+export type Guarantee = 'exactly_once' | 'exactly_once_v2' | 'at_least_once'
 
 /** Knobs of one run (defaults: issue 16's setup). */
 export interface RunOptions {

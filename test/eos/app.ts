@@ -123,7 +123,7 @@ const streams = new KafkaStreams(
     applicationId: env('APP_ID'),
     bootstrapServers: env('BROKERS'),
     stateDir: env('STATE_DIR'),
-    processingGuarantee: env('GUARANTEE', 'exactly_once') as 'exactly_once' | 'at_least_once',
+    processingGuarantee: env('GUARANTEE', 'exactly_once') as 'exactly_once' | 'exactly_once_v2' | 'at_least_once',
     commitIntervalMs: num('COMMIT_INTERVAL_MS', 100),
     sessionTimeoutMs: num('SESSION_TIMEOUT_MS', 6000),
     heartbeatIntervalMs: num('HEARTBEAT_INTERVAL_MS', 1000),

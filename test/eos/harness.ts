@@ -34,8 +34,25 @@ const APP = path.join(ROOT, 'test/eos/app.ts')
 export type TopologyKind = 'echo-agg' | 'repartition'
 
 /** One scenario's topics and application id. */
+/** The exactly-once modes the suites run under. */
+export type EosGuarantee = 'exactly_once' | 'exactly_once_v2'
+
+/**
+ * The guarantees an EOS suite runs under: `EOS_GUARANTEES` (comma-separated) when set, else
+ * `defaults` (every suite runs EOS-alpha; the strongest ones also v2, to keep `npm test` short).
+ */
+export function eosGuarantees(defaults: ReadonlyArray<EosGuarantee> = ['exactly_once']): EosGuarantee[] {
+  const env = process.env.EOS_GUARANTEES
+  if (!env) return [...defaults]
+  return env.split(',').map((g) => {
+    if (g !== 'exactly_once' && g !== 'exactly_once_v2') throw new Error(`EOS_GUARANTEES: unknown guarantee ${g}`)
+    return g
+  })
+}
+
 export interface Scenario {
   readonly appId: string
+  readonly guarantee: EosGuarantee
   readonly input: string
   readonly echo: string
   readonly agg: string
@@ -71,7 +88,7 @@ export { chooseKeys, partitionOf }
 
 /** Creates the input/echo/aggregate topics of a scenario; its internal topics are deleted at teardown. */
 export async function createScenario(
-  options: { topology?: TopologyKind; partitions?: number; keysPerPartition?: number } = {},
+  options: { topology?: TopologyKind; partitions?: number; keysPerPartition?: number; guarantee?: EosGuarantee } = {},
 ): Promise<Scenario> {
   const partitions = options.partitions ?? 4
   const appId = randomTopic('eos-app')
@@ -90,6 +107,7 @@ export async function createScenario(
   })
   return {
     appId,
+    guarantee: options.guarantee ?? 'exactly_once',
     input: input!,
     echo: echo!,
     agg: agg!,
@@ -175,6 +193,7 @@ export class Instance {
         ECHO: s.echo,
         AGG: s.agg,
         TOPOLOGY: s.topology,
+        GUARANTEE: s.guarantee,
         STATE_DIR: this.stateDir,
         KSTREAMS_CRASH_AT: '',
         ...this.baseEnv,

@@ -16,20 +16,29 @@
  */
 import { describe, expect, it } from 'vitest'
 import { kafkaClient } from './helpers.js'
-import { committedOffsets, createScenario, finishAndVerify, InputProducer, Instance, report, waitForProgress } from '../eos/harness.js'
+import {
+  committedOffsets,
+  createScenario,
+  finishAndVerify,
+  InputProducer,
+  Instance,
+  report,
+  waitForProgress,
+  eosGuarantees,
+} from '../eos/harness.js'
 import { checkStoreIsCommittedPrefix, checkStoreMatchesChangelog, dumpStores, readToStableEnd, readUntilMarkers } from '../eos/verifier.js'
 
 const POINTS = ['after-send', 'after-send-offsets', 'after-commit', 'during-local-write'] as const
 const PARTITIONS = 3
 
-describe('exactly-once, scenario 3: crash injection on the commit path', () => {
+describe.each(eosGuarantees())('exactly-once, scenario 3: crash injection on the commit path (%s)', (guarantee) => {
   for (const point of POINTS) {
     it(
       `crash ${point}: local state holds only committed changelog data, and after the restart it equals the committed changelog`,
       { timeout: 180_000 },
       async () => {
         const kafka = kafkaClient()
-        const s = await createScenario({ partitions: PARTITIONS })
+        const s = await createScenario({ guarantee, partitions: PARTITIONS })
         const changelog = `${s.appId}-agg-changelog`
         const a = await Instance.create('a', s)
         const input = await new InputProducer(s, { perTick: 10 }).start()

@@ -4,7 +4,7 @@
  * checks are exercised first on hand-made data, so a verifier that passes everything would fail here.
  */
 import { describe, expect, it } from 'vitest'
-import { createScenario, finishAndVerify, InputProducer, Instance, report, waitForProgress } from '../eos/harness.js'
+import { createScenario, finishAndVerify, InputProducer, Instance, report, waitForProgress, eosGuarantees } from '../eos/harness.js'
 import {
   checkEcho,
   checkInput,
@@ -173,12 +173,12 @@ describe('exactly-once verifier (hand-made data, no broker)', () => {
   })
 })
 
-describe('exactly-once, scenario 1: echo + running aggregates', () => {
+describe.each(eosGuarantees())('exactly-once, scenario 1: echo + running aggregates (%s)', (guarantee) => {
   it(
     'two instances, 4 partitions: the echo equals the input per partition and every aggregate equals the recomputed running aggregate',
     { timeout: 180_000 },
     async () => {
-      const s = await createScenario({ partitions: 4 })
+      const s = await createScenario({ guarantee, partitions: 4 })
       const a = await Instance.create('a', s)
       const b = await Instance.create('b', s)
       a.start()

@@ -6,14 +6,23 @@
  * repartition offsets). Two instances, one killed with SIGKILL mid-stream and restarted.
  */
 import { describe, expect, it } from 'vitest'
-import { committedOffsets, createScenario, finishAndVerify, InputProducer, Instance, report, waitForProgress } from '../eos/harness.js'
+import {
+  committedOffsets,
+  createScenario,
+  finishAndVerify,
+  InputProducer,
+  Instance,
+  report,
+  waitForProgress,
+  eosGuarantees,
+} from '../eos/harness.js'
 
-describe('exactly-once, scenario 5: repartitioning aggregation', () => {
+describe.each(eosGuarantees())('exactly-once, scenario 5: repartitioning aggregation (%s)', (guarantee) => {
   it(
     'groupBy through a repartition topic, kill -9 mid-stream: every group aggregates every input record exactly once, in order',
     { timeout: 240_000 },
     async () => {
-      const s = await createScenario({ topology: 'repartition', partitions: 4 })
+      const s = await createScenario({ guarantee, topology: 'repartition', partitions: 4 })
       const a = await Instance.create('a', s)
       const b = await Instance.create('b', s)
       a.start()

@@ -2,7 +2,8 @@
  * Exactly-once, scenario 4 (issue 5): a zombie. Instance `z` freezes itself (SIGSTOP, from inside
  * the topology, right after processing its N-th record, so it holds processed but uncommitted
  * work) and stays frozen past its session timeout (6 s): the group moves its tasks to `b`, whose
- * transactional producers fence z's. Then SIGCONT: z's late commit must be fenced (its tasks are
+ * transactional producers fence z's (EOS-alpha), or whose new generation makes the group coordinator
+ * refuse z's transactional offsets (exactly_once_v2, KIP-447). Then SIGCONT: z's late commit must be fenced (its tasks are
  * closed as migrated) and nothing it produced after the move may become visible; the independent
  * verifier's scenario 1 checks must hold over the whole run.
  */
@@ -16,14 +17,15 @@ import {
   report,
   waitFor,
   waitForProgress,
+  eosGuarantees,
 } from '../eos/harness.js'
 
-describe('exactly-once, scenario 4: a zombie instance', () => {
+describe.each(eosGuarantees(['exactly_once', 'exactly_once_v2']))('exactly-once, scenario 4: a zombie instance (%s)', (guarantee) => {
   it(
     'SIGSTOP past the session timeout, tasks move, SIGCONT: the late commit is fenced and the output stays exact',
     { timeout: 240_000 },
     async () => {
-      const s = await createScenario({ partitions: 4 })
+      const s = await createScenario({ guarantee, partitions: 4 })
       const z = await Instance.create('z', s, { SELF_STOP_AFTER: '400' })
       const b = await Instance.create('b', s)
       z.start()
@@ -50,7 +52,9 @@ describe('exactly-once, scenario 4: a zombie instance', () => {
       const resumed = await z.waitForEvent('continued', (e) => e.ev === 'continued', 10_000)
       // the zombie's late commit is fenced: its tasks are closed as migrated, not committed
       const fenced = await z.waitForEvent('a task migrated after SIGCONT', (e) => e.ev === 'migrated' && e.t >= resumed.t, 60_000)
-      expect(String(fenced.reason)).toMatch(/fenced|epoch/i)
+      // EOS-alpha: the new owner's InitProducerId fenced z's task producer; v2 (KIP-447): the group
+      // coordinator refuses z's offsets, which carry a member / generation the group no longer has
+      expect(String(fenced.reason)).toMatch(guarantee === 'exactly_once' ? /fenced|epoch/i : /not aware of this member|generation/i)
       expect(zTasks).toContain(fenced.taskId)
 
       // z rejoins as a fresh owner and the group goes on

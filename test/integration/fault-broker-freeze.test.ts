@@ -28,7 +28,8 @@ describe('fault: the broker frozen while three instances process', () => {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-')
 
   beforeAll(async () => {
-    cluster = await startPrivateBroker({ port: await freePorts(29192, 2) })
+    // FAULT_BROKER_PORT: where to look for free ports (e.g. when a chaos run owns the 29xxx range)
+    cluster = await startPrivateBroker({ port: await freePorts(Number(process.env.FAULT_BROKER_PORT ?? 29192), 2) })
     if (process.env.CHAOS_CODE) code = await codeVersion(process.env.CHAOS_CODE)
   })
   afterAll(async () => {
@@ -39,9 +40,9 @@ describe('fault: the broker frozen while three instances process', () => {
     expect(selfCheck()).toEqual([])
   })
 
-  for (const guarantee of ['exactly_once', 'at_least_once'] as Guarantee[]) {
+  for (const guarantee of ['exactly_once', 'exactly_once_v2', 'at_least_once'] as Guarantee[]) {
     it(
-      `${guarantee}: a ${FREEZE_S} s freeze kills no instance and loses nothing${guarantee === 'exactly_once' ? ', duplicates nothing, aggregates exact' : ''}`,
+      `${guarantee}: a ${FREEZE_S} s freeze kills no instance and loses nothing${guarantee !== 'at_least_once' ? ', duplicates nothing, aggregates exact' : ''}`,
       { timeout: 300_000 },
       async () => {
         const r = await runOnce(`fast-freeze-${FREEZE_S}`, clusterFreeze(FREEZE_S, 6), cluster!, 1, {
@@ -64,7 +65,7 @@ describe('fault: the broker frozen while three instances process', () => {
           r.verdict?.anomalies.filter((a) => a.kind.startsWith('lost')).map((a) => a.value),
           where,
         ).toEqual([])
-        if (guarantee === 'exactly_once')
+        if (guarantee !== 'at_least_once')
           expect(
             r.verdict?.anomalies.map((a) => `${a.kind} ${a.value}`),
             where,

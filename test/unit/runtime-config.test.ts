@@ -30,6 +30,10 @@ describe('resolveStreamsConfig', () => {
 
   it('defaults commitIntervalMs to 100 under exactly-once', () => {
     expect(resolveStreamsConfig({ ...base, processingGuarantee: 'exactly_once' }).commitIntervalMs).toBe(100)
+    const v2 = resolveStreamsConfig({ ...base, processingGuarantee: 'exactly_once_v2' })
+    expect([v2.commitIntervalMs, v2.exactlyOnce, v2.exactlyOnceV2]).toEqual([100, true, true])
+    const alpha = resolveStreamsConfig({ ...base, processingGuarantee: 'exactly_once' })
+    expect([alpha.exactlyOnce, alpha.exactlyOnceV2]).toEqual([true, false])
   })
 
   it('takes brokers from a kafkajs config (SSL/SASL passthrough)', () => {
@@ -45,7 +49,11 @@ describe('resolveStreamsConfig', () => {
     [{ applicationId: '' }, "invalid config 'applicationId'"],
     [{ applicationId: 'bad id' }, "invalid config 'applicationId'"],
     [{ commitIntervalMs: 0 }, "invalid config 'commitIntervalMs': expected an integer in [1, ∞], got 0"],
-    [{ processingGuarantee: 'exactly_once_v2' }, "invalid config 'processingGuarantee'"],
+    // Kafka Streams' deprecated name of v2 is not accepted: one spelling per mode
+    [
+      { processingGuarantee: 'exactly_once_beta' },
+      "invalid config 'processingGuarantee': expected 'at_least_once' | 'exactly_once' | 'exactly_once_v2', got \"exactly_once_beta\"",
+    ],
     [{ numStandbyReplicas: -1 }, "invalid config 'numStandbyReplicas'"],
     [{ acceptableRecoveryLag: -1 }, "invalid config 'acceptableRecoveryLag': expected an integer in [0, ∞], got -1"],
     [{ maxWarmupReplicas: 0 }, "invalid config 'maxWarmupReplicas': expected an integer in [1, ∞], got 0"],

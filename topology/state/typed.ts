@@ -152,6 +152,16 @@ export class KeyValueStoreFacade<K, V> implements KeyValueStore<K, V> {
   all(): AsyncIterable<KeyValue<K, V>> {
     return this.range()
   }
+  /**
+   * Entries whose key bytes start with `prefix` (already serialized), in key-byte order (Kafka
+   * Streams: `prefixScan`, KIP-614): one range read from the prefix, stopped at the first key past it.
+   */
+  async *prefixScanBytes(prefix: Buffer): AsyncIterable<KeyValue<K, V>> {
+    for await (const [k, v] of this.bytes.range(prefix, undefined)) {
+      if (k.length < prefix.length || k.compare(prefix, 0, prefix.length, 0, prefix.length) !== 0) return
+      yield { key: this.keyCodec.decode(k), value: this.valueCodec.decode(v) }
+    }
+  }
   approximateNumEntries(): Promise<number> {
     return this.bytes.approximateNumEntries()
   }

@@ -17,6 +17,7 @@ import { checkKafkajsInternals, fixKafkajs } from './kafkajs-internals.js'
 import { kafkajsLogCreator, kafkajsLogLevel } from './kafkajs-log.js'
 import { clearRejoin, requestRejoin } from './kafkajs-rejoin.js'
 import { PartitionSender } from './partition-send.js'
+import { fetchStableOffsets, kafkaWithGroupMetadata, type ConsumerGroupMetadata } from './txn-offset-commit.js'
 import {
   tpKey,
   type GroupConsumer,
@@ -29,6 +30,7 @@ import {
   type StreamsAdmin,
   type StreamsClient,
   type TaskProducer,
+  type ThreadProducer,
   type TopicDescription,
   type TopicMessages,
   type TopicPartition,
@@ -38,6 +40,9 @@ import {
 
 /** The kafkajs client configuration `StreamsConfig.kafka` takes (brokers, TLS, SASL, retries, socket factory). */
 export type { KafkaConfig } from 'kafkajs'
+
+/** `transaction.timeout.ms` of a thread producer (Kafka Streams' default under exactly-once). */
+const THREAD_TRANSACTION_TIMEOUT_MS = 10_000
 
 export interface KafkajsClientOptions {
   /** The kafkajs configuration; its `logLevel` / `logCreator` default to the runtime's logger. */
@@ -96,6 +101,26 @@ export class KafkajsClient implements StreamsClient {
     return new KafkajsTransactionalProducer(
       producer,
       new PartitionSender({ partitionsFor: this.options.partitionsFor, transactional: true }),
+    )
+  }
+
+  async threadProducer(transactionalId: string): Promise<ThreadProducer> {
+    let group: ConsumerGroupMetadata | undefined
+    const kafka = kafkaWithGroupMetadata(this.#kafka, { groupMetadata: () => group })
+    const producer = kafka.producer({
+      transactionalId,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      // Kafka Streams' `transaction.timeout.ms` under exactly-once: a crashed thread's open
+      // transaction holds the partitions' last stable offset back for at most this long
+      transactionTimeout: THREAD_TRANSACTION_TIMEOUT_MS,
+    })
+    await producer.connect()
+    return new KafkajsThreadProducer(
+      producer,
+      new PartitionSender({ partitionsFor: this.options.partitionsFor, transactional: true }),
+      (g) => (group = g),
     )
   }
 
@@ -236,6 +261,26 @@ class KafkajsTransactionalProducer extends KafkajsTaskProducer implements Transa
   }
 }
 
+/** A thread's transactional producer: kafkajs' transaction, its TxnOffsetCommit sent as v3 with the group metadata. */
+class KafkajsThreadProducer extends KafkajsTransactionalProducer implements ThreadProducer {
+  constructor(
+    producer: Producer,
+    sender: PartitionSender,
+    private readonly setGroup: (g: ConsumerGroupMetadata | undefined) => void,
+  ) {
+    super(producer, sender)
+  }
+
+  async sendOffsetsWithGroupMetadata(group: ConsumerGroupMetadata, offsets: ReadonlyArray<TopicPartitionOffset>): Promise<void> {
+    this.setGroup(group)
+    try {
+      await this.sendOffsets(group.groupId, offsets)
+    } finally {
+      this.setGroup(undefined)
+    }
+  }
+}
+
 class KafkajsGroupConsumer implements GroupConsumer {
   readonly #consumer: Consumer
   #listener: GroupConsumerListener | undefined
@@ -244,10 +289,17 @@ class KafkajsGroupConsumer implements GroupConsumer {
   readonly #groupId: string
   /** Member id of the last join. */
   #memberId: string | undefined
+  /** The generation of the last JoinGroup (KIP-447 offsets carry it). */
+  #generationId = -1
+  #cluster: Parameters<typeof fetchStableOffsets>[0] | undefined
 
   constructor(kafka: Kafka, options: GroupConsumerOptions) {
     this.#groupId = options.groupId
-    const consumer = kafka.consumer({
+    const view = kafkaWithGroupMetadata(kafka, {
+      onJoinGroup: (generationId) => (this.#generationId = generationId),
+      onCluster: (c) => (this.#cluster = c),
+    })
+    const consumer = view.consumer({
       groupId: options.groupId,
       partitionAssigners: [createTaskAssignor(options.assignor)],
       sessionTimeout: options.sessionTimeoutMs,
@@ -265,6 +317,7 @@ class KafkajsGroupConsumer implements GroupConsumer {
       clearRejoin(this.#groupId, p.memberId)
       this.#listener?.onJoin({
         memberId: p.memberId,
+        generationId: this.#generationId,
         isLeader: p.isLeader,
         assignment: (p.memberAssignment ?? {}) as Record<string, number[]>,
       })
@@ -368,6 +421,11 @@ class KafkajsGroupConsumer implements GroupConsumer {
 
   isDown(): boolean {
     return this.#down
+  }
+
+  committedOffsetsStable(partitions: ReadonlyArray<TopicPartition>): Promise<Map<string, bigint>> {
+    if (!this.#cluster) throw new Error('committedOffsetsStable() before the consumer was created')
+    return fetchStableOffsets(this.#cluster, this.#groupId, partitions)
   }
 
   commitOffsets(offsets: ReadonlyArray<TopicPartitionOffset>): Promise<void> {

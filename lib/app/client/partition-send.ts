@@ -25,6 +25,27 @@ import type { Message, RecordMetadata, TopicMessages } from 'kafkajs'
 
 const { Partitioners } = kafkajs
 
+const keyPartitioner = Partitioners.DefaultPartitioner()
+
+/**
+ * The partition the producer's default partitioner gives a key (murmur2 of the key bytes, as Java's
+ * and kafkajs' producers): where a keyed record and so its task's state live (interactive queries).
+ * @param key the serialized key; null gives a round-robin choice (no key, no fixed partition)
+ */
+export function defaultPartition(key: Buffer | null, numPartitions: number): number {
+  return keyPartitioner({
+    topic: '',
+    partitionMetadata: Array.from({ length: numPartitions }, (_, i) => ({
+      partitionId: i,
+      leader: 0,
+      partitionErrorCode: 0,
+      replicas: [],
+      isr: [],
+    })),
+    message: { key, value: null },
+  })
+}
+
 /** Sends one batch through kafkajs (the producer's or the transaction's `sendBatch`). */
 export type SendBatch = (topicMessages: TopicMessages[]) => Promise<RecordMetadata[]>
 

@@ -9,6 +9,9 @@
 import type { RawRecord } from '../../../topology/engine/types.js'
 import type { ChangelogReader } from '../../state/types.js'
 import type { AssignorHooks } from '../assignor.js'
+import type { ConsumerGroupMetadata } from './txn-offset-commit.js'
+
+export type { ConsumerGroupMetadata } from './txn-offset-commit.js'
 
 export interface TopicPartition {
   readonly topic: string
@@ -72,6 +75,20 @@ export interface TransactionalProducer extends TaskProducer {
   abort(): Promise<void>
 }
 
+/**
+ * The transactional producer of one stream thread under exactly-once v2 (KIP-447:
+ * `transactionalId = <applicationId>-<processId>-<threadIdx>`): one transaction covers every
+ * active task of the thread.
+ */
+export interface ThreadProducer extends TransactionalProducer {
+  /**
+   * Adds consumed offsets to the open transaction with the consumer group's metadata
+   * (TxnOffsetCommit v3+): the group coordinator refuses them with ILLEGAL_GENERATION,
+   * UNKNOWN_MEMBER_ID or FENCED_INSTANCE_ID when the group has moved on without this member.
+   */
+  sendOffsetsWithGroupMetadata(group: ConsumerGroupMetadata, offsets: ReadonlyArray<TopicPartitionOffset>): Promise<void>
+}
+
 /** A fetched batch of one partition, converted. */
 export interface FetchedBatch extends TopicPartition {
   readonly records: RawRecord[]
@@ -89,6 +106,8 @@ export interface SkippedBatch extends TopicPartition {
 
 export interface GroupJoin {
   readonly memberId: string
+  /** The generation this join created (JoinGroup response); undefined when the client does not tell. */
+  readonly generationId?: number
   readonly isLeader: boolean
   /** topic → partitions assigned to this member. */
   readonly assignment: Record<string, number[]>
@@ -149,6 +168,12 @@ export interface GroupConsumer {
   isPaused(partition: TopicPartition): boolean
   /** Whether the consumer crashed and is not running until it joins the group again. */
   isDown(): boolean
+  /**
+   * Committed offsets of the group read with `require_stable` (OffsetFetch v7, KIP-447): refused
+   * with UNSTABLE_OFFSET_COMMIT (retriable) while a transaction holding offsets of these partitions
+   * is pending. Keyed {@link tpKey}; partitions without one are absent.
+   */
+  committedOffsetsStable(partitions: ReadonlyArray<TopicPartition>): Promise<Map<string, bigint>>
   /** Commits offsets of the group (at-least-once). */
   commitOffsets(offsets: ReadonlyArray<TopicPartitionOffset>): Promise<void>
   describeGroup(): Promise<GroupDescription>
@@ -216,6 +241,8 @@ export interface StreamsClient {
   taskProducer(): Promise<TaskProducer>
   /** A transactional producer for one task, connected (call `init` before use). */
   transactionalProducer(transactionalId: string): Promise<TransactionalProducer>
+  /** The transactional producer of a stream thread (exactly-once v2), connected (call `init` before use). */
+  threadProducer(transactionalId: string): Promise<ThreadProducer>
   readonly admin: StreamsAdmin
   /** A reader of changelog partitions outside the group (restore, standbys, global stores); the caller closes it. */
   changelogReader(): ChangelogReader

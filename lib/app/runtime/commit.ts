@@ -7,6 +7,8 @@
  * - {@link ExactlyOnceCommit}: per task ONE transaction (EOS-alpha): prepareCommit → flush the
  *   output into the transaction → sendOffsets → commit → local state. Any failure aborts the
  *   transaction (when the producer still can) and is that task's outcome.
+ * - {@link ExactlyOnceV2Commit}: ONE transaction for all active tasks of the thread (KIP-447), the
+ *   offsets carrying the consumer group's generation; a failure is the outcome of every task in it.
  *
  * Both only REPORT per-task outcomes; they never decide what happens to a failed task. The caller
  * (the task manager) rolls back or closes every failed task before anything else commits, so no
@@ -16,10 +18,11 @@
  * exactly-once it never reflects an aborted transaction.
  */
 import { ProductionError, StreamsError, TaskMigratedError } from '../../../topology/errors.js'
-import type { GroupConsumer, TopicPartitionOffset } from '../client/types.js'
+import type { ConsumerGroupMetadata, GroupConsumer, TopicPartitionOffset } from '../client/types.js'
 import { classifyError } from '../error-policy.js'
 import type { Logger } from '../logger.js'
 import { StreamTask } from '../stream-task.js'
+import type { ThreadProducerHolder } from './thread-producer.js'
 
 /**
  * Points of the commit path a test can hook (crash injection):
@@ -226,5 +229,90 @@ export class ExactlyOnceCommit implements CommitStrategy {
         retriable: classifyError(e) === 'retriable',
       })
     }
+  }
+}
+
+export interface ExactlyOnceV2CommitOptions {
+  /** The thread's transactional producer. */
+  readonly producer: ThreadProducerHolder
+  /** The consumer group metadata of the assignment the tasks belong to; undefined before the first join. */
+  readonly groupMetadata: () => ConsumerGroupMetadata | undefined
+  /** Every active task of the thread (all of them share the transaction). */
+  readonly tasks: () => Iterable<StreamTask>
+  readonly hooks?: RuntimeTestHooks
+}
+
+/**
+ * Exactly-once v2 (KIP-447): ONE transaction for every active task of the thread with work, whichever
+ * tasks were asked for (they share the transaction: committing one commits all): prepareCommit
+ * and flush every task → the offsets of all of them with the group metadata (TxnOffsetCommit v3,
+ * the group coordinator fences a zombie whose generation is gone) → commit → each task's local
+ * state. Any failure before the commit completed aborts the whole transaction, throws the
+ * producer away (fenced or unknown outcome: the next one's InitProducerId ends what is left), and
+ * fails EVERY task of the transaction with the same error, so each is rolled back to its last commit.
+ */
+export class ExactlyOnceV2Commit implements CommitStrategy {
+  readonly transactional = true
+  constructor(private readonly o: ExactlyOnceV2CommitOptions) {}
+
+  async commit(requested: ReadonlyArray<StreamTask>): Promise<CommitOutcome> {
+    const set = new Set<StreamTask>(requested)
+    for (const t of this.o.tasks()) set.add(t)
+    const tasks = [...set].filter((t) => t.needsCommit())
+    const hook = this.o.hooks?.onCommitPoint
+    const holder = this.o.producer
+    let records = 0
+    const perTask: Array<{ t: StreamTask; offsets: TopicPartitionOffset[] }> = []
+    try {
+      await Promise.all(tasks.map((t) => t.resources!.stateManager.prepareCommit(t.collector!)))
+      for (const t of tasks) {
+        records += t.collector!.sentSinceCommit
+        perTask.push({ t, offsets: t.offsetsToCommit() })
+      }
+      const offsets = perTask.flatMap((x) => x.offsets)
+      if (offsets.length === 0 && records === 0 && !holder.inTransaction) {
+        // nothing produced (sent or buffered), nothing consumed: no transaction
+        for (const t of tasks) t.markCommitted([])
+        return { committed: tasks, failed: [], records: 0, offsets: 0 }
+      }
+      await Promise.all(tasks.map((t) => t.collector!.flush()))
+      records = tasks.reduce((n, t) => n + t.collector!.sentSinceCommit, 0)
+      hook?.('after-send')
+      if (offsets.length) {
+        const group = this.o.groupMetadata()
+        if (!group) throw new TaskMigratedError('no consumer group generation to commit offsets with (not joined yet)')
+        const producer = await holder.get()
+        await producer.sendOffsetsWithGroupMetadata(group, offsets)
+      }
+      hook?.('after-send-offsets')
+      await holder.current?.commit()
+      hook?.('after-commit')
+    } catch (e) {
+      await holder.abort()
+      // fenced, or the outcome is unknown: a new producer (its InitProducerId aborts what is left)
+      await holder.reset()
+      const error =
+        e instanceof StreamsError
+          ? e
+          : new ProductionError(`transactional commit of tasks ${tasks.map((t) => t.id).join(', ')} failed: ${asError(e).message}`, {
+              cause: e,
+              retriable: classifyError(e) === 'retriable',
+            })
+      return { committed: [], failed: tasks.map((task) => ({ task, error })), records: 0, offsets: 0 }
+    }
+    const committed: StreamTask[] = []
+    const failed: TaskCommitFailure[] = []
+    let n = 0
+    for (const { t, offsets } of perTask) {
+      t.markCommitted(offsets)
+      n += offsets.length
+      try {
+        await commitLocal(t, this.o.hooks)
+        committed.push(t)
+      } catch (e) {
+        failed.push({ task: t, error: asError(e) })
+      }
+    }
+    return { committed, failed, records, offsets: n }
   }
 }

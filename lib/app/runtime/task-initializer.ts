@@ -1,7 +1,9 @@
 /**
  * Initialization of an active task, CREATED → RUNNING (Kafka Streams: `StreamTask#initializeIfNeeded`
  * + `completeRestoration`):
- * 1. its producer: under exactly-once a transactional producer (`<applicationId>-<taskId>`) whose
+ * 1. its producer: under exactly-once v2 the thread's transactional producer (shared by all tasks;
+ *    the previous owner is fenced by the group generation instead, and step 2 reads the offsets with
+ *    `require_stable`, waiting for its pending transaction); under exactly-once a transactional producer (`<applicationId>-<taskId>`) whose
  *    InitProducerId fences a previous owner and waits for its open transaction to end, so the
  *    offsets read next are final; under at-least-once an idempotent producer per task (kafkajs
  *    sends an idempotent producer's requests one at a time, so per-task producers let the tasks'
@@ -19,7 +21,7 @@ import type { TaskId } from '../../../topology/processor/types.js'
 import type { StateStore } from '../../../topology/state/types.js'
 import { meteredStoreProvider } from '../../state/metered.js'
 import type { TaskStateManager } from '../../state/types.js'
-import type { ProduceHeaders, StreamsClient, TaskProducer, TransactionalProducer } from '../client/types.js'
+import type { GroupConsumer, ProduceHeaders, StreamsClient, TaskProducer, TransactionalProducer } from '../client/types.js'
 import { deserializationHandler, processingHandler, productionDecision } from '../error-handlers.js'
 import { classifyError } from '../error-policy.js'
 import { emitEvent, StreamsEvents } from '../events.js'
@@ -31,6 +33,7 @@ import { StreamTask } from '../stream-task.js'
 import { decodeStreamTime } from './offset-metadata.js'
 import type { PartitionFlow } from './partition-flow.js'
 import type { RestoreCoordinator, RestoreObserver } from './restore.js'
+import type { ThreadProducerHolder } from './thread-producer.js'
 
 /** Creates the state manager of a task (active or standby); undefined for an unknown sub-topology. */
 export type TaskStateFactory = (
@@ -74,6 +77,8 @@ export interface TaskInitializerOptions {
   readonly cacheMaxBytes: () => number
   /** The task asked for a commit, or has become RUNNING: the loop should look at it. */
   readonly wakeUp: () => void
+  /** Exactly-once v2: the thread's producer and the group consumer (committed offsets with require_stable). */
+  readonly eosV2?: { readonly producer: ThreadProducerHolder; readonly consumer: Pick<GroupConsumer, 'committedOffsetsStable'> }
 }
 
 export class TaskInitializer {
@@ -98,14 +103,19 @@ export class TaskInitializer {
     let sm: TaskStateManager | undefined
     try {
       let transactional: TransactionalProducer | undefined
-      if (c.exactlyOnce) {
+      const v2 = this.o.eosV2
+      if (v2) {
+        producer = v2.producer.taskProducer
+      } else if (c.exactlyOnce) {
         producer = transactional = await client.transactionalProducer(`${c.applicationId}-${task.id}`)
         await transactional.init()
       } else {
         producer = await client.taskProducer()
       }
       if (signal.aborted) return await this.#discard(producer, sm)
-      const committed = await client.admin.committedOffsets(c.applicationId, task.partitions)
+      const committed = v2
+        ? await v2.consumer.committedOffsetsStable(task.partitions)
+        : await client.admin.committedOffsets(c.applicationId, task.partitions)
       let committedStreamTime = -1
       for (const m of (await client.admin.committedMetadata?.(c.applicationId, task.partitions))?.values() ?? []) {
         committedStreamTime = Math.max(committedStreamTime, decodeStreamTime(m) ?? -1)

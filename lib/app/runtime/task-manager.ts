@@ -13,6 +13,11 @@
  *   committed.
  * A task is never left running after a failed commit, and every failed task of a commit round is
  * handled before anything else commits.
+ *
+ * Under exactly-once v2 the tasks share the thread's transaction: a commit commits all of them (a
+ * revoked task's commit carries the others' work too), a failed commit fails all of them, and a task
+ * closed dirty while its output is in the open transaction aborts it and rewinds every other task
+ * with work in it (closed dirty and re-created at once from its last commit).
  */
 import type { EventEmitter } from 'node:events'
 import type { TopologyDef } from '../../../topology/engine/types.js'
@@ -23,10 +28,11 @@ import { backoffMs, classifyError } from '../error-policy.js'
 import { emitEvent, StreamsEvents } from '../events.js'
 import type { ResolvedStreamsConfig } from '../options.js'
 import { StreamTask } from '../stream-task.js'
-import type { CommitStrategy } from './commit.js'
+import type { CommitStrategy, TaskCommitFailure } from './commit.js'
 import type { PartitionFlow } from './partition-flow.js'
 import type { StandbyManager } from './standby-manager.js'
 import type { TaskInitializer } from './task-initializer.js'
+import type { ThreadProducerHolder } from './thread-producer.js'
 import type { RuntimeTaskMetrics, ThreadMetrics } from '../../metrics/streams-metrics.js'
 import type { TaskWaiting } from '../health.js'
 
@@ -48,6 +54,8 @@ export interface TaskManagerOptions {
   readonly consumerDown: () => boolean
   /** When the group last confirmed our membership (heartbeat or join), ms. */
   readonly memberConfirmedAt: () => number
+  /** Exactly-once v2: the thread's transactional producer, shared by all tasks. */
+  readonly threadProducer?: ThreadProducerHolder
   /** The thread's sensors and the factory of a task's sensors; none: no metrics. */
   readonly metrics?: TaskManagerMetrics
 }
@@ -75,6 +83,15 @@ export class TaskManager {
   /** Active tasks in the current assignment (the store cache budget is split among them). */
   #assigned = 1
   #fatal = false
+  /**
+   * Tasks this manager closed dirty. Re-created, even by a new assignment, they go back to their
+   * partitions' reset position when nothing is committed: the consumer may already have fetched
+   * (and moved past) records the dirty-closed task took but never committed, e.g. batches of the
+   * new generation delivered to the old task object before the assignment was applied.
+   */
+  readonly #closedDirty = new Set<string>()
+  /** Exactly-once v2: tasks rolled back with an aborted thread transaction, re-created by the next {@link revive}. */
+  readonly #rewind = new Set<string>()
 
   constructor(private readonly o: TaskManagerOptions) {}
 
@@ -101,6 +118,7 @@ export class TaskManager {
     // ours (reviving one later would fence its real owner's producer)
     this.#migrated.clear()
     for (const id of this.#retrying.keys()) if (!active.has(id)) this.#retrying.delete(id)
+    for (const id of this.#rewind) if (!active.has(id)) this.#rewind.delete(id)
     const created: string[] = []
     for (const id of active) {
       if (this.tasks.has(id)) continue
@@ -113,7 +131,7 @@ export class TaskManager {
   }
 
   /** Creates a task and starts its initialization in the background (the consumer keeps heartbeating). */
-  createTask(id: string, revived = false): StreamTask {
+  createTask(id: string, revived = this.#closedDirty.has(id)): StreamTask {
     const taskId = parseTaskId(id)
     const sub = this.o.topology.subtopologies.find((s) => s.id === taskId.subtopology)
     if (!sub) throw new StreamsError(`assigned unknown task ${id}`)
@@ -162,6 +180,7 @@ export class TaskManager {
       }
     }
     task.markClosed()
+    if (!clean) this.#closedDirty.add(task.id)
     await task.initPromise
     this.tasks.delete(task.id)
     for (const p of task.partitions) {
@@ -170,6 +189,7 @@ export class TaskManager {
     }
     this.o.flow.release(task)
     const r = task.resources
+    if (r && !clean && this.o.threadProducer && r.collector.sentSinceCommit > 0) await this.#abortThreadTransaction(task)
     if (r) {
       if (!clean) {
         r.collector.discard()
@@ -194,6 +214,28 @@ export class TaskManager {
     emitEvent(this.o.emitter, StreamsEvents.TASK_CLOSED, { taskId: task.id, standby: false, clean })
   }
 
+  /**
+   * Exactly-once v2: `failed`'s output is in the thread's open transaction, so the transaction is
+   * aborted, and every other running task with work since its last commit is closed dirty (back at
+   * its last commit) and re-created by the next {@link revive}.
+   */
+  async #abortThreadTransaction(failed: StreamTask): Promise<void> {
+    const holder = this.o.threadProducer!
+    if (!holder.inTransaction) return
+    await holder.abort()
+    for (const t of [...this.tasks.values()]) {
+      if (t === failed || t.state !== 'RUNNING' || !t.needsCommit()) continue
+      this.o.config.logger.info(
+        `task ${t.id}: the thread transaction was aborted (task ${failed.id} failed); rewinding it to its last commit`,
+        {
+          taskId: t.id,
+        },
+      )
+      await this.closeTask(t, { clean: false, commit: false })
+      this.#rewind.add(t.id)
+    }
+  }
+
   async closeAll(clean: boolean): Promise<void> {
     for (const t of [...this.tasks.values()]) await this.closeTask(t, { clean: clean && !this.#fatal, commit: false })
   }
@@ -205,6 +247,10 @@ export class TaskManager {
    * group has meanwhile given to others: its producer's initialisation would fence their owners).
    */
   revive(now: number): void {
+    for (const id of this.#rewind) {
+      this.#rewind.delete(id)
+      if (!this.tasks.has(id)) this.createTask(id, true)
+    }
     const confirmed = this.o.memberConfirmedAt()
     for (const [id, at] of this.#migrated) {
       if (now - at < this.o.config.sessionTimeoutMs || confirmed <= at) continue
@@ -259,7 +305,24 @@ export class TaskManager {
         transactional: this.o.commit.transactional,
       })
     if (failed.length === 0) return
-    if (mode === 'throw') throw failed[0]!.error
+    let handle = failed
+    if (mode === 'throw') {
+      // exactly-once v2: a failed thread transaction also fails tasks that were not asked for; those
+      // are handled here, the asked-for ones by the caller
+      const asked = new Set(tasks)
+      const own = failed.find((f) => asked.has(f.task))
+      handle = failed.filter((f) => !asked.has(f.task))
+      if (handle.length === 0) throw own!.error
+      mode = 'handle'
+      if (own) {
+        await this.#handleFailures(handle, mode)
+        throw own.error
+      }
+    }
+    await this.#handleFailures(handle, mode)
+  }
+
+  async #handleFailures(failed: ReadonlyArray<TaskCommitFailure>, mode: CommitFailureMode): Promise<void> {
     let fatal: { error: Error; taskId: string } | undefined
     for (const { task, error } of failed) {
       if (mode === 'close') {

@@ -8,7 +8,12 @@
  * - committed group offsets (by transactions' sendOffsets on commit, or commitOffsets);
  * - injectable errors per call (`broker.fail(op, error)`), as real kafkajs error objects, so the
  *   runtime's real error policy classifies them;
- * - an operation log (`broker.ops`) to check the order of a commit's steps.
+ * - an operation log (`broker.ops`) to check the order of a commit's steps;
+ * - the group's generation and members (KIP-447): `rebalance()` starts a new generation; offsets a
+ *   thread producer adds with group metadata (TxnOffsetCommit v3) are refused with ILLEGAL_GENERATION
+ *   / UNKNOWN_MEMBER_ID when they name a generation or member the group no longer has; committed
+ *   offsets read with `require_stable` are refused (UNSTABLE_OFFSET_COMMIT) while an open
+ *   transaction holds offsets of the partitions.
  */
 import { createRequire } from 'node:module'
 import type { RawRecord } from '../../../topology/engine/types.js'
@@ -30,6 +35,8 @@ import {
   type TopicPartition,
   type TopicPartitionOffset,
   type TransactionalProducer,
+  type ThreadProducer,
+  type ConsumerGroupMetadata,
 } from '../../../lib/app/client/types.js'
 
 const require = createRequire(import.meta.url)
@@ -57,7 +64,7 @@ export function requestTimeout(): Error {
   })
 }
 
-export type FaultOp = 'send' | 'sendOffsets' | 'commit' | 'abort' | 'init' | 'commitOffsets'
+export type FaultOp = 'send' | 'sendOffsets' | 'commit' | 'abort' | 'init' | 'commitOffsets' | 'fetchStable'
 
 interface Txn {
   readonly txnId: string
@@ -85,6 +92,37 @@ export class FakeBroker {
   readonly #faults: Array<{ op: FaultOp; error: () => Error; times: number; match?: (txnId: string | undefined) => boolean }> = []
   /** Every successful or failed call, in order: `op` or `op!` (failed), with the transactional id. */
   readonly ops: string[] = []
+  /** The group's current generation and its members. */
+  generationId = 1
+  readonly members = new Set<string>(['member-1'])
+
+  /** A rebalance: a new generation with the given members. */
+  rebalance(members: ReadonlyArray<string> = [...this.members]): number {
+    this.generationId++
+    this.members.clear()
+    for (const m of members) this.members.add(m)
+    this.ops.push(`rebalance ${this.generationId}`)
+    return this.generationId
+  }
+
+  /** The group coordinator's check of a TxnOffsetCommit v3 (KIP-447). */
+  checkGroup(g: ConsumerGroupMetadata): void {
+    if (!this.members.has(g.memberId)) {
+      this.ops.push(`refused ${g.memberId}@${g.generationId}`)
+      throw protocolError('UNKNOWN_MEMBER_ID')
+    }
+    if (g.generationId !== this.generationId) {
+      this.ops.push(`refused ${g.memberId}@${g.generationId}`)
+      throw protocolError('ILLEGAL_GENERATION')
+    }
+  }
+
+  /** Whether an open transaction holds offsets of the partition (OffsetFetch require_stable). */
+  pendingOffsets(topic: string, partition: number): boolean {
+    for (const t of this.#open.values())
+      if (t.status === 'open' && t.offsets.some((o) => o.topic === topic && o.partition === partition)) return true
+    return false
+  }
 
   /** The next `times` calls of `op` (optionally only for matching transactional ids) throw `error()`. */
   fail(op: FaultOp, error: () => Error, options: { times?: number; txnId?: string } = {}): void {
@@ -276,6 +314,14 @@ class FakeTransactionalProducer extends FakeTaskProducer implements Transactiona
   }
 }
 
+class FakeThreadProducer extends FakeTransactionalProducer implements ThreadProducer {
+  async sendOffsetsWithGroupMetadata(group: ConsumerGroupMetadata, offsets: ReadonlyArray<TopicPartitionOffset>): Promise<void> {
+    await Promise.resolve()
+    this.broker.checkGroup(group)
+    await this.sendOffsets(group.groupId, offsets)
+  }
+}
+
 export class FakeGroupConsumer implements GroupConsumer {
   readonly paused = new Set<string>()
   readonly seeks: Array<{ topic: string; partition: number; offset: string }> = []
@@ -302,6 +348,17 @@ export class FakeGroupConsumer implements GroupConsumer {
   }
   isDown(): boolean {
     return this.down
+  }
+  async committedOffsetsStable(partitions: ReadonlyArray<TopicPartition>): Promise<Map<string, bigint>> {
+    await Promise.resolve()
+    this.broker.check('fetchStable')
+    const out = new Map<string, bigint>()
+    for (const p of partitions) {
+      if (this.broker.pendingOffsets(p.topic, p.partition)) throw protocolError('UNSTABLE_OFFSET_COMMIT')
+      const o = this.broker.groupOffsets.get(tpKey(p.topic, p.partition))
+      if (o !== undefined) out.set(tpKey(p.topic, p.partition), o)
+    }
+    return out
   }
   async commitOffsets(offsets: ReadonlyArray<TopicPartitionOffset>): Promise<void> {
     await Promise.resolve()
@@ -430,6 +487,11 @@ export class FakeClient implements StreamsClient {
   }
   async transactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
     const p = new FakeTransactionalProducer(this.broker, transactionalId)
+    this.producers.push(p)
+    return p
+  }
+  async threadProducer(transactionalId: string): Promise<ThreadProducer> {
+    const p = new FakeThreadProducer(this.broker, transactionalId)
     this.producers.push(p)
     return p
   }

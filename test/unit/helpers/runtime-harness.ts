@@ -12,7 +12,9 @@ import type { OutputRecord, RawRecord, RecordCollector, SubtopologyDef, TaskEngi
 import type { StoreProvider } from '../../../topology/state/types.js'
 import type { ChangelogPartition, TaskStateManager } from '../../../lib/state/types.js'
 import { resolveStreamsConfig, type ResolvedStreamsConfig } from '../../../lib/app/options.js'
-import { AtLeastOnceCommit, ExactlyOnceCommit, type CommitPoint } from '../../../lib/app/runtime/commit.js'
+import { AtLeastOnceCommit, ExactlyOnceCommit, ExactlyOnceV2Commit, type CommitPoint } from '../../../lib/app/runtime/commit.js'
+import { ThreadProducerHolder } from '../../../lib/app/runtime/thread-producer.js'
+import type { ConsumerGroupMetadata } from '../../../lib/app/client/types.js'
 import { PartitionFlow } from '../../../lib/app/runtime/partition-flow.js'
 import { RestoreCoordinator } from '../../../lib/app/runtime/restore.js'
 import { StandbyManager } from '../../../lib/app/runtime/standby-manager.js'
@@ -129,6 +131,8 @@ export const TOPOLOGY = { subtopologies: [SUB], stores: new Map(), globalStores:
 
 export interface HarnessOptions {
   readonly exactlyOnce?: boolean
+  /** Exactly-once v2: one thread producer (`app-p1-1`), offsets with the group generation of the last `assign`. */
+  readonly v2?: boolean
   readonly taskTimeoutMs?: number
 }
 
@@ -142,7 +146,7 @@ export function createHarness(options: HarnessOptions = {}) {
     applicationId: APP,
     bootstrapServers: 'fake:9092',
     stateDir: '/nonexistent',
-    processingGuarantee: options.exactlyOnce === false ? 'at_least_once' : 'exactly_once',
+    processingGuarantee: options.exactlyOnce === false ? 'at_least_once' : options.v2 ? 'exactly_once_v2' : 'exactly_once',
     taskTimeoutMs: options.taskTimeoutMs ?? 60_000,
     retryBackoffMs: 1,
     retryBackoffMaxMs: 2,
@@ -167,6 +171,9 @@ export function createHarness(options: HarnessOptions = {}) {
   const restore = new RestoreCoordinator({ reader: client.reader, emitter, logger: config.logger })
   // eslint-disable-next-line prefer-const
   let manager: TaskManager
+  const threadProducer = options.v2 ? new ThreadProducerHolder(client, `${APP}-p1-1`, config.logger) : undefined
+  /** The group metadata of the applied assignment (as the stream thread keeps it). */
+  let group: ConsumerGroupMetadata | undefined
   const standbys = new StandbyManager({ config, stateFactory, restore, emitter, isActive: (id) => manager.tasks.has(id) })
   const initializer = new TaskInitializer({
     config,
@@ -185,14 +192,23 @@ export function createHarness(options: HarnessOptions = {}) {
     partitionsFor: () => 4,
     cacheMaxBytes: () => 1 << 20,
     wakeUp: () => undefined,
+    eosV2: threadProducer ? { producer: threadProducer, consumer: client.consumer } : undefined,
   })
   manager = new TaskManager({
     config,
     topology: TOPOLOGY,
     initializer,
-    commit: config.exactlyOnce
-      ? new ExactlyOnceCommit({ groupId: APP, hooks })
-      : new AtLeastOnceCommit({ consumer: client.consumer, logger: config.logger, hooks }),
+    commit: threadProducer
+      ? new ExactlyOnceV2Commit({
+          producer: threadProducer,
+          groupMetadata: () => group,
+          tasks: () => [...manager.tasks.values()].filter((t) => t.state === 'RUNNING'),
+          hooks,
+        })
+      : config.exactlyOnce
+        ? new ExactlyOnceCommit({ groupId: APP, hooks })
+        : new AtLeastOnceCommit({ consumer: client.consumer, logger: config.logger, hooks }),
+    threadProducer,
     flow,
     standbys,
     emitter,
@@ -206,6 +222,7 @@ export function createHarness(options: HarnessOptions = {}) {
   /** Assigns tasks (closing revoked ones) and waits until every task finished initializing. */
   async function assign(...ids: string[]): Promise<void> {
     await manager.applyAssignment('member-1', new Set(ids), true)
+    group = { groupId: APP, generationId: broker.generationId, memberId: 'member-1', groupInstanceId: null }
     await settle()
   }
 
@@ -256,5 +273,23 @@ export function createHarness(options: HarnessOptions = {}) {
   }
 
   const eventNames = () => events.map((e) => e.name)
-  return { broker, client, config, manager, events, eventNames, points, fatal, states, disks, assign, settle, feed, commit, revive, task }
+  return {
+    threadProducer,
+    broker,
+    client,
+    config,
+    manager,
+    events,
+    eventNames,
+    points,
+    fatal,
+    states,
+    disks,
+    assign,
+    settle,
+    feed,
+    commit,
+    revive,
+    task,
+  }
 }
