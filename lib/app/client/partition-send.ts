@@ -74,7 +74,8 @@ export class PartitionSender {
 
   /**
    * Sends `topicMessages` with `send`, one call per topic-partition; resolves with every call's
-   * results once all succeeded.
+   * results once all succeeded. A message without a partition gets the one computed here, set on
+   * the message object (it is not copied).
    * @throws the first failure, after every call has settled (none is left in flight)
    */
   async send(send: SendBatch, topicMessages: ReadonlyArray<TopicMessages>): Promise<RecordMetadata[]> {
@@ -116,9 +117,12 @@ export class PartitionSender {
             addTo(out, `${topic}\u0000*`, topic, m)
             continue
           }
+          // set on the message itself (the caller's batch is built for this send): kafkajs then
+          // takes the partition as given instead of hashing the key again
           p = this.#partitioner({ topic, partitionMetadata: metadata, message: m })
+          m.partition = p
         }
-        addTo(out, `${topic}\u0000${p}`, topic, { ...m, partition: p })
+        addTo(out, `${topic}\u0000${p}`, topic, m)
       }
     }
     return [...out.values()]
