@@ -51,9 +51,9 @@ async function until(cond: () => boolean, what: () => string, ms = 60_000): Prom
 }
 
 /** Sum of a metric's values over clients (and over its tags). */
-function sum(cs: ReadonlyArray<KafkaStreams>, name: string, tags: Record<string, string> = {}): number {
+function sum(cs: ReadonlyArray<KafkaStreams>, name: string, tags: Record<string, string> = {}, group?: string): number {
   let n = 0
-  for (const c of cs) for (const m of findMetrics(c.metrics(), name, tags)) n += Number(m.metricValue())
+  for (const c of cs) for (const m of findMetrics(c.metrics(), name, tags, group)) n += Number(m.metricValue())
   return n
 }
 
@@ -73,6 +73,8 @@ describe('runtime metrics and health (3 instances, exactly-once)', () => {
         sessionTimeoutMs: 10_000,
         heartbeatIntervalMs: 1_000,
         logLevel: 'error',
+        // DEBUG: task-level process-*, the metered store layer
+        metricsRecordingLevel: 'DEBUG',
       })
       clients.push(s)
       return s
@@ -98,11 +100,23 @@ describe('runtime metrics and health (3 instances, exactly-once)', () => {
     }
     const all = [a, b, c]
     await until(
-      () => sum(all, 'process-total', { 'thread-id': `${appId}-StreamThread-1` }) >= N,
+      () => sum(all, 'process-total', { 'thread-id': `${appId}-StreamThread-1` }, 'stream-thread-metrics') >= N,
       () => `process-total ${sum(all, 'process-total')} of ${N}`,
     )
     await new Promise((r) => setTimeout(r, 1_000))
-    expect(sum(all, 'process-total', { 'thread-id': `${appId}-StreamThread-1` })).toBe(N)
+    expect(sum(all, 'process-total', { 'thread-id': `${appId}-StreamThread-1` }, 'stream-thread-metrics')).toBe(N)
+    // DEBUG task-level process-total adds up too, and the metered store layer saw the count's puts
+    expect(
+      all.reduce(
+        (n, s) =>
+          n +
+          findMetrics(s.metrics(), 'process-total')
+            .filter((m) => 'task-id' in m.metricName.tags)
+            .reduce((x, m) => x + Number(m.metricValue()), 0),
+        0,
+      ),
+    ).toBe(N)
+    for (const s of all) expect(findMetrics(s.metrics(), 'put-rate', { 'leveldb-state-id': 'counts' }).length).toBeGreaterThan(0)
     // every input partition is reported by the client that consumes it, and its lag reaches 0
     const lags = () => all.flatMap((s) => findMetrics(s.metrics(), 'records-lag', { topic: input }).map((m) => Number(m.metricValue())))
     await until(
@@ -114,8 +128,8 @@ describe('runtime metrics and health (3 instances, exactly-once)', () => {
       expect(h).toMatchObject({ state: 'RUNNING', live: true, ready: true, maxLag: 0 })
       expect(h.lastCommitAgeMs).not.toBeNull()
       expect(h.tasks.every((t) => t.state === 'running')).toBe(true)
-      expect(findMetrics(s.metrics(), 'commit-total').length).toBe(1)
-      expect(sum([s], 'commit-total')).toBeGreaterThan(0)
+      expect(findMetrics(s.metrics(), 'commit-total', {}, 'stream-thread-metrics').length).toBe(1)
+      expect(sum([s], 'commit-total', {}, 'stream-thread-metrics')).toBeGreaterThan(0)
       expect(findMetrics(s.metrics(), 'state')[0]!.metricValue()).toBe('RUNNING')
       expect(sum([s], 'alive-stream-threads')).toBe(1)
     }
@@ -126,7 +140,7 @@ describe('runtime metrics and health (3 instances, exactly-once)', () => {
     const text = await scraper.scrape()
     if (process.env.KSTREAMS_SCRAPE_OUT) await writeFile(process.env.KSTREAMS_SCRAPE_OUT, text)
     const processTotal = text.match(/^kafka_streams_thread_process_total\{[^}]*\} (\d+)/m)
-    expect(Number(processTotal?.[1])).toBe(sum([a], 'process-total', { 'thread-id': `${appId}-StreamThread-1` }))
+    expect(Number(processTotal?.[1])).toBe(sum([a], 'process-total', { 'thread-id': `${appId}-StreamThread-1` }, 'stream-thread-metrics'))
     expect(text).toMatch(new RegExp(`^kafka_consumer_fetch_manager_records_lag\\{[^}]*topic="${input}"[^}]*\\} 0$`, 'm'))
 
     // restart c on an empty state directory: its tasks come back restoring from the changelog

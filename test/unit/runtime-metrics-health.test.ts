@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { afterEach, describe, expect, it } from 'vitest'
+import { StreamsEvents, type StreamsEventPayloads } from '../../lib/app/events.js'
 import { streamsHealth } from '../../lib/app/health.js'
 import { resolveStreamsConfig } from '../../lib/app/options.js'
 import { StreamThread } from '../../lib/app/stream-thread.js'
@@ -12,7 +13,7 @@ import { StreamsMetrics } from '../../lib/metrics/streams-metrics.js'
 import { metricValue } from '../../lib/metrics/registry.js'
 import type { TaskStateManager } from '../../lib/state/types.js'
 import { FakeBroker, FakeClient, protocolError } from './helpers/fake-kafka.js'
-import { CHANGELOG, INPUT, MemoryTaskState, TOPOLOGY, countingEngine } from './helpers/runtime-harness.js'
+import { CHANGELOG, INPUT, MemoryTaskState, OUTPUT, TOPOLOGY, countingEngine } from './helpers/runtime-harness.js'
 
 const threads: StreamThread[] = []
 afterEach(async () => {
@@ -45,6 +46,9 @@ function setup(options: { exactlyOnce: boolean }) {
     logger: { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined },
   })
   const metrics = new StreamsMetrics({ clientId: 'app', recordingLevel: 'INFO' })
+  const emitter = new EventEmitter()
+  const commits: Array<StreamsEventPayloads['kstreams:commit']> = []
+  emitter.on(StreamsEvents.COMMIT, (e: StreamsEventPayloads['kstreams:commit']) => void commits.push(e))
   const thread = new StreamThread({
     config,
     topology: TOPOLOGY,
@@ -57,7 +61,7 @@ function setup(options: { exactlyOnce: boolean }) {
         return sm
       },
     },
-    emitter: new EventEmitter(),
+    emitter,
     partitionsFor: () => 1,
     onFatal: (e) => void fatal.push(e),
     onStateHint: () => undefined,
@@ -68,7 +72,7 @@ function setup(options: { exactlyOnce: boolean }) {
   threads.push(thread)
   const join = () => client.consumer.listener!.onJoin({ memberId: 'm1', isLeader: true, assignment: { [INPUT]: [0] } })
   const value = (name: string, tags: Record<string, string> = {}) => metricValue(metrics.metrics(), name, tags)
-  return { broker, client, disk, fatal, thread, metrics, join, value }
+  return { broker, client, disk, fatal, thread, metrics, join, value, commits }
 }
 
 describe('runtime metrics', () => {
@@ -186,6 +190,31 @@ describe('runtime metrics', () => {
     expect(streamsHealth('RUNNING', s.thread.health(Date.now()), Date.now()).ready).toBe(false)
     expect(s.value('task-closed-total', { 'thread-id': THREAD })).toBe(1)
     expect(s.fatal).toEqual([])
+  })
+})
+
+describe('commit event', () => {
+  it('exactly-once: reports the records (output and changelog) and offsets each transaction committed', async () => {
+    const s = setup({ exactlyOnce: true })
+    s.broker.produce(INPUT, 0, [
+      ['a', '1'],
+      ['b', '1'],
+      ['a', '2'],
+    ])
+    await s.thread.start()
+    s.join()
+    await until(() => s.thread.tasks.get('0_0')?.state === 'RUNNING', 'the task to run')
+    await s.client.consumer.listener!.onBatch(
+      { topic: INPUT, partition: 0, records: s.broker.records(INPUT, 0, 0n), lastOffset: '2', highWatermark: '3' },
+      async () => undefined,
+    )
+    await until(() => s.broker.groupOffset(INPUT, 0) === 3, 'the offsets to be committed')
+    await s.thread.stop({ clean: true })
+    const produced = s.broker.committed(OUTPUT, 0).length + s.broker.committed(CHANGELOG, 0).length
+    expect(produced).toBeGreaterThanOrEqual(5)
+    expect(s.commits.every((c) => c.transactional)).toBe(true)
+    expect(s.commits.reduce((n, c) => n + c.records, 0)).toBe(produced)
+    expect(s.commits.reduce((n, c) => n + c.offsets, 0)).toBeGreaterThanOrEqual(1)
   })
 })
 

@@ -170,7 +170,6 @@ export class ExactlyOnceCommit implements CommitStrategy {
   async commit(all: ReadonlyArray<StreamTask>): Promise<CommitOutcome> {
     const tasks = all.filter((t) => t.needsCommit())
     let records = 0
-    for (const t of tasks) records += t.collector!.sentSinceCommit
     const results = await Promise.allSettled(tasks.map((t) => this.#commitTask(t)))
     const failed: TaskCommitFailure[] = []
     const committed: StreamTask[] = []
@@ -179,7 +178,8 @@ export class ExactlyOnceCommit implements CommitStrategy {
       if (r.status === 'rejected') failed.push({ task: tasks[i]!, error: asError(r.reason) })
       else {
         committed.push(tasks[i]!)
-        offsets += r.value
+        records += r.value.records
+        offsets += r.value.offsets
       }
     })
     return { committed, failed, records, offsets }
@@ -188,9 +188,9 @@ export class ExactlyOnceCommit implements CommitStrategy {
   /**
    * One task's transaction, then its local state. On any failure the open transaction is aborted
    * (when the producer still can) and the error thrown, wrapped with the task as its place.
-   * @returns the number of offsets committed
+   * @returns the records (output and changelog) and offsets the transaction committed
    */
-  async #commitTask(t: StreamTask): Promise<number> {
+  async #commitTask(t: StreamTask): Promise<{ records: number; offsets: number }> {
     const place = { taskId: t.id }
     const producer = t.resources?.transactional
     if (!producer) throw new TaskMigratedError('task has no transactional producer', { place })
@@ -199,10 +199,12 @@ export class ExactlyOnceCommit implements CommitStrategy {
     try {
       await stateManager.prepareCommit(collector)
       const offsets = t.offsetsToCommit()
-      if (collector.sentSinceCommit === 0 && offsets.length === 0 && !producer.inTransaction) {
+      // after prepareCommit: the changelog records of the store caches count too
+      const records = collector.sentSinceCommit
+      if (records === 0 && offsets.length === 0 && !producer.inTransaction) {
         // empty commit: no transaction
         t.markCommitted([])
-        return 0
+        return { records: 0, offsets: 0 }
       }
       await collector.flush()
       hook?.('after-send')
@@ -212,7 +214,7 @@ export class ExactlyOnceCommit implements CommitStrategy {
       hook?.('after-commit')
       t.markCommitted(offsets)
       await commitLocal(t, this.o.hooks)
-      return offsets.length
+      return { records, offsets: offsets.length }
     } catch (e) {
       try {
         await producer.abort()

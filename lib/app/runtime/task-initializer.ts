@@ -19,6 +19,7 @@ import type { OutputRecord, TopologyDef } from '../../../topology/engine/types.j
 import { ProductionError } from '../../../topology/errors.js'
 import type { TaskId } from '../../../topology/processor/types.js'
 import type { StateStore } from '../../../topology/state/types.js'
+import { meteredStoreProvider } from '../../state/metered.js'
 import type { TaskStateManager } from '../../state/types.js'
 import type { GroupConsumer, ProduceHeaders, StreamsClient, TaskProducer, TransactionalProducer } from '../client/types.js'
 import { deserializationHandler, processingHandler, productionDecision } from '../error-handlers.js'
@@ -150,7 +151,8 @@ export class TaskInitializer {
         topology: this.o.topology,
         subtopology: task.subtopology,
         taskId: task.taskId,
-        stores: sm.provider,
+        // the metered store layer records DEBUG sensors only: at INFO the stores are not wrapped
+        stores: task.metrics?.debugEnabled ? meteredStoreProvider(sm.provider, task.metrics) : sm.provider,
         collector,
         clock: Date.now,
         defaultKeySerde: c.defaultKeySerde,
