@@ -2,6 +2,7 @@
  * The time-segmented base of the runtime window and session stores (Kafka Streams:
  * `RocksDBSegmentedBytesStore`): segments, retention, stream-time metadata and the key-index reads.
  */
+import type { RawRecord } from '../../topology/engine/types.js'
 import { ProcessorStateError } from '../../topology/errors.js'
 import type { BackendOp, BackendRange } from './backend.js'
 import type { OverlayEntry } from './cache.js'
@@ -46,6 +47,21 @@ function byTimes(x: IndexedCandidate, y: IndexedCandidate): number {
 
 /** Shared logic of the time-segmented window and session stores. */
 export abstract class SegmentedStore extends RuntimeStore {
+  /**
+   * Decodes one changelog record's key during restore; a key that does not decode is a
+   * ProcessorStateError naming the store and the record's topic, partition and offset.
+   */
+  protected decodeChangelogKey<T>(r: RawRecord, key: Buffer, decode: (key: Buffer) => T, kind: string): T {
+    try {
+      return decode(key)
+    } catch (err) {
+      throw new ProcessorStateError(`Malformed ${kind} changelog key`, {
+        cause: err,
+        place: { ...this.place(), topic: r.topic, partition: r.partition, offset: r.offset },
+      })
+    }
+  }
+
   readonly retentionMs: number
   readonly segmentIntervalMs: number
   /** Largest time put (window start / session end), including uncommitted puts. */

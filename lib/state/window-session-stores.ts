@@ -1,5 +1,4 @@
 /** The runtime window and session bytes stores (Kafka Streams: `RocksDBWindowStore`, `RocksDBSessionStore`). */
-import { ProcessorStateError } from '../../topology/errors.js'
 import type { SessionBytesStore, WindowBytesStore } from '../../topology/state/types.js'
 import type { RawRecord } from '../../topology/engine/types.js'
 import type { BackendOp, BackendRange } from './backend.js'
@@ -134,15 +133,7 @@ export class RuntimeWindowStore extends SegmentedStore implements WindowBytesSto
     const ops: BackendOp[] = []
     for (const r of records) {
       if (!r.key) continue
-      let p
-      try {
-        p = decodeWindowChangelogKey(r.key)
-      } catch (err) {
-        throw new ProcessorStateError(`Malformed window changelog key`, {
-          cause: err,
-          place: { ...this.place(), topic: r.topic, partition: r.partition, offset: r.offset },
-        })
-      }
+      const p = this.decodeChangelogKey(r, r.key, decodeWindowChangelogKey, 'window')
       this.observe(p.windowStartMs)
       if (p.windowStartMs < this.minLiveTime()) continue
       if (this.retainDuplicates && p.seq > this.seq) this.seq = p.seq
@@ -238,15 +229,7 @@ export class RuntimeSessionStore extends SegmentedStore implements SessionBytesS
     const ops: BackendOp[] = []
     for (const r of records) {
       if (!r.key) continue
-      let p
-      try {
-        p = decodeSessionChangelogKey(r.key)
-      } catch (err) {
-        throw new ProcessorStateError(`Malformed session changelog key`, {
-          cause: err,
-          place: { ...this.place(), topic: r.topic, partition: r.partition, offset: r.offset },
-        })
-      }
+      const p = this.decodeChangelogKey(r, r.key, decodeSessionChangelogKey, 'session')
       this.observe(p.endMs)
       if (p.endMs < this.minLiveTime()) continue
       ops.push([sessionStoreKey(this.segmentId(p.endMs), Buffer.from(p.key), p.startMs, p.endMs), r.value])
