@@ -45,14 +45,19 @@ export type {
   ProducedConfig,
   RepartitionedConfig,
 } from '../topology/dsl/options.js'
-export { Joined, StreamJoined, withKey } from '../topology/dsl/joins.js'
+export { Joined, StreamJoined, withKey, JOIN_RETRACTION_HEADERS } from '../topology/dsl/joins.js'
+export { LateRecords, LATE_RECORD_HEADERS } from '../topology/dsl/late-records.js'
+export type { LateRecordsConfig } from '../topology/dsl/late-records.js'
 export { TableJoined } from '../topology/dsl/foreign-key-join.js'
 export type { TableJoinedConfig } from '../topology/dsl/foreign-key-join.js'
 export type {
   AnyValueJoiner,
+  EmitUnmatched,
   JoinedConfig,
   KeyValueMapper,
+  RetractingStreamJoinedConfig,
   StreamJoinedConfig,
+  StreamJoinedLateRecords,
   ValueJoiner,
   ValueJoinerWithKey,
 } from '../topology/dsl/joins.js'

@@ -30,16 +30,21 @@ export * from './dsl/time-windowed-kstream.js'
 export * from './dsl/sliding-windowed-kstream.js'
 export * from './dsl/session-windowed-kstream.js'
 export * from './dsl/cogrouped-kstream.js'
+export { LateRecords, LATE_RECORD_HEADERS } from './dsl/late-records.js'
+export type { LateRecordsConfig } from './dsl/late-records.js'
 export { TableJoined } from './dsl/foreign-key-join.js'
 export type { TableJoinedConfig } from './dsl/foreign-key-join.js'
 export { WindowedSerdes, timeWindowedSerde, sessionWindowedSerde } from './processors/windowed/windowed-serdes.js'
 export type { Initializer, Aggregator, Reducer, Merger } from './processors/windowed/types.js'
 export * from './state/memory.js'
 export * from './engine/index.js'
-export { Joined, StreamJoined, withKey, isValueJoinerWithKey } from './dsl/joins.js'
+export { Joined, StreamJoined, withKey, isValueJoinerWithKey, JOIN_RETRACTION_HEADERS } from './dsl/joins.js'
 export type {
   JoinedConfig,
   StreamJoinedConfig,
+  StreamJoinedLateRecords,
+  RetractingStreamJoinedConfig,
+  EmitUnmatched,
   ValueJoiner,
   ValueJoinerWithKey,
   AnyValueJoiner,

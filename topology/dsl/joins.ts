@@ -15,6 +15,9 @@ import type { InternalTopologyBuilder } from '../internals/internal-topology-bui
 import { passThroughSupplier } from '../processors/stateless.js'
 import type { JoinWindows } from './windows.js'
 import type { MaterializedConfig, NamedConfig } from './options.js'
+import { addLateRecordsSink, checkLateRecords, lateRecordsTarget, type LateRecordsConfig } from './late-records.js'
+import type { EmitUnmatched } from './emit-unmatched.js'
+export { JOIN_RETRACTION_HEADERS, type EmitUnmatched } from './emit-unmatched.js'
 import { nameOrGenerate, resolveMaterialized, storeDefFrom } from './materialize.js'
 import type { KStream } from './kstream.js'
 import { KTable, type TableOrigin } from './ktable.js'
@@ -261,7 +264,32 @@ export interface StreamJoinedConfig<K, V, VO> {
    * @defaultValue 'join'
    */
   readonly lateRecords?: 'join' | 'drop'
+  /**
+   * Side topics for the records of each side dropped as late (a kstreams extension): see
+   * {@link StreamJoined.withLateRecords}. Requires the `'drop'` policy (the default when set).
+   */
+  readonly lateRecordsTo?: StreamJoinedLateRecords<K, V, VO>
+  /**
+   * When a left/outer join emits a record without a match (see {@link EmitUnmatched}).
+   * @defaultValue 'onWindowClose'
+   */
+  readonly emitUnmatched?: EmitUnmatched
 }
+
+/** The side topics of {@link StreamJoinedConfig.lateRecordsTo}; a side without one only counts its late records. */
+export interface StreamJoinedLateRecords<K, V, VO> {
+  /** Late records of this stream (the one the join is called on). */
+  readonly thisSide?: LateRecordsConfig<K, V>
+  /** Late records of the other stream. */
+  readonly otherSide?: LateRecordsConfig<K, VO>
+}
+
+/**
+ * A stream-stream join config whose left/outer results include retractions (`null` values):
+ * what {@link StreamJoined.withEmitUnmatched}`('eagerWithRetraction')` returns. Joins given one
+ * return `KStream<K, VR | null>`.
+ */
+export type RetractingStreamJoinedConfig<K, V, VO> = StreamJoinedConfig<K, V, VO> & { readonly emitUnmatched: 'eagerWithRetraction' }
 
 /**
  * Options of a stream-stream join (Kafka Streams: `StreamJoined<K, V1, V2>`, KIP-479): serdes of the
@@ -272,7 +300,7 @@ export interface StreamJoinedConfig<K, V, VO> {
  * StreamJoined.with(Serdes.String(), impressionSerde, clickSerde).withStoreName('ad-join').withLoggingDisabled()
  * ```
  */
-export class StreamJoined<K, V, VO> implements StreamJoinedConfig<K, V, VO> {
+export class StreamJoined<K, V, VO, E extends EmitUnmatched = EmitUnmatched> implements StreamJoinedConfig<K, V, VO> {
   readonly keySerde?: Serde<K>
   readonly valueSerde?: Serde<V>
   readonly otherValueSerde?: Serde<VO>
@@ -281,6 +309,9 @@ export class StreamJoined<K, V, VO> implements StreamJoinedConfig<K, V, VO> {
   readonly loggingEnabled: boolean
   readonly logConfig: Readonly<globalThis.Record<string, string>>
   readonly lateRecords?: 'join' | 'drop'
+  readonly lateRecordsTo?: StreamJoinedLateRecords<K, V, VO>
+  /** The emission policy; typed as the one literal chosen by {@link withEmitUnmatched}, so joins know their result type. */
+  readonly emitUnmatched: EmitUnmatched extends E ? EmitUnmatched | undefined : E
 
   private constructor(config: StreamJoinedConfig<K, V, VO>) {
     if (config.keySerde !== undefined) this.keySerde = config.keySerde
@@ -291,6 +322,8 @@ export class StreamJoined<K, V, VO> implements StreamJoinedConfig<K, V, VO> {
     this.loggingEnabled = config.loggingEnabled ?? true
     this.logConfig = Object.freeze({ ...(config.logConfig ?? {}) })
     if (config.lateRecords !== undefined) this.lateRecords = config.lateRecords
+    if (config.lateRecordsTo !== undefined) this.lateRecordsTo = config.lateRecordsTo
+    this.emitUnmatched = config.emitUnmatched as EmitUnmatched extends E ? EmitUnmatched | undefined : E
     Object.freeze(this)
   }
 
@@ -307,42 +340,42 @@ export class StreamJoined<K, V, VO> implements StreamJoinedConfig<K, V, VO> {
     return new StreamJoined<K, V, VO>({ storeName: checkName('StreamJoined.as', 'storeName', storeName) })
   }
 
-  withKeySerde(keySerde: Serde<K>): StreamJoined<K, V, VO> {
-    return new StreamJoined<K, V, VO>({ ...this.config(), keySerde })
+  withKeySerde(keySerde: Serde<K>): StreamJoined<K, V, VO, E> {
+    return new StreamJoined<K, V, VO, E>({ ...this.config(), keySerde })
   }
 
-  withValueSerde(valueSerde: Serde<V>): StreamJoined<K, V, VO> {
-    return new StreamJoined<K, V, VO>({ ...this.config(), valueSerde })
+  withValueSerde(valueSerde: Serde<V>): StreamJoined<K, V, VO, E> {
+    return new StreamJoined<K, V, VO, E>({ ...this.config(), valueSerde })
   }
 
-  withOtherValueSerde(otherValueSerde: Serde<VO>): StreamJoined<K, V, VO> {
-    return new StreamJoined<K, V, VO>({ ...this.config(), otherValueSerde })
+  withOtherValueSerde(otherValueSerde: Serde<VO>): StreamJoined<K, V, VO, E> {
+    return new StreamJoined<K, V, VO, E>({ ...this.config(), otherValueSerde })
   }
 
   /**
    * Base name of the join's processors.
    * @throws TopologyError naming `name` when empty
    */
-  withName(name: string): StreamJoined<K, V, VO> {
-    return new StreamJoined<K, V, VO>({ ...this.config(), name: checkName('StreamJoined.withName', 'name', name) })
+  withName(name: string): StreamJoined<K, V, VO, E> {
+    return new StreamJoined<K, V, VO, E>({ ...this.config(), name: checkName('StreamJoined.withName', 'name', name) })
   }
 
   /**
    * Base name of the join's stores (and so of their changelog topics).
    * @throws TopologyError naming `storeName` when empty
    */
-  withStoreName(storeName: string): StreamJoined<K, V, VO> {
-    return new StreamJoined<K, V, VO>({ ...this.config(), storeName: checkName('StreamJoined.withStoreName', 'storeName', storeName) })
+  withStoreName(storeName: string): StreamJoined<K, V, VO, E> {
+    return new StreamJoined<K, V, VO, E>({ ...this.config(), storeName: checkName('StreamJoined.withStoreName', 'storeName', storeName) })
   }
 
   /** Backs the join buffers with changelog topics (the default), with extra topic configs. */
-  withLoggingEnabled(logConfig: Readonly<globalThis.Record<string, string>> = {}): StreamJoined<K, V, VO> {
-    return new StreamJoined<K, V, VO>({ ...this.config(), loggingEnabled: true, logConfig })
+  withLoggingEnabled(logConfig: Readonly<globalThis.Record<string, string>> = {}): StreamJoined<K, V, VO, E> {
+    return new StreamJoined<K, V, VO, E>({ ...this.config(), loggingEnabled: true, logConfig })
   }
 
   /** No changelog topics for the join buffers: after a failover the buffers start empty. */
-  withLoggingDisabled(): StreamJoined<K, V, VO> {
-    return new StreamJoined<K, V, VO>({ ...this.config(), loggingEnabled: false, logConfig: {} })
+  withLoggingDisabled(): StreamJoined<K, V, VO, E> {
+    return new StreamJoined<K, V, VO, E>({ ...this.config(), loggingEnabled: false, logConfig: {} })
   }
 
   /**
@@ -351,8 +384,47 @@ export class StreamJoined<K, V, VO> implements StreamJoinedConfig<K, V, VO> {
    * A kstreams extension; Kafka Streams has no such option.
    * @throws TopologyError naming `lateRecords` when neither
    */
-  withLateRecords(lateRecords: 'join' | 'drop'): StreamJoined<K, V, VO> {
-    return new StreamJoined<K, V, VO>({ ...this.config(), lateRecords: checkLateRecords('StreamJoined.withLateRecords', lateRecords) })
+  withLateRecords(lateRecords: 'join' | 'drop'): StreamJoined<K, V, VO, E>
+  /**
+   * Drops late records (the `'drop'` policy) and sends them to side topics: `thisSide` gets the
+   * late records of this stream, `otherSide` those of the other stream (`null`/omitted: that
+   * side's late records are only counted). A record is late when its join window plus grace has
+   * closed: a record of this stream at `t` when `t + after + grace < stream-time`, of the other
+   * stream when `t + before + grace < stream-time`. It keeps its key, value, timestamp and
+   * headers and gets the headers of `LATE_RECORD_HEADERS`: processor (the side's join processor),
+   * window (its join window `[t - before, t + after]` as seen from its side), stream-time,
+   * lateness and `kstreams.late.join-side` (`this` / `other`). Sent through the task's record
+   * collector: under exactly-once in the same transaction. Still counted in `dropped-records`.
+   * @throws TopologyError when a side has no topic
+   */
+  withLateRecords(thisSide: LateRecordsConfig<K, V> | null, otherSide?: LateRecordsConfig<K, VO> | null): StreamJoined<K, V, VO, E>
+  withLateRecords(
+    policyOrThisSide: 'join' | 'drop' | LateRecordsConfig<K, V> | null,
+    otherSide?: LateRecordsConfig<K, VO> | null,
+  ): StreamJoined<K, V, VO, E> {
+    const method = 'StreamJoined.withLateRecords'
+    if (typeof policyOrThisSide === 'string' || policyOrThisSide === undefined) {
+      const { lateRecordsTo: _dropped, ...rest } = this.config()
+      return new StreamJoined<K, V, VO, E>({ ...rest, lateRecords: checkLateRecordsPolicy(method, policyOrThisSide) })
+    }
+    const lateRecordsTo: StreamJoinedLateRecords<K, V, VO> = {
+      ...(policyOrThisSide !== null ? { thisSide: checkLateRecords(policyOrThisSide, method) } : {}),
+      ...(otherSide !== null && otherSide !== undefined ? { otherSide: checkLateRecords(otherSide, method) } : {}),
+    }
+    return new StreamJoined<K, V, VO, E>({ ...this.config(), lateRecords: 'drop', lateRecordsTo })
+  }
+
+  /**
+   * When a left/outer join emits records without a match: `'onWindowClose'` (the default, Kafka
+   * Streams ≥ 3.1, KIP-633), `'eager'` (Kafka Streams < 3.1) or `'eagerWithRetraction'`; see
+   * {@link EmitUnmatched} for the exact semantics and the retraction's shape. A kstreams option.
+   * @throws TopologyError naming `emitUnmatched` for any other value
+   */
+  withEmitUnmatched<E2 extends EmitUnmatched>(emitUnmatched: E2): StreamJoined<K, V, VO, E2> {
+    return new StreamJoined<K, V, VO, E2>({
+      ...this.config(),
+      emitUnmatched: checkEmitUnmatched('StreamJoined.withEmitUnmatched', emitUnmatched),
+    })
   }
 
   private config(): StreamJoinedConfig<K, V, VO> {
@@ -365,12 +437,20 @@ export class StreamJoined<K, V, VO> implements StreamJoinedConfig<K, V, VO> {
       loggingEnabled: this.loggingEnabled,
       logConfig: this.logConfig,
       ...(this.lateRecords !== undefined ? { lateRecords: this.lateRecords } : {}),
+      ...(this.lateRecordsTo !== undefined ? { lateRecordsTo: this.lateRecordsTo } : {}),
+      ...(this.emitUnmatched !== undefined ? { emitUnmatched: this.emitUnmatched } : {}),
     }
   }
 }
 
-function checkLateRecords(where: string, value: unknown): 'join' | 'drop' {
+function checkLateRecordsPolicy(where: string, value: unknown): 'join' | 'drop' {
   if (value !== 'join' && value !== 'drop') throw new TopologyError(`${where}: lateRecords must be 'join' or 'drop', got ${String(value)}`)
+  return value
+}
+
+function checkEmitUnmatched<E extends EmitUnmatched>(where: string, value: E): E {
+  if (value !== 'onWindowClose' && value !== 'eager' && value !== 'eagerWithRetraction')
+    throw new TopologyError(`${where}: emitUnmatched must be 'onWindowClose', 'eager' or 'eagerWithRetraction', got ${String(value)}`)
   return value
 }
 
@@ -476,14 +556,32 @@ export function buildStreamStreamJoin<K, V, VO, VR>(
 
   const thisStoreName = (storeName !== undefined ? storeName + thisSuffix : joinThisGenerated) + '-store'
   const otherStoreName = (storeName !== undefined ? storeName + otherSuffix : joinOtherGenerated) + '-store'
-  const outerStoreName = !leftOuter
-    ? undefined
-    : (storeName !== undefined
-        ? storeName + (rightOuter ? '-outer-shared-join' : '-left-shared-join')
-        : 'KSTREAM-OUTERSHARED-' + joinThisGenerated.substring(thisPrefix.length)) + '-store'
+  const emitUnmatched: EmitUnmatched =
+    sj.emitUnmatched === undefined || sj.emitUnmatched === null ? 'onWindowClose' : checkEmitUnmatched(method, sj.emitUnmatched)
+  // 'eager' emits unmatched records at once and keeps nothing; the other policies keep them in the
+  // shared store (until their window closes, or until retracted).
+  const outerStoreName =
+    !leftOuter || emitUnmatched === 'eager'
+      ? undefined
+      : (storeName !== undefined
+          ? storeName + (rightOuter ? '-outer-shared-join' : '-left-shared-join')
+          : 'KSTREAM-OUTERSHARED-' + joinThisGenerated.substring(thisPrefix.length)) + '-store'
   if (thisStoreName === otherStoreName) throw new TopologyError(`${method}: both join stores would be named '${thisStoreName}'`)
 
-  const dropLate = (sj.lateRecords === undefined ? 'join' : checkLateRecords(method, sj.lateRecords)) === 'drop'
+  const latePolicy = sj.lateRecords === undefined ? undefined : checkLateRecordsPolicy(method, sj.lateRecords)
+  const lateTo = sj.lateRecordsTo
+  if (lateTo !== undefined) {
+    requireObject(lateTo, 'streamJoined.lateRecordsTo', method)
+    if (latePolicy === 'join')
+      throw new TopologyError(`${method}: late records sent to a side topic are not joined; lateRecords must be 'drop' with lateRecordsTo`)
+  }
+  // Retractions need every possible match to find the retractable record: a late record (joined
+  // under 'join' while the other buffer still holds its match) could come after it was forgotten.
+  if (emitUnmatched === 'eagerWithRetraction' && latePolicy === 'join' && leftOuter)
+    throw new TopologyError(`${method}: emitUnmatched 'eagerWithRetraction' drops late records; lateRecords 'join' cannot be used with it`)
+  const thisLate = lateTo?.thisSide !== undefined ? lateRecordsTarget(joinThisName, lateTo.thisSide, method) : undefined
+  const otherLate = lateTo?.otherSide !== undefined ? lateRecordsTarget(joinOtherName, lateTo.otherSide, method) : undefined
+  const dropLate = latePolicy === 'drop' || lateTo !== undefined || (emitUnmatched === 'eagerWithRetraction' && leftOuter)
   const w: JoinWindowSpec = { beforeMs: windows.beforeMs, afterMs: windows.afterMs, graceMs: windows.graceMs, dropLate }
   const sizeMs = windows.beforeMs + windows.afterMs
   const logging = { loggingEnabled: sj.loggingEnabled ?? true, logConfig: { ...(sj.logConfig ?? {}) } }
@@ -526,19 +624,39 @@ export function buildStreamStreamJoin<K, V, VO, VR>(
       persistent: true,
     })
   }
-  const common = { leftOuter, rightOuter, windows: w, joiner, trackers, ...(outerStoreName !== undefined ? { outerStoreName } : {}) }
+  const common = {
+    leftOuter,
+    rightOuter,
+    windows: w,
+    joiner,
+    trackers,
+    emitUnmatched,
+    ...(outerStoreName !== undefined ? { outerStoreName } : {}),
+  }
   builder.addProcessor(
     joinThisName,
-    streamStreamJoinProcessorSupplier<K, V, VO, VR>({ ...common, side: 'left', otherStoreName }),
+    streamStreamJoinProcessorSupplier<K, V, VO, VR>({
+      ...common,
+      side: 'left',
+      otherStoreName,
+      ...(thisLate ? { lateRecords: thisLate } : {}),
+    }),
     [thisWindowedName],
     [otherStoreName, ...(outerStoreName !== undefined ? [outerStoreName] : [])],
   )
   builder.addProcessor(
     joinOtherName,
-    streamStreamJoinProcessorSupplier<K, V, VO, VR>({ ...common, side: 'right', otherStoreName: thisStoreName }),
+    streamStreamJoinProcessorSupplier<K, V, VO, VR>({
+      ...common,
+      side: 'right',
+      otherStoreName: thisStoreName,
+      ...(otherLate ? { lateRecords: otherLate } : {}),
+    }),
     [otherWindowedName],
     [thisStoreName, ...(outerStoreName !== undefined ? [outerStoreName] : [])],
   )
+  if (thisLate !== undefined) addLateRecordsSink(builder, thisLate, lateTo!.thisSide!, { keySerde, valueSerde })
+  if (otherLate !== undefined) addLateRecordsSink(builder, otherLate, lateTo!.otherSide!, { keySerde, valueSerde: otherValueSerde })
   builder.addProcessor(mergeName, passThroughSupplier(), [joinThisName, joinOtherName])
 
   return left.derive<K, VR>(mergeName, {

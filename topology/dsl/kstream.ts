@@ -52,6 +52,7 @@ import {
   type JoinedConfig,
   type KeyValueMapper,
   type StreamJoinedConfig,
+  type RetractingStreamJoinedConfig,
 } from './joins.js'
 
 /** Internal state of a KStream handle. */
@@ -460,8 +461,22 @@ export class KStream<K, V> {
 
   /**
    * Windowed left join with another stream: like {@link KStream.join}, and a record of this
-   * stream that found no match is emitted once with `null` after its window (plus grace) closed.
+   * stream that found no match is emitted once with `null` after its window (plus grace) closed
+   * (the default `StreamJoined.withEmitUnmatched('onWindowClose')`; `'eager'` emits it at once).
+   * With `'eagerWithRetraction'` the result has retractions (`null` values): see `EmitUnmatched`.
    */
+  leftJoin<VO, VR>(
+    other: KStream<K, VO>,
+    joiner: ValueJoiner<V, VO | null, VR>,
+    windows: JoinWindows,
+    streamJoined: RetractingStreamJoinedConfig<K, V, VO>,
+  ): KStream<K, VR | null>
+  leftJoin<VO, VR>(
+    other: KStream<K, VO>,
+    joiner: ValueJoinerWithKey<K, V, VO | null, VR>,
+    windows: JoinWindows,
+    streamJoined: RetractingStreamJoinedConfig<K, V, VO>,
+  ): KStream<K, VR | null>
   leftJoin<VO, VR>(
     other: KStream<K, VO>,
     joiner: ValueJoiner<V, VO | null, VR>,
@@ -496,8 +511,22 @@ export class KStream<K, V> {
 
   /**
    * Windowed outer join with another stream: unmatched records of either side are emitted once,
-   * with `null` for the missing side, after their window (plus grace) closed.
+   * with `null` for the missing side, after their window (plus grace) closed (the default
+   * `StreamJoined.withEmitUnmatched('onWindowClose')`; `'eager'` emits them at once). With
+   * `'eagerWithRetraction'` the result has retractions (`null` values): see `EmitUnmatched`.
    */
+  outerJoin<VO, VR>(
+    other: KStream<K, VO>,
+    joiner: ValueJoiner<V | null, VO | null, VR>,
+    windows: JoinWindows,
+    streamJoined: RetractingStreamJoinedConfig<K, V, VO>,
+  ): KStream<K, VR | null>
+  outerJoin<VO, VR>(
+    other: KStream<K, VO>,
+    joiner: ValueJoinerWithKey<K, V | null, VO | null, VR>,
+    windows: JoinWindows,
+    streamJoined: RetractingStreamJoinedConfig<K, V, VO>,
+  ): KStream<K, VR | null>
   outerJoin<VO, VR>(
     other: KStream<K, VO>,
     joiner: ValueJoiner<V | null, VO | null, VR>,

@@ -15,6 +15,7 @@ import type { MaterializedConfig, NamedConfig } from './options.js'
 import { requireFunction } from './materialize.js'
 import { windowedAggregateCall, windowedCountCall, windowedReduceCall, type WindowedAggregateCall } from './windowed-common.js'
 import { EmitStrategy } from './suppressed.js'
+import { checkLateRecords, type LateRecordsConfig } from './late-records.js'
 import type { SessionWindows } from './windows.js'
 import { checkEmitStrategy } from './time-windowed-kstream.js'
 import { buildWindowedAggregate } from '../processors/windowed/build.js'
@@ -33,6 +34,7 @@ export class SessionWindowedKStream<K, V> {
     /** @internal */ readonly grouped: KGroupedStream<K, V>,
     readonly windows: SessionWindows,
     readonly strategy: EmitStrategy = EmitStrategy.onWindowUpdate(),
+    /** @internal */ readonly lateRecords?: LateRecordsConfig<K, V>,
   ) {
     Object.freeze(this)
   }
@@ -40,7 +42,18 @@ export class SessionWindowedKStream<K, V> {
   /** When results are forwarded (KIP-825). @defaultValue `EmitStrategy.onWindowUpdate()` */
   emitStrategy(strategy: EmitStrategy): SessionWindowedKStream<K, V> {
     checkEmitStrategy(strategy)
-    return new SessionWindowedKStream<K, V>(this.grouped, this.windows, strategy)
+    return new SessionWindowedKStream<K, V>(this.grouped, this.windows, strategy, this.lateRecords)
+  }
+
+  /**
+   * Sends the records the aggregation drops as late (their session, merged with its neighbours,
+   * would end before `stream-time - gap - grace`) to a side topic: key, value, timestamp and
+   * headers unchanged, plus the headers of `LATE_RECORD_HEADERS`, the window being that session.
+   * See `TimeWindowedKStream.withLateRecords`.
+   * @throws TopologyError when `lateRecords` has no topic
+   */
+  withLateRecords(lateRecords: LateRecordsConfig<K, V>): SessionWindowedKStream<K, V> {
+    return new SessionWindowedKStream<K, V>(this.grouped, this.windows, this.strategy, checkLateRecords(lateRecords, 'withLateRecords'))
   }
 
   /** Counts records per session (`KSTREAM-AGGREGATE-`). Value serde defaults to Long. */
@@ -96,7 +109,8 @@ export class SessionWindowedKStream<K, V> {
       // What suppress(untilWindowCloses) waits after a session's end: gap + grace (Kafka Streams'
       // GraphGraceSearchUtil); its buffer emits once `end <= stream-time - gap - grace`.
       closeAfterEndMs: windows.inactivityGap() + windows.gracePeriodMs(),
-      supplier: (storeName, emitTimeStoreName) =>
+      lateRecords: this.lateRecords,
+      supplier: (storeName, emitTimeStoreName, lateRecords) =>
         sessionWindowAggregateSupplier<K, V, VAgg>({
           windows,
           storeName,
@@ -105,6 +119,7 @@ export class SessionWindowedKStream<K, V> {
           aggregator,
           merger,
           ...(emitTimeStoreName ? { emitTimeStoreName } : {}),
+          ...(lateRecords ? { lateRecords } : {}),
         }),
       valueGetter: (storeName) => sessionStoreValueGetterSupplier<K, VAgg>(storeName),
     })

@@ -9,6 +9,7 @@ import type { KGroupedStream } from './kgrouped-stream.js'
 import type { KTable } from './ktable.js'
 import { WindowAggregations, type WindowedAggregateCall } from './windowed-common.js'
 import { EmitStrategy } from './suppressed.js'
+import { checkLateRecords, type LateRecordsConfig } from './late-records.js'
 import type { SlidingWindows } from './windows.js'
 import type { TimeWindowedKStream } from './time-windowed-kstream.js'
 import { checkEmitStrategy } from './time-windowed-kstream.js'
@@ -24,6 +25,7 @@ export class SlidingWindowedKStream<K, V> extends WindowAggregations<K, V> imple
     /** @internal */ readonly grouped: KGroupedStream<K, V>,
     readonly windows: SlidingWindows,
     readonly strategy: EmitStrategy = EmitStrategy.onWindowUpdate(),
+    /** @internal */ readonly lateRecords?: LateRecordsConfig<K, V>,
   ) {
     super()
     Object.freeze(this)
@@ -31,7 +33,11 @@ export class SlidingWindowedKStream<K, V> extends WindowAggregations<K, V> imple
 
   emitStrategy(strategy: EmitStrategy): TimeWindowedKStream<K, V> {
     checkEmitStrategy(strategy)
-    return new SlidingWindowedKStream<K, V>(this.grouped, this.windows, strategy)
+    return new SlidingWindowedKStream<K, V>(this.grouped, this.windows, strategy, this.lateRecords)
+  }
+
+  withLateRecords(lateRecords: LateRecordsConfig<K, V>): TimeWindowedKStream<K, V> {
+    return new SlidingWindowedKStream<K, V>(this.grouped, this.windows, this.strategy, checkLateRecords(lateRecords, 'withLateRecords'))
   }
 
   /** Kafka Streams' sliding windows do not burn a store name in `count(Materialized)`. */
@@ -57,7 +63,8 @@ export class SlidingWindowedKStream<K, V> extends WindowAggregations<K, V> imple
       // the aggregation stops updating the inclusive window, so a late update is emitted again
       // (Kafka Streams does the same).
       closeAfterEndMs: windows.gracePeriodMs(),
-      supplier: (storeName, emitTimeStoreName) =>
+      lateRecords: this.lateRecords,
+      supplier: (storeName, emitTimeStoreName, lateRecords) =>
         slidingWindowAggregateSupplier<K, V, VAgg>({
           windows,
           storeName,
@@ -65,6 +72,7 @@ export class SlidingWindowedKStream<K, V> extends WindowAggregations<K, V> imple
           initializer,
           aggregator,
           ...(emitTimeStoreName ? { emitTimeStoreName } : {}),
+          ...(lateRecords ? { lateRecords } : {}),
         }),
       valueGetter: (storeName) => windowStoreValueGetterSupplier<K, VAgg>(storeName),
     })

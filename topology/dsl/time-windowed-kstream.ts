@@ -25,6 +25,7 @@ import type { KTable } from './ktable.js'
 import type { MaterializedConfig, NamedConfig } from './options.js'
 import { WindowAggregations, type WindowedAggregateCall } from './windowed-common.js'
 import { EmitStrategy } from './suppressed.js'
+import { checkLateRecords, type LateRecordsConfig } from './late-records.js'
 import { SessionWindows, SlidingWindows, TimeWindows } from './windows.js'
 import { buildWindowedAggregate } from '../processors/windowed/build.js'
 import { windowStoreValueGetterSupplier } from '../processors/windowed/graph.js'
@@ -42,6 +43,16 @@ import { SessionWindowedKStream } from './session-windowed-kstream.js'
 export interface TimeWindowedKStream<K, V> {
   /** When results are forwarded (KIP-825). @defaultValue `EmitStrategy.onWindowUpdate()` */
   emitStrategy(strategy: EmitStrategy): TimeWindowedKStream<K, V>
+  /**
+   * Sends the records the aggregation drops as late (arriving after `windowEnd + grace`) to a side
+   * topic instead of only counting them: key, value, timestamp and headers unchanged, plus the
+   * headers of `LATE_RECORD_HEADERS` (processor, window bounds, stream-time, lateness). One record
+   * per window missed (a hopping-window record can miss several), as `dropped-records` counts.
+   * Written through the task's record collector, so under exactly-once in the same transaction.
+   * A kstreams extension (Kafka Streams only drops and counts).
+   * @throws TopologyError when `lateRecords` has no topic
+   */
+  withLateRecords(lateRecords: LateRecordsConfig<K, V>): TimeWindowedKStream<K, V>
   /** Counts records per key and window (`KSTREAM-AGGREGATE-`). Value serde defaults to Long. */
   count(materialized?: MaterializedConfig<K, number>, named?: NamedConfig): KTable<Windowed<K>, number>
   /** Combines values per key and window with `reducer(aggregate, value)` (`KSTREAM-REDUCE-`). */
@@ -66,6 +77,7 @@ export class TimeWindowedKStreamImpl<K, V> extends WindowAggregations<K, V> impl
     /** @internal */ readonly grouped: KGroupedStream<K, V>,
     readonly windows: TimeWindows,
     readonly strategy: EmitStrategy = EmitStrategy.onWindowUpdate(),
+    /** @internal */ readonly lateRecords?: LateRecordsConfig<K, V>,
   ) {
     super()
     Object.freeze(this)
@@ -73,7 +85,11 @@ export class TimeWindowedKStreamImpl<K, V> extends WindowAggregations<K, V> impl
 
   emitStrategy(strategy: EmitStrategy): TimeWindowedKStream<K, V> {
     checkEmitStrategy(strategy)
-    return new TimeWindowedKStreamImpl<K, V>(this.grouped, this.windows, strategy)
+    return new TimeWindowedKStreamImpl<K, V>(this.grouped, this.windows, strategy, this.lateRecords)
+  }
+
+  withLateRecords(lateRecords: LateRecordsConfig<K, V>): TimeWindowedKStream<K, V> {
+    return new TimeWindowedKStreamImpl<K, V>(this.grouped, this.windows, this.strategy, checkLateRecords(lateRecords, 'withLateRecords'))
   }
 
   protected countBurnsStoreName(): boolean {
@@ -93,7 +109,8 @@ export class TimeWindowedKStreamImpl<K, V> extends WindowAggregations<K, V> impl
       windowedKeySerde: (keySerde) => timeWindowedSerde(keySerde, windows.size()),
       emitStrategy,
       closeAfterEndMs: windows.gracePeriodMs(),
-      supplier: (storeName, emitTimeStoreName) =>
+      lateRecords: this.lateRecords,
+      supplier: (storeName, emitTimeStoreName, lateRecords) =>
         timeWindowAggregateSupplier<K, V, VAgg>({
           windows,
           storeName,
@@ -101,6 +118,7 @@ export class TimeWindowedKStreamImpl<K, V> extends WindowAggregations<K, V> impl
           initializer,
           aggregator,
           ...(emitTimeStoreName ? { emitTimeStoreName } : {}),
+          ...(lateRecords ? { lateRecords } : {}),
         }),
       valueGetter: (storeName) => windowStoreValueGetterSupplier<K, VAgg>(storeName),
     })

@@ -202,7 +202,8 @@ export class DefaultTaskEngine implements TaskEngine {
       for (const c of node.def.children) {
         const child = this.nodes.get(c)
         if (!child) throw new TopologyError(`task ${this.taskIdStr}: child '${c}' of '${node.name}' is not in the sub-topology`)
-        node.children.push(child)
+        // A side output is reached only by `forward(record, childName)`.
+        if (!(child.def.type === 'sink' && child.def.sideOutput === true)) node.children.push(child)
         node.childByName.set(c, child)
       }
     }

@@ -40,6 +40,8 @@ export interface SinkNodeDef {
   readonly keySerde?: Serde<any>
   readonly valueSerde?: Serde<any>
   readonly partitioner?: StreamPartitioner<any, any>
+  /** Receives only records forwarded to it by name, never its parent's plain `forward` (a side output such as late records). */
+  readonly sideOutput?: boolean
   readonly children: ReadonlyArray<string>
 }
 

@@ -60,6 +60,12 @@ export interface BuilderSinkNode {
   readonly keySerde?: Serde<any>
   readonly valueSerde?: Serde<any>
   readonly partitioner?: StreamPartitioner<any, any>
+  /**
+   * A side output: the sink receives only the records its parent forwards to it by name
+   * (`context.forward(record, sinkName)`), never the parent's plain `forward` (late records of a
+   * windowed aggregation or join go to one this way). @defaultValue false
+   */
+  readonly sideOutput?: boolean
   readonly global: false
 }
 
@@ -259,6 +265,7 @@ export class InternalTopologyBuilder {
       ...(options.keySerde !== undefined ? { keySerde: options.keySerde } : {}),
       ...(options.valueSerde !== undefined ? { valueSerde: options.valueSerde } : {}),
       ...(options.partitioner !== undefined ? { partitioner: options.partitioner } : {}),
+      ...(options.sideOutput === true ? { sideOutput: true } : {}),
     })
   }
 

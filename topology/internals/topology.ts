@@ -211,6 +211,7 @@ export class Topology {
         ...(node.keySerde !== undefined ? { keySerde: node.keySerde } : {}),
         ...(node.valueSerde !== undefined ? { valueSerde: node.valueSerde } : {}),
         ...(node.partitioner !== undefined ? { partitioner: node.partitioner } : {}),
+        ...(node.sideOutput === true ? { sideOutput: true } : {}),
       }
       return def
     }

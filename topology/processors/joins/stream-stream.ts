@@ -37,6 +37,9 @@ import type { Processor, ProcessorContext, ProcessorSupplier, StreamRecord } fro
 import { taskIdString } from '../../processor/types.js'
 import type { KeyValueStore, WindowStore } from '../../state/types.js'
 import type { JoinSide, OuterJoinEntries, OuterJoinKey } from './outer-join-store.js'
+import type { LateRecordsTarget } from '../../dsl/late-records.js'
+import { JOIN_RETRACTION_HEADERS, type EmitUnmatched } from '../../dsl/emit-unmatched.js'
+import { forwardLateRecord } from '../late-records.js'
 
 /** The join window bounds, in milliseconds, as seen from the left side (see `JoinWindows`). */
 export interface JoinWindowSpec {
@@ -168,6 +171,13 @@ export interface StreamStreamJoinProcessorSpec<K, VL, VR, VOut> {
   /** The user's joiner, always called as `(key, leftValue, rightValue)`; `null` marks a missing side. */
   readonly joiner: (key: K, left: VL | null, right: VR | null) => VOut
   readonly trackers: JoinTimeTrackers
+  /**
+   * When unmatched left/outer records are emitted (see `EmitUnmatched`). `'eager'` runs without an
+   * outer-join store; `'onWindowClose'` and `'eagerWithRetraction'` need one. @defaultValue 'onWindowClose'
+   */
+  readonly emitUnmatched?: EmitUnmatched
+  /** Side topic of this side's late records (`StreamJoined.withLateRecords(thisSide, otherSide)`). */
+  readonly lateRecords?: LateRecordsTarget
 }
 
 /**
@@ -189,9 +199,12 @@ class StreamStreamJoinProcessor<K, VL, VR, VOut> implements Processor<K, unknown
   private readonly otherSide: JoinSide
   private readonly thisOuter: boolean
   private readonly otherOuter: boolean
+  /** `'eagerWithRetraction'`: the outer-join store holds records already emitted with null, to retract. */
+  private readonly retract: boolean
 
   constructor(private readonly spec: StreamStreamJoinProcessorSpec<K, VL, VR, VOut>) {
     this.side = spec.side
+    this.retract = spec.emitUnmatched === 'eagerWithRetraction'
     this.otherSide = spec.side === 'left' ? 'right' : 'left'
     this.thisOuter = spec.side === 'left' ? spec.leftOuter : spec.rightOuter
     this.otherOuter = spec.side === 'left' ? spec.rightOuter : spec.leftOuter
@@ -233,6 +246,14 @@ class StreamStreamJoinProcessor<K, VL, VR, VOut> implements Processor<K, unknown
     }
     if (late) {
       this.ctx.recordDropped('stream-stream join: record arrived after its join window and grace period closed')
+      if (this.spec.lateRecords !== undefined) {
+        await forwardLateRecord(this.ctx, this.spec.lateRecords, record, {
+          windowStartMs: timestamp - windowBefore(this.side, w),
+          windowEndMs: timestamp + windowAfter(this.side, w),
+          streamTimeMs: this.tracker.streamTime,
+          joinSide: this.side === 'left' ? 'this' : 'other',
+        })
+      }
       return
     }
 
@@ -252,7 +273,13 @@ class StreamStreamJoinProcessor<K, VL, VR, VOut> implements Processor<K, unknown
         // Kafka Streams (KStreamKStreamJoin): an out-of-order record whose window end is already
         // behind stream-time cannot wait in the outer-join store (its close may never be scanned
         // again): it is emitted with null at once.
-        if (this.outerStore === undefined || timeTo < this.tracker.streamTime) {
+        if (this.retract) {
+          // Emitted now, kept until matched (then retracted) or until no match can come any more
+          // (then forgotten); an out-of-order record too, since late records are dropped here.
+          await this.ctx.forward({ ...record, value: this.join(key, value, null) })
+          await this.appendUnmatched(this.outerStore!, key, timestamp, value)
+        } else if (this.outerStore === undefined || timeTo < this.tracker.streamTime) {
+          // 'eager' (no store) emits every unmatched record here.
           await this.ctx.forward({ ...record, value: this.join(key, value, null) })
         } else {
           await this.appendUnmatched(this.outerStore, key, timestamp, value)
@@ -261,6 +288,8 @@ class StreamStreamJoinProcessor<K, VL, VR, VOut> implements Processor<K, unknown
       return
     }
 
+    // 'eagerWithRetraction': per timestamp, how many unmatched results of the other side to retract.
+    let retractions: Map<number, number> | undefined
     if (this.otherOuter && this.outerStore !== undefined) {
       // The matched records of the other side are matched now: they must never be emitted unmatched.
       let previous: number | undefined
@@ -268,15 +297,34 @@ class StreamStreamJoinProcessor<K, VL, VR, VOut> implements Processor<K, unknown
         if (m.key === previous) continue
         previous = m.key
         const outerKey: OuterJoinKey<K> = { timestamp: m.key, side: this.otherSide, key }
-        if ((await this.outerStore.get(outerKey)) !== undefined) await this.outerStore.put(outerKey, null)
+        const entries = await this.outerStore.get(outerKey)
+        if (entries === undefined) continue
+        if (this.retract && entries !== null) (retractions ??= new Map()).set(m.key, entries.values.length)
+        await this.outerStore.put(outerKey, null)
       }
     }
 
     for (const m of matches) {
+      const timestampOut = Math.max(timestamp, m.key)
+      const pending = retractions?.get(m.key)
+      if (pending !== undefined && pending > 0) {
+        // Each unmatched result of this record is retracted right before its first match.
+        retractions!.set(m.key, pending - 1)
+        await this.ctx.forward({
+          key,
+          value: null as VOut,
+          timestamp: timestampOut,
+          headers: {
+            ...record.headers,
+            [JOIN_RETRACTION_HEADERS.retraction]: this.otherSide === 'left' ? 'this' : 'other',
+            [JOIN_RETRACTION_HEADERS.retractedTimestamp]: String(m.key),
+          },
+        })
+      }
       await this.ctx.forward({
         key,
         value: this.join(key, value, m.value),
-        timestamp: Math.max(timestamp, m.key),
+        timestamp: timestampOut,
         headers: record.headers,
       })
     }
@@ -316,8 +364,13 @@ class StreamStreamJoinProcessor<K, VL, VR, VOut> implements Processor<K, unknown
   ): Promise<void> {
     const w = this.spec.windows
     const streamTime = this.tracker.streamTime
+    // How long after its timestamp an entry stays. Unmatched records wait for their window to
+    // close. Retractable ones wait until no record of the other side can match them: one that
+    // could (timestamp up to t + after for a left record) is late, and dropped, once stream-time
+    // passes its own window end plus grace (t + after + before + grace).
+    const keepAfter = (side: JoinSide): number => (this.retract ? w.beforeMs + w.afterMs : windowAfter(side, w))
     // Cheap check first: nothing in the store can be due yet.
-    if (this.tracker.minTime + Math.min(w.afterMs, w.beforeMs) + w.graceMs >= streamTime) return
+    if (this.tracker.minTime + Math.min(keepAfter('left'), keepAfter('right')) + w.graceMs >= streamTime) return
 
     const due: Array<{ key: OuterJoinKey<K>; entries: OuterJoinEntries<VL, VR> }> = []
     let leftOpen = !this.spec.leftOuter
@@ -325,7 +378,7 @@ class StreamStreamJoinProcessor<K, VL, VR, VOut> implements Processor<K, unknown
     let minRemaining = Number.POSITIVE_INFINITY
     for await (const kv of store.all()) {
       const k = kv.key
-      if (k.timestamp + windowAfter(k.side, w) + w.graceMs >= streamTime) {
+      if (k.timestamp + keepAfter(k.side) + w.graceMs >= streamTime) {
         // Still open; keys are in timestamp order, so every later key of this side is open too.
         if (minRemaining === Number.POSITIVE_INFINITY) minRemaining = k.timestamp
         if (k.side === 'left') leftOpen = true
@@ -339,6 +392,11 @@ class StreamStreamJoinProcessor<K, VL, VR, VOut> implements Processor<K, unknown
     this.tracker.minTime = minRemaining
 
     for (const { key: k, entries } of due) {
+      if (this.retract) {
+        // Already emitted when it arrived, and no match can come any more: it is final now.
+        await store.put(k, null)
+        continue
+      }
       for (const v of entries.values as ReadonlyArray<unknown>) {
         const out = k.side === 'left' ? this.spec.joiner(k.key, v as VL, null) : this.spec.joiner(k.key, null, v as VR)
         // Kafka Streams forwards them with the headers of the record that moved stream-time.

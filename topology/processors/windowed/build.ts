@@ -17,6 +17,7 @@ import type { EmitStrategy } from '../../dsl/suppressed.js'
 import type { KTableValueGetterSupplier } from '../table.js'
 import type { Change } from './types.js'
 import { registerWindowedNode } from './graph.js'
+import { addLateRecordsSink, lateRecordsTarget, type LateRecordsConfig, type LateRecordsTarget } from '../../dsl/late-records.js'
 
 /** Suffix of the small store remembering the last emit of an `onWindowClose` aggregation. */
 export const EMIT_TIME_STORE_SUFFIX = '-emit-time'
@@ -46,7 +47,13 @@ export interface WindowedAggregateSpec<K, VAgg> {
   readonly emitStrategy: EmitStrategy
   /** How long after its end a window closes (grace; sessions: gap + grace). */
   readonly closeAfterEndMs: number
-  readonly supplier: (storeName: string, emitTimeStoreName: string | undefined) => ProcessorSupplier<K, any, Windowed<K>, Change<VAgg>>
+  /** Side topic of the records dropped as late (`withLateRecords`); sink below the aggregate processor. */
+  readonly lateRecords?: LateRecordsConfig<K, any> | undefined
+  readonly supplier: (
+    storeName: string,
+    emitTimeStoreName: string | undefined,
+    lateRecords: LateRecordsTarget | undefined,
+  ) => ProcessorSupplier<K, any, Windowed<K>, Change<VAgg>>
   readonly valueGetter: (storeName: string) => KTableValueGetterSupplier<Windowed<K>, VAgg>
 }
 
@@ -79,11 +86,12 @@ export function buildWindowedAggregate<K, VAgg>(spec: WindowedAggregateSpec<K, V
   const emitTimeStoreName = spec.emitStrategy.type === 'ON_WINDOW_CLOSE' ? m.storeName + EMIT_TIME_STORE_SUFFIX : undefined
 
   const windowedKeySerde = spec.windowedKeySerde(keySerde)
+  const lateTarget = spec.lateRecords !== undefined ? lateRecordsTarget(functionName, spec.lateRecords, method) : undefined
   const table = grouped.buildAggregate<Windowed<K>, VAgg>({
     functionName,
     storeDef,
     queryable: m.queryable,
-    supplier: () => spec.supplier(storeDef.name, emitTimeStoreName),
+    supplier: () => spec.supplier(storeDef.name, emitTimeStoreName, lateTarget),
     keySerde: windowedKeySerde,
     valueSerde,
   })
@@ -103,6 +111,7 @@ export function buildWindowedAggregate<K, VAgg>(spec: WindowedAggregateSpec<K, V
       { processorNames: [functionName] },
     )
   }
+  if (lateTarget !== undefined) addLateRecordsSink(builder, lateTarget, spec.lateRecords!, { keySerde, valueSerde: grouped.valueSerde })
   registerWindowedNode(builder, functionName, spec.closeAfterEndMs)
   const flags = table.flags
   return new KTable<Windowed<K>, VAgg>({

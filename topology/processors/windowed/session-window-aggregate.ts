@@ -22,7 +22,7 @@ import type { KeyValue, SessionStore, Windowed } from '../../state/types.js'
 import type { SessionWindows } from '../../dsl/windows.js'
 import { windowOf as makeWindow } from '../../dsl/windows.js'
 import { WindowAggregateProcessorBase, recordFinalEmit, type WindowAggregateCommonOptions } from './window-aggregate-base.js'
-import { LATE_RECORD_DROP_REASON, type Aggregator, type Change, type Initializer, type Merger } from './types.js'
+import type { Aggregator, Change, Initializer, Merger } from './types.js'
 
 /** `storeName`: the `SessionStore<K, VA>`. */
 export interface SessionWindowAggregateOptions<K, V, VA> extends WindowAggregateCommonOptions {
@@ -78,7 +78,7 @@ class SessionWindowAggregateProcessor<K, V, VA> extends WindowAggregateProcessor
     }
 
     if (end < closeTime) {
-      this.context.recordDropped(LATE_RECORD_DROP_REASON)
+      await this.dropLate(record, makeWindow(start, end))
     } else {
       const newSession = start !== t || end !== t
       if (newSession) {

@@ -21,7 +21,7 @@ import { windowOf as makeWindow } from '../../dsl/windows.js'
 import { IllegalStateError } from '../../errors.js'
 import { NO_TIMESTAMP } from './emit-tracker.js'
 import { WindowAggregateProcessorBase, forwardClosedWindows, type WindowAggregateCommonOptions } from './window-aggregate-base.js'
-import { LATE_RECORD_DROP_REASON, type Aggregator, type Change, type Initializer } from './types.js'
+import type { Aggregator, Change, Initializer } from './types.js'
 
 /** `storeName`: the `WindowStore<K, ValueAndTimestamp<VA>>` (window size = time difference). */
 export interface SlidingWindowAggregateOptions<K, V, VA> extends WindowAggregateCommonOptions {
@@ -57,7 +57,8 @@ class SlidingWindowAggregateProcessor<K, V, VA> extends WindowAggregateProcessor
     // The latest window this record can touch is its right window [t, t + d] (end t + d):
     // if even that is closed, the whole record is late.
     if (t + this.d < closeTime) {
-      this.context.recordDropped(LATE_RECORD_DROP_REASON)
+      // Reported with the record's own (left) window, which is closed too.
+      await this.dropLate(record, makeWindow(Math.max(0, t - this.d), t))
       if (this.emitFinal) await this.maybeEmitFinal(record, closeTime)
       return
     }
@@ -207,7 +208,7 @@ class SlidingWindowAggregateProcessor<K, V, VA> extends WindowAggregateProcessor
     created = existing === undefined,
   ): Promise<void> {
     if (win.endMs < closeTime) {
-      this.context.recordDropped(LATE_RECORD_DROP_REASON)
+      await this.dropLate(record, win)
       return
     }
     const { initializer, aggregator } = this.options

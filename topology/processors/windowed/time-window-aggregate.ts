@@ -5,7 +5,8 @@
  * `WindowStore<K, ValueAndTimestamp<VA>>`, unless the window is closed: a window is closed once
  * `windowEnd + grace <= observedStreamTime` (the largest timestamp this processor has seen).
  * Updates to closed windows are dropped and counted with `context.recordDropped('late')`, once per
- * closed window (as Kafka Streams' `dropped-records` sensor does).
+ * closed window (as Kafka Streams' `dropped-records` sensor does), and with late records
+ * configured sent to the side topic once per closed window too.
  *
  * Each window's aggregate carries the largest timestamp of the records in it. With
  * `onWindowUpdate` every update is forwarded as `Change { newValue, oldValue }` keyed by
@@ -17,7 +18,7 @@ import type { ValueAndTimestamp, WindowStore, Windowed } from '../../state/types
 import type { TimeWindows } from '../../dsl/windows.js'
 import { NO_TIMESTAMP } from './emit-tracker.js'
 import { WindowAggregateProcessorBase, forwardClosedWindows, type WindowAggregateCommonOptions } from './window-aggregate-base.js'
-import { LATE_RECORD_DROP_REASON, type Aggregator, type Change, type Initializer } from './types.js'
+import type { Aggregator, Change, Initializer } from './types.js'
 
 /** `storeName`: the `WindowStore<K, ValueAndTimestamp<VA>>` (window size = `windows.size()`). */
 export interface TimeWindowAggregateOptions<K, V, VA> extends WindowAggregateCommonOptions {
@@ -57,7 +58,7 @@ class TimeWindowAggregateProcessor<K, V, VA> extends WindowAggregateProcessorBas
       }
       for (const [start, win] of matched) {
         if (win.endMs <= closeTime) {
-          this.context.recordDropped(LATE_RECORD_DROP_REASON)
+          await this.dropLate(record, win)
           continue
         }
         const old = existing.get(start)

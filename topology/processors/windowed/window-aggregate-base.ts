@@ -7,11 +7,13 @@
  */
 import type { Processor, ProcessorContext, StreamRecord } from '../../processor/types.js'
 import type { Headers } from '../../serde.js'
-import type { StateStore, ValueAndTimestamp, WindowStore, Windowed } from '../../state/types.js'
+import type { StateStore, ValueAndTimestamp, Window, WindowStore, Windowed } from '../../state/types.js'
 import type { EmitStrategy } from '../../dsl/suppressed.js'
 import { windowOf as makeWindow } from '../../dsl/windows.js'
+import type { LateRecordsTarget } from '../../dsl/late-records.js'
+import { forwardLateRecord } from '../late-records.js'
 import { EmitCloseTimeTracker, NO_TIMESTAMP } from './emit-tracker.js'
-import { NULL_KEY_DROP_REASON, NULL_VALUE_DROP_REASON, type Change } from './types.js'
+import { LATE_RECORD_DROP_REASON, NULL_KEY_DROP_REASON, NULL_VALUE_DROP_REASON, type Change } from './types.js'
 
 /** Options every windowed aggregation processor has. */
 export interface WindowAggregateCommonOptions {
@@ -23,6 +25,8 @@ export interface WindowAggregateCommonOptions {
    * the last emit (so final results are not emitted twice after a restart).
    */
   readonly emitTimeStoreName?: string
+  /** Where late records go besides being counted (`withLateRecords`); absent: only counted. */
+  readonly lateRecords?: LateRecordsTarget
 }
 
 /**
@@ -38,9 +42,11 @@ export abstract class WindowAggregateProcessorBase<K, V, VA, S extends StateStor
   protected readonly emitFinal: boolean
   protected readonly tracker: EmitCloseTimeTracker
   private readonly storeName: string
+  private readonly lateRecords: LateRecordsTarget | undefined
 
   constructor(common: WindowAggregateCommonOptions) {
     this.storeName = common.storeName
+    this.lateRecords = common.lateRecords
     this.emitFinal = common.emitStrategy.type === 'ON_WINDOW_CLOSE'
     this.tracker = new EmitCloseTimeTracker(common.emitTimeStoreName, common.storeName)
   }
@@ -73,6 +79,21 @@ export abstract class WindowAggregateProcessorBase<K, V, VA, S extends StateStor
     if (streamTimeMs <= this.observedStreamTime) return
     this.observedStreamTime = streamTimeMs
     if (this.emitFinal) await this.emitClosed({ headers: {} })
+  }
+
+  /**
+   * Drops `record` for arriving after `window` closed: counts it (`dropped-records`, reason
+   * `late`) and, with late records configured, sends it to the side topic. Called once per
+   * window the record missed, as the metric counts.
+   */
+  protected dropLate(record: StreamRecord<K, V>, window: Window): Promise<void> | undefined {
+    this.context.recordDropped(LATE_RECORD_DROP_REASON)
+    if (this.lateRecords === undefined) return undefined
+    return forwardLateRecord(this.context, this.lateRecords, record, {
+      windowStartMs: window.startMs,
+      windowEndMs: window.endMs,
+      streamTimeMs: this.observedStreamTime,
+    })
   }
 
   /** Processes a record with a key and a value; {@link observedStreamTime} already includes it. */
