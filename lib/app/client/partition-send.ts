@@ -22,6 +22,7 @@
  */
 import kafkajs from 'kafkajs'
 import type { Message, RecordMetadata, TopicMessages } from 'kafkajs'
+import { singlePartitionMessages } from './kafkajs-produce.js'
 
 const { Partitioners } = kafkajs
 
@@ -54,6 +55,12 @@ export interface PartitionSenderOptions {
   readonly partitionsFor: (topic: string) => number | undefined
   /** Whether sends belong to a transaction (partitions are registered with the coordinator). */
   readonly transactional: boolean
+  /**
+   * Hand kafkajs each partition's messages so that its per-partition grouping takes them as they
+   * are (./kafkajs-produce.ts, {@link singlePartitionMessages}) instead of rebuilding the array
+   * per message. @defaultValue false
+   */
+  readonly linearGrouping?: boolean
 }
 
 /**
@@ -125,7 +132,14 @@ export class PartitionSender {
         addTo(out, `${topic}\u0000${p}`, topic, m)
       }
     }
-    return [...out.values()]
+    const groups = [...out.values()]
+    if (this.options.linearGrouping) {
+      for (const g of groups) {
+        const p = g.batch.messages[0]?.partition
+        if (typeof p === 'number' && !g.key.endsWith('\u0000*')) singlePartitionMessages(g.batch.messages, p)
+      }
+    }
+    return groups
   }
 }
 
