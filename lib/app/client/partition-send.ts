@@ -112,16 +112,20 @@ export class PartitionSender {
 
   /** One `TopicMessages` per topic-partition, messages in their original order. */
   #split(topicMessages: ReadonlyArray<TopicMessages>): Array<{ key: string; batch: TopicMessages }> {
-    const out = new Map<string, { key: string; batch: TopicMessages }>()
+    const groups: Array<{ key: string; batch: TopicMessages }> = []
     for (const { topic, messages } of topicMessages) {
       const n = this.options.partitionsFor(topic)
       const metadata = n === undefined ? undefined : partitionMetadata(n)
+      // per partition of this topic, in order of first appearance (an array lookup per message, no string keys)
+      const byPartition: Message[][] = []
+      const order: number[] = []
+      let unknown: Message[] | undefined
       for (const m of messages) {
         let p = m.partition
         if (p === undefined || p === null) {
           if (!metadata) {
             // unknown partition count: leave partitioning to kafkajs for this topic (one send)
-            addTo(out, `${topic}\u0000*`, topic, m)
+            ;(unknown ??= []).push(m)
             continue
           }
           // set on the message itself (the caller's batch is built for this send): kafkajs then
@@ -129,24 +133,22 @@ export class PartitionSender {
           p = this.#partitioner({ topic, partitionMetadata: metadata, message: m })
           m.partition = p
         }
-        addTo(out, `${topic}\u0000${p}`, topic, m)
+        let list = byPartition[p]
+        if (!list) {
+          byPartition[p] = list = []
+          order.push(p)
+        }
+        list.push(m)
       }
-    }
-    const groups = [...out.values()]
-    if (this.options.linearGrouping) {
-      for (const g of groups) {
-        const p = g.batch.messages[0]?.partition
-        if (typeof p === 'number' && !g.key.endsWith('\u0000*')) singlePartitionMessages(g.batch.messages, p)
+      for (const p of order) {
+        const list = byPartition[p]!
+        if (this.options.linearGrouping) singlePartitionMessages(list, p)
+        groups.push({ key: `${topic}\u0000${p}`, batch: { topic, messages: list } })
       }
+      if (unknown) groups.push({ key: `${topic}\u0000*`, batch: { topic, messages: unknown } })
     }
     return groups
   }
-}
-
-function addTo(out: Map<string, { key: string; batch: TopicMessages }>, key: string, topic: string, m: Message): void {
-  let g = out.get(key)
-  if (!g) out.set(key, (g = { key, batch: { topic, messages: [] } }))
-  g.batch.messages.push(m)
 }
 
 const metadataCache = new Map<
