@@ -41,6 +41,8 @@ export interface CaseResult {
   dataset: string
   keys: number
   label: string
+  /** What sets the case apart from the base matrix (produce path, Node, partitions). */
+  variant?: string
   runs: RunResult[]
   /** Medians over the runs that passed verification. */
   median?: Omit<RunResult, 'run' | 'ok' | 'error' | 'inputRecords' | 'phasesMs' | 'extra'>
@@ -199,7 +201,7 @@ export async function chartSvg(report: BenchReport): Promise<string> {
     .filter((c) => c.median?.recordsPerSec !== undefined)
     .map((c) => ({
       workload: `${c.workload}${c.dataset === 'large' ? ' (1M keys)' : ''}${c.commitMs !== undefined && c.workload === 'W0c' ? ` ${c.commitMs} ms` : ''}`,
-      series: `${c.impl}${c.guarantee ? ` ${c.guarantee}` : ''}`,
+      series: `${c.impl}${c.guarantee ? ` ${c.guarantee === 'eos2' ? 'eos-v2' : c.guarantee}` : ''}${c.variant ? ` (${c.variant})` : ''}`,
       recordsPerSec: Math.round(c.median!.recordsPerSec!),
     }))
   const latency = report.latency
