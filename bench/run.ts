@@ -156,6 +156,7 @@ async function main(): Promise<void> {
       widePartitions: o.widePartitions,
       commitIntervalMs: o.commitMs,
       cacheBytes: o.cacheBytes,
+      metricsLevels: o.metricsLevels.join(','),
       valueBytes: VALUE_BYTES,
       keyBytes: KEY_BYTES,
       brokers,
@@ -203,6 +204,7 @@ async function main(): Promise<void> {
         impl: c.impl,
         ...(c.guarantee ? { guarantee: c.guarantee } : {}),
         ...(c.commitMs !== undefined ? { commitMs: c.commitMs } : {}),
+        ...(c.metricsLevel !== undefined ? { metricsLevel: c.metricsLevel } : {}),
         dataset: c.dataset,
         keys: ctx.datasets[c.dataset].shape.keys,
         label: c.label,
@@ -467,6 +469,7 @@ function spawnWorker(ctx: Context, c: Case, appId: string, topics: Topics, state
           guarantee: c.guarantee,
           commitIntervalMs: c.commitMs ?? ctx.o.commitMs,
           cacheBytes: ctx.o.cacheBytes,
+          metricsRecordingLevel: c.metricsLevel ?? 'INFO',
           stateDir,
           in: topics.in,
           in2: topics.in2,
@@ -883,6 +886,15 @@ function computeRatios(cases: CaseResult[]): Ratio[] {
           rps(`${id}-kstreams-alos`),
         ),
       )
+  }
+  // Metrics overhead: the same case at a higher recording level against INFO (the cheapest level;
+  // like Kafka Streams, kstreams has no switch that turns metrics off).
+  for (const c of cases) {
+    if (c.impl !== 'kstreams' || c.metricsLevel === undefined || c.metricsLevel === 'INFO') continue
+    const base = c.id.replace(new RegExp(`-${c.metricsLevel.toLowerCase()}$`), '')
+    const g = c.guarantee ?? ''
+    const W = `${c.workload}${c.dataset === 'large' ? ' large keys' : ''}`
+    out.push(ratio(`${W} metrics ${c.metricsLevel}/INFO kstreams ${g}`.trim(), c.median?.recordsPerSec, rps(base)))
   }
   for (const g of ['alos', 'eos']) {
     const restore = rps(`w7-kstreams-${g}-large`)

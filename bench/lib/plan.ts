@@ -14,6 +14,9 @@
  *   --partitions N       input partitions (default 4)
  *   --commit-ms N        commit interval of W1-W6 for kstreams and Java (default 100)
  *   --cache-bytes N      state store cache for kstreams and Java (default 10485760)
+ *   --metrics-level LIST kstreams `metricsRecordingLevel` per case: INFO, DEBUG, TRACE (default INFO);
+ *                        several levels run every kstreams case once per level (ids of non-INFO
+ *                        cases end in -debug / -trace) and add "metrics DEBUG/INFO" ratios
  *   --impl LIST          raw,kstreams,java (default all three)
  *   --guarantee LIST     alos,eos,eos2 (default all; eos2 = kstreams' exactly_once_v2, Java's eos is v2 already)
  *   --produce-compare L  workloads whose kstreams cases (alos, eos) also run on kafkajs' own produce
@@ -40,6 +43,8 @@ export type Impl = 'raw' | 'kstreams' | 'java'
 export type Guarantee = 'alos' | 'eos' | 'eos2'
 /** `wide`: the small data set on an input topic of `--wide-partitions` partitions. */
 export type DatasetName = 'small' | 'large' | 'wide'
+/** kstreams' `metricsRecordingLevel` (Kafka Streams' `metrics.recording.level`). */
+export type MetricsLevel = 'INFO' | 'DEBUG' | 'TRACE'
 
 export const ALL_WORKLOADS: readonly WorkloadId[] = ['W0a', 'W0b', 'W0c', 'W0d', 'W1', 'W2', 'W3', 'W4', 'W5', 'W6', 'W7']
 
@@ -68,6 +73,8 @@ export interface Options {
   partitions: number
   commitMs: number
   cacheBytes: number
+  /** `metricsRecordingLevel` of the kstreams cases, each level a case of its own. */
+  metricsLevels: MetricsLevel[]
   impls: Impl[]
   guarantees: Guarantee[]
   latency: WorkloadId[]
@@ -90,6 +97,8 @@ export interface Case {
   guarantee?: Guarantee
   /** Commit interval, ms (W0b/W0c and W1-W6). */
   commitMs?: number
+  /** kstreams only: `metricsRecordingLevel` of the worker. */
+  metricsLevel?: MetricsLevel
   dataset: DatasetName
   label: string
   /** kstreams on kafkajs' own produce path (KSTREAMS_PRODUCE_PATH=kafkajs) instead of kstreams'. */
@@ -182,6 +191,9 @@ export function parseOptions(argv: string[]): Options {
     partitions: get('partitions', 4),
     commitMs: get('commit-ms', 100),
     cacheBytes: get('cache-bytes', 10 * 1024 * 1024, 0),
+    metricsLevels: flags.has('metrics-level')
+      ? list('metrics-level', flags.get('metrics-level')?.toUpperCase(), ['INFO', 'DEBUG', 'TRACE'] as const)
+      : ['INFO'],
     impls: flags.has('impl') ? list('impl', flags.get('impl'), ['raw', 'kstreams', 'java'] as const) : ['raw', 'kstreams', 'java'],
     guarantees: flags.has('guarantee')
       ? list('guarantee', flags.get('guarantee'), ['alos', 'eos', 'eos2'] as const)
@@ -204,6 +216,7 @@ export function parseOptions(argv: string[]): Options {
     timeoutSeconds: get('timeout-seconds', smoke ? 120 : 600),
     outDir: flags.get('out') ?? (smoke ? 'bench/results/tmp' : 'bench/results'),
   }
+  if (options.metricsLevels.length === 0) throw new Error('--metrics-level needs at least one of INFO, DEBUG, TRACE')
   for (const w of options.latency) {
     if (!['W0b', 'W1', 'W2', 'W3', 'W6'].includes(w)) throw new Error(`--latency: ${w} is not supported (W0b, W1, W2, W3, W6)`)
   }
@@ -229,6 +242,7 @@ export function buildCases(o: Options): Case[] {
       c.guarantee,
       c.commitMs !== undefined && c.workload === 'W0c' ? `${c.commitMs}ms` : undefined,
       c.dataset === 'large' ? 'large' : c.dataset === 'wide' ? `${o.widePartitions}p` : undefined,
+      c.metricsLevel !== undefined && c.metricsLevel !== 'INFO' ? c.metricsLevel : undefined,
       c.producePath === 'kafkajs' ? 'kafkajs-produce' : undefined,
       c.node2 ? `node${nodeMajor(o.node2)}` : undefined,
     ]
@@ -241,6 +255,7 @@ export function buildCases(o: Options): Case[] {
       c.guarantee === 'eos2' ? 'eos-v2' : c.guarantee,
       c.workload === 'W0c' ? `commit ${c.commitMs} ms` : undefined,
       c.dataset === 'large' ? `${o.largeKeys.toLocaleString('en-US')} keys` : undefined,
+      c.metricsLevel !== undefined && o.metricsLevels.join() !== 'INFO' ? `metrics ${c.metricsLevel}` : undefined,
       variantOf(c, o),
     ]
       .filter(Boolean)
@@ -268,16 +283,24 @@ export function buildCases(o: Options): Case[] {
         break
       case 'W7':
         if (o.impls.includes('kstreams') && large)
-          for (const g of o.guarantees) if (g !== 'eos2') add({ workload: w, impl: 'kstreams', guarantee: g, dataset: 'large' })
+          for (const g of o.guarantees)
+            if (g !== 'eos2')
+              for (const m of o.metricsLevels) add({ workload: w, impl: 'kstreams', guarantee: g, dataset: 'large', metricsLevel: m })
         break
       default:
         for (const impl of ['kstreams', 'java'] as const) {
           if (!o.impls.includes(impl)) continue
+          // Java keeps its default recording level (INFO); kstreams runs once per chosen level.
+          const levels = impl === 'kstreams' ? o.metricsLevels : [undefined]
           for (const g of o.guarantees) {
             // Java's exactly-once is exactly_once_v2 already: 'eos2' is a kstreams case only
             if (g === 'eos2' && impl === 'java') continue
-            add({ workload: w, impl, guarantee: g, dataset: 'small', commitMs: o.commitMs })
-            if (w === 'W2' && large && g !== 'eos2') add({ workload: w, impl, guarantee: g, dataset: 'large', commitMs: o.commitMs })
+            for (const m of levels) {
+              const metricsLevel = m !== undefined ? { metricsLevel: m } : {}
+              add({ workload: w, impl, guarantee: g, dataset: 'small', commitMs: o.commitMs, ...metricsLevel })
+              if (w === 'W2' && large && g !== 'eos2')
+                add({ workload: w, impl, guarantee: g, dataset: 'large', commitMs: o.commitMs, ...metricsLevel })
+            }
           }
         }
         if (o.impls.includes('kstreams') && o.produceCompare.includes(w))
