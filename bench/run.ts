@@ -249,8 +249,9 @@ async function main(): Promise<void> {
     }
 
     for (const c of cases) {
-      // latency of the base matrix only (not of the produce-path, Node and partition variants)
+      // latency of the base matrix only (not of the produce-path, Node, partition and metrics-level variants)
       if (!o.latency.includes(c.workload) || c.dataset !== 'small' || c.producePath || c.node2) continue
+      if (c.metricsLevel !== undefined && c.metricsLevel !== 'INFO') continue
       const result = report.cases.find((r) => r.id === c.id)
       const max = result?.median?.recordsPerSec
       if (!result || result.skipped || max === undefined) continue
