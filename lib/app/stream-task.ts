@@ -76,6 +76,14 @@ export class StreamTask {
   lastIdleAdvanceAt = 0
   /** The task's sensors (task, processor-node and store metrics); undefined without metrics. */
   metrics: RuntimeTaskMetrics | undefined
+  /** Milliseconds this task spent in {@link process} during the thread's current loop iteration. */
+  iterationProcessMs = 0
+  /**
+   * `active-process-ratio`: this task's share (0..1) of the time the thread spent processing its
+   * tasks, over the last loop iteration that processed anything (Kafka Streams:
+   * `StreamTask#recordProcessTimeRatioAndBufferSize`).
+   */
+  processRatio = 0
   /** Restoration progress (records, summed over its changelogs) while restoring. */
   restoreProgress: { restored: number; remaining: number; total: number } | undefined
   /** Partitions paused because their queue is full. */

@@ -171,7 +171,14 @@ export class StreamThread {
     this.#flow = new PartitionFlow(this.#consumer, emitter, c.bufferedRecordsPerPartition)
     const restore = new RestoreCoordinator({ reader: this.#reader, emitter, logger: c.logger })
     const stateFactory = this.#offsetSums.track(taskStateFactory(c, topology, options.state))
-    this.#standbys = new StandbyManager({ config: c, stateFactory, restore, emitter, isActive: (id) => this.#manager.tasks.has(id) })
+    this.#standbys = new StandbyManager({
+      config: c,
+      stateFactory,
+      restore,
+      emitter,
+      isActive: (id) => this.#manager.tasks.has(id),
+      metrics: (id) => streamsMetrics.standbyTask(threadId, id),
+    })
     this.#threadProducer = c.exactlyOnceV2
       ? new ThreadProducerHolder(client, options.transactionalId ?? `${c.applicationId}-${randomUUID()}-1`, c.logger)
       : undefined
@@ -497,12 +504,15 @@ export class StreamThread {
           if (collector.error !== undefined || collector.pendingBatches >= MAX_PENDING_BATCHES) await collector.flush()
           const t0 = performance.now()
           processed += await task.process(BATCH, now)
-          processMs += performance.now() - t0
+          const ms = performance.now() - t0
+          processMs += ms
+          task.iterationProcessMs += ms
           this.#flow.maybeResume(task)
           current = undefined
           await yieldImmediate()
         }
         this.#metrics.recordProcess(processed, processMs)
+        m.endProcessIteration(processMs)
         const after = Date.now()
         for (const task of m.tasks.values()) task.collector?.maybeLinger(after, PRODUCER_LINGER_MS)
         // a paused partition whose queue drained without being processed (cleared by a seek) is resumed here
