@@ -126,6 +126,13 @@ export class StreamThread {
   #commitSoon = false
   #lastCommit = Date.now()
   #lastStateHint: 'REBALANCING' | 'RUNNING' | undefined
+  /**
+   * True from the start, and from a rebalance or a lost membership on, until the group's next
+   * assignment is applied: the thread is not RUNNING meanwhile, even with every task it still
+   * has running (Kafka Streams' thread reaches RUNNING only after an assignment), so readiness is
+   * never claimed by a member that has not joined yet.
+   */
+  #awaitingAssignment = true
   /** The consumer crashed and left the group: the loop closes the active tasks (see TaskManager.closeLost). */
   #lost = false
   readonly #metrics: ThreadMetrics
@@ -348,6 +355,7 @@ export class StreamThread {
     onRebalancing: () => {
       emitEvent(this.#o.emitter, StreamsEvents.REBALANCE_START, { memberId: this.#membership.memberId })
       this.#commitSoon = true
+      this.#awaitingAssignment = true
       this.#hint('REBALANCING')
       this.#wakeUp()
     },
@@ -446,6 +454,7 @@ export class StreamThread {
    */
   #membershipLost(): void {
     this.#lost = true
+    this.#awaitingAssignment = true
     this.#hint('REBALANCING')
     this.#wakeUp()
   }
@@ -482,6 +491,8 @@ export class StreamThread {
         const a = this.#pendingAssignment
         if (a) {
           this.#pendingAssignment = undefined
+          // before the await: a rebalance starting meanwhile sets it again
+          this.#awaitingAssignment = false
           await m.applyAssignment(a.memberId, a.active, a.isLeader)
           // revoked tasks committed above with the previous generation; from now on, this one
           this.#group = { groupId: this.#c.applicationId, generationId: a.generationId, memberId: a.memberId, groupInstanceId: null }
@@ -544,7 +555,7 @@ export class StreamThread {
           this.#lastCommit = after
           await m.commitAll(requested ? 'requested' : 'interval')
         }
-        if (!this.#pendingAssignment && m.allRunning()) this.#hint('RUNNING')
+        if (!this.#pendingAssignment && !this.#awaitingAssignment && m.allRunning()) this.#hint('RUNNING')
         if (processed === 0) await this.#waitForWork()
       } catch (e) {
         await m.handleError(e, current)
