@@ -47,6 +47,7 @@ import { GroupMembership, type GroupView } from './runtime/group-membership.js'
 import { LagProbe } from './runtime/lag-probe.js'
 import { PartitionFlow } from './runtime/partition-flow.js'
 import { RestoreCoordinator } from './runtime/restore.js'
+import type { RunUntilCaughtUp } from './runtime/run-until-caught-up.js'
 import { StandbyManager } from './runtime/standby-manager.js'
 import { changelogsBySubtopology } from './runtime/task-changelogs.js'
 import { TaskInitializer, taskStateFactory } from './runtime/task-initializer.js'
@@ -98,6 +99,8 @@ export interface StreamThreadOptions {
   readonly metrics?: StreamsMetrics
   /** The `thread-id` tag (Kafka Streams: `<clientId>-StreamThread-<n>`). @defaultValue `<clientId>-StreamThread-1` */
   readonly threadId?: string
+  /** A run until caught up (`KafkaStreams.runUntilCaughtUp`): bounds the input and tells when the tasks reached their end. */
+  readonly runUntilCaughtUp?: RunUntilCaughtUp
 }
 
 export type { GroupView } from './runtime/group-membership.js'
@@ -370,8 +373,8 @@ export class StreamThread {
     return taken
   }
 
-  async #takeBatch(batch: FetchedBatch, heartbeat: () => Promise<void>): Promise<boolean> {
-    const { topic, partition } = batch
+  async #takeBatch(fetched: FetchedBatch, heartbeat: () => Promise<void>): Promise<boolean> {
+    const { topic, partition } = fetched
     const task = this.#manager.byPartition(topic, partition)
     if (!task || task.state === 'CLOSED') return false // not ours (any more)
     if (task.state !== 'RUNNING') {
@@ -380,6 +383,9 @@ export class StreamThread {
       this.#flow.pauseForTask(task, topic, partition)
       return false
     }
+    // a run until caught up processes nothing at or beyond its target offsets
+    const batch = this.#o.runUntilCaughtUp ? this.#o.runUntilCaughtUp.clip(task, fetched) : fetched
+    if (!batch) return true
     const size = task.enqueue(topic, partition, batch.records)
     // the position after this batch (its trailing markers included) and the partition's end: its lag
     const q = task.group.queue(topic, partition)
@@ -528,6 +534,14 @@ export class StreamThread {
             current = undefined
           }
         }
+        const run = this.#o.runUntilCaughtUp
+        if (run) {
+          for (const { task, to } of run.advances(m.tasks.values(), after)) {
+            current = task
+            if (to !== undefined) await task.engine!.advanceStreamTime(to)
+            current = undefined
+          }
+        }
         let requested = false
         for (const t of m.tasks.values()) if (t.commitRequested) requested = true
         if (requested || after - this.#lastCommit >= this.#c.commitIntervalMs) {
@@ -535,6 +549,11 @@ export class StreamThread {
           await m.commitAll(requested ? 'requested' : 'interval')
         }
         if (!this.#pendingAssignment && m.allRunning()) this.#hint('RUNNING')
+        // settled: an assignment applied, none pending, every task running, none waiting to be revived
+        run?.check(
+          m.tasks.values(),
+          !this.#pendingAssignment && this.#group !== undefined && !this.#lost && m.allRunning() && m.waiting(after).size === 0,
+        )
         if (processed === 0) await this.#waitForWork()
       } catch (e) {
         await m.handleError(e, current)
