@@ -2,7 +2,8 @@
  * The kafkajs implementation of {@link StreamsClient}. lib/app/client/ is the only part of kstreams
  * that imports kafkajs: this module (consumer, producers, admin), kafkajs-assignor.ts (the task
  * assignor as a kafkajs `PartitionAssigner`), kafkajs-changelog-reader.ts (the fetch-based
- * partition reader), kafkajs-log.ts (kafkajs' log lines), partition-send.ts, and
+ * partition reader), kafkajs-log.ts (kafkajs' log lines), partition-send.ts, kafkajs-produce.ts
+ * (the fast produce path: our Produce request encoding and linear per-partition grouping), and
  * kafkajs-rejoin.ts (`enforceRebalance`) and kafkajs-internals.ts (every use of kafkajs' private
  * modules; the read_committed fix and the rejoin hook, applied to kstreams' own `Kafka` instance only).
  */
@@ -16,6 +17,7 @@ import { createChangelogReader } from './kafkajs-changelog-reader.js'
 import { checkKafkajsInternals, fixKafkajs } from './kafkajs-internals.js'
 import { kafkajsLogCreator, kafkajsLogLevel } from './kafkajs-log.js'
 import { clearRejoin, requestRejoin } from './kafkajs-rejoin.js'
+import { fastProduceEnabled, withFastProduce } from './kafkajs-produce.js'
 import { PartitionSender } from './partition-send.js'
 import { fetchStableOffsets, kafkaWithGroupMetadata, type ConsumerGroupMetadata } from './txn-offset-commit.js'
 import {
@@ -58,6 +60,8 @@ export class KafkajsClient implements StreamsClient {
   /** kstreams' own kafkajs instance: every client it creates has kstreams' fixes (kafkajs-internals.ts). */
   readonly #kafka: Kafka
   readonly #admin: Admin
+  /** The fast produce path (./kafkajs-produce.ts); off only with `KSTREAMS_PRODUCE_PATH=kafkajs`. */
+  readonly #fastProduce: boolean
 
   /** @throws Error when kafkajs' internals are not those of the pinned version (see kafkajs-internals.ts). */
   constructor(private readonly options: KafkajsClientOptions) {
@@ -67,7 +71,9 @@ export class KafkajsClient implements StreamsClient {
       ...options.config,
     })
     checkKafkajsInternals(kafka)
+    this.#fastProduce = fastProduceEnabled()
     this.#kafka = fixKafkajs(kafka)
+    if (this.#fastProduce) withFastProduce(this.#kafka)
     this.#admin = this.#kafka.admin()
     this.admin = new KafkajsAdmin(this.#admin)
   }
@@ -87,7 +93,10 @@ export class KafkajsClient implements StreamsClient {
   async taskProducer(): Promise<TaskProducer> {
     const producer = this.#kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
     await producer.connect()
-    return new KafkajsTaskProducer(producer, new PartitionSender({ partitionsFor: this.options.partitionsFor, transactional: false }))
+    return new KafkajsTaskProducer(
+      producer,
+      new PartitionSender({ partitionsFor: this.options.partitionsFor, transactional: false, linearGrouping: this.#fastProduce }),
+    )
   }
 
   async transactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
@@ -100,7 +109,7 @@ export class KafkajsClient implements StreamsClient {
     await producer.connect()
     return new KafkajsTransactionalProducer(
       producer,
-      new PartitionSender({ partitionsFor: this.options.partitionsFor, transactional: true }),
+      new PartitionSender({ partitionsFor: this.options.partitionsFor, transactional: true, linearGrouping: this.#fastProduce }),
     )
   }
 
@@ -119,7 +128,7 @@ export class KafkajsClient implements StreamsClient {
     await producer.connect()
     return new KafkajsThreadProducer(
       producer,
-      new PartitionSender({ partitionsFor: this.options.partitionsFor, transactional: true }),
+      new PartitionSender({ partitionsFor: this.options.partitionsFor, transactional: true, linearGrouping: this.#fastProduce }),
       (g) => (group = g),
     )
   }
