@@ -20,6 +20,10 @@
  * arrays, tagged fields).
  *
  * Protocol reference: kafka.apache.org/protocol (TxnOffsetCommit API key 28, OffsetFetch API key 9).
+ *
+ * Over 400 lines: one protocol module (the codecs of two requests and the group coordinator
+ * wrapping that sends them and follows a moved coordinator); split, a request's wire format would
+ * sit apart from its only use.
  */
 import { createRequire } from 'node:module'
 import kafkajs, { type Kafka } from 'kafkajs'
