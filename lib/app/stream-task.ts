@@ -172,11 +172,14 @@ export class StreamTask {
   /**
    * Whether the wall-clock idle advance (`idleAdvanceMs`) should move this task's stream-time at
    * `now`: it is RUNNING, nothing is buffered, every input partition is fetched to its end, no
-   * record arrived for `idleMs` and the last advance is `idleMs` (at least 100 ms) ago. Marks the
-   * advance as done when it answers true.
+   * record arrived for `idleMs` and the last advance is `idleMs` (at least 100 ms) ago, and it has a
+   * stream-time (a record processed, or one restored from the committed offsets): a task that never
+   * saw a record has no window to close, and advancing it would make the first records of a replay
+   * started on an idle application late. Marks the advance as done when it answers true.
    */
   idleAdvanceDue(now: number, idleMs: number): boolean {
     if (this.#state !== 'RUNNING' || now - this.lastInputAt < idleMs || now - this.lastIdleAdvanceAt < Math.max(idleMs, 100)) return false
+    if ((this.engine?.streamTime() ?? -1) < 0) return false
     if (this.group.size > 0) return false
     for (const q of this.group.queues) if (q.fetchedLag() !== 0n) return false
     this.lastIdleAdvanceAt = now

@@ -255,7 +255,8 @@ describe('StreamTask consumed offsets of drained partitions', () => {
   })
 
   it('is due for an idle advance only when caught up, idle long enough, and not advanced just before', () => {
-    const t = task()
+    let streamTime = -1
+    const t = task({ streamTime: () => streamTime })
     const a = t.group.queue('a', 0)!
     const b = t.group.queue('b', 0)!
     const now = Date.now() + 10_000
@@ -267,6 +268,8 @@ describe('StreamTask consumed offsets of drained partitions', () => {
     expect(t.idleAdvanceDue(now, 1000)).toBe(false) // b has records to fetch
     b.onFetched(8n, 9n, 0)
     expect(t.idleAdvanceDue(now, 20_000)).toBe(false) // input arrived less than 20 s ago
+    expect(t.idleAdvanceDue(now, 1000)).toBe(false) // no stream-time yet: nothing to close
+    streamTime = 5
     expect(t.idleAdvanceDue(now, 1000)).toBe(true)
     expect(t.idleAdvanceDue(now + 500, 1000)).toBe(false) // advanced 500 ms ago
     expect(t.idleAdvanceDue(now + 1000, 1000)).toBe(true)

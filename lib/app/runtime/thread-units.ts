@@ -178,6 +178,7 @@ export function createThreadUnits(options: StreamThreadOptions, loop: ThreadLoop
     flow,
     metrics: { thread: metrics, lag },
     wakeUp,
+    clip: options.runUntilCaughtUp ? (task, batch) => options.runUntilCaughtUp!.clip(task, batch) : undefined,
   })
   return { metrics, membership, consumer, reader, flow, manager, standbys, lags, offsetSums, threadProducer, rebalances, intake }
 }
