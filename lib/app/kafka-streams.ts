@@ -19,7 +19,8 @@
 import { EventEmitter } from 'node:events'
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { IllegalStateError } from '../../topology/errors.js'
+import { IllegalStateError, StreamsConfigError } from '../../topology/errors.js'
+import type { ChangelogReader } from '../state/types.js'
 import type { TopologyDef } from '../../topology/engine/types.js'
 import type { Serde } from '../../topology/serde.js'
 import type { StateStore } from '../../topology/state/types.js'
@@ -44,6 +45,12 @@ import { StreamThread } from './stream-thread.js'
 import { KafkajsClient } from './client/kafkajs.js'
 import type { StreamsClient } from './client/types.js'
 import type { RuntimeTestHooks } from './runtime/commit.js'
+import {
+  RunUntilCaughtUp,
+  runClientUntilCaughtUp,
+  type RunUntilCaughtUpOptions,
+  type RunUntilCaughtUpResult,
+} from './runtime/run-until-caught-up.js'
 import { StreamsMetrics, type ClientMetrics } from '../metrics/streams-metrics.js'
 import type { Metric, MetricName, MetricsSource } from '../metrics/types.js'
 import { streamsHealth, type HealthOptions, type StreamsHealth } from './health.js'
@@ -90,6 +97,9 @@ export class KafkaStreams extends EventEmitter implements MetricsSource {
   readonly #clientMetrics: ClientMetrics
   /** Stream threads started so far (names `<clientId>-StreamThread-<n>`, as Kafka Streams). */
   #threadCount = 0
+  /** Set by {@link runUntilCaughtUp}: the run's targets and progress, shared by replaced threads. */
+  #run: RunUntilCaughtUp | undefined
+  #runReader: ChangelogReader | undefined
 
   /**
    * @param topology the built topology (`builder.build()`)
@@ -237,6 +247,59 @@ export class KafkaStreams extends EventEmitter implements MetricsSource {
     }
   }
 
+  /**
+   * Runs until caught up, like Spark Structured Streaming's `Trigger.AvailableNow` (Kafka Streams
+   * has no such mode): starts the client, reads the end offsets of the input topics' partitions
+   * (the last stable offsets, read_committed), processes every record below them (records produced
+   * later stay for the next run), optionally advances stream-time so windows close
+   * (`advanceTimeTo`), commits, and closes the client once every task of this instance reached its
+   * end. Repartition topics are drained level by level (see lib/app/runtime/run-until-caught-up.ts).
+   *
+   * Several instances can run at once: each resolves when the tasks it holds are done; tasks that
+   * move in a rebalance are finished by their new owner (from the committed offsets), and an
+   * instance leaving does not end the others' runs. For a CLI backfill: `await
+   * streams.runUntilCaughtUp(); process.exit(0)`.
+   *
+   * @param options see {@link RunUntilCaughtUpOptions} (`advanceTimeTo`, `timeoutMs`, ms)
+   * @returns the tasks this instance brought to their end and the run's duration (ms), once the
+   *   client is NOT_RUNNING.
+   * @throws IllegalStateError unless CREATED (at once); StreamsError when the client goes to ERROR,
+   *   is closed from outside, or `timeoutMs` passes before the end (the client is closed then);
+   *   the errors of {@link start}.
+   * @example
+   * ```ts
+   * const streams = new KafkaStreams(builder.build(), { applicationId: 'nightly-backfill', bootstrapServers: 'localhost:9092' })
+   * const { tasks, durationMs } = await streams.runUntilCaughtUp({ advanceTimeTo: 'wallClock' })
+   * console.log(`${tasks.length} tasks caught up in ${durationMs} ms`)
+   * ```
+   */
+  runUntilCaughtUp(options: RunUntilCaughtUpOptions = {}): Promise<RunUntilCaughtUpResult> {
+    if (this.state !== 'CREATED') throw new IllegalStateError(`runUntilCaughtUp() is only allowed in CREATED, not ${this.state}`)
+    const to = options.advanceTimeTo
+    if (to !== undefined && to !== 'wallClock' && !(typeof to === 'number' && Number.isFinite(to) && to >= 0))
+      throw new StreamsConfigError(`runUntilCaughtUp: advanceTimeTo must be 'wallClock' or an event time >= 0 (ms), got ${String(to)}`)
+    const def = this.#def!
+    const latest = new Set(
+      def.subtopologies.flatMap((s) => s.nodes.flatMap((n) => (n.type === 'source' && n.offsetReset === 'latest' ? n.topics : []))),
+    )
+    this.#run = new RunUntilCaughtUp({
+      topology: def,
+      groupId: this.config.applicationId,
+      kafka: () => {
+        const c = this.#client
+        if (!c) return undefined
+        return { admin: c.admin, reader: (this.#runReader ??= c.changelogReader()) }
+      },
+      advanceTo: (now) => (to === 'wallClock' ? now - this.config.idleAdvanceDelayMs : to),
+      resetOf: (topic) => (latest.has(topic) ? 'latest' : 'earliest'),
+      logger: this.config.logger,
+    })
+    return runClientUntilCaughtUp(this, this.#run, options).finally(() => {
+      void this.#runReader?.close().catch(() => undefined)
+      this.#runReader = undefined
+    })
+  }
+
   async #startThread(shutdownRequest: string | undefined): Promise<void> {
     this.#processId ??= await processIdOf(this.config.stateDir, this.config.applicationId)
     const threadIdx = ++this.#threadCount
@@ -262,6 +325,7 @@ export class KafkaStreams extends EventEmitter implements MetricsSource {
       shutdownRequest,
       metrics: this.#metrics,
       threadId: `${this.config.clientId}-StreamThread-${threadIdx}`,
+      runUntilCaughtUp: this.#run,
     })
     this.#thread = thread
     await thread.start()

@@ -35,6 +35,7 @@ import { threadHealth, type ThreadHealth } from './health.js'
 import type { ResolvedStreamsConfig } from './options.js'
 import type { RuntimeTestHooks } from './runtime/commit.js'
 import type { GroupView } from './runtime/group-membership.js'
+import type { RunUntilCaughtUp } from './runtime/run-until-caught-up.js'
 import { createThreadUnits, type ThreadUnits } from './runtime/thread-units.js'
 import type { EngineRuntime, StateRuntime } from './state-runtime.js'
 import type { StreamTask } from './stream-task.js'
@@ -79,6 +80,8 @@ export interface StreamThreadOptions {
   readonly metrics?: StreamsMetrics
   /** The `thread-id` tag (Kafka Streams: `<clientId>-StreamThread-<n>`). @defaultValue `<clientId>-StreamThread-1` */
   readonly threadId?: string
+  /** A run until caught up (`KafkaStreams.runUntilCaughtUp`): bounds the input and tells when the tasks reached their end. */
+  readonly runUntilCaughtUp?: RunUntilCaughtUp
 }
 
 export type { GroupView } from './runtime/group-membership.js'
@@ -233,12 +236,15 @@ export class StreamThread {
           if (collector.error !== undefined || collector.pendingBatches >= MAX_PENDING_BATCHES) await collector.flush()
           const t0 = performance.now()
           processed += await task.process(BATCH, now)
-          processMs += performance.now() - t0
+          const ms = performance.now() - t0
+          processMs += ms
+          task.iterationProcessMs += ms
           flow.maybeResume(task)
           current = undefined
           await yieldImmediate()
         }
         this.#u.metrics.recordProcess(processed, processMs)
+        m.endProcessIteration(processMs)
         const after = Date.now()
         for (const task of m.tasks.values()) task.collector?.maybeLinger(after, PRODUCER_LINGER_MS)
         // a paused partition whose queue drained without being processed (cleared by a seek) is resumed here
@@ -264,6 +270,14 @@ export class StreamThread {
             current = undefined
           }
         }
+        const run = this.#o.runUntilCaughtUp
+        if (run) {
+          for (const { task, to } of run.advances(m.tasks.values(), after)) {
+            current = task
+            if (to !== undefined) await task.engine!.advanceStreamTime(to)
+            current = undefined
+          }
+        }
         let requested = false
         for (const t of m.tasks.values()) if (t.commitRequested) requested = true
         if (requested || after - this.#lastCommit >= this.#c.commitIntervalMs) {
@@ -271,6 +285,8 @@ export class StreamThread {
           await m.commitAll(requested ? 'requested' : 'interval')
         }
         if (!rebalances.pending && m.allRunning()) this.#hint('RUNNING')
+        // settled: an assignment applied, none pending, every task running, none waiting to be revived
+        run?.check(m.tasks.values(), !rebalances.pending && rebalances.group !== undefined && m.allRunning() && m.waiting(after).size === 0)
         if (processed === 0) await this.#waitForWork()
       } catch (e) {
         await m.handleError(e, current)

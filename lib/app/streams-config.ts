@@ -153,7 +153,8 @@ export interface StreamsConfig {
    * event time behind the advanced stream-time are late (dropped after grace, as usual): choose
    * the delay to cover how far event time trails the wall clock. What an advance emits is committed
    * like any record's output (in the same transaction as the state it changes under exactly-once),
-   * so a restart neither repeats nor loses it.
+   * so a restart neither repeats nor loses it. A task that has not seen a record yet (no stream-time,
+   * none committed) is not advanced: it has nothing to close.
    * @defaultValue -1
    */
   idleAdvanceMs?: number

@@ -20,6 +20,11 @@ export interface FetchIntakeOptions {
   readonly metrics: { readonly thread: Pick<ThreadMetrics, 'poll' | 'pollRecords'>; readonly lag: Pick<ConsumerLagMetrics, 'record'> }
   /** Wakes the processing loop (records arrived, or a partition is known to be drained). */
   readonly wakeUp: () => void
+  /**
+   * A run until caught up: the batch without its records at or beyond the partition's target, or
+   * undefined to drop it whole (see run-until-caught-up.ts). @defaultValue every batch taken whole
+   */
+  readonly clip?: (task: StreamTask, batch: FetchedBatch) => FetchedBatch | undefined
 }
 
 export class FetchIntake {
@@ -55,14 +60,16 @@ export class FetchIntake {
     this.#recordLag(b.topic, b.partition, q?.fetchedLag())
   }
 
-  async #take(batch: FetchedBatch, heartbeat: () => Promise<void>): Promise<boolean> {
-    const { topic, partition } = batch
+  async #take(fetched: FetchedBatch, heartbeat: () => Promise<void>): Promise<boolean> {
+    const { topic, partition } = fetched
     const task = this.o.taskOf(topic, partition)
     if (!task || task.state === 'CLOSED') return false // not ours (any more)
     if (task.state !== 'RUNNING') {
       this.o.flow.pauseForTask(task, topic, partition)
       return false
     }
+    const batch = this.o.clip ? this.o.clip(task, fetched) : fetched
+    if (!batch) return true
     const size = task.enqueue(topic, partition, batch.records)
     // the position after this batch (its trailing markers included) and the partition's end: its lag
     const q = task.group.queue(topic, partition)

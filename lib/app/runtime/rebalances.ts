@@ -39,6 +39,8 @@ export class Rebalances {
   #assignment: { memberId: string; generationId: number; active: ReadonlySet<string>; isLeader: boolean } | undefined
   #standby: ReadonlySet<string> | undefined
   #group: ConsumerGroupMetadata | undefined
+  /** No assignment applied since the start, the last rebalance start or the last lost membership. */
+  #awaiting = true
 
   constructor(private readonly o: RebalancesOptions) {}
 
@@ -47,9 +49,14 @@ export class Rebalances {
     return this.#group
   }
 
-  /** A join's assignment is waiting to be applied. */
+  /**
+   * A join's assignment is waiting to be applied, or none was applied since the thread started, a
+   * rebalance started or the membership was lost: the thread is not RUNNING meanwhile, even with
+   * every task it still has running (Kafka Streams' thread reaches RUNNING only after an
+   * assignment), so a member that has not joined yet never claims readiness.
+   */
   get pending(): boolean {
-    return this.#assignment !== undefined
+    return this.#awaiting || this.#assignment !== undefined
   }
 
   /**
@@ -58,12 +65,14 @@ export class Rebalances {
    */
   lost(): void {
     this.#lost = true
+    this.#awaiting = true
     this.#record()
   }
 
   /** A rebalance started: commit everything while the old generation is still accepted. */
   started(): void {
     this.#commitSoon = true
+    this.#awaiting = true
     this.#record()
   }
 
@@ -94,6 +103,8 @@ export class Rebalances {
     const a = this.#assignment
     if (a) {
       this.#assignment = undefined
+      // before the await: a rebalance starting meanwhile sets it again
+      this.#awaiting = false
       await t.applyAssignment(a.memberId, a.active, a.isLeader)
       // revoked tasks committed above with the previous generation; from now on, this one
       this.#group = { groupId: this.o.groupId, generationId: a.generationId, memberId: a.memberId, groupInstanceId: null }

@@ -139,7 +139,11 @@ export class TaskManager {
     if (!sub) throw new StreamsError(`assigned unknown task ${id}`)
     const partitions: TopicPartition[] = sub.sourceTopics.map((topic) => ({ topic, partition: taskId.partition }))
     const task = new StreamTask({ id, taskId, subtopology: sub, partitions, maxTaskIdleMs: this.o.config.maxTaskIdleMs, now: Date.now() })
-    task.metrics = this.o.metrics?.task(id)
+    const m = (task.metrics = this.o.metrics?.task(id))
+    if (m) {
+      m.activeProcessRatio(() => task.processRatio)
+      if (m.debugEnabled) task.group.enforcedProcessing = m.enforcedProcessing
+    }
     this.o.metrics?.thread.taskCreated.record()
     this.tasks.set(id, task)
     for (const p of partitions) this.#byPartition.set(StreamTask.key(p.topic, p.partition), task)
@@ -267,6 +271,19 @@ export class TaskManager {
    * membership since the failure (an instance cut off from the cluster must not revive tasks the
    * group has meanwhile given to others: its producer's initialisation would fence their owners).
    */
+  /**
+   * Ends one processing iteration of the thread that took `totalMs` over all tasks: each task's
+   * `active-process-ratio` becomes its share of that time (Kafka Streams records it per iteration
+   * in `TaskManager#recordTaskProcessRatio`). An iteration that processed nothing leaves the ratios.
+   */
+  endProcessIteration(totalMs: number): void {
+    if (totalMs <= 0) return
+    for (const task of this.tasks.values()) {
+      task.processRatio = task.iterationProcessMs / totalMs
+      task.iterationProcessMs = 0
+    }
+  }
+
   revive(now: number): void {
     for (const id of this.#rewind) {
       this.#rewind.delete(id)

@@ -111,6 +111,7 @@ export function createThreadUnits(options: StreamThreadOptions, loop: ThreadLoop
     restore,
     emitter,
     isActive: (id) => activeTasks().has(id),
+    metrics: (id) => streamsMetrics.standbyTask(threadId, id),
   })
   const threadProducer = c.exactlyOnceV2
     ? new ThreadProducerHolder(client, options.transactionalId ?? `${c.applicationId}-${randomUUID()}-1`, c.logger)
@@ -177,6 +178,7 @@ export function createThreadUnits(options: StreamThreadOptions, loop: ThreadLoop
     flow,
     metrics: { thread: metrics, lag },
     wakeUp,
+    clip: options.runUntilCaughtUp ? (task, batch) => options.runUntilCaughtUp!.clip(task, batch) : undefined,
   })
   return { metrics, membership, consumer, reader, flow, manager, standbys, lags, offsetSums, threadProducer, rebalances, intake }
 }
