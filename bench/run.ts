@@ -34,7 +34,7 @@ import {
 } from './lib/data.js'
 import { fixKafkajs } from '../lib/app/client/kafkajs-internals.js'
 import { createTopics, deleteTopics, deleteTopicsWithPrefix, kafkaClient, produceAll, readTopic } from './lib/kafka.js'
-import { buildCases, parseOptions, DESCRIPTIONS, type Case, type DatasetName, type Options } from './lib/plan.js'
+import { buildCases, parseOptions, variantOf, DESCRIPTIONS, type Case, type DatasetName, type Options } from './lib/plan.js'
 import { findPid, ProcSampler, Worker, type WorkerMessage } from './lib/proc.js'
 import {
   median,
@@ -64,6 +64,8 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
 interface Dataset {
   name: DatasetName
   shape: DatasetShape
+  /** Partitions of its input topics. */
+  partitions: number
   topics: { in: string; shuffled: string; table: string; right: string }
 }
 
@@ -111,8 +113,9 @@ async function main(): Promise<void> {
   await mkdir(logDir, { recursive: true })
   await mkdir(outDir, { recursive: true })
   const baseTs = Date.now() - 2 * 3_600_000
-  const dataset = (name: DatasetName, records: number, keys: number): Dataset => ({
+  const dataset = (name: DatasetName, records: number, keys: number, partitions = o.partitions): Dataset => ({
     name,
+    partitions,
     shape: { records, keys, baseTs },
     topics: {
       in: `${prefix}-${name}-in`,
@@ -129,7 +132,11 @@ async function main(): Promise<void> {
     prefix,
     tmpDir,
     logDir,
-    datasets: { small: dataset('small', o.records, o.keys), large: dataset('large', o.largeRecords, o.largeKeys) },
+    datasets: {
+      small: dataset('small', o.records, o.keys),
+      large: dataset('large', o.largeRecords, o.largeKeys),
+      wide: dataset('wide', o.records, o.keys, o.widePartitions),
+    },
     ...(brokerPid ? { broker: new ProcSampler(brokerPid, 250) } : {}),
   }
 
@@ -137,7 +144,7 @@ async function main(): Promise<void> {
     startedAt: startedAt.toISOString(),
     finishedAt: '',
     durationMs: 0,
-    machine: machineInfo(),
+    machine: machineInfo(o),
     config: {
       runs: o.runs,
       largeRuns: o.largeRuns,
@@ -146,6 +153,7 @@ async function main(): Promise<void> {
       largeRecords: o.largeRecords,
       largeKeys: o.largeKeys,
       partitions: o.partitions,
+      widePartitions: o.widePartitions,
       commitIntervalMs: o.commitMs,
       cacheBytes: o.cacheBytes,
       metricsLevels: o.metricsLevels.join(','),
@@ -200,6 +208,7 @@ async function main(): Promise<void> {
         dataset: c.dataset,
         keys: ctx.datasets[c.dataset].shape.keys,
         label: c.label,
+        ...(variantOf(c, o) ? { variant: variantOf(c, o) } : {}),
         runs: [],
       }
       report.cases.push(result)
@@ -240,7 +249,9 @@ async function main(): Promise<void> {
     }
 
     for (const c of cases) {
-      if (!o.latency.includes(c.workload) || c.dataset !== 'small') continue
+      // latency of the base matrix only (not of the produce-path, Node, partition and metrics-level variants)
+      if (!o.latency.includes(c.workload) || c.dataset !== 'small' || c.producePath || c.node2) continue
+      if (c.metricsLevel !== undefined && c.metricsLevel !== 'INFO') continue
       const result = report.cases.find((r) => r.id === c.id)
       const max = result?.median?.recordsPerSec
       if (!result || result.skipped || max === undefined) continue
@@ -275,7 +286,7 @@ async function main(): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Setup
 
-function machineInfo(): Record<string, string | number> {
+function machineInfo(o: Options): Record<string, string | number> {
   const cpus = os.cpus()
   // `java -version` prints on stderr.
   const javaRun = spawnSync('java', ['-version'], { encoding: 'utf8' })
@@ -291,11 +302,17 @@ function machineInfo(): Record<string, string | number> {
   } catch {
     /* not a checkout */
   }
+  let node2: string | undefined
+  if (o.node2) {
+    const r = spawnSync(o.node2, ['--version'], { encoding: 'utf8' })
+    node2 = r.error ? `${o.node2} (not runnable)` : r.stdout.trim()
+  }
   return {
     cpus: cpus.length,
     cpu: cpus[0]?.model ?? 'unknown',
     memoryGiB: Math.round(os.totalmem() / 2 ** 30),
     node: process.version,
+    ...(node2 ? { node2 } : {}),
     java: javaLine.replace(/"/g, ''),
     commit,
   }
@@ -343,7 +360,6 @@ async function kstreamsAvailability(): Promise<string | undefined> {
 
 /** Creates and fills every input topic the chosen cases read (untimed). */
 async function preload(ctx: Context, cases: Case[], report: BenchReport): Promise<void> {
-  const { o } = ctx
   const needs = new Set<string>()
   for (const c of cases) {
     const d = ctx.datasets[c.dataset].topics
@@ -356,6 +372,7 @@ async function preload(ctx: Context, cases: Case[], report: BenchReport): Promis
   if (needs.size === 0) return
   for (const ds of Object.values(ctx.datasets)) {
     const { shape, topics } = ds
+    if (shape.records === 0) continue
     const tableKeys: number[] = []
     for (let j = 0; j < shape.keys; j++) if (w4TableHas(j)) tableKeys.push(j)
     const plans: Array<{ topic: string; count: number; make: (i: number) => { key: string; value: string; timestamp: string } }> = [
@@ -386,7 +403,7 @@ async function preload(ctx: Context, cases: Case[], report: BenchReport): Promis
     ]
     for (const p of plans) {
       if (!needs.has(p.topic)) continue
-      await createTopics(ctx.admin, [{ topic: p.topic, partitions: o.partitions }])
+      await createTopics(ctx.admin, [{ topic: p.topic, partitions: ds.partitions }])
       const ms = await produceAll(ctx.kafka, p.topic, p.count, p.make)
       report.preload.push({ topic: p.topic, records: p.count, ms })
       log(`preloaded ${p.topic}: ${fmt(p.count)} records in ${(ms / 1000).toFixed(1)} s (${fmt((p.count * 1000) / ms)} records/s)`)
@@ -460,9 +477,13 @@ function spawnWorker(ctx: Context, c: Case, appId: string, topics: Topics, state
           out: topics.out,
           ...extra,
         }
-  const env = ctx.o.cpuProf ? { ...process.env, KBENCH_CPU_PROFILE: path.join(ctx.logDir, 'profiles', `${appId}.cpuprofile`) } : undefined
+  const env: NodeJS.ProcessEnv = { ...process.env }
+  if (ctx.o.cpuProf) env.KBENCH_CPU_PROFILE = path.join(ctx.logDir, 'profiles', `${appId}.cpuprofile`)
+  // the produce path under comparison (lib/app/client/kafkajs-produce.ts)
+  if (c.producePath === 'kafkajs') env.KSTREAMS_PRODUCE_PATH = 'kafkajs'
+  else delete env.KSTREAMS_PRODUCE_PATH
   return Worker.spawn(
-    process.execPath,
+    c.node2 && ctx.o.node2 ? ctx.o.node2 : process.execPath,
     ['--import', 'tsx', path.join(BENCH_DIR, 'workers', file), JSON.stringify(args)],
     logFile,
     label,
@@ -823,6 +844,49 @@ function computeRatios(cases: CaseResult[]): Ratio[] {
     out.push(ratio(`${W} EOS/ALOS java`, rps(`${id}-java-eos${sfx}`), rps(`${id}-java-alos${sfx}`)))
     out.push(ratio(`${W} kstreams/java alos`, rps(`${id}-kstreams-alos${sfx}`), rps(`${id}-java-alos${sfx}`)))
     out.push(ratio(`${W} kstreams/java eos`, rps(`${id}-kstreams-eos${sfx}`), rps(`${id}-java-eos${sfx}`)))
+  }
+  // kstreams' exactly-once v2 (one producer per thread, KIP-447) against per-task exactly-once
+  for (const id of ['w1', 'w2', 'w3', 'w4', 'w5', 'w6']) {
+    const W = id.toUpperCase()
+    out.push(ratio(`${W} EOS-v2/EOS per task kstreams`, rps(`${id}-kstreams-eos2`), rps(`${id}-kstreams-eos`)))
+    out.push(ratio(`${W} EOS-v2/ALOS kstreams`, rps(`${id}-kstreams-eos2`), rps(`${id}-kstreams-alos`), 0.5))
+    out.push(ratio(`${W} kstreams eos-v2/java eos`, rps(`${id}-kstreams-eos2`), rps(`${id}-java-eos`)))
+  }
+  // the produce path: kstreams' (default) against kafkajs' own encoding and grouping
+  for (const id of ['w1', 'w2', 'w3', 'w4', 'w5', 'w6'])
+    for (const g of ['alos', 'eos'])
+      out.push(
+        ratio(
+          `${id.toUpperCase()} ${g} produce path kstreams/kafkajs`,
+          rps(`${id}-kstreams-${g}`),
+          rps(`${id}-kstreams-${g}-kafkajs-produce`),
+        ),
+      )
+  // many tasks in one instance: exactly-once at N input partitions against 4
+  const wide = cases.find((c) => c.dataset === 'wide')
+  if (wide) {
+    const sfx = wide.id.replace(/^.*-(\d+p)$/, '$1')
+    out.push(
+      ratio(`W1 EOS ${sfx}/base partitions kstreams`, rps(`w1-kstreams-eos-${sfx}`), rps('w1-kstreams-eos'), 0.8, 'per-task producers'),
+    )
+    out.push(ratio(`W1 EOS-v2 ${sfx}/base partitions kstreams`, rps(`w1-kstreams-eos2-${sfx}`), rps('w1-kstreams-eos2'), 0.8))
+    out.push(ratio(`W1 EOS ${sfx}/base partitions java`, rps(`w1-java-eos-${sfx}`), rps('w1-java-eos')))
+    out.push(ratio(`W1 EOS ${sfx} kstreams eos-v2/java`, rps(`w1-kstreams-eos2-${sfx}`), rps(`w1-java-eos-${sfx}`)))
+  }
+  // the second Node binary against the harness' own
+  const node2 = cases.find((c) => /-node\d+$/.test(c.id))?.id.replace(/^.*-(node\d+)$/, '$1')
+  if (node2) {
+    out.push(
+      ratio(`W0b ${node2}/${process.version.split('.')[0]!.replace('v', 'node')} (raw pipe)`, rps(`w0b-raw-${node2}`), rps('w0b-raw')),
+    )
+    for (const id of ['w1', 'w2'])
+      out.push(
+        ratio(
+          `${id.toUpperCase()} ${node2}/${process.version.split('.')[0]!.replace('v', 'node')} (kstreams alos)`,
+          rps(`${id}-kstreams-alos-${node2}`),
+          rps(`${id}-kstreams-alos`),
+        ),
+      )
   }
   // Metrics overhead: the same case at a higher recording level against INFO (the cheapest level;
   // like Kafka Streams, kstreams has no switch that turns metrics off).

@@ -186,6 +186,8 @@ export type {
   ProcessingHandlerConfig,
   ProductionHandlerConfig,
   ResolvedStreamsConfig,
+  RunUntilCaughtUpOptions,
+  RunUntilCaughtUpResult,
   StateListener,
   StoreQueryParameters,
   StreamsConfig,

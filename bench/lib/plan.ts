@@ -18,7 +18,13 @@
  *                        several levels run every kstreams case once per level (ids of non-INFO
  *                        cases end in -debug / -trace) and add "metrics DEBUG/INFO" ratios
  *   --impl LIST          raw,kstreams,java (default all three)
- *   --guarantee LIST     alos,eos (default both)
+ *   --guarantee LIST     alos,eos,eos2 (default all; eos2 = kstreams' exactly_once_v2, Java's eos is v2 already)
+ *   --produce-compare L  workloads whose kstreams cases (alos, eos) also run on kafkajs' own produce
+ *                        path (KSTREAMS_PRODUCE_PATH=kafkajs), or none (default W1,W2)
+ *   --wide-partitions N  W1 exactly-once (kstreams eos, eos2; Java eos) also on an input topic
+ *                        of N partitions = N tasks in one instance (default 64; 0 = skip)
+ *   --node2 PATH|none    a second Node binary: W0b raw and W1, W2 kstreams alos also run on it
+ *                        (default: the Node 22 of .cache/node/, when there)
  *   --latency LIST       workloads measured for latency, or none (default W0b,W1,W2)
  *   --latency-seconds N  measured seconds per latency run (default 10)
  *   --timeout-seconds N  per run (default 600)
@@ -28,10 +34,15 @@
  * ```
  */
 
+import { existsSync, readdirSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
 export type WorkloadId = 'W0a' | 'W0b' | 'W0c' | 'W0d' | 'W1' | 'W2' | 'W3' | 'W4' | 'W5' | 'W6' | 'W7'
 export type Impl = 'raw' | 'kstreams' | 'java'
-export type Guarantee = 'alos' | 'eos'
-export type DatasetName = 'small' | 'large'
+export type Guarantee = 'alos' | 'eos' | 'eos2'
+/** `wide`: the small data set on an input topic of `--wide-partitions` partitions. */
+export type DatasetName = 'small' | 'large' | 'wide'
 /** kstreams' `metricsRecordingLevel` (Kafka Streams' `metrics.recording.level`). */
 export type MetricsLevel = 'INFO' | 'DEBUG' | 'TRACE'
 
@@ -72,6 +83,10 @@ export interface Options {
   smoke: boolean
   cpuProf: boolean
   outDir: string
+  produceCompare: WorkloadId[]
+  widePartitions: number
+  /** A second Node binary (absolute path), or undefined. */
+  node2?: string
 }
 
 /** One row of the matrix. */
@@ -86,6 +101,28 @@ export interface Case {
   metricsLevel?: MetricsLevel
   dataset: DatasetName
   label: string
+  /** kstreams on kafkajs' own produce path (KSTREAMS_PRODUCE_PATH=kafkajs) instead of kstreams'. */
+  producePath?: 'kafkajs'
+  /** Runs on the second Node binary (`--node2`). */
+  node2?: boolean
+}
+
+/** What sets a case apart from the base matrix (produce path, Node, partitions), for labels and the chart. */
+export function variantOf(
+  c: Pick<Case, 'producePath' | 'node2' | 'dataset'>,
+  o: Pick<Options, 'widePartitions' | 'node2'>,
+): string | undefined {
+  const parts = [
+    c.producePath === 'kafkajs' ? 'kafkajs produce path' : undefined,
+    c.node2 ? `Node ${nodeMajor(o.node2)}` : undefined,
+    c.dataset === 'wide' ? `${o.widePartitions} partitions` : undefined,
+  ].filter(Boolean)
+  return parts.length ? parts.join(', ') : undefined
+}
+
+/** The major version in a Node binary's path (…/22.23.5-linux-x64/bin/node → 22), else '2'. */
+export function nodeMajor(bin: string | undefined): string {
+  return /\/(\d+)\.\d+\.\d+[^/]*\/bin\/node$/.exec(bin ?? '')?.[1] ?? '2'
 }
 
 const USAGE = 'usage: npm run bench -- <W0a|W0b|W0c|W0d|W1..W7|W0|all>[,...] [--runs N] [--records N] [--smoke] ... (see bench/lib/plan.ts)'
@@ -158,7 +195,17 @@ export function parseOptions(argv: string[]): Options {
       ? list('metrics-level', flags.get('metrics-level')?.toUpperCase(), ['INFO', 'DEBUG', 'TRACE'] as const)
       : ['INFO'],
     impls: flags.has('impl') ? list('impl', flags.get('impl'), ['raw', 'kstreams', 'java'] as const) : ['raw', 'kstreams', 'java'],
-    guarantees: flags.has('guarantee') ? list('guarantee', flags.get('guarantee'), ['alos', 'eos'] as const) : ['alos', 'eos'],
+    guarantees: flags.has('guarantee')
+      ? list('guarantee', flags.get('guarantee'), ['alos', 'eos', 'eos2'] as const)
+      : ['alos', 'eos', 'eos2'],
+    produceCompare:
+      flags.get('produce-compare') === 'none'
+        ? []
+        : flags.has('produce-compare')
+          ? workloadList(flags.get('produce-compare')!)
+          : (['W1', 'W2'] as WorkloadId[]),
+    widePartitions: get('wide-partitions', 64, 0),
+    node2: flags.get('node2') === 'none' ? undefined : (flags.get('node2') ?? defaultNode2()),
     latency:
       flags.get('latency') === 'none'
         ? []
@@ -176,6 +223,15 @@ export function parseOptions(argv: string[]): Options {
   return options
 }
 
+/** The Node 22 binary CI leaves in .cache/node/ (when the harness itself does not run on 22). */
+function defaultNode2(): string | undefined {
+  if (process.versions.node.startsWith('22.')) return undefined
+  const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '.cache', 'node')
+  const found = existsSync(dir) ? readdirSync(dir).filter((d) => /^22\.\d+\.\d+-/.test(d)) : []
+  const bin = found.sort().reverse()[0]
+  return bin ? path.join(dir, bin, 'bin', 'node') : undefined
+}
+
 /** The matrix for the chosen workloads, in run order. */
 export function buildCases(o: Options): Case[] {
   const cases: Case[] = []
@@ -185,8 +241,10 @@ export function buildCases(o: Options): Case[] {
       c.impl,
       c.guarantee,
       c.commitMs !== undefined && c.workload === 'W0c' ? `${c.commitMs}ms` : undefined,
-      c.dataset === 'large' ? 'large' : undefined,
+      c.dataset === 'large' ? 'large' : c.dataset === 'wide' ? `${o.widePartitions}p` : undefined,
       c.metricsLevel !== undefined && c.metricsLevel !== 'INFO' ? c.metricsLevel : undefined,
+      c.producePath === 'kafkajs' ? 'kafkajs-produce' : undefined,
+      c.node2 ? `node${nodeMajor(o.node2)}` : undefined,
     ]
       .filter(Boolean)
       .join('-')
@@ -194,10 +252,11 @@ export function buildCases(o: Options): Case[] {
     const label = [
       c.workload,
       c.impl,
-      c.guarantee,
+      c.guarantee === 'eos2' ? 'eos-v2' : c.guarantee,
       c.workload === 'W0c' ? `commit ${c.commitMs} ms` : undefined,
       c.dataset === 'large' ? `${o.largeKeys.toLocaleString('en-US')} keys` : undefined,
       c.metricsLevel !== undefined && o.metricsLevels.join() !== 'INFO' ? `metrics ${c.metricsLevel}` : undefined,
+      variantOf(c, o),
     ]
       .filter(Boolean)
       .join(' · ')
@@ -211,6 +270,7 @@ export function buildCases(o: Options): Case[] {
       case 'W0b':
         // The client's cost does not depend on how many distinct keys there are: small data set only.
         if (raw) add({ workload: w, impl: 'raw', dataset: 'small', commitMs: w === 'W0b' ? o.commitMs : undefined })
+        if (raw && w === 'W0b' && o.node2) add({ workload: w, impl: 'raw', dataset: 'small', commitMs: o.commitMs, node2: true })
         break
       case 'W0c':
         if (raw) for (const ms of [100, 1000]) add({ workload: w, impl: 'raw', dataset: 'small', commitMs: ms })
@@ -224,7 +284,8 @@ export function buildCases(o: Options): Case[] {
       case 'W7':
         if (o.impls.includes('kstreams') && large)
           for (const g of o.guarantees)
-            for (const m of o.metricsLevels) add({ workload: w, impl: 'kstreams', guarantee: g, dataset: 'large', metricsLevel: m })
+            if (g !== 'eos2')
+              for (const m of o.metricsLevels) add({ workload: w, impl: 'kstreams', guarantee: g, dataset: 'large', metricsLevel: m })
         break
       default:
         for (const impl of ['kstreams', 'java'] as const) {
@@ -232,13 +293,29 @@ export function buildCases(o: Options): Case[] {
           // Java keeps its default recording level (INFO); kstreams runs once per chosen level.
           const levels = impl === 'kstreams' ? o.metricsLevels : [undefined]
           for (const g of o.guarantees) {
+            // Java's exactly-once is exactly_once_v2 already: 'eos2' is a kstreams case only
+            if (g === 'eos2' && impl === 'java') continue
             for (const m of levels) {
               const metricsLevel = m !== undefined ? { metricsLevel: m } : {}
               add({ workload: w, impl, guarantee: g, dataset: 'small', commitMs: o.commitMs, ...metricsLevel })
-              if (w === 'W2' && large) add({ workload: w, impl, guarantee: g, dataset: 'large', commitMs: o.commitMs, ...metricsLevel })
+              if (w === 'W2' && large && g !== 'eos2')
+                add({ workload: w, impl, guarantee: g, dataset: 'large', commitMs: o.commitMs, ...metricsLevel })
             }
           }
         }
+        if (o.impls.includes('kstreams') && o.produceCompare.includes(w))
+          for (const g of o.guarantees)
+            if (g !== 'eos2')
+              add({ workload: w, impl: 'kstreams', guarantee: g, dataset: 'small', commitMs: o.commitMs, producePath: 'kafkajs' })
+        if (w === 'W1' && o.widePartitions > 0)
+          for (const impl of ['kstreams', 'java'] as const) {
+            if (!o.impls.includes(impl)) continue
+            for (const g of o.guarantees)
+              if (g !== 'alos' && !(g === 'eos2' && impl === 'java'))
+                add({ workload: w, impl, guarantee: g, dataset: 'wide', commitMs: o.commitMs })
+          }
+        if (o.node2 && o.impls.includes('kstreams') && (w === 'W1' || w === 'W2') && o.guarantees.includes('alos'))
+          add({ workload: w, impl: 'kstreams', guarantee: 'alos', dataset: 'small', commitMs: o.commitMs, node2: true })
     }
   }
   return cases

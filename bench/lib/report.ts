@@ -43,6 +43,8 @@ export interface CaseResult {
   dataset: string
   keys: number
   label: string
+  /** What sets the case apart from the base matrix (produce path, Node, partitions). */
+  variant?: string
   runs: RunResult[]
   /** Medians over the runs that passed verification. */
   median?: Omit<RunResult, 'run' | 'ok' | 'error' | 'inputRecords' | 'phasesMs' | 'extra'>
@@ -200,8 +202,16 @@ export async function chartSvg(report: BenchReport): Promise<string> {
   const throughput = report.cases
     .filter((c) => c.median?.recordsPerSec !== undefined)
     .map((c) => ({
-      workload: `${c.workload}${c.dataset === 'large' ? ' (1M keys)' : ''}${c.commitMs !== undefined && c.workload === 'W0c' ? ` ${c.commitMs} ms` : ''}`,
-      series: `${c.impl}${c.guarantee ? ` ${c.guarantee}` : ''}`,
+      // one row per workload and variant (produce path, Node, partitions, metrics level), one
+      // colour per implementation and guarantee
+      workload: [
+        `${c.workload}${c.dataset === 'large' ? ' (1M keys)' : ''}${c.commitMs !== undefined && c.workload === 'W0c' ? ` ${c.commitMs} ms` : ''}`,
+        c.variant,
+        c.metricsLevel !== undefined && c.metricsLevel !== 'INFO' ? `metrics ${c.metricsLevel}` : undefined,
+      ]
+        .filter(Boolean)
+        .join(' · '),
+      series: `${c.impl}${c.guarantee ? ` ${c.guarantee === 'eos2' ? 'eos-v2' : c.guarantee}` : ''}`,
       recordsPerSec: Math.round(c.median!.recordsPerSec!),
     }))
   const latency = report.latency
@@ -245,7 +255,7 @@ export async function chartSvg(report: BenchReport): Promise<string> {
     title: `kstreams benchmarks ${report.startedAt}`,
     vconcat: latency.length > 0 ? [throughputView, latencyView] : [throughputView],
     resolve: { scale: { color: 'independent', shape: 'independent' } },
-    config: { font: 'DejaVu Sans, Helvetica, Arial, sans-serif' },
+    config: { font: 'DejaVu Sans, Helvetica, Arial, sans-serif', legend: { labelLimit: 400 }, axis: { labelLimit: 400 } },
   } as unknown as vegaLite.TopLevelSpec
   views.push(spec)
   const compiled = vegaLite.compile(spec).spec

@@ -29,7 +29,7 @@ export interface KstreamsArgs {
   workload: 'W1' | 'W2' | 'W3' | 'W4' | 'W5' | 'W6' | 'W7'
   brokers: string
   applicationId: string
-  guarantee: 'alos' | 'eos'
+  guarantee: 'alos' | 'eos' | 'eos2'
   commitIntervalMs: number
   cacheBytes: number
   /** `metricsRecordingLevel` (default INFO). */
@@ -114,7 +114,7 @@ async function main(): Promise<void> {
   const streams = new KafkaStreams(buildTopology(args).build(), {
     applicationId: args.applicationId,
     bootstrapServers: args.brokers,
-    processingGuarantee: args.guarantee === 'eos' ? 'exactly_once' : 'at_least_once',
+    processingGuarantee: args.guarantee === 'eos2' ? 'exactly_once_v2' : args.guarantee === 'eos' ? 'exactly_once' : 'at_least_once',
     commitIntervalMs: args.commitIntervalMs,
     statestoreCacheMaxBytes: args.cacheBytes,
     metricsRecordingLevel: args.metricsRecordingLevel ?? 'INFO',

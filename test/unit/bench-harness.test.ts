@@ -207,7 +207,7 @@ describe('bench verifiers', () => {
 
 describe('bench command line and report', () => {
   it('expands workloads and builds the matrix', () => {
-    const o = parseOptions(['W0,W2', '--runs', '2', '--impl', 'raw,java', '--large-records', '0'])
+    const o = parseOptions(['W0,W2', '--runs', '2', '--impl', 'raw,java', '--large-records', '0', '--node2', 'none'])
     expect(o.runs).toBe(2)
     expect(buildCases(o).map((c) => c.id)).toEqual([
       'w0a-raw',
@@ -223,6 +223,49 @@ describe('bench command line and report', () => {
     expect(all.some((c) => c.id === 'w2-kstreams-eos-large')).toBe(true)
   })
 
+  it('adds exactly_once_v2 (kstreams only), the kafkajs produce path, the wide input and the second Node as cases of their own', () => {
+    const o = parseOptions([
+      'W0b,W1,W2',
+      '--large-records',
+      '0',
+      '--wide-partitions',
+      '16',
+      '--node2',
+      '/opt/node/22.1.0-linux-x64/bin/node',
+    ])
+    const cases = buildCases(o)
+    expect(cases.map((c) => c.id)).toEqual([
+      'w0b-raw',
+      'w0b-raw-node22',
+      'w1-kstreams-alos',
+      'w1-kstreams-eos',
+      'w1-kstreams-eos2',
+      'w1-java-alos',
+      'w1-java-eos',
+      'w1-kstreams-alos-kafkajs-produce',
+      'w1-kstreams-eos-kafkajs-produce',
+      'w1-kstreams-eos-16p',
+      'w1-kstreams-eos2-16p',
+      'w1-java-eos-16p',
+      'w1-kstreams-alos-node22',
+      'w2-kstreams-alos',
+      'w2-kstreams-eos',
+      'w2-kstreams-eos2',
+      'w2-java-alos',
+      'w2-java-eos',
+      'w2-kstreams-alos-kafkajs-produce',
+      'w2-kstreams-eos-kafkajs-produce',
+      'w2-kstreams-alos-node22',
+    ])
+    expect(cases.find((c) => c.id === 'w1-kstreams-eos2-16p')).toMatchObject({
+      dataset: 'wide',
+      label: 'W1 · kstreams · eos-v2 · 16 partitions',
+    })
+    expect(cases.find((c) => c.id === 'w2-kstreams-alos-kafkajs-produce')).toMatchObject({ producePath: 'kafkajs' })
+    expect(cases.find((c) => c.id === 'w0b-raw-node22')).toMatchObject({ node2: true, label: 'W0b · raw · Node 22' })
+    expect(() => parseOptions(['W1', '--guarantee', 'eos3'])).toThrow(/unknown "eos3"/)
+  })
+
   it('runs kstreams cases once per metrics recording level (Java keeps its default)', () => {
     const o = parseOptions([
       'W1,W2',
@@ -234,6 +277,10 @@ describe('bench command line and report', () => {
       '0',
       '--metrics-level',
       'info,DEBUG',
+      '--produce-compare',
+      'none',
+      '--node2',
+      'none',
     ])
     expect(o.metricsLevels).toEqual(['INFO', 'DEBUG'])
     const cases = buildCases(o)
@@ -251,9 +298,11 @@ describe('bench command line and report', () => {
     })
     expect(cases.find((c) => c.id === 'w1-java-alos')?.metricsLevel).toBeUndefined()
     // The default keeps the ids of earlier runs.
-    expect(buildCases(parseOptions(['W1', '--impl', 'kstreams', '--guarantee', 'eos'])).map((c) => [c.id, c.metricsLevel])).toEqual([
-      ['w1-kstreams-eos', 'INFO'],
-    ])
+    expect(
+      buildCases(
+        parseOptions(['W1', '--impl', 'kstreams', '--guarantee', 'eos', '--produce-compare', 'none', '--wide-partitions', '0']),
+      ).map((c) => [c.id, c.metricsLevel]),
+    ).toEqual([['w1-kstreams-eos', 'INFO']])
     expect(() => parseOptions(['W1', '--metrics-level', 'OFF'])).toThrow(/--metrics-level: unknown "OFF"/)
   })
 

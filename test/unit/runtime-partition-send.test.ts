@@ -1,9 +1,11 @@
+import { createRequire } from 'node:module'
 import kafkajs from 'kafkajs'
 import type { RecordMetadata, TopicMessages } from 'kafkajs'
 import { describe, expect, it } from 'vitest'
 import { PartitionSender } from '../../lib/app/client/partition-send.js'
 
 const { Partitioners } = kafkajs
+const require = createRequire(import.meta.url)
 
 /** A fake kafkajs send: records every call, answers after `delayMs`, fails calls `failIf` picks. */
 function fakeSend(options: { delayMs?: number; failIf?: (tm: TopicMessages) => boolean } = {}) {
@@ -123,5 +125,40 @@ describe('PartitionSender: one kafkajs send per topic-partition', () => {
     ])
     expect(f.calls).toHaveLength(1)
     expect(f.calls[0]!.values).toEqual(['1', '2'])
+  })
+
+  it('with linearGrouping, kafkajs groups each sent partition in one partitioner call and gets the same groups', async () => {
+    const groupMessagesPerPartition = require('kafkajs/src/producer/groupMessagesPerPartition.js') as (
+      a: object,
+    ) => Record<string, unknown[]>
+    const partitioner = Partitioners.DefaultPartitioner()
+    const meta = Array.from({ length: 4 }, (_, partitionId) => ({ partitionId, leader: 0, partitionErrorCode: 0, replicas: [], isr: [] }))
+    const grouped: Array<{ calls: number; groups: Record<string, number> }> = []
+    const send = async (topicMessages: TopicMessages[]): Promise<RecordMetadata[]> => {
+      const tm = topicMessages[0]!
+      let calls = 0
+      const counting = (a: Parameters<typeof partitioner>[0]) => {
+        calls++
+        return partitioner(a)
+      }
+      const g = groupMessagesPerPartition({ topic: tm.topic, partitionMetadata: meta, messages: tm.messages, partitioner: counting })
+      grouped.push({ calls, groups: Object.fromEntries(Object.entries(g).map(([p, l]) => [p, l.length])) })
+      return [{ topicName: tm.topic, partition: Number(Object.keys(g)[0]), errorCode: 0, baseOffset: '0' }]
+    }
+    const sender = new PartitionSender({ partitionsFor: () => 4, transactional: false, linearGrouping: true })
+    const keys = Array.from({ length: 200 }, (_, i) => `key-${i}`)
+    await sender.send(send, [
+      msgs(
+        'out',
+        keys.map((k) => ({ key: k, value: k })),
+      ),
+    ])
+    const expected: Record<string, number> = {}
+    for (const k of keys) {
+      const p = partitioner({ topic: 'out', partitionMetadata: meta, message: { key: Buffer.from(k), value: null } })
+      expected[p] = (expected[p] ?? 0) + 1
+    }
+    expect(grouped.every((g) => g.calls === 1)).toBe(true)
+    expect(Object.assign({}, ...grouped.map((g) => g.groups))).toEqual(expected)
   })
 })

@@ -22,6 +22,7 @@
  */
 import kafkajs from 'kafkajs'
 import type { Message, RecordMetadata, TopicMessages } from 'kafkajs'
+import { singlePartitionMessages } from './kafkajs-produce.js'
 
 const { Partitioners } = kafkajs
 
@@ -54,6 +55,12 @@ export interface PartitionSenderOptions {
   readonly partitionsFor: (topic: string) => number | undefined
   /** Whether sends belong to a transaction (partitions are registered with the coordinator). */
   readonly transactional: boolean
+  /**
+   * Hand kafkajs each partition's messages so that its per-partition grouping takes them as they
+   * are (./kafkajs-produce.ts, {@link singlePartitionMessages}) instead of rebuilding the array
+   * per message. @defaultValue false
+   */
+  readonly linearGrouping?: boolean
 }
 
 /**
@@ -105,16 +112,20 @@ export class PartitionSender {
 
   /** One `TopicMessages` per topic-partition, messages in their original order. */
   #split(topicMessages: ReadonlyArray<TopicMessages>): Array<{ key: string; batch: TopicMessages }> {
-    const out = new Map<string, { key: string; batch: TopicMessages }>()
+    const groups: Array<{ key: string; batch: TopicMessages }> = []
     for (const { topic, messages } of topicMessages) {
       const n = this.options.partitionsFor(topic)
       const metadata = n === undefined ? undefined : partitionMetadata(n)
+      // per partition of this topic, in order of first appearance (an array lookup per message, no string keys)
+      const byPartition: Message[][] = []
+      const order: number[] = []
+      let unknown: Message[] | undefined
       for (const m of messages) {
         let p = m.partition
         if (p === undefined || p === null) {
           if (!metadata) {
             // unknown partition count: leave partitioning to kafkajs for this topic (one send)
-            addTo(out, `${topic}\u0000*`, topic, m)
+            ;(unknown ??= []).push(m)
             continue
           }
           // set on the message itself (the caller's batch is built for this send): kafkajs then
@@ -122,17 +133,22 @@ export class PartitionSender {
           p = this.#partitioner({ topic, partitionMetadata: metadata, message: m })
           m.partition = p
         }
-        addTo(out, `${topic}\u0000${p}`, topic, m)
+        let list = byPartition[p]
+        if (!list) {
+          byPartition[p] = list = []
+          order.push(p)
+        }
+        list.push(m)
       }
+      for (const p of order) {
+        const list = byPartition[p]!
+        if (this.options.linearGrouping) singlePartitionMessages(list, p)
+        groups.push({ key: `${topic}\u0000${p}`, batch: { topic, messages: list } })
+      }
+      if (unknown) groups.push({ key: `${topic}\u0000*`, batch: { topic, messages: unknown } })
     }
-    return [...out.values()]
+    return groups
   }
-}
-
-function addTo(out: Map<string, { key: string; batch: TopicMessages }>, key: string, topic: string, m: Message): void {
-  let g = out.get(key)
-  if (!g) out.set(key, (g = { key, batch: { topic, messages: [] } }))
-  g.batch.messages.push(m)
 }
 
 const metadataCache = new Map<
