@@ -181,6 +181,8 @@ export type {
   ProcessingHandlerConfig,
   ProductionHandlerConfig,
   ResolvedStreamsConfig,
+  RunUntilCaughtUpOptions,
+  RunUntilCaughtUpResult,
   StateListener,
   StoreQueryParameters,
   StreamsConfig,

@@ -16,6 +16,12 @@
  *   while catching up), DEAD_LETTER_TOPIC (default
  *   `<prefix>impression-click-dlq`), SESSION_TIMEOUT_MS (default 10000: a killed instance's
  *   tasks move after 10 s), HEARTBEAT_INTERVAL_MS (default 1000), LOG_LEVEL (default warn)
+ * - IDLE_ADVANCE_MS (default -1: off), IDLE_ADVANCE_DELAY_MS (default 0): the wall-clock idle
+ *   advance (`idleAdvanceMs` / `idleAdvanceDelayMs`): once the inputs are caught up and idle that
+ *   long, stream-time moves to the wall clock minus the delay, so the last join windows and CTR
+ *   windows close without later records. For live input only: the generator replays past event
+ *   time at 60x the wall clock, which no fixed delay covers, so the demo leaves it off and ends
+ *   with heartbeat records (see the README)
  * - CREATE_TOPICS (default true: create missing input/output/dead-letter topics with PARTITIONS
  *   partitions, default 4)
  * - HTTP_PORT (default none: no HTTP server; 0 picks a free port): serve kstreams' HTTP server
@@ -92,6 +98,8 @@ export function appSettings(env: NodeJS.ProcessEnv = process.env): AppSettings {
       sessionTimeoutMs: envInt('SESSION_TIMEOUT_MS', 10_000),
       heartbeatIntervalMs: envInt('HEARTBEAT_INTERVAL_MS', 1_000),
       logLevel: logLevelFrom(env.LOG_LEVEL),
+      idleAdvanceMs: envInt('IDLE_ADVANCE_MS', -1),
+      idleAdvanceDelayMs: envInt('IDLE_ADVANCE_DELAY_MS', 0),
     },
   }
 }

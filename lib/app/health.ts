@@ -6,6 +6,7 @@
  * and the consumer's `records-lag`.
  */
 import type { KafkaStreamsState } from './state.js'
+import type { StreamTask } from './stream-task.js'
 
 /** Progress of a restoring task (KIP-869), records, summed over its changelog partitions. */
 export interface TaskRestoreProgress {
@@ -117,4 +118,34 @@ export function streamsHealth(
     lastCommitAgeMs: thread?.lastCommitAt === undefined ? null : Math.max(0, now - thread.lastCommitAt),
     loopAgeMs,
   }
+}
+
+/**
+ * What a stream thread reports: its active tasks (closed ones left out, waiting ones added), the
+ * largest fetched lag of its running tasks' partitions, its last commit and loop iteration.
+ */
+export function threadHealth(
+  active: Iterable<StreamTask>,
+  waiting: ReadonlyMap<string, TaskWaiting>,
+  lastCommitAt: number | undefined,
+  loopAt: number | undefined,
+): ThreadHealth {
+  const tasks: TaskHealth[] = []
+  let maxLag = 0
+  for (const t of active) {
+    if (t.state === 'CLOSED') continue
+    if (t.state === 'RUNNING') {
+      tasks.push({ taskId: t.id, state: 'running' })
+      for (const q of t.group.queues) {
+        const lag = q.fetchedLag()
+        if (lag !== undefined && Number(lag) > maxLag) maxLag = Number(lag)
+      }
+    } else if (t.state === 'RESTORING') {
+      const p = t.restoreProgress
+      tasks.push({ taskId: t.id, state: 'restoring', ...(p && p.total > 0 ? { restore: { ...p } } : {}) })
+    } else tasks.push({ taskId: t.id, state: 'created' })
+  }
+  for (const [id, w] of waiting) tasks.push({ taskId: id, state: 'waiting', waiting: w })
+  tasks.sort((a, b) => (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : 0))
+  return { tasks, maxLag, lastCommitAt, loopAt }
 }

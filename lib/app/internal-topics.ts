@@ -15,6 +15,7 @@ import type { InternalTopicDef, SubtopologyDef, TopologyDef } from '../../topolo
 import { coPartitioningError } from './assignor.js'
 import type { NewTopic, StreamsAdmin } from './client/types.js'
 import type { Logger } from './logger.js'
+import { resolvePatternSourcesWithAdmin } from './pattern-sources.js'
 
 /** Partition counts of all source, repartition and changelog topics of a topology. */
 export interface TopicLayout {
@@ -231,4 +232,29 @@ export async function waitForTopics(
     }
     await new Promise((r) => setTimeout(r, 200))
   }
+}
+
+/**
+ * A client's topic preparation before its threads start (Kafka Streams: `KafkaStreams#start` →
+ * `InternalTopicManager`): pattern sources resolved against the topics existing now, internal
+ * topics created or checked, and the partition counts of every source, internal and sink topic
+ * recorded in `partitionCounts`.
+ * @returns the topology with its pattern sources resolved.
+ */
+export async function prepareTopics(options: {
+  readonly admin: StreamsAdmin
+  readonly topology: TopologyDef
+  readonly replicationFactor: number
+  readonly overrides: (kind: 'changelog' | 'repartition') => Record<string, string>
+  readonly logger: Logger
+  readonly partitionCounts: Map<string, number>
+}): Promise<TopologyDef> {
+  const { admin, partitionCounts } = options
+  // pattern sources read the topics matching at start (see pattern-sources.ts)
+  const def = await resolvePatternSourcesWithAdmin(admin, options.topology)
+  const layout = await prepareInternalTopics({ ...options, topology: def })
+  for (const [t, n] of layout.partitions) partitionCounts.set(t, n)
+  const sinks = [...new Set(def.subtopologies.flatMap((s) => s.sinkTopics))].filter((t) => !partitionCounts.has(t))
+  for (const [t, n] of await fetchPartitionCounts(admin, sinks)) if (n !== undefined) partitionCounts.set(t, n)
+  return def
 }

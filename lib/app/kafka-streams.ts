@@ -1,6 +1,10 @@
 /**
  * `KafkaStreams`: runs a topology inside this process, as one member of the application's group
- * (Kafka Streams: `KafkaStreams`).
+ * (Kafka Streams: `KafkaStreams`). The class holds the client's lifecycle (start, the uncaught
+ * exception handler's response, close) and its public TSDoc; the rest lives in its own modules:
+ * topic preparation (internal-topics.ts), the state machine (state.ts), store views
+ * (store-query.ts), query metadata (query-metadata.ts), the process id (process-id.ts) and the
+ * processing loop (stream-thread.ts). Slightly over 400 lines because of the public API's TSDoc.
  *
  * @example Graceful shutdown on SIGTERM (commits, closes stores with a checkpoint, leaves the group):
  * ```ts
@@ -12,29 +16,41 @@
  * }
  * ```
  */
-import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { IllegalStateError, InvalidStateStoreError, StreamsError } from '../../topology/errors.js'
+import { IllegalStateError, StreamsConfigError } from '../../topology/errors.js'
+import type { ChangelogReader } from '../state/types.js'
 import type { TopologyDef } from '../../topology/engine/types.js'
+import type { Serde } from '../../topology/serde.js'
 import type { StateStore } from '../../topology/state/types.js'
 import { emitEvent, StreamsEvents } from './events.js'
 import { GlobalStreamThread } from './global-thread.js'
-import { compositeStore, compositeVersionedStore, type QueryableStore } from './interactive-queries.js'
-import { changelogTopicFor } from '../../topology/state/typed.js'
-import { resolveSerde, type Serde } from '../../topology/serde.js'
-import { defaultPartition } from './client/partition-send.js'
-import { fetchPartitionCounts, prepareInternalTopics } from './internal-topics.js'
+import type { QueryableStore } from './interactive-queries.js'
+import { prepareTopics } from './internal-topics.js'
 import { internalTopicOverrides, resolveStreamsConfig, type ResolvedStreamsConfig, type StreamsConfig } from './options.js'
 import { defaultEngineRuntime, defaultStateRuntime } from './runtime-wiring.js'
-import { resolvePatternSourcesWithAdmin } from './pattern-sources.js'
+import { processIdOf } from './process-id.js'
+import {
+  allStreamsMetadata,
+  keyQueryMetadata,
+  storeStreamsMetadata,
+  type KeyQueryMetadata,
+  type StreamsMetadata,
+} from './query-metadata.js'
 import { StateMachine, type KafkaStreamsState, type StateListener } from './state.js'
 import type { EngineRuntime, StateRuntime } from './state-runtime.js'
+import { storeView, type StoreQueryParameters } from './store-query.js'
 import { StreamThread } from './stream-thread.js'
 import { KafkajsClient } from './client/kafkajs.js'
 import type { StreamsClient } from './client/types.js'
 import type { RuntimeTestHooks } from './runtime/commit.js'
+import {
+  RunUntilCaughtUp,
+  runClientUntilCaughtUp,
+  type RunUntilCaughtUpOptions,
+  type RunUntilCaughtUpResult,
+} from './runtime/run-until-caught-up.js'
 import { StreamsMetrics, type ClientMetrics } from '../metrics/streams-metrics.js'
 import type { Metric, MetricName, MetricsSource } from '../metrics/types.js'
 import { streamsHealth, type HealthOptions, type StreamsHealth } from './health.js'
@@ -50,53 +66,8 @@ export interface TopologyLike {
   resolve(applicationId: string): TopologyDef
 }
 
-/** Where a client runs and what it holds (Kafka Streams: `StreamsMetadata`). */
-export interface StreamsMetadata {
-  /** `host:port` from the member's `applicationServer`, or undefined if it has none. */
-  readonly hostInfo: string | undefined
-  readonly host: string | undefined
-  readonly port: number | undefined
-  readonly memberId: string
-  /** Stores of the sub-topologies of its active tasks. */
-  readonly stateStoreNames: ReadonlyArray<string>
-  /** Stores of the sub-topologies of its standby tasks (Kafka Streams: `standbyStateStoreNames`). */
-  readonly standbyStateStoreNames: ReadonlyArray<string>
-  readonly activeTasks: ReadonlyArray<string>
-  readonly standbyTasks: ReadonlyArray<string>
-  readonly topicPartitions: ReadonlyArray<{ topic: string; partition: number }>
-}
-
-/** An instance's interactive-query endpoint, from its `applicationServer` config (Kafka Streams: `HostInfo`). */
-export interface HostInfo {
-  readonly host: string
-  readonly port: number
-}
-
-/**
- * Where one key of a store lives (Kafka Streams: `KeyQueryMetadata`, KIP-535): the instance running
- * its active task, the instances holding standby replicas, and the partition.
- */
-export interface KeyQueryMetadata {
-  /**
-   * The active task's instance; undefined when unknown: no assignment yet, a rebalance in progress,
-   * or the owner has no `applicationServer` (Kafka Streams answers `KeyQueryMetadata.NOT_AVAILABLE`).
-   */
-  readonly activeHost: HostInfo | undefined
-  /** Instances with a standby replica of the key's task (may serve stale reads). */
-  readonly standbyHosts: ReadonlyArray<HostInfo>
-  /** The key's partition (of the store's source topics), or -1 when the partition count is not known yet. */
-  readonly partition: number
-  /** The key's task id (`<subtopology>_<partition>`), or undefined for a global store or an unknown partition. */
-  readonly taskId: string | undefined
-}
-
-/** Options of {@link KafkaStreams.store} (Kafka Streams: `StoreQueryParameters`). */
-export interface StoreQueryParameters {
-  /** Return values of timestamped stores as `{ value, timestamp }`. @defaultValue false */
-  readonly withTimestamps?: boolean
-  /** Query only the task of this partition (Kafka Streams: `withPartition`, KIP-562). @defaultValue all local tasks */
-  readonly partition?: number
-}
+export type { HostInfo, KeyQueryMetadata, StreamsMetadata } from './query-metadata.js'
+export type { StoreQueryParameters } from './store-query.js'
 
 /** Test seams and advanced wiring (not needed by applications). */
 export interface KafkaStreamsInternals {
@@ -126,6 +97,9 @@ export class KafkaStreams extends EventEmitter implements MetricsSource {
   readonly #clientMetrics: ClientMetrics
   /** Stream threads started so far (names `<clientId>-StreamThread-<n>`, as Kafka Streams). */
   #threadCount = 0
+  /** Set by {@link runUntilCaughtUp}: the run's targets and progress, shared by replaced threads. */
+  #run: RunUntilCaughtUp | undefined
+  #runReader: ChangelogReader | undefined
 
   /**
    * @param topology the built topology (`builder.build()`)
@@ -213,24 +187,7 @@ export class KafkaStreams extends EventEmitter implements MetricsSource {
 
   /** Resolves when the client reaches `state` (or rejects after `timeoutMs`, or when it reaches ERROR / NOT_RUNNING instead). */
   waitForState(state: KafkaStreamsState, timeoutMs = 60_000): Promise<void> {
-    if (this.state === state) return Promise.resolve()
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        off()
-        reject(new StreamsError(`timed out after ${timeoutMs} ms waiting for state ${state} (now ${this.state})`))
-      }, timeoutMs)
-      const off = this.onStateChange((n) => {
-        if (n === state) {
-          clearTimeout(timer)
-          off()
-          resolve()
-        } else if ((n === 'ERROR' || n === 'NOT_RUNNING') && state !== 'ERROR' && state !== 'NOT_RUNNING') {
-          clearTimeout(timer)
-          off()
-          reject(new StreamsError(`client went to ${n} while waiting for ${state}`))
-        }
-      })
-    })
+    return this.#sm.waitFor(state, timeoutMs)
   }
 
   /**
@@ -258,19 +215,15 @@ export class KafkaStreams extends EventEmitter implements MetricsSource {
         partitionsFor: (topic) => this.#partitionCounts.get(topic),
       }))
       await client.connect()
-      // pattern sources read the topics matching at start (see pattern-sources.ts)
-      this.#def = await resolvePatternSourcesWithAdmin(client.admin, this.#def!)
-      const def = this.#def
-      const layout = await prepareInternalTopics({
+      this.#def = await prepareTopics({
         admin: client.admin,
-        topology: def,
+        topology: this.#def!,
         replicationFactor: c.replicationFactor,
         overrides: (kind) => internalTopicOverrides(c, kind),
         logger: c.logger,
+        partitionCounts: this.#partitionCounts,
       })
-      for (const [t, n] of layout.partitions) this.#partitionCounts.set(t, n)
-      const sinks = [...new Set(def.subtopologies.flatMap((s) => s.sinkTopics))].filter((t) => !this.#partitionCounts.has(t))
-      for (const [t, n] of await fetchPartitionCounts(client.admin, sinks)) if (n !== undefined) this.#partitionCounts.set(t, n)
+      const def = this.#def
       if (def.globalStores.length) {
         this.#global = new GlobalStreamThread({
           config: c,
@@ -292,6 +245,59 @@ export class KafkaStreams extends EventEmitter implements MetricsSource {
       }
       throw e
     }
+  }
+
+  /**
+   * Runs until caught up, like Spark Structured Streaming's `Trigger.AvailableNow` (Kafka Streams
+   * has no such mode): starts the client, reads the end offsets of the input topics' partitions
+   * (the last stable offsets, read_committed), processes every record below them (records produced
+   * later stay for the next run), optionally advances stream-time so windows close
+   * (`advanceTimeTo`), commits, and closes the client once every task of this instance reached its
+   * end. Repartition topics are drained level by level (see lib/app/runtime/run-until-caught-up.ts).
+   *
+   * Several instances can run at once: each resolves when the tasks it holds are done; tasks that
+   * move in a rebalance are finished by their new owner (from the committed offsets), and an
+   * instance leaving does not end the others' runs. For a CLI backfill: `await
+   * streams.runUntilCaughtUp(); process.exit(0)`.
+   *
+   * @param options see {@link RunUntilCaughtUpOptions} (`advanceTimeTo`, `timeoutMs`, ms)
+   * @returns the tasks this instance brought to their end and the run's duration (ms), once the
+   *   client is NOT_RUNNING.
+   * @throws IllegalStateError unless CREATED (at once); StreamsError when the client goes to ERROR,
+   *   is closed from outside, or `timeoutMs` passes before the end (the client is closed then);
+   *   the errors of {@link start}.
+   * @example
+   * ```ts
+   * const streams = new KafkaStreams(builder.build(), { applicationId: 'nightly-backfill', bootstrapServers: 'localhost:9092' })
+   * const { tasks, durationMs } = await streams.runUntilCaughtUp({ advanceTimeTo: 'wallClock' })
+   * console.log(`${tasks.length} tasks caught up in ${durationMs} ms`)
+   * ```
+   */
+  runUntilCaughtUp(options: RunUntilCaughtUpOptions = {}): Promise<RunUntilCaughtUpResult> {
+    if (this.state !== 'CREATED') throw new IllegalStateError(`runUntilCaughtUp() is only allowed in CREATED, not ${this.state}`)
+    const to = options.advanceTimeTo
+    if (to !== undefined && to !== 'wallClock' && !(typeof to === 'number' && Number.isFinite(to) && to >= 0))
+      throw new StreamsConfigError(`runUntilCaughtUp: advanceTimeTo must be 'wallClock' or an event time >= 0 (ms), got ${String(to)}`)
+    const def = this.#def!
+    const latest = new Set(
+      def.subtopologies.flatMap((s) => s.nodes.flatMap((n) => (n.type === 'source' && n.offsetReset === 'latest' ? n.topics : []))),
+    )
+    this.#run = new RunUntilCaughtUp({
+      topology: def,
+      groupId: this.config.applicationId,
+      kafka: () => {
+        const c = this.#client
+        if (!c) return undefined
+        return { admin: c.admin, reader: (this.#runReader ??= c.changelogReader()) }
+      },
+      advanceTo: (now) => (to === 'wallClock' ? now - this.config.idleAdvanceDelayMs : to),
+      resetOf: (topic) => (latest.has(topic) ? 'latest' : 'earliest'),
+      logger: this.config.logger,
+    })
+    return runClientUntilCaughtUp(this, this.#run, options).finally(() => {
+      void this.#runReader?.close().catch(() => undefined)
+      this.#runReader = undefined
+    })
   }
 
   async #startThread(shutdownRequest: string | undefined): Promise<void> {
@@ -319,6 +325,7 @@ export class KafkaStreams extends EventEmitter implements MetricsSource {
       shutdownRequest,
       metrics: this.#metrics,
       threadId: `${this.config.clientId}-StreamThread-${threadIdx}`,
+      runUntilCaughtUp: this.#run,
     })
     this.#thread = thread
     await thread.start()
@@ -427,49 +434,11 @@ export class KafkaStreams extends EventEmitter implements MetricsSource {
    *   queried, if no local RUNNING task holds the store (or the partition's task).
    */
   store<S extends StateStore = QueryableStore>(name: string, options: StoreQueryParameters = {}): S {
-    const globalDef = this.#def?.globalStores.find((g) => g.store.name === name)?.store
-    const def = this.#def?.stores.get(name) ?? globalDef
-    if (!def) {
-      throw new InvalidStateStoreError(`the topology has no state store named '${name}'`, { place: { store: name } })
+    const sources = {
+      global: (n: string) => this.#global?.store(n),
+      tasks: () => (this.#thread && (this.state === 'RUNNING' || this.state === 'REBALANCING') ? this.#thread.tasks : undefined),
     }
-    const local = () => this.#localStores(name, options.partition)
-    if (def.versioned !== undefined) return compositeVersionedStore(name, def.versioned.historyRetentionMs, local) as unknown as S
-    return compositeStore(
-      {
-        name,
-        type: def.type,
-        keySerde: this.#storeKeySerde(name),
-        serdeTopic: changelogTopicFor(this.config.applicationId, name),
-        unwrapTimestamps: def.timestamped === true && !options.withTimestamps,
-        persistent: def.persistent,
-        windowSizeMs: def.windowSizeMs,
-      },
-      local,
-    ) as unknown as S
-  }
-
-  /** The key serde of a store: its own, else the application's default key serde. */
-  #storeKeySerde(name: string): Serde<any> | undefined {
-    const def = this.#def?.stores.get(name) ?? this.#def?.globalStores.find((g) => g.store.name === name)?.store
-    const c = this.config
-    return resolveSerde(def?.keySerde, c.defaultKeySerde, {
-      ...(c.defaultKeySerde ? { keySerde: c.defaultKeySerde } : {}),
-      ...(c.defaultValueSerde ? { valueSerde: c.defaultValueSerde } : {}),
-    })
-  }
-
-  #localStores(name: string, partition?: number): StateStore[] {
-    const out: StateStore[] = []
-    const g = this.#global?.store(name)
-    if (g) return [g]
-    if (!this.#thread || (this.state !== 'RUNNING' && this.state !== 'REBALANCING')) return out
-    for (const [id, t] of this.#thread.tasks) {
-      if (t.state !== 'RUNNING') continue
-      if (partition !== undefined && Number(id.slice(id.indexOf('_') + 1)) !== partition) continue
-      const s = t.engine?.getStateStore(name)
-      if (s) out.push(s)
-    }
-    return out
+    return storeView(this.#def, this.config, sources, name, options) as unknown as S
   }
 
   /**
@@ -490,33 +459,13 @@ export class KafkaStreams extends EventEmitter implements MetricsSource {
     keySerializer: Pick<Serde<K>, 'serialize'>,
     partitioner?: (key: K, numPartitions: number) => number,
   ): KeyQueryMetadata {
-    const def = this.#def
-    if (def?.globalStores.some((g) => g.store.name === storeName)) {
-      const me = this.config.applicationServer
-      return { activeHost: me ? { host: me.host, port: me.port } : undefined, standbyHosts: [], partition: -1, taskId: undefined }
+    const ctx = {
+      def: this.#def,
+      applicationServer: this.config.applicationServer,
+      partitionsFor: (topic: string) => this.#partitionCounts.get(topic),
+      all: () => this.metadataForAllStreamsClients(),
     }
-    const sub = def?.subtopologies.find((s) => s.stores.includes(storeName))
-    if (!def || !def.stores.has(storeName) || !sub) {
-      throw new InvalidStateStoreError(`the topology has no state store named '${storeName}'`, { place: { store: storeName } })
-    }
-    const topic = sub.sourceTopics[0]
-    const n = topic === undefined ? undefined : this.#partitionCounts.get(topic)
-    if (!n) return { activeHost: undefined, standbyHosts: [], partition: -1, taskId: undefined }
-    let partition: number
-    if (partitioner) {
-      partition = partitioner(key, n)
-    } else {
-      partition = defaultPartition(keySerializer.serialize(topic!, key), n)
-    }
-    const taskId = `${sub.id}_${partition}`
-    let activeHost: HostInfo | undefined
-    const standbyHosts: HostInfo[] = []
-    for (const m of this.metadataForAllStreamsClients()) {
-      if (m.host === undefined || m.port === undefined) continue
-      if (m.activeTasks.includes(taskId)) activeHost = { host: m.host, port: m.port }
-      else if (m.standbyTasks.includes(taskId)) standbyHosts.push({ host: m.host, port: m.port })
-    }
-    return { activeHost, standbyHosts, partition, taskId }
+    return keyQueryMetadata(ctx, storeName, key, keySerializer, partitioner)
   }
 
   /**
@@ -525,13 +474,7 @@ export class KafkaStreams extends EventEmitter implements MetricsSource {
    * @throws InvalidStateStoreError for a store name the topology does not have.
    */
   streamsMetadataForStore(storeName: string): StreamsMetadata[] {
-    const def = this.#def
-    const global = def?.globalStores.some((g) => g.store.name === storeName) === true
-    if (!global && !def?.stores.has(storeName)) {
-      throw new InvalidStateStoreError(`the topology has no state store named '${storeName}'`, { place: { store: storeName } })
-    }
-    const all = this.metadataForAllStreamsClients()
-    return global ? all : all.filter((m) => m.stateStoreNames.includes(storeName) || m.standbyStateStoreNames.includes(storeName))
+    return storeStreamsMetadata(this.#def, () => this.metadataForAllStreamsClients(), storeName)
   }
 
   /**
@@ -539,39 +482,7 @@ export class KafkaStreams extends EventEmitter implements MetricsSource {
    * and partitions it holds, from the last assignment (Kafka Streams: `metadataForAllStreamsClients`).
    */
   metadataForAllStreamsClients(): StreamsMetadata[] {
-    const view = this.#thread?.groupView
-    const def = this.#def
-    if (!view || !def) return []
-    return view.members.map((m) => {
-      const [host, port] = m.host
-        ? [m.host.slice(0, m.host.lastIndexOf(':')), Number(m.host.slice(m.host.lastIndexOf(':') + 1))]
-        : [undefined, undefined]
-      const stores = new Set<string>()
-      const standbyStores = new Set<string>()
-      const tps: Array<{ topic: string; partition: number }> = []
-      for (const t of m.active) {
-        const [sid, p] = t.split('_').map(Number)
-        const s = def.subtopologies.find((x) => x.id === sid)
-        if (!s) continue
-        for (const n of s.stores) stores.add(n)
-        for (const topic of s.sourceTopics) tps.push({ topic, partition: p! })
-      }
-      for (const t of m.standby) {
-        const s = def.subtopologies.find((x) => x.id === Number(t.split('_')[0]))
-        for (const n of s?.stores ?? []) standbyStores.add(n)
-      }
-      return {
-        hostInfo: m.host,
-        host,
-        port,
-        memberId: m.memberId,
-        stateStoreNames: [...stores],
-        standbyStateStoreNames: [...standbyStores],
-        activeTasks: m.active,
-        standbyTasks: m.standby,
-        topicPartitions: tps,
-      }
-    })
+    return allStreamsMetadata(this.#thread?.groupView, this.#def)
   }
 
   /** Same as {@link metadataForAllStreamsClients}. */
@@ -588,30 +499,4 @@ export class KafkaStreams extends EventEmitter implements MetricsSource {
   standbyTaskIds(): string[] {
     return [...(this.#thread?.standbyIds() ?? [])].sort()
   }
-}
-
-/**
- * The process id of the instance owning `<stateDir>/<applicationId>` (Kafka Streams keeps it in
- * the state directory's `kafka-streams-process-metadata`): the same across restarts, so a restarted
- * instance's thread producers (exactly-once v2: `<applicationId>-<processId>-<threadIdx>`) fence
- * those of its killed predecessor and abort their open transactions at once instead of after the
- * transaction timeout.
- */
-async function processIdOf(stateDir: string, applicationId: string): Promise<string> {
-  const dir = path.join(stateDir, applicationId)
-  const file = path.join(dir, 'kafka-streams-process-metadata')
-  try {
-    const id = (JSON.parse(await fs.readFile(file, 'utf8')) as { processId?: unknown }).processId
-    if (typeof id === 'string' && /^[0-9a-f-]{36}$/.test(id)) return id
-  } catch {
-    // none yet, or unreadable: a new one
-  }
-  const id = randomUUID()
-  try {
-    await fs.mkdir(dir, { recursive: true })
-    await fs.writeFile(file, JSON.stringify({ processId: id }))
-  } catch {
-    // a read-only state directory: the id lives as long as the process
-  }
-  return id
 }

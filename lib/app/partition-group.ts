@@ -27,6 +27,7 @@
  * the last stable offset read with ListOffsets ({@link RecordQueue.onEndOffset}).
  */
 import type { RawRecord } from '../../topology/engine/types.js'
+import type { CountRecorder } from '../metrics/types.js'
 
 /**
  * The event time by which a queue's head record is ordered: its extracted timestamp (Kafka Streams
@@ -198,6 +199,14 @@ export interface Blocker {
 export class PartitionGroup {
   readonly queues: RecordQueue[]
   readonly #byKey = new Map<string, RecordQueue>()
+  /**
+   * The task's `enforced-processing-rate/-total` sensor (DEBUG): counts each record taken while an
+   * empty partition had idled out (Kafka Streams records it where `readyToProcess` goes ahead
+   * with empty partitions); undefined: not counted.
+   */
+  enforcedProcessing: CountRecorder | undefined
+  /** Set by {@link blockedBy}: an empty queue stopped holding the task back because its idle time ran out. */
+  #idledOut = false
 
   /**
    * @param maxTaskIdleMs KIP-695 `max.task.idle.ms`: -1 never waits for empty partitions; 0 waits
@@ -241,6 +250,7 @@ export class PartitionGroup {
    * (or clears) the queues' idle deadlines as a side effect, like Kafka Streams does.
    */
   blockedBy(now: number): Blocker | undefined {
+    this.#idledOut = false
     if (this.queues.length === 1 || this.maxTaskIdleMs < 0) return undefined
     let blocker: Blocker | undefined
     for (const q of this.queues) {
@@ -256,6 +266,7 @@ export class PartitionGroup {
       }
       q.idleDeadline ??= now + this.maxTaskIdleMs
       if (now < q.idleDeadline) blocker ??= { queue: q, reason: 'idle' }
+      else this.#idledOut = true
     }
     return blocker
   }
@@ -291,7 +302,9 @@ export class PartitionGroup {
       while (out.length < max && q.size > 0) out.push(q.shift()!)
       return out
     }
+    let enforced = 0
     while (out.length < max && this.processable(now)) {
+      if (this.#idledOut) enforced++
       let best: RecordQueue | undefined
       let bestTs = 0
       for (const q of this.queues) {
@@ -304,6 +317,7 @@ export class PartitionGroup {
       if (!best) break
       out.push(best.shift()!)
     }
+    if (enforced > 0) this.enforcedProcessing?.record(enforced)
     return out
   }
 }

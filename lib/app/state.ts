@@ -9,7 +9,7 @@
  * REBALANCING / RUNNING ──fatal error──▶ PENDING_ERROR ──▶ ERROR
  * ```
  */
-import { IllegalStateError } from '../../topology/errors.js'
+import { IllegalStateError, StreamsError } from '../../topology/errors.js'
 
 /** Client states. */
 export type KafkaStreamsState = 'CREATED' | 'REBALANCING' | 'RUNNING' | 'PENDING_SHUTDOWN' | 'NOT_RUNNING' | 'PENDING_ERROR' | 'ERROR'
@@ -81,5 +81,27 @@ export class StateMachine {
   addListener(listener: StateListener): () => void {
     this.#listeners.add(listener)
     return () => this.#listeners.delete(listener)
+  }
+
+  /** Resolves when the state reaches `state`; rejects after `timeoutMs`, or when it reaches ERROR / NOT_RUNNING instead. */
+  waitFor(state: KafkaStreamsState, timeoutMs: number): Promise<void> {
+    if (this.#state === state) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off()
+        reject(new StreamsError(`timed out after ${timeoutMs} ms waiting for state ${state} (now ${this.#state})`))
+      }, timeoutMs)
+      const off = this.addListener((n) => {
+        if (n === state) {
+          clearTimeout(timer)
+          off()
+          resolve()
+        } else if ((n === 'ERROR' || n === 'NOT_RUNNING') && state !== 'ERROR' && state !== 'NOT_RUNNING') {
+          clearTimeout(timer)
+          off()
+          reject(new StreamsError(`client went to ${n} while waiting for ${state}`))
+        }
+      })
+    })
   }
 }

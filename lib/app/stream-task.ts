@@ -76,6 +76,14 @@ export class StreamTask {
   lastIdleAdvanceAt = 0
   /** The task's sensors (task, processor-node and store metrics); undefined without metrics. */
   metrics: RuntimeTaskMetrics | undefined
+  /** Milliseconds this task spent in {@link process} during the thread's current loop iteration. */
+  iterationProcessMs = 0
+  /**
+   * `active-process-ratio`: this task's share (0..1) of the time the thread spent processing its
+   * tasks, over the last loop iteration that processed anything (Kafka Streams:
+   * `StreamTask#recordProcessTimeRatioAndBufferSize`).
+   */
+  processRatio = 0
   /** Restoration progress (records, summed over its changelogs) while restoring. */
   restoreProgress: { restored: number; remaining: number; total: number } | undefined
   /** Partitions paused because their queue is full. */
@@ -164,11 +172,14 @@ export class StreamTask {
   /**
    * Whether the wall-clock idle advance (`idleAdvanceMs`) should move this task's stream-time at
    * `now`: it is RUNNING, nothing is buffered, every input partition is fetched to its end, no
-   * record arrived for `idleMs` and the last advance is `idleMs` (at least 100 ms) ago. Marks the
-   * advance as done when it answers true.
+   * record arrived for `idleMs` and the last advance is `idleMs` (at least 100 ms) ago, and it has a
+   * stream-time (a record processed, or one restored from the committed offsets): a task that never
+   * saw a record has no window to close, and advancing it would make the first records of a replay
+   * started on an idle application late. Marks the advance as done when it answers true.
    */
   idleAdvanceDue(now: number, idleMs: number): boolean {
     if (this.#state !== 'RUNNING' || now - this.lastInputAt < idleMs || now - this.lastIdleAdvanceAt < Math.max(idleMs, 100)) return false
+    if ((this.engine?.streamTime() ?? -1) < 0) return false
     if (this.group.size > 0) return false
     for (const q of this.group.queues) if (q.fetchedLag() !== 0n) return false
     this.lastIdleAdvanceAt = now

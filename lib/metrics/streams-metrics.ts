@@ -20,7 +20,8 @@
  * | StreamTask creation | `const task = streamsMetrics.task(threadId, taskIdString(id))`; pass `metrics: task` to `createTaskEngine` (the engine records process, dropped-records, record-lateness, e2e, final emits, suppression) |
  * | same | `task.activeBufferCount(() => partitionGroup.numBuffered())`; `task.activeProcessRatio(() => taskProcessMs / threadProcessMs)` over the last iteration |
  * | task processes with an empty partition after `maxTaskIdleMs` | `task.enforcedProcessing.record()` |
- * | restoration (KIP-869) | `task.restoreRemainingRecords(() => endOffset - position)` at start; `task.restore.record(n)` per applied batch; standby: `task.update.record(n)` |
+ * | restoration (KIP-869) | `task.restoreRemainingRecords(() => endOffset - position)` at start; `task.restore.record(n)` per applied batch |
+ * | standby task (KIP-869) | `const sb = streamsMetrics.standbyTask(threadId, taskId)`; `sb.update.record(n)` per applied changelog batch; `sb.close()` when the standby closes |
  * | metered store layer (lib/state) | `const s = task.store(storeName, 'leveldb' \| 'leveldb-window' \| 'leveldb-session' \| 'in-memory')`; `s.put.record(ms)`, `s.get.record(ms)`, `s.fetch`, `s.range`, `s.all`, `s.prefixScan`, `s.delete`, `s.remove`, `s.putAll`, `s.putIfAbsent`, `s.flush.record(ms)`; `s.recordE2eLatency.record(now - record.timestamp)` (TRACE). Check `task.debugEnabled` before reading the clock. |
  * | StreamTask close | `task.close()` (removes the task's, its nodes' and stores' metrics) |
  * | consumer lag (after each fetched batch is buffered) | `lag.record(batch.topic, batch.partition, Number(batch.offsetLag()))` with `const lag = streamsMetrics.consumerLag()` (kafkajs: high watermark − 1 − last offset of the batch); partition revoked: `lag.remove(topic, partition)`. Under exactly-once check that a trailing transaction marker does not leave the lag at 1 (markers take offsets; Java's consumer reports lag against the last stable offset) |
@@ -133,6 +134,14 @@ export interface RuntimeTaskMetrics extends TaskMetrics {
   /** The sensors of store `storeName` of type `storeType` (tag `<storeType>-state-id`). */
   store(storeName: string, storeType: StoreType): StoreMetrics
   /** Removes the task's metrics (and its nodes' and stores'). */
+  close(): void
+}
+
+/** Sensors of a standby task (`stream-task-metrics`, tags thread-id, task-id). */
+export interface StandbyTaskMetrics {
+  /** `update-rate/-total` (KIP-869, INFO): records applied to this standby's stores from their changelogs. */
+  readonly update: CountRecorder
+  /** Removes the standby's metrics. */
   close(): void
 }
 
@@ -255,6 +264,21 @@ export class StreamsMetrics implements MetricsSource {
       },
       eager as Partial<Omit<RuntimeTaskMetrics, keyof typeof eager>>,
     ) as RuntimeTaskMetrics
+  }
+
+  /**
+   * The sensors of standby task `taskId` on thread `threadId` (Kafka Streams registers a standby's
+   * task metrics with the same tags as an active task's; a task is never both on one thread). Kept
+   * apart from {@link task} so that closing a standby never removes the metrics of the active task
+   * that replaces it.
+   */
+  standbyTask(threadId: string, taskId: string): StandbyTaskMetrics {
+    const r = this.registry
+    const owner = `standby\u0000${threadId}\u0000${taskId}`
+    return {
+      update: r.countSensor(TASK_SENSORS.update, { [THREAD_ID_TAG]: threadId, [TASK_ID_TAG]: taskId }, owner),
+      close: () => r.removeOwner(owner),
+    }
   }
 
   private nodeMetrics(taskTags: Readonly<Record<string, string>>, nodeId: string, owner: string): ProcessorNodeMetrics {

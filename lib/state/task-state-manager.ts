@@ -28,7 +28,8 @@
  * restored from the beginning.
  *
  * The directory (paths, lock, LevelDB open, corruption marker) is in store-directory.ts, the
- * options in task-state-options.ts; the rest is one class whose steps share its state.
+ * options in task-state-options.ts; the rest is one class whose steps share its state (hence over
+ * 400 lines).
  */
 import { existsSync } from 'node:fs'
 import { mkdir, readdir, rm } from 'node:fs/promises'

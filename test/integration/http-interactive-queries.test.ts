@@ -2,19 +2,22 @@
  * kstreams/http across instances (real broker): 3 word-count instances (examples/word-count), each
  * with its HTTP server on 127.0.0.1 and a random port as its applicationServer. A key lookup on ANY
  * instance returns the count held by the key's owner (answered there or forwarded once), also after
- * the owner stops and its tasks move (lookups answer 503 + Retry-After or forward until the new owner
- * has restored); `/health/ready` is 503 before the client runs and 200 once it is RUNNING.
+ * the owner stops and its tasks move: lookups issued all through the move answer the owner's count or
+ * 503 + Retry-After, never a missing or partial value. `/metrics` on each instance: process-total
+ * adds up to the records processed, records-lag reaches 0; a new instance's restore metrics (KIP-869)
+ * match what it restored, and its `/health/ready` goes from 503 to 200 only once that is done.
  */
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Serdes } from '../../lib/index.js'
-import { FORWARDED_HEADER } from '../../lib/http/index.js'
+import { KafkaStreams, Serdes, StreamsEvents } from '../../lib/index.js'
+import { FORWARDED_HEADER, StreamsHttpServer } from '../../lib/http/index.js'
 import { startWordCount } from '../../examples/word-count/app.js'
+import { wordCountTopology } from '../../examples/word-count/topology.js'
 import { brokers, connectedProducer, createTopics, randomTopic } from './helpers.js'
 
-type Instance = Awaited<ReturnType<typeof startWordCount>>
+type Instance = { streams: KafkaStreams; server?: StreamsHttpServer }
 const running: Instance[] = []
 afterEach(async () => {
   await Promise.all(running.splice(0).map(async (i) => Promise.all([i.server?.close(), i.streams.close({ timeoutMs: 30_000 })])))
@@ -150,38 +153,103 @@ describe('kstreams/http: interactive queries across 3 instances', () => {
     expect((await get(other, '/health/live')).status).toBe(200)
     expect((await get(other, '/health/ready')).status).toBe(200)
 
+    // Lookups while tasks move: every answer is the owner's (final) count or 503 + Retry-After
+    // (owner unknown, restoring, or unreachable): never a missing, partial or stale value.
+    const watchLookups = (live: () => number[]) => {
+      const seen = { ok: 0, unavailable: 0, wrong: [] as string[] }
+      const words = [...expected.keys()]
+      let stop = false
+      const done = (async () => {
+        for (let i = 0; !stop; i++) {
+          const ports = live()
+          const port = ports[i % ports.length]!
+          const word = words[Math.floor(i / ports.length) % words.length]!
+          const r = await get(port, `/stores/counts/keys/${encodeURIComponent(word)}`).catch((e: unknown) => ({
+            status: -1,
+            headers: new Headers(),
+            body: String(e),
+          }))
+          if (r.status === 200 && (r.body as { value?: number }).value === expected.get(word)) seen.ok++
+          else if (r.status === 503 && r.headers.get('retry-after') === '1') seen.unavailable++
+          else seen.wrong.push(`${port} ${word}: ${r.status} ${JSON.stringify(r.body)}`)
+        }
+      })()
+      return {
+        seen,
+        stop: async () => {
+          stop = true
+          await done
+        },
+      }
+    }
+
     // the owner of 'alpha' stops: its tasks move, lookups on the others reach the new owner
     const gone = instances[owner]!
+    const rest = ports.filter((_, i) => i !== owner)
+    const duringStop = watchLookups(() => rest)
     running.splice(running.indexOf(gone), 1)
     await gone.server!.close()
     await gone.streams.close({ timeoutMs: 30_000 })
-    const rest = ports.filter((_, i) => i !== owner)
     expect(await checkAll(rest).then(() => true)).toBe(true)
+    await duringStop.stop()
+    expect(duringStop.seen.wrong).toEqual([])
+    expect(duringStop.seen.ok).toBeGreaterThan(0)
     const moved = instances[(owner + 1) % 3]!.streams.queryMetadataForKey('counts', 'alpha', Serdes.String())
     expect(moved.activeHost!.port).not.toBe(ports[owner])
 
-    // a new instance: not ready (503) before it runs, ready (200) after restoring, then it answers too
-    const fresh = await startWordCount({
-      instanceId: 'i3',
-      port: 0,
-      brokers: brokers(),
+    // A new instance (empty state directory) takes over one counts task: its /health/ready is 503
+    // until it runs with that task restored, then 200; its /metrics shows the restoration (KIP-869).
+    // Lookups on the other two go on while the task moves to it.
+    const ref: { streams?: KafkaStreams } = {}
+    const freshServer = new StreamsHttpServer(() => ref.streams, { port: 0, stores: { counts: { encodeValue: (n: number) => n } } })
+    const { port: freshPort } = await freshServer.listen()
+    const fresh = (ref.streams = new KafkaStreams(wordCountTopology({ input, output }), {
       applicationId,
-      input,
-      output,
+      bootstrapServers: brokers(),
+      clientId: `${applicationId}-i3`,
       stateDir: await fs.mkdtemp(path.join(os.tmpdir(), 'kstreams-http-')),
       commitIntervalMs: 200,
+      applicationServer: `127.0.0.1:${freshPort}`,
+      logLevel: 'warn',
+    }))
+    running.push({ streams: fresh, server: freshServer })
+    let restoring = 0
+    let restoredByEvents = 0
+    fresh.on(StreamsEvents.RESTORE_START, () => void restoring++)
+    fresh.on(StreamsEvents.RESTORE_END, (e: { restored: number }) => {
+      restoring--
+      restoredByEvents += e.restored
     })
-    running.push(fresh)
-    const freshPort = fresh.server!.address().port
-    if (fresh.streams.state !== 'RUNNING') expect((await get(freshPort, '/health/ready')).status).toBe(503)
-    await fresh.streams.waitForState('RUNNING', 90_000)
-    const deadline = Date.now() + 30_000
-    let ready = await get(freshPort, '/health/ready')
-    while (ready.status !== 200 && Date.now() < deadline) {
-      await sleep(200)
-      ready = await get(freshPort, '/health/ready')
+    expect((await get(freshPort, '/health/ready')).status).toBe(503) // created, not started
+    const duringJoin = watchLookups(() => rest)
+    await fresh.start()
+    // readiness over HTTP, polled until the first 200 after its restoration
+    const readiness: string[] = []
+    const readyDeadline = Date.now() + 90_000
+    for (;;) {
+      const r = await get(freshPort, '/health/ready')
+      readiness.push(`${r.status}${restoring > 0 ? ' (restoring)' : ''}`)
+      if ((r.status === 200 && restoredByEvents > 0) || Date.now() > readyDeadline) break
+      await sleep(50)
     }
-    expect(ready.status).toBe(200)
+    // 503 all along until the first 200 (which the loop above stops at once it follows a restoration)
+    expect(
+      readiness.slice(0, -1).every((x) => x.startsWith('503')),
+      readiness.join(', '),
+    ).toBe(true)
+    expect(readiness.at(-1), readiness.join(', ')).toBe('200')
+    expect(readiness[0]).toBe('503')
+    expect(restoredByEvents).toBeGreaterThan(0)
     await checkAll([...rest, freshPort])
+    await duringJoin.stop()
+    expect(duringJoin.seen.wrong).toEqual([])
+    expect(duringJoin.seen.ok).toBeGreaterThan(0)
+    expect(fresh.activeTaskIds().some((t) => t.startsWith('1_'))).toBe(true) // a counts task moved here
+    const freshMetrics = (await get(freshPort, '/metrics')).body as string
+    const restoreTotal = series(freshMetrics, 'kafka_streams_task_restore_total')
+    expect(restoreTotal.reduce((a, b) => a + b, 0)).toBe(restoredByEvents)
+    const remaining = series(freshMetrics, 'kafka_streams_task_restore_remaining_records_total')
+    expect(remaining.length).toBeGreaterThan(0)
+    expect(remaining.every((n) => n === 0)).toBe(true)
   }, 240_000)
 })

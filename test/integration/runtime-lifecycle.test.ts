@@ -9,7 +9,7 @@ import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { KafkaStreams } from '../../lib/app/kafka-streams.js'
 import { StreamsEvents } from '../../lib/app/events.js'
-import { Serdes, StreamsBuilder, type Topology } from '../../lib/index.js'
+import { findMetrics, Serdes, StreamsBuilder, type Topology } from '../../lib/index.js'
 import { brokers, connectedAdmin, connectedProducer, consumeUntil, createTopics, randomTopic } from './helpers.js'
 
 const S = Serdes.String()
@@ -160,6 +160,13 @@ describe('restoration', () => {
     await expect.poll(() => [...a.s.standbyTaskIds(), ...b.s.standbyTaskIds()].sort(), { timeout: 30_000 }).toEqual(['0_0', '0_1'])
     const end = await changelogEnd(appId)
     await new Promise((r) => setTimeout(r, 1500)) // let the standbys catch up with the last commit
+    // KIP-869: each standby counts the changelog records it applied (update-rate/-total)
+    for (const x of [a, b]) {
+      const [standby] = x.s.standbyTaskIds()
+      const updated = findMetrics(x.s.metrics(), 'update-total', { 'task-id': standby! }, 'stream-task-metrics')
+      expect(updated).toHaveLength(1)
+      expect(Number(updated[0]!.metricValue())).toBeGreaterThan(0)
+    }
     const moving = a.s.activeTaskIds()
     const before = b.restores.length
     await a.s.close()

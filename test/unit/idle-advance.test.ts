@@ -41,6 +41,20 @@ function windowedCounts(emit: 'close' | 'suppress'): StreamsBuilder {
 }
 
 describe('idle advance: windowed aggregations', () => {
+  it('leaves a task without stream-time alone: a replay started on an idle application is not late', async () => {
+    const d = driver(windowedCounts('close'), { idleAdvanceMs: 1000 })
+    const input = d.createInputTopic('in', S, S)
+    const out = d.createOutputTopic('out', WindowedSerdes.timeWindowedSerdeFrom(S, 1000), L)
+    // idle before any record: stream-time stays unknown
+    await d.advanceWallClockTime(10_000_000)
+    // a record hours behind the wall clock counts; the idle advance then closes its window
+    await input.pipeInput('a', 'x', T0)
+    expect(d.metrics().droppedRecords).toBe(0)
+    await d.advanceWallClockTime(1000)
+    expect(out.readRecordsToList().map((r) => [r.key!.key, r.key!.window.startMs, r.value])).toEqual([['a', T0, 1]])
+    await d.close()
+  })
+
   for (const emit of ['close', 'suppress'] as const) {
     it(`emits the last window's final count once idle (${emit === 'close' ? 'onWindowClose' : 'suppress(untilWindowCloses)'})`, async () => {
       const d = driver(windowedCounts(emit), { idleAdvanceMs: 2000, idleAdvanceDelayMs: 100 })

@@ -9,6 +9,8 @@ import { StreamsEvents, type StreamsEventPayloads } from '../../lib/app/events.j
 import { streamsHealth } from '../../lib/app/health.js'
 import { resolveStreamsConfig } from '../../lib/app/options.js'
 import { StreamThread } from '../../lib/app/stream-thread.js'
+import { RestoreCoordinator } from '../../lib/app/runtime/restore.js'
+import { StandbyManager } from '../../lib/app/runtime/standby-manager.js'
 import { StreamsMetrics } from '../../lib/metrics/streams-metrics.js'
 import { metricValue } from '../../lib/metrics/registry.js'
 import type { TaskStateManager } from '../../lib/state/types.js'
@@ -30,7 +32,7 @@ async function until(cond: () => boolean, what: string, ms = 3_000): Promise<voi
 
 const THREAD = 'app-StreamThread-1'
 
-function setup(options: { exactlyOnce: boolean }) {
+function setup(options: { exactlyOnce: boolean; level?: 'INFO' | 'DEBUG' }) {
   const broker = new FakeBroker()
   const client = new FakeClient(broker)
   const disk = { data: new Map<string, number>(), position: undefined as string | undefined }
@@ -45,7 +47,7 @@ function setup(options: { exactlyOnce: boolean }) {
     retryBackoffMaxMs: 60_000,
     logger: { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined },
   })
-  const metrics = new StreamsMetrics({ clientId: 'app', recordingLevel: 'INFO' })
+  const metrics = new StreamsMetrics({ clientId: 'app', recordingLevel: options.level ?? 'INFO' })
   const emitter = new EventEmitter()
   const commits: Array<StreamsEventPayloads['kstreams:commit']> = []
   emitter.on(StreamsEvents.COMMIT, (e: StreamsEventPayloads['kstreams:commit']) => void commits.push(e))
@@ -70,7 +72,8 @@ function setup(options: { exactlyOnce: boolean }) {
     threadId: THREAD,
   })
   threads.push(thread)
-  const join = () => client.consumer.listener!.onJoin({ memberId: 'm1', isLeader: true, assignment: { [INPUT]: [0] } })
+  const join = (partitions = [0]) =>
+    client.consumer.listener!.onJoin({ memberId: 'm1', isLeader: true, assignment: { [INPUT]: partitions } })
   const value = (name: string, tags: Record<string, string> = {}) => metricValue(metrics.metrics(), name, tags)
   return { broker, client, disk, fatal, thread, metrics, join, value, commits }
 }
@@ -190,6 +193,94 @@ describe('runtime metrics', () => {
     expect(streamsHealth('RUNNING', s.thread.health(Date.now()), Date.now()).ready).toBe(false)
     expect(s.value('task-closed-total', { 'thread-id': THREAD })).toBe(1)
     expect(s.fatal).toEqual([])
+  })
+})
+
+describe('runtime metrics: processing share, enforced processing, standby updates', () => {
+  it('active-process-ratio: the share of each task in the processing time of the thread; the shares add up to 1', async () => {
+    const s = setup({ exactlyOnce: false })
+    s.broker.produce(INPUT, 0, [
+      ['a', '1'],
+      ['b', '1'],
+    ])
+    s.broker.produce(INPUT, 1, [['c', '1']])
+    await s.thread.start()
+    s.join([0, 1])
+    await until(() => ['0_0', '0_1'].every((id) => s.thread.tasks.get(id)?.state === 'RUNNING'), 'both tasks to run')
+    // registered with the task, 0 before it processed anything
+    expect(s.value('active-process-ratio', { 'task-id': '0_0' })).toBe(0)
+    for (const p of [0, 1]) {
+      const records = s.broker.records(INPUT, p, 0n)
+      await s.client.consumer.listener!.onBatch(
+        { topic: INPUT, partition: p, records, lastOffset: records.at(-1)!.offset, highWatermark: String(records.length) },
+        async () => undefined,
+      )
+    }
+    await until(() => s.value('process-total', { 'thread-id': THREAD }) === 3, 'the records to be processed')
+    const shares = ['0_0', '0_1'].map((id) => s.value('active-process-ratio', { 'task-id': id }) as number)
+    for (const r of shares) expect(r).toBeGreaterThanOrEqual(0)
+    expect(shares[0]! + shares[1]!).toBeCloseTo(1, 6)
+    expect(s.fatal).toEqual([])
+  })
+
+  it('enforced-processing-rate/-total are registered per task at DEBUG and recorded by its partition group; absent at INFO', async () => {
+    for (const level of ['DEBUG', 'INFO'] as const) {
+      const s = setup({ exactlyOnce: false, level })
+      await s.thread.start()
+      s.join()
+      await until(() => s.thread.tasks.get('0_0')?.state === 'RUNNING', 'the task to run')
+      const task = s.thread.tasks.get('0_0')!
+      if (level === 'INFO') {
+        expect(task.group.enforcedProcessing).toBeUndefined()
+        expect(s.value('enforced-processing-total', { 'task-id': '0_0' })).toBeUndefined()
+      } else {
+        expect(s.value('enforced-processing-total', { 'task-id': '0_0' })).toBe(0)
+        task.group.enforcedProcessing!.record(3)
+        expect(s.value('enforced-processing-total', { 'task-id': '0_0' })).toBe(3)
+        expect(s.value('enforced-processing-rate', { 'task-id': '0_0' })).toBeGreaterThan(0)
+      }
+      await s.thread.stop({ clean: true })
+    }
+  })
+
+  it('standby tasks: update-rate/-total (KIP-869) count the changelog records applied; closing the standby removes them', async () => {
+    const broker = new FakeBroker()
+    const client = new FakeClient(broker)
+    broker.produce(
+      CHANGELOG,
+      0,
+      Array.from({ length: 25 }, (_, i) => [`k${i}`, String(i)] as [string, string]),
+    )
+    const config = resolveStreamsConfig({
+      applicationId: 'app',
+      bootstrapServers: 'fake:9092',
+      stateDir: '/nonexistent',
+      logger: { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined },
+    })
+    const metrics = new StreamsMetrics({ clientId: 'app', recordingLevel: 'INFO' })
+    const emitter = new EventEmitter()
+    const disk = { data: new Map<string, number>(), position: undefined as string | undefined }
+    // the active task of 0_0 on this thread has task metrics of its own: closing the standby leaves them
+    const active = metrics.task(THREAD, '0_0')
+    const standbys = new StandbyManager({
+      config,
+      stateFactory: () => new MemoryTaskState(disk, 0, []),
+      restore: new RestoreCoordinator({ reader: client.reader, emitter, logger: config.logger }),
+      emitter,
+      isActive: () => false,
+      metrics: (id) => metrics.standbyTask(THREAD, id),
+    })
+    const value = (name: string) => metricValue(metrics.metrics(), name, { 'thread-id': THREAD, 'task-id': '0_0' })
+    await standbys.assign(new Set(['0_0']))
+    await until(() => disk.position === '25', 'the standby to catch up')
+    expect(disk.data.size).toBe(25)
+    expect(value('update-total')).toBe(25)
+    expect(value('update-rate')).toBeGreaterThan(0)
+    expect(value('dropped-records-total')).toBe(0)
+    await standbys.assign(new Set())
+    expect(value('update-total')).toBeUndefined()
+    expect(value('dropped-records-total')).toBe(0)
+    active.close()
   })
 })
 

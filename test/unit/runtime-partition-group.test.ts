@@ -79,6 +79,40 @@ describe('PartitionGroup task idling (KIP-695)', () => {
     expect(g.take(10, 1300).map((r) => r.timestamp)).toEqual([300])
   })
 
+  it('counts every record taken while an idled-out empty partition is passed over (enforced-processing-total)', () => {
+    const counted: number[] = []
+    const g = group(100)
+    g.enforcedProcessing = { record: (n = 1) => void counted.push(n) }
+    const b = g.queue('b', 0)!
+    b.onSeek(7n)
+    b.onEndOffset(7n, b.version, 1000) // lag 0: b idles from 1000 to 1100
+    expect(g.take(10, 1000)).toEqual([]) // b seen caught up: it holds the task back until 1100
+    expect(g.take(10, 1050)).toEqual([])
+    expect(counted).toEqual([])
+    expect(g.take(2, 1100).map((r) => r.timestamp)).toEqual([100, 200])
+    expect(counted).toEqual([2])
+    // b has data again: taking its record is not enforced; drained, b idles again from 1200
+    b.push([rec('b', 7, 250)])
+    b.onFetched(7n, 8n, 1200)
+    expect(g.take(2, 1200).map((r) => `${r.topic}${r.timestamp}`)).toEqual(['b250'])
+    expect(counted).toEqual([2])
+    expect(g.take(2, 1300).map((r) => `${r.topic}${r.timestamp}`)).toEqual(['a300'])
+    expect(counted).toEqual([2, 1])
+  })
+
+  it('with maxTaskIdleMs 0 a caught-up empty partition is passed over at once, which counts as enforced; -1 never does', () => {
+    const counted: number[] = []
+    const g = group(0)
+    g.enforcedProcessing = { record: (n = 1) => void counted.push(n) }
+    g.queue('b', 0)!.onFetched(0n, 0n, 0) // b fetched to its end (empty)
+    expect(g.take(10, 0)).toHaveLength(3)
+    expect(counted).toEqual([3])
+    const never = group(-1)
+    never.enforcedProcessing = { record: (n = 1) => void counted.push(n) }
+    expect(never.take(10, 0)).toHaveLength(3)
+    expect(counted).toEqual([3])
+  })
+
   it('maxTaskIdleMs -1 never waits', () => {
     const g = group(-1)
     expect(g.take(10, 0).map((r) => r.timestamp)).toEqual([100, 200, 300])
@@ -221,7 +255,8 @@ describe('StreamTask consumed offsets of drained partitions', () => {
   })
 
   it('is due for an idle advance only when caught up, idle long enough, and not advanced just before', () => {
-    const t = task()
+    let streamTime = -1
+    const t = task({ streamTime: () => streamTime })
     const a = t.group.queue('a', 0)!
     const b = t.group.queue('b', 0)!
     const now = Date.now() + 10_000
@@ -233,6 +268,8 @@ describe('StreamTask consumed offsets of drained partitions', () => {
     expect(t.idleAdvanceDue(now, 1000)).toBe(false) // b has records to fetch
     b.onFetched(8n, 9n, 0)
     expect(t.idleAdvanceDue(now, 20_000)).toBe(false) // input arrived less than 20 s ago
+    expect(t.idleAdvanceDue(now, 1000)).toBe(false) // no stream-time yet: nothing to close
+    streamTime = 5
     expect(t.idleAdvanceDue(now, 1000)).toBe(true)
     expect(t.idleAdvanceDue(now + 500, 1000)).toBe(false) // advanced 500 ms ago
     expect(t.idleAdvanceDue(now + 1000, 1000)).toBe(true)

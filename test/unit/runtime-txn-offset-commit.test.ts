@@ -179,4 +179,58 @@ describe('the kafkajs view (no process-wide patch)', () => {
     group = GROUP
     await expect(coordinator.txnOffsetCommit(args as never)).rejects.toThrow(/needs TxnOffsetCommit v3 \(Kafka ≥ 2\.5\)/)
   })
+
+  it('sends an OffsetCommit that reached a former group coordinator to the current one, and keeps doing so until the next JoinGroup', async () => {
+    // kafkajs' offset manager keeps the coordinator of its last SyncGroup; after a coordinator move
+    // without a rebalance every commit would get NOT_COORDINATOR until the session ends
+    const calls: string[] = []
+    const notCoordinator = Object.assign(new Error('not the coordinator'), { type: 'NOT_COORDINATOR_FOR_GROUP' })
+    const makeBroker = (name: string, fail: () => unknown) => ({
+      nodeId: name,
+      joinGroup: async () => ({ generationId: 3, memberId: 'm' }),
+      offsetCommit: async (_args: { groupId: string }) => {
+        calls.push(name)
+        const e = fail()
+        if (e) throw e
+        return name
+      },
+    })
+    let oldIsCoordinator = true
+    const oldBroker = makeBroker('old', () => (oldIsCoordinator ? undefined : notCoordinator))
+    let newFails: unknown
+    const newBroker = makeBroker('new', () => newFails)
+    const userError = Object.assign(new Error('fenced by epoch'), { type: 'ILLEGAL_GENERATION' })
+    const sym = Symbol('private:Kafka:createCluster')
+    const fakeKafka = {
+      [sym]: () => ({
+        findGroupCoordinator: async () => (oldIsCoordinator ? oldBroker : newBroker),
+        findBroker: async ({ nodeId }: { nodeId: string }) => (nodeId === 'old' ? oldBroker : newBroker),
+      }),
+    }
+    const view = kafkaWithGroupMetadata(fakeKafka as never, {}) as unknown as Record<
+      symbol,
+      () => {
+        findGroupCoordinator(a: { groupId: string }): Promise<typeof oldBroker>
+        findBroker(a: { nodeId: string }): Promise<typeof oldBroker>
+      }
+    >
+    const cluster = view[sym]!()
+    const held = await cluster.findGroupCoordinator({ groupId: 'app' }) // what the offset manager keeps
+    expect(await held.offsetCommit({ groupId: 'app' })).toBe('old')
+    oldIsCoordinator = false // the coordinator moves; no rebalance
+    expect(await held.offsetCommit({ groupId: 'app' })).toBe('new')
+    expect(await held.offsetCommit({ groupId: 'app' })).toBe('new')
+    // a reconnect re-resolves the held broker by node id: still redirected
+    expect(await (await cluster.findBroker({ nodeId: 'old' })).offsetCommit({ groupId: 'app' })).toBe('new')
+    expect(calls).toEqual(['old', 'old', 'new', 'new', 'new'])
+    // other errors are the caller's (classified as before), not redirected
+    newFails = userError
+    await expect(held.offsetCommit({ groupId: 'app' })).rejects.toBe(userError)
+    newFails = undefined
+    // after a JoinGroup the offset manager is new: commits go where it sends them again
+    await held.joinGroup()
+    calls.length = 0
+    await expect(held.offsetCommit({ groupId: 'app' })).resolves.toBe('new')
+    expect(calls).toEqual(['old', 'new'])
+  })
 })

@@ -43,6 +43,7 @@ import type { Kafka } from 'kafkajs'
 import { ProcessorStateError } from '../../../topology/errors.js'
 import type { RawRecord } from '../../../topology/engine/types.js'
 import type { ChangelogReader } from '../../state/types.js'
+import { classifyError } from '../error-policy.js'
 import { tpKey } from './types.js'
 import {
   decodeFetchedPartition,
@@ -87,9 +88,9 @@ export function createChangelogReader(options: ChangelogReaderOptions): Changelo
   return new KafkaChangelogReader(options)
 }
 
+/** Whether a read is retried: THE error policy's classification (a migration is not retried here). */
 function isRetriable(err: unknown): boolean {
-  const e = err as { retriable?: boolean; name?: string } | undefined
-  return e?.retriable === true || e?.name === 'KafkaJSConnectionError' || e?.name === 'KafkaJSBrokerNotFound'
+  return classifyError(err) === 'retriable'
 }
 
 class KafkaChangelogReader implements ChangelogReader {

@@ -425,7 +425,13 @@ class KafkajsGroupConsumer implements GroupConsumer {
   }
 
   isPaused(p: TopicPartition): boolean {
-    return this.#consumer.paused().some((t) => t.topic === p.topic && t.partitions.includes(p.partition))
+    // a consumer that is down has nothing paused that outlives its restart
+    if (this.#down) return false
+    try {
+      return this.#consumer.paused().some((t) => t.topic === p.topic && t.partitions.includes(p.partition))
+    } catch {
+      return false
+    }
   }
 
   isDown(): boolean {

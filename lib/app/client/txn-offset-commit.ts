@@ -20,6 +20,10 @@
  * arrays, tagged fields).
  *
  * Protocol reference: kafka.apache.org/protocol (TxnOffsetCommit API key 28, OffsetFetch API key 9).
+ *
+ * Over 400 lines: one protocol module (the codecs of two requests and the group coordinator
+ * wrapping that sends them and follows a moved coordinator); split, a request's wire format would
+ * sit apart from its only use.
  */
 import { createRequire } from 'node:module'
 import kafkajs, { type Kafka } from 'kafkajs'
@@ -319,6 +323,29 @@ interface KafkajsBroker {
 
 interface KafkajsCluster {
   findGroupCoordinator(args: { groupId: string; coordinatorType?: number }): Promise<KafkajsBroker>
+  findBroker(args: { nodeId: string | number }): Promise<KafkajsBroker>
+}
+
+/** The OffsetCommit arguments kafkajs' offset manager passes to its coordinator broker. */
+interface OffsetCommitArgs {
+  groupId: string
+}
+
+/**
+ * Whether an OffsetCommit failed because the broker it went to is no longer the group's
+ * coordinator (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE) or is gone (not in the metadata, its
+ * connection refused or closed): the commit belongs at the current coordinator. By kafkajs' error
+ * type and class name, never by message.
+ */
+export function isCoordinatorMoved(e: unknown): boolean {
+  const err = e as { type?: unknown; name?: unknown } | undefined
+  return (
+    err?.type === 'NOT_COORDINATOR_FOR_GROUP' ||
+    err?.type === 'GROUP_COORDINATOR_NOT_AVAILABLE' ||
+    err?.name === 'KafkaJSBrokerNotFound' ||
+    err?.name === 'KafkaJSConnectionError' ||
+    err?.name === 'KafkaJSConnectionClosedError'
+  )
 }
 
 export interface GroupMetadataHooks {
@@ -341,9 +368,63 @@ export async function sendFlexible<T>(broker: KafkajsBroker, r: ProtocolRequest<
   return broker.connectionPool.send(r)
 }
 
-function wrapBroker(broker: KafkajsBroker, hooks: GroupMetadataHooks): KafkajsBroker {
+/**
+ * kafkajs' offset manager keeps the coordinator broker it was created with (at the group's last
+ * SyncGroup) until the next rebalance: on NOT_COORDINATOR it refreshes metadata but sends every
+ * later OffsetCommit to the same broker, so after a coordinator move without a rebalance (a
+ * rolling broker restart) at-least-once commits fail until the session ends. The view sends such
+ * a commit to the group's current coordinator instead, and keeps doing so for that group until its
+ * next JoinGroup.
+ */
+class CoordinatorRedirects {
+  readonly #current = new Map<string, KafkajsBroker>()
+
+  constructor(private readonly cluster: KafkajsCluster) {}
+
+  async offsetCommit(target: KafkajsBroker & { offsetCommit(a: OffsetCommitArgs): Promise<unknown> }, args: OffsetCommitArgs) {
+    const redirected = this.#current.get(args.groupId) as typeof target | undefined
+    if (redirected) {
+      try {
+        return await redirected.offsetCommit(args)
+      } catch (e) {
+        if (!isCoordinatorMoved(e)) throw e
+        this.#current.delete(args.groupId)
+        return this.#commitAtCurrent(args, e)
+      }
+    }
+    try {
+      return await target.offsetCommit(args)
+    } catch (e) {
+      if (!isCoordinatorMoved(e)) throw e
+      return this.#commitAtCurrent(args, e)
+    }
+  }
+
+  /** After a JoinGroup the offset manager is new and knows the coordinator again. */
+  forget(): void {
+    this.#current.clear()
+  }
+
+  async #commitAtCurrent(args: OffsetCommitArgs, original: unknown): Promise<unknown> {
+    let coordinator: KafkajsBroker & { offsetCommit(a: OffsetCommitArgs): Promise<unknown> }
+    try {
+      coordinator = (await this.cluster.findGroupCoordinator({ groupId: args.groupId })) as typeof coordinator
+    } catch {
+      throw original // no coordinator now: the commit is deferred and retried as before
+    }
+    const result = await coordinator.offsetCommit(args)
+    this.#current.set(args.groupId, coordinator)
+    return result
+  }
+}
+
+function wrapBroker(broker: KafkajsBroker, hooks: GroupMetadataHooks, redirects?: CoordinatorRedirects): KafkajsBroker {
   return new Proxy(broker, {
     get(target, prop, receiver) {
+      if (prop === 'offsetCommit' && redirects) {
+        return (args: OffsetCommitArgs) =>
+          redirects.offsetCommit(target as KafkajsBroker & { offsetCommit(a: OffsetCommitArgs): Promise<unknown> }, args)
+      }
       if (prop === 'txnOffsetCommit' && hooks.groupMetadata) {
         return async (args: Parameters<KafkajsBroker['txnOffsetCommit']>[0]) => {
           const group = hooks.groupMetadata?.()
@@ -360,9 +441,10 @@ function wrapBroker(broker: KafkajsBroker, hooks: GroupMetadataHooks): KafkajsBr
           )
         }
       }
-      if (prop === 'joinGroup' && hooks.onJoinGroup) {
+      if (prop === 'joinGroup' && (hooks.onJoinGroup || redirects)) {
         return async (args: object) => {
           const res = await target.joinGroup(args)
+          redirects?.forget()
           hooks.onJoinGroup?.(res.generationId, res.memberId)
           return res
         }
@@ -374,14 +456,19 @@ function wrapBroker(broker: KafkajsBroker, hooks: GroupMetadataHooks): KafkajsBr
 }
 
 function wrapCluster(cluster: KafkajsCluster, hooks: GroupMetadataHooks): KafkajsCluster {
+  const redirects = new CoordinatorRedirects(cluster)
   return new Proxy(cluster, {
     get(target, prop, receiver) {
       if (prop === 'findGroupCoordinator') {
         return async (args: { groupId: string; coordinatorType?: number }) => {
           const b = await target.findGroupCoordinator(args)
           // coordinator type 0 = GROUP (1 = TRANSACTION: AddOffsetsToTxn, EndTxn stay as they are)
-          return (args.coordinatorType ?? 0) === 0 ? wrapBroker(b, hooks) : b
+          return (args.coordinatorType ?? 0) === 0 ? wrapBroker(b, hooks, redirects) : b
         }
+      }
+      if (prop === 'findBroker') {
+        // kafkajs' offset manager re-resolves its coordinator by node id after a reconnect
+        return async (args: { nodeId: string | number }) => wrapBroker(await target.findBroker(args), hooks, redirects)
       }
       const v = Reflect.get(target, prop, receiver) as unknown
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v

@@ -165,6 +165,7 @@ export interface GroupConsumer {
   pause(partitions: ReadonlyArray<TopicPartition>): void
   resume(partitions: ReadonlyArray<TopicPartition>): void
   seek(partition: TopicPartition, offset: string): void
+  /** Whether fetching from the partition is paused; false while the consumer is down (a restart resumes everything). */
   isPaused(partition: TopicPartition): boolean
   /** Whether the consumer crashed and is not running until it joins the group again. */
   isDown(): boolean

@@ -90,9 +90,12 @@ export interface AtLeastOnceCommitOptions {
 /**
  * At-least-once. A task whose flush failed is reported failed (its offsets are not committed). An
  * offset commit refused because the group is rebalancing or by a retriable error leaves every task
- * dirty (nothing committed, nothing failed), as does a consumer that is restarting after a crash:
- * the next commit commits their offsets (the output is already out; re-processing would only
- * duplicate it). A fatal offset commit error is thrown.
+ * dirty (nothing committed, nothing failed): the next commit commits their offsets (the output is
+ * already out; re-processing would only duplicate it). A consumer that is down (crashed, being
+ * restarted) commits nothing: it left the group, so its tasks are lost and closed dirty by the loop
+ * (see ./rebalances.ts), and the tasks its rejoin is assigned start from the last committed offsets
+ * (their records since then are processed again: at-least-once duplicates, never a gap). A fatal
+ * offset commit error is thrown.
  */
 export class AtLeastOnceCommit implements CommitStrategy {
   readonly transactional = false
@@ -123,8 +126,9 @@ export class AtLeastOnceCommit implements CommitStrategy {
     const perTask = flushed.map((t) => ({ t, offsets: t.offsetsToCommit() }))
     const offsets: TopicPartitionOffset[] = perTask.flatMap((x) => x.offsets)
     if (offsets.length && this.o.consumer.isDown()) {
-      // the consumer is restarting: the output is out, the offsets are committed after it rejoined
-      this.o.logger.info('offset commit deferred: the consumer is restarting')
+      // the consumer left the group: these tasks are lost (closed dirty next) and their offsets
+      // are never committed; the rejoin's tasks re-process from the last committed offsets
+      this.o.logger.info('offset commit skipped: the consumer is down and its tasks are lost')
       return { failed, committed: [], records, offsets: 0 }
     }
     if (offsets.length) {

@@ -6,8 +6,9 @@
  * assignor computes lags with; turning a join's partitions into active tasks; the assignment's
  * userData (standby tasks, an assignment error, a relayed shutdown, the next probing rebalance) and
  * every member's host read back through DescribeGroups; the probing rebalance (KIP-441: this member
- * rejoins at `nextRebalanceMs`); when the group last confirmed us; and restarting a consumer the
- * client left stopped after a retriable error (backoff, bounded by `taskTimeoutMs`).
+ * rejoins at `nextRebalanceMs`); when the group last confirmed us; subscribing to the source
+ * topics; and a consumer crash: one the client restarts itself, or restarting a consumer the client
+ * left stopped after a retriable error (backoff, bounded by `taskTimeoutMs`).
  */
 import type { EventEmitter } from 'node:events'
 import type { TopologyDef } from '../../../topology/engine/types.js'
@@ -174,6 +175,43 @@ export class GroupMembership {
     )
     timer.unref?.()
     this.#followup = { at, timer }
+  }
+
+  /**
+   * Connects the consumer and subscribes it to the topology's source topics, each with the offset
+   * reset of its source (`'latest'` or, by default, earliest).
+   */
+  async subscribe(): Promise<void> {
+    await this.consumer.connect()
+    const earliest: string[] = []
+    const latest: string[] = []
+    for (const s of this.o.topology.subtopologies) {
+      for (const n of s.nodes) {
+        if (n.type !== 'source') continue
+        for (const t of n.topics) (n.offsetReset === 'latest' ? latest : earliest).push(t)
+      }
+    }
+    if (earliest.length) await this.consumer.subscribe([...new Set(earliest)], true)
+    if (latest.length) await this.consumer.subscribe([...new Set(latest)], false)
+  }
+
+  /**
+   * The consumer crashed. The client restarts its consumer after errors IT deems retriable; others
+   * (e.g. no group coordinator found while the brokers are down) leave it stopped: a retriable one
+   * by our policy restarts it here, with backoff, for up to taskTimeoutMs; anything else is fatal.
+   * @param restarting whether the client is restarting the consumer itself
+   */
+  onCrash(error: Error, restarting: boolean): void {
+    if (this.o.stopping()) return
+    const logger = this.o.config.logger
+    if (restarting) {
+      logger.warn(`consumer stopped (${error.name}: ${error.message}); the client restarts it`, { error })
+      this.o.onConsumerRestart()
+    } else if (classifyError(error) === 'retriable') this.scheduleRestart(error)
+    else {
+      logger.error(`consumer crashed: ${error.message}`, { error })
+      this.o.fail(error)
+    }
   }
 
   /** Starts the consumer again after a retriable crash it did not recover from (backoff, bounded by taskTimeoutMs). */

@@ -117,8 +117,11 @@ export class RestoreCoordinator {
     return !signal.aborted
   }
 
-  /** Applies the changelogs of a standby's state continuously, until `signal` aborts. */
-  async follow(sm: TaskStateManager, signal: AbortSignal): Promise<void> {
+  /**
+   * Applies the changelogs of a standby's state continuously, until `signal` aborts.
+   * @param updated the standby's `update-rate/-total` sensor (KIP-869): records applied
+   */
+  async follow(sm: TaskStateManager, signal: AbortSignal, updated?: CountRecorder): Promise<void> {
     const checkpoints = sm.checkpointedOffsets()
     await Promise.all(
       sm.changelogPartitions().map((p) =>
@@ -131,6 +134,7 @@ export class RestoreCoordinator {
             if (signal.aborted) return
             if (records.length) await sm.restoreBatch(p.topic, records, next)
             await sm.markRestored(p.topic, next)
+            if (records.length) updated?.record(records.length)
           },
           signal,
         ),

@@ -9,6 +9,7 @@ import { parseTaskId } from '../../../topology/processor/types.js'
 import type { TaskStateManager } from '../../state/types.js'
 import { backoffMs, classifyError } from '../error-policy.js'
 import { emitEvent, StreamsEvents } from '../events.js'
+import type { StandbyTaskMetrics } from '../../metrics/streams-metrics.js'
 import type { ResolvedStreamsConfig } from '../options.js'
 import type { RestoreCoordinator } from './restore.js'
 import type { TaskStateFactory } from './task-initializer.js'
@@ -17,6 +18,7 @@ interface StandbyTask {
   readonly id: string
   readonly stateManager: TaskStateManager
   readonly abort: AbortController
+  readonly metrics: StandbyTaskMetrics | undefined
   running: Promise<void>
 }
 
@@ -27,6 +29,8 @@ export interface StandbyManagerOptions {
   readonly emitter: EventEmitter
   /** Whether the task is active here (an active task takes precedence over its standby). */
   readonly isActive: (id: string) => boolean
+  /** The sensors of a standby task (`update-rate/-total`); none: no metrics. */
+  readonly metrics?: (taskId: string) => StandbyTaskMetrics
 }
 
 export class StandbyManager {
@@ -82,12 +86,13 @@ export class StandbyManager {
     const sm = this.o.stateFactory(parseTaskId(id), { standby: true })
     if (!sm) return
     const abort = new AbortController()
-    const sb: StandbyTask = { id, stateManager: sm, abort, running: Promise.resolve() }
+    const metrics = this.o.metrics?.(id)
+    const sb: StandbyTask = { id, stateManager: sm, abort, metrics, running: Promise.resolve() }
     this.#standbys.set(id, sb)
     emitEvent(this.o.emitter, StreamsEvents.TASK_CREATED, { taskId: id, standby: true })
     sb.running = (async () => {
       await sm.open()
-      await this.o.restore.follow(sm, abort.signal)
+      await this.o.restore.follow(sm, abort.signal, metrics?.update)
     })().catch((e: unknown) => {
       if (abort.signal.aborted) return
       const err = e instanceof Error ? e : new Error(String(e))
@@ -108,6 +113,7 @@ export class StandbyManager {
     sb.abort.abort()
     await sb.running
     if (this.#standbys.get(sb.id) === sb) this.#standbys.delete(sb.id)
+    sb.metrics?.close()
     await sb.stateManager.close({ clean: true }).catch(() => undefined)
     emitEvent(this.o.emitter, StreamsEvents.TASK_CLOSED, { taskId: sb.id, standby: true, clean: true })
   }

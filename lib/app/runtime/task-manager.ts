@@ -18,6 +18,10 @@
  * revoked task's commit carries the others' work too), a failed commit fails all of them, and a task
  * closed dirty while its output is in the open transaction aborts it and rewinds every other task
  * with work in it (closed dirty and re-created at once from its last commit).
+ *
+ * Over 400 lines on purpose: task creation and close, commit outcomes and the error policy act on
+ * the same task maps and call each other (a failed commit runs the policy, which closes tasks, whose
+ * close commits); the bookkeeping of tasks waiting to be re-created is in ./waiting-tasks.ts.
  */
 import type { EventEmitter } from 'node:events'
 import type { TopologyDef } from '../../../topology/engine/types.js'
@@ -33,6 +37,7 @@ import type { PartitionFlow } from './partition-flow.js'
 import type { StandbyManager } from './standby-manager.js'
 import type { TaskInitializer } from './task-initializer.js'
 import type { ThreadProducerHolder } from './thread-producer.js'
+import { WaitingTasks } from './waiting-tasks.js'
 import type { RuntimeTaskMetrics, ThreadMetrics } from '../../metrics/streams-metrics.js'
 import type { TaskWaiting } from '../health.js'
 
@@ -74,10 +79,8 @@ export type CommitFailureMode = 'handle' | 'close' | 'throw'
 export class TaskManager {
   readonly tasks = new Map<string, StreamTask>()
   readonly #byPartition = new Map<string, StreamTask>()
-  /** Tasks closed as migrated, and when. */
-  readonly #migrated = new Map<string, number>()
-  /** Tasks retrying a retriable error (KIP-572); an entry lives until the task commits again. */
-  readonly #retrying = new Map<string, { since: number; attempts: number; nextAt: number | undefined; lastAt: number; error?: Error }>()
+  /** Tasks closed after an error (migrated, retrying KIP-572) that are re-created later. */
+  readonly #waiting = new WaitingTasks()
   /** When the last commit succeeded (ms epoch). */
   lastCommitAt: number | undefined
   /** Active tasks in the current assignment (the store cache budget is split among them). */
@@ -116,8 +119,7 @@ export class TaskManager {
     for (const t of revoked) await this.closeTask(t, { clean: true, commit: true })
     // a new assignment supersedes every migrated task: ours are created below, the others are not
     // ours (reviving one later would fence its real owner's producer)
-    this.#migrated.clear()
-    for (const id of this.#retrying.keys()) if (!active.has(id)) this.#retrying.delete(id)
+    this.#waiting.assigned(active)
     for (const id of this.#rewind) if (!active.has(id)) this.#rewind.delete(id)
     const created: string[] = []
     for (const id of active) {
@@ -137,7 +139,11 @@ export class TaskManager {
     if (!sub) throw new StreamsError(`assigned unknown task ${id}`)
     const partitions: TopicPartition[] = sub.sourceTopics.map((topic) => ({ topic, partition: taskId.partition }))
     const task = new StreamTask({ id, taskId, subtopology: sub, partitions, maxTaskIdleMs: this.o.config.maxTaskIdleMs, now: Date.now() })
-    task.metrics = this.o.metrics?.task(id)
+    const m = (task.metrics = this.o.metrics?.task(id))
+    if (m) {
+      m.activeProcessRatio(() => task.processRatio)
+      if (m.debugEnabled) task.group.enforcedProcessing = m.enforcedProcessing
+    }
     this.o.metrics?.thread.taskCreated.record()
     this.tasks.set(id, task)
     for (const p of partitions) this.#byPartition.set(StreamTask.key(p.topic, p.partition), task)
@@ -265,24 +271,33 @@ export class TaskManager {
    * membership since the failure (an instance cut off from the cluster must not revive tasks the
    * group has meanwhile given to others: its producer's initialisation would fence their owners).
    */
+  /**
+   * Ends one processing iteration of the thread that took `totalMs` over all tasks: each task's
+   * `active-process-ratio` becomes its share of that time (Kafka Streams records it per iteration
+   * in `TaskManager#recordTaskProcessRatio`). An iteration that processed nothing leaves the ratios.
+   */
+  endProcessIteration(totalMs: number): void {
+    if (totalMs <= 0) return
+    for (const task of this.tasks.values()) {
+      task.processRatio = task.iterationProcessMs / totalMs
+      task.iterationProcessMs = 0
+    }
+  }
+
   revive(now: number): void {
     for (const id of this.#rewind) {
       this.#rewind.delete(id)
       if (!this.tasks.has(id)) this.createTask(id, true)
     }
     const confirmed = this.o.memberConfirmedAt()
-    for (const [id, at] of this.#migrated) {
-      if (now - at < this.o.config.sessionTimeoutMs || confirmed <= at) continue
-      this.#migrated.delete(id)
-      if (this.tasks.has(id)) continue
+    const isActive = (id: string) => this.tasks.has(id)
+    for (const id of this.#waiting.dueMigrated(now, confirmed, this.o.config.sessionTimeoutMs, isActive)) {
       this.o.config.logger.info(`re-creating task ${id} (no rebalance moved it)`, { taskId: id })
       this.createTask(id, true)
     }
-    if (this.#retrying.size === 0 || this.o.consumerDown()) return
-    for (const [id, r] of this.#retrying) {
-      if (r.nextAt === undefined || now < r.nextAt || this.tasks.has(id) || confirmed <= r.lastAt) continue
-      r.nextAt = undefined
-      this.o.config.logger.info(`re-creating task ${id} after a retriable error (attempt ${r.attempts + 1})`, { taskId: id })
+    if (!this.#waiting.anyRetrying || this.o.consumerDown()) return
+    for (const { id, attempts } of this.#waiting.dueRetries(now, confirmed, isActive)) {
+      this.o.config.logger.info(`re-creating task ${id} after a retriable error (attempt ${attempts + 1})`, { taskId: id })
       this.createTask(id, true)
     }
   }
@@ -308,7 +323,7 @@ export class TaskManager {
     if (tasks.length === 0) return
     const started = Date.now()
     const { committed, failed, records, offsets } = await this.o.commit.commit(tasks)
-    for (const t of committed) this.#retrying.delete(t.id)
+    for (const t of committed) this.#waiting.settled(t.id)
     if (committed.length) {
       const now = Date.now()
       this.lastCommitAt = now
@@ -387,21 +402,17 @@ export class TaskManager {
       emitEvent(this.o.emitter, StreamsEvents.TASK_MIGRATED, { taskId: t.id, reason: err.message })
       await this.closeTask(t, { clean: false, commit: false })
       this.o.flow.pause(t.partitions)
-      this.#migrated.set(t.id, Date.now())
+      this.#waiting.migrated(t.id, Date.now())
       return
     }
     if (kind === 'retriable') {
       const now = Date.now()
-      const r = this.#retrying.get(t.id) ?? { since: now, attempts: 0, nextAt: undefined, lastAt: now }
-      r.attempts++
-      r.lastAt = now
-      r.error = err
-      this.#retrying.set(t.id, r)
+      const r = this.#waiting.failed(t.id, err, now)
       const waitedMs = now - r.since
       await this.closeTask(t, { clean: false, commit: false })
       this.o.flow.pause(t.partitions)
       if (waitedMs >= c.taskTimeoutMs) {
-        this.#retrying.delete(t.id)
+        this.#waiting.settled(t.id)
         throw new StreamsError(
           `task ${t.id} failed with retriable errors for ${waitedMs} ms, longer than taskTimeoutMs (${c.taskTimeoutMs} ms); last error: ${err.message}`,
           { cause: err, place: { taskId: t.id } },
@@ -451,35 +462,11 @@ export class TaskManager {
 
   /** Tasks closed after an error and waiting to be re-created (for health), by task id. */
   waiting(now: number): Map<string, TaskWaiting> {
-    const out = new Map<string, TaskWaiting>()
-    for (const [id, at] of this.#migrated) if (!this.tasks.has(id)) out.set(id, { reason: 'task-migrated', sinceMs: now - at })
-    for (const [id, r] of this.#retrying) {
-      if (this.tasks.has(id)) continue
-      const code = errorCode(r.error)
-      out.set(id, {
-        reason: 'retriable-error',
-        ...(typeof code === 'string' ? { errorCode: code } : {}),
-        ...(r.error ? { message: r.error.message } : {}),
-        sinceMs: now - r.since,
-        attempts: r.attempts,
-      })
-    }
-    return out
+    return this.#waiting.waiting(now, (id) => this.tasks.has(id))
   }
 
   /** Whether a fatal error stopped this manager (no clean close then). */
   get failed(): boolean {
     return this.#fatal
   }
-}
-
-/** The code of an error for health: the Kafka error type of its root cause (kafkajs' `type`), else its own `code`. */
-function errorCode(error: Error | undefined): string | undefined {
-  let own: string | undefined
-  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
-    const { type, code } = e as { type?: unknown; code?: unknown }
-    if (typeof type === 'string') return type
-    if (own === undefined && typeof code === 'string') own = code
-  }
-  return own
 }
