@@ -4,7 +4,8 @@
  * exception handler's response, close) and its public TSDoc; the rest lives in its own modules:
  * topic preparation (internal-topics.ts), the state machine (state.ts), store views
  * (store-query.ts), query metadata (query-metadata.ts), the process id (process-id.ts) and the
- * processing loop (stream-thread.ts). Slightly over 400 lines because of the public API's TSDoc.
+ * processing loop (stream-thread.ts). Over 400 lines because the public class carries the TSDoc of
+ * every method where it is declared; the methods mostly delegate.
  *
  * @example Graceful shutdown on SIGTERM (commits, closes stores with a checkpoint, leaves the group):
  * ```ts
