@@ -148,6 +148,7 @@ async function main(): Promise<void> {
       partitions: o.partitions,
       commitIntervalMs: o.commitMs,
       cacheBytes: o.cacheBytes,
+      metricsLevels: o.metricsLevels.join(','),
       valueBytes: VALUE_BYTES,
       keyBytes: KEY_BYTES,
       brokers,
@@ -195,6 +196,7 @@ async function main(): Promise<void> {
         impl: c.impl,
         ...(c.guarantee ? { guarantee: c.guarantee } : {}),
         ...(c.commitMs !== undefined ? { commitMs: c.commitMs } : {}),
+        ...(c.metricsLevel !== undefined ? { metricsLevel: c.metricsLevel } : {}),
         dataset: c.dataset,
         keys: ctx.datasets[c.dataset].shape.keys,
         label: c.label,
@@ -451,6 +453,7 @@ function spawnWorker(ctx: Context, c: Case, appId: string, topics: Topics, state
           guarantee: c.guarantee,
           commitIntervalMs: c.commitMs ?? ctx.o.commitMs,
           cacheBytes: ctx.o.cacheBytes,
+          metricsRecordingLevel: c.metricsLevel ?? 'INFO',
           stateDir,
           in: topics.in,
           in2: topics.in2,
@@ -820,6 +823,15 @@ function computeRatios(cases: CaseResult[]): Ratio[] {
     out.push(ratio(`${W} EOS/ALOS java`, rps(`${id}-java-eos${sfx}`), rps(`${id}-java-alos${sfx}`)))
     out.push(ratio(`${W} kstreams/java alos`, rps(`${id}-kstreams-alos${sfx}`), rps(`${id}-java-alos${sfx}`)))
     out.push(ratio(`${W} kstreams/java eos`, rps(`${id}-kstreams-eos${sfx}`), rps(`${id}-java-eos${sfx}`)))
+  }
+  // Metrics overhead: the same case at a higher recording level against INFO (the cheapest level;
+  // like Kafka Streams, kstreams has no switch that turns metrics off).
+  for (const c of cases) {
+    if (c.impl !== 'kstreams' || c.metricsLevel === undefined || c.metricsLevel === 'INFO') continue
+    const base = c.id.replace(new RegExp(`-${c.metricsLevel.toLowerCase()}$`), '')
+    const g = c.guarantee ?? ''
+    const W = `${c.workload}${c.dataset === 'large' ? ' large keys' : ''}`
+    out.push(ratio(`${W} metrics ${c.metricsLevel}/INFO kstreams ${g}`.trim(), c.median?.recordsPerSec, rps(base)))
   }
   for (const g of ['alos', 'eos']) {
     const restore = rps(`w7-kstreams-${g}-large`)

@@ -14,6 +14,9 @@
  *   --partitions N       input partitions (default 4)
  *   --commit-ms N        commit interval of W1-W6 for kstreams and Java (default 100)
  *   --cache-bytes N      state store cache for kstreams and Java (default 10485760)
+ *   --metrics-level LIST kstreams `metricsRecordingLevel` per case: INFO, DEBUG, TRACE (default INFO);
+ *                        several levels run every kstreams case once per level (ids of non-INFO
+ *                        cases end in -debug / -trace) and add "metrics DEBUG/INFO" ratios
  *   --impl LIST          raw,kstreams,java (default all three)
  *   --guarantee LIST     alos,eos (default both)
  *   --latency LIST       workloads measured for latency, or none (default W0b,W1,W2)
@@ -29,6 +32,8 @@ export type WorkloadId = 'W0a' | 'W0b' | 'W0c' | 'W0d' | 'W1' | 'W2' | 'W3' | 'W
 export type Impl = 'raw' | 'kstreams' | 'java'
 export type Guarantee = 'alos' | 'eos'
 export type DatasetName = 'small' | 'large'
+/** kstreams' `metricsRecordingLevel` (Kafka Streams' `metrics.recording.level`). */
+export type MetricsLevel = 'INFO' | 'DEBUG' | 'TRACE'
 
 export const ALL_WORKLOADS: readonly WorkloadId[] = ['W0a', 'W0b', 'W0c', 'W0d', 'W1', 'W2', 'W3', 'W4', 'W5', 'W6', 'W7']
 
@@ -57,6 +62,8 @@ export interface Options {
   partitions: number
   commitMs: number
   cacheBytes: number
+  /** `metricsRecordingLevel` of the kstreams cases, each level a case of its own. */
+  metricsLevels: MetricsLevel[]
   impls: Impl[]
   guarantees: Guarantee[]
   latency: WorkloadId[]
@@ -75,6 +82,8 @@ export interface Case {
   guarantee?: Guarantee
   /** Commit interval, ms (W0b/W0c and W1-W6). */
   commitMs?: number
+  /** kstreams only: `metricsRecordingLevel` of the worker. */
+  metricsLevel?: MetricsLevel
   dataset: DatasetName
   label: string
 }
@@ -145,6 +154,9 @@ export function parseOptions(argv: string[]): Options {
     partitions: get('partitions', 4),
     commitMs: get('commit-ms', 100),
     cacheBytes: get('cache-bytes', 10 * 1024 * 1024, 0),
+    metricsLevels: flags.has('metrics-level')
+      ? list('metrics-level', flags.get('metrics-level')?.toUpperCase(), ['INFO', 'DEBUG', 'TRACE'] as const)
+      : ['INFO'],
     impls: flags.has('impl') ? list('impl', flags.get('impl'), ['raw', 'kstreams', 'java'] as const) : ['raw', 'kstreams', 'java'],
     guarantees: flags.has('guarantee') ? list('guarantee', flags.get('guarantee'), ['alos', 'eos'] as const) : ['alos', 'eos'],
     latency:
@@ -157,6 +169,7 @@ export function parseOptions(argv: string[]): Options {
     timeoutSeconds: get('timeout-seconds', smoke ? 120 : 600),
     outDir: flags.get('out') ?? (smoke ? 'bench/results/tmp' : 'bench/results'),
   }
+  if (options.metricsLevels.length === 0) throw new Error('--metrics-level needs at least one of INFO, DEBUG, TRACE')
   for (const w of options.latency) {
     if (!['W0b', 'W1', 'W2', 'W3', 'W6'].includes(w)) throw new Error(`--latency: ${w} is not supported (W0b, W1, W2, W3, W6)`)
   }
@@ -173,6 +186,7 @@ export function buildCases(o: Options): Case[] {
       c.guarantee,
       c.commitMs !== undefined && c.workload === 'W0c' ? `${c.commitMs}ms` : undefined,
       c.dataset === 'large' ? 'large' : undefined,
+      c.metricsLevel !== undefined && c.metricsLevel !== 'INFO' ? c.metricsLevel : undefined,
     ]
       .filter(Boolean)
       .join('-')
@@ -183,6 +197,7 @@ export function buildCases(o: Options): Case[] {
       c.guarantee,
       c.workload === 'W0c' ? `commit ${c.commitMs} ms` : undefined,
       c.dataset === 'large' ? `${o.largeKeys.toLocaleString('en-US')} keys` : undefined,
+      c.metricsLevel !== undefined && o.metricsLevels.join() !== 'INFO' ? `metrics ${c.metricsLevel}` : undefined,
     ]
       .filter(Boolean)
       .join(' · ')
@@ -208,14 +223,20 @@ export function buildCases(o: Options): Case[] {
         break
       case 'W7':
         if (o.impls.includes('kstreams') && large)
-          for (const g of o.guarantees) add({ workload: w, impl: 'kstreams', guarantee: g, dataset: 'large' })
+          for (const g of o.guarantees)
+            for (const m of o.metricsLevels) add({ workload: w, impl: 'kstreams', guarantee: g, dataset: 'large', metricsLevel: m })
         break
       default:
         for (const impl of ['kstreams', 'java'] as const) {
           if (!o.impls.includes(impl)) continue
+          // Java keeps its default recording level (INFO); kstreams runs once per chosen level.
+          const levels = impl === 'kstreams' ? o.metricsLevels : [undefined]
           for (const g of o.guarantees) {
-            add({ workload: w, impl, guarantee: g, dataset: 'small', commitMs: o.commitMs })
-            if (w === 'W2' && large) add({ workload: w, impl, guarantee: g, dataset: 'large', commitMs: o.commitMs })
+            for (const m of levels) {
+              const metricsLevel = m !== undefined ? { metricsLevel: m } : {}
+              add({ workload: w, impl, guarantee: g, dataset: 'small', commitMs: o.commitMs, ...metricsLevel })
+              if (w === 'W2' && large) add({ workload: w, impl, guarantee: g, dataset: 'large', commitMs: o.commitMs, ...metricsLevel })
+            }
           }
         }
     }

@@ -38,6 +38,8 @@ export interface CaseResult {
   impl: Impl
   guarantee?: Guarantee
   commitMs?: number
+  /** kstreams' `metricsRecordingLevel` of this case. */
+  metricsLevel?: string
   dataset: string
   keys: number
   label: string

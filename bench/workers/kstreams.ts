@@ -32,6 +32,8 @@ export interface KstreamsArgs {
   guarantee: 'alos' | 'eos'
   commitIntervalMs: number
   cacheBytes: number
+  /** `metricsRecordingLevel` (default INFO). */
+  metricsRecordingLevel?: 'INFO' | 'DEBUG' | 'TRACE'
   stateDir: string
   in: string
   in2?: string
@@ -115,6 +117,7 @@ async function main(): Promise<void> {
     processingGuarantee: args.guarantee === 'eos' ? 'exactly_once' : 'at_least_once',
     commitIntervalMs: args.commitIntervalMs,
     statestoreCacheMaxBytes: args.cacheBytes,
+    metricsRecordingLevel: args.metricsRecordingLevel ?? 'INFO',
     stateDir: args.stateDir,
     defaultKeySerde: str,
     defaultValueSerde: str,

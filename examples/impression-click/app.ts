@@ -18,17 +18,34 @@
  *   tasks move after 10 s), HEARTBEAT_INTERVAL_MS (default 1000), LOG_LEVEL (default warn)
  * - CREATE_TOPICS (default true: create missing input/output/dead-letter topics with PARTITIONS
  *   partitions, default 4)
+ * - HTTP_PORT (default none: no HTTP server; 0 picks a free port): serve kstreams' HTTP server
+ *   (`kstreams/http`) there: `/health/live`, `/health/ready`, `/metrics` (Prometheus) and
+ *   `/stores/ctr-counts/keys/<campaignId>/windows?from=&to=` (the CTR counts of a campaign's windows,
+ *   answered by whichever instance owns the campaign). HTTP_HOST (default 127.0.0.1) is the address
+ *   it binds; ADVERTISED_HOST (default HTTP_HOST, or the host name when HTTP_HOST is 0.0.0.0 / ::)
+ *   is how the other instances reach it (the `applicationServer` host).
  */
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import kafkajs from 'kafkajs'
 import { KafkaStreams, StreamsError, type LogLevel, type StreamsConfig } from '../../lib/index.js'
+import { StreamsHttpServer } from '../../lib/http/index.js'
 import { DEFAULT_TIMING, envInt, topicNames, type ImpressionClickTiming, type ImpressionClickTopics } from './config.js'
 import { registrySerdes } from './serdes.js'
 
 const { Kafka, logLevel: kafkaLogLevel } = kafkajs
 import { buildTopology } from './topology.js'
+
+/** Where an instance serves kstreams' HTTP server (probes, metrics, interactive queries). */
+export interface HttpSettings {
+  /** Address to bind. */
+  host: string
+  /** Port to bind; 0 picks a free one. */
+  port: number
+  /** Host the other instances use to reach this one (with the bound port: the `applicationServer`). */
+  advertisedHost: string
+}
 
 /** Everything an instance needs, resolved from the environment. */
 export interface AppSettings {
@@ -37,7 +54,12 @@ export interface AppSettings {
   topics: ImpressionClickTopics
   timing: ImpressionClickTiming
   deadLetterTopic: string
+  /** The HTTP server; undefined: none. */
+  http?: HttpSettings
 }
+
+/** The name of the example's queryable store: CTR counts per campaign and 1-minute window. */
+export const CTR_STORE = 'ctr-counts'
 
 /** Reads {@link AppSettings} from `env`. */
 export function appSettings(env: NodeJS.ProcessEnv = process.env): AppSettings {
@@ -50,6 +72,7 @@ export function appSettings(env: NodeJS.ProcessEnv = process.env): AppSettings {
     throw new Error(`PROCESSING_GUARANTEE must be exactly_once, exactly_once_v2 or at_least_once, got ${guarantee}`)
   }
   return {
+    ...httpSettings(env),
     registryUrl: env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7',
     topics: topicNames(prefix),
     timing: {
@@ -71,6 +94,17 @@ export function appSettings(env: NodeJS.ProcessEnv = process.env): AppSettings {
       logLevel: logLevelFrom(env.LOG_LEVEL),
     },
   }
+}
+
+function httpSettings(env: NodeJS.ProcessEnv): { http?: HttpSettings } {
+  const raw = env.HTTP_PORT
+  if (raw === undefined || raw === '') return {}
+  const port = Number(raw)
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new Error(`HTTP_PORT must be a port number (0 = any free one), got ${raw}`)
+  const host = env.HTTP_HOST || '127.0.0.1'
+  const wildcard = host === '0.0.0.0' || host === '::'
+  return { http: { host, port, advertisedHost: env.ADVERTISED_HOST || (wildcard ? os.hostname() : host) } }
 }
 
 function logLevelFrom(raw: string | undefined): LogLevel {
@@ -112,8 +146,28 @@ export async function ensureTopics(settings: AppSettings, partitions: number): P
   }
 }
 
-/** Builds the topology and starts one instance. Resolves once it is started (RUNNING or REBALANCING). */
+/** A running instance: the client, and its HTTP server when `settings.http` asked for one. */
+export interface ImpressionClickService {
+  readonly streams: KafkaStreams
+  /** Closed when the client is closed (state NOT_RUNNING). */
+  readonly server?: StreamsHttpServer
+}
+
+/**
+ * Builds the topology and starts one instance (see {@link startService}); resolves with the client
+ * once it is started (RUNNING or REBALANCING).
+ */
 export async function startApp(settings: AppSettings = appSettings()): Promise<KafkaStreams> {
+  return (await startService(settings)).streams
+}
+
+/**
+ * Builds the topology and starts one instance, with kstreams' HTTP server when `settings.http` is
+ * set: it listens before the client starts, so its bound address is the client's
+ * `applicationServer` from the first group join on (the other instances forward queries there).
+ * Resolves once the client is started (RUNNING or REBALANCING).
+ */
+export async function startService(settings: AppSettings = appSettings()): Promise<ImpressionClickService> {
   const serdes = registrySerdes({ host: settings.registryUrl })
   // Resolve every schema's id before the first record: state stores write these values to their
   // changelogs (with the same ids) and read them back, possibly before a record of that type
@@ -137,9 +191,29 @@ export async function startApp(settings: AppSettings = appSettings()): Promise<K
     }
   }
   const topology = buildTopology({ topics, serdes, timing: settings.timing })
-  const streams = new KafkaStreams(topology, settings.streams)
-  await streams.start()
-  return streams
+  const ref: { streams?: KafkaStreams } = {}
+  let server: StreamsHttpServer | undefined
+  let applicationServer = settings.streams.applicationServer
+  if (settings.http) {
+    // the store's keys are campaign ids (strings, the store's key serde): the defaults route them
+    server = new StreamsHttpServer(() => ref.streams, { host: settings.http.host, port: settings.http.port })
+    const { port } = await server.listen()
+    applicationServer = `${settings.http.advertisedHost}:${port}`
+  }
+  const streams = (ref.streams = new KafkaStreams(topology, { ...settings.streams, ...(applicationServer ? { applicationServer } : {}) }))
+  if (server) {
+    const s = server
+    streams.onStateChange((next) => {
+      if (next === 'NOT_RUNNING') void s.close()
+    })
+  }
+  try {
+    await streams.start()
+  } catch (e) {
+    await server?.close()
+    throw e
+  }
+  return { streams, ...(server ? { server } : {}) }
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
@@ -147,9 +221,9 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const log = (msg: string) => process.stderr.write(`[app ${settings.streams.clientId}] ${msg}\n`)
   const createTopics = (process.env.CREATE_TOPICS ?? 'true') !== 'false'
   ;(createTopics ? ensureTopics(settings, envInt('PARTITIONS', 4)) : Promise.resolve())
-    .then(() => startApp(settings))
+    .then(() => startService(settings))
     .then(
-      (streams) => {
+      ({ streams, server }) => {
         streams.onStateChange((next, prev) => {
           log(`state ${prev} -> ${next}`)
           if (next === 'ERROR') {
@@ -158,6 +232,10 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
           }
         })
         log(`started (${settings.streams.processingGuarantee}, state in ${settings.streams.stateDir})`)
+        if (server) {
+          const { host, port } = server.address()
+          log(`HTTP on ${host}:${port}: /health/ready, /metrics, /stores/${CTR_STORE}/keys/<campaignId>/windows`)
+        }
         let closing = false
         const stop = (signal: string) => {
           if (closing) return

@@ -1,16 +1,19 @@
 /**
  * The impression/click example end to end at small scale against the real broker and registry:
  * two app instances (exactly-once), the generator, and the verifier's exact check; bad payloads
- * on both input topics go to the dead-letter topic and nothing else is lost.
+ * on both input topics go to the dead-letter topic and nothing else is lost. Each instance serves
+ * kstreams' HTTP server: both are ready, and a campaign's CTR counts read through either instance
+ * are the owner's (answered by one, forwarded by the other).
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { encodeWireFormat } from '../../lib/serdes/index.js'
-import { appSettings, startApp } from '../../examples/impression-click/app.js'
+import { appSettings, CTR_STORE, startService } from '../../examples/impression-click/app.js'
 import { topicNames } from '../../examples/impression-click/config.js'
-import { defaultGeneratorOptions, replayStartTime, runGenerator } from '../../examples/impression-click/generator.js'
+import { CTR_WINDOW_MS } from '../../examples/impression-click/config.js'
+import { defaultGeneratorOptions, heartbeatCampaigns, replayStartTime, runGenerator } from '../../examples/impression-click/generator.js'
 import { registrySerdes } from '../../examples/impression-click/serdes.js'
 import { formatReport, readOutputs, verify } from '../../examples/impression-click/verify.js'
 import { brokers, connectedProducer, consumeUntil, createTopics, onCleanup, randomTopic, registryUrl } from './helpers.js'
@@ -72,11 +75,17 @@ describe('impression-click example (real broker + registry)', () => {
       TOPIC_PREFIX: prefix,
       DEAD_LETTER_TOPIC: dlq,
       COMMIT_INTERVAL_MS: '100',
+      HTTP_PORT: '0',
     }
     const settings = [1, 2].map((i) => appSettings({ ...env, INSTANCE_ID: String(i), STATE_DIR: path.join(stateRoot, String(i)) }))
-    const apps = await Promise.all(settings.map((s) => startApp(s)))
+    const services = await Promise.all(settings.map((s) => startService(s)))
+    const apps = services.map((s) => s.streams)
     onCleanup(async () => {
       await Promise.all(apps.map((a) => a.close()))
+    })
+    const urls = services.map((s) => {
+      const { host, port } = s.server!.address()
+      return `http://${host}:${port}`
     })
 
     const truth = await runGenerator(options, {
@@ -104,6 +113,48 @@ describe('impression-click example (real broker + registry)', () => {
     expect(report.problems).toEqual([])
     expect(report.exact).toBe(true)
     expect(report.actual.clicked).toBe(Object.keys(truth.expectedClicked).length)
+
+    // kstreams/http on both instances: ready, and the CTR store answers for any campaign on either.
+    for (const url of urls) {
+      const ready = await fetch(`${url}/health/ready`)
+      expect(ready.status, `${url}/health/ready`).toBe(200)
+      expect(((await ready.json()) as { state: string }).state).toBe('RUNNING')
+    }
+    // The heartbeat campaigns (one per CTR partition, so both instances own some) end with one
+    // window at the first heartbeat wave's time: one clicked = false AdEvent per input partition.
+    const t1 = truth.heartbeatTimes![0]!
+    const expected = [
+      { start: t1 - (t1 % CTR_WINDOW_MS), end: t1 - (t1 % CTR_WINDOW_MS) + CTR_WINDOW_MS, value: { impressions: 4, clicks: 0 } },
+    ]
+    for (const campaign of heartbeatCampaigns(4)) {
+      const servedBy: Array<string | null> = []
+      for (const url of urls) {
+        const route = `${url}/stores/${CTR_STORE}/keys/${encodeURIComponent(campaign)}/windows`
+        // the wave's last AdEvents may still be on their way to the CTR task: poll until counted
+        let last = ''
+        const deadline = Date.now() + 30_000
+        for (;;) {
+          const r = await fetch(route)
+          const body = await r.text()
+          last = `${r.status} ${body}`
+          if (r.status === 200 && JSON.stringify((JSON.parse(body) as { windows: unknown }).windows) === JSON.stringify(expected)) {
+            servedBy.push(r.headers.get('x-kstreams-served-by'))
+            break
+          }
+          expect(Date.now() < deadline, `${route}: last answer ${last}`).toBe(true)
+          await new Promise((res) => setTimeout(res, 250))
+        }
+      }
+      // one instance owns the campaign and answers itself; the other forwards to it
+      expect(
+        servedBy.filter((h) => h === null),
+        `${campaign}: served by ${JSON.stringify(servedBy)}`,
+      ).toHaveLength(1)
+      expect(
+        servedBy.filter((h) => h !== null),
+        `${campaign}: served by ${JSON.stringify(servedBy)}`,
+      ).toHaveLength(1)
+    }
 
     // Each bad payload is on the dead-letter topic once, bytes unchanged, with where it came from.
     const allKeys = (rs: Array<{ key: string | null }>) => bad.every((b) => rs.some((r) => r.key === b.key))

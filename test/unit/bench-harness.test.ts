@@ -223,6 +223,40 @@ describe('bench command line and report', () => {
     expect(all.some((c) => c.id === 'w2-kstreams-eos-large')).toBe(true)
   })
 
+  it('runs kstreams cases once per metrics recording level (Java keeps its default)', () => {
+    const o = parseOptions([
+      'W1,W2',
+      '--impl',
+      'kstreams,java',
+      '--guarantee',
+      'alos',
+      '--large-records',
+      '0',
+      '--metrics-level',
+      'info,DEBUG',
+    ])
+    expect(o.metricsLevels).toEqual(['INFO', 'DEBUG'])
+    const cases = buildCases(o)
+    expect(cases.map((c) => c.id)).toEqual([
+      'w1-kstreams-alos',
+      'w1-kstreams-alos-debug',
+      'w1-java-alos',
+      'w2-kstreams-alos',
+      'w2-kstreams-alos-debug',
+      'w2-java-alos',
+    ])
+    expect(cases.find((c) => c.id === 'w2-kstreams-alos-debug')).toMatchObject({
+      metricsLevel: 'DEBUG',
+      label: 'W2 · kstreams · alos · metrics DEBUG',
+    })
+    expect(cases.find((c) => c.id === 'w1-java-alos')?.metricsLevel).toBeUndefined()
+    // The default keeps the ids of earlier runs.
+    expect(buildCases(parseOptions(['W1', '--impl', 'kstreams', '--guarantee', 'eos'])).map((c) => [c.id, c.metricsLevel])).toEqual([
+      ['w1-kstreams-eos', 'INFO'],
+    ])
+    expect(() => parseOptions(['W1', '--metrics-level', 'OFF'])).toThrow(/--metrics-level: unknown "OFF"/)
+  })
+
   it('rejects unknown workloads and bad numbers', () => {
     expect(() => parseOptions(['W9'])).toThrow(/unknown workload "W9"/)
     expect(() => parseOptions(['W1', '--runs', '0'])).toThrow(/--runs needs an integer/)

@@ -231,6 +231,21 @@ async function filesOf(dir: string, ext: string): Promise<string[]> {
   return (await readdir(dir)).filter((f) => f.endsWith(ext)).map((f) => path.join(dir, f))
 }
 
+/**
+ * Waits until LevelDB has installed the table its write-buffer flush writes: the flush runs in the
+ * background, and a close that comes first skips it, leaving an orphaned table file (not part of
+ * the database; its data still in the older log). Installed = the older log deleted, one left.
+ * Without this, a busy machine closes first and the tests damage or rely on a table LevelDB
+ * never reads.
+ */
+async function untilTablesInstalled(storeDir: string): Promise<void> {
+  const deadline = Date.now() + 60_000
+  while ((await filesOf(storeDir, '.log')).length !== 1 || (await filesOf(storeDir, '.ldb')).length === 0) {
+    if (Date.now() > deadline) throw new Error(`LevelDB in ${storeDir} did not install a flushed table within 60 s`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
 /** Cuts each of a store's write-ahead logs to half its length (unsynced writes lost). */
 async function cutLogsToHalf(storeDir: string): Promise<number> {
   let cut = 0
@@ -315,8 +330,9 @@ describe('state durability: the recorded position never runs ahead of the data',
     await m.open()
     // ~7 MB of values: LevelDB flushes its 4 MB write buffer to a table and starts a new log
     await runAggregation(m, log, [kvDef], 40, { keys: 60, valueBytes: 3000 })
-    await m.close({ clean: true })
     const storeDir = path.join(dir, 'app', '0_0', kvDef.name)
+    await untilTablesInstalled(storeDir)
+    await m.close({ clean: true })
     expect((await filesOf(storeDir, '.ldb')).length).toBeGreaterThan(0)
     const logs = (await filesOf(storeDir, '.log')).sort()
     expect(logs.length).toBeGreaterThan(0)
@@ -416,8 +432,9 @@ describe('state durability: a damaged table file is detected, the store deleted 
     const m = tsm(dir, [kvDef])
     await m.open()
     await runAggregation(m, log, [kvDef], 40, { keys: 60, valueBytes: 3000 })
-    await m.close({ clean: true })
     const storeDir = path.join(dir, 'app', '0_0', kvDef.name)
+    await untilTablesInstalled(storeDir)
+    await m.close({ clean: true })
     expect((await filesOf(storeDir, '.ldb')).length).toBeGreaterThan(0)
     return { dir, log, storeDir }
   }
