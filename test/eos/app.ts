@@ -19,7 +19,8 @@
  * REBALANCE_TIMEOUT_MS (15000), LOG_LEVEL (`warn`), TRACE_COMMITS (`1`: a `commit` event per commit,
  * with its task ids; under exactly-once it is printed whether or not every transaction committed), SELF_STOP_AFTER (after processing that many input records, print
  * a `self-stop` event and SIGSTOP this process: a zombie frozen at a known point, with processed
- * but uncommitted records), plus KSTREAMS_CRASH_AT / KSTREAMS_CRASH_AFTER_COMMITS
+ * but uncommitted records; with SELF_STOP_DEFER_MS the SIGSTOP comes that many ms later, from a
+ * timer, so the output of those records has been sent into the open transaction by then), plus KSTREAMS_CRASH_AT / KSTREAMS_CRASH_AFTER_COMMITS
  * (crash injection through the runtime's test hooks, see crash-hooks.ts).
  *
  * Output: one JSON object per line on stdout (`{"ev":"state",...}`, `assignment`, `migrated`,
@@ -55,14 +56,20 @@ const S = Serdes.String()
 const topologyKind = env('TOPOLOGY', 'echo-agg')
 const b = new StreamsBuilder()
 const selfStopAfter = process.env.SELF_STOP_AFTER ? Number(process.env.SELF_STOP_AFTER) : undefined
+const selfStopDeferMs = process.env.SELF_STOP_DEFER_MS ? Number(process.env.SELF_STOP_DEFER_MS) : undefined
 let processed = 0
+
+function selfStop(k: string, v: string): void {
+  emit({ ev: 'self-stop', processed, key: k, value: v })
+  process.kill(process.pid, 'SIGSTOP')
+  emit({ ev: 'continued', processed })
+}
 
 const input = b.stream<string, string>(env('INPUT'), { keySerde: S, valueSerde: S }).peek((k, v) => {
   processed++
   if (selfStopAfter !== undefined && processed === selfStopAfter) {
-    emit({ ev: 'self-stop', processed, key: k, value: v })
-    process.kill(process.pid, 'SIGSTOP')
-    emit({ ev: 'continued', processed })
+    if (selfStopDeferMs === undefined) selfStop(k, v)
+    else setTimeout(() => selfStop(k, v), selfStopDeferMs)
   }
 })
 input.to(env('ECHO'), { keySerde: S, valueSerde: S })

@@ -14,6 +14,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Admin, Producer } from 'kafkajs'
+import { onTestFailed } from 'vitest'
 import { brokers, createTopics, kafkaClient, onCleanup, randomTopic } from '../integration/helpers.js'
 import { chooseKeys, partitionOf } from '../chaos/input.js'
 import {
@@ -136,6 +137,8 @@ export interface AppEvent {
 }
 
 const live = new Set<Instance>()
+/** How much of a child's stderr is kept (the tail), characters. */
+const STDERR_KEPT = 400_000
 
 /** A child-process instance of test/eos/app.ts. Restartable; keeps its state directory across restarts. */
 export class Instance {
@@ -158,6 +161,15 @@ export class Instance {
   static async create(name: string, s: Scenario, env: Record<string, string> = {}): Promise<Instance> {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), `kstreams-eos-${name}-`))
     const i = new Instance(name, s, dir, env)
+    // a failed scenario leaves every instance's events and stderr behind (a rare failure is only
+    // explainable from them): .cache/eos-failures/<appId>/<name>.log
+    onTestFailed(async () => {
+      const out = path.join(ROOT, '.cache/eos-failures', s.appId)
+      await fs.mkdir(out, { recursive: true })
+      const events = i.events.map((e) => JSON.stringify(e)).join('\n')
+      await fs.writeFile(path.join(out, `${name}.log`), `${events}\n--- stderr (tail) ---\n${i.stderr}`)
+      process.stderr.write(`[eos] ${s.guarantee} ${s.appId}: events and stderr of ${name} in ${out}\n`)
+    })
     onCleanup(async () => {
       await i.kill()
       await fs.rm(dir, { recursive: true, force: true })
@@ -214,12 +226,15 @@ export class Instance {
         try {
           this.events.push({ ...(JSON.parse(line) as AppEvent), run })
         } catch {
-          this.stderr = (this.stderr + `[stdout] ${line}\n`).slice(-20_000)
+          this.stderr = (this.stderr + `[stdout] ${line}\n`).slice(-STDERR_KEPT)
         }
       }
     })
     proc.stderr!.setEncoding('utf8')
-    proc.stderr!.on('data', (d: string) => (this.stderr = (this.stderr + d).slice(-20_000)))
+    proc.stderr!.on('data', (d: string) => {
+      const at = Date.now()
+      this.stderr = (this.stderr + d.replace(/^(?=.)/gm, `${at} `)).slice(-STDERR_KEPT)
+    })
     this.#exit = new Promise<number>((resolve) =>
       proc.once('exit', (code, signal) => {
         live.delete(this)

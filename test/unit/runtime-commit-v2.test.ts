@@ -145,6 +145,28 @@ describe('exactly-once v2 commit', () => {
     expectExactlyOnce(h, 1, rows(['b', '1'], ['b', '2']))
   })
 
+  it('a task migrated while its output is in the open transaction (epoch bumped: the coordinator expired it) migrates every task in it; none is re-created before an assignment', async () => {
+    const h = await twoTasksWithPendingWork()
+    await h.task('0_0').collector!.flush()
+    await h.task('0_1').collector!.flush()
+    expect(h.threadProducer!.inTransaction).toBe(true)
+    // a process frozen past the transaction timeout: its next send finds its epoch bumped
+    await h.manager.onTaskError(h.task('0_0'), protocolError('INVALID_PRODUCER_EPOCH'))
+    expect(h.broker.openTransactions()).toEqual([])
+    const migrated = h.events.filter((e) => e.name === StreamsEvents.TASK_MIGRATED).map((e) => e.payload.taskId)
+    expect(migrated.sort()).toEqual(['0_0', '0_1'])
+    // the group may have given either task to another member meanwhile: neither comes back on its own
+    await h.revive()
+    expect(h.manager.tasks.size).toBe(0)
+    expect(h.events.filter((e) => e.name === StreamsEvents.TASK_CREATED).length).toBe(2)
+    // the next assignment brings them back from their last commit
+    await h.assign('0_0', '0_1')
+    for (const id of ['0_0', '0_1']) await h.feed(id)
+    await h.commit()
+    expectExactlyOnce(h, 0, rows(['a', '1'], ['a', '2']))
+    expectExactlyOnce(h, 1, rows(['b', '1'], ['b', '2']))
+  })
+
   it("revocation commits the revoked task's pending output, with the other tasks' (one transaction), before it is closed", async () => {
     const h = await twoTasksWithPendingWork()
     h.broker.ops.length = 0

@@ -17,7 +17,9 @@
  * Under exactly-once v2 the tasks share the thread's transaction: a commit commits all of them (a
  * revoked task's commit carries the others' work too), a failed commit fails all of them, and a task
  * closed dirty while its output is in the open transaction aborts it and rewinds every other task
- * with work in it (closed dirty and re-created at once from its last commit).
+ * with work in it (closed dirty and re-created at once from its last commit), unless the task was
+ * migrated: then what fenced it (the thread producer's epoch, the group's generation) fenced the
+ * whole transaction, and every task with work in it is migrated too.
  *
  * Over 400 lines on purpose: task creation and close, commit outcomes and the error policy act on
  * the same task maps and call each other (a failed commit runs the policy, which closes tasks, whose
@@ -172,7 +174,7 @@ export class TaskManager {
    * commit makes the close dirty. `clean`: keep its state; otherwise drop uncommitted state, abort
    * its open transaction and buffered output.
    */
-  async closeTask(task: StreamTask, options: { clean: boolean; commit: boolean }): Promise<void> {
+  async closeTask(task: StreamTask, options: { clean: boolean; commit: boolean; migrated?: string }): Promise<void> {
     if (task.state === 'CLOSED' && !this.tasks.has(task.id)) return
     let clean = options.clean
     const wasRunning = task.state === 'RUNNING'
@@ -195,7 +197,7 @@ export class TaskManager {
     }
     this.o.flow.release(task)
     const r = task.resources
-    if (r && !clean && this.o.threadProducer && r.collector.sentSinceCommit > 0) await this.#abortThreadTransaction(task)
+    if (r && !clean && this.o.threadProducer && r.collector.sentSinceCommit > 0) await this.#abortThreadTransaction(task, options.migrated)
     if (r) {
       if (!clean) {
         r.collector.discard()
@@ -243,13 +245,24 @@ export class TaskManager {
    * Exactly-once v2: `failed`'s output is in the thread's open transaction, so the transaction is
    * aborted, and every other running task with work since its last commit is closed dirty (back at
    * its last commit) and re-created by the next {@link revive}.
+   *
+   * When `failed` was migrated (`migratedReason`), the others are migrated too, not re-created at
+   * once: the fencing belongs to the thread (its producer's epoch was bumped, e.g. the coordinator
+   * expired a transaction that a frozen process held open, or its generation is gone), so they may
+   * well belong to another member by now. Re-created here they would process partitions the group
+   * gave away; as migrated tasks they wait for the next assignment (or a session timeout with our
+   * membership confirmed), like `failed`.
    */
-  async #abortThreadTransaction(failed: StreamTask): Promise<void> {
+  async #abortThreadTransaction(failed: StreamTask, migratedReason?: string): Promise<void> {
     const holder = this.o.threadProducer!
     if (!holder.inTransaction) return
     await holder.abort()
     for (const t of [...this.tasks.values()]) {
       if (t === failed || t.state !== 'RUNNING' || !t.needsCommit()) continue
+      if (migratedReason !== undefined) {
+        await this.#migrate(t, `the thread transaction was aborted (task ${failed.id} migrated: ${migratedReason})`)
+        continue
+      }
       this.o.config.logger.info(
         `task ${t.id}: the thread transaction was aborted (task ${failed.id} failed); rewinding it to its last commit`,
         {
@@ -398,11 +411,7 @@ export class TaskManager {
     const c = this.o.config
     const kind = classifyError(err)
     if (kind === 'task-migrated') {
-      c.logger.warn(`task ${t.id} migrated: ${err.message}; closing it dirty`, { taskId: t.id })
-      emitEvent(this.o.emitter, StreamsEvents.TASK_MIGRATED, { taskId: t.id, reason: err.message })
-      await this.closeTask(t, { clean: false, commit: false })
-      this.o.flow.pause(t.partitions)
-      this.#waiting.migrated(t.id, Date.now())
+      await this.#migrate(t, err.message)
       return
     }
     if (kind === 'retriable') {
@@ -436,6 +445,15 @@ export class TaskManager {
     }
     if (c.exactlyOnce) await this.closeTask(t, { clean: false, commit: false })
     throw err
+  }
+
+  /** Closes a task that belongs to someone else now (dirty, partitions paused) until an assignment or {@link revive} brings it back. */
+  async #migrate(t: StreamTask, reason: string): Promise<void> {
+    this.o.config.logger.warn(`task ${t.id} migrated: ${reason}; closing it dirty`, { taskId: t.id })
+    emitEvent(this.o.emitter, StreamsEvents.TASK_MIGRATED, { taskId: t.id, reason })
+    await this.closeTask(t, { clean: false, commit: false, migrated: reason })
+    this.o.flow.pause(t.partitions)
+    this.#waiting.migrated(t.id, Date.now())
   }
 
   /**
