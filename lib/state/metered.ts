@@ -11,6 +11,13 @@
  *   the iterator until it is closed: the same when a caller drains it);
  * - `getMany` (the batch prefetch before processing) is not an operation of Kafka's stores and is
  *   not metered; the per-record `get`s that follow it are.
+ *
+ * `record-e2e-latency-avg/-min/-max` (TRACE, KIP-613): at each write, the wall clock minus the
+ * timestamp of the input record the task is processing (Kafka Streams uses the timestamp of the
+ * record the writing processor received; the two differ only below a processor that changed the
+ * timestamp). Writes outside record processing (punctuators) record nothing, and so do the writes
+ * of a store with record caching (KIP-63) on: this layer sits below the cache, which writes at the
+ * flush (commit); Kafka Streams' metered layer sits above its cache and measures every update.
  */
 import type { KeyValueBytesStore, SessionBytesStore, StoreDef, StoreProvider, WindowBytesStore } from '../../topology/state/types.js'
 import type { StoreType } from '../metrics/names.js'
@@ -64,16 +71,28 @@ function timedIterable<T>(sensor: ValueRecorder, make: () => AsyncIterable<T>): 
   }
 }
 
+/** Where a store write reads the current input record's timestamp (undefined: none). */
+export type RecordTimestampSource = () => number | undefined
+
 /** Which method of which store kind records which sensor (see the module comment). */
-function meteredMethods(kind: Kind, s: StoreMetrics, store: object): Record<string, (...args: never[]) => unknown> {
+function meteredMethods(
+  kind: Kind,
+  s: StoreMetrics,
+  store: object,
+  recordTs: RecordTimestampSource,
+): Record<string, (...args: never[]) => unknown> {
   const flush = { flush: () => timed(s.flush, () => (store as KeyValueBytesStore).flush()) }
+  const e2e = () => {
+    const ts = recordTs()
+    if (ts !== undefined) s.recordE2eLatency.record(Date.now() - ts)
+  }
   if (kind === 'keyValue') {
     const kv = store as KeyValueBytesStore
     return {
       ...flush,
       get: (key: Buffer) => timed(s.get, () => kv.get(key)),
-      put: (key: Buffer, value: Buffer | null) => timed(value === null ? s.delete : s.put, () => kv.put(key, value)),
-      putAll: (entries: ReadonlyArray<readonly [Buffer, Buffer | null]>) => timed(s.putAll, () => kv.putAll(entries)),
+      put: (key: Buffer, value: Buffer | null) => (e2e(), timed(value === null ? s.delete : s.put, () => kv.put(key, value))),
+      putAll: (entries: ReadonlyArray<readonly [Buffer, Buffer | null]>) => (e2e(), timed(s.putAll, () => kv.putAll(entries))),
       range: (from?: Buffer, to?: Buffer) => timedIterable(s.range, () => kv.range(from, to)),
     }
   }
@@ -81,7 +100,7 @@ function meteredMethods(kind: Kind, s: StoreMetrics, store: object): Record<stri
     const w = store as WindowBytesStore
     return {
       ...flush,
-      put: (key: Buffer, start: number, value: Buffer | null) => timed(s.put, () => w.put(key, start, value)),
+      put: (key: Buffer, start: number, value: Buffer | null) => (e2e(), timed(s.put, () => w.put(key, start, value))),
       fetch: (key: Buffer, start: number) => timed(s.fetch, () => w.fetch(key, start)),
       fetchRange: (key: Buffer, from: number, to: number) => timedIterable(s.fetch, () => w.fetchRange(key, from, to)),
       fetchAll: (from: number, to: number) => timedIterable(s.fetch, () => w.fetchAll(from, to)),
@@ -90,8 +109,10 @@ function meteredMethods(kind: Kind, s: StoreMetrics, store: object): Record<stri
   const ss = store as SessionBytesStore
   return {
     ...flush,
-    put: (key: Buffer, start: number, end: number, value: Buffer | null) =>
-      timed(value === null ? s.remove : s.put, () => ss.put(key, start, end, value)),
+    put: (key: Buffer, start: number, end: number, value: Buffer | null) => (
+      e2e(),
+      timed(value === null ? s.remove : s.put, () => ss.put(key, start, end, value))
+    ),
     fetchSession: (key: Buffer, start: number, end: number) => timed(s.fetch, () => ss.fetchSession(key, start, end)),
     findSessions: (key: Buffer | undefined, earliestEnd: number, latestStart: number) =>
       timedIterable(s.fetch, () => ss.findSessions(key, earliestEnd, latestStart)),
@@ -102,8 +123,8 @@ function meteredMethods(kind: Kind, s: StoreMetrics, store: object): Record<stri
  * A store whose operations record `metrics`' state-level sensors; everything else (properties,
  * unmetered methods) reaches the store itself.
  */
-function metered<S extends object>(store: S, kind: Kind, def: StoreDef, metrics: RuntimeTaskMetrics): S {
-  const methods = meteredMethods(kind, metrics.store(def.name, storeType(def, kind)), store)
+function metered<S extends object>(store: S, kind: Kind, def: StoreDef, metrics: RuntimeTaskMetrics, recordTs: RecordTimestampSource): S {
+  const methods = meteredMethods(kind, metrics.store(def.name, storeType(def, kind)), store, recordTs)
   return new Proxy(store, {
     get(target, prop) {
       if (typeof prop === 'string' && Object.hasOwn(methods, prop)) return methods[prop]
@@ -115,11 +136,17 @@ function metered<S extends object>(store: S, kind: Kind, def: StoreDef, metrics:
 
 /**
  * The task's store provider with the metered layer on top: use it only when DEBUG metrics record
- * (`metrics.debugEnabled`); at INFO pass the provider itself.
+ * (`metrics.debugEnabled`); at INFO pass the provider itself. `recordTs` gives the timestamp of
+ * the input record being processed (the task engine's `currentRecordTimestamp`), for the TRACE
+ * `record-e2e-latency`.
  */
-export function meteredStoreProvider(provider: StoreProvider, metrics: RuntimeTaskMetrics): StoreProvider {
+export function meteredStoreProvider(
+  provider: StoreProvider,
+  metrics: RuntimeTaskMetrics,
+  recordTs: RecordTimestampSource = () => undefined,
+): StoreProvider {
   const wrap = async <S extends object>(store: S | Promise<S>, kind: Kind, def: StoreDef): Promise<S> =>
-    metered(await store, kind, def, metrics)
+    metered(await store, kind, def, metrics, recordTs)
   return {
     keyValue: (def) => wrap(provider.keyValue(def), 'keyValue', def),
     window: (def) => wrap(provider.window(def), 'window', def),

@@ -7,6 +7,8 @@ import { meteredStoreProvider } from '../../lib/state/metered.js'
 import { StreamsMetrics } from '../../lib/metrics/streams-metrics.js'
 import { findMetrics, metricValue } from '../../lib/metrics/registry.js'
 import { InMemoryStoreProvider } from '../../topology/state/memory.js'
+import { createTaskEngine, type TaskEngine } from '../../lib/internals.js'
+import { Consumed, Materialized, Serdes, StreamsBuilder } from '../../lib/index.js'
 import type { StoreDef } from '../../topology/state/types.js'
 
 const B = (s: string) => Buffer.from(s)
@@ -84,5 +86,62 @@ describe('metered store layer', () => {
     expect(task.debugEnabled).toBe(false)
     task.store('counts', 'leveldb').put.record(1)
     expect(findMetrics(metrics.metrics(), 'put-total')).toEqual([])
+  })
+
+  it('records record-e2e-latency (TRACE) at each write from the current input record, nothing outside processing or at DEBUG', async () => {
+    const wrote = async (level: 'DEBUG' | 'TRACE', ts: number | undefined) => {
+      const metrics = new StreamsMetrics({ clientId: 'c', recordingLevel: level })
+      const task = metrics.task('t1', '0_0')
+      const p = meteredStoreProvider(new InMemoryStoreProvider(), task, () => ts)
+      const kv = await p.keyValue(def('counts', 'keyValue'))
+      const w = await p.window(def('win', 'window'))
+      await kv.put(B('a'), B('1'))
+      await w.put(B('a'), 0, B('1'))
+      return (name: string, tag: Record<string, string>) => metricValue(metrics.metrics(), name, tag)
+    }
+    const before = Date.now()
+    const trace = await wrote('TRACE', before - 5_000)
+    const after = Date.now()
+    const tags: Array<Record<string, string>> = [{ 'leveldb-state-id': 'counts' }, { 'leveldb-window-state-id': 'win' }]
+    for (const tag of tags) {
+      const max = Number(trace('record-e2e-latency-max', tag))
+      expect(max).toBeGreaterThanOrEqual(5_000)
+      expect(max).toBeLessThanOrEqual(after - before + 5_000)
+    }
+    // between records (a punctuator's write): nothing recorded
+    const none = await wrote('TRACE', undefined)
+    expect(Number(none('record-e2e-latency-max', { 'leveldb-state-id': 'counts' })) > 0).toBe(false)
+    // at DEBUG the sensor records nothing either (its level is TRACE)
+    const debug = await wrote('DEBUG', before - 5_000)
+    expect(Number(debug('record-e2e-latency-max', { 'leveldb-state-id': 'counts' })) > 0).toBe(false)
+  })
+
+  it("the task engine answers the current input record's timestamp while it processes it, so a store write inside measures from it", async () => {
+    const S = Serdes.String()
+    const b = new StreamsBuilder()
+    // caching off: with the record cache (KIP-63) the write reaches the store at the flush (commit)
+    b.stream('in', Consumed.with(S, S)).groupByKey().count(Materialized.as<string, number>('counts').withCachingDisabled())
+    const topology = b.build().resolve('app')
+    const metrics = new StreamsMetrics({ clientId: 'c', recordingLevel: 'TRACE' })
+    const task = metrics.task('t1', '0_0')
+    const ref: { engine?: TaskEngine } = {}
+    const engine = createTaskEngine({
+      topology,
+      subtopology: topology.subtopologies[0]!,
+      taskId: { subtopology: 0, partition: 0 },
+      stores: meteredStoreProvider(new InMemoryStoreProvider(), task, () => ref.engine?.currentRecordTimestamp?.()),
+      collector: { send: () => undefined },
+      clock: Date.now,
+      defaultKeySerde: S,
+      defaultValueSerde: S,
+    })
+    ref.engine = engine
+    await engine.init()
+    const ts = Date.now() - 7_000
+    await engine.process({ topic: 'in', partition: 0, offset: '0', key: B('a'), value: B('x'), timestamp: ts, headers: {} })
+    expect(engine.currentRecordTimestamp?.()).toBeUndefined()
+    const stores = findMetrics(metrics.metrics(), 'record-e2e-latency-max', {}, 'stream-state-metrics')
+    expect(stores).toHaveLength(1)
+    expect(Number(stores[0]!.metricValue())).toBeGreaterThanOrEqual(7_000)
   })
 })

@@ -126,6 +126,8 @@ export class DefaultTaskEngine implements TaskEngine {
   private streamTimeMs = -1
   private currentMeta: RecordMetadata | undefined
   private currentRaw: RawRecord | undefined
+  /** The timestamp of the input record being processed (see {@link currentRecordTimestamp}). */
+  private currentRecordTs: number | undefined
   private initialized = false
   private closed = false
 
@@ -473,12 +475,14 @@ export class DefaultTaskEngine implements TaskEngine {
         this.recordWallClockMs = this.opts.clock()
         source.e2e.record(this.recordWallClockMs - ts)
       }
+      this.currentRecordTs = ts
       const r = this.forward(source, record)
       if (isPromise(r)) await r
       this.metrics.process.record(this.metrics.debugEnabled ? performance.now() - startMs : 0)
     } finally {
       this.currentMeta = undefined
       this.currentRaw = undefined
+      this.currentRecordTs = undefined
     }
     if (this.streamSchedules.length > 0 && this.streamSchedules[0]!.next <= this.streamTimeMs)
       await this.punctuate(this.streamSchedules, this.streamTimeMs)
@@ -697,6 +701,10 @@ export class DefaultTaskEngine implements TaskEngine {
 
   streamTime(): number {
     return this.streamTimeMs
+  }
+
+  currentRecordTimestamp(): number | undefined {
+    return this.currentRecordTs
   }
 
   async advanceStreamTime(streamTimeMs: number): Promise<boolean> {

@@ -213,6 +213,11 @@ export interface TaskEngine {
   headTimestamp?(record: RawRecord): number
   /** Stream-time: the largest timestamp processed, -1 before any record. */
   streamTime(): number
+  /**
+   * The timestamp (ms) of the input record this task is processing now, undefined between records
+   * and during punctuation (the store layer's `record-e2e-latency`, KIP-613, measures from it).
+   */
+  currentRecordTimestamp?(): number | undefined
   /** Runs wall-clock punctuators due at `nowMs`. Returns true if any ran. */
   punctuateWallClock(nowMs: number): Promise<boolean>
   /**

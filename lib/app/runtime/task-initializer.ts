@@ -161,12 +161,16 @@ export class TaskInitializer {
         sender: () => (batch) => taskProducer.send(batch),
         onSendError: (e, records) => this.#onSendError(task, taskProducer, e, records),
       })
+      // the metered stores are created before the engine that answers their question
+      const engineRef: { current?: { currentRecordTimestamp?(): number | undefined } } = {}
       const engine = this.o.engine.createTaskEngine({
         topology: this.o.topology,
         subtopology: task.subtopology,
         taskId: task.taskId,
         // the metered store layer records DEBUG sensors only: at INFO the stores are not wrapped
-        stores: task.metrics?.debugEnabled ? meteredStoreProvider(sm.provider, task.metrics) : sm.provider,
+        stores: task.metrics?.debugEnabled
+          ? meteredStoreProvider(sm.provider, task.metrics, () => engineRef.current?.currentRecordTimestamp?.())
+          : sm.provider,
         collector,
         clock: Date.now,
         defaultKeySerde: c.defaultKeySerde,
@@ -196,6 +200,7 @@ export class TaskInitializer {
         metrics: task.metrics,
         recordCache: recordCacheOf(c),
       })
+      engineRef.current = engine
       task.metrics?.activeBufferCount(() => task.group.size)
       try {
         await engine.init()
