@@ -61,6 +61,13 @@ describe('versioned table on the broker', () => {
     await send(orders, 'apple', 'o1', 150) // buffered for 1 s of stream-time
     await send(prices, 'apple', 'p120', 120) // out of order, before the order: the delayed join sees it
     await send(prices, 'apple', 'p200', 200)
+    // o2 only once the table has applied p120 and p200: the task processes whatever has arrived
+    // (maxTaskIdleMs 0), so an o2 fetched before them would close o1's grace first
+    await expect
+      .poll(async () => (await streams.store<ReadOnlyVersionedKeyValueStore<string, string>>('prices').get('apple'))?.value, {
+        timeout: 30_000,
+      })
+      .toBe('p200')
     await send(orders, 'apple', 'o2', 5_000) // stream-time passes o1 + grace: o1 is joined as of 150
     const out = await consumeUntil({ topics: [output], timeoutMs: 60_000, until: (rs) => rs.some((r) => r.value?.startsWith('o1@')) })
     expect(out.filter((r) => r.value?.startsWith('o1@')).map((r) => r.value)).toEqual(['o1@p120'])
