@@ -15,9 +15,7 @@
  * `record-e2e-latency-avg/-min/-max` (TRACE, KIP-613): at each write, the wall clock minus the
  * timestamp of the input record the task is processing (Kafka Streams uses the timestamp of the
  * record the writing processor received; the two differ only below a processor that changed the
- * timestamp). Writes outside record processing (punctuators) record nothing, and so do the writes
- * of a store with record caching (KIP-63) on: this layer sits below the cache, which writes at the
- * flush (commit); Kafka Streams' metered layer sits above its cache and measures every update.
+ * timestamp). Writes outside record processing (punctuators) record nothing.
  */
 import type { KeyValueBytesStore, SessionBytesStore, StoreDef, StoreProvider, WindowBytesStore } from '../../topology/state/types.js'
 import type { StoreType } from '../metrics/names.js'
