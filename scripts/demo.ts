@@ -13,10 +13,15 @@
  *
  * Exit code 0 only if the output is exact (no duplicate, missing, unexpected or wrong record).
  *
- * Flags: --count N (impressions, default 20000), --rate N (impressions/s, default 300),
- * --instances N (default 3), --speedup N (event time per wall time, default 60), --no-kill.
- * Event time replays a past interval that ends, heartbeats included, before the generator starts
- * (Kafka 4.x rejects records stamped more than 1 h in the future).
+ * Flags: --count N (impressions, default 18000), --rate N (impressions/s, default 300),
+ * --instances N (default 3), --no-kill, --dashboard (per-instance live numbers from each
+ * instance's kstreams/http server).
+ * Event time follows the wall clock (the generator's `--live` mode: records are stamped at or
+ * shortly before the moment they are sent, so Kafka 4.x accepts them too) with short windows
+ * (LIVE_TIMING: 10 s join window + 5 s grace, 5 s CTR windows + 40 s grace), and the app
+ * instances close the last windows with the wall-clock idle advance (`idleAdvanceMs` 1000,
+ * `idleAdvanceDelayMs` 3000: the generator's out-of-order records trail the wall clock by at most
+ * 2 s), so no heartbeat records are needed.
  * Logs of the app instances and the generator go to .cache/demo/<run>/.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -30,7 +35,7 @@ import kafkajs from 'kafkajs'
 import { ensureKafka } from './local-kafka.js'
 import { ensureRegistry } from './local-registry.js'
 import { REPO_ROOT, cacheDir } from './local-common.js'
-import { DEFAULT_TIMING, isHeartbeat, topicNames } from '../examples/impression-click/config.js'
+import { LIVE_TIMING, topicNames } from '../examples/impression-click/config.js'
 import { registrySerdes } from '../examples/impression-click/serdes.js'
 import { formatReport, readOutputs, verify } from '../examples/impression-click/verify.js'
 import type { Truth } from '../examples/impression-click/generator.js'
@@ -40,17 +45,19 @@ const { Kafka, logLevel } = kafkajs
 
 const { values: flags } = parseArgs({
   options: {
-    count: { type: 'string', default: '20000' },
+    count: { type: 'string', default: '18000' },
     rate: { type: 'string', default: '300' },
     instances: { type: 'string', default: '3' },
-    speedup: { type: 'string', default: '60' },
     'no-kill': { type: 'boolean', default: false },
+    dashboard: { type: 'boolean', default: false },
   },
 })
 const COUNT = Number(flags.count)
 const RATE = Number(flags.rate)
 const INSTANCES = Number(flags.instances)
-const SPEEDUP = Number(flags.speedup)
+/** The app's wall-clock idle advance: after 1 s without input, stream-time = wall clock - 3 s. */
+const IDLE_ADVANCE_MS = 1_000
+const IDLE_ADVANCE_DELAY_MS = 3_000
 const PARTITIONS = 4
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -108,6 +115,12 @@ async function main(): Promise<number> {
     APPLICATION_ID: applicationId,
     DEAD_LETTER_TOPIC: deadLetterTopic,
     KAFKAJS_NO_PARTITIONER_WARNING: '1',
+    JOIN_WINDOW_MS: String(LIVE_TIMING.joinWindowMs),
+    CTR_WINDOW_MS: String(LIVE_TIMING.ctrWindowMs),
+    JOIN_GRACE_MS: String(LIVE_TIMING.joinGraceMs),
+    CTR_GRACE_MS: String(LIVE_TIMING.ctrGraceMs),
+    IDLE_ADVANCE_MS: String(IDLE_ADVANCE_MS),
+    IDLE_ADVANCE_DELAY_MS: String(IDLE_ADVANCE_DELAY_MS),
   }
   const tsx = (script: string, args: string[], extraEnv: Record<string, string>, logName: string): ChildProcess => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, script), ...args], {
@@ -197,7 +210,6 @@ async function main(): Promise<number> {
         if (value === null) continue
         if (isAd) {
           const e = value as AdEvent
-          if (isHeartbeat(e.impressionId)) continue
           adEventsRead++
           const sec = Math.floor(now / 1000)
           perSecond.set(sec, (perSecond.get(sec) ?? 0) + 1)
@@ -209,7 +221,6 @@ async function main(): Promise<number> {
           }
         } else {
           const c = value as CampaignCtr
-          if (isHeartbeat(c.campaignId)) continue
           ctrRead++
           const v = view(c.campaignId)
           v.finalWindows++
@@ -228,18 +239,7 @@ async function main(): Promise<number> {
   const started = Date.now()
   const generator = (generatorChild = tsx(
     'examples/impression-click/generator.ts',
-    [
-      '--count',
-      String(COUNT),
-      '--rate',
-      String(RATE),
-      '--speedup',
-      String(SPEEDUP),
-      '--truth',
-      truthFile,
-      '--wait-for-group',
-      applicationId,
-    ],
+    ['--live', '--count', String(COUNT), '--rate', String(RATE), '--truth', truthFile],
     {},
     'generator.log',
   ))
@@ -408,13 +408,10 @@ async function main(): Promise<number> {
       `p50 ${histogram.getValueAtPercentile(50)} ms, p99 ${histogram.getValueAtPercentile(99)} ms, max ${histogram.maxValue} ms`,
   )
   out(`  dead-letter records: ${dlq}; instance 2 was ${flags['no-kill'] ? 'not killed' : 'killed (SIGKILL) and restarted midway'}`)
-  const replayEnd = truth.heartbeatTimes?.[1] ?? truth.options.startTime
+  const t = truth.options.timing
   out(
-    `  timing: join window 15 min + grace ${DEFAULT_TIMING.joinGraceMs / 60_000} min, CTR windows 1 min + grace ${DEFAULT_TIMING.ctrGraceMs / 60_000} min (event time)`,
-  )
-  out(
-    `  event time: ${new Date(truth.options.startTime).toISOString()} .. ${new Date(replayEnd).toISOString()} (last heartbeat), ` +
-      `replayed at ${SPEEDUP}x the wall clock; ${Math.round(((truth.wallStart ?? started) - replayEnd) / 1000)} s behind the wall clock at the generator's start`,
+    `  timing: join window ${t.joinWindowMs / 1000} s + grace ${t.joinGraceMs / 1000} s, CTR windows ${t.ctrWindowMs / 1000} s + grace ${t.ctrGraceMs / 1000} s ` +
+      `(event time = wall clock); last windows closed by the idle advance (${IDLE_ADVANCE_MS} ms idle, ${IDLE_ADVANCE_DELAY_MS} ms delay), no heartbeat records`,
   )
   if (!report.exact) await printLag(admin, applicationId, [topics.impressions, topics.clicks])
   out(report.exact ? '\nRESULT: EXACT' : '\nRESULT: NOT EXACT')
