@@ -18,7 +18,7 @@
  * instance's kstreams/http server).
  * Event time follows the wall clock (the generator's `--live` mode: records are stamped at or
  * shortly before the moment they are sent, so Kafka 4.x accepts them too) with short windows
- * (LIVE_TIMING: 10 s join window + 5 s grace, 5 s CTR windows + 40 s grace), and the app
+ * (LIVE_TIMING: 10 s join window + 5 s grace, 5 s CTR windows + 60 s grace), and the app
  * instances close the last windows with the wall-clock idle advance (`idleAdvanceMs` 1000,
  * `idleAdvanceDelayMs` 3000: the generator's out-of-order records trail the wall clock by at most
  * 2 s), so no heartbeat records are needed.
@@ -26,6 +26,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream, mkdirSync, readFileSync } from 'node:fs'
+import net from 'node:net'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import Table from 'cli-table3'
@@ -37,6 +38,7 @@ import { ensureRegistry } from './local-registry.js'
 import { REPO_ROOT, cacheDir } from './local-common.js'
 import { LIVE_TIMING, topicNames } from '../examples/impression-click/config.js'
 import { registrySerdes } from '../examples/impression-click/serdes.js'
+import { dashboardLine, pollInstances, renderDashboard, type InstanceView } from './demo-dashboard.js'
 import { formatReport, readOutputs, verify } from '../examples/impression-click/verify.js'
 import type { Truth } from '../examples/impression-click/generator.js'
 import type { AdEvent, CampaignCtr } from '../examples/impression-click/schemas/types.js'
@@ -139,11 +141,18 @@ async function main(): Promise<number> {
   const apps: Array<ChildProcess | undefined> = []
   const failures: string[] = []
   let stopping = false
+  // --dashboard: each instance serves kstreams/http on its own port (kept across its restart)
+  const httpPorts = flags.dashboard ? await Promise.all(Array.from({ length: INSTANCES }, () => freePort())) : []
+  let dashboard: InstanceView[] = httpPorts.map((port, i) => ({ name: `instance ${i + 1}`, url: `http://127.0.0.1:${port}` }))
   const startInstance = (i: number) => {
     const child = tsx(
       'examples/impression-click/app.ts',
       [],
-      { INSTANCE_ID: String(i + 1), STATE_DIR: path.join(runDir, `state-${i + 1}`) },
+      {
+        INSTANCE_ID: String(i + 1),
+        STATE_DIR: path.join(runDir, `state-${i + 1}`),
+        ...(flags.dashboard ? { HTTP_PORT: String(httpPorts[i]), METRICS_RECORDING_LEVEL: 'DEBUG' } : {}),
+      },
       `app-${i + 1}.log`,
     )
     apps[i] = child
@@ -281,12 +290,14 @@ async function main(): Promise<number> {
       ...events.map((e) => `  ${e}`),
       table.toString(),
     ]
+    if (flags.dashboard && tty) lines.push('app instances (kstreams/http /topology):', renderDashboard(dashboard))
     if (tty) {
       logUpdate(lines.join('\n'))
       if (final) logUpdate.done()
     } else if (final || Date.now() - lastPlain >= 5_000) {
       lastPlain = Date.now()
       out(final ? lines.join('\n') : lines[0]!)
+      if (flags.dashboard) out(`  instances: ${dashboardLine(dashboard)}`)
     }
   }
 
@@ -307,6 +318,7 @@ async function main(): Promise<number> {
     await sleep(500)
     produced = Math.min(COUNT, await inputTotal().catch(() => produced))
     await sampleConsumed().catch(() => undefined)
+    if (flags.dashboard) dashboard = await pollInstances(dashboard)
     if (!killed && !flags['no-kill'] && produced >= COUNT / 2 && apps[1]) {
       killed = true
       apps[1].kill('SIGKILL')
@@ -437,6 +449,18 @@ async function printLag(admin: kafkajs.Admin, groupId: string, inputs: string[])
       ? `\napp consumer group lag (a task that stopped consuming):\n${lines.join('\n')}`
       : '\napp consumer group: no lag on any source partition',
   )
+}
+
+/** A free TCP port on 127.0.0.1 (bound and released), for an instance's HTTP server. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
 }
 
 /** Waits until consumer group `groupId` is Stable with `members` members. */

@@ -26,11 +26,14 @@
  * - CREATE_TOPICS (default true: create missing input/output/dead-letter topics with PARTITIONS
  *   partitions, default 4)
  * - HTTP_PORT (default none: no HTTP server; 0 picks a free port): serve kstreams' HTTP server
- *   (`kstreams/http`) there: `/health/live`, `/health/ready`, `/metrics` (Prometheus) and
+ *   (`kstreams/http`) there: `/health/live`, `/health/ready`, `/metrics` (Prometheus), `/topology`
+ *   (the live topology: lag, processing rate, restore progress; `?format=mermaid|table`) and
  *   `/stores/ctr-counts/keys/<campaignId>/windows?from=&to=` (the CTR counts of a campaign's windows,
  *   answered by whichever instance owns the campaign). HTTP_HOST (default 127.0.0.1) is the address
  *   it binds; ADVERTISED_HOST (default HTTP_HOST, or the host name when HTTP_HOST is 0.0.0.0 / ::)
  *   is how the other instances reach it (the `applicationServer` host).
+ * - METRICS_RECORDING_LEVEL (default INFO): DEBUG records the per-task processing rates that
+ *   `/topology` shows per sub-topology
  */
 import os from 'node:os'
 import path from 'node:path'
@@ -103,6 +106,7 @@ export function appSettings(env: NodeJS.ProcessEnv = process.env): AppSettings {
       logLevel: logLevelFrom(env.LOG_LEVEL),
       idleAdvanceMs: envInt('IDLE_ADVANCE_MS', -1),
       idleAdvanceDelayMs: envInt('IDLE_ADVANCE_DELAY_MS', 0),
+      metricsRecordingLevel: recordingLevelFrom(env.METRICS_RECORDING_LEVEL),
     },
   }
 }
@@ -116,6 +120,13 @@ function httpSettings(env: NodeJS.ProcessEnv): { http?: HttpSettings } {
   const host = env.HTTP_HOST || '127.0.0.1'
   const wildcard = host === '0.0.0.0' || host === '::'
   return { http: { host, port, advertisedHost: env.ADVERTISED_HOST || (wildcard ? os.hostname() : host) } }
+}
+
+function recordingLevelFrom(raw: string | undefined): 'INFO' | 'DEBUG' | 'TRACE' {
+  const level = (raw ?? 'INFO').toUpperCase()
+  if (level !== 'INFO' && level !== 'DEBUG' && level !== 'TRACE')
+    throw new Error(`METRICS_RECORDING_LEVEL must be INFO|DEBUG|TRACE, got ${raw}`)
+  return level
 }
 
 function logLevelFrom(raw: string | undefined): LogLevel {
@@ -207,7 +218,7 @@ export async function startService(settings: AppSettings = appSettings()): Promi
   let applicationServer = settings.streams.applicationServer
   if (settings.http) {
     // the store's keys are campaign ids (strings, the store's key serde): the defaults route them
-    server = new StreamsHttpServer(() => ref.streams, { host: settings.http.host, port: settings.http.port })
+    server = new StreamsHttpServer(() => ref.streams, { host: settings.http.host, port: settings.http.port, topology })
     const { port } = await server.listen()
     applicationServer = `${settings.http.advertisedHost}:${port}`
   }

@@ -71,7 +71,7 @@ export const DEFAULT_TIMING: ImpressionClickTiming = Object.freeze({
 
 /**
  * The timing of the live demo (`npm run demo`), whose event time follows the wall clock and which
- * runs about a minute: 10-second join window with 5 s grace, 5-second CTR windows with 40 s grace.
+ * runs about a minute: 10-second join window with 5 s grace, 5-second CTR windows with 60 s grace.
  * The CTR grace covers the join window and grace (an unclicked impression's AdEvent comes only
  * once they passed, 15 s) plus how long a killed instance's join tasks stall before they run
  * again and catch up (the 10 s session timeout and the rebalance).
@@ -80,7 +80,7 @@ export const LIVE_TIMING: ImpressionClickTiming = Object.freeze({
   joinWindowMs: 10_000,
   ctrWindowMs: 5_000,
   joinGraceMs: 5_000,
-  ctrGraceMs: 40_000,
+  ctrGraceMs: 60_000,
 })
 
 /**
