@@ -344,6 +344,37 @@ describe('record caching in the task engine (flushed at commit or on eviction)',
     await engine.close()
   })
 
+  it('a task closed without a commit (dirty close, rewind) drops its cached entries and their share of the budget; re-processing from the last commit gives the output of an uncached task', async () => {
+    const cache = new RecordCache(1 << 20)
+    // the first incarnation processes two records and is closed dirty (its transaction aborted):
+    // its cached entries were never flushed, so its store below holds nothing of them
+    const first = await engineFor(countPerKey(), cache)
+    await first.pipe('a', 'x', 1)
+    await first.pipe('a', 'x', 2)
+    expect(cache.used).toBeGreaterThan(0)
+    await first.engine.close()
+    expect(cache.used).toBe(0)
+    await first.engine.flushCaches!()
+    expect(first.out).toEqual([])
+    // re-created from the last commit, it processes the same records and commits: same counts as
+    // a task without caching, and the budget it holds is its own entries only
+    const again = await engineFor(countPerKey(), cache)
+    const uncached = await engineFor(countPerKey(), new RecordCache(0))
+    for (const t of [again, uncached]) {
+      await t.pipe('a', 'x', 1)
+      await t.pipe('a', 'x', 2)
+      await t.pipe('b', 'x', 3)
+    }
+    expect(cache.used).toBe(2 * (1 + 16 + CACHE_ENTRY_OVERHEAD))
+    await again.engine.flushCaches!()
+    expect(cache.used).toBe(0)
+    const last = (out: OutputRecord[]) => new Map(decoded(out).map((r) => [r[0], r[1]]))
+    expect(last(again.out)).toEqual(last(uncached.out))
+    expect(last(again.out)).toEqual(new Map([['a', 2], ['b', 1]]))
+    await again.engine.close()
+    await uncached.engine.close()
+  })
+
   it('tasks share one budget: a write that overflows it flushes the store written to', async () => {
     const entry = 1 + 16 + CACHE_ENTRY_OVERHEAD
     const cache = new RecordCache(2 * entry + entry / 2)

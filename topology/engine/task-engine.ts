@@ -743,6 +743,10 @@ export class DefaultTaskEngine implements TaskEngine {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    // entries not flushed by a commit belong to no committed state (a dirty close, a rewind to the
+    // last commit): dropped, and their bytes go back to the instance's shared budget, which the
+    // task's next incarnation and the other tasks keep using
+    for (const c of this.caches) await c.close()
     let first: unknown
     for (const node of this.order) {
       try {
