@@ -370,7 +370,12 @@ describe('record caching in the task engine (flushed at commit or on eviction)',
     expect(cache.used).toBe(0)
     const last = (out: OutputRecord[]) => new Map(decoded(out).map((r) => [r[0], r[1]]))
     expect(last(again.out)).toEqual(last(uncached.out))
-    expect(last(again.out)).toEqual(new Map([['a', 2], ['b', 1]]))
+    expect(last(again.out)).toEqual(
+      new Map([
+        ['a', 2],
+        ['b', 1],
+      ]),
+    )
     await again.engine.close()
     await uncached.engine.close()
   })
