@@ -68,7 +68,16 @@ export {
   plainKeyValueView,
   plainWindowView,
 } from '../topology/state/typed.js'
-export type { TypedStoreContext } from '../topology/state/typed.js'
+export type { FlushedEntry, FlushListener, TypedStoreContext } from '../topology/state/typed.js'
+export { CACHE_ENTRY_OVERHEAD, CachingKeyValueBytesStore, RecordCache } from '../topology/state/caching.js'
+export type {
+  BytesFlushListener,
+  CacheHost,
+  CacheRecordContext,
+  FlushableCache,
+  FlushedBytes,
+  FlushListenerTarget,
+} from '../topology/state/caching.js'
 export type { BytesStoreBase, KeyValueBytesStore, SessionBytesStore, StoreProvider, WindowBytesStore } from '../topology/state/types.js'
 export { MetricsRegistry, StreamsMetrics } from './metrics/index.js'
 export type {

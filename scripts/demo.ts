@@ -13,14 +13,20 @@
  *
  * Exit code 0 only if the output is exact (no duplicate, missing, unexpected or wrong record).
  *
- * Flags: --count N (impressions, default 20000), --rate N (impressions/s, default 300),
- * --instances N (default 3), --speedup N (event time per wall time, default 60), --no-kill.
- * Event time replays a past interval that ends, heartbeats included, before the generator starts
- * (Kafka 4.x rejects records stamped more than 1 h in the future).
+ * Flags: --count N (impressions, default 18000), --rate N (impressions/s, default 300),
+ * --instances N (default 3), --no-kill, --dashboard (per-instance live numbers from each
+ * instance's kstreams/http server).
+ * Event time follows the wall clock (the generator's `--live` mode: records are stamped at or
+ * shortly before the moment they are sent, so Kafka 4.x accepts them too) with short windows
+ * (LIVE_TIMING: 10 s join window + 5 s grace, 5 s CTR windows + 60 s grace), and the app
+ * instances close the last windows with the wall-clock idle advance (`idleAdvanceMs` 1000,
+ * `idleAdvanceDelayMs` 3000: the generator's out-of-order records trail the wall clock by at most
+ * 2 s), so no heartbeat records are needed.
  * Logs of the app instances and the generator go to .cache/demo/<run>/.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream, mkdirSync, readFileSync } from 'node:fs'
+import net from 'node:net'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import Table from 'cli-table3'
@@ -30,8 +36,9 @@ import kafkajs from 'kafkajs'
 import { ensureKafka } from './local-kafka.js'
 import { ensureRegistry } from './local-registry.js'
 import { REPO_ROOT, cacheDir } from './local-common.js'
-import { DEFAULT_TIMING, isHeartbeat, topicNames } from '../examples/impression-click/config.js'
+import { LIVE_TIMING, topicNames } from '../examples/impression-click/config.js'
 import { registrySerdes } from '../examples/impression-click/serdes.js'
+import { dashboardLine, pollInstances, renderDashboard, type InstanceView } from './demo-dashboard.js'
 import { formatReport, readOutputs, verify } from '../examples/impression-click/verify.js'
 import type { Truth } from '../examples/impression-click/generator.js'
 import type { AdEvent, CampaignCtr } from '../examples/impression-click/schemas/types.js'
@@ -40,17 +47,19 @@ const { Kafka, logLevel } = kafkajs
 
 const { values: flags } = parseArgs({
   options: {
-    count: { type: 'string', default: '20000' },
+    count: { type: 'string', default: '18000' },
     rate: { type: 'string', default: '300' },
     instances: { type: 'string', default: '3' },
-    speedup: { type: 'string', default: '60' },
     'no-kill': { type: 'boolean', default: false },
+    dashboard: { type: 'boolean', default: false },
   },
 })
 const COUNT = Number(flags.count)
 const RATE = Number(flags.rate)
 const INSTANCES = Number(flags.instances)
-const SPEEDUP = Number(flags.speedup)
+/** The app's wall-clock idle advance: after 1 s without input, stream-time = wall clock - 3 s. */
+const IDLE_ADVANCE_MS = 1_000
+const IDLE_ADVANCE_DELAY_MS = 3_000
 const PARTITIONS = 4
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -108,6 +117,12 @@ async function main(): Promise<number> {
     APPLICATION_ID: applicationId,
     DEAD_LETTER_TOPIC: deadLetterTopic,
     KAFKAJS_NO_PARTITIONER_WARNING: '1',
+    JOIN_WINDOW_MS: String(LIVE_TIMING.joinWindowMs),
+    CTR_WINDOW_MS: String(LIVE_TIMING.ctrWindowMs),
+    JOIN_GRACE_MS: String(LIVE_TIMING.joinGraceMs),
+    CTR_GRACE_MS: String(LIVE_TIMING.ctrGraceMs),
+    IDLE_ADVANCE_MS: String(IDLE_ADVANCE_MS),
+    IDLE_ADVANCE_DELAY_MS: String(IDLE_ADVANCE_DELAY_MS),
   }
   const tsx = (script: string, args: string[], extraEnv: Record<string, string>, logName: string): ChildProcess => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, script), ...args], {
@@ -126,11 +141,18 @@ async function main(): Promise<number> {
   const apps: Array<ChildProcess | undefined> = []
   const failures: string[] = []
   let stopping = false
+  // --dashboard: each instance serves kstreams/http on its own port (kept across its restart)
+  const httpPorts = flags.dashboard ? await Promise.all(Array.from({ length: INSTANCES }, () => freePort())) : []
+  let dashboard: InstanceView[] = httpPorts.map((port, i) => ({ name: `instance ${i + 1}`, url: `http://127.0.0.1:${port}` }))
   const startInstance = (i: number) => {
     const child = tsx(
       'examples/impression-click/app.ts',
       [],
-      { INSTANCE_ID: String(i + 1), STATE_DIR: path.join(runDir, `state-${i + 1}`) },
+      {
+        INSTANCE_ID: String(i + 1),
+        STATE_DIR: path.join(runDir, `state-${i + 1}`),
+        ...(flags.dashboard ? { HTTP_PORT: String(httpPorts[i]), METRICS_RECORDING_LEVEL: 'DEBUG' } : {}),
+      },
       `app-${i + 1}.log`,
     )
     apps[i] = child
@@ -197,7 +219,6 @@ async function main(): Promise<number> {
         if (value === null) continue
         if (isAd) {
           const e = value as AdEvent
-          if (isHeartbeat(e.impressionId)) continue
           adEventsRead++
           const sec = Math.floor(now / 1000)
           perSecond.set(sec, (perSecond.get(sec) ?? 0) + 1)
@@ -209,7 +230,6 @@ async function main(): Promise<number> {
           }
         } else {
           const c = value as CampaignCtr
-          if (isHeartbeat(c.campaignId)) continue
           ctrRead++
           const v = view(c.campaignId)
           v.finalWindows++
@@ -228,18 +248,7 @@ async function main(): Promise<number> {
   const started = Date.now()
   const generator = (generatorChild = tsx(
     'examples/impression-click/generator.ts',
-    [
-      '--count',
-      String(COUNT),
-      '--rate',
-      String(RATE),
-      '--speedup',
-      String(SPEEDUP),
-      '--truth',
-      truthFile,
-      '--wait-for-group',
-      applicationId,
-    ],
+    ['--live', '--count', String(COUNT), '--rate', String(RATE), '--truth', truthFile],
     {},
     'generator.log',
   ))
@@ -281,12 +290,14 @@ async function main(): Promise<number> {
       ...events.map((e) => `  ${e}`),
       table.toString(),
     ]
+    if (flags.dashboard && tty) lines.push('app instances (kstreams/http /topology):', renderDashboard(dashboard))
     if (tty) {
       logUpdate(lines.join('\n'))
       if (final) logUpdate.done()
     } else if (final || Date.now() - lastPlain >= 5_000) {
       lastPlain = Date.now()
       out(final ? lines.join('\n') : lines[0]!)
+      if (flags.dashboard) out(`  instances: ${dashboardLine(dashboard)}`)
     }
   }
 
@@ -307,6 +318,7 @@ async function main(): Promise<number> {
     await sleep(500)
     produced = Math.min(COUNT, await inputTotal().catch(() => produced))
     await sampleConsumed().catch(() => undefined)
+    if (flags.dashboard) dashboard = await pollInstances(dashboard)
     if (!killed && !flags['no-kill'] && produced >= COUNT / 2 && apps[1]) {
       killed = true
       apps[1].kill('SIGKILL')
@@ -408,13 +420,10 @@ async function main(): Promise<number> {
       `p50 ${histogram.getValueAtPercentile(50)} ms, p99 ${histogram.getValueAtPercentile(99)} ms, max ${histogram.maxValue} ms`,
   )
   out(`  dead-letter records: ${dlq}; instance 2 was ${flags['no-kill'] ? 'not killed' : 'killed (SIGKILL) and restarted midway'}`)
-  const replayEnd = truth.heartbeatTimes?.[1] ?? truth.options.startTime
+  const t = truth.options.timing
   out(
-    `  timing: join window 15 min + grace ${DEFAULT_TIMING.joinGraceMs / 60_000} min, CTR windows 1 min + grace ${DEFAULT_TIMING.ctrGraceMs / 60_000} min (event time)`,
-  )
-  out(
-    `  event time: ${new Date(truth.options.startTime).toISOString()} .. ${new Date(replayEnd).toISOString()} (last heartbeat), ` +
-      `replayed at ${SPEEDUP}x the wall clock; ${Math.round(((truth.wallStart ?? started) - replayEnd) / 1000)} s behind the wall clock at the generator's start`,
+    `  timing: join window ${t.joinWindowMs / 1000} s + grace ${t.joinGraceMs / 1000} s, CTR windows ${t.ctrWindowMs / 1000} s + grace ${t.ctrGraceMs / 1000} s ` +
+      `(event time = wall clock); last windows closed by the idle advance (${IDLE_ADVANCE_MS} ms idle, ${IDLE_ADVANCE_DELAY_MS} ms delay), no heartbeat records`,
   )
   if (!report.exact) await printLag(admin, applicationId, [topics.impressions, topics.clicks])
   out(report.exact ? '\nRESULT: EXACT' : '\nRESULT: NOT EXACT')
@@ -440,6 +449,18 @@ async function printLag(admin: kafkajs.Admin, groupId: string, inputs: string[])
       ? `\napp consumer group lag (a task that stopped consuming):\n${lines.join('\n')}`
       : '\napp consumer group: no lag on any source partition',
   )
+}
+
+/** A free TCP port on 127.0.0.1 (bound and released), for an instance's HTTP server. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
 }
 
 /** Waits until consumer group `groupId` is Stable with `members` members. */

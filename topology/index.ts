@@ -9,6 +9,15 @@ export * from './state/types.js'
 export * from './state/typed.js'
 export * from './state/stores.js'
 export * from './state/versioned.js'
+export { RecordCache, CACHE_ENTRY_OVERHEAD, CachingKeyValueBytesStore } from './state/caching.js'
+export type {
+  CacheHost,
+  CacheRecordContext,
+  FlushedBytes,
+  BytesFlushListener,
+  FlushListenerTarget,
+  FlushableCache,
+} from './state/caching.js'
 export * from './engine/types.js'
 export * from './internals/topology.js'
 export * from './internals/describe.js'

@@ -10,7 +10,8 @@
  * - APPLICATION_ID (default `impression-click`), INSTANCE_ID (default the pid), STATE_DIR
  *   (default `<tmp>/kstreams-impression-click/<INSTANCE_ID>`), TOPIC_PREFIX (default none)
  * - PROCESSING_GUARANTEE: `exactly_once` (default), `exactly_once_v2` or `at_least_once`
- * - JOIN_GRACE_MS, CTR_GRACE_MS (event-time ms; defaults in config.ts), COMMIT_INTERVAL_MS
+ * - JOIN_WINDOW_MS, CTR_WINDOW_MS, JOIN_GRACE_MS, CTR_GRACE_MS (event-time ms; defaults in
+ *   config.ts, DEFAULT_TIMING; the demo sets LIVE_TIMING's), COMMIT_INTERVAL_MS
  *   (default 100), MAX_TASK_IDLE_MS (default 2000: how long a task waits for an empty input
  *   partition before processing the other, which keeps impressions and clicks in time order
  *   while catching up), DEAD_LETTER_TOPIC (default
@@ -19,17 +20,20 @@
  * - IDLE_ADVANCE_MS (default -1: off), IDLE_ADVANCE_DELAY_MS (default 0): the wall-clock idle
  *   advance (`idleAdvanceMs` / `idleAdvanceDelayMs`): once the inputs are caught up and idle that
  *   long, stream-time moves to the wall clock minus the delay, so the last join windows and CTR
- *   windows close without later records. For live input only: the generator replays past event
- *   time at 60x the wall clock, which no fixed delay covers, so the demo leaves it off and ends
- *   with heartbeat records (see the README)
+ *   windows close without later records. For live input, whose event time follows the wall
+ *   clock (the demo's generator with `--live`); a replay of past event time faster than the wall
+ *   clock needs heartbeat records instead
  * - CREATE_TOPICS (default true: create missing input/output/dead-letter topics with PARTITIONS
  *   partitions, default 4)
  * - HTTP_PORT (default none: no HTTP server; 0 picks a free port): serve kstreams' HTTP server
- *   (`kstreams/http`) there: `/health/live`, `/health/ready`, `/metrics` (Prometheus) and
+ *   (`kstreams/http`) there: `/health/live`, `/health/ready`, `/metrics` (Prometheus), `/topology`
+ *   (the live topology: lag, processing rate, restore progress; `?format=mermaid|table`) and
  *   `/stores/ctr-counts/keys/<campaignId>/windows?from=&to=` (the CTR counts of a campaign's windows,
  *   answered by whichever instance owns the campaign). HTTP_HOST (default 127.0.0.1) is the address
  *   it binds; ADVERTISED_HOST (default HTTP_HOST, or the host name when HTTP_HOST is 0.0.0.0 / ::)
  *   is how the other instances reach it (the `applicationServer` host).
+ * - METRICS_RECORDING_LEVEL (default INFO): DEBUG records the per-task processing rates that
+ *   `/topology` shows per sub-topology
  */
 import os from 'node:os'
 import path from 'node:path'
@@ -82,6 +86,8 @@ export function appSettings(env: NodeJS.ProcessEnv = process.env): AppSettings {
     registryUrl: env.SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7',
     topics: topicNames(prefix),
     timing: {
+      joinWindowMs: envInt('JOIN_WINDOW_MS', DEFAULT_TIMING.joinWindowMs),
+      ctrWindowMs: envInt('CTR_WINDOW_MS', DEFAULT_TIMING.ctrWindowMs),
       joinGraceMs: envInt('JOIN_GRACE_MS', DEFAULT_TIMING.joinGraceMs),
       ctrGraceMs: envInt('CTR_GRACE_MS', DEFAULT_TIMING.ctrGraceMs),
     },
@@ -100,6 +106,7 @@ export function appSettings(env: NodeJS.ProcessEnv = process.env): AppSettings {
       logLevel: logLevelFrom(env.LOG_LEVEL),
       idleAdvanceMs: envInt('IDLE_ADVANCE_MS', -1),
       idleAdvanceDelayMs: envInt('IDLE_ADVANCE_DELAY_MS', 0),
+      metricsRecordingLevel: recordingLevelFrom(env.METRICS_RECORDING_LEVEL),
     },
   }
 }
@@ -113,6 +120,13 @@ function httpSettings(env: NodeJS.ProcessEnv): { http?: HttpSettings } {
   const host = env.HTTP_HOST || '127.0.0.1'
   const wildcard = host === '0.0.0.0' || host === '::'
   return { http: { host, port, advertisedHost: env.ADVERTISED_HOST || (wildcard ? os.hostname() : host) } }
+}
+
+function recordingLevelFrom(raw: string | undefined): 'INFO' | 'DEBUG' | 'TRACE' {
+  const level = (raw ?? 'INFO').toUpperCase()
+  if (level !== 'INFO' && level !== 'DEBUG' && level !== 'TRACE')
+    throw new Error(`METRICS_RECORDING_LEVEL must be INFO|DEBUG|TRACE, got ${raw}`)
+  return level
 }
 
 function logLevelFrom(raw: string | undefined): LogLevel {
@@ -204,7 +218,7 @@ export async function startService(settings: AppSettings = appSettings()): Promi
   let applicationServer = settings.streams.applicationServer
   if (settings.http) {
     // the store's keys are campaign ids (strings, the store's key serde): the defaults route them
-    server = new StreamsHttpServer(() => ref.streams, { host: settings.http.host, port: settings.http.port })
+    server = new StreamsHttpServer(() => ref.streams, { host: settings.http.host, port: settings.http.port, topology })
     const { port } = await server.listen()
     applicationServer = `${settings.http.advertisedHost}:${port}`
   }

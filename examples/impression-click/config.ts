@@ -36,6 +36,14 @@ export function topicNames(prefix = ''): ImpressionClickTopics {
 /** Timing of the topology (event time, ms). */
 export interface ImpressionClickTiming {
   /**
+   * The join bound: a click matches an impression when
+   * `impressionTime <= clickTime <= impressionTime + joinWindowMs`.
+   * @defaultValue {@link JOIN_WINDOW_MS} (15 minutes)
+   */
+  joinWindowMs: number
+  /** Size of the tumbling CTR windows. @defaultValue {@link CTR_WINDOW_MS} (1 minute) */
+  ctrWindowMs: number
+  /**
    * Join grace: how far behind stream-time a click (or impression) may arrive and still be
    * joined (Kafka Streams drops a click once `clickTime + grace < stream-time`); also delays the
    * `clicked = false` AdEvent by as much. Besides real out-of-order data it must absorb how far a
@@ -47,14 +55,33 @@ export interface ImpressionClickTiming {
    * Grace of the CTR windows. A window's impressions only all have their AdEvent once the join
    * window and grace of its last impression have passed, and AdEvents from different join tasks
    * reach a CTR task at different speeds (e.g. while a killed instance's tasks move), so this must
-   * exceed `JOIN_WINDOW_MS + joinGraceMs` by the largest such skew.
+   * exceed `joinWindowMs + joinGraceMs` by the largest such skew.
    * @defaultValue 60 minutes
    */
   ctrGraceMs: number
 }
 
 /** The default {@link ImpressionClickTiming}. */
-export const DEFAULT_TIMING: ImpressionClickTiming = Object.freeze({ joinGraceMs: 5 * 60_000, ctrGraceMs: 60 * 60_000 })
+export const DEFAULT_TIMING: ImpressionClickTiming = Object.freeze({
+  joinWindowMs: JOIN_WINDOW_MS,
+  ctrWindowMs: CTR_WINDOW_MS,
+  joinGraceMs: 5 * 60_000,
+  ctrGraceMs: 60 * 60_000,
+})
+
+/**
+ * The timing of the live demo (`npm run demo`), whose event time follows the wall clock and which
+ * runs about a minute: 10-second join window with 5 s grace, 5-second CTR windows with 60 s grace.
+ * The CTR grace covers the join window and grace (an unclicked impression's AdEvent comes only
+ * once they passed, 15 s) plus how long a killed instance's join tasks stall before they run
+ * again and catch up (the 10 s session timeout and the rebalance).
+ */
+export const LIVE_TIMING: ImpressionClickTiming = Object.freeze({
+  joinWindowMs: 10_000,
+  ctrWindowMs: 5_000,
+  joinGraceMs: 5_000,
+  ctrGraceMs: 60_000,
+})
 
 /**
  * Ids starting with this prefix are heartbeat records of the generator: they only move

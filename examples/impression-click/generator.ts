@@ -3,14 +3,18 @@
  * Registry Avro, keyed by impressionId) to the two input topics at a given rate, and the ground
  * truth of what the app must output to a JSON file.
  *
- * Event time replays a past interval `speedup` times faster than the wall clock, so the 15-minute
- * join window closes in 15 min / speedup of wall time. By default the interval, including the
+ * With `--live` ({@link liveGeneratorOptions}, what `npm run demo` uses) event time follows the wall
+ * clock, with the short {@link LIVE_TIMING} windows, and no heartbeats are sent: the app closes
+ * the last windows with the wall-clock idle advance. Otherwise event time replays a past interval
+ * `speedup` times faster than the wall clock, so the 15-minute join window closes in
+ * 15 min / speedup of wall time. By default the interval, including the
  * closing heartbeats, ends at or before the moment the generator starts ({@link replayStartTime}):
  * no record is stamped in the future (Kafka 4.x rejects records more than 1 h ahead of the broker's
  * clock, `log.message.timestamp.after.max.ms`). Records are sent in the order of their "send time"
  * (event time, plus a delay for out-of-order records), paced to the wall clock.
  *
  *   npx tsx examples/impression-click/generator.ts --count 20000 --rate 1000 --truth truth.json
+ *   npx tsx examples/impression-click/generator.ts --live --truth truth.json   # event time = now (the demo)
  *
  * Environment: KAFKA_BROKERS (default 127.0.0.1:9092), SCHEMA_REGISTRY_URL
  * (default http://127.0.0.1:8081/apis/ccompat/v7), TOPIC_PREFIX.
@@ -22,10 +26,9 @@ import { fileURLToPath } from 'node:url'
 import kafkajs from 'kafkajs'
 import type { Admin, Message, Producer, TopicMessages } from 'kafkajs'
 import {
-  CTR_WINDOW_MS,
   DEFAULT_TIMING,
   HEARTBEAT_PREFIX,
-  JOIN_WINDOW_MS,
+  LIVE_TIMING,
   topicNames,
   type ImpressionClickTiming,
   type ImpressionClickTopics,
@@ -45,11 +48,11 @@ export interface GeneratorOptions {
   campaigns: number
   /** Share of impressions that get a click (inside or outside the join window). @defaultValue 0.2 */
   clickRatio: number
-  /** Mean of the exponential delay from impression to click, event ms (capped at the window). @defaultValue 180000 */
+  /** Mean of the exponential delay from impression to click, event ms (capped at the join window). @defaultValue 180000 */
   clickDelayMeanMs: number
-  /** Share of clicks placed after the join window (window + 1 ms .. window + 5 min): no match. @defaultValue 0.05 */
+  /** Share of clicks placed after the join window (window + 1 ms .. window + a third of it): no match. @defaultValue 0.05 */
   outsideWindowShare: number
-  /** Share of clicks placed before their impression (1 ms .. 60 s earlier): no match. @defaultValue 0.02 */
+  /** Share of clicks placed before their impression (1 ms .. a fifteenth of the join window earlier): no match. @defaultValue 0.02 */
   earlyClickShare: number
   /** Extra clicks whose impression does not exist, as a share of `count`. @defaultValue 0.01 */
   orphanClickShare: number
@@ -73,6 +76,14 @@ export interface GeneratorOptions {
   startTime: number
   /** PRNG seed. @defaultValue 42 */
   seed: number
+  /**
+   * Live event time: the first impression is stamped with the wall clock at the moment the
+   * generator starts sending and `speedup` is 1, so event time follows the wall clock (records are
+   * stamped at or before the moment they are sent; out-of-order and too-late ones trail it) and an
+   * app can close its windows with the wall-clock idle advance instead of heartbeats.
+   * `startTime` is ignored. @defaultValue false
+   */
+  live?: boolean
   /** Partitions of the input topics (decides which impressions are certainly too late). @defaultValue 4 */
   partitions: number
   /** The app's timing (join grace, CTR grace): decides the heartbeats and what is "too late". */
@@ -106,14 +117,35 @@ export function defaultGeneratorOptions(): GeneratorOptions {
 }
 
 /**
+ * The options of a live run (`npm run demo`): {@link LIVE_TIMING}, event time at the wall clock
+ * (`live`, speedup 1), click delays and out-of-order delays scaled to the 10-second join window
+ * (out-of-order records trail by at most 2 s, within the 5 s join grace).
+ */
+export function liveGeneratorOptions(): GeneratorOptions {
+  return {
+    ...defaultGeneratorOptions(),
+    timing: LIVE_TIMING,
+    live: true,
+    speedup: 1,
+    rate: 300,
+    count: 18_000,
+    clickDelayMeanMs: 2_000,
+    maxOutOfOrderMs: 2_000,
+  }
+}
+
+/** How much later than its join window and grace a deliberately too-late impression is sent. */
+const tooLateMarginMs = (t: ImpressionClickTiming) => t.joinWindowMs / 3
+
+/**
  * Event time (ms) from the first impression to the last heartbeat of a run with these options:
  * an upper bound of every timestamp the generator writes, minus `startTime`.
  */
 export function replaySpanMs(options: Pick<GeneratorOptions, 'count' | 'rate' | 'speedup' | 'timing'>): number {
   const spacing = (1000 * options.speedup) / options.rate
-  // The latest click: the last impression's, placed at most 5 minutes after its join window;
+  // The latest click: the last impression's, placed at most a third of the join window after it;
   // orphan clicks stay before count * spacing.
-  const lastEvent = Math.max((options.count - 1) * spacing + JOIN_WINDOW_MS + 5 * 60_000, options.count * spacing)
+  const lastEvent = Math.max((options.count - 1) * spacing + (4 * options.timing.joinWindowMs) / 3, options.count * spacing)
   return Math.ceil(heartbeatTimes(lastEvent, options.timing)[1])
 }
 
@@ -197,10 +229,11 @@ export function plan(options: GeneratorOptions): { records: PlannedRecord[]; tru
   const windows = new Map<string, TruthWindow>()
   let expectedNotClicked = 0
   let clicks = 0
-  const lateDelay = JOIN_WINDOW_MS + o.timing.joinGraceMs + 5 * 60_000
+  const joinWindowMs = o.timing.joinWindowMs
+  const lateDelay = joinWindowMs + o.timing.joinGraceMs + tooLateMarginMs(o.timing)
   // Too-late impressions only where enough in-order traffic follows them on their partition.
   const lastImpressionTime = o.startTime + (o.count - 1) * spacing
-  const lateCandidate = (t: number) => t + lateDelay + 2 * 60_000 <= lastImpressionTime
+  const lateCandidate = (t: number) => t + lateDelay + (2 * joinWindowMs) / 15 <= lastImpressionTime
   const sendDelay = (): number => (rnd() < o.outOfOrderShare ? Math.floor(rnd() * o.maxOutOfOrderMs) : 0)
 
   for (let i = 0; i < o.count; i++) {
@@ -221,14 +254,14 @@ export function plan(options: GeneratorOptions): { records: PlannedRecord[]; tru
     if (rnd() < o.clickRatio) {
       const r = rnd()
       let delay: number
-      if (r < o.outsideWindowShare) delay = JOIN_WINDOW_MS + 1 + Math.floor(rnd() * 5 * 60_000)
-      else if (r < o.outsideWindowShare + o.earlyClickShare) delay = -1 - Math.floor(rnd() * 60_000)
-      else delay = Math.min(JOIN_WINDOW_MS, Math.floor(-Math.log(1 - rnd()) * o.clickDelayMeanMs))
+      if (r < o.outsideWindowShare) delay = joinWindowMs + 1 + Math.floor((rnd() * joinWindowMs) / 3)
+      else if (r < o.outsideWindowShare + o.earlyClickShare) delay = -1 - Math.floor((rnd() * joinWindowMs) / 15)
+      else delay = Math.min(joinWindowMs, Math.floor(-Math.log(1 - rnd()) * o.clickDelayMeanMs))
       const clickTime = impressionTime + delay
       const id = `click-${pad(i, 8)}`
       records.push({ kind: 'click', key: impressionId, value: { clickId: id, impressionId, clickTime }, sendAt: clickTime + sendDelay() })
       clicks++
-      if (delay >= 0 && delay <= JOIN_WINDOW_MS) clickId = id
+      if (delay >= 0 && delay <= joinWindowMs) clickId = id
     }
 
     if (tooLate) {
@@ -236,11 +269,12 @@ export function plan(options: GeneratorOptions): { records: PlannedRecord[]; tru
       tooLateSet.add(impressionId)
       continue
     }
-    const windowStart = Math.floor(impressionTime / CTR_WINDOW_MS) * CTR_WINDOW_MS
+    const ctrWindowMs = o.timing.ctrWindowMs
+    const windowStart = Math.floor(impressionTime / ctrWindowMs) * ctrWindowMs
     const wkey = `${campaignId}@${windowStart}`
     let w = windows.get(wkey)
     if (!w) {
-      w = { campaignId, windowStart, windowEnd: windowStart + CTR_WINDOW_MS, impressions: 0, clicks: 0 }
+      w = { campaignId, windowStart, windowEnd: windowStart + ctrWindowMs, impressions: 0, clicks: 0 }
       windows.set(wkey, w)
     }
     w.impressions++
@@ -275,7 +309,7 @@ export function plan(options: GeneratorOptions): { records: PlannedRecord[]; tru
     if (r.kind !== 'impression') continue
     const p = partitionOf(r.key)
     const t = r.value.impressionTime
-    if (tooLateSet.has(r.key) && !((newest.get(p) ?? -Infinity) > t + JOIN_WINDOW_MS + o.timing.joinGraceMs)) {
+    if (tooLateSet.has(r.key) && !((newest.get(p) ?? -Infinity) > t + joinWindowMs + o.timing.joinGraceMs)) {
       throw new Error(`generator: too-late impression ${r.key} is not certainly late on partition ${p}; lower tooLateShare or raise count`)
     }
     newest.set(p, Math.max(newest.get(p) ?? -Infinity, t))
@@ -347,8 +381,8 @@ export function heartbeats(lastEventTime: number, inputPartitions: number, ctrPa
 
 /** Event times of the two heartbeat waves after `lastEventTime` (see {@link heartbeats}). */
 export function heartbeatTimes(lastEventTime: number, timing: ImpressionClickTiming): [number, number] {
-  const t1 = lastEventTime + JOIN_WINDOW_MS + timing.joinGraceMs + timing.ctrGraceMs + 2 * CTR_WINDOW_MS
-  return [t1, t1 + JOIN_WINDOW_MS + timing.joinGraceMs + CTR_WINDOW_MS]
+  const t1 = lastEventTime + timing.joinWindowMs + timing.joinGraceMs + timing.ctrGraceMs + 2 * timing.ctrWindowMs
+  return [t1, t1 + timing.joinWindowMs + timing.joinGraceMs + timing.ctrWindowMs]
 }
 
 /** Connection and topic settings of {@link runGenerator}. */
@@ -360,7 +394,7 @@ export interface GeneratorIo {
   truthFile?: string
   /** Called about every second with the number of records sent so far. */
   onProgress?: (sent: number, total: number) => void
-  /** Send the heartbeats at the end (see {@link heartbeats}). @defaultValue true */
+  /** Send the heartbeats at the end (see {@link heartbeats}). @defaultValue true, false for a `live` run */
   sendHeartbeats?: boolean
   /** Awaited before the heartbeats are sent, e.g. until the app has consumed every record. */
   beforeHeartbeats?: () => Promise<void>
@@ -435,10 +469,18 @@ export async function runGenerator(options: GeneratorOptions, io: GeneratorIo): 
   await admin.connect()
   const meta = await admin.fetchTopicMetadata({ topics: [io.topics.impressions] })
   const inputPartitions = meta.topics[0]!.partitions.length
-  const { records, truth } = plan({ ...options, partitions: inputPartitions })
+  await producer.connect()
+  // Live: event time starts now and follows the wall clock (every record is sent at or after
+  // its event time, so none is stamped in the future).
+  const planned: GeneratorOptions = options.live
+    ? { ...options, speedup: 1, startTime: Date.now(), partitions: inputPartitions }
+    : { ...options, partitions: inputPartitions }
+  const { records, truth } = plan(planned)
+  const sendHeartbeatRecords = io.sendHeartbeats ?? !options.live
   const lastEventTime = records.reduce((m, r) => Math.max(m, r.kind === 'impression' ? r.value.impressionTime : r.value.clickTime), 0)
-  const lastStamp = (io.sendHeartbeats ?? true) ? heartbeatTimes(lastEventTime, options.timing)[1] : lastEventTime
-  if (lastStamp > Date.now()) {
+  const lastStamp = sendHeartbeatRecords ? heartbeatTimes(lastEventTime, options.timing)[1] : lastEventTime
+  if (!options.live && lastStamp > Date.now()) {
+    await producer.disconnect()
     await admin.disconnect()
     throw new Error(
       `generator: the replay would stamp records up to ${new Date(lastStamp).toISOString()}, after the wall clock ` +
@@ -446,24 +488,24 @@ export async function runGenerator(options: GeneratorOptions, io: GeneratorIo): 
         `start it at or before ${new Date(replayStartTime(options)).toISOString()} (replayStartTime)`,
     )
   }
-  await producer.connect()
 
   const clickSentAt = new Map<string, number>()
   const impressionSentAt = new Map<string, number>()
-  const wallStart = Date.now()
+  const wallStart = options.live ? planned.startTime : Date.now()
   truth.wallStart = wallStart
-  const eventStart = options.startTime
+  const eventStart = planned.startTime
+  const speedup = planned.speedup
   let i = 0
   let lastProgress = 0
   try {
     while (i < records.length) {
       const now = Date.now()
-      const dueEventTime = eventStart + (now - wallStart) * options.speedup
+      const dueEventTime = eventStart + (now - wallStart) * speedup
       const batch: PlannedRecord[] = []
       while (i < records.length && records[i]!.sendAt <= dueEventTime && batch.length < 5_000) batch.push(records[i++]!)
       if (batch.length === 0) {
         const next = records[i]!.sendAt
-        await sleep(Math.max(1, Math.min(50, (next - dueEventTime) / options.speedup)))
+        await sleep(Math.max(1, Math.min(50, (next - dueEventTime) / speedup)))
         continue
       }
       const impressions: Message[] = []
@@ -494,7 +536,7 @@ export async function runGenerator(options: GeneratorOptions, io: GeneratorIo): 
     for (const id of Object.keys(truth.expectedClicked)) {
       truth.sentAt[id] = Math.max(impressionSentAt.get(id) ?? 0, clickSentAt.get(id) ?? 0)
     }
-    if (io.sendHeartbeats ?? true) {
+    if (sendHeartbeatRecords) {
       await io.beforeHeartbeats?.()
       if (io.waitForGroup) await waitForGroupCaughtUp(admin, io.waitForGroup, [io.topics.impressions, io.topics.clicks])
       const caughtUp = async () => {
@@ -518,7 +560,8 @@ export function parseGeneratorArgs(argv: string[]): {
   heartbeats: boolean
   waitForGroup?: string
 } {
-  const defaults = defaultGeneratorOptions()
+  const live = argv.includes('--live')
+  const defaults = live ? liveGeneratorOptions() : defaultGeneratorOptions()
   const numeric = [
     'count',
     'rate',
@@ -544,6 +587,7 @@ export function parseGeneratorArgs(argv: string[]): {
       ...Object.fromEntries(numeric.map((n) => [n, { type: 'string' as const }])),
       truth: { type: 'string' },
       'no-heartbeats': { type: 'boolean' },
+      live: { type: 'boolean' },
       'wait-for-group': { type: 'string' },
     },
   })
@@ -566,12 +610,12 @@ export function parseGeneratorArgs(argv: string[]): {
   }
   const duration = num('duration-ms')
   if (duration !== undefined) options.count = Math.max(1, Math.round((options.rate * duration) / 1000))
-  if (num('start-time') === undefined) options.startTime = replayStartTime(options)
+  if (num('start-time') === undefined && !live) options.startTime = replayStartTime(options)
   const waitForGroup = values['wait-for-group'] as string | undefined
   return {
     options,
     truthFile: (values.truth as string | undefined) ?? 'impression-click-truth.json',
-    heartbeats: !values['no-heartbeats'],
+    heartbeats: !values['no-heartbeats'] && !live,
     ...(waitForGroup ? { waitForGroup } : {}),
   }
 }

@@ -30,15 +30,7 @@ import {
   type Windowed,
 } from '../../lib/index.js'
 import { avroSerde } from '../../lib/serdes/index.js'
-import {
-  CTR_WINDOW_MS,
-  DEFAULT_TIMING,
-  HEARTBEAT_PREFIX,
-  JOIN_WINDOW_MS,
-  isHeartbeat,
-  type ImpressionClickTiming,
-  type ImpressionClickTopics,
-} from './config.js'
+import { DEFAULT_TIMING, HEARTBEAT_PREFIX, isHeartbeat, type ImpressionClickTiming, type ImpressionClickTopics } from './config.js'
 import type { ImpressionClickSerdes } from './serdes.js'
 import type { AdEvent, CampaignCtr, Click, Impression } from './schemas/types.js'
 
@@ -147,9 +139,9 @@ export function buildTopology(options: ImpressionClickTopologyOptions): Topology
     name: 'clicks-source',
   })
 
-  // Clicks from impressionTime up to impressionTime + 15 min match: before(0) closes the window's
+  // Clicks from impressionTime up to impressionTime + the join window (15 min by default) match: before(0) closes the window's
   // lower end at the impression, ofTimeDifference the upper end; grace admits late clicks.
-  const joinWindows = JoinWindows.ofTimeDifferenceAndGrace(JOIN_WINDOW_MS, timing.joinGraceMs).before(0)
+  const joinWindows = JoinWindows.ofTimeDifferenceAndGrace(timing.joinWindowMs, timing.joinGraceMs).before(0)
   const adEvents = impressions.leftJoin(
     clicks,
     (impression: Impression, click: Click | null) => toAdEvent(impression, click),
@@ -174,7 +166,7 @@ export function buildTopology(options: ImpressionClickTopologyOptions): Topology
     .processValues(stampWithImpressionTime, { name: 'stamp-impression-time' })
     .selectKey((_id, event) => event.campaignId, { name: 'by-campaign' })
     .groupByKey({ keySerde: key, valueSerde: serdes.adEvent, name: 'ctr-by-campaign' })
-    .windowedBy(TimeWindows.ofSizeAndGrace(CTR_WINDOW_MS, timing.ctrGraceMs))
+    .windowedBy(TimeWindows.ofSizeAndGrace(timing.ctrWindowMs, timing.ctrGraceMs))
     .aggregate(
       (): CtrCounts => ({ impressions: 0, clicks: 0 }),
       addToCounts,

@@ -4,7 +4,7 @@
  * to the application; its docs show the same shape: `queryMetadataForKey` → the owner's
  * `application.server` → a REST call).
  *
- * Built on `node:http`: six GET routes and one proxied request need no router, body parser or
+ * Built on `node:http`: seven GET routes and one proxied request need no router, body parser or
  * middleware, and a framework would add a dependency (and its release cadence) to every user of
  * the core package for nothing this module uses.
  *
@@ -12,6 +12,10 @@
  * - `/health/live`: 200 while the processing loop is alive, else 503.
  * - `/health/ready`: 200 when RUNNING with restoration done, else 503.
  * - `/metrics`: Prometheus text (`createPrometheusScraper`), when the client exposes `metrics()`.
+ * - `/topology`: the live topology ({@link liveTopology}) of this instance, when the `topology`
+ *   option is given and the client exposes `metrics()`: JSON `{ state, health?, takenAt, sources,
+ *   stores, processors }` (a {@link LiveTopologySnapshot} with the client state and health);
+ *   `?format=mermaid` the annotated Mermaid flowchart, `?format=table` the text table (text/plain).
  * - `/stores/:store/keys/:key`: a key-value store's value of `key`.
  * - `/stores/:store/keys/:key/windows?from=&to=`: a window store's windows of `key` whose start is
  *   in `[from, to]` (epoch ms; open ends when left out).
@@ -33,6 +37,8 @@ import type { KafkaStreams } from '../app/kafka-streams.js'
 import type { QueryableKeyValueStore, QueryableSessionStore, QueryableWindowStore } from '../app/interactive-queries.js'
 import { createPrometheusScraper, type PrometheusScraper, type PrometheusScraperOptions } from '../metrics/prometheus.js'
 import type { MetricsSource } from '../metrics/types.js'
+import { liveTopology, type LiveTopologySnapshot } from '../app/live-topology.js'
+import type { TopologyDescription } from '../../topology/internals/describe.js'
 
 /** Header marking a query forwarded by another instance (its value: the forwarding instance's address). */
 export const FORWARDED_HEADER = 'x-kstreams-forwarded-by'
@@ -78,6 +84,11 @@ export interface StreamsHttpServerOptions {
   readonly retryAfterSeconds?: number
   /** Options of the Prometheus scraper behind `/metrics`. */
   readonly prometheus?: PrometheusScraperOptions
+  /**
+   * The topology the client runs (`builder.build()`, anything with `describe()`): serves the live
+   * topology at `/topology`. Without it `/topology` answers 404.
+   */
+  readonly topology?: { describe(): TopologyDescription }
 }
 
 class HttpError extends Error {
@@ -178,6 +189,7 @@ export class StreamsHttpServer {
       const path = url.pathname
       if (path === '/health/live' || path === '/health/ready') return this.#health(streams, path.endsWith('ready'), res)
       if (path === '/metrics') return await this.#metrics(streams, res)
+      if (path === '/topology') return this.#topology(streams, url.searchParams.get('format'), res)
       const m = /^\/stores\/([^/]+)\/keys\/([^/]+)(\/windows|\/sessions)?\/?$/.exec(path)
       if (m) return await this.#query(streams, req, res, url, decodeURIComponent(m[1]!), decodeURIComponent(m[2]!), m[3])
       throw new HttpError(404, `no route for ${path}`)
@@ -223,6 +235,27 @@ export class StreamsHttpServer {
     }
     const text = await scraper.scrape()
     res.writeHead(200, { 'content-type': scraper.contentType, 'cache-control': 'no-store' }).end(text)
+  }
+
+  #topology(streams: HttpStreamsSource, format: string | null, res: http.ServerResponse): void {
+    const topology = this.#options.topology
+    if (!topology) throw new HttpError(404, 'no topology given to the HTTP server (option `topology`)')
+    if (typeof streams.metrics !== 'function') throw new HttpError(404, 'this client exposes no metrics()')
+    const view = liveTopology(topology, streams as HttpStreamsSource & MetricsSource)
+    if (format === 'mermaid' || format === 'table') {
+      const text = format === 'mermaid' ? view.toMermaid() : view.toTable()
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }).end(text)
+      return
+    }
+    if (format !== null && format !== 'json') throw new HttpError(400, `format must be json, mermaid or table, got '${format}'`)
+    const snapshot: LiveTopologySnapshot = {
+      takenAt: view.takenAt,
+      sources: view.sources,
+      stores: view.stores,
+      processors: view.processors,
+    }
+    const health = typeof streams.health === 'function' ? streams.health() : undefined
+    this.#json(res, 200, { state: streams.state, ...(health ? { health } : {}), ...snapshot })
   }
 
   #storeDef(streams: HttpStreamsSource, name: string): StoreDef {

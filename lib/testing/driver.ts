@@ -57,6 +57,7 @@ import {
   type WindowStore,
 } from '../../topology/index.js'
 import { taskIdString } from '../../topology/processor/types.js'
+import { RecordCache } from '../../topology/state/caching.js'
 import { StreamsMetrics } from '../metrics/streams-metrics.js'
 import { isRecordingLevel } from '../metrics/registry.js'
 import type { Metric, MetricName, RecordingLevel } from '../metrics/types.js'
@@ -98,7 +99,19 @@ export interface TopologyTestDriverConfig {
   readonly idleAdvanceMs?: number
   /** How far (ms) the idle advance keeps stream-time behind the wall clock. @defaultValue 0 */
   readonly idleAdvanceDelayMs?: number
+  /**
+   * Bytes of the record caches (KIP-63; Kafka Streams `statestore.cache.max.bytes`). As in Kafka
+   * Streams' driver, the driver commits after every record it processes (and after wall-clock
+   * punctuation), which flushes the caches: caching then only merges the updates of one key made
+   * while one input record is processed, and forwards them after that record's processing (and
+   * its stream-time punctuation). 0 disables caching: every update is forwarded at once.
+   * @defaultValue 10485760 (10 MiB)
+   */
+  readonly statestoreCacheMaxBytes?: number
 }
+
+/** Default of {@link TopologyTestDriverConfig.statestoreCacheMaxBytes}: 10 MiB, as Kafka Streams. */
+const DEFAULT_CACHE_MAX_BYTES = 10 * 1024 * 1024
 
 /** The `thread-id` tag of the driver's metrics. */
 export const DRIVER_THREAD_ID = 'topology-test-driver'
@@ -142,11 +155,16 @@ export class TopologyTestDriver {
   private closed = false
   private busy: Promise<void> = Promise.resolve()
   private readonly streamsMetrics: StreamsMetrics
+  private readonly recordCache: RecordCache
 
   constructor(topology: Topology, config: TopologyTestDriverConfig = {}, initialWallClockTimeMs: number = Date.now()) {
     this.config = config
     this.wallClockMs = initialWallClockTimeMs
     this.lastInputMs = initialWallClockTimeMs
+    const cacheBytes = config.statestoreCacheMaxBytes
+    if (cacheBytes !== undefined && (typeof cacheBytes !== 'number' || !Number.isInteger(cacheBytes) || cacheBytes < 0))
+      throw new TypeError(`TopologyTestDriver: statestoreCacheMaxBytes must be an integer >= 0, got ${String(cacheBytes)}`)
+    this.recordCache = new RecordCache(cacheBytes ?? DEFAULT_CACHE_MAX_BYTES)
     for (const k of ['idleAdvanceMs', 'idleAdvanceDelayMs'] as const) {
       const v = config[k]
       if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < (k === 'idleAdvanceMs' ? -1 : 0)))
@@ -199,7 +217,7 @@ export class TopologyTestDriver {
     for (const sub of def.subtopologies) {
       const taskId = { subtopology: sub.id, partition: 0 }
       const metrics = this.streamsMetrics.task(DRIVER_THREAD_ID, taskIdString(taskId))
-      const engine = createTaskEngine({ ...base, subtopology: sub, taskId, globalStores, metrics })
+      const engine = createTaskEngine({ ...base, subtopology: sub, taskId, globalStores, metrics, recordCache: this.recordCache })
       await engine.init()
       this.engines.push(engine)
       for (const n of sub.nodes) {
@@ -285,6 +303,8 @@ export class TopologyTestDriver {
         for (const engine of route.engines) {
           await engine.prepareBatch([raw])
           await engine.process(raw)
+          // Kafka Streams' driver commits after each record: the record caches flush
+          await engine.flushCaches?.()
           this.capture(queue)
         }
       }
@@ -349,6 +369,7 @@ export class TopologyTestDriver {
       const queue: RawRecord[] = []
       for (const engine of [...this.globalEngines, ...this.engines]) {
         await engine.punctuateWallClock(this.wallClockMs)
+        await engine.flushCaches?.()
         this.capture(queue)
       }
       await this.drain(queue)
@@ -359,6 +380,7 @@ export class TopologyTestDriver {
           // as the runtime: a task without stream-time (no record yet) is not advanced
           if (engine.streamTime() < 0) continue
           await engine.advanceStreamTime(to)
+          await engine.flushCaches?.()
           this.capture(queue)
           await this.drain(queue)
         }

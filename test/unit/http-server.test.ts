@@ -56,6 +56,32 @@ describe('StreamsHttpServer', () => {
     expect(await get('/health/ready')).toMatchObject({ status: 200, body: { ready: true, live: true } })
   })
 
+  it('serves the live topology at /topology (JSON, mermaid, table) when given the topology, 404 otherwise', async () => {
+    const t = topology()
+    const s = new KafkaStreams(t, { applicationId: 'http-unit', bootstrapServers: '127.0.0.1:1' })
+    const withTopology = new StreamsHttpServer(s, { port: 0, topology: t })
+    servers.push(withTopology)
+    const { port } = await withTopology.listen()
+    const r = await fetch(`http://127.0.0.1:${port}/topology`)
+    expect(r.status).toBe(200)
+    const body = (await r.json()) as { state: string; health: { ready: boolean }; sources: unknown[]; stores: unknown[] }
+    // not started: state and health of the client, the topology's source and store without live values yet
+    expect(body.state).toBe('CREATED')
+    expect(body.health.ready).toBe(false)
+    expect(body.sources).toEqual([{ topic: 'in', subtopology: 0 }])
+    expect(body.stores).toEqual([{ store: 'counts', subtopology: 0 }])
+    const mermaid = await fetch(`http://127.0.0.1:${port}/topology?format=mermaid`)
+    expect(mermaid.headers.get('content-type')).toMatch(/^text\/plain/)
+    expect(await mermaid.text()).toMatch(/^(flowchart|graph) /)
+    expect(await (await fetch(`http://127.0.0.1:${port}/topology?format=table`)).text()).toMatch(/topic in/)
+    expect((await fetch(`http://127.0.0.1:${port}/topology?format=svg`)).status).toBe(400)
+    const get = await serve(s)
+    expect(await get('/topology')).toMatchObject({
+      status: 404,
+      body: { error: 'no topology given to the HTTP server (option `topology`)' },
+    })
+  })
+
   it('gives clear 404/503 answers for stores and keys', async () => {
     const get = await serve(streams())
     expect(await get('/stores/nope/keys/a')).toMatchObject({ status: 404, body: { error: "unknown store 'nope'" } })

@@ -2,12 +2,13 @@ import { describe, expect, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import avsc from 'avsc'
-import { CTR_WINDOW_MS, DEFAULT_TIMING, JOIN_WINDOW_MS, isHeartbeat } from '../../examples/impression-click/config.js'
+import { CTR_WINDOW_MS, DEFAULT_TIMING, JOIN_WINDOW_MS, LIVE_TIMING, isHeartbeat } from '../../examples/impression-click/config.js'
 import {
   defaultGeneratorOptions,
   heartbeatCampaigns,
   heartbeatTimes,
   heartbeats,
+  liveGeneratorOptions,
   parseGeneratorArgs,
   plan,
   replaySpanMs,
@@ -111,6 +112,52 @@ describe('impression-click generator plan', () => {
     expect(delays.some((d) => d < 0)).toBe(true)
     expect(delays.some((d) => d > JOIN_WINDOW_MS)).toBe(true)
     expect([...clicks.keys()].some((id) => !impressions.has(id))).toBe(true)
+  })
+
+  it('live plan (the demo): short windows, nothing sent before its event time, lateness within grace except the too-late impressions', () => {
+    const o: GeneratorOptions = { ...liveGeneratorOptions(), count: 18_000, startTime: Date.UTC(2026, 0, 1), tooLateShare: 0.01 }
+    expect(o.timing).toEqual(LIVE_TIMING)
+    const { records, truth } = plan(o)
+    const { joinWindowMs, joinGraceMs, ctrWindowMs } = LIVE_TIMING
+    const tooLate = new Set(truth.tooLateIds)
+    expect(tooLate.size).toBeGreaterThan(5)
+    const impressions = new Map<string, { campaignId: string; time: number }>()
+    const clicks = new Map<string, { clickId: string; time: number }>()
+    for (const r of records) {
+      const time = r.kind === 'impression' ? r.value.impressionTime : r.value.clickTime
+      // event time at or before the wall-clock moment of sending: never stamped in the future
+      expect(r.sendAt).toBeGreaterThanOrEqual(time)
+      if (r.kind === 'impression' && tooLate.has(r.key)) expect(r.sendAt - time).toBeGreaterThan(joinWindowMs + joinGraceMs)
+      // every other record trails the wall clock by less than the join grace (and the demo's idle advance delay, 3 s)
+      else expect(r.sendAt - time).toBeLessThan(Math.min(joinGraceMs, 3_000))
+      if (r.kind === 'impression') impressions.set(r.key, { campaignId: r.value.campaignId, time })
+      else clicks.set(r.key, { clickId: r.value.clickId, time })
+    }
+    // the truth's windows are the live CTR windows of the on-time impressions
+    const windows = new Map<string, { impressions: number; clicks: number }>()
+    for (const [id, imp] of impressions) {
+      if (tooLate.has(id)) continue
+      const c = clicks.get(id)
+      const match = c !== undefined && c.time >= imp.time && c.time <= imp.time + joinWindowMs
+      const key = `${imp.campaignId}@${imp.time - (imp.time % ctrWindowMs)}`
+      const w = windows.get(key) ?? { impressions: 0, clicks: 0 }
+      w.impressions++
+      if (match) w.clicks++
+      windows.set(key, w)
+    }
+    expect(
+      Object.fromEntries(truth.windows.map((w) => [`${w.campaignId}@${w.windowStart}`, { impressions: w.impressions, clicks: w.clicks }])),
+    ).toEqual(Object.fromEntries(windows))
+    expect(truth.windows.every((w) => w.windowEnd - w.windowStart === ctrWindowMs)).toBe(true)
+    // clicks inside, after and before the join window all occur
+    const delays = [...clicks].filter(([id]) => impressions.has(id)).map(([id, c]) => c.time - impressions.get(id)!.time)
+    expect(delays.some((d) => d < 0)).toBe(true)
+    expect(delays.some((d) => d > joinWindowMs)).toBe(true)
+    expect(delays.some((d) => d >= 0 && d <= joinWindowMs)).toBe(true)
+    // the CLI's --live: no heartbeats, the live options
+    const args = parseGeneratorArgs(['--live', '--count', '100'])
+    expect(args.heartbeats).toBe(false)
+    expect(args.options).toMatchObject({ live: true, speedup: 1, count: 100, timing: LIVE_TIMING })
   })
 
   it('sends records in send-time order with bounded out-of-order delays', () => {

@@ -272,3 +272,94 @@ describe('late records of stream-stream joins go to side topics', () => {
     ).toThrow("join: late records sent to a side topic are not joined; lateRecords must be 'drop' with lateRecordsTo")
   })
 })
+
+describe('late records of windowed cogroups go to a side topic', () => {
+  const concat = (_k: string, v: string, agg: string) => agg + v
+
+  function cogroupDriver(windows: 'time' | 'session') {
+    const b = new StreamsBuilder()
+    const one = b.stream<string, string>('one', { keySerde: S, valueSerde: S }).groupByKey()
+    const two = b.stream<string, string>('two', { keySerde: S, valueSerde: S }).groupByKey()
+    const cogrouped = one.cogroup(concat).cogroup(two, concat)
+    if (windows === 'time') {
+      cogrouped
+        .windowedBy(TimeWindows.ofSizeAndGrace(10, 5))
+        .withLateRecords(LateRecords.to('late'))
+        .aggregate(() => '', Materialized.as<string, string>('agg').withValueSerde(S), { name: 'activity' })
+        .toStream()
+        .to('out', { keySerde: timeWindowedSerde(S, 10), valueSerde: S })
+    } else {
+      cogrouped
+        .windowedBy(SessionWindows.ofInactivityGapAndGrace(10, 0))
+        .withLateRecords(LateRecords.to('late', Produced.as('cogroup-late-sink')))
+        .aggregate(
+          () => '',
+          (_k, a, b2) => a + b2,
+          Materialized.as<string, string>('sessions').withValueSerde(S),
+          { name: 'sessions' },
+        )
+    }
+    const d = new TopologyTestDriver(b.build())
+    drivers.push(d)
+    return d
+  }
+
+  it('time windows: each input drops its late records to the one side topic, naming its own aggregate processor; on-time records aggregate as before', async () => {
+    const d = cogroupDriver('time')
+    const one = d.createInputTopic('one', S, S)
+    const two = d.createInputTopic('two', S, S)
+    const out = d.createOutputTopic<Windowed<string>, string>('out', timeWindowedSerde(S, 10), S)
+    const late = d.createOutputTopic('late', S, S)
+    await one.pipeInput('a', 'x', 3)
+    await two.pipeInput('a', 'y', 5)
+    await one.pipeInput('a', 'z', 16) // stream-time 16: window [0,10) closed at 10 + 5 = 15
+    await one.pipeInput('a', 'late1', 4, { trace: 't1' })
+    // each input's aggregate processor observes its own stream-time (Kafka Streams' per-processor
+    // observedStreamTime): input two is at 5 here, so 6 would still be on time
+    await two.pipeInput('a', 'w', 12) // window [10,20) still open
+    await two.pipeInput('a', 'v', 21) // input two's stream-time 21
+    await two.pipeInput('a', 'late2', 6)
+    expect(out.readRecordsToList().map((r) => `${r.key!.key}@${r.key!.window.startMs}=${r.value}`)).toEqual([
+      'a@0=x',
+      'a@0=xy',
+      'a@10=z',
+      'a@10=zw',
+      'a@20=v',
+    ])
+    const records = late.readRecordsToList()
+    expect(records.map(lateOf)).toEqual([
+      { record: 'a:late1@4', processor: 'activity-cogroup-agg-0', window: [0, 10], streamTime: 16, lateness: 12 },
+      { record: 'a:late2@6', processor: 'activity-cogroup-agg-1', window: [0, 10], streamTime: 21, lateness: 15 },
+    ])
+    expect(records[0]!.headers['trace']).toBe('t1')
+    expect(d.droppedRecords()).toBe(2)
+  })
+
+  it('session windows: a record whose session would already be closed goes to the side topic; the sink hangs below every input aggregate', async () => {
+    const d = cogroupDriver('session')
+    const one = d.createInputTopic('one', S, S)
+    const two = d.createInputTopic('two', S, S)
+    const late = d.createOutputTopic('late', S, S)
+    await one.pipeInput('k', 'a', 100)
+    await two.pipeInput('k', 'c', 100) // input two's stream-time 100: close time 100 - 10 - 0 = 90
+    await two.pipeInput('j', 'early', 50) // session [50,50] ends before 90: late
+    await one.pipeInput('k', 'b', 95) // merges into [95, 100]: fine
+    expect(late.readRecordsToList().map(lateOf)).toEqual([
+      { record: 'j:early@50', processor: 'sessions-cogroup-agg-1', window: [50, 50], streamTime: 100, lateness: 50 },
+    ])
+    expect(d.droppedRecords('late')).toBe(1)
+  })
+
+  it('describes one side sink below every input aggregate (named by Produced, else <store>-late-records) and rejects a missing topic', () => {
+    const b = new StreamsBuilder()
+    const one = b.stream<string, string>('one', { keySerde: S, valueSerde: S }).groupByKey()
+    const two = b.stream<string, string>('two', { keySerde: S, valueSerde: S }).groupByKey()
+    const windowed = one.cogroup(concat).cogroup(two, concat).windowedBy(TimeWindows.ofSizeAndGrace(10, 5))
+    windowed
+      .withLateRecords(LateRecords.to('late-topic'))
+      .aggregate(() => '', Materialized.as<string, string>('agg').withValueSerde(S), { name: 'activity' })
+    const text = b.build().describe().toString()
+    expect(text).toContain('Sink: agg-late-records (topic: late-topic)\n      <-- activity-cogroup-agg-0, activity-cogroup-agg-1')
+    expect(() => windowed.withLateRecords({ topic: '' })).toThrow("parameter 'topic' of the late records must be a non-empty string")
+  })
+})

@@ -41,6 +41,7 @@ import { slidingWindowAggregateSupplier } from '../processors/windowed/sliding-w
 import { sessionWindowAggregateSupplier } from '../processors/windowed/session-window-aggregate.js'
 import { sessionWindowedSerde, timeWindowedSerde } from '../processors/windowed/windowed-serdes.js'
 import type { Aggregator, Initializer, Merger } from '../processors/windowed/types.js'
+import { checkLateRecords, type LateRecordsConfig, type LateRecordsTarget } from './late-records.js'
 
 /** Processor-name prefix of the per-input aggregate processors (Kafka Streams: `CogroupedKStreamImpl.AGGREGATE_NAME`). */
 export const COGROUP_AGGREGATE_NAME = 'COGROUPKSTREAM-AGGREGATE-'
@@ -159,8 +160,22 @@ export class TimeWindowedCogroupedKStream<K, VOut> {
     /** @internal */ readonly cogrouped: CogroupedKStream<K, VOut>,
     /** The windows aggregated over. */
     readonly windows: TimeWindows | SlidingWindows,
+    /** @internal */ readonly lateRecords?: LateRecordsConfig<K, unknown>,
   ) {
     Object.freeze(this)
+  }
+
+  /**
+   * Sends the records every input drops as late (after its window's grace) to a side topic, as
+   * `TimeWindowedKStream.withLateRecords` does (a kstreams extension; headers
+   * `LATE_RECORD_HEADERS`, the processor header naming the input's aggregate processor). One sink,
+   * `produced.name` or `<store name>-late-records`, below every input's aggregate processor. Value
+   * serde: `produced`'s, else the inputs' common value serde when they share one, else the
+   * application default.
+   * @throws TopologyError when `lateRecords` has no topic
+   */
+  withLateRecords(lateRecords: LateRecordsConfig<K, unknown>): TimeWindowedCogroupedKStream<K, VOut> {
+    return new TimeWindowedCogroupedKStream<K, VOut>(this.cogrouped, this.windows, checkLateRecords(lateRecords, 'withLateRecords'))
   }
 
   /**
@@ -174,7 +189,7 @@ export class TimeWindowedCogroupedKStream<K, VOut> {
     requireFunction(initializer, 'initializer', 'aggregate')
     const kind: CogroupKind<K, VOut> =
       this.windows instanceof TimeWindows ? { type: 'time', windows: this.windows } : { type: 'sliding', windows: this.windows }
-    return buildCogroup<K, VOut, Windowed<K>>(this.cogrouped, kind, initializer, materialized, named, 'aggregate')
+    return buildCogroup<K, VOut, Windowed<K>>(this.cogrouped, kind, initializer, materialized, named, 'aggregate', this.lateRecords)
   }
 }
 
@@ -189,8 +204,18 @@ export class SessionWindowedCogroupedKStream<K, VOut> {
     /** @internal */ readonly cogrouped: CogroupedKStream<K, VOut>,
     /** The session windows aggregated over. */
     readonly windows: SessionWindows,
+    /** @internal */ readonly lateRecords?: LateRecordsConfig<K, unknown>,
   ) {
     Object.freeze(this)
+  }
+
+  /**
+   * Sends the records every input drops as late to a side topic; see
+   * {@link TimeWindowedCogroupedKStream.withLateRecords}.
+   * @throws TopologyError when `lateRecords` has no topic
+   */
+  withLateRecords(lateRecords: LateRecordsConfig<K, unknown>): SessionWindowedCogroupedKStream<K, VOut> {
+    return new SessionWindowedCogroupedKStream<K, VOut>(this.cogrouped, this.windows, checkLateRecords(lateRecords, 'withLateRecords'))
   }
 
   /**
@@ -214,6 +239,7 @@ export class SessionWindowedCogroupedKStream<K, VOut> {
       materialized,
       named,
       'aggregate',
+      this.lateRecords,
     )
   }
 }
@@ -230,7 +256,7 @@ export function checkGrouped(builder: InternalTopologyBuilder, grouped: unknown,
 interface CogroupStore<K, VOut, KR> {
   readonly storeDef: StoreDef
   readonly resultKeySerde: Serde<KR> | undefined
-  readonly supplier: (aggregator: Aggregator<K, any, VOut>) => ProcessorSupplier<K, any, any, any>
+  readonly supplier: (aggregator: Aggregator<K, any, VOut>, lateRecords?: LateRecordsTarget) => ProcessorSupplier<K, any, any, any>
   readonly valueGetter: () => KTableValueGetterSupplier<KR, VOut>
   /** Windowed results: how long after its end a window closes (for `suppress(untilWindowCloses)`). */
   readonly closeAfterEndMs?: number
@@ -274,10 +300,24 @@ function cogroupStore<K, VOut, KR>(
       return {
         storeDef: storeDefFrom(m, 'window', { keySerde, valueSerde }, { retentionMs, windowSizeMs: sizeMs, retainDuplicates: false }),
         resultKeySerde: (keySerde === undefined ? undefined : timeWindowedSerde(keySerde, sizeMs)) as Serde<KR> | undefined,
-        supplier: (aggregator) =>
+        supplier: (aggregator, lateRecords) =>
           kind.type === 'time'
-            ? timeWindowAggregateSupplier<K, any, VOut>({ windows: kind.windows, storeName, emitStrategy, initializer, aggregator })
-            : slidingWindowAggregateSupplier<K, any, VOut>({ windows: kind.windows, storeName, emitStrategy, initializer, aggregator }),
+            ? timeWindowAggregateSupplier<K, any, VOut>({
+                windows: kind.windows,
+                storeName,
+                emitStrategy,
+                initializer,
+                aggregator,
+                ...(lateRecords ? { lateRecords } : {}),
+              })
+            : slidingWindowAggregateSupplier<K, any, VOut>({
+                windows: kind.windows,
+                storeName,
+                emitStrategy,
+                initializer,
+                aggregator,
+                ...(lateRecords ? { lateRecords } : {}),
+              }),
         valueGetter: () => windowStoreValueGetterSupplier<K, VOut>(storeName) as unknown as KTableValueGetterSupplier<KR, VOut>,
         closeAfterEndMs: windows.gracePeriodMs(),
       }
@@ -294,8 +334,16 @@ function cogroupStore<K, VOut, KR>(
       return {
         storeDef,
         resultKeySerde: (keySerde === undefined ? undefined : sessionWindowedSerde(keySerde)) as Serde<KR> | undefined,
-        supplier: (aggregator) =>
-          sessionWindowAggregateSupplier<K, any, VOut>({ windows, storeName, emitStrategy, initializer, aggregator, merger }),
+        supplier: (aggregator, lateRecords) =>
+          sessionWindowAggregateSupplier<K, any, VOut>({
+            windows,
+            storeName,
+            emitStrategy,
+            initializer,
+            aggregator,
+            merger,
+            ...(lateRecords ? { lateRecords } : {}),
+          }),
         valueGetter: () => sessionStoreValueGetterSupplier<K, VOut>(storeName) as unknown as KTableValueGetterSupplier<KR, VOut>,
         closeAfterEndMs: windows.inactivityGap() + windows.gracePeriodMs(),
       }
@@ -316,6 +364,7 @@ function buildCogroup<K, VOut, KR>(
   materialized: MaterializedConfig<K, VOut> | undefined,
   named: NamedConfig | undefined,
   method: string,
+  lateRecords?: LateRecordsConfig<K, unknown>,
 ): KTable<KR, VOut> {
   const { builder, patterns, shared } = cogrouped
   checkPatterns(patterns)
@@ -365,9 +414,11 @@ function buildCogroup<K, VOut, KR>(
   builder.copartition(sourceNodes)
 
   const aggregateNames: string[] = []
+  const lateSinkName = lateRecords ? (lateRecords.produced?.name ?? `${m.storeName}-late-records`) : undefined
   patterns.forEach(({ grouped, aggregator }, i) => {
     const name = suffixOrGenerate(builder, named?.name, `-cogroup-agg-${i}`, COGROUP_AGGREGATE_NAME)
-    builder.addProcessor(name, store.supplier(aggregator), [parents.get(grouped)!.node])
+    const late = lateSinkName !== undefined ? { sinkName: lateSinkName, processorName: name } : undefined
+    builder.addProcessor(name, store.supplier(aggregator, late), [parents.get(grouped)!.node])
     if (i === 0) builder.addStateStore(store.storeDef, { processorNames: [name] })
     else builder.connectProcessorAndStores(name, [store.storeDef.name])
     aggregateNames.push(name)
@@ -375,6 +426,22 @@ function buildCogroup<K, VOut, KR>(
   const mergeName = suffixOrGenerate(builder, named?.name, '-cogroup-merge', COGROUP_MERGE_NAME)
   builder.addProcessor(mergeName, passThroughSupplier(), aggregateNames)
   if (store.closeAfterEndMs !== undefined) registerWindowedNode(builder, mergeName, store.closeAfterEndMs)
+  if (lateRecords !== undefined && lateSinkName !== undefined) {
+    // one side-output sink below every input's aggregate processor
+    const produced = lateRecords.produced ?? {}
+    const valueSerdes = new Set(patterns.map((p) => p.grouped.valueSerde))
+    const valueSerde = produced.valueSerde ?? (valueSerdes.size === 1 ? [...valueSerdes][0] : undefined)
+    const lateKeySerde = produced.keySerde ?? keySerde
+    builder.addSink({
+      name: lateSinkName,
+      topic: lateRecords.topic,
+      parents: aggregateNames,
+      sideOutput: true,
+      ...(lateKeySerde !== undefined ? { keySerde: lateKeySerde } : {}),
+      ...(valueSerde !== undefined ? { valueSerde } : {}),
+      ...(produced.partitioner !== undefined ? { partitioner: produced.partitioner } : {}),
+    })
+  }
 
   const origin: TableOrigin<KR, VOut> = {
     enableSendingOldValues() {

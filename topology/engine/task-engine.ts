@@ -36,6 +36,8 @@ import type {
 import { taskIdString } from '../processor/types.js'
 import type { BytesStoreBase, StateStore, StoreDef } from '../state/types.js'
 import { createTypedStore } from '../state/typed.js'
+import { CachingKeyValueBytesStore, type CacheHost, type CacheRecordContext } from '../state/caching.js'
+import type { KeyValueBytesStore } from '../state/types.js'
 import type { NodeDef, RawRecord, SubtopologyDef, TaskEngine, TaskEngineOptions } from './types.js'
 import { NOOP_TASK_METRICS, type TaskMetrics, type ValueRecorder } from './metrics.js'
 
@@ -104,6 +106,14 @@ export class DefaultTaskEngine implements TaskEngine {
   private readonly patternSources: RuntimeNode[] = []
   private readonly typedStores = new Map<string, StateStore>()
   private readonly bytes = new Map<string, BytesStoreBase>()
+  /** Record caches of the stores that cache (KIP-63), in store order. */
+  private readonly caches: CachingKeyValueBytesStore[] = []
+  /**
+   * The record each processor invocation is processing (innermost first), for the record context
+   * of cached writes; tracked only when the task has a record cache.
+   */
+  private contextRecord: StreamRecord<any, any> | undefined
+  private trackContext = false
   private readonly partitionTimes = new Map<string, number>()
   private readonly streamSchedules: Schedule[] = []
   private readonly wallSchedules: Schedule[] = []
@@ -166,9 +176,17 @@ export class DefaultTaskEngine implements TaskEngine {
           break
       }
       this.bytes.set(name, bytes)
+      const cache = this.opts.recordCache
+      let view: BytesStoreBase = bytes
+      if (cache !== undefined && cache.enabled && def.cachingEnabled && def.type === 'keyValue' && def.versioned === undefined) {
+        const cached = new CachingKeyValueBytesStore(bytes as KeyValueBytesStore, cache, this.cacheHost())
+        this.caches.push(cached)
+        this.trackContext = true
+        view = cached
+      }
       this.typedStores.set(
         name,
-        createTypedStore(def, bytes, {
+        createTypedStore(def, view, {
           applicationId: topology.applicationId,
           ...(this.opts.defaultKeySerde !== undefined ? { defaultKeySerde: this.opts.defaultKeySerde } : {}),
           ...(this.opts.defaultValueSerde !== undefined ? { defaultValueSerde: this.opts.defaultValueSerde } : {}),
@@ -241,6 +259,40 @@ export class DefaultTaskEngine implements TaskEngine {
           place: this.place(node),
         })
       }
+    }
+  }
+
+  private cacheHost(): CacheHost {
+    return {
+      recordContext: (): CacheRecordContext => {
+        const r = this.contextRecord
+        return r !== undefined
+          ? { timestamp: r.timestamp, headers: r.headers, metadata: this.currentMeta }
+          : { timestamp: this.streamTimeMs, headers: {}, metadata: this.currentMeta }
+      },
+      withRecordContext: async (context, fn) => {
+        const meta = this.currentMeta
+        this.currentMeta = context.metadata
+        try {
+          await fn()
+        } finally {
+          this.currentMeta = meta
+        }
+      },
+    }
+  }
+
+  async flushCaches(): Promise<void> {
+    if (this.caches.length === 0 || !this.initialized || this.closed) return
+    // a flush forwards into downstream stores' caches: flush again until all are empty
+    for (let pass = 0; pass <= this.caches.length; pass++) {
+      let any = false
+      for (const c of this.caches) {
+        if (c.size === 0) continue
+        any = true
+        await c.flushCache()
+      }
+      if (!any) return
     }
   }
 
@@ -509,11 +561,36 @@ export class DefaultTaskEngine implements TaskEngine {
     // inside process() the source read the clock for this record; punctuators read it here
     if (node.e2e !== undefined)
       node.e2e.record((this.currentMeta !== undefined ? this.recordWallClockMs : this.opts.clock()) - record.timestamp)
+    if (this.trackContext) return this.invokeInContext(node, record)
     try {
       const r = node.kind === 'sink' ? this.sink(node, record) : node.processor!.process(record)
       if (isPromise(r)) return r.then(undefined, (e) => this.handleError(node, e))
       return undefined
     } catch (e) {
+      return this.handleError(node, e)
+    }
+  }
+
+  /** {@link invoke} keeping `contextRecord` on `record` while the node runs (record caches need it). */
+  private invokeInContext(node: RuntimeNode, record: StreamRecord<any, any>): MaybePromise {
+    const outer = this.contextRecord
+    this.contextRecord = record
+    try {
+      const r = node.kind === 'sink' ? this.sink(node, record) : node.processor!.process(record)
+      if (isPromise(r))
+        return r.then(
+          () => {
+            this.contextRecord = outer
+          },
+          (e) => {
+            this.contextRecord = outer
+            return this.handleError(node, e)
+          },
+        )
+      this.contextRecord = outer
+      return undefined
+    } catch (e) {
+      this.contextRecord = outer
       return this.handleError(node, e)
     }
   }
@@ -666,6 +743,10 @@ export class DefaultTaskEngine implements TaskEngine {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    // entries not flushed by a commit belong to no committed state (a dirty close, a rewind to the
+    // last commit): dropped, and their bytes go back to the instance's shared budget, which the
+    // task's next incarnation and the other tasks keep using
+    for (const c of this.caches) await c.close()
     let first: unknown
     for (const node of this.order) {
       try {

@@ -8,6 +8,7 @@ import type { Headers, Serde } from '../serde.js'
 import type { ProcessorSupplier, StreamPartitioner, TaskId, TimestampExtractor, TopicNameExtractor } from '../processor/types.js'
 import type { BytesStoreBase, StateStore, StoreDef, StoreProvider } from '../state/types.js'
 import type { TaskMetrics } from './metrics.js'
+import type { RecordCache } from '../state/caching.js'
 
 export interface SourceNodeDef {
   readonly type: 'source'
@@ -170,6 +171,14 @@ export interface TaskEngineOptions {
    * the global store processors (e.g. a TaskEngine built with `globalSubtopologyDef`).
    */
   readonly globalStores?: (name: string) => StateStore | undefined
+  /**
+   * The record cache budget (KIP-63, Kafka Streams' `statestore.cache.max.bytes`), shared by the
+   * tasks of an application instance. Key-value stores with caching enabled (DSL tables and
+   * aggregations by default) then forward only the latest update of each key, when
+   * {@link TaskEngine.flushCaches} runs or the budget overflows. Absent or `maxBytes` 0: no
+   * caching, every update is forwarded at once.
+   */
+  readonly recordCache?: RecordCache
 }
 
 /**
@@ -217,6 +226,15 @@ export interface TaskEngine {
    * punctuators. Does nothing and returns false when `streamTimeMs` is not beyond stream-time.
    */
   advanceStreamTime(streamTimeMs: number): Promise<boolean>
+  /**
+   * Flushes the record caches of the task's stores (KIP-63): each cached key's latest value is
+   * written to the store below and forwarded downstream (sinks hand it to the collector). The
+   * runtime calls it at commit before the stores' `prepareCommit` (so the flushed output and the
+   * changelog go into the same transaction), the TopologyTestDriver after each record. Repeats
+   * until every cache is empty (a flush may write into a downstream store's cache). Optional for
+   * engines without caches.
+   */
+  flushCaches?(): Promise<void>
   /** Typed store facade by name (interactive queries, the test driver). */
   getStateStore(name: string): StateStore | undefined
   /** The bytes stores this task created, by store name (the runtime flushes/checkpoints them). */

@@ -9,16 +9,19 @@ import type { TimestampedKeyValueStore } from '../state/typed.js'
 import { valueAndTimestamp } from '../state/typed.js'
 import { change, type Change } from './change.js'
 import type { TableNodeFlags } from './table.js'
+import { TimestampedTupleForwarder } from './forwarder.js'
 
 abstract class AggProcessor<K, VIn, VAgg> implements Processor<K, VIn, K, Change<VAgg>> {
   protected ctx!: ProcessorContext<K, Change<VAgg>>
   protected store!: TimestampedKeyValueStore<K, VAgg>
   protected sendOldValues = false
+  private forwarder!: TimestampedTupleForwarder<K, VAgg>
   constructor(protected readonly flags: TableNodeFlags) {}
   init(context: ProcessorContext<K, Change<VAgg>>): void {
     this.ctx = context
     this.sendOldValues = this.flags.sendOldValues
     this.store = context.getStateStore<TimestampedKeyValueStore<K, VAgg>>(this.flags.storeName!)
+    this.forwarder = new TimestampedTupleForwarder(this.store, context, this.sendOldValues)
   }
   abstract process(record: StreamRecord<K, VIn>): void | Promise<void>
   /** Drops and counts a record with a null key (or, with `checkValue`, a null value); true when dropped. */
@@ -35,7 +38,13 @@ abstract class AggProcessor<K, VIn, VAgg> implements Processor<K, VIn, K, Change
   }
   protected async emit(r: StreamRecord<K, unknown>, newAgg: VAgg | null, oldAgg: VAgg | null, ts: number): Promise<void> {
     await this.store.put(r.key, valueAndTimestamp(newAgg, ts))
-    return this.ctx.forward({ key: r.key, value: change(newAgg, this.sendOldValues ? oldAgg : null), timestamp: ts, headers: r.headers })
+    // with caching the store's flush forwards the key's latest aggregate (KIP-63)
+    return this.forwarder.maybeForward({
+      key: r.key,
+      value: change(newAgg, this.sendOldValues ? oldAgg : null),
+      timestamp: ts,
+      headers: r.headers,
+    })
   }
 }
 

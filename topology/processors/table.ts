@@ -12,6 +12,7 @@ import type { TimestampedKeyValueStore } from '../state/typed.js'
 import { valueAndTimestamp } from '../state/typed.js'
 import { change, type Change } from './change.js'
 import { toKeyValue, type KeyValueLike } from './stateless.js'
+import { TimestampedTupleForwarder } from './forwarder.js'
 import {
   isVersionedStore,
   PUT_RETURN_CODE_NOT_PUT,
@@ -130,12 +131,15 @@ abstract class TableProcessor<K, VIn, KOut, VOut> implements Processor<K, VIn, K
   protected ctx!: ProcessorContext<KOut, VOut>
   protected store: TimestampedKeyValueStore<K, any> | undefined
   protected sendOldValues = false
+  /** Forwards the node's updates, through its store's record cache when it caches (KIP-63). */
+  protected forwarder!: TimestampedTupleForwarder<any, any>
   constructor(protected readonly flags: TableNodeFlags) {}
   init(context: ProcessorContext<KOut, VOut>): void {
     this.ctx = context
     this.sendOldValues = this.flags.sendOldValues
     this.store =
       this.flags.storeName === undefined ? undefined : context.getStateStore<TimestampedKeyValueStore<K, any>>(this.flags.storeName)
+    this.forwarder = new TimestampedTupleForwarder(this.store, context as ProcessorContext<any, any>, this.sendOldValues)
   }
   abstract process(record: StreamRecord<K, VIn>): void | Promise<void>
 }
@@ -170,7 +174,7 @@ export function tableSourceSupplier<K, V>(flags: TableNodeFlags): ProcessorSuppl
         if (this.store) {
           const old = await this.store.get(r.key)
           await this.store.put(r.key, valueAndTimestamp(value, r.timestamp))
-          return this.ctx.forward({
+          return this.forwarder.maybeForward({
             key: r.key,
             value: change(value, this.sendOldValues ? (old?.value ?? null) : null),
             timestamp: r.timestamp,
@@ -199,7 +203,7 @@ export function tableFilterSupplier<K, V>(
         const oldValue = this.sendOldValues ? compute(r.key, r.value.oldValue) : null
         if (this.sendOldValues && oldValue === null && newValue === null) return
         if (this.store) await putTableValue(this.store, r.key, newValue, r.timestamp)
-        return this.ctx.forward({
+        return this.forwarder.maybeForward({
           key: r.key,
           value: change(newValue, oldValue, r.value.isLatest !== false),
           timestamp: r.timestamp,
@@ -220,7 +224,7 @@ export function tableMapValuesSupplier<K, V, VR>(
         const newValue = r.value.newValue === null ? null : mapper(r.value.newValue, r.key)
         const oldValue = this.sendOldValues && r.value.oldValue !== null ? mapper(r.value.oldValue, r.key) : null
         if (this.store) await putTableValue(this.store, r.key, newValue, r.timestamp)
-        return this.ctx.forward({
+        return this.forwarder.maybeForward({
           key: r.key,
           value: change(newValue, oldValue, r.value.isLatest !== false),
           timestamp: r.timestamp,

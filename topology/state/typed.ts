@@ -8,7 +8,7 @@
  * `ValueAndTimestamp<V>` as `[int64 BE timestamp][value bytes]`.
  */
 import { SerializationError } from '../errors.js'
-import { resolveSerde, type Serde } from '../serde.js'
+import { resolveSerde, type Headers, type Serde } from '../serde.js'
 import type {
   KeyValue,
   KeyValueBytesStore,
@@ -24,6 +24,7 @@ import type {
   BytesStoreBase,
 } from './types.js'
 import { VersionedKeyValueStoreFacade } from './versioned.js'
+import { isFlushListenerTarget, type CacheRecordContext } from './caching.js'
 
 /** A key-value store of values with timestamps (Kafka Streams: `TimestampedKeyValueStore`). DSL tables and aggregates use it. */
 export interface TimestampedKeyValueStore<K, V> extends KeyValueStore<K, ValueAndTimestamp<V>> {}
@@ -35,6 +36,28 @@ export interface TimestampedWindowStore<K, V> extends WindowStore<K, ValueAndTim
 export function valueAndTimestamp<V>(value: V | null | undefined, timestamp: number): ValueAndTimestamp<V> | null {
   return value === null || value === undefined ? null : { value, timestamp }
 }
+
+/**
+ * An entry flushed from a store's record cache (KIP-63), deserialized: what the store's flush
+ * listener forwards downstream (Kafka Streams: the `Record<K, Change<V>>` a `CacheFlushListener`
+ * gets).
+ */
+export interface FlushedEntry<K, V> {
+  readonly key: K
+  /** `null`: the key was deleted. */
+  readonly newValue: V | null
+  /** The value before this flush, when old values were asked for; else `null`. */
+  readonly oldValue: V | null
+  /** Timestamp of the record whose write is flushed (the latest write of the key). */
+  readonly timestamp: number
+  /** Headers of that record. */
+  readonly headers: Headers
+  /** @internal the write's record context */
+  readonly context: CacheRecordContext
+}
+
+/** Listener of flushed entries (Kafka Streams: `CacheFlushListener`). */
+export type FlushListener<K, V> = (entry: FlushedEntry<K, V>) => Promise<void>
 
 /** Smallest/largest times used for open time ranges. */
 const MIN_TIME = Number.MIN_SAFE_INTEGER
@@ -183,6 +206,28 @@ export class KeyValueStoreFacade<K, V> implements KeyValueStore<K, V> {
     const old = await this.bytes.get(k)
     if (old !== undefined) await this.bytes.put(k, null)
     return decodeIfPresent(this.valueCodec, old)
+  }
+  /**
+   * Registers the listener of this store's record cache (Kafka Streams:
+   * `CachedStateStore#setFlushListener`, KIP-63): with caching on, writes stay in the cache and the
+   * listener forwards the latest value of each key when the cache is flushed (commit, eviction).
+   * @returns true when the store caches (the listener forwards, the processor must not); false
+   *   when caching is off for this store (the processor forwards each update itself)
+   */
+  setFlushListener(listener: FlushListener<K, V>, sendOldValues: boolean): boolean {
+    if (!isFlushListenerTarget(this.bytes)) return false
+    return this.bytes.setFlushListener(
+      (f) =>
+        listener({
+          key: this.keyCodec.decode(f.key),
+          newValue: f.newValue === null ? null : this.valueCodec.decode(f.newValue),
+          oldValue: f.oldValue === null ? null : this.valueCodec.decode(f.oldValue),
+          timestamp: f.context.timestamp,
+          headers: f.context.headers,
+          context: f.context,
+        }),
+      sendOldValues,
+    )
   }
 }
 

@@ -60,6 +60,17 @@ export interface CommitStrategy {
   commit(tasks: ReadonlyArray<StreamTask>): Promise<CommitOutcome>
 }
 
+/**
+ * Step 1 of every commit: flushes the task's record caches (KIP-63: the latest update of each
+ * cached key is forwarded, its output and store write join this commit), then snapshots the
+ * stores' dirty entries as changelog records.
+ */
+async function prepareCommit(t: StreamTask): Promise<void> {
+  const { engine, stateManager, collector } = t.resources!
+  await engine.flushCaches?.()
+  await stateManager.prepareCommit(collector)
+}
+
 /** Step 3 of every commit: the task's local state, with the changelog positions its output reached. */
 async function commitLocal(t: StreamTask, hooks: RuntimeTestHooks | undefined): Promise<void> {
   const { stateManager: sm, collector } = t.resources!
@@ -108,8 +119,8 @@ export class AtLeastOnceCommit implements CommitStrategy {
     let records = 0
     const results = await Promise.allSettled(
       tasks.map(async (t) => {
-        const { stateManager, collector } = t.resources!
-        await stateManager.prepareCommit(collector)
+        const { collector } = t.resources!
+        await prepareCommit(t)
         const n = collector.sentSinceCommit
         await collector.flush()
         return n
@@ -198,10 +209,10 @@ export class ExactlyOnceCommit implements CommitStrategy {
     const place = { taskId: t.id }
     const producer = t.resources?.transactional
     if (!producer) throw new TaskMigratedError('task has no transactional producer', { place })
-    const { stateManager, collector } = t.resources!
+    const { collector } = t.resources!
     const hook = this.o.hooks?.onCommitPoint
     try {
-      await stateManager.prepareCommit(collector)
+      await prepareCommit(t)
       const offsets = t.offsetsToCommit()
       // after prepareCommit: the changelog records of the store caches count too
       const records = collector.sentSinceCommit
@@ -268,7 +279,7 @@ export class ExactlyOnceV2Commit implements CommitStrategy {
     let records = 0
     const perTask: Array<{ t: StreamTask; offsets: TopicPartitionOffset[] }> = []
     try {
-      await Promise.all(tasks.map((t) => t.resources!.stateManager.prepareCommit(t.collector!)))
+      await Promise.all(tasks.map((t) => prepareCommit(t)))
       for (const t of tasks) {
         records += t.collector!.sentSinceCommit
         perTask.push({ t, offsets: t.offsetsToCommit() })

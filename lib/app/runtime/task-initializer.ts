@@ -19,6 +19,7 @@ import type { OutputRecord, TopologyDef } from '../../../topology/engine/types.j
 import { ProductionError } from '../../../topology/errors.js'
 import type { TaskId } from '../../../topology/processor/types.js'
 import type { StateStore } from '../../../topology/state/types.js'
+import { RecordCache } from '../../../topology/state/caching.js'
 import { meteredStoreProvider } from '../../state/metered.js'
 import type { TaskStateManager } from '../../state/types.js'
 import type { GroupConsumer, ProduceHeaders, StreamsClient, TaskProducer, TransactionalProducer } from '../client/types.js'
@@ -60,6 +61,19 @@ export function taskStateFactory(c: ResolvedStreamsConfig, topology: TopologyDef
       onCommitNeeded: options.onCommitNeeded,
     })
   }
+}
+
+/**
+ * The record cache budget (KIP-63) of an application instance: one per resolved config, which all
+ * stream threads of an instance share, so all its tasks share `statestoreCacheMaxBytes`.
+ */
+const recordCaches = new WeakMap<ResolvedStreamsConfig, RecordCache>()
+
+/** The record cache of the instance that `config` belongs to. */
+export function recordCacheOf(config: ResolvedStreamsConfig): RecordCache {
+  let cache = recordCaches.get(config)
+  if (cache === undefined) recordCaches.set(config, (cache = new RecordCache(config.statestoreCacheMaxBytes)))
+  return cache
 }
 
 export interface TaskInitializerOptions {
@@ -190,6 +204,7 @@ export class TaskInitializer {
         },
         globalStores: this.o.globalStores,
         metrics: task.metrics,
+        recordCache: recordCacheOf(c),
       })
       engineRef.current = engine
       task.metrics?.activeBufferCount(() => task.group.size)
