@@ -179,6 +179,26 @@ describe('exactly-once commit', () => {
     expectExactlyOnce(h, 0, rows(['a', '1'], ['a', '2']))
   })
 
+  it('an EndTxn answered with UNKNOWN_SERVER_ERROR (outcome unknown) rolls back and retries, it is not fatal', async () => {
+    const h = createHarness()
+    h.broker.produce(INPUT, 0, [['a', '1']])
+    await h.assign('0_0')
+    await h.feed('0_0')
+    await h.commit()
+    h.broker.produce(INPUT, 0, [['a', '2']])
+    await h.feed('0_0')
+    h.broker.fail('commit', () => protocolError('UNKNOWN'))
+    await h.commit()
+    expect(h.fatal).toEqual([])
+    expect(h.eventNames()).toContain(StreamsEvents.TASK_RETRY)
+    expect(h.broker.groupOffset(INPUT, 0)).toBe(1)
+    await h.revive()
+    expect(h.client.consumer.seeks.at(-1)).toEqual({ topic: INPUT, partition: 0, offset: '1' })
+    await h.feed('0_0')
+    await h.commit()
+    expectExactlyOnce(h, 0, rows(['a', '1'], ['a', '2']))
+  })
+
   it('a revoked task with pending output is committed on revocation', async () => {
     const h = createHarness()
     h.broker.produce(INPUT, 0, [
