@@ -248,3 +248,16 @@ export function backoffMs(attempt: number, retryBackoffMs: number, maxMs = 1000)
   const jittered = exp * (0.8 + Math.random() * 0.4)
   return Math.round(Math.min(jittered, cap))
 }
+
+/**
+ * Whether a failed transactional commit step (AddPartitionsToTxn, TxnOffsetCommit, EndTxn) failed
+ * with the broker's UNKNOWN_SERVER_ERROR (-1). Fatal elsewhere, it is retriable there: the
+ * transaction's outcome is unknown, as after a request timeout, so the task rewinds to its last
+ * commit with a new producer, whose InitProducerId completes or aborts what the broker holds (the
+ * committed offsets are then read with require_stable). Kafka 4.4's transaction coordinator
+ * answered EndTxn so right after a 9 s broker stall. A persistent one escalates after
+ * `taskTimeoutMs`.
+ */
+export function isUnknownServerError(e: unknown): boolean {
+  return errorChain(e).some((x) => isKafkaJs(x) && x.type === 'UNKNOWN')
+}

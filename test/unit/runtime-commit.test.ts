@@ -179,6 +179,26 @@ describe('exactly-once commit', () => {
     expectExactlyOnce(h, 0, rows(['a', '1'], ['a', '2']))
   })
 
+  it('an EndTxn answered with UNKNOWN_SERVER_ERROR (outcome unknown) rolls back and retries, it is not fatal', async () => {
+    const h = createHarness()
+    h.broker.produce(INPUT, 0, [['a', '1']])
+    await h.assign('0_0')
+    await h.feed('0_0')
+    await h.commit()
+    h.broker.produce(INPUT, 0, [['a', '2']])
+    await h.feed('0_0')
+    h.broker.fail('commit', () => protocolError('UNKNOWN'))
+    await h.commit()
+    expect(h.fatal).toEqual([])
+    expect(h.eventNames()).toContain(StreamsEvents.TASK_RETRY)
+    expect(h.broker.groupOffset(INPUT, 0)).toBe(1)
+    await h.revive()
+    expect(h.client.consumer.seeks.at(-1)).toEqual({ topic: INPUT, partition: 0, offset: '1' })
+    await h.feed('0_0')
+    await h.commit()
+    expectExactlyOnce(h, 0, rows(['a', '1'], ['a', '2']))
+  })
+
   it('a revoked task with pending output is committed on revocation', async () => {
     const h = createHarness()
     h.broker.produce(INPUT, 0, [
@@ -191,6 +211,32 @@ describe('exactly-once commit', () => {
     expect(h.manager.tasks.size).toBe(0)
     expect(h.events.find((e) => e.name === StreamsEvents.TASK_CLOSED)?.payload).toMatchObject({ taskId: '0_0', clean: true })
     expectExactlyOnce(h, 0, rows(['a', '1'], ['b', '1']))
+  })
+
+  it("a new owner reads the committed offsets with require_stable: a committed transaction's offsets still pending are waited for", async () => {
+    // Kafka 4's group coordinator applies a transaction's commit marker asynchronously: right after
+    // EndTxn (and after InitProducerId fenced the old producer) a plain OffsetFetch still answered
+    // the older offset, so a task re-created at once processed its last records again
+    const h = createHarness()
+    h.broker.produce(INPUT, 0, [
+      ['a', '1'],
+      ['a', '2'],
+    ])
+    await h.assign('0_0')
+    await h.feed('0_0')
+    h.broker.offsetMarkersDelayed = true
+    await h.commit()
+    await h.manager.closeLost('the member rejoined the group under a new member id')
+    await h.assign('0_0')
+    expect(h.manager.tasks.has('0_0')).toBe(false)
+    expect(h.events.filter((e) => e.name === StreamsEvents.TASK_RETRY).map((e) => e.payload.taskId)).toEqual(['0_0'])
+    h.broker.writeOffsetMarkers()
+    await h.revive()
+    expect(h.task('0_0').state).toBe('RUNNING')
+    expect(h.client.consumer.seeks.at(-1)).toEqual({ topic: INPUT, partition: 0, offset: '2' })
+    expect(await h.feed('0_0')).toBe(0)
+    await h.commit()
+    expectExactlyOnce(h, 0, rows(['a', '1'], ['a', '2']))
   })
 
   it('a revoked task whose commit fails is rolled back: its output aborted, its offsets not committed', async () => {

@@ -98,7 +98,9 @@ function setup(options: { exactlyOnce: boolean; buffered?: number }) {
     position.clear()
     client.consumer.crash(retriesExceeded(), restarting)
   }
-  return { broker, client, disk, diskOf, fatal, hints, thread, fetch, poll, crash }
+  /** The consumer rejoined: it fetches its partitions from the group's committed offsets again. */
+  const refetch = () => position.clear()
+  return { broker, client, disk, diskOf, fatal, hints, thread, fetch, poll, crash, refetch }
 }
 
 describe('stream thread loop', () => {
@@ -205,6 +207,55 @@ describe('stream thread loop', () => {
             `every record to be processed and committed (${s.broker.groupOffset(INPUT, 0)}, ${s.broker.groupOffset(INPUT, 1)}, ${[...s.thread.tasks.values()].map((t) => t.id + t.state)}, paused ${[...s.client.consumer.paused]})`,
         )
         await until(() => s.diskOf(0).data.get('a') === 9 && s.diskOf(1).data.get('b') === 3, 'the counts to be committed locally')
+        expect(s.fatal).toEqual([])
+      })
+    }
+  }
+})
+
+describe('a join after the member was out of the group (Kafka Streams: onPartitionsLost)', () => {
+  for (const exactlyOnce of [true, false]) {
+    for (const how of ['a new member id', 'a skipped generation'] as const) {
+      it(`closes the tasks it kept and restores them from the changelog when the join shows ${how} (${exactlyOnce ? 'exactly-once' : 'at-least-once'})`, async () => {
+        // a broker froze: the coordinator dropped this member, another member was assigned its
+        // task, processed partition 0 further and committed it; then this member rejoined and got
+        // the task back. Kept open across the gap, the task went on from the other member's
+        // committed offsets with local state that lacked its updates (counts too low).
+        const s = setup({ exactlyOnce })
+        const a = (n: number) => Array.from({ length: n }, (_, i) => ['a', String(i)] as [string, string])
+        s.broker.produce(INPUT, 0, a(3))
+        await s.thread.start()
+        s.client.consumer.listener!.onJoin({ memberId: 'm1', generationId: 1, isLeader: true, assignment: { [INPUT]: [0] } })
+        await until(() => s.thread.tasks.get('0_0')?.state === 'RUNNING', 'the task to run')
+        expect(await s.poll(0)).toBe(3)
+        await until(() => s.broker.groupOffset(INPUT, 0) === 3 && s.disk.data.get('a') === 3, 'the first records to be committed')
+        // the other member's generation: 4 more records of key a processed, its count in the changelog
+        s.broker.produce(INPUT, 0, a(4))
+        s.broker.produce(CHANGELOG, 0, [['a', '7']])
+        if (exactlyOnce) s.broker.fence('app-0_0')
+        s.broker.groupOffsets.set(`${INPUT}:0`, 7n)
+        s.client.consumer.listener!.onRebalancing()
+        const join =
+          how === 'a new member id'
+            ? { memberId: 'm1-b', generationId: 3, isLeader: true, assignment: { [INPUT]: [0] } }
+            : { memberId: 'm1', generationId: 3, isLeader: true, assignment: { [INPUT]: [0] } }
+        s.refetch()
+        s.client.consumer.listener!.onJoin(join)
+        await new Promise((r) => setTimeout(r, 50))
+        await until(() => s.thread.tasks.get('0_0')?.state === 'RUNNING', 'the task to run')
+        // the consumer fetches from the group's committed offset (7) on
+        s.broker.produce(INPUT, 0, a(2))
+        await until(
+          () => {
+            void s.poll(0)
+            return s.broker.groupOffset(INPUT, 0) === 9
+          },
+          () => `the last records to be committed (offset ${s.broker.groupOffset(INPUT, 0)})`,
+        )
+        await until(
+          () => s.disk.data.get('a') === 9,
+          () => `the count to include the other member's updates (a=${s.disk.data.get('a')})`,
+        )
         expect(s.fatal).toEqual([])
       })
     }

@@ -19,7 +19,7 @@
  */
 import { ProductionError, StreamsError, TaskMigratedError } from '../../../topology/errors.js'
 import type { ConsumerGroupMetadata, GroupConsumer, TopicPartitionOffset } from '../client/types.js'
-import { classifyError } from '../error-policy.js'
+import { classifyError, isUnknownServerError } from '../error-policy.js'
 import type { Logger } from '../logger.js'
 import { StreamTask } from '../stream-task.js'
 import type { ThreadProducerHolder } from './thread-producer.js'
@@ -241,7 +241,7 @@ export class ExactlyOnceCommit implements CommitStrategy {
       throw new ProductionError(`transactional commit of task ${t.id} failed: ${asError(e).message}`, {
         cause: e,
         place,
-        retriable: classifyError(e) === 'retriable',
+        retriable: classifyError(e) === 'retriable' || isUnknownServerError(e),
       })
     }
   }
@@ -311,7 +311,7 @@ export class ExactlyOnceV2Commit implements CommitStrategy {
           ? e
           : new ProductionError(`transactional commit of tasks ${tasks.map((t) => t.id).join(', ')} failed: ${asError(e).message}`, {
               cause: e,
-              retriable: classifyError(e) === 'retriable',
+              retriable: classifyError(e) === 'retriable' || isUnknownServerError(e),
             })
       return { committed: [], failed: tasks.map((task) => ({ task, error })), records: 0, offsets: 0 }
     }

@@ -4,7 +4,13 @@
  * `onPartitionsAssigned` / `onPartitionsLost`, run inside `poll`). The callbacks only record and
  * wake the loop; the loop applies, in this order:
  * 1. a consumer that crashed left the group: its tasks are closed dirty (lost) at once, so none of
- *    them processes or commits again; the assignment of its rejoin creates them afresh;
+ *    them processes or commits again; the assignment of its rejoin creates them afresh. The same
+ *    when a join shows that the member was out of the group meanwhile (Kafka Streams'
+ *    `onPartitionsLost`): it joined under a new member id (the coordinator had dropped the old one,
+ *    UNKNOWN_MEMBER_ID) or skipped a generation (ILLEGAL_GENERATION, or a join whose sync failed).
+ *    In the generations it missed, its tasks may have been another member's, which processed and
+ *    committed them, so a task kept across the gap would go on from the group's newer offsets with
+ *    local state that lacks the other member's updates;
  * 2. a rebalance started: everything is committed (the group still accepts commits of the old
  *    generation while it prepares the rebalance; the consumer has no revocation callback);
  * 3. a join: revoked tasks are closed (committing what is left, releasing state locks) BEFORE the
@@ -37,6 +43,8 @@ export class Rebalances {
   #lost = false
   #commitSoon = false
   #assignment: { memberId: string; generationId: number; active: ReadonlySet<string>; isLeader: boolean } | undefined
+  /** The member id and generation of the assignment applied last. */
+  #applied: { memberId: string; generationId: number } | undefined
   #standby: ReadonlySet<string> | undefined
   #group: ConsumerGroupMetadata | undefined
   /** No assignment applied since the start, the last rebalance start or the last lost membership. */
@@ -95,6 +103,12 @@ export class Rebalances {
       this.#lost = false
       await t.closeLost('the group consumer stopped and left the group')
     }
+    const missed = this.#assignment && this.#missedGenerations(this.#assignment)
+    if (missed) {
+      // nothing of the tasks is committed first: the group refuses the old membership's commits
+      this.#commitSoon = false
+      await t.closeLost(missed)
+    }
     if (this.#commitSoon) {
       this.#commitSoon = false
       this.o.committing()
@@ -106,6 +120,7 @@ export class Rebalances {
       // before the await: a rebalance starting meanwhile sets it again
       this.#awaiting = false
       await t.applyAssignment(a.memberId, a.active, a.isLeader)
+      this.#applied = { memberId: a.memberId, generationId: a.generationId }
       // revoked tasks committed above with the previous generation; from now on, this one
       this.#group = { groupId: this.o.groupId, generationId: a.generationId, memberId: a.memberId, groupInstanceId: null }
     }
@@ -114,6 +129,17 @@ export class Rebalances {
       this.#standby = undefined
       await t.assignStandbys(standby)
     }
+  }
+
+  /** Why this join's member was out of the group since the assignment applied last, if it was. */
+  #missedGenerations(a: { memberId: string; generationId: number }): string | undefined {
+    const prev = this.#applied
+    if (!prev) return undefined
+    if (a.memberId !== prev.memberId)
+      return `the member rejoined the group under a new member id (was ${prev.memberId}, generation ${prev.generationId})`
+    if (a.generationId >= 0 && prev.generationId >= 0 && a.generationId > prev.generationId + 1)
+      return `the member joined generation ${a.generationId}; the last it was assigned tasks in is ${prev.generationId}`
+    return undefined
   }
 
   #record(): void {

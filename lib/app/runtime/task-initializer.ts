@@ -2,10 +2,10 @@
  * Initialization of an active task, CREATED → RUNNING (Kafka Streams: `StreamTask#initializeIfNeeded`
  * + `completeRestoration`):
  * 1. its producer: under exactly-once v2 the thread's transactional producer (shared by all tasks;
- *    the previous owner is fenced by the group generation instead, and step 2 reads the offsets with
- *    `require_stable`, waiting for its pending transaction); under exactly-once a transactional producer (`<applicationId>-<taskId>`) whose
- *    InitProducerId fences a previous owner and waits for its open transaction to end, so the
- *    offsets read next are final; under at-least-once an idempotent producer per task (kafkajs
+ *    the previous owner is fenced by the group generation instead); under exactly-once a
+ *    transactional producer (`<applicationId>-<taskId>`) whose InitProducerId fences a previous
+ *    owner and waits for its open transaction to end; under both, step 2 reads the offsets with
+ *    `require_stable`, waiting for a pending transaction's offsets, so they are final; under at-least-once an idempotent producer per task (kafkajs
  *    sends an idempotent producer's requests one at a time, so per-task producers let the tasks'
  *    outputs flow in parallel);
  * 2. the group's committed offsets of its input partitions;
@@ -91,8 +91,10 @@ export interface TaskInitializerOptions {
   readonly cacheMaxBytes: () => number
   /** The task asked for a commit, or has become RUNNING: the loop should look at it. */
   readonly wakeUp: () => void
-  /** Exactly-once v2: the thread's producer and the group consumer (committed offsets with require_stable). */
-  readonly eosV2?: { readonly producer: ThreadProducerHolder; readonly consumer: Pick<GroupConsumer, 'committedOffsetsStable'> }
+  /** Exactly-once v2: the thread's producer. */
+  readonly eosV2?: { readonly producer: ThreadProducerHolder }
+  /** The group consumer: under exactly-once the committed offsets are read through it with require_stable. */
+  readonly consumer: Pick<GroupConsumer, 'committedOffsetsStable'>
 }
 
 export class TaskInitializer {
@@ -127,8 +129,12 @@ export class TaskInitializer {
         producer = await client.taskProducer()
       }
       if (signal.aborted) return await this.#discard(producer, sm)
-      const committed = v2
-        ? await v2.consumer.committedOffsetsStable(task.partitions)
+      // exactly-once: offsets a transaction committed may still be pending in the group coordinator
+      // after the transaction ended (Kafka 4's coordinator applies the marker asynchronously), and a
+      // plain OffsetFetch answers the older offset meanwhile (Kafka Streams' read_committed consumer
+      // fetches with require_stable too)
+      const committed = c.exactlyOnce
+        ? await this.o.consumer.committedOffsetsStable(task.partitions)
         : await client.admin.committedOffsets(c.applicationId, task.partitions)
       let committedStreamTime = -1
       for (const m of (await client.admin.committedMetadata?.(c.applicationId, task.partitions))?.values() ?? []) {

@@ -117,7 +117,8 @@ export function createThreadUnits(options: StreamThreadOptions, loop: ThreadLoop
     ? new ThreadProducerHolder(client, options.transactionalId ?? `${c.applicationId}-${randomUUID()}-1`, c.logger)
     : undefined
   const initializer = new TaskInitializer({
-    eosV2: threadProducer ? { producer: threadProducer, consumer } : undefined,
+    eosV2: threadProducer ? { producer: threadProducer } : undefined,
+    consumer,
     config: c,
     topology,
     client,

@@ -13,7 +13,10 @@
  *   thread producer adds with group metadata (TxnOffsetCommit v3) are refused with ILLEGAL_GENERATION
  *   / UNKNOWN_MEMBER_ID when they name a generation or member the group no longer has; committed
  *   offsets read with `require_stable` are refused (UNSTABLE_OFFSET_COMMIT) while an open
- *   transaction holds offsets of the partitions.
+ *   transaction holds offsets of the partitions;
+ * - `offsetMarkersDelayed`: a committed transaction's offsets stay pending until
+ *   `writeOffsetMarkers()` (Kafka 4's group coordinator applies the commit marker asynchronously:
+ *   a plain OffsetFetch answers the older offset meanwhile, a `require_stable` one is refused).
  */
 import { createRequire } from 'node:module'
 import type { RawRecord } from '../../../topology/engine/types.js'
@@ -129,6 +132,7 @@ export class FakeBroker {
 
   /** Whether an open transaction holds offsets of the partition (OffsetFetch require_stable). */
   pendingOffsets(topic: string, partition: number): boolean {
+    if (this.#unmarked.some((o) => o.topic === topic && o.partition === partition)) return true
     for (const t of this.#open.values())
       if (t.status === 'open' && t.offsets.some((o) => o.topic === topic && o.partition === partition)) return true
     return false
@@ -233,8 +237,18 @@ export class FakeBroker {
 
   endTransaction(t: Txn, commit: boolean): void {
     t.status = commit ? 'committed' : 'aborted'
-    if (commit) for (const o of t.offsets) this.groupOffsets.set(tpKey(o.topic, o.partition), BigInt(o.offset))
+    if (commit && this.offsetMarkersDelayed) this.#unmarked.push(...t.offsets)
+    else if (commit) for (const o of t.offsets) this.groupOffsets.set(tpKey(o.topic, o.partition), BigInt(o.offset))
     this.#open.delete(t.txnId)
+  }
+
+  /** Committed transactions' offsets stay pending until {@link writeOffsetMarkers}. */
+  offsetMarkersDelayed = false
+  readonly #unmarked: TopicPartitionOffset[] = []
+
+  /** The group coordinator applies the commit markers of the pending offsets. */
+  writeOffsetMarkers(): void {
+    for (const o of this.#unmarked.splice(0)) this.groupOffsets.set(tpKey(o.topic, o.partition), BigInt(o.offset))
   }
 
   /** Committed group offset of a partition, as a number (-1 = none). */

@@ -192,7 +192,8 @@ export function createHarness(options: HarnessOptions = {}) {
     partitionsFor: () => 4,
     cacheMaxBytes: () => 1 << 20,
     wakeUp: () => undefined,
-    eosV2: threadProducer ? { producer: threadProducer, consumer: client.consumer } : undefined,
+    eosV2: threadProducer ? { producer: threadProducer } : undefined,
+    consumer: client.consumer,
   })
   manager = new TaskManager({
     config,
