@@ -95,7 +95,8 @@ export function renderDashboard(views: ReadonlyArray<InstanceView>): string {
   const table = new Table({
     head: ['instance', 'state', 'sub', 'sources', 'lag', 'rate', 'restore'],
     colAligns: ['left', 'left', 'right', 'left', 'right', 'right', 'left'],
-    style: { head: [], border: [] },
+    // no separator lines between rows: the frame shares the terminal with the campaign table
+    style: { head: [], border: [], compact: true },
   })
   for (const row of dashboardRows(views)) table.push(row)
   return table.toString()

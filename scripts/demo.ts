@@ -270,7 +270,8 @@ async function main(): Promise<number> {
     const table = new Table({
       head: ['campaign', 'AdEvents', 'clicked', 'CTR so far', 'final windows', 'final CTR'],
       colAligns: ['left', 'right', 'right', 'right', 'right', 'right'],
-      style: { head: [], border: [] },
+      // compact with the dashboard below it, so both fit a terminal's height (log-update keeps the bottom)
+      style: { head: [], border: [], compact: flags.dashboard === true },
     })
     for (const [c, v] of [...campaigns].sort((a, b) => a[0].localeCompare(b[0]))) {
       table.push([
