@@ -300,24 +300,12 @@ function cogroupStore<K, VOut, KR>(
       return {
         storeDef: storeDefFrom(m, 'window', { keySerde, valueSerde }, { retentionMs, windowSizeMs: sizeMs, retainDuplicates: false }),
         resultKeySerde: (keySerde === undefined ? undefined : timeWindowedSerde(keySerde, sizeMs)) as Serde<KR> | undefined,
-        supplier: (aggregator, lateRecords) =>
-          kind.type === 'time'
-            ? timeWindowAggregateSupplier<K, any, VOut>({
-                windows: kind.windows,
-                storeName,
-                emitStrategy,
-                initializer,
-                aggregator,
-                ...(lateRecords ? { lateRecords } : {}),
-              })
-            : slidingWindowAggregateSupplier<K, any, VOut>({
-                windows: kind.windows,
-                storeName,
-                emitStrategy,
-                initializer,
-                aggregator,
-                ...(lateRecords ? { lateRecords } : {}),
-              }),
+        supplier: (aggregator, lateRecords) => {
+          const options = { storeName, emitStrategy, initializer, aggregator, ...(lateRecords ? { lateRecords } : {}) }
+          return kind.type === 'time'
+            ? timeWindowAggregateSupplier<K, any, VOut>({ windows: kind.windows, ...options })
+            : slidingWindowAggregateSupplier<K, any, VOut>({ windows: kind.windows, ...options })
+        },
         valueGetter: () => windowStoreValueGetterSupplier<K, VOut>(storeName) as unknown as KTableValueGetterSupplier<KR, VOut>,
         closeAfterEndMs: windows.gracePeriodMs(),
       }
