@@ -70,6 +70,7 @@ export {
 } from '../topology/state/typed.js'
 export type { FlushedEntry, FlushListener, TypedStoreContext } from '../topology/state/typed.js'
 export { CACHE_ENTRY_OVERHEAD, CachingKeyValueBytesStore, RecordCache } from '../topology/state/caching.js'
+export { CachingSessionBytesStore, CachingWindowBytesStore } from '../topology/state/caching-windowed.js'
 export type {
   BytesFlushListener,
   CacheHost,

@@ -10,6 +10,7 @@ export * from './state/typed.js'
 export * from './state/stores.js'
 export * from './state/versioned.js'
 export { RecordCache, CACHE_ENTRY_OVERHEAD, CachingKeyValueBytesStore } from './state/caching.js'
+export { CachingSessionBytesStore, CachingWindowBytesStore } from './state/caching-windowed.js'
 export type {
   CacheHost,
   CacheRecordContext,

@@ -105,9 +105,14 @@ export async function connectedAdmin(client: KafkaClient = kafkaClient()): Promi
   return admin
 }
 
-/** A connected producer, disconnected at teardown. */
+/**
+ * A connected producer (idempotent unless `config` says otherwise), disconnected at teardown.
+ * Idempotent because kafkajs retries a whole send when one partition fails (e.g. "not the leader"
+ * just after the topic was created): a plain producer writes the partitions that had succeeded
+ * twice, and tests count their input exactly.
+ */
 export async function connectedProducer(config: ProducerConfig = {}, client: KafkaClient = kafkaClient()): Promise<Producer> {
-  const producer = client.producer(config)
+  const producer = client.producer({ idempotent: true, maxInFlightRequests: 1, ...config })
   await producer.connect()
   onCleanup(() => producer.disconnect())
   return producer

@@ -10,8 +10,8 @@ import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { KafkaStreams } from '../../lib/app/kafka-streams.js'
 import type { StreamsConfig } from '../../lib/app/options.js'
-import { Consumed, Materialized, Produced, Serdes, StreamsBuilder, type Topology } from '../../lib/index.js'
-import { brokers, connectedProducer, consumeUntil, createTopics, randomTopic, type ConsumedRecord } from './helpers.js'
+import { Consumed, Materialized, Produced, Serdes, SessionWindows, StreamsBuilder, TimeWindows, type Topology } from '../../lib/index.js'
+import { brokers, connectedAdmin, connectedProducer, consumeUntil, createTopics, randomTopic, type ConsumedRecord } from './helpers.js'
 
 const clients: KafkaStreams[] = []
 afterEach(async () => {
@@ -51,6 +51,12 @@ function countTopology(input: string, output: string, caching: boolean): Topolog
 const KEYS = 20
 const RECORDS = 3000
 
+/** Records in `topic` (the sum of its partitions' end offsets). */
+async function recordsIn(topic: string): Promise<number> {
+  const offsets = await (await connectedAdmin()).fetchTopicOffsets(topic)
+  return offsets.reduce((n, p) => n + Number(p.high), 0)
+}
+
 function lastByKey(rs: ConsumedRecord[]): Map<string, number> {
   return new Map(rs.map((r) => [r.key!, Number(r.value)]))
 }
@@ -73,6 +79,7 @@ describe('record caching on the broker', () => {
       })
       await producer.send({ topic: input, messages })
     }
+    expect(await recordsIn(input)).toBe(RECORDS)
     const on = await app(countTopology(input, outOn, true))
     const off = await app(countTopology(input, outOff, false))
     await Promise.all([on.start(), off.start()])
@@ -94,6 +101,84 @@ describe('record caching on the broker', () => {
       seen.set(r.key!, n)
     }
   })
+
+  // windowed and session stores cache too: per window (session) the latest count per commit
+  it.each(['time', 'session'] as const)(
+    '%s-windowed count() with caching emits fewer updates than without, with equal final counts per window (exactly-once v2)',
+    { timeout: 150_000 },
+    async (kind) => {
+      const input = randomTopic(`wcache-${kind}-in`)
+      const outOn = randomTopic(`wcache-${kind}-on`)
+      const outOff = randomTopic(`wcache-${kind}-off`)
+      await createTopics({ topic: input, numPartitions: 2 }, { topic: outOn, numPartitions: 2 }, { topic: outOff, numPartitions: 2 })
+      // record i at base + i ms: 1 s tumbling windows hold ~50 records per key; with a 100 ms gap
+      // each key's records (20 ms apart) form one session
+      const base = Date.now()
+      const expected = new Map<string, number>()
+      const sessions = new Map<string, { first: number; last: number; count: number }>()
+      const producer = await connectedProducer()
+      for (let start = 0; start < RECORDS; start += 500) {
+        const messages = Array.from({ length: 500 }, (_, j) => {
+          const key = `k${(start + j) % KEYS}`
+          const ts = base + start + j
+          const w = `${key}@${ts - (ts % 1000)}`
+          expected.set(w, (expected.get(w) ?? 0) + 1)
+          const s = sessions.get(key) ?? { first: ts, last: ts, count: 0 }
+          sessions.set(key, { first: s.first, last: ts, count: s.count + 1 })
+          return { key, value: 'x', timestamp: String(ts) }
+        })
+        await producer.send({ topic: input, messages })
+      }
+      expect(await recordsIn(input)).toBe(RECORDS)
+      if (kind === 'session') {
+        expected.clear()
+        for (const [key, s] of sessions) expected.set(`${key}@${s.first}-${s.last}`, s.count)
+      }
+      const topology = (caching: boolean, output: string) => {
+        const b = new StreamsBuilder()
+        const m = Materialized.as<string, number>('counts')
+        const grouped = b.stream(input, Consumed.with(S, S)).groupByKey()
+        const windowed =
+          kind === 'time'
+            ? grouped.windowedBy(TimeWindows.ofSizeAndGrace(1000, 60_000))
+            : grouped.windowedBy(SessionWindows.ofInactivityGapAndGrace(100, 60_000))
+        windowed
+          .count(caching ? m.withCachingEnabled() : m.withCachingDisabled())
+          .toStream()
+          .map((w, n) => [
+            kind === 'time' ? `${w.key}@${w.window.startMs}` : `${w.key}@${w.window.startMs}-${w.window.endMs}`,
+            n === null ? null : String(n),
+          ])
+          .to(output, Produced.with(S, S))
+        return b.build()
+      }
+      const live = (rs: ConsumedRecord[]) => {
+        const m = new Map<string, number>()
+        for (const r of rs) {
+          if (r.value === null) m.delete(r.key!)
+          else m.set(r.key!, Number(r.value))
+        }
+        return m
+      }
+      const on = await app(topology(true, outOn))
+      const off = await app(topology(false, outOff))
+      await Promise.all([on.start(), off.start()])
+      const done = (rs: ConsumedRecord[]) => {
+        const m = live(rs)
+        return m.size === expected.size && [...expected].every(([k, n]) => m.get(k) === n)
+      }
+      const [recordsOn, recordsOff] = await Promise.all([
+        consumeUntil({ topics: [outOn], timeoutMs: 90_000, until: done }),
+        consumeUntil({ topics: [outOff], timeoutMs: 90_000, until: done }),
+      ])
+      expect(live(recordsOn)).toEqual(expected)
+      expect(live(recordsOff)).toEqual(expected)
+      // without caching every input record yields its own update (sessions: and a tombstone of the
+      // session it extends)
+      expect(recordsOff.length).toBe(kind === 'time' ? RECORDS : 2 * RECORDS - KEYS)
+      expect(recordsOn.length).toBeLessThan(recordsOff.length / 2)
+    },
+  )
 
   it('statestoreCacheMaxBytes 0 forwards every update', async () => {
     const input = randomTopic('cache0-in')

@@ -13,11 +13,23 @@ import {
   Produced,
   Serdes,
   StreamsBuilder,
+  SessionWindows,
+  SlidingWindows,
   Suppressed,
   TimeWindows,
+  EmitStrategy,
 } from '../../lib/index.js'
-import { CACHE_ENTRY_OVERHEAD, InMemoryStoreProvider, RecordCache, createTaskEngine } from '../../lib/internals.js'
-import type { TaskEngine } from '../../lib/internals.js'
+import {
+  CACHE_ENTRY_OVERHEAD,
+  CachingSessionBytesStore,
+  CachingWindowBytesStore,
+  InMemorySessionBytesStore,
+  InMemoryStoreProvider,
+  InMemoryWindowBytesStore,
+  RecordCache,
+  createTaskEngine,
+} from '../../lib/internals.js'
+import type { CacheHost, TaskEngine } from '../../lib/internals.js'
 import type { OutputRecord } from '../../topology/index.js'
 import { TopologyTestDriver, type TopologyTestDriverConfig } from '../../lib/testing/index.js'
 
@@ -187,7 +199,7 @@ describe('record caching in the TopologyTestDriver (commit after each record)', 
     ])
   })
 
-  it('windowed counts (window stores do not cache) are unchanged', async () => {
+  it('windowed counts cache too: one update per window and input record, with the latest count', async () => {
     const build = (m: Materialized<string, number>) => {
       const b = new StreamsBuilder()
       b.stream('in', Consumed.with(S, S))
@@ -209,11 +221,153 @@ describe('record caching in the TopologyTestDriver (commit after each record)', 
       await d.close()
       return out
     }
+    expect(await run(Materialized.as('w'))).toEqual([
+      { key: 'a@0', value: 2 },
+      { key: 'a@10', value: 1 },
+    ])
+    expect(await run(Materialized.as<string, number>('w').withCachingDisabled())).toEqual([
+      { key: 'a@0', value: 1 },
+      { key: 'a@0', value: 2 },
+      { key: 'a@10', value: 1 },
+    ])
+  })
+
+  it('session counts cache: the merged session is forwarded once per input record, after the tombstone of the session it replaced', async () => {
+    const run = async (m: Materialized<string, number>) => {
+      const b = new StreamsBuilder()
+      b.stream('in', Consumed.with(S, S))
+        .flatMapValues((v) => v.split(' '))
+        .groupByKey()
+        .windowedBy(SessionWindows.ofInactivityGapWithNoGrace(5))
+        .count(m)
+        .toStream()
+        .map((w, v) => [`${w.key}[${w.window.startMs},${w.window.endMs}]`, v])
+        .to('out', Produced.with(S, L))
+      const d = driverFor(b)
+      const input = d.createInputTopic('in', S, S)
+      await input.pipeInput('a', 'x y', 1)
+      await input.pipeInput('a', 'z', 3)
+      const out = d.createOutputTopic('out', S, L).readRecordsToList()
+      await d.close()
+      return out.map((r) => [r.key, r.value, r.timestamp])
+    }
+    expect(await run(Materialized.as('s'))).toEqual([
+      ['a[1,1]', 2, 1],
+      ['a[1,1]', null, 1],
+      ['a[1,3]', 3, 3],
+    ])
+    expect(await run(Materialized.as<string, number>('s').withCachingDisabled())).toEqual([
+      ['a[1,1]', 1, 1],
+      ['a[1,1]', 2, 1],
+      ['a[1,1]', null, 1],
+      ['a[1,3]', 3, 3],
+    ])
+  })
+
+  it('sliding-window counts cache: the windows one input record updates are forwarded once each, in the order of their last update', async () => {
+    const run = async (m: Materialized<string, number>) => {
+      const b = new StreamsBuilder()
+      b.stream('in', Consumed.with(S, S))
+        .flatMapValues((v) => v.split(' '))
+        .groupByKey()
+        .windowedBy(SlidingWindows.ofTimeDifferenceAndGrace(10, 100))
+        .count(m)
+        .toStream()
+        .map((w, v) => [`${w.key}[${w.window.startMs},${w.window.endMs}]`, v])
+        .to('out', Produced.with(S, L))
+      const d = driverFor(b)
+      const input = d.createInputTopic('in', S, S)
+      await input.pipeInput('a', 'x y', 100)
+      await input.pipeInput('a', 'z', 105)
+      await input.pipeInput('a', 'u v', 103)
+      const out = d.createOutputTopic('out', S, L).readKeyValuesToList()
+      await d.close()
+      return out.map((r) => `${r.key}=${r.value}`)
+    }
+    const uncached = await run(Materialized.as<string, number>('s').withCachingDisabled())
+    // "u v" at 103: u creates the right window [104,114] (z only); v's updates of the three
+    // windows holding 103 come last
+    expect(await run(Materialized.as('s'))).toEqual([
+      'a[90,100]=2',
+      'a[101,111]=1',
+      'a[95,105]=3',
+      'a[104,114]=1',
+      'a[101,111]=3',
+      'a[95,105]=5',
+      'a[93,103]=4',
+    ])
+    expect(uncached.slice(-7)).toEqual([
+      'a[101,111]=2',
+      'a[95,105]=4',
+      'a[93,103]=3',
+      'a[104,114]=1',
+      'a[101,111]=3',
+      'a[95,105]=5',
+      'a[93,103]=4',
+    ])
+  })
+
+  it('a downstream table aggregation of a cached windowed count gets the old values it subtracts', async () => {
+    // windowed count per key, then the sum of all windows' counts (subtracts each old count)
+    const run = async (m: Materialized<string, number>) => {
+      const b = new StreamsBuilder()
+      b.stream('in', Consumed.with(S, S))
+        .flatMapValues((v) => v.split(' '))
+        .groupByKey()
+        .windowedBy(TimeWindows.ofSizeWithNoGrace(10))
+        .count(m)
+        .groupBy((_w, v) => ['total', v], Grouped.with(S, L))
+        .reduce(
+          (agg, v) => agg + v,
+          (agg, v) => agg - v,
+          Materialized.as<string, number>('total').withValueSerde(L),
+        )
+        .toStream()
+        .to('out', Produced.with(S, L))
+      const d = driverFor(b)
+      const input = d.createInputTopic('in', S, S)
+      await input.pipeInput('x', 'a b c', 1)
+      await input.pipeInput('y', 'a', 2)
+      await input.pipeInput('x', 'd e', 3)
+      await input.pipeInput('x', 'f', 14)
+      const out = d.createOutputTopic('out', S, L).readValuesToList()
+      await d.close()
+      return out
+    }
+    const cached = await run(Materialized.as('w'))
+    const uncached = await run(Materialized.as<string, number>('w').withCachingDisabled())
+    expect(cached).toEqual([3, 4, 6, 7])
+    expect(uncached.at(-1)).toBe(7)
+    expect(uncached.length).toBeGreaterThan(cached.length)
+  })
+
+  it('emit-on-window-close aggregations do not cache: their final results are the same either way', async () => {
+    const run = async (m: Materialized<string, number>) => {
+      const b = new StreamsBuilder()
+      b.stream('in', Consumed.with(S, S))
+        .flatMapValues((v) => v.split(' '))
+        .groupByKey()
+        .windowedBy(TimeWindows.ofSizeWithNoGrace(10))
+        .emitStrategy(EmitStrategy.onWindowClose())
+        .count(m)
+        .toStream()
+        .map((w, v) => [`${w.key}@${w.window.startMs}`, v])
+        .to('out', Produced.with(S, L))
+      const d = driverFor(b)
+      const input = d.createInputTopic('in', S, S)
+      await input.pipeInput('a', 'x y', 1)
+      await input.pipeInput('b', 'x', 5)
+      await input.pipeInput('a', 'z', 12)
+      await input.pipeInput('a', 'z', 25)
+      const out = d.createOutputTopic('out', S, L).readKeyValuesToList()
+      await d.close()
+      return out
+    }
     const cached = await run(Materialized.as('w'))
     expect(cached).toEqual(await run(Materialized.as<string, number>('w').withCachingDisabled()))
     expect(cached).toEqual([
-      { key: 'a@0', value: 1 },
       { key: 'a@0', value: 2 },
+      { key: 'b@0', value: 1 },
       { key: 'a@10', value: 1 },
     ])
   })
@@ -380,6 +534,123 @@ describe('record caching in the task engine (flushed at commit or on eviction)',
     await uncached.engine.close()
   })
 
+  /** Counts per key in time or session windows; output key `key[start,end]`. */
+  function windowedCountPerKey(
+    windows: 'hopping' | 'session' | 'final',
+    m: Materialized<string, number> = Materialized.as('w'),
+  ): StreamsBuilder {
+    const b = new StreamsBuilder()
+    const grouped = b.stream('in', Consumed.with(S, S)).groupByKey()
+    const table =
+      windows === 'session'
+        ? grouped.windowedBy(SessionWindows.ofInactivityGapWithNoGrace(5)).count(m)
+        : windows === 'hopping'
+          ? grouped.windowedBy(TimeWindows.ofSizeAndGrace(10, 100).advanceBy(5)).count(m)
+          : grouped.windowedBy(TimeWindows.ofSizeWithNoGrace(10)).emitStrategy(EmitStrategy.onWindowClose()).count(m)
+    table
+      .toStream()
+      .map((w, v) => [`${w.key}[${w.window.startMs},${w.window.endMs}]`, v])
+      .to('out', Produced.with(S, L))
+    return b
+  }
+  const decodedNullable = (out: OutputRecord[]) =>
+    out.map((r) => [r.key!.toString(), r.value === null ? null : Number(r.value.readBigInt64BE(0)), r.timestamp, String(r.headers.n)])
+
+  it('window stores: forwards nothing until the commit, then the latest count of each window in the order of their latest update', async () => {
+    const cache = new RecordCache(1 << 20)
+    const { engine, out, pipe } = await engineFor(windowedCountPerKey('hopping'), cache)
+    await pipe('a', 'x', 7) // windows [0,10) and [5,15)
+    await pipe('b', 'x', 3) // [0,10)
+    await pipe('a', 'x', 2) // [0,10): out of order, the window keeps the largest timestamp
+    expect(out).toEqual([])
+    expect(cache.used).toBeGreaterThan(0)
+    // reads see the cached counts before the flush
+    const store = engine.getStateStore('w') as unknown as {
+      fetch(k: string, start: number): Promise<{ value: number } | undefined>
+      fetchRange(k: string, from: number, to: number): AsyncIterable<{ key: number; value: { value: number } }>
+      all(): AsyncIterable<{ key: { key: string; window: { startMs: number } }; value: { value: number } }>
+    }
+    expect((await store.fetch('a', 0))?.value).toBe(2)
+    const range: string[] = []
+    for await (const kv of store.fetchRange('a', 0, 100)) range.push(`${kv.key}=${kv.value.value}`)
+    expect(range).toEqual(['0=2', '5=1'])
+    const all: string[] = []
+    for await (const kv of store.all()) all.push(`${kv.key.key}@${kv.key.window.startMs}=${kv.value.value}`)
+    expect(all).toEqual(['a@0=2', 'b@0=1', 'a@5=1'])
+    await engine.flushCaches!()
+    expect(decodedNullable(out)).toEqual([
+      ['a[5,15]', 1, 7, '1'],
+      ['b[0,10]', 1, 3, '2'],
+      ['a[0,10]', 2, 7, '3'],
+    ])
+    expect(cache.used).toBe(0)
+    await pipe('a', 'x', 8)
+    await engine.flushCaches!()
+    expect(decodedNullable(out).slice(3)).toEqual([
+      ['a[0,10]', 3, 8, '4'],
+      ['a[5,15]', 2, 8, '4'],
+    ])
+    await engine.close()
+  })
+
+  it('session stores: a session created and merged between two commits is neither written nor forwarded', async () => {
+    const cache = new RecordCache(1 << 20)
+    const { engine, out, pipe } = await engineFor(windowedCountPerKey('session'), cache)
+    await pipe('a', 'x', 1)
+    await engine.flushCaches!()
+    expect(decodedNullable(out)).toEqual([['a[1,1]', 1, 1, '1']])
+    await pipe('a', 'x', 4) // merges [1,1] into [1,4]
+    await pipe('a', 'x', 8) // merges [1,4] into [1,8]
+    await pipe('b', 'x', 5)
+    const store = engine.getStateStore('w') as unknown as {
+      findSessions(
+        k: string,
+        earliestEnd: number,
+        latestStart: number,
+      ): AsyncIterable<{ key: { window: { startMs: number; endMs: number } }; value: number }>
+      all(): AsyncIterable<{ key: { key: string; window: { startMs: number; endMs: number } }; value: number }>
+    }
+    const found: string[] = []
+    for await (const kv of store.findSessions('a', 0, 100)) found.push(`[${kv.key.window.startMs},${kv.key.window.endMs}]=${kv.value}`)
+    // the flushed [1,1] below is hidden by its cached delete
+    expect(found).toEqual(['[1,8]=3'])
+    const all: string[] = []
+    for await (const kv of store.all()) all.push(`${kv.key.key}[${kv.key.window.startMs},${kv.key.window.endMs}]=${kv.value}`)
+    expect(all).toEqual(['b[5,5]=1', 'a[1,8]=3'])
+    await engine.flushCaches!()
+    // the tombstone of the flushed [1,1]; nothing of [1,4]; the latest session of each key
+    expect(decodedNullable(out).slice(1)).toEqual([
+      ['a[1,1]', null, 1, '2'],
+      ['a[1,8]', 3, 8, '3'],
+      ['b[5,5]', 1, 5, '4'],
+    ])
+    await engine.close()
+  })
+
+  it('a tiny cache evicts window entries: the window store written to flushes all of them', async () => {
+    // key 1 byte + timestamped long 16 bytes + window start 8 bytes + overhead: room for two entries
+    const entry = 1 + 16 + 8 + CACHE_ENTRY_OVERHEAD
+    const cache = new RecordCache(2 * entry + entry / 2)
+    const { engine, out, pipe } = await engineFor(windowedCountPerKey('hopping'), cache)
+    await pipe('a', 'x', 7) // two windows
+    expect(out).toEqual([])
+    await pipe('b', 'x', 3) // third entry: over the budget
+    expect(decodedNullable(out).map((r) => r[0])).toEqual(['a[0,10]', 'a[5,15]', 'b[0,10]'])
+    expect(cache.used).toBe(0)
+    await engine.close()
+  })
+
+  it('emit-on-window-close aggregations write through: nothing is cached', async () => {
+    const cache = new RecordCache(1 << 20)
+    const { engine, out, pipe } = await engineFor(windowedCountPerKey('final'), cache)
+    await pipe('a', 'x', 1)
+    await pipe('a', 'x', 2)
+    expect(cache.used).toBe(0)
+    await pipe('a', 'x', 10) // closes [0,10)
+    expect(decodedNullable(out)).toEqual([['a[0,10]', 2, 2, '3']])
+    await engine.close()
+  })
+
   it('tasks share one budget: a write that overflows it flushes the store written to', async () => {
     const entry = 1 + 16 + CACHE_ENTRY_OVERHEAD
     const cache = new RecordCache(2 * entry + entry / 2)
@@ -394,5 +665,129 @@ describe('record caching in the task engine (flushed at commit or on eviction)',
     expect(decoded(t1.out).map((r) => r[0])).toEqual(['a', 'b'])
     await t1.engine.close()
     await t2.engine.close()
+  })
+})
+
+/** The window and session caching layers on their own, over the in-memory bytes stores. */
+describe('caching layers of window and session bytes stores', () => {
+  const host: CacheHost = {
+    recordContext: () => ({ timestamp: 0, headers: {}, metadata: undefined }),
+    withRecordContext: (_context, fn) => fn(),
+  }
+  const B = (s: string) => Buffer.from(s)
+  const str = (b: Buffer | null) => (b === null ? null : b.toString())
+
+  function windowLayer(sendOldValues: boolean) {
+    const inner = new InMemoryWindowBytesStore('w', 1000, 10, false)
+    let fetches = 0
+    const fetch = inner.fetch.bind(inner)
+    inner.fetch = (k, start) => {
+      fetches++
+      return fetch(k, start)
+    }
+    const cache = new RecordCache(1 << 20)
+    const layer = new CachingWindowBytesStore(inner, cache, host)
+    const flushed: string[] = []
+    layer.setFlushListener(async (f) => {
+      flushed.push(`${str(f.key)}[${f.window!.startMs},${f.window!.endMs}] ${str(f.newValue)}<-${str(f.oldValue)}`)
+    }, sendOldValues)
+    return { inner, layer, cache, flushed, fetches: () => fetches }
+  }
+
+  it('window layer: old values are read below only when asked for or for deletes; a delete of a window never flushed is dropped', async () => {
+    for (const sendOld of [false, true]) {
+      const { inner, layer, flushed, fetches } = windowLayer(sendOld)
+      await inner.put(B('a'), 0, B('a0'))
+      await layer.put(B('a'), 0, B('a0-new'))
+      await layer.put(B('b'), 10, B('b10'))
+      await layer.put(B('b'), 10, null) // never reached the store below
+      await layer.put(B('c'), 20, B('c20'))
+      await layer.flushCache()
+      expect(flushed).toEqual(sendOld ? ['a[0,10] a0-new<-a0', 'c[20,30] c20<-null'] : ['a[0,10] a0-new<-null', 'c[20,30] c20<-null'])
+      // without old values only the delete needs its value below
+      expect(fetches()).toBe(sendOld ? 3 : 1)
+      expect(str((await inner.fetch(B('a'), 0)) ?? null)).toBe('a0-new')
+      expect(await inner.fetch(B('b'), 10)).toBeUndefined()
+    }
+  })
+
+  it('window layer: fetchRange merges the cached windows over those below, deletes hiding them; fetchAll sorts by start, then key', async () => {
+    const { inner, layer } = windowLayer(false)
+    for (const [k, start] of [
+      ['a', 0],
+      ['a', 10],
+      ['a', 20],
+      ['b', 10],
+    ] as const)
+      await inner.put(B(k), start, B(`${k}${start}-below`))
+    await layer.put(B('a'), 10, null)
+    await layer.put(B('a'), 5, B('a5'))
+    await layer.put(B('a'), 20, B('a20'))
+    await layer.put(B('a'), 40, B('a40')) // later than the stream-time below
+    await layer.put(B('b'), 0, B('b0'))
+    const range: string[] = []
+    for await (const w of layer.fetchRange(B('a'), 0, 100)) range.push(`${w.windowStartMs}=${str(w.value)}`)
+    expect(range).toEqual(['0=a0-below', '5=a5', '20=a20', '40=a40'])
+    const narrow: string[] = []
+    for await (const w of layer.fetchRange(B('a'), 5, 20)) narrow.push(`${w.windowStartMs}=${str(w.value)}`)
+    expect(narrow).toEqual(['5=a5', '20=a20'])
+    expect(str((await layer.fetch(B('a'), 20)) ?? null)).toBe('a20')
+    expect(await layer.fetch(B('a'), 10)).toBeUndefined()
+    expect(str((await layer.fetch(B('b'), 10)) ?? null)).toBe('b10-below')
+    const all: string[] = []
+    for await (const w of layer.fetchAll(0, 100)) all.push(`${str(w.key)}@${w.windowStartMs}=${str(w.value)}`)
+    expect(all).toEqual(['a@0=a0-below', 'b@0=b0', 'a@5=a5', 'b@10=b10-below', 'a@20=a20', 'a@40=a40'])
+    await layer.flushCache()
+    const after: string[] = []
+    for await (const w of inner.fetchAll(0, 100)) after.push(`${str(w.key)}@${w.windowStartMs}=${str(w.value)}`)
+    expect(after).toEqual(all)
+  })
+
+  it('window layer without a flush listener writes through', async () => {
+    const inner = new InMemoryWindowBytesStore('w', 1000, 10, false)
+    const cache = new RecordCache(1 << 20)
+    const layer = new CachingWindowBytesStore(inner, cache, host)
+    await layer.put(B('a'), 0, B('x'))
+    expect(cache.used).toBe(0)
+    expect(str((await inner.fetch(B('a'), 0)) ?? null)).toBe('x')
+  })
+
+  it('window layer refuses a store that retains duplicates (join buffers)', () => {
+    expect(() => new CachingWindowBytesStore(new InMemoryWindowBytesStore('j', 1000, 10, true), new RecordCache(1), host)).toThrow(
+      /retains duplicates/,
+    )
+  })
+
+  it('session layer: findSessions merges by end, then start; all-key reads sort by end, key, start; flush forwards old values', async () => {
+    const inner = new InMemorySessionBytesStore('s', 1000)
+    const cache = new RecordCache(1 << 20)
+    const layer = new CachingSessionBytesStore(inner, cache, host)
+    const flushed: string[] = []
+    layer.setFlushListener(async (f) => {
+      flushed.push(`${str(f.key)}[${f.window!.startMs},${f.window!.endMs}] ${str(f.newValue)}<-${str(f.oldValue)}`)
+    }, true)
+    await inner.put(B('a'), 0, 5, B('a0-5'))
+    await inner.put(B('a'), 10, 12, B('a10-12'))
+    await inner.put(B('b'), 3, 4, B('b3-4'))
+    await layer.put(B('a'), 0, 5, null)
+    await layer.put(B('a'), 0, 12, B('a0-12'))
+    await layer.put(B('a'), 11, 12, B('a11-12'))
+    await layer.put(B('b'), 6, 7, B('b6-7'))
+    const found: string[] = []
+    for await (const s of layer.findSessions(B('a'), 0, 100)) found.push(`[${s.startMs},${s.endMs}]=${str(s.value)}`)
+    expect(found).toEqual(['[0,12]=a0-12', '[10,12]=a10-12', '[11,12]=a11-12'])
+    const bounded: string[] = []
+    for await (const s of layer.findSessions(B('a'), 0, 10)) bounded.push(`[${s.startMs},${s.endMs}]`)
+    expect(bounded).toEqual(['[0,12]', '[10,12]'])
+    expect(await layer.fetchSession(B('a'), 0, 5)).toBeUndefined()
+    const all: string[] = []
+    for await (const s of layer.findSessions(undefined, 0, 100)) all.push(`${str(s.key)}[${s.startMs},${s.endMs}]`)
+    expect(all).toEqual(['b[3,4]', 'b[6,7]', 'a[0,12]', 'a[10,12]', 'a[11,12]'])
+    await layer.flushCache()
+    expect(flushed).toEqual(['a[0,5] null<-a0-5', 'a[0,12] a0-12<-null', 'a[11,12] a11-12<-null', 'b[6,7] b6-7<-null'])
+    expect(cache.used).toBe(0)
+    const below: string[] = []
+    for await (const s of inner.findSessions(undefined, 0, 100)) below.push(`${str(s.key)}[${s.startMs},${s.endMs}]`)
+    expect(below).toEqual(all)
   })
 })

@@ -301,7 +301,7 @@ function cogroupStore<K, VOut, KR>(
         storeDef: storeDefFrom(m, 'window', { keySerde, valueSerde }, { retentionMs, windowSizeMs: sizeMs, retainDuplicates: false }),
         resultKeySerde: (keySerde === undefined ? undefined : timeWindowedSerde(keySerde, sizeMs)) as Serde<KR> | undefined,
         supplier: (aggregator, lateRecords) => {
-          const options = { storeName, emitStrategy, initializer, aggregator, ...(lateRecords ? { lateRecords } : {}) }
+          const options = { storeName, emitStrategy, initializer, aggregator, flags, ...(lateRecords ? { lateRecords } : {}) }
           return kind.type === 'time'
             ? timeWindowAggregateSupplier<K, any, VOut>({ windows: kind.windows, ...options })
             : slidingWindowAggregateSupplier<K, any, VOut>({ windows: kind.windows, ...options })
@@ -330,6 +330,7 @@ function cogroupStore<K, VOut, KR>(
             initializer,
             aggregator,
             merger,
+            flags,
             ...(lateRecords ? { lateRecords } : {}),
           }),
         valueGetter: () => sessionStoreValueGetterSupplier<K, VOut>(storeName) as unknown as KTableValueGetterSupplier<KR, VOut>,

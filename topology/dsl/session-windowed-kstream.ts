@@ -110,7 +110,7 @@ export class SessionWindowedKStream<K, V> {
       // GraphGraceSearchUtil); its buffer emits once `end <= stream-time - gap - grace`.
       closeAfterEndMs: windows.inactivityGap() + windows.gracePeriodMs(),
       lateRecords: this.lateRecords,
-      supplier: (storeName, emitTimeStoreName, lateRecords) =>
+      supplier: (storeName, emitTimeStoreName, lateRecords, flags) =>
         sessionWindowAggregateSupplier<K, V, VAgg>({
           windows,
           storeName,
@@ -120,6 +120,7 @@ export class SessionWindowedKStream<K, V> {
           merger,
           ...(emitTimeStoreName ? { emitTimeStoreName } : {}),
           ...(lateRecords ? { lateRecords } : {}),
+          flags,
         }),
       valueGetter: (storeName) => sessionStoreValueGetterSupplier<K, VAgg>(storeName),
     })

@@ -64,7 +64,7 @@ export class SlidingWindowedKStream<K, V> extends WindowAggregations<K, V> imple
       // (Kafka Streams does the same).
       closeAfterEndMs: windows.gracePeriodMs(),
       lateRecords: this.lateRecords,
-      supplier: (storeName, emitTimeStoreName, lateRecords) =>
+      supplier: (storeName, emitTimeStoreName, lateRecords, flags) =>
         slidingWindowAggregateSupplier<K, V, VAgg>({
           windows,
           storeName,
@@ -73,6 +73,7 @@ export class SlidingWindowedKStream<K, V> extends WindowAggregations<K, V> imple
           aggregator,
           ...(emitTimeStoreName ? { emitTimeStoreName } : {}),
           ...(lateRecords ? { lateRecords } : {}),
+          flags,
         }),
       valueGetter: (storeName) => windowStoreValueGetterSupplier<K, VAgg>(storeName),
     })

@@ -110,7 +110,7 @@ export class TimeWindowedKStreamImpl<K, V> extends WindowAggregations<K, V> impl
       emitStrategy,
       closeAfterEndMs: windows.gracePeriodMs(),
       lateRecords: this.lateRecords,
-      supplier: (storeName, emitTimeStoreName, lateRecords) =>
+      supplier: (storeName, emitTimeStoreName, lateRecords, flags) =>
         timeWindowAggregateSupplier<K, V, VAgg>({
           windows,
           storeName,
@@ -119,6 +119,7 @@ export class TimeWindowedKStreamImpl<K, V> extends WindowAggregations<K, V> impl
           aggregator,
           ...(emitTimeStoreName ? { emitTimeStoreName } : {}),
           ...(lateRecords ? { lateRecords } : {}),
+          flags,
         }),
       valueGetter: (storeName) => windowStoreValueGetterSupplier<K, VAgg>(storeName),
     })

@@ -36,8 +36,9 @@ import type {
 import { taskIdString } from '../processor/types.js'
 import type { BytesStoreBase, StateStore, StoreDef } from '../state/types.js'
 import { createTypedStore } from '../state/typed.js'
-import { CachingKeyValueBytesStore, type CacheHost, type CacheRecordContext } from '../state/caching.js'
-import type { KeyValueBytesStore } from '../state/types.js'
+import { CachingKeyValueBytesStore, type CacheHost, type CacheRecordContext, type FlushableCache } from '../state/caching.js'
+import { CachingSessionBytesStore, CachingWindowBytesStore } from '../state/caching-windowed.js'
+import type { KeyValueBytesStore, SessionBytesStore, WindowBytesStore } from '../state/types.js'
 import type { NodeDef, RawRecord, SubtopologyDef, TaskEngine, TaskEngineOptions } from './types.js'
 import { NOOP_TASK_METRICS, type TaskMetrics, type ValueRecorder } from './metrics.js'
 
@@ -107,7 +108,7 @@ export class DefaultTaskEngine implements TaskEngine {
   private readonly typedStores = new Map<string, StateStore>()
   private readonly bytes = new Map<string, BytesStoreBase>()
   /** Record caches of the stores that cache (KIP-63), in store order. */
-  private readonly caches: CachingKeyValueBytesStore[] = []
+  private readonly caches: Array<FlushableCache & { close(): Promise<void> }> = []
   /**
    * The record each processor invocation is processing (innermost first), for the record context
    * of cached writes; tracked only when the task has a record cache.
@@ -178,8 +179,20 @@ export class DefaultTaskEngine implements TaskEngine {
       this.bytes.set(name, bytes)
       const cache = this.opts.recordCache
       let view: BytesStoreBase = bytes
-      if (cache !== undefined && cache.enabled && def.cachingEnabled && def.type === 'keyValue' && def.versioned === undefined) {
-        const cached = new CachingKeyValueBytesStore(bytes as KeyValueBytesStore, cache, this.cacheHost())
+      if (
+        cache !== undefined &&
+        cache.enabled &&
+        def.cachingEnabled &&
+        def.versioned === undefined &&
+        !(bytes as Partial<WindowBytesStore>).retainDuplicates
+      ) {
+        const host = this.cacheHost()
+        const cached =
+          def.type === 'keyValue'
+            ? new CachingKeyValueBytesStore(bytes as KeyValueBytesStore, cache, host)
+            : def.type === 'window'
+              ? new CachingWindowBytesStore(bytes as WindowBytesStore, cache, host)
+              : new CachingSessionBytesStore(bytes as SessionBytesStore, cache, host)
         this.caches.push(cached)
         this.trackContext = true
         view = cached

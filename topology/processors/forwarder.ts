@@ -10,7 +10,7 @@
  * the latest write. Otherwise every update is forwarded at once.
  */
 import type { ProcessorContext, StreamRecord } from '../processor/types.js'
-import type { ValueAndTimestamp } from '../state/types.js'
+import type { ValueAndTimestamp, Windowed } from '../state/types.js'
 import type { FlushListener } from '../state/typed.js'
 import { change, type Change } from './change.js'
 
@@ -54,6 +54,35 @@ export class TimestampedTupleForwarder<K, V> {
 
   /** Forwards `record` unless the store caches (then its flush forwards the key's latest value). */
   maybeForward(record: StreamRecord<K, Change<V>>): Promise<void> | undefined {
+    return this.cached ? undefined : this.ctx.forward(record)
+  }
+}
+
+/**
+ * The session-window counterpart of {@link TimestampedTupleForwarder} (Kafka Streams:
+ * `SessionTupleForwarder` + `SessionCacheFlushListener`): a flushed session is forwarded with its
+ * end as the timestamp.
+ */
+export class SessionTupleForwarder<K, V> {
+  /** Whether the store caches (then the cache forwards, not the processor). */
+  readonly cached: boolean
+
+  constructor(
+    store: unknown,
+    private readonly ctx: ProcessorContext<Windowed<K>, Change<V>>,
+    sendOldValues: boolean,
+  ) {
+    const s = cachedStore<Windowed<K>, V>(store)
+    this.cached =
+      s !== undefined &&
+      s.setFlushListener(
+        (e) => ctx.forward({ key: e.key, value: change(e.newValue, e.oldValue), timestamp: e.key.window.endMs, headers: e.headers }),
+        sendOldValues,
+      )
+  }
+
+  /** Forwards `record` unless the store caches (then its flush forwards the session's latest value). */
+  maybeForward(record: StreamRecord<Windowed<K>, Change<V>>): Promise<void> | undefined {
     return this.cached ? undefined : this.ctx.forward(record)
   }
 }

@@ -80,6 +80,11 @@ export interface CacheHost {
 /** An entry handed to a bytes flush listener: the new value and (when asked for) the old one. */
 export interface FlushedBytes {
   readonly key: Buffer
+  /**
+   * Window and session stores: the entry's window (window stores: `[start, start + windowSizeMs]`;
+   * session stores: the session's `[start, end]`). Undefined for key-value stores.
+   */
+  readonly window?: { readonly startMs: number; readonly endMs: number }
   /** `null`: the key was deleted. */
   readonly newValue: Buffer | null
   /** The value below the cache before this flush; `null` when absent or not asked for. */
@@ -102,19 +107,10 @@ export interface FlushListenerTarget {
 
 /** A cache that a task flushes at commit. */
 export interface FlushableCache {
+  /** Number of cached entries. */
+  readonly size: number
   /** Writes every cached entry below and hands it to the listener. */
   flushCache(): Promise<void>
-}
-
-interface Entry {
-  readonly key: Buffer
-  readonly value: Buffer | null
-  readonly context: CacheRecordContext
-  readonly size: number
-}
-
-function sizeOf(key: Buffer, value: Buffer | null): number {
-  return key.length + (value === null ? 0 : value.length) + CACHE_ENTRY_OVERHEAD
 }
 
 /** Whether `store` is a caching layer whose flush listener can be set. */
@@ -122,25 +118,39 @@ export function isFlushListenerTarget(store: unknown): store is FlushListenerTar
   return typeof (store as Partial<FlushListenerTarget> | null)?.setFlushListener === 'function'
 }
 
-/** Key-value caching layer (Kafka Streams: `CachingKeyValueStore` over its `NamedCache`). */
-export class CachingKeyValueBytesStore implements KeyValueBytesStore, FlushListenerTarget, FlushableCache {
-  readonly name: string
-  readonly persistent: boolean
-  /** Dirty entries by latin1 key, in the order of their latest write. */
-  private dirty = new Map<string, Entry>()
+/** A cached write. `id` identifies the cached slot (key, plus window or session for those stores). */
+export interface CachedEntry {
+  readonly id: string
+  readonly key: Buffer
+  /** `null`: a delete. */
+  readonly value: Buffer | null
+  readonly context: CacheRecordContext
+  readonly size: number
+}
+
+/** Bytes charged for caching `value` under `key`. */
+export function cachedSize(key: Buffer, value: Buffer | null): number {
+  return key.length + (value === null ? 0 : value.length) + CACHE_ENTRY_OVERHEAD
+}
+
+/**
+ * The dirty set of one caching store (Kafka Streams: `NamedCache`) and its flush: the entries in
+ * the order of their latest write, charged to the shared {@link RecordCache}. Subclasses say how
+ * an entry is read and written below and which window it stands for.
+ */
+export abstract class CachingLayer<E extends CachedEntry> implements FlushListenerTarget, FlushableCache {
+  /** Dirty entries by id, in the order of their latest write. */
+  protected dirty = new Map<string, E>()
   /** Entries being flushed (still visible to reads until written below). */
-  private flushing: Map<string, Entry> | undefined
-  private listener: BytesFlushListener | undefined
+  protected flushing: Map<string, E> | undefined
+  /** The listener; undefined: writes pass straight through. */
+  protected listener: BytesFlushListener | undefined
   private sendOldValues = false
 
   constructor(
-    readonly inner: KeyValueBytesStore,
-    private readonly cache: RecordCache,
-    private readonly host: CacheHost,
-  ) {
-    this.name = inner.name
-    this.persistent = inner.persistent
-  }
+    protected readonly cache: RecordCache,
+    protected readonly host: CacheHost,
+  ) {}
 
   setFlushListener(listener: BytesFlushListener, sendOldValues: boolean): boolean {
     this.listener = listener
@@ -153,8 +163,130 @@ export class CachingKeyValueBytesStore implements KeyValueBytesStore, FlushListe
     return this.dirty.size + (this.flushing?.size ?? 0)
   }
 
-  private cached(k: string): Entry | undefined {
-    return this.dirty.get(k) ?? this.flushing?.get(k)
+  /** True when nothing is cached (reads go straight below). */
+  protected get empty(): boolean {
+    return this.dirty.size === 0 && this.flushing === undefined
+  }
+
+  /** The cached entry of `id` (the latest write), if any. */
+  protected cached(id: string): E | undefined {
+    return this.dirty.get(id) ?? this.flushing?.get(id)
+  }
+
+  /** The context of the write happening now (for a new entry). */
+  protected context(): CacheRecordContext {
+    return this.host.recordContext()
+  }
+
+  /** Caches a write; when the caches are over their budget, flushes this store. */
+  protected async write(e: E): Promise<void> {
+    const old = this.dirty.get(e.id)
+    // delete first: the flush order is the order of the latest write (Kafka Streams' dirty keys)
+    if (old !== undefined) this.dirty.delete(e.id)
+    this.dirty.set(e.id, e)
+    if (old === undefined && this.flushing?.has(e.id) !== true) this.added(e)
+    if (this.cache.charge(e.size - (old?.size ?? 0))) await this.flushCache()
+  }
+
+  /** A new id is cached (neither dirty nor being flushed before). */
+  protected added(_e: E): void {}
+  /** An id left the cache (flushed or dropped, and not written again meanwhile). */
+  protected removed(_e: E): void {}
+
+  /** The values below the cache of `entries` (old values), in order. */
+  protected abstract readBelow(entries: ReadonlyArray<E>): Promise<Array<Buffer | undefined>>
+  /** Writes `e` to the store below. */
+  protected abstract writeBelow(e: E): Promise<void>
+  /** The window `e` stands for (window and session stores). */
+  protected windowOf(_e: E): FlushedBytes['window'] {
+    return undefined
+  }
+
+  /**
+   * Writes the dirty entries below in the order of their latest write and hands each to the
+   * listener (Kafka Streams: `putAndMaybeForward` of the caching stores). An entry deleting what
+   * never reached the store below is dropped without forwarding. Writes made while it runs (by
+   * processors downstream) are cached for the next flush.
+   */
+  async flushCache(): Promise<void> {
+    if (this.dirty.size === 0 || this.flushing !== undefined) return
+    const entries = this.dirty
+    this.dirty = new Map()
+    this.flushing = entries
+    try {
+      const list = [...entries.values()]
+      const needOld = list.filter((e) => this.sendOldValues || e.value === null)
+      const olds = new Map<E, Buffer | undefined>()
+      if (needOld.length > 0) {
+        const vals = await this.readBelow(needOld)
+        for (let i = 0; i < needOld.length; i++) olds.set(needOld[i]!, vals[i])
+      }
+      for (const e of list) {
+        const old = olds.get(e)
+        // a key deleted before it ever reached the store below: nothing to write or forward
+        if (e.value === null && old === undefined) {
+          this.release(e)
+          continue
+        }
+        await this.writeBelow(e)
+        this.release(e)
+        const listener = this.listener!
+        const window = this.windowOf(e)
+        const flushed: FlushedBytes = {
+          key: e.key,
+          ...(window !== undefined ? { window } : {}),
+          newValue: e.value,
+          oldValue: this.sendOldValues ? (old ?? null) : null,
+          context: e.context,
+        }
+        await this.host.withRecordContext(e.context, () => listener(flushed))
+      }
+    } finally {
+      // entries left when the listener failed: dropped (the task's uncommitted state goes with it)
+      for (const e of entries.values()) {
+        this.cache.charge(-e.size)
+        if (!this.dirty.has(e.id)) this.removed(e)
+      }
+      this.flushing = undefined
+    }
+  }
+
+  private release(e: E): void {
+    if (this.flushing?.get(e.id) === e) {
+      this.flushing.delete(e.id)
+      this.cache.charge(-e.size)
+      if (!this.dirty.has(e.id)) this.removed(e)
+    }
+  }
+
+  /** Flushes the cache to the store below (Kafka Streams: `flush`); the owner of the store below flushes it. */
+  async flush(): Promise<void> {
+    await this.flushCache()
+  }
+
+  /** Drops the cached entries (the owner closes the store below). */
+  async close(): Promise<void> {
+    for (const e of this.dirty.values()) {
+      this.cache.charge(-e.size)
+      if (this.flushing?.has(e.id) !== true) this.removed(e)
+    }
+    this.dirty.clear()
+  }
+}
+
+/** Key-value caching layer (Kafka Streams: `CachingKeyValueStore` over its `NamedCache`). */
+export class CachingKeyValueBytesStore extends CachingLayer<CachedEntry> implements KeyValueBytesStore {
+  readonly name: string
+  readonly persistent: boolean
+
+  constructor(
+    readonly inner: KeyValueBytesStore,
+    cache: RecordCache,
+    host: CacheHost,
+  ) {
+    super(cache, host)
+    this.name = inner.name
+    this.persistent = inner.persistent
   }
 
   async get(key: Buffer): Promise<Buffer | undefined> {
@@ -164,7 +296,7 @@ export class CachingKeyValueBytesStore implements KeyValueBytesStore, FlushListe
   }
 
   async getMany(keys: ReadonlyArray<Buffer>): Promise<Array<Buffer | undefined>> {
-    if (this.dirty.size === 0 && this.flushing === undefined) return this.inner.getMany(keys)
+    if (this.empty) return this.inner.getMany(keys)
     const out = new Array<Buffer | undefined>(keys.length)
     const miss: number[] = []
     for (let i = 0; i < keys.length; i++) {
@@ -181,13 +313,7 @@ export class CachingKeyValueBytesStore implements KeyValueBytesStore, FlushListe
 
   async put(key: Buffer, value: Buffer | null): Promise<void> {
     if (this.listener === undefined) return this.inner.put(key, value)
-    const k = key.toString('latin1')
-    const old = this.dirty.get(k)
-    const e: Entry = { key, value, context: this.host.recordContext(), size: sizeOf(key, value) }
-    // delete first: the flush order is the order of the latest write (Kafka Streams' dirty keys)
-    if (old !== undefined) this.dirty.delete(k)
-    this.dirty.set(k, e)
-    if (this.cache.charge(e.size - (old?.size ?? 0))) await this.flushCache()
+    return this.write({ id: key.toString('latin1'), key, value, context: this.context(), size: cachedSize(key, value) })
   }
 
   async putAll(entries: ReadonlyArray<readonly [Buffer, Buffer | null]>): Promise<void> {
@@ -195,98 +321,63 @@ export class CachingKeyValueBytesStore implements KeyValueBytesStore, FlushListe
   }
 
   async *range(from?: Buffer, to?: Buffer): AsyncIterable<readonly [Buffer, Buffer]> {
-    if (this.dirty.size === 0 && this.flushing === undefined) {
+    if (this.empty) {
       yield* this.inner.range(from, to)
       return
     }
     // the cached entries within the range, sorted, merged over the store below
     const inRange = (b: Buffer) => (from === undefined || b.compare(from) >= 0) && (to === undefined || b.compare(to) <= 0)
-    const merged = new Map<string, Entry>()
+    const merged = new Map<string, CachedEntry>()
     if (this.flushing) for (const [k, e] of this.flushing) if (inRange(e.key)) merged.set(k, e)
     for (const [k, e] of this.dirty) if (inRange(e.key)) merged.set(k, e)
     const cached = [...merged.values()].sort((a, b) => a.key.compare(b.key))
-    let i = 0
-    for await (const [k, v] of this.inner.range(from, to)) {
-      while (i < cached.length && cached[i]!.key.compare(k) < 0) {
-        const c = cached[i++]!
-        if (c.value !== null) yield [c.key, c.value] as const
-      }
-      if (i < cached.length && cached[i]!.key.equals(k)) {
-        const c = cached[i++]!
-        if (c.value !== null) yield [c.key, c.value] as const
-        continue
-      }
-      yield [k, v] as const
-    }
-    for (; i < cached.length; i++) {
-      const c = cached[i]!
-      if (c.value !== null) yield [c.key, c.value] as const
-    }
+    yield* mergeSorted(
+      this.inner.range(from, to),
+      cached,
+      (kv, c) => kv[0].compare(c.key),
+      (c) => [c.key, c.value!] as const,
+    )
   }
 
   approximateNumEntries(): Promise<number> {
     return this.inner.approximateNumEntries()
   }
 
-  /**
-   * Writes the dirty entries below in the order of their latest write and hands each to the
-   * listener (Kafka Streams: `CachingKeyValueStore#putAndMaybeForward`). Writes made while it
-   * runs (by processors downstream) are cached for the next flush.
-   */
-  async flushCache(): Promise<void> {
-    if (this.dirty.size === 0 || this.flushing !== undefined) return
-    const entries = this.dirty
-    this.dirty = new Map()
-    this.flushing = entries
-    try {
-      const list = [...entries.values()]
-      const needOld = list.filter((e) => this.sendOldValues || e.value === null)
-      const olds = new Map<Entry, Buffer | undefined>()
-      if (needOld.length > 0) {
-        const vals = await this.inner.getMany(needOld.map((e) => e.key))
-        for (let i = 0; i < needOld.length; i++) olds.set(needOld[i]!, vals[i])
-      }
-      for (const e of list) {
-        const old = olds.get(e)
-        // a key deleted before it ever reached the store below: nothing to write or forward
-        if (e.value === null && old === undefined) {
-          this.release(e)
-          continue
-        }
-        await this.inner.put(e.key, e.value)
-        this.release(e)
-        const listener = this.listener!
-        const flushed: FlushedBytes = {
-          key: e.key,
-          newValue: e.value,
-          oldValue: this.sendOldValues ? (old ?? null) : null,
-          context: e.context,
-        }
-        await this.host.withRecordContext(e.context, () => listener(flushed))
-      }
-    } finally {
-      // entries left when the listener failed: dropped (the task's uncommitted state goes with it)
-      for (const e of entries.values()) this.cache.charge(-e.size)
-      this.flushing = undefined
+  protected readBelow(entries: ReadonlyArray<CachedEntry>): Promise<Array<Buffer | undefined>> {
+    return this.inner.getMany(entries.map((e) => e.key))
+  }
+
+  protected writeBelow(e: CachedEntry): Promise<void> {
+    return this.inner.put(e.key, e.value)
+  }
+}
+
+/**
+ * Merges `below` (sorted) with the sorted cached entries `cached`: a cached entry replaces the
+ * entry below it compares equal to (`compare(below, cached) === 0`), a cached delete hides it, and
+ * the others are interleaved in order (Kafka Streams: `AbstractMergedSortedCacheStoreIterator`).
+ */
+export async function* mergeSorted<T, E extends { readonly value: Buffer | null }>(
+  below: AsyncIterable<T>,
+  cached: ReadonlyArray<E>,
+  compare: (below: T, cached: E) => number,
+  toItem: (cached: E) => T,
+): AsyncIterable<T> {
+  let i = 0
+  for await (const item of below) {
+    while (i < cached.length && compare(item, cached[i]!) > 0) {
+      const c = cached[i++]!
+      if (c.value !== null) yield toItem(c)
     }
-  }
-
-  private release(e: Entry): void {
-    const k = e.key.toString('latin1')
-    if (this.flushing?.get(k) === e) {
-      this.flushing.delete(k)
-      this.cache.charge(-e.size)
+    if (i < cached.length && compare(item, cached[i]!) === 0) {
+      const c = cached[i++]!
+      if (c.value !== null) yield toItem(c)
+      continue
     }
+    yield item
   }
-
-  /** Flushes the cache to the store below (Kafka Streams: `flush`); the owner of the store below flushes it. */
-  async flush(): Promise<void> {
-    await this.flushCache()
-  }
-
-  /** Drops the cached entries (the owner closes the store below). */
-  async close(): Promise<void> {
-    for (const e of this.dirty.values()) this.cache.charge(-e.size)
-    this.dirty.clear()
+  for (; i < cached.length; i++) {
+    const c = cached[i]!
+    if (c.value !== null) yield toItem(c)
   }
 }

@@ -267,6 +267,14 @@ export class WindowStoreFacade<K, V> implements WindowStore<K, V> {
   put(key: K, value: V | null, windowStartMs: number): Promise<void> {
     return this.bytes.put(this.keyCodec.encode(key), windowStartMs, encodeOrTombstone(this.valueCodec, value))
   }
+  /**
+   * Registers the listener of this store's record cache (Kafka Streams: `CachingWindowStore`'s
+   * flush listener, KIP-63); flushed entries are keyed by `Windowed<K>` (`[start, start + windowSizeMs]`).
+   * @returns true when the store caches (the listener forwards), false when caching is off
+   */
+  setFlushListener(listener: FlushListener<Windowed<K>, V>, sendOldValues: boolean): boolean {
+    return setWindowedFlushListener(this.bytes, this.keyCodec, this.valueCodec, listener, sendOldValues)
+  }
 }
 
 /** Typed session facade over a {@link SessionBytesStore}. */
@@ -324,6 +332,37 @@ export class SessionStoreFacade<K, AGG> implements SessionStore<K, AGG> {
   remove(sessionKey: Windowed<K>): Promise<void> {
     return this.bytes.put(this.keyCodec.encode(sessionKey.key), sessionKey.window.startMs, sessionKey.window.endMs, null)
   }
+  /**
+   * Registers the listener of this store's record cache (Kafka Streams: `CachingSessionStore`'s
+   * flush listener, KIP-63); flushed entries are keyed by the session's `Windowed<K>`.
+   * @returns true when the store caches (the listener forwards), false when caching is off
+   */
+  setFlushListener(listener: FlushListener<Windowed<K>, AGG>, sendOldValues: boolean): boolean {
+    return setWindowedFlushListener(this.bytes, this.keyCodec, this.valueCodec, listener, sendOldValues)
+  }
+}
+
+/** Registers `listener` on a window or session caching layer, decoding keys into `Windowed<K>`. */
+function setWindowedFlushListener<K, V>(
+  bytes: BytesStoreBase,
+  keyCodec: Codec<K>,
+  valueCodec: Codec<V>,
+  listener: FlushListener<Windowed<K>, V>,
+  sendOldValues: boolean,
+): boolean {
+  if (!isFlushListenerTarget(bytes)) return false
+  return bytes.setFlushListener(
+    (f) =>
+      listener({
+        key: { key: keyCodec.decode(f.key), window: Object.freeze({ startMs: f.window!.startMs, endMs: f.window!.endMs }) },
+        newValue: f.newValue === null ? null : valueCodec.decode(f.newValue),
+        oldValue: f.oldValue === null ? null : valueCodec.decode(f.oldValue),
+        timestamp: f.context.timestamp,
+        headers: f.context.headers,
+        context: f.context,
+      }),
+    sendOldValues,
+  )
 }
 
 /**

@@ -14,7 +14,7 @@ import { KTable } from '../../dsl/ktable.js'
 import { nameOrGenerate, resolveMaterialized, storeDefFrom } from '../../dsl/materialize.js'
 import type { MaterializedConfig, NamedConfig } from '../../dsl/options.js'
 import type { EmitStrategy } from '../../dsl/suppressed.js'
-import type { KTableValueGetterSupplier } from '../table.js'
+import type { KTableValueGetterSupplier, TableNodeFlags } from '../table.js'
 import type { Change } from './types.js'
 import { registerWindowedNode } from './graph.js'
 import { addLateRecordsSink, lateRecordsTarget, type LateRecordsConfig, type LateRecordsTarget } from '../../dsl/late-records.js'
@@ -49,10 +49,12 @@ export interface WindowedAggregateSpec<K, VAgg> {
   readonly closeAfterEndMs: number
   /** Side topic of the records dropped as late (`withLateRecords`); sink below the aggregate processor. */
   readonly lateRecords?: LateRecordsConfig<K, any> | undefined
+  /** `flags`: the result table's (whether a downstream asked for old values). */
   readonly supplier: (
     storeName: string,
     emitTimeStoreName: string | undefined,
     lateRecords: LateRecordsTarget | undefined,
+    flags: TableNodeFlags,
   ) => ProcessorSupplier<K, any, Windowed<K>, Change<VAgg>>
   readonly valueGetter: (storeName: string) => KTableValueGetterSupplier<Windowed<K>, VAgg>
 }
@@ -91,7 +93,7 @@ export function buildWindowedAggregate<K, VAgg>(spec: WindowedAggregateSpec<K, V
     functionName,
     storeDef,
     queryable: m.queryable,
-    supplier: () => spec.supplier(storeDef.name, emitTimeStoreName, lateTarget),
+    supplier: (flags) => spec.supplier(storeDef.name, emitTimeStoreName, lateTarget, flags),
     keySerde: windowedKeySerde,
     valueSerde,
   })

@@ -23,6 +23,7 @@ import type { SessionWindows } from '../../dsl/windows.js'
 import { windowOf as makeWindow } from '../../dsl/windows.js'
 import { WindowAggregateProcessorBase, recordFinalEmit, type WindowAggregateCommonOptions } from './window-aggregate-base.js'
 import type { Aggregator, Change, Initializer, Merger } from './types.js'
+import { SessionTupleForwarder } from '../forwarder.js'
 
 /** `storeName`: the `SessionStore<K, VA>`. */
 export interface SessionWindowAggregateOptions<K, V, VA> extends WindowAggregateCommonOptions {
@@ -84,19 +85,23 @@ class SessionWindowAggregateProcessor<K, V, VA> extends WindowAggregateProcessor
       if (newSession) {
         for (const session of merged) {
           await this.store.remove(session.key)
-          await this.forwardUpdate(session.key, null, session.value, record)
+          await this.forwardSession(session.key, null, session.value, record)
         }
       }
       agg = aggregator(record.key, record.value, agg)
       const sessionKey: Windowed<K> = { key: record.key, window: makeWindow(start, end) }
       await this.store.put(sessionKey, agg)
-      await this.forwardUpdate(sessionKey, agg, null, record)
+      await this.forwardSession(sessionKey, agg, null, record)
     }
   }
 
-  private async forwardUpdate(key: Windowed<K>, newValue: VA | null, oldValue: VA | null, record: StreamRecord<K, V>): Promise<void> {
-    if (this.emitFinal) return
-    await this.context.forward({ key, value: { newValue, oldValue }, timestamp: key.window.endMs, headers: record.headers })
+  /** Sessions are forwarded with their end as the timestamp, from the cache's flush too. */
+  protected override createForwarder(sendOldValues: boolean): SessionTupleForwarder<K, VA> {
+    return new SessionTupleForwarder<K, VA>(this.store, this.context, sendOldValues)
+  }
+
+  private async forwardSession(key: Windowed<K>, newValue: VA | null, oldValue: VA | null, record: StreamRecord<K, V>): Promise<void> {
+    await this.forwardUpdate({ key, value: { newValue, oldValue }, timestamp: key.window.endMs, headers: record.headers })
   }
 
   protected emitClosed(cause: Pick<StreamRecord<K, V>, 'headers'>): Promise<void> {

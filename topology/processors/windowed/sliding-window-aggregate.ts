@@ -186,14 +186,12 @@ class SlidingWindowAggregateProcessor<K, V, VA> extends WindowAggregateProcessor
   /** Copies an aggregate into a new window (a right window: does not contain the current record). */
   private async putWindow(record: StreamRecord<K, V>, win: Window, value: ValueAndTimestamp<VA>): Promise<void> {
     await this.store.put(record.key, value, win.startMs)
-    if (!this.emitFinal) {
-      await this.context.forward({
-        key: { key: record.key, window: win },
-        value: { newValue: value.value, oldValue: null },
-        timestamp: value.timestamp,
-        headers: record.headers,
-      })
-    }
+    await this.forwardUpdate({
+      key: { key: record.key, window: win },
+      value: { newValue: value.value, oldValue: null },
+      timestamp: value.timestamp,
+      headers: record.headers,
+    })
   }
 
   /**
@@ -216,14 +214,12 @@ class SlidingWindowAggregateProcessor<K, V, VA> extends WindowAggregateProcessor
     const newAgg = aggregator(record.key, record.value, oldAgg)
     const newTimestamp = existing === undefined ? record.timestamp : Math.max(record.timestamp, existing.timestamp)
     await this.store.put(record.key, { value: newAgg, timestamp: newTimestamp }, win.startMs)
-    if (!this.emitFinal) {
-      await this.context.forward({
-        key: { key: record.key, window: win },
-        value: { newValue: newAgg, oldValue: created ? null : oldAgg },
-        timestamp: newTimestamp,
-        headers: record.headers,
-      })
-    }
+    await this.forwardUpdate({
+      key: { key: record.key, window: win },
+      value: { newValue: newAgg, oldValue: created ? null : oldAgg },
+      timestamp: newTimestamp,
+      headers: record.headers,
+    })
   }
 
   protected emitClosed(cause: Pick<StreamRecord<K, V>, 'headers'>): Promise<void> {

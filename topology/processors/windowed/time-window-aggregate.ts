@@ -66,14 +66,12 @@ class TimeWindowAggregateProcessor<K, V, VA> extends WindowAggregateProcessorBas
         const newTimestamp = old === undefined ? timestamp : Math.max(timestamp, old.timestamp)
         const newAgg = aggregator(record.key, record.value, old === undefined ? initializer() : old.value)
         await this.store.put(record.key, { value: newAgg, timestamp: newTimestamp }, start)
-        if (!this.emitFinal) {
-          await this.context.forward({
-            key: { key: record.key, window: win },
-            value: { newValue: newAgg, oldValue: oldAgg },
-            timestamp: newTimestamp,
-            headers: record.headers,
-          })
-        }
+        await this.forwardUpdate({
+          key: { key: record.key, window: win },
+          value: { newValue: newAgg, oldValue: oldAgg },
+          timestamp: newTimestamp,
+          headers: record.headers,
+        })
       }
     }
   }

@@ -12,6 +12,7 @@ import type { EmitStrategy } from '../../dsl/suppressed.js'
 import { windowOf as makeWindow } from '../../dsl/windows.js'
 import type { LateRecordsTarget } from '../../dsl/late-records.js'
 import { forwardLateRecord } from '../late-records.js'
+import { TimestampedTupleForwarder } from '../forwarder.js'
 import { EmitCloseTimeTracker, NO_TIMESTAMP } from './emit-tracker.js'
 import { LATE_RECORD_DROP_REASON, NULL_KEY_DROP_REASON, NULL_VALUE_DROP_REASON, type Change } from './types.js'
 
@@ -27,6 +28,16 @@ export interface WindowAggregateCommonOptions {
   readonly emitTimeStoreName?: string
   /** Where late records go besides being counted (`withLateRecords`); absent: only counted. */
   readonly lateRecords?: LateRecordsTarget
+  /**
+   * The result table's flags, read at `init`: whether a downstream asked for old values, which a
+   * caching store then reads below its cache at each flush. Absent: old values are sent.
+   */
+  readonly flags?: { readonly sendOldValues: boolean }
+}
+
+/** Forwards a window's update unless its store caches it (KIP-63). */
+interface UpdateForwarder<K, VA> {
+  maybeForward(record: StreamRecord<Windowed<K>, Change<VA>>): Promise<void> | undefined
 }
 
 /**
@@ -43,10 +54,13 @@ export abstract class WindowAggregateProcessorBase<K, V, VA, S extends StateStor
   protected readonly tracker: EmitCloseTimeTracker
   private readonly storeName: string
   private readonly lateRecords: LateRecordsTarget | undefined
+  private readonly flags: { readonly sendOldValues: boolean } | undefined
+  private forwarder: UpdateForwarder<K, VA> | undefined
 
   constructor(common: WindowAggregateCommonOptions) {
     this.storeName = common.storeName
     this.lateRecords = common.lateRecords
+    this.flags = common.flags
     this.emitFinal = common.emitStrategy.type === 'ON_WINDOW_CLOSE'
     this.tracker = new EmitCloseTimeTracker(common.emitTimeStoreName, common.storeName)
   }
@@ -55,6 +69,21 @@ export abstract class WindowAggregateProcessorBase<K, V, VA, S extends StateStor
     this.context = context
     this.store = context.getStateStore<S>(this.storeName)
     if (this.emitFinal) await this.tracker.init(context)
+    // emit-on-update: with caching on, the store's flush forwards each window's latest value
+    else this.forwarder = this.createForwarder(this.flags?.sendOldValues ?? true)
+  }
+
+  /** The forwarder of window updates (time and sliding windows: the timestamp of the value). */
+  protected createForwarder(sendOldValues: boolean): UpdateForwarder<K, VA> {
+    return new TimestampedTupleForwarder<Windowed<K>, VA>(this.store, this.context, sendOldValues)
+  }
+
+  /**
+   * Forwards a window update at once, unless the aggregation emits on window close (nothing to
+   * forward) or the store caches (its flush forwards the window's latest value, KIP-63).
+   */
+  protected forwardUpdate(record: StreamRecord<Windowed<K>, Change<VA>>): Promise<void> | undefined {
+    return this.forwarder?.maybeForward(record)
   }
 
   async process(record: StreamRecord<K, V>): Promise<void> {
