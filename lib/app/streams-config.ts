@@ -165,10 +165,11 @@ export interface StreamsConfig {
   idleAdvanceDelayMs?: number
   /**
    * Upper bound of bytes held by the record caches of all of an instance's stores (Kafka Streams
-   * `statestore.cache.max.bytes`, KIP-63), shared by all its tasks. Key-value stores with caching
-   * enabled (`Materialized.withCachingEnabled()`, the default of DSL tables and aggregations)
-   * forward only the latest update of each key, at commit or when the caches overflow (then the
-   * store written to flushes); 0 disables caching everywhere (every update is forwarded at once).
+   * `statestore.cache.max.bytes`, KIP-63), shared by all its tasks. Stores with caching enabled
+   * (`Materialized.withCachingEnabled()`, the default of DSL tables and aggregations, windowed and
+   * session ones included) forward only the latest update of each key (window, session), at commit
+   * or when the caches overflow (then the store written to flushes); 0 disables caching everywhere
+   * (every update is forwarded at once).
    * The same amount bounds the stores' buffers of uncommitted writes, per task its share; over it a
    * commit is requested.
    * @defaultValue 10485760 (10 MiB)

@@ -173,8 +173,9 @@ export interface TaskEngineOptions {
   readonly globalStores?: (name: string) => StateStore | undefined
   /**
    * The record cache budget (KIP-63, Kafka Streams' `statestore.cache.max.bytes`), shared by the
-   * tasks of an application instance. Key-value stores with caching enabled (DSL tables and
-   * aggregations by default) then forward only the latest update of each key, when
+   * tasks of an application instance. Stores with caching enabled (DSL tables and aggregations,
+   * windowed and session ones included, by default) then forward only the latest update of each
+   * key (window, session), when
    * {@link TaskEngine.flushCaches} runs or the budget overflows. Absent or `maxBytes` 0: no
    * caching, every update is forwarded at once.
    */
