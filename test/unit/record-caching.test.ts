@@ -31,13 +31,26 @@ import {
 } from '../../lib/internals.js'
 import type { CacheHost, TaskEngine } from '../../lib/internals.js'
 import type { OutputRecord } from '../../topology/index.js'
-import { TopologyTestDriver, type TopologyTestDriverConfig } from '../../lib/testing/index.js'
+import { TopologyTestDriver, type TestRecord, type TopologyTestDriverConfig } from '../../lib/testing/index.js'
 
 const S = Serdes.String()
 const L = Serdes.Long()
 
 function driverFor(b: StreamsBuilder, config: TopologyTestDriverConfig = {}): TopologyTestDriver {
   return new TopologyTestDriver(b.build(), { applicationId: 'app', defaultKeySerde: S, defaultValueSerde: S, ...config }, 0)
+}
+
+/** Pipes `inputs` (key, value, timestamp) into topic `in` and reads topic `out` (string keys, long values). */
+async function pipeThrough(
+  b: StreamsBuilder,
+  inputs: ReadonlyArray<readonly [string, string, number]>,
+): Promise<Array<TestRecord<string, number>>> {
+  const d = driverFor(b)
+  const input = d.createInputTopic('in', S, S)
+  for (const [k, v, ts] of inputs) await input.pipeInput(k, v, ts)
+  const out = d.createOutputTopic('out', S, L).readRecordsToList()
+  await d.close()
+  return out
 }
 
 /** Words of each value counted per input key (no repartition: the key does not change). */
@@ -212,15 +225,13 @@ describe('record caching in the TopologyTestDriver (commit after each record)', 
         .to('out', Produced.with(S, L))
       return b
     }
-    const run = async (m: Materialized<string, number>) => {
-      const d = driverFor(build(m))
-      const input = d.createInputTopic('in', S, S)
-      await input.pipeInput('a', 'x y', 1)
-      await input.pipeInput('a', 'z', 12)
-      const out = d.createOutputTopic('out', S, L).readKeyValuesToList()
-      await d.close()
-      return out
-    }
+    const run = async (m: Materialized<string, number>) =>
+      (
+        await pipeThrough(build(m), [
+          ['a', 'x y', 1],
+          ['a', 'z', 12],
+        ])
+      ).map((r) => ({ key: r.key, value: r.value }))
     expect(await run(Materialized.as('w'))).toEqual([
       { key: 'a@0', value: 2 },
       { key: 'a@10', value: 1 },
@@ -243,12 +254,10 @@ describe('record caching in the TopologyTestDriver (commit after each record)', 
         .toStream()
         .map((w, v) => [`${w.key}[${w.window.startMs},${w.window.endMs}]`, v])
         .to('out', Produced.with(S, L))
-      const d = driverFor(b)
-      const input = d.createInputTopic('in', S, S)
-      await input.pipeInput('a', 'x y', 1)
-      await input.pipeInput('a', 'z', 3)
-      const out = d.createOutputTopic('out', S, L).readRecordsToList()
-      await d.close()
+      const out = await pipeThrough(b, [
+        ['a', 'x y', 1],
+        ['a', 'z', 3],
+      ])
       return out.map((r) => [r.key, r.value, r.timestamp])
     }
     expect(await run(Materialized.as('s'))).toEqual([
@@ -275,13 +284,11 @@ describe('record caching in the TopologyTestDriver (commit after each record)', 
         .toStream()
         .map((w, v) => [`${w.key}[${w.window.startMs},${w.window.endMs}]`, v])
         .to('out', Produced.with(S, L))
-      const d = driverFor(b)
-      const input = d.createInputTopic('in', S, S)
-      await input.pipeInput('a', 'x y', 100)
-      await input.pipeInput('a', 'z', 105)
-      await input.pipeInput('a', 'u v', 103)
-      const out = d.createOutputTopic('out', S, L).readKeyValuesToList()
-      await d.close()
+      const out = await pipeThrough(b, [
+        ['a', 'x y', 100],
+        ['a', 'z', 105],
+        ['a', 'u v', 103],
+      ])
       return out.map((r) => `${r.key}=${r.value}`)
     }
     const uncached = await run(Materialized.as<string, number>('s').withCachingDisabled())
@@ -324,15 +331,13 @@ describe('record caching in the TopologyTestDriver (commit after each record)', 
         )
         .toStream()
         .to('out', Produced.with(S, L))
-      const d = driverFor(b)
-      const input = d.createInputTopic('in', S, S)
-      await input.pipeInput('x', 'a b c', 1)
-      await input.pipeInput('y', 'a', 2)
-      await input.pipeInput('x', 'd e', 3)
-      await input.pipeInput('x', 'f', 14)
-      const out = d.createOutputTopic('out', S, L).readValuesToList()
-      await d.close()
-      return out
+      const out = await pipeThrough(b, [
+        ['x', 'a b c', 1],
+        ['y', 'a', 2],
+        ['x', 'd e', 3],
+        ['x', 'f', 14],
+      ])
+      return out.map((r) => r.value)
     }
     const cached = await run(Materialized.as('w'))
     const uncached = await run(Materialized.as<string, number>('w').withCachingDisabled())
@@ -353,15 +358,13 @@ describe('record caching in the TopologyTestDriver (commit after each record)', 
         .toStream()
         .map((w, v) => [`${w.key}@${w.window.startMs}`, v])
         .to('out', Produced.with(S, L))
-      const d = driverFor(b)
-      const input = d.createInputTopic('in', S, S)
-      await input.pipeInput('a', 'x y', 1)
-      await input.pipeInput('b', 'x', 5)
-      await input.pipeInput('a', 'z', 12)
-      await input.pipeInput('a', 'z', 25)
-      const out = d.createOutputTopic('out', S, L).readKeyValuesToList()
-      await d.close()
-      return out
+      const out = await pipeThrough(b, [
+        ['a', 'x y', 1],
+        ['b', 'x', 5],
+        ['a', 'z', 12],
+        ['a', 'z', 25],
+      ])
+      return out.map((r) => ({ key: r.key, value: r.value }))
     }
     const cached = await run(Materialized.as('w'))
     expect(cached).toEqual(await run(Materialized.as<string, number>('w').withCachingDisabled()))
