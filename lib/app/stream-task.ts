@@ -69,6 +69,12 @@ export class StreamTask {
   readonly floor = new Map<string, bigint>()
   processedSinceCommit = 0
   commitRequested = false
+  /**
+   * A punctuator ran or stream-time was advanced without a record since the last commit: its store
+   * writes (and the cached updates they cause) are committed at the next commit even when the
+   * task processed nothing (Kafka Streams sets `commitNeeded` after a punctuation).
+   */
+  punctuatedSinceCommit = false
   lastWallClockPunctuation = 0
   /** Wall-clock time (ms) records last arrived for this task (or it started running): the idle advance counts from it. */
   lastInputAt: number
@@ -296,6 +302,7 @@ export class StreamTask {
     }
     this.processedSinceCommit = 0
     this.commitRequested = false
+    this.punctuatedSinceCommit = false
   }
 
   /** Whether a commit has anything to do for this task. */
@@ -304,6 +311,7 @@ export class StreamTask {
     return (
       this.processedSinceCommit > 0 ||
       this.commitRequested ||
+      this.punctuatedSinceCommit ||
       (this.collector?.sentSinceCommit ?? 0) > 0 ||
       this.offsetsToCommit().length > 0
     )

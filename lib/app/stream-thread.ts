@@ -256,6 +256,7 @@ export class StreamThread {
           current = task
           const t0 = performance.now()
           if (await task.engine!.punctuateWallClock(after)) {
+            task.punctuatedSinceCommit = true
             const ms = performance.now() - t0
             this.#u.metrics.punctuate.record(ms)
             task.metrics?.punctuate.record(ms)
@@ -266,7 +267,7 @@ export class StreamThread {
           for (const task of m.tasks.values()) {
             if (!task.idleAdvanceDue(after, this.#c.idleAdvanceMs)) continue
             current = task
-            await task.engine!.advanceStreamTime(after - this.#c.idleAdvanceDelayMs)
+            if (await task.engine!.advanceStreamTime(after - this.#c.idleAdvanceDelayMs)) task.punctuatedSinceCommit = true
             current = undefined
           }
         }
@@ -274,7 +275,7 @@ export class StreamThread {
         if (run) {
           for (const { task, to } of run.advances(m.tasks.values(), after)) {
             current = task
-            if (to !== undefined) await task.engine!.advanceStreamTime(to)
+            if (to !== undefined && (await task.engine!.advanceStreamTime(to))) task.punctuatedSinceCommit = true
             current = undefined
           }
         }
