@@ -187,6 +187,11 @@ export abstract class CachingLayer<E extends CachedEntry> implements FlushListen
     return e
   }
 
+  /** Counts `n` point reads that missed (the cache is empty). */
+  protected missed(n: number): void {
+    for (let i = 0; i < n; i++) this.hitRatio.record(this.hits / ++this.reads)
+  }
+
   /** The context of the write happening now (for a new entry). */
   protected context(): CacheRecordContext {
     return this.host.recordContext()
@@ -311,6 +316,10 @@ export class CachingKeyValueBytesStore extends CachingLayer<CachedEntry> impleme
   }
 
   async getMany(keys: ReadonlyArray<Buffer>): Promise<Array<Buffer | undefined>> {
+    if (this.empty) {
+      this.missed(keys.length)
+      return this.inner.getMany(keys)
+    }
     const out = new Array<Buffer | undefined>(keys.length)
     const miss: number[] = []
     for (let i = 0; i < keys.length; i++) {
