@@ -18,6 +18,7 @@ export const THREAD_GROUP = 'stream-thread-metrics' satisfies MetricGroup
 export const TASK_GROUP = 'stream-task-metrics' satisfies MetricGroup
 export const PROCESSOR_NODE_GROUP = 'stream-processor-node-metrics' satisfies MetricGroup
 export const STATE_GROUP = 'stream-state-metrics' satisfies MetricGroup
+export const RECORD_CACHE_GROUP = 'stream-record-cache-metrics' satisfies MetricGroup
 /** The consumer's group (kafkajs has no metrics; the runtime feeds lag from its own offsets). */
 export const CONSUMER_FETCH_GROUP = 'consumer-fetch-manager-metrics' satisfies MetricGroup
 
@@ -25,6 +26,7 @@ export const CLIENT_ID_TAG = 'client-id'
 export const THREAD_ID_TAG = 'thread-id'
 export const TASK_ID_TAG = 'task-id'
 export const PROCESSOR_NODE_ID_TAG = 'processor-node-id'
+export const RECORD_CACHE_ID_TAG = 'record-cache-id'
 export const TOPIC_TAG = 'topic'
 export const PARTITION_TAG = 'partition'
 
@@ -262,6 +264,19 @@ export const STATE_SENSORS = Object.freeze({
   }),
 })
 
+// record cache: stream-record-cache-metrics, tags thread-id, task-id, record-cache-id
+
+/**
+ * Record-cache sensors (KIP-63; `stream-record-cache-metrics`, tags thread-id, task-id,
+ * record-cache-id = the store's name). A hit is a point read answered by the cache's unflushed
+ * entries; Kafka Streams' cache also keeps flushed entries, which our stores cache below it.
+ */
+export const RECORD_CACHE_SENSORS = Object.freeze({
+  hitRatio: sensor(RECORD_CACHE_GROUP, 'hit-ratio', 'DEBUG', ['avg', 'min', 'max'], {
+    measures: 'cache hit ratio, the share of cache read hits in all cache reads',
+  }),
+})
+
 // consumer lag: consumer-fetch-manager-metrics, tags client-id, topic, partition
 
 /** Consumer lag (`consumer-fetch-manager-metrics`); per partition with topic/partition tags, `recordsLagMax` also per client. INFO. */
@@ -290,9 +305,15 @@ function expand(): ReadonlyArray<CatalogueEntry> {
   const add = (e: CatalogueEntry): void => {
     if (!out.has(`${e.group}\u0000${e.name}`)) out.set(`${e.group}\u0000${e.name}`, Object.freeze(e))
   }
-  for (const table of [CLIENT_SENSORS, THREAD_SENSORS, TASK_SENSORS, NODE_SENSORS, STATE_SENSORS, CONSUMER_SENSORS] as ReadonlyArray<
-    Record<string, SensorSpec>
-  >) {
+  for (const table of [
+    CLIENT_SENSORS,
+    THREAD_SENSORS,
+    TASK_SENSORS,
+    NODE_SENSORS,
+    STATE_SENSORS,
+    RECORD_CACHE_SENSORS,
+    CONSUMER_SENSORS,
+  ] as ReadonlyArray<Record<string, SensorSpec>>) {
     for (const spec of Object.values(table)) {
       for (const stat of spec.stats)
         add({

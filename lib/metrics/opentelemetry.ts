@@ -29,6 +29,7 @@ const GROUP_PREFIX: Record<MetricGroup, string> = {
   'stream-task-metrics': 'kafka_streams_task_',
   'stream-processor-node-metrics': 'kafka_streams_processor_node_',
   'stream-state-metrics': 'kafka_streams_state_',
+  'stream-record-cache-metrics': 'kafka_streams_record_cache_',
   'consumer-fetch-manager-metrics': 'kafka_consumer_fetch_manager_',
 }
 

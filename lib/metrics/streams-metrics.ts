@@ -37,6 +37,8 @@ import {
   NODE_SENSORS,
   PARTITION_TAG,
   PROCESSOR_NODE_ID_TAG,
+  RECORD_CACHE_ID_TAG,
+  RECORD_CACHE_SENSORS,
   STATE_SENSORS,
   TASK_GAUGES,
   TASK_ID_TAG,
@@ -233,10 +235,18 @@ export class StreamsMetrics implements MetricsSource {
       if (m === undefined) stores.set(key, (m = this.storeMetrics(tags, storeName, storeType, owner)))
       return m
     }
+    const caches = new Map<string, ValueRecorder>()
+    const recordCache = (storeName: string): ValueRecorder => {
+      let m = caches.get(storeName)
+      if (m === undefined)
+        caches.set(storeName, (m = r.valueSensor(RECORD_CACHE_SENSORS.hitRatio, { ...tags, [RECORD_CACHE_ID_TAG]: storeName }, owner)))
+      return m
+    }
     const base = {
       debugEnabled: r.shouldRecord('DEBUG'),
       node,
       store,
+      recordCache,
       activeBufferCount: (count: () => number) => r.gauge(TASK_GAUGES.activeBufferCount, tags, count, owner),
       activeProcessRatio: (ratio: () => number) => r.gauge(TASK_GAUGES.activeProcessRatio, tags, ratio, owner),
       restoreRemainingRecords: (remaining: () => number) => r.gauge(TASK_GAUGES.restoreRemainingRecordsTotal, tags, remaining, owner),
@@ -244,6 +254,7 @@ export class StreamsMetrics implements MetricsSource {
         r.removeOwner(owner)
         nodes.clear()
         stores.clear()
+        caches.clear()
       },
     }
     // process and dropped-records exist from the start (Kafka registers them with the task);

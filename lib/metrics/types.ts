@@ -20,6 +20,7 @@ export type MetricGroup =
   | 'stream-task-metrics'
   | 'stream-processor-node-metrics'
   | 'stream-state-metrics'
+  | 'stream-record-cache-metrics'
   | 'consumer-fetch-manager-metrics'
 
 /**

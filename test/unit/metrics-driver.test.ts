@@ -153,6 +153,33 @@ describe('TopologyTestDriver.metrics()', () => {
     await d.close()
   })
 
+  it('hit-ratio-avg/-min/-max of a record cache (DEBUG): after each point read, the share of reads the cache answered', async () => {
+    // one input record counts three words of one key: the first read misses, the next two hit
+    // the entry the first update left in the cache (the driver flushes after each record)
+    const b = new StreamsBuilder()
+    b.stream('in', Consumed.with(S, S))
+      .flatMapValues((v) => v.split(' '))
+      .groupByKey(Grouped.with(S, S))
+      .count(Materialized.as<string, number>('counts'))
+      .toStream()
+      .to('out', { keySerde: S, valueSerde: L })
+    const cache = { ...TASK, 'record-cache-id': 'counts' }
+    for (const level of ['DEBUG', 'INFO'] as const) {
+      const d = new TopologyTestDriver(b.build(), { metricsRecordingLevel: level }, 0)
+      await d.createInputTopic('in', S, S).pipeInput('k', 'a b c', 0)
+      const m = d.metrics()
+      if (level === 'INFO') {
+        expect([...m.keys()].filter((n) => n.group === 'stream-record-cache-metrics')).toEqual([])
+      } else {
+        // ratios recorded: 0/1, 1/2, 2/3
+        expect(metricValue(m, 'hit-ratio-min', cache, 'stream-record-cache-metrics')).toBe(0)
+        expect(metricValue(m, 'hit-ratio-max', cache, 'stream-record-cache-metrics')).toBeCloseTo(2 / 3, 9)
+        expect(metricValue(m, 'hit-ratio-avg', cache, 'stream-record-cache-metrics')).toBeCloseTo((0 + 1 / 2 + 2 / 3) / 3, 9)
+      }
+      await d.close()
+    }
+  })
+
   it('rates follow the virtual wall clock', async () => {
     const d = new TopologyTestDriver(windowedCount(), { metricsRecordingLevel: 'DEBUG' }, 0)
     const input = d.createInputTopic('in', S, S)

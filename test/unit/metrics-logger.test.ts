@@ -75,4 +75,21 @@ describe('Logger with a real pino instance', () => {
       { level: 40, msg: '[kafkajs Consumer] Restarting the consumer', groupId: 'app', retryCount: 2, timestamp: 'x' },
     ])
   })
+
+  it("kafkajs' ERROR entries announcing a retry are warnings; other ERROR entries stay errors", () => {
+    const { logger, lines } = capture()
+    const create = kafkajsLogCreator(filterLogger(logger, 'warn'), 'warn')
+    const log = create(0)
+    log({
+      namespace: 'Producer',
+      level: 1 /* ERROR */,
+      label: 'ERROR',
+      log: { message: 'Failed to send messages: concurrent transactions', retryCount: 0, retryTime: 334, timestamp: 'x' },
+    })
+    log({ namespace: 'Producer', level: 1 /* ERROR */, label: 'ERROR', log: { message: 'Crash: fenced', timestamp: 'y' } })
+    expect(lines().map((l) => [l.level, l.msg])).toEqual([
+      [40, '[kafkajs Producer] Failed to send messages: concurrent transactions'],
+      [50, '[kafkajs Producer] Crash: fenced'],
+    ])
+  })
 })

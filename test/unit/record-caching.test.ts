@@ -44,8 +44,9 @@ function driverFor(b: StreamsBuilder, config: TopologyTestDriverConfig = {}): To
 async function pipeThrough(
   b: StreamsBuilder,
   inputs: ReadonlyArray<readonly [string, string, number]>,
+  config: TopologyTestDriverConfig = {},
 ): Promise<Array<TestRecord<string, number>>> {
-  const d = driverFor(b)
+  const d = driverFor(b, config)
   const input = d.createInputTopic('in', S, S)
   for (const [k, v, ts] of inputs) await input.pipeInput(k, v, ts)
   const out = d.createOutputTopic('out', S, L).readRecordsToList()
@@ -212,7 +213,7 @@ describe('record caching in the TopologyTestDriver (commit after each record)', 
     ])
   })
 
-  it('windowed counts cache too: one update per window and input record, with the latest count', async () => {
+  it('windowed counts cache too: one update per window and input record, with the latest count; a budget of 0 turns it off', async () => {
     const build = (m: Materialized<string, number>) => {
       const b = new StreamsBuilder()
       b.stream('in', Consumed.with(S, S))
@@ -225,22 +226,28 @@ describe('record caching in the TopologyTestDriver (commit after each record)', 
         .to('out', Produced.with(S, L))
       return b
     }
-    const run = async (m: Materialized<string, number>) =>
+    const run = async (m: Materialized<string, number>, config: TopologyTestDriverConfig = {}) =>
       (
-        await pipeThrough(build(m), [
-          ['a', 'x y', 1],
-          ['a', 'z', 12],
-        ])
+        await pipeThrough(
+          build(m),
+          [
+            ['a', 'x y', 1],
+            ['a', 'z', 12],
+          ],
+          config,
+        )
       ).map((r) => ({ key: r.key, value: r.value }))
     expect(await run(Materialized.as('w'))).toEqual([
       { key: 'a@0', value: 2 },
       { key: 'a@10', value: 1 },
     ])
-    expect(await run(Materialized.as<string, number>('w').withCachingDisabled())).toEqual([
+    const everyUpdate = [
       { key: 'a@0', value: 1 },
       { key: 'a@0', value: 2 },
       { key: 'a@10', value: 1 },
-    ])
+    ]
+    expect(await run(Materialized.as<string, number>('w').withCachingDisabled())).toEqual(everyUpdate)
+    expect(await run(Materialized.as('w'), { statestoreCacheMaxBytes: 0 })).toEqual(everyUpdate)
   })
 
   it('session counts cache: the merged session is forwarded once per input record, after the tombstone of the session it replaced', async () => {

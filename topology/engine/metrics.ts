@@ -71,6 +71,12 @@ export interface TaskMetrics {
   readonly recordLateness: ValueRecorder
   /** The sensors of processor node `processorNodeId`. */
   node(processorNodeId: string): ProcessorNodeMetrics
+  /**
+   * `hit-ratio-avg/-min/-max` of the record cache of store `storeName` (`stream-record-cache-metrics`,
+   * tag record-cache-id, DEBUG): after each point read of the cache, the share of its reads so far
+   * that the cache answered.
+   */
+  recordCache(storeName: string): ValueRecorder
 }
 
 /** A recorder that records nothing (a sensor whose level is off, or no metrics at all). */
@@ -94,4 +100,5 @@ export const NOOP_TASK_METRICS: TaskMetrics = Object.freeze({
   droppedRecords: NOOP_RECORDER,
   recordLateness: NOOP_RECORDER,
   node: () => NOOP_NODE_METRICS,
+  recordCache: () => NOOP_RECORDER,
 })

@@ -187,12 +187,13 @@ export class DefaultTaskEngine implements TaskEngine {
         !(bytes as Partial<WindowBytesStore>).retainDuplicates
       ) {
         const host = this.cacheHost()
+        const hitRatio = this.metrics.recordCache(def.name)
         const cached =
           def.type === 'keyValue'
-            ? new CachingKeyValueBytesStore(bytes as KeyValueBytesStore, cache, host)
+            ? new CachingKeyValueBytesStore(bytes as KeyValueBytesStore, cache, host, hitRatio)
             : def.type === 'window'
-              ? new CachingWindowBytesStore(bytes as WindowBytesStore, cache, host)
-              : new CachingSessionBytesStore(bytes as SessionBytesStore, cache, host)
+              ? new CachingWindowBytesStore(bytes as WindowBytesStore, cache, host, hitRatio)
+              : new CachingSessionBytesStore(bytes as SessionBytesStore, cache, host, hitRatio)
         this.caches.push(cached)
         this.trackContext = true
         view = cached

@@ -87,7 +87,10 @@ export interface ProcessorContext<KForward = unknown, VForward = unknown> {
   getStateStore<S extends StateStore = StateStore>(name: string): S
   /**
    * Schedules `callback` every `intervalMs` milliseconds of stream-time or wall-clock time
-   * (Kafka Streams: `ProcessorContext#schedule`).
+   * (Kafka Streams: `ProcessorContext#schedule`). After a punctuation the task commits at the next
+   * commit interval even if it processed no record, so what the callback forwarded or wrote is
+   * committed (and flushed from record caches) then.
+   * @throws TopologyError when `intervalMs` is below 1 or `type` is unknown
    */
   schedule(intervalMs: number, type: PunctuationType, callback: Punctuator): Cancellable
   /** Requests a commit as soon as possible. */

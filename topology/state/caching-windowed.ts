@@ -15,6 +15,7 @@
  * Pure: no I/O; the store below is whatever the StoreProvider supplied.
  */
 import type { SessionBytesStore, WindowBytesStore } from './types.js'
+import type { ValueRecorder } from '../engine/metrics.js'
 import { CachingLayer, cachedSize, mergeSorted, type CacheHost, type CachedEntry, type FlushedBytes, type RecordCache } from './caching.js'
 
 interface WindowEntry extends CachedEntry {
@@ -90,8 +91,9 @@ export class CachingWindowBytesStore extends WindowedCachingLayer<WindowEntry> i
     readonly inner: WindowBytesStore,
     cache: RecordCache,
     host: CacheHost,
+    hitRatio?: ValueRecorder,
   ) {
-    super(cache, host)
+    super(cache, host, hitRatio)
     if (inner.retainDuplicates) throw new TypeError(`CachingWindowBytesStore: store '${inner.name}' retains duplicates and cannot cache`)
     this.name = inner.name
     this.persistent = inner.persistent
@@ -114,10 +116,8 @@ export class CachingWindowBytesStore extends WindowedCachingLayer<WindowEntry> i
   }
 
   async fetch(key: Buffer, windowStartMs: number): Promise<Buffer | undefined> {
-    if (!this.empty) {
-      const e = this.cached(`${windowStartMs}|${key.toString('latin1')}`)
-      if (e !== undefined) return e.value ?? undefined
-    }
+    const e = this.lookup(`${windowStartMs}|${key.toString('latin1')}`)
+    if (e !== undefined) return e.value ?? undefined
     return this.inner.fetch(key, windowStartMs)
   }
 
@@ -174,8 +174,9 @@ export class CachingSessionBytesStore extends WindowedCachingLayer<SessionEntry>
     readonly inner: SessionBytesStore,
     cache: RecordCache,
     host: CacheHost,
+    hitRatio?: ValueRecorder,
   ) {
-    super(cache, host)
+    super(cache, host, hitRatio)
     this.name = inner.name
     this.persistent = inner.persistent
     this.retentionMs = inner.retentionMs
@@ -197,10 +198,8 @@ export class CachingSessionBytesStore extends WindowedCachingLayer<SessionEntry>
   }
 
   async fetchSession(key: Buffer, startMs: number, endMs: number): Promise<Buffer | undefined> {
-    if (!this.empty) {
-      const e = this.cached(`${endMs}|${startMs}|${key.toString('latin1')}`)
-      if (e !== undefined) return e.value ?? undefined
-    }
+    const e = this.lookup(`${endMs}|${startMs}|${key.toString('latin1')}`)
+    if (e !== undefined) return e.value ?? undefined
     return this.inner.fetchSession(key, startMs, endMs)
   }
 

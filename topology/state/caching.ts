@@ -28,6 +28,7 @@
 import type { Headers } from '../serde.js'
 import type { RecordMetadata } from '../processor/types.js'
 import type { KeyValueBytesStore } from './types.js'
+import { NOOP_RECORDER, type ValueRecorder } from '../engine/metrics.js'
 
 /** Bytes charged per cached entry on top of its key and value bytes (record context, map slot). */
 export const CACHE_ENTRY_OVERHEAD = 64
@@ -146,10 +147,14 @@ export abstract class CachingLayer<E extends CachedEntry> implements FlushListen
   /** The listener; undefined: writes pass straight through. */
   protected listener: BytesFlushListener | undefined
   private sendOldValues = false
+  private reads = 0
+  private hits = 0
 
+  /** @param hitRatio records the share of point reads the cache answered, after each one (`hit-ratio`) */
   constructor(
     protected readonly cache: RecordCache,
     protected readonly host: CacheHost,
+    private readonly hitRatio: ValueRecorder = NOOP_RECORDER,
   ) {}
 
   setFlushListener(listener: BytesFlushListener, sendOldValues: boolean): boolean {
@@ -171,6 +176,20 @@ export abstract class CachingLayer<E extends CachedEntry> implements FlushListen
   /** The cached entry of `id` (the latest write), if any. */
   protected cached(id: string): E | undefined {
     return this.dirty.get(id) ?? this.flushing?.get(id)
+  }
+
+  /** {@link cached} for a point read, counted as a hit or a miss of the cache. */
+  protected lookup(id: string): E | undefined {
+    const e = this.empty ? undefined : this.cached(id)
+    this.reads++
+    if (e !== undefined) this.hits++
+    this.hitRatio.record(this.hits / this.reads)
+    return e
+  }
+
+  /** Counts `n` point reads that missed (the cache is empty). */
+  protected missed(n: number): void {
+    for (let i = 0; i < n; i++) this.hitRatio.record(this.hits / ++this.reads)
   }
 
   /** The context of the write happening now (for a new entry). */
@@ -283,24 +302,28 @@ export class CachingKeyValueBytesStore extends CachingLayer<CachedEntry> impleme
     readonly inner: KeyValueBytesStore,
     cache: RecordCache,
     host: CacheHost,
+    hitRatio?: ValueRecorder,
   ) {
-    super(cache, host)
+    super(cache, host, hitRatio)
     this.name = inner.name
     this.persistent = inner.persistent
   }
 
   async get(key: Buffer): Promise<Buffer | undefined> {
-    const e = this.cached(key.toString('latin1'))
+    const e = this.lookup(key.toString('latin1'))
     if (e !== undefined) return e.value ?? undefined
     return this.inner.get(key)
   }
 
   async getMany(keys: ReadonlyArray<Buffer>): Promise<Array<Buffer | undefined>> {
-    if (this.empty) return this.inner.getMany(keys)
+    if (this.empty) {
+      this.missed(keys.length)
+      return this.inner.getMany(keys)
+    }
     const out = new Array<Buffer | undefined>(keys.length)
     const miss: number[] = []
     for (let i = 0; i < keys.length; i++) {
-      const e = this.cached(keys[i]!.toString('latin1'))
+      const e = this.lookup(keys[i]!.toString('latin1'))
       if (e !== undefined) out[i] = e.value ?? undefined
       else miss.push(i)
     }

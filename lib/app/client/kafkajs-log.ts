@@ -30,7 +30,11 @@ export function kafkajsLogCreator(logger: Logger, appLevel: LogLevel = 'warn'): 
       if (!verbose && namespace === 'Connection') return
       const { message, ...extra } = log as { message: string } & Record<string, unknown>
       const msg = `[kafkajs ${namespace}] ${message}`
-      if (level <= KafkaLogLevel.ERROR) logger.error(msg, extra)
+      // an entry with `retryCount` is kafkajs' retrier announcing another attempt (e.g. the broker's
+      // CONCURRENT_TRANSACTIONS while the previous transaction completes): a warning; if the
+      // retries run out, the error reaches the runtime, which reports it
+      if (level <= KafkaLogLevel.ERROR && typeof extra.retryCount === 'number') logger.warn(msg, extra)
+      else if (level <= KafkaLogLevel.ERROR) logger.error(msg, extra)
       else if (level === KafkaLogLevel.WARN) logger.warn(msg, extra)
       else if (level === KafkaLogLevel.INFO) logger.info(msg, extra)
       else logger.debug(msg, extra)
