@@ -24,23 +24,32 @@ function cachedStore<K, V>(store: unknown): CachedStore<K, V> | undefined {
     : undefined
 }
 
-export class TimestampedTupleForwarder<K, V> {
-  /** Whether the store caches (then the cache forwards, not the processor). */
-  readonly cached: boolean
-
+/** Forwards a table update at once unless the store caches it (then the cache's flush forwards). */
+abstract class CacheAwareForwarder<K, V> {
   /**
-   * @param store the processor's timestamped key-value store (undefined: not materialized)
+   * @param cached whether the store caches (it took the flush listener): then the cache forwards,
+   *   not the processor
+   */
+  protected constructor(
+    private readonly ctx: ProcessorContext<K, Change<V>>,
+    readonly cached: boolean,
+  ) {}
+
+  /** Forwards `record` unless the store caches (then its flush forwards the latest value). */
+  maybeForward(record: StreamRecord<K, Change<V>>): Promise<void> | undefined {
+    return this.cached ? undefined : this.ctx.forward(record)
+  }
+}
+
+export class TimestampedTupleForwarder<K, V> extends CacheAwareForwarder<K, V> {
+  /**
+   * @param store the processor's timestamped key-value or window store (undefined: not materialized)
    * @param sendOldValues whether forwarded changes carry the old value
    */
-  constructor(
-    store: unknown,
-    private readonly ctx: ProcessorContext<K, Change<V>>,
-    sendOldValues: boolean,
-  ) {
-    const s = cachedStore<K, ValueAndTimestamp<V>>(store)
-    this.cached =
-      s !== undefined &&
-      s.setFlushListener(
+  constructor(store: unknown, ctx: ProcessorContext<K, Change<V>>, sendOldValues: boolean) {
+    super(
+      ctx,
+      cachedStore<K, ValueAndTimestamp<V>>(store)?.setFlushListener(
         (e) =>
           ctx.forward({
             key: e.key,
@@ -49,12 +58,8 @@ export class TimestampedTupleForwarder<K, V> {
             headers: e.headers,
           }),
         sendOldValues,
-      )
-  }
-
-  /** Forwards `record` unless the store caches (then its flush forwards the key's latest value). */
-  maybeForward(record: StreamRecord<K, Change<V>>): Promise<void> | undefined {
-    return this.cached ? undefined : this.ctx.forward(record)
+      ) ?? false,
+    )
   }
 }
 
@@ -63,26 +68,14 @@ export class TimestampedTupleForwarder<K, V> {
  * `SessionTupleForwarder` + `SessionCacheFlushListener`): a flushed session is forwarded with its
  * end as the timestamp.
  */
-export class SessionTupleForwarder<K, V> {
-  /** Whether the store caches (then the cache forwards, not the processor). */
-  readonly cached: boolean
-
-  constructor(
-    store: unknown,
-    private readonly ctx: ProcessorContext<Windowed<K>, Change<V>>,
-    sendOldValues: boolean,
-  ) {
-    const s = cachedStore<Windowed<K>, V>(store)
-    this.cached =
-      s !== undefined &&
-      s.setFlushListener(
+export class SessionTupleForwarder<K, V> extends CacheAwareForwarder<Windowed<K>, V> {
+  constructor(store: unknown, ctx: ProcessorContext<Windowed<K>, Change<V>>, sendOldValues: boolean) {
+    super(
+      ctx,
+      cachedStore<Windowed<K>, V>(store)?.setFlushListener(
         (e) => ctx.forward({ key: e.key, value: change(e.newValue, e.oldValue), timestamp: e.key.window.endMs, headers: e.headers }),
         sendOldValues,
-      )
-  }
-
-  /** Forwards `record` unless the store caches (then its flush forwards the session's latest value). */
-  maybeForward(record: StreamRecord<Windowed<K>, Change<V>>): Promise<void> | undefined {
-    return this.cached ? undefined : this.ctx.forward(record)
+      ) ?? false,
+    )
   }
 }

@@ -81,8 +81,6 @@ abstract class WindowedCachingLayer<E extends WindowEntry> extends CachingLayer<
 
 /** Window caching layer (Kafka Streams: `CachingWindowStore`). Not for stores retaining duplicates. */
 export class CachingWindowBytesStore extends WindowedCachingLayer<WindowEntry> implements WindowBytesStore {
-  readonly name: string
-  readonly persistent: boolean
   readonly retentionMs: number
   readonly windowSizeMs: number
   readonly retainDuplicates = false
@@ -93,10 +91,8 @@ export class CachingWindowBytesStore extends WindowedCachingLayer<WindowEntry> i
     host: CacheHost,
     hitRatio?: ValueRecorder,
   ) {
-    super(cache, host, hitRatio)
+    super(inner, cache, host, hitRatio)
     if (inner.retainDuplicates) throw new TypeError(`CachingWindowBytesStore: store '${inner.name}' retains duplicates and cannot cache`)
-    this.name = inner.name
-    this.persistent = inner.persistent
     this.retentionMs = inner.retentionMs
     this.windowSizeMs = inner.windowSizeMs
   }
@@ -166,8 +162,6 @@ export class CachingWindowBytesStore extends WindowedCachingLayer<WindowEntry> i
 
 /** Session caching layer (Kafka Streams: `CachingSessionStore`). */
 export class CachingSessionBytesStore extends WindowedCachingLayer<SessionEntry> implements SessionBytesStore {
-  readonly name: string
-  readonly persistent: boolean
   readonly retentionMs: number
 
   constructor(
@@ -176,9 +170,7 @@ export class CachingSessionBytesStore extends WindowedCachingLayer<SessionEntry>
     host: CacheHost,
     hitRatio?: ValueRecorder,
   ) {
-    super(cache, host, hitRatio)
-    this.name = inner.name
-    this.persistent = inner.persistent
+    super(inner, cache, host, hitRatio)
     this.retentionMs = inner.retentionMs
   }
 

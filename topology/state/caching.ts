@@ -27,7 +27,7 @@
  */
 import type { Headers } from '../serde.js'
 import type { RecordMetadata } from '../processor/types.js'
-import type { KeyValueBytesStore } from './types.js'
+import type { BytesStoreBase, KeyValueBytesStore } from './types.js'
 import { NOOP_RECORDER, type ValueRecorder } from '../engine/metrics.js'
 
 /** Bytes charged per cached entry on top of its key and value bytes (record context, map slot). */
@@ -149,13 +149,22 @@ export abstract class CachingLayer<E extends CachedEntry> implements FlushListen
   private sendOldValues = false
   private reads = 0
   private hits = 0
+  readonly name: string
+  readonly persistent: boolean
 
-  /** @param hitRatio records the share of point reads the cache answered, after each one (`hit-ratio`) */
+  /**
+   * @param below the store below the cache (its name and persistence are the layer's)
+   * @param hitRatio records the share of point reads the cache answered, after each one (`hit-ratio`)
+   */
   constructor(
+    below: BytesStoreBase,
     protected readonly cache: RecordCache,
     protected readonly host: CacheHost,
     private readonly hitRatio: ValueRecorder = NOOP_RECORDER,
-  ) {}
+  ) {
+    this.name = below.name
+    this.persistent = below.persistent
+  }
 
   setFlushListener(listener: BytesFlushListener, sendOldValues: boolean): boolean {
     this.listener = listener
@@ -295,18 +304,13 @@ export abstract class CachingLayer<E extends CachedEntry> implements FlushListen
 
 /** Key-value caching layer (Kafka Streams: `CachingKeyValueStore` over its `NamedCache`). */
 export class CachingKeyValueBytesStore extends CachingLayer<CachedEntry> implements KeyValueBytesStore {
-  readonly name: string
-  readonly persistent: boolean
-
   constructor(
     readonly inner: KeyValueBytesStore,
     cache: RecordCache,
     host: CacheHost,
     hitRatio?: ValueRecorder,
   ) {
-    super(cache, host, hitRatio)
-    this.name = inner.name
-    this.persistent = inner.persistent
+    super(inner, cache, host, hitRatio)
   }
 
   async get(key: Buffer): Promise<Buffer | undefined> {
